@@ -1,0 +1,461 @@
+//! Connections: create (with a test sync), list, show, change, disconnect.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::auth::AuthTenant;
+use super::error::ApiError;
+use super::{AppState, body, time};
+use crate::connectors::{Outcome, PROVIDERS, egress};
+use crate::crypto::api_key::generate_webhook_secret;
+use crate::domain::ids::{new_id, prefix};
+use crate::store::{ConnectionRow, FAILED, LogEntry, NewConnection, SUCCESS, now_ms};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/connections", post(create).get(list))
+        .route(
+            "/v1/connections/{id}",
+            get(show).patch(update).delete(disconnect),
+        )
+        .route("/v1/connections/{id}/reauthorize", post(reauthorize))
+}
+
+/// Body of `POST /v1/connections`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnection {
+    /// `webhook`, `quickbooks`, `xero` or `netsuite`.
+    pub provider: String,
+    pub name: Option<String>,
+    /// Only invoices of this legal entity are routed here (Multi-ERP mode).
+    pub entity: Option<String>,
+    /// Provider settings; for `webhook`: `url` (required) and `secret`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub config: serde_json::Map<String, Value>,
+}
+
+/// A connection as the API shows it: never its secrets.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConnectionView {
+    pub id: String,
+    pub provider: String,
+    pub name: String,
+    pub entity: Option<String>,
+    /// `active`, `pending_auth`, `needs_reauth` or `disconnected`.
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// The last test sync: `{status, response_code, error, at}`.
+    #[schema(value_type = Option<Object>)]
+    pub last_test: Option<Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<ConnectionRow> for ConnectionView {
+    fn from(c: ConnectionRow) -> Self {
+        ConnectionView {
+            id: c.id,
+            provider: c.provider,
+            name: c.name,
+            entity: c.entity,
+            status: c.status,
+            config: c.config,
+            last_test: c.last_test,
+            created_at: time(c.created_ms),
+            updated_at: time(c.updated_ms),
+        }
+    }
+}
+
+/// The result of a test sync.
+#[derive(Serialize, Clone, utoipa::ToSchema)]
+pub struct TestSync {
+    /// `SUCCESS` or `FAILED`.
+    pub status: String,
+    pub response_code: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// Answer of `POST /v1/connections`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedConnection {
+    #[serde(flatten)]
+    pub connection: ConnectionView,
+    pub test_sync: Option<TestSync>,
+    /// The webhook signing secret, shown this once and never again.
+    pub secret: Option<String>,
+}
+
+fn field_error(field: &str, message: impl Into<String>) -> ApiError {
+    let message = message.into();
+    ApiError::invalid(format!("{field}: {message}"))
+        .with_details(vec![json!({"field": field, "message": message})])
+}
+
+fn optional_text(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if v.trim().is_empty() => {
+            Err(field_error(field, "must not be empty; omit it instead"))
+        }
+        Some(v) if v.len() > 200 => Err(field_error(field, "must be at most 200 characters")),
+        other => Ok(other),
+    }
+}
+
+/// Checks a webhook config and splits off its secret.
+async fn webhook_config(
+    mut config: serde_json::Map<String, Value>,
+    allow_private: bool,
+) -> Result<(Value, Option<String>), ApiError> {
+    for key in ["template", "transform_id"] {
+        if config.contains_key(key) {
+            return Err(field_error(
+                &format!("config.{key}"),
+                "payload templates and transforms are not available in this build yet",
+            ));
+        }
+    }
+    let secret = match config.remove("secret") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() >= 16 => Some(s),
+        Some(Value::String(_)) => {
+            return Err(field_error(
+                "config.secret",
+                "must be at least 16 characters",
+            ));
+        }
+        Some(_) => return Err(field_error("config.secret", "must be a string")),
+    };
+    let url = match config.get("url") {
+        Some(Value::String(u)) => u.clone(),
+        Some(_) => return Err(field_error("config.url", "must be a string")),
+        None => {
+            return Err(field_error(
+                "config.url",
+                "is required: the https URL that receives the events",
+            ));
+        }
+    };
+    if let Some(key) = config.keys().find(|k| k.as_str() != "url") {
+        return Err(field_error(
+            &format!("config.{key}"),
+            "is not a webhook setting (known: url, secret)",
+        ));
+    }
+    let parsed = url::Url::parse(&url)
+        .map_err(|e| field_error("config.url", format!("is not a valid URL: {e}")))?;
+    egress::check_target(&parsed, allow_private)
+        .await
+        .map_err(|m| field_error("config.url", m))?;
+    Ok((Value::Object(config), secret))
+}
+
+fn test_result(outcome: &Outcome) -> TestSync {
+    TestSync {
+        status: if outcome.is_success() {
+            SUCCESS
+        } else {
+            FAILED
+        }
+        .into(),
+        response_code: outcome.response_code,
+        error: if outcome.is_success() {
+            None
+        } else {
+            outcome.detail.clone()
+        },
+    }
+}
+
+/// Runs a connection's test sync and records it in the sync log and on the connection.
+async fn run_test(
+    state: &AppState,
+    connection: &ConnectionRow,
+    secrets: &Value,
+) -> Result<TestSync, ApiError> {
+    let connector = state.connectors.get(&connection.provider).ok_or_else(|| {
+        ApiError::invalid(format!("provider {} has no connector", connection.provider))
+    })?;
+    let started = std::time::Instant::now();
+    let outcome = connector.test(connection, secrets).await;
+    let result = test_result(&outcome);
+    let now = now_ms();
+    let entry = LogEntry {
+        tenant_id: connection.tenant_id.clone(),
+        at_ms: now,
+        invoice_id: None,
+        connection_id: connection.id.clone(),
+        provider: connection.provider.clone(),
+        kind: "test".into(),
+        job_id: None,
+        event_id: None,
+        attempt: 1,
+        status: if outcome.is_success() {
+            SUCCESS
+        } else {
+            FAILED
+        },
+        response_code: outcome.response_code.map(i64::from),
+        error: result.error.clone(),
+        erp_record_id: outcome.erp_record_id.clone(),
+        duration_ms: started.elapsed().as_millis() as i64,
+    };
+    let mut shown = serde_json::to_value(&result).expect("a TestSync always serializes");
+    shown["at"] = json!(time(now));
+    state
+        .store
+        .record_test(&connection.id, &shown, &entry)
+        .await?;
+    Ok(result)
+}
+
+/// Creates a connection and runs its test sync.
+#[utoipa::path(post, path = "/v1/connections", tag = "connections",
+    request_body = CreateConnection,
+    responses(
+        (status = 201, body = CreatedConnection),
+        (status = 409, body = super::error::ErrorBody, description = "A connection exists and Multi-ERP mode is off"),
+        (status = 422, body = super::error::ErrorBody),
+    ),
+    security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<CreatedConnection>), ApiError> {
+    let raw = body::bytes(raw)?;
+    let request: CreateConnection = body::json(&raw)?;
+    let name = optional_text("name", request.name)?;
+    let entity = optional_text("entity", request.entity)?;
+    if !PROVIDERS.contains(&request.provider.as_str()) {
+        return Err(field_error(
+            "provider",
+            format!(
+                "unknown provider {:?}; choose one of {}",
+                request.provider,
+                PROVIDERS.join(", ")
+            ),
+        ));
+    }
+    if request.provider != "webhook" {
+        return Err(field_error(
+            "provider",
+            format!(
+                "the {} connector is not available in this build yet; use webhook",
+                request.provider
+            ),
+        ));
+    }
+    let (config, secret) = webhook_config(request.config, state.allow_private_targets).await?;
+    state.store.check_connection_allowed(&tenant.id).await?;
+
+    let id = new_id(prefix::CONNECTION);
+    let generated = secret.is_none();
+    let secret = secret.unwrap_or_else(generate_webhook_secret);
+    let secrets = json!({"secret": secret, "previous": []});
+    let sealed = state
+        .sealer
+        .seal(secrets.to_string().as_bytes(), id.as_bytes());
+    let connection = state
+        .store
+        .insert_connection(&NewConnection {
+            id,
+            tenant_id: tenant.id.clone(),
+            name: name.unwrap_or_else(|| request.provider.clone()),
+            provider: request.provider,
+            entity,
+            status: "active".into(),
+            config,
+            secrets: Some(sealed),
+        })
+        .await?;
+    let test = run_test(&state, &connection, &secrets).await?;
+    let connection = state.store.connection(&tenant.id, &connection.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedConnection {
+            connection: connection.into(),
+            test_sync: Some(test),
+            secret: generated.then_some(secret),
+        }),
+    ))
+}
+
+/// Every connection of the tenant, newest first.
+#[utoipa::path(get, path = "/v1/connections", tag = "connections",
+    responses((status = 200, body = Vec<ConnectionView>)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+) -> Result<Json<Vec<ConnectionView>>, ApiError> {
+    let rows = state.store.list_connections(&tenant.id).await?;
+    Ok(Json(rows.into_iter().map(Into::into).collect()))
+}
+
+/// One connection.
+#[utoipa::path(get, path = "/v1/connections/{id}", tag = "connections",
+    params(("id" = String, Path)),
+    responses((status = 200, body = ConnectionView), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn show(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    Ok(Json(state.store.connection(&tenant.id, &id).await?.into()))
+}
+
+/// Answer of `PATCH /v1/connections/{id}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UpdatedConnection {
+    #[serde(flatten)]
+    pub connection: ConnectionView,
+    /// Present when the change re-ran the test sync (a changed target).
+    pub test_sync: Option<TestSync>,
+}
+
+/// Changes `name`, `entity` (null clears it) or non-secret `config` keys; a changed
+/// target re-runs the test sync.
+#[utoipa::path(patch, path = "/v1/connections/{id}", tag = "connections",
+    params(("id" = String, Path)),
+    request_body(content = Object, description = "Any of name, entity, config"),
+    responses((status = 200, body = UpdatedConnection), (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<UpdatedConnection>, ApiError> {
+    let raw = body::bytes(raw)?;
+    let changes: serde_json::Map<String, Value> = body::json(&raw)?;
+    let mut row = state.store.connection(&tenant.id, &id).await?;
+    if row.status == "disconnected" {
+        return Err(ApiError::conflict(format!(
+            "connection {id} is disconnected and can no longer change; create a new connection"
+        )));
+    }
+    let mut target_changed = false;
+    for (key, value) in changes {
+        match (key.as_str(), value) {
+            ("name", Value::String(n)) => {
+                row.name = optional_text("name", Some(n))?.unwrap_or_default()
+            }
+            ("entity", Value::Null) => row.entity = None,
+            ("entity", Value::String(e)) => row.entity = optional_text("entity", Some(e))?,
+            ("config", Value::Object(patch)) => {
+                if patch.contains_key("secret") {
+                    return Err(field_error(
+                        "config.secret",
+                        "secrets cannot be changed by PATCH; create a new connection to use another secret",
+                    ));
+                }
+                let mut merged = row.config.as_object().cloned().unwrap_or_default();
+                for (k, v) in patch {
+                    merged.insert(k, v);
+                }
+                let (config, _) = webhook_config(merged, state.allow_private_targets).await?;
+                target_changed |= config.get("url") != row.config.get("url");
+                row.config = config;
+            }
+            ("name" | "entity" | "config", _) => {
+                return Err(field_error(
+                    &key,
+                    "has the wrong type (name: string, entity: string or null, config: object)",
+                ));
+            }
+            _ => {
+                return Err(field_error(
+                    &key,
+                    "cannot be changed (changeable: name, entity, config)",
+                ));
+            }
+        }
+    }
+    let row = state.store.update_connection(&row).await?;
+    let test_sync = if target_changed {
+        let secrets = open_secrets(&state, &row)?;
+        Some(run_test(&state, &row, &secrets).await?)
+    } else {
+        None
+    };
+    let row = state.store.connection(&tenant.id, &id).await?;
+    Ok(Json(UpdatedConnection {
+        connection: row.into(),
+        test_sync,
+    }))
+}
+
+fn open_secrets(state: &AppState, row: &ConnectionRow) -> Result<Value, ApiError> {
+    let Some(sealed) = &row.secrets else {
+        return Ok(Value::Null);
+    };
+    let opened = state.sealer.open(sealed, row.id.as_bytes()).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "sealed_secret_unreadable",
+            format!("connection {}: {e}", row.id),
+        )
+    })?;
+    serde_json::from_slice(&opened).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "sealed_secret_unreadable",
+            format!("connection {}: {e}", row.id),
+        )
+    })
+}
+
+/// Answer of a disconnect.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Disconnected {
+    #[serde(flatten)]
+    pub connection: ConnectionView,
+    /// Deliveries that were still waiting and are now cancelled (each is in the sync log).
+    pub cancelled_jobs: u64,
+}
+
+/// Disconnects: no further deliveries; nothing is deleted here or in the ERP.
+#[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connections",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Disconnected), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn disconnect(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<Json<Disconnected>, ApiError> {
+    let (row, cancelled_jobs) = state.store.disconnect(&tenant.id, &id).await?;
+    Ok(Json(Disconnected {
+        connection: row.into(),
+        cancelled_jobs,
+    }))
+}
+
+/// A fresh `authorize_url` for an OAuth connection that needs (re-)authorization.
+#[utoipa::path(post, path = "/v1/connections/{id}/reauthorize", tag = "connections",
+    params(("id" = String, Path)),
+    responses((status = 409, body = super::error::ErrorBody, description = "Not an OAuth connection"),
+              (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn reauthorize(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = state.store.connection(&tenant.id, &id).await?;
+    Err(ApiError::conflict(format!(
+        "connection {} uses provider {}, which does not authorize with OAuth; nothing to re-authorize",
+        row.id, row.provider
+    )))
+}

@@ -1,0 +1,173 @@
+//! `GET /v1/sync-log`: the audit trail, filtered and paged newest first.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::auth::AuthTenant;
+use super::error::ApiError;
+use super::{AppState, time};
+use crate::store::{LogFilter, LogRow};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/sync-log", get(list))
+}
+
+/// One attempt, test or cancellation.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LogEntryView {
+    pub id: String,
+    /// When the attempt ended (RFC 3339, UTC).
+    pub at: String,
+    pub invoice_id: Option<String>,
+    pub connection_id: String,
+    pub provider: String,
+    /// `sync`, `test` or `manual`.
+    pub kind: String,
+    pub job_id: Option<String>,
+    pub event_id: Option<String>,
+    pub attempt: i64,
+    /// `SUCCESS` or `FAILED`.
+    pub status: String,
+    pub response_code: Option<i64>,
+    pub error: Option<String>,
+    pub erp_record_id: Option<String>,
+    pub duration_ms: i64,
+}
+
+impl From<LogRow> for LogEntryView {
+    fn from(r: LogRow) -> Self {
+        LogEntryView {
+            id: r.id.to_string(),
+            at: time(r.at_ms),
+            invoice_id: r.invoice_id,
+            connection_id: r.connection_id,
+            provider: r.provider,
+            kind: r.kind,
+            job_id: r.job_id,
+            event_id: r.event_id,
+            attempt: r.attempt,
+            status: r.status,
+            response_code: r.response_code,
+            error: r.error,
+            erp_record_id: r.erp_record_id,
+            duration_ms: r.duration_ms,
+        }
+    }
+}
+
+/// A page of the sync log.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LogPageView {
+    pub entries: Vec<LogEntryView>,
+    /// Pass as `cursor` to get the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+
+fn bad_param(name: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(
+        "invalid_parameter",
+        format!("query parameter {name}: {message}"),
+    )
+    .with_details(vec![
+        serde_json::json!({"field": name, "message": message.to_string()}),
+    ])
+}
+
+fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| {
+            bad_param(
+                name,
+                format!("must be an RFC 3339 time such as 2026-11-01T00:00:00Z ({e})"),
+            )
+        })
+}
+
+/// Parses the query string; unknown parameters are refused so a typo cannot silently
+/// return everything.
+fn parse_filter(params: HashMap<String, String>) -> Result<LogFilter, ApiError> {
+    let mut f = LogFilter {
+        limit: DEFAULT_LIMIT,
+        ..LogFilter::default()
+    };
+    for (name, value) in params {
+        match name.as_str() {
+            "from" => f.from_ms = Some(parse_time("from", &value)?),
+            "to" => f.to_ms = Some(parse_time("to", &value)?),
+            "status" => {
+                let upper = value.to_ascii_uppercase();
+                if upper != "SUCCESS" && upper != "FAILED" {
+                    return Err(bad_param("status", "must be SUCCESS or FAILED"));
+                }
+                f.status = Some(upper);
+            }
+            "invoice_id" => f.invoice_id = Some(value),
+            "connection_id" => f.connection_id = Some(value),
+            "limit" => {
+                f.limit = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| {
+                        bad_param(
+                            "limit",
+                            format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                        )
+                    })?;
+            }
+            "cursor" => {
+                f.before_id = Some(
+                    value
+                        .parse::<i64>()
+                        .map_err(|_| bad_param("cursor", "is not a cursor this API returned"))?,
+                );
+            }
+            other => {
+                return Err(bad_param(
+                    other,
+                    "is not a filter (known: from, to, status, invoice_id, connection_id, limit, cursor)",
+                ));
+            }
+        }
+    }
+    if let (Some(from), Some(to)) = (f.from_ms, f.to_ms) {
+        if from > to {
+            return Err(bad_param("from", "must not be after `to`"));
+        }
+    }
+    Ok(f)
+}
+
+/// Lists sync-log entries newest first. `from` is inclusive, `to` exclusive.
+#[utoipa::path(get, path = "/v1/sync-log", tag = "sync-log",
+    params(
+        ("from" = Option<String>, Query, description = "RFC 3339; entries at or after"),
+        ("to" = Option<String>, Query, description = "RFC 3339; entries before"),
+        ("status" = Option<String>, Query, description = "SUCCESS or FAILED"),
+        ("invoice_id" = Option<String>, Query),
+        ("connection_id" = Option<String>, Query),
+        ("limit" = Option<i64>, Query, description = "1..1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses((status = 200, body = LogPageView), (status = 400, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<LogPageView>, ApiError> {
+    let filter = parse_filter(params)?;
+    let page = state.store.query_log(&tenant.id, &filter).await?;
+    Ok(Json(LogPageView {
+        entries: page.entries.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_before_id.map(|id| id.to_string()),
+    }))
+}

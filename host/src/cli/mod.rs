@@ -1,0 +1,102 @@
+//! The `erp-sync` command line: the server, and the administrative commands beside it.
+//!
+//! Every flag also reads from an `ERP_SYNC_*` environment variable, so the same binary
+//! is configured by flags on a laptop and by the environment in a container.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::sync::{RetryPolicy, WorkerSettings};
+
+/// Pushes finalized invoices into QuickBooks Online, Xero, NetSuite and signed webhooks.
+#[derive(Debug, Parser)]
+#[command(name = "erp-sync", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API and the delivery worker.
+    Serve(ServeArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+/// Tenant subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant and print its id and API key (shown this once).
+    Create {
+        /// A name for people, e.g. the company.
+        name: String,
+        #[arg(long, env = "ERP_SYNC_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+}
+
+/// Flags of `erp-sync serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port of the HTTP API.
+    #[arg(long, env = "ERP_SYNC_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where the SQLite database (and the dev sealing key) live.
+    #[arg(long, env = "ERP_SYNC_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Allow webhook targets on private, loopback and link-local addresses (local testing).
+    #[arg(long, env = "ERP_SYNC_ALLOW_PRIVATE_TARGETS")]
+    pub allow_private_targets: bool,
+    /// On an empty database, create tenant `dev` and print its API key.
+    #[arg(long, env = "ERP_SYNC_DEV")]
+    pub dev: bool,
+    /// First retry delay in milliseconds; later retries double it (3 retries in all).
+    #[arg(long, env = "ERP_SYNC_RETRY_BASE_MS", default_value_t = 10_000)]
+    pub retry_base_ms: u64,
+    /// Timeout of one outbound delivery request, in milliseconds.
+    #[arg(long, env = "ERP_SYNC_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Deliveries in flight at once.
+    #[arg(long, env = "ERP_SYNC_CONCURRENCY", default_value_t = 64)]
+    pub concurrency: usize,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "ERP_SYNC_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Key sealing secrets at rest: 32 bytes as hex or base64. Absent, a development
+    /// key is generated in the data dir (with a warning).
+    #[arg(long, env = "ERP_SYNC_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+}
+
+impl ServeArgs {
+    /// The server configuration these flags describe.
+    pub fn config(&self) -> Config {
+        let request_timeout = Duration::from_millis(self.request_timeout_ms.max(1));
+        Config {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+            allow_private_targets: self.allow_private_targets,
+            dev: self.dev,
+            secret_key: self.secret_key.clone(),
+            retry: RetryPolicy {
+                base: Duration::from_millis(self.retry_base_ms),
+                ..RetryPolicy::default()
+            },
+            worker: WorkerSettings {
+                concurrency: self.concurrency.max(1),
+                // A lease outlives any attempt: the request timeout plus a margin.
+                lease: request_timeout * 2 + Duration::from_secs(30),
+                ..WorkerSettings::default()
+            },
+            request_timeout,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The server's settings, filled by the CLI (flags and `ERP_SYNC_*` variables) or by tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::sync::{RetryPolicy, WorkerSettings};
+
+/// Everything `erp-sync serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Allow webhook targets on private, loopback and link-local addresses.
+    pub allow_private_targets: bool,
+    /// On an empty database, create tenant `dev` and print its key.
+    pub dev: bool,
+    /// The sealing key (`ERP_SYNC_SECRET_KEY`); absent, a dev key file in the data dir.
+    pub secret_key: Option<String>,
+    pub retry: RetryPolicy,
+    pub worker: WorkerSettings,
+    /// Timeout of one outbound delivery request.
+    pub request_timeout: Duration,
+    /// Largest request body the API accepts.
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// Defaults for a data dir, listening on an ephemeral loopback port: handy for tests.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            listen: "127.0.0.1:0".parse().expect("a valid literal address"),
+            data_dir: data_dir.into(),
+            allow_private_targets: false,
+            dev: false,
+            secret_key: None,
+            retry: RetryPolicy::default(),
+            worker: WorkerSettings::default(),
+            request_timeout: Duration::from_secs(10),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Destinations: one connector per provider behind one trait.
+//!
+//! The worker hands a connector one invoice version for one connection and gets back an
+//! [`Outcome`]: success, a failure worth retrying (maybe with the provider's
+//! `Retry-After`), or a permanent failure that no retry can fix. Connectors never touch
+//! the database; the worker records what they report.
+
+pub mod egress;
+pub mod webhook;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::Invoice;
+use crate::store::ConnectionRow;
+
+/// The providers erp-sync can connect to.
+pub const PROVIDERS: &[&str] = &["webhook", "quickbooks", "xero", "netsuite"];
+
+/// One invoice version to deliver to one connection.
+pub struct SyncRequest<'a> {
+    pub connection: &'a ConnectionRow,
+    /// The connection's opened (unsealed) secrets.
+    pub secrets: &'a serde_json::Value,
+    pub invoice: &'a Invoice,
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    /// When the event was created (unix ms); stable across retries.
+    pub event_created_ms: i64,
+    pub attempt: i64,
+}
+
+/// How an attempt ended, as far as retrying is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutcomeKind {
+    Success,
+    /// Worth trying again; `retry_after` is the provider's own hint, if it gave one.
+    Retryable {
+        retry_after: Option<Duration>,
+    },
+    /// No retry can fix this (bad configuration, validation error, guest failure).
+    Permanent,
+}
+
+/// What a connector reports about one attempt; the worker logs it verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub kind: OutcomeKind,
+    pub response_code: Option<u16>,
+    /// Error details (or a short note on success) for the sync log.
+    pub detail: Option<String>,
+    /// The record's id in the destination, when it has one.
+    pub erp_record_id: Option<String>,
+}
+
+impl Outcome {
+    /// A successful attempt.
+    pub fn success(code: Option<u16>, erp_record_id: Option<String>) -> Self {
+        Outcome {
+            kind: OutcomeKind::Success,
+            response_code: code,
+            detail: None,
+            erp_record_id,
+        }
+    }
+
+    /// A failure worth retrying.
+    pub fn retryable(
+        code: Option<u16>,
+        detail: impl Into<String>,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        Outcome {
+            kind: OutcomeKind::Retryable { retry_after },
+            response_code: code,
+            detail: Some(detail.into()),
+            erp_record_id: None,
+        }
+    }
+
+    /// A failure no retry can fix.
+    pub fn permanent(code: Option<u16>, detail: impl Into<String>) -> Self {
+        Outcome {
+            kind: OutcomeKind::Permanent,
+            response_code: code,
+            detail: Some(detail.into()),
+            erp_record_id: None,
+        }
+    }
+
+    /// Whether the attempt succeeded.
+    pub fn is_success(&self) -> bool {
+        self.kind == OutcomeKind::Success
+    }
+}
+
+/// A destination provider.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Delivers one invoice version.
+    async fn sync(&self, request: SyncRequest<'_>) -> Outcome;
+
+    /// The read-only (or `test` event) check run when a connection is created or changed.
+    async fn test(&self, connection: &ConnectionRow, secrets: &serde_json::Value) -> Outcome;
+}
+
+/// Every connector, built once at start-up.
+pub struct Connectors {
+    pub webhook: webhook::WebhookConnector,
+}
+
+impl Connectors {
+    /// The connector serving `provider`, if erp-sync has one.
+    pub fn get(&self, provider: &str) -> Option<&dyn Connector> {
+        match provider {
+            "webhook" => Some(&self.webhook),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The custom webhook connector: a signed HTTP POST per event.
+//!
+//! Headers follow the contract: `X-Aforo-Event-Id` (one id per invoice version and
+//! connection, the same on every retry), `X-Aforo-Timestamp` and `X-Aforo-Signature`
+//! (see [`crate::crypto::signature`]). Any 2xx is success; anything else, a timeout or a
+//! network error is retried, as promised to users, honouring `Retry-After`.
+
+pub mod payload;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{Connector, Outcome, SyncRequest, egress};
+use crate::crypto::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::domain::ids::{new_id, prefix};
+use crate::store::ConnectionRow;
+
+/// How much of a failed response body is kept in the sync log.
+const MAX_ERROR_BODY: usize = 2048;
+
+/// The non-secret configuration of a webhook connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+}
+
+/// The sealed part: the signing secret, and older secrets still signing during a rotation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookSecrets {
+    pub secret: String,
+    #[serde(default)]
+    pub previous: Vec<String>,
+}
+
+/// Delivers webhook events over the shared, SSRF-guarded HTTP client.
+pub struct WebhookConnector {
+    client: reqwest::Client,
+    allow_private: bool,
+}
+
+impl WebhookConnector {
+    /// A connector using `client` for every delivery.
+    pub fn new(client: reqwest::Client, allow_private: bool) -> Self {
+        WebhookConnector {
+            client,
+            allow_private,
+        }
+    }
+
+    async fn send(
+        &self,
+        connection: &ConnectionRow,
+        secrets: &serde_json::Value,
+        event_id: &str,
+        body: payload::Payload,
+    ) -> Outcome {
+        let config: WebhookConfig = match serde_json::from_value(connection.config.clone()) {
+            Ok(c) => c,
+            Err(e) => return Outcome::permanent(None, format!("webhook config is invalid: {e}")),
+        };
+        let secrets: WebhookSecrets = match serde_json::from_value(secrets.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                return Outcome::permanent(None, format!("webhook secrets are unreadable: {e}"));
+            }
+        };
+        let url = match url::Url::parse(&config.url) {
+            Ok(u) => u,
+            Err(e) => return Outcome::permanent(None, format!("webhook url is invalid: {e}")),
+        };
+        if let Some(host) = url.host() {
+            let literal = match host {
+                url::Host::Ipv4(ip) => Some(std::net::IpAddr::V4(ip)),
+                url::Host::Ipv6(ip) => Some(std::net::IpAddr::V6(ip)),
+                url::Host::Domain(_) => None,
+            };
+            if let Some(ip) = literal.filter(|ip| !self.allow_private && egress::is_non_public(*ip))
+            {
+                return Outcome::permanent(
+                    None,
+                    format!(
+                        "{ip} is a non-public address; refused without --allow-private-targets"
+                    ),
+                );
+            }
+        }
+        let t = chrono::Utc::now().timestamp();
+        let mut keys: Vec<&[u8]> = vec![secrets.secret.as_bytes()];
+        keys.extend(secrets.previous.iter().map(|s| s.as_bytes()));
+        let signature = signature::sign(t, &body.body, &keys);
+        let result = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, &body.content_type)
+            .header(EVENT_ID_HEADER, event_id)
+            .header(TIMESTAMP_HEADER, t.to_string())
+            .header(SIGNATURE_HEADER, signature)
+            .body(body.body)
+            .send()
+            .await;
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => return network_failure(&e),
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Outcome::success(Some(status.as_u16()), None);
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let text = read_prefix(response, MAX_ERROR_BODY).await;
+        let detail = if text.is_empty() {
+            format!("the endpoint answered {status}")
+        } else {
+            format!("the endpoint answered {status}: {text}")
+        };
+        Outcome::retryable(Some(status.as_u16()), detail, retry_after)
+    }
+}
+
+/// Classifies a request that got no HTTP response.
+fn network_failure(e: &reqwest::Error) -> Outcome {
+    if let Some(blocked) = egress::is_blocked(e) {
+        return Outcome::permanent(None, blocked);
+    }
+    let what = if e.is_timeout() {
+        "timed out waiting for the endpoint"
+    } else if e.is_connect() {
+        "could not connect to the endpoint"
+    } else {
+        "the request failed"
+    };
+    let mut detail = what.to_string();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(inner) = source {
+        detail.push_str(": ");
+        detail.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    Outcome::retryable(None, detail, None)
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let delta = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+async fn read_prefix(mut response: reqwest::Response, max: usize) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < max {
+        match response.chunk().await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    buf.truncate(max);
+    String::from_utf8_lossy(&buf).trim().to_string()
+}
+
+#[async_trait]
+impl Connector for WebhookConnector {
+    async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
+        let body = payload::envelope(
+            req.event_id,
+            req.event_type,
+            req.event_created_ms,
+            req.invoice.canonical_json(),
+        );
+        self.send(req.connection, req.secrets, req.event_id, body)
+            .await
+    }
+
+    async fn test(&self, connection: &ConnectionRow, secrets: &serde_json::Value) -> Outcome {
+        let event_id = new_id(prefix::EVENT);
+        let data = serde_json::json!({
+            "connection_id": connection.id,
+            "message": "erp-sync test delivery: this endpoint will receive invoice events signed like this one",
+        });
+        let body = payload::envelope(&event_id, "test", crate::store::now_ms(), data);
+        self.send(connection, secrets, &event_id, body).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert!(parse_retry_after("soon").is_none());
+    }
+}

@@ -1,0 +1,408 @@
+//! The typed invoice: what a body of `POST /v1/invoices` becomes once it has been checked.
+//!
+//! Values of these types are only ever built by [`super::validate::parse_invoice`] (or
+//! loaded back from a canonical JSON that it produced), so code holding an [`Invoice`] may
+//! rely on every rule in `validate` having held: amounts add up, the currency is ISO 4217,
+//! strings are non-empty, and so on.
+//!
+//! Serializing an invoice gives back the contract JSON in one canonical spelling:
+//!
+//! - amounts are strings that keep the scale they arrived with (`"12.00"` stays `"12.00"`;
+//!   a JSON number `12.00` arrives as `12.0`, see `money`), so `"12.0"` and `"12.00"` are
+//!   different content even though they are equal amounts;
+//! - dates are `YYYY-MM-DD`; `finalized_at` is RFC 3339 in UTC with a `Z` (whatever offset
+//!   the sender used), with fractional seconds only when there were some;
+//! - optional fields that are absent are left out (a JSON `null` in the input counts as
+//!   absent), `description` is always present (`""` when not given), `metadata` is always
+//!   present (`{}` when not given);
+//! - unknown input fields are dropped.
+//!
+//! [`Invoice::canonical_json`] additionally sorts every object's keys, and
+//! [`Invoice::content_hash`] hashes its compact bytes, so two bodies that differ only in key
+//! order, whitespace, ignored extra fields or `null`-versus-absent optional fields hash the
+//! same, while any change of a value (including an amount's scale, or the status) changes
+//! the hash.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// A finalized invoice of the billing platform, checked and ready to sync.
+///
+/// Exists as the single shape every part of the service (store, transforms, connectors)
+/// reads invoices in, so none of them re-validates or re-parses JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invoice {
+    /// The platform's invoice id; the same id posted again is the same invoice.
+    pub id: String,
+    /// The human invoice number, e.g. `INV-2026-0042`.
+    pub number: String,
+    pub status: InvoiceStatus,
+    /// Routes the invoice to a connection in Multi-ERP mode (e.g. `US`, `UK`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+    /// Upper-case ISO 4217 code, e.g. `USD`.
+    pub currency: String,
+    pub issue_date: NaiveDate,
+    /// Never before `issue_date`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_date: Option<NaiveDate>,
+    /// When the platform finalized the invoice, in UTC.
+    pub finalized_at: DateTime<Utc>,
+    pub customer: Customer,
+    /// At least one line; line ids are unique within the invoice.
+    pub lines: Vec<Line>,
+    /// The sum of the lines' amounts.
+    pub subtotal: Decimal,
+    /// The sum of the lines' `tax_amount`s when any line has one.
+    pub tax_total: Decimal,
+    /// `subtotal + tax_total`.
+    pub total: Decimal,
+    /// Free-form key/values from the platform, passed through untouched.
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+/// Who the invoice is billed to.
+///
+/// Exists because every ERP needs a customer record to attach the invoice to; `id` is the
+/// platform's customer id (used to find or create that record), `name` is required because
+/// every ERP requires a display name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: String,
+    pub name: String,
+    /// Billing e-mail; any non-empty string, its shape is left to the ERP to judge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+}
+
+/// A customer's billing address.
+///
+/// Exists so connectors can fill the ERP's address fields. Only `line1` is required (an
+/// address without a street line is not an address); addresses abroad often lack a region
+/// or postal code, so everything else is optional and passed on as given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Address {
+    pub line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// Usually an ISO 3166 alpha-2 code, but not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+/// One line of an invoice.
+///
+/// Exists because ERPs book invoices line by line (item, quantity, price, tax code).
+/// `amount` is the line's net amount and is what adds up to the invoice's subtotal;
+/// `quantity * unit_price` is not required to equal it (tiered usage pricing, rounding), and
+/// its sign is not checked (discounts and credits are usually negative).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    /// Unique within the invoice.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub line_type: LineType,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<Decimal>,
+    /// May have more decimal places than the currency (e.g. `0.001` per API call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<Decimal>,
+    pub amount: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_amount: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_code: Option<String>,
+}
+
+/// Where a finalized invoice is in its life on the billing platform.
+///
+/// Exists to drive what a sync does: `Void` voids the ERP record, the others create or
+/// update it. `DRAFT` is deliberately absent: drafts are refused at ingest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InvoiceStatus {
+    Open,
+    Paid,
+    Overdue,
+    Uncollectible,
+    Void,
+}
+
+impl InvoiceStatus {
+    /// Every status, in contract order (used to list the allowed values in errors).
+    pub const ALL: [Self; 5] = [
+        Self::Open,
+        Self::Paid,
+        Self::Overdue,
+        Self::Uncollectible,
+        Self::Void,
+    ];
+
+    /// The contract spelling, e.g. `"OPEN"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "OPEN",
+            Self::Paid => "PAID",
+            Self::Overdue => "OVERDUE",
+            Self::Uncollectible => "UNCOLLECTIBLE",
+            Self::Void => "VOID",
+        }
+    }
+
+    /// The status with exactly this contract spelling (case-sensitive), if any.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == code)
+    }
+}
+
+impl fmt::Display for InvoiceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of charge a line is.
+///
+/// Exists so connectors can map lines to ERP items or accounts per kind (e.g. QuickBooks'
+/// `item_map` keyed by line type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LineType {
+    Charge,
+    UsageFee,
+    SetupFee,
+    Discount,
+    TaxAdjustment,
+    Credit,
+    Proration,
+}
+
+impl LineType {
+    /// Every line type, in contract order (used to list the allowed values in errors).
+    pub const ALL: [Self; 7] = [
+        Self::Charge,
+        Self::UsageFee,
+        Self::SetupFee,
+        Self::Discount,
+        Self::TaxAdjustment,
+        Self::Credit,
+        Self::Proration,
+    ];
+
+    /// The contract spelling, e.g. `"USAGE_FEE"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Charge => "CHARGE",
+            Self::UsageFee => "USAGE_FEE",
+            Self::SetupFee => "SETUP_FEE",
+            Self::Discount => "DISCOUNT",
+            Self::TaxAdjustment => "TAX_ADJUSTMENT",
+            Self::Credit => "CREDIT",
+            Self::Proration => "PRORATION",
+        }
+    }
+
+    /// The line type with exactly this contract spelling (case-sensitive), if any.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == code)
+    }
+}
+
+impl fmt::Display for LineType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Invoice {
+    /// The invoice as contract JSON with every object's keys sorted.
+    ///
+    /// Exists as the one form that is stored, hashed and handed to transforms and webhooks,
+    /// so they all see the same bytes for the same invoice. Key order does not depend on
+    /// `serde_json` features (`preserve_order`), because keys are sorted here explicitly.
+    pub fn canonical_json(&self) -> Value {
+        // Serializing these types cannot fail: every map key is a string and every field's
+        // `Serialize` (strings, decimals, dates, JSON values) is infallible.
+        let value = serde_json::to_value(self).expect("an Invoice always serializes to JSON");
+        sorted_keys(value)
+    }
+
+    /// Lowercase hex SHA-256 of the compact bytes of [`Invoice::canonical_json`].
+    ///
+    /// Exists to tell a re-post of the same invoice (a no-op) from a changed one (a new
+    /// version that re-syncs). See the module documentation for what counts as a change.
+    pub fn content_hash(&self) -> String {
+        let bytes = serde_json::to_vec(&self.canonical_json())
+            .expect("a JSON value always serializes to bytes");
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    /// Whether the platform voided this invoice, so a sync voids the ERP record.
+    pub fn is_void(&self) -> bool {
+        self.status == InvoiceStatus::Void
+    }
+}
+
+/// Rebuilds every object with its keys inserted in sorted order, recursively.
+fn sorted_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|(a, _), (b, _)| a.cmp(b));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sorted_keys(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted_keys).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Invoice {
+        Invoice {
+            id: "inv_1".into(),
+            number: "INV-1".into(),
+            status: InvoiceStatus::Open,
+            entity: None,
+            currency: "USD".into(),
+            issue_date: NaiveDate::from_ymd_opt(2026, 11, 1).expect("valid date"),
+            due_date: None,
+            finalized_at: DateTime::parse_from_rfc3339("2026-11-01T12:00:00+02:00")
+                .expect("valid timestamp")
+                .with_timezone(&Utc),
+            customer: Customer {
+                id: "cus_1".into(),
+                name: "Acme".into(),
+                email: None,
+                address: None,
+            },
+            lines: vec![Line {
+                id: "li_1".into(),
+                line_type: LineType::UsageFee,
+                description: String::new(),
+                product_id: None,
+                quantity: Some(Decimal::new(12000, 0)),
+                unit_price: Some(Decimal::new(1, 3)),
+                amount: Decimal::new(1200, 2),
+                tax_amount: None,
+                tax_code: None,
+            }],
+            subtotal: Decimal::new(1200, 2),
+            tax_total: Decimal::new(0, 2),
+            total: Decimal::new(1200, 2),
+            metadata: Map::new(),
+        }
+    }
+
+    #[test]
+    fn serializes_to_the_contract_shape() {
+        let v = sample().canonical_json();
+        assert_eq!(
+            v,
+            json!({
+                "id": "inv_1", "number": "INV-1", "status": "OPEN", "currency": "USD",
+                "issue_date": "2026-11-01", "finalized_at": "2026-11-01T10:00:00Z",
+                "customer": { "id": "cus_1", "name": "Acme" },
+                "lines": [ { "id": "li_1", "type": "USAGE_FEE", "description": "",
+                             "quantity": "12000", "unit_price": "0.001", "amount": "12.00" } ],
+                "subtotal": "12.00", "tax_total": "0.00", "total": "12.00",
+                "metadata": {}
+            })
+        );
+    }
+
+    #[test]
+    fn canonical_json_loads_back() {
+        let invoice = sample();
+        let back: Invoice =
+            serde_json::from_value(invoice.canonical_json()).expect("canonical JSON loads");
+        assert_eq!(back, invoice);
+        assert_eq!(back.content_hash(), invoice.content_hash());
+    }
+
+    #[test]
+    fn canonical_keys_are_sorted_and_hash_is_hex_sha256() {
+        let mut invoice = sample();
+        invoice
+            .metadata
+            .insert("zeta".into(), json!({"b": 1, "a": 2}));
+        invoice.metadata.insert("alpha".into(), json!(true));
+        let text = serde_json::to_string(&invoice.canonical_json()).expect("serializes");
+        assert!(
+            text.starts_with(r#"{"currency":"USD","customer":{"id":"cus_1""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""metadata":{"alpha":true,"zeta":{"a":2,"b":1}}"#),
+            "{text}"
+        );
+        let hash = invoice.content_hash();
+        assert_eq!(hash.len(), 64);
+        assert!(
+            hash.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_eq!(hash, hex::encode(Sha256::digest(text.as_bytes())));
+    }
+
+    #[test]
+    fn hash_changes_with_content_and_scale() {
+        let base = sample();
+        let mut paid = base.clone();
+        paid.status = InvoiceStatus::Paid;
+        assert_ne!(base.content_hash(), paid.content_hash());
+        let mut rescaled = base.clone();
+        rescaled.total = Decimal::new(120, 1); // 12.0 instead of 12.00
+        assert_eq!(rescaled.total, base.total);
+        assert_ne!(base.content_hash(), rescaled.content_hash());
+    }
+
+    #[test]
+    fn enums_round_trip_their_spelling() {
+        for s in InvoiceStatus::ALL {
+            assert_eq!(InvoiceStatus::from_code(s.as_str()), Some(s));
+            assert_eq!(json!(s), json!(s.as_str()));
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        for t in LineType::ALL {
+            assert_eq!(LineType::from_code(t.as_str()), Some(t));
+            assert_eq!(json!(t), json!(t.as_str()));
+        }
+        assert_eq!(LineType::TaxAdjustment.as_str(), "TAX_ADJUSTMENT");
+        assert_eq!(InvoiceStatus::from_code("open"), None);
+        assert_eq!(InvoiceStatus::from_code("DRAFT"), None);
+    }
+
+    #[test]
+    fn is_void() {
+        let mut invoice = sample();
+        assert!(!invoice.is_void());
+        invoice.status = InvoiceStatus::Void;
+        assert!(invoice.is_void());
+    }
+}

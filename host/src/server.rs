@@ -1,0 +1,132 @@
+//! Assembling a running server: store, worker and HTTP API, and shutting them down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::connectors::{Connectors, egress, webhook::WebhookConnector};
+use crate::crypto::seal::{KeySource, Sealer};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::sync::{SyncHandle, Worker};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Seal(#[from] crate::crypto::seal::SealError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A started server; dropping it does not stop it, call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    /// The address the API listens on (useful with port 0).
+    pub addr: SocketAddr,
+    pub store: Store,
+    /// The API key of the `dev` tenant when `--dev` created it just now.
+    pub dev_api_key: Option<String>,
+    shutdown: CancellationToken,
+    http: tokio::task::JoinHandle<()>,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting requests, lets attempts in flight finish, and closes the database.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.http.await;
+        let _ = self.worker.await;
+        self.store.close().await;
+    }
+}
+
+/// Opens the data dir, recovers interrupted work, and starts the worker and the API.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    let store = Store::open(&config.data_dir).await?;
+    let (sealer, key_source) = Sealer::load(config.secret_key.as_deref(), &config.data_dir)?;
+    if let KeySource::DevKeyFile(path) = &key_source {
+        tracing::warn!(
+            key_file = %path.display(),
+            "ERP_SYNC_SECRET_KEY is not set: secrets are sealed with a generated development key; set ERP_SYNC_SECRET_KEY (32 bytes, hex) in production"
+        );
+    }
+    let recovered = store.recover_leases().await?;
+    if recovered > 0 {
+        tracing::warn!(
+            jobs = recovered,
+            "re-queued deliveries interrupted by the previous shutdown"
+        );
+    }
+    let dev_api_key = if config.dev && store.tenant_count().await? == 0 {
+        let (_, key) = store.create_tenant("dev").await?;
+        Some(key)
+    } else {
+        None
+    };
+
+    let client = egress::http_client(config.allow_private_targets, config.request_timeout);
+    let connectors = Arc::new(Connectors {
+        webhook: WebhookConnector::new(client, config.allow_private_targets),
+    });
+    let metrics = Arc::new(Metrics::default());
+    let handle = SyncHandle::default();
+    let shutdown = CancellationToken::new();
+
+    let worker = Arc::new(Worker {
+        store: store.clone(),
+        sealer: sealer.clone(),
+        connectors: connectors.clone(),
+        policy: config.retry.clone(),
+        metrics: metrics.clone(),
+        settings: config.worker.clone(),
+        handle: handle.clone(),
+    });
+    let worker = tokio::spawn(worker.run(shutdown.clone()));
+
+    let state = AppState {
+        store: store.clone(),
+        sealer,
+        connectors,
+        metrics,
+        sync: handle,
+        allow_private_targets: config.allow_private_targets,
+    };
+    let app = api::router(state, config.max_body_bytes);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let stop = shutdown.clone();
+    let http = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the HTTP server stopped with an error");
+        }
+    });
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "erp-sync is listening");
+    Ok(RunningServer {
+        addr,
+        store,
+        dev_api_key,
+        shutdown,
+        http,
+        worker,
+    })
+}

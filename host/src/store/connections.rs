@@ -1,0 +1,250 @@
+//! Connections: one destination (ERP account or webhook) of one tenant.
+
+use super::{LogEntry, Store, StoreError, StoreResult, now_ms, parse_json};
+
+/// A connection as stored; `secrets` is sealed and only the worker opens it.
+#[derive(Debug, Clone)]
+pub struct ConnectionRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub provider: String,
+    pub name: String,
+    pub entity: Option<String>,
+    pub status: String,
+    pub config: serde_json::Value,
+    pub secrets: Option<Vec<u8>>,
+    pub last_test: Option<serde_json::Value>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct RawConnection {
+    id: String,
+    tenant_id: String,
+    provider: String,
+    name: String,
+    entity: Option<String>,
+    status: String,
+    config: String,
+    secrets: Option<Vec<u8>>,
+    last_test: Option<String>,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+impl TryFrom<RawConnection> for ConnectionRow {
+    type Error = StoreError;
+    fn try_from(r: RawConnection) -> StoreResult<Self> {
+        Ok(ConnectionRow {
+            config: parse_json("connections.config", &r.config)?,
+            last_test: r
+                .last_test
+                .as_deref()
+                .map(|t| parse_json("connections.last_test", t))
+                .transpose()?,
+            id: r.id,
+            tenant_id: r.tenant_id,
+            provider: r.provider,
+            name: r.name,
+            entity: r.entity,
+            status: r.status,
+            secrets: r.secrets,
+            created_ms: r.created_ms,
+            updated_ms: r.updated_ms,
+        })
+    }
+}
+
+/// What is needed to create a connection; the id is chosen by the caller so secrets can
+/// be sealed bound to it before the row exists.
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    pub id: String,
+    pub tenant_id: String,
+    pub provider: String,
+    pub name: String,
+    pub entity: Option<String>,
+    pub status: String,
+    pub config: serde_json::Value,
+    pub secrets: Option<Vec<u8>>,
+}
+
+const COLUMNS: &str = "id, tenant_id, provider, name, entity, status, config, secrets, last_test, created_ms, updated_ms";
+
+/// The message of the 409 that guards the one-ERP-per-tenant default.
+fn one_connection_message(existing: &str) -> String {
+    format!(
+        "this tenant already has a connection ({existing}); one connection per tenant is the default. \
+         Turn on Multi-ERP mode (PATCH /v1/settings {{\"multi_erp\": true}}) to route invoices to several connections by entity, \
+         or disconnect {existing} first"
+    )
+}
+
+impl Store {
+    /// Inserts a connection, enforcing one live connection per tenant unless Multi-ERP is on.
+    pub async fn insert_connection(&self, new: &NewConnection) -> StoreResult<ConnectionRow> {
+        let mut tx = self.write().await?;
+        let multi_erp: bool = sqlx::query_scalar("SELECT multi_erp FROM tenants WHERE id = ?")
+            .bind(&new.tenant_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !multi_erp {
+            let existing: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM connections WHERE tenant_id = ? AND status != 'disconnected' LIMIT 1",
+            )
+            .bind(&new.tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(existing) = existing {
+                return Err(StoreError::Conflict(one_connection_message(&existing)));
+            }
+        }
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO connections (id, tenant_id, provider, name, entity, status, config, secrets, created_ms, updated_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&new.id)
+        .bind(&new.tenant_id)
+        .bind(&new.provider)
+        .bind(&new.name)
+        .bind(&new.entity)
+        .bind(&new.status)
+        .bind(new.config.to_string())
+        .bind(&new.secrets)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.connection(&new.tenant_id, &new.id).await
+    }
+
+    /// Refuses early (before any test delivery) when a new connection would break the
+    /// one-connection rule; [`Store::insert_connection`] checks again atomically.
+    pub async fn check_connection_allowed(&self, tenant_id: &str) -> StoreResult<()> {
+        let tenant = self.tenant(tenant_id).await?;
+        if tenant.multi_erp {
+            return Ok(());
+        }
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM connections WHERE tenant_id = ? AND status != 'disconnected' LIMIT 1",
+        )
+        .bind(tenant_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        match existing {
+            Some(existing) => Err(StoreError::Conflict(one_connection_message(&existing))),
+            None => Ok(()),
+        }
+    }
+
+    /// One connection of a tenant; another tenant's id is simply not found.
+    pub async fn connection(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectionRow> {
+        sqlx::query_as::<_, RawConnection>(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE tenant_id = ? AND id = ?"
+        ))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
+        .try_into()
+    }
+
+    /// A connection by id alone, for the worker (which already holds a tenant-scoped job).
+    pub async fn connection_by_id(&self, id: &str) -> StoreResult<ConnectionRow> {
+        sqlx::query_as::<_, RawConnection>(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
+        .try_into()
+    }
+
+    /// Every connection of a tenant, newest first.
+    pub async fn list_connections(&self, tenant_id: &str) -> StoreResult<Vec<ConnectionRow>> {
+        sqlx::query_as::<_, RawConnection>(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE tenant_id = ? ORDER BY created_ms DESC, id DESC"
+        ))
+        .bind(tenant_id)
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect()
+    }
+
+    /// Saves changed name, entity, config, sealed secrets or status of a connection.
+    pub async fn update_connection(&self, row: &ConnectionRow) -> StoreResult<ConnectionRow> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "UPDATE connections SET name = ?, entity = ?, status = ?, config = ?, secrets = ?, updated_ms = ?
+             WHERE tenant_id = ? AND id = ? AND status != 'disconnected'",
+        )
+        .bind(&row.name)
+        .bind(&row.entity)
+        .bind(&row.status)
+        .bind(row.config.to_string())
+        .bind(&row.secrets)
+        .bind(now_ms())
+        .bind(&row.tenant_id)
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "connection {} is disconnected and can no longer change; create a new connection",
+                row.id
+            )));
+        }
+        tx.commit().await?;
+        self.connection(&row.tenant_id, &row.id).await
+    }
+
+    /// Records a test sync: its log entry, and the result shown on the connection.
+    pub async fn record_test(
+        &self,
+        connection_id: &str,
+        result: &serde_json::Value,
+        entry: &LogEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE connections SET last_test = ? WHERE id = ?")
+            .bind(result.to_string())
+            .bind(connection_id)
+            .execute(&mut *tx)
+            .await?;
+        entry.insert(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Disconnects: the connection stops receiving, its open jobs are cancelled and each
+    /// cancellation is logged. Nothing is deleted, here or in the ERP.
+    pub async fn disconnect(&self, tenant_id: &str, id: &str) -> StoreResult<(ConnectionRow, u64)> {
+        let conn = self.connection(tenant_id, id).await?;
+        let mut tx = self.write().await?;
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE connections SET status = 'disconnected', updated_ms = ? WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(now)
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let cancelled = super::jobs::cancel_open_jobs(
+            &mut tx,
+            id,
+            &conn.provider,
+            "cancelled: the connection was disconnected before this delivery completed",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((self.connection(tenant_id, id).await?, cancelled))
+    }
+}

@@ -1,0 +1,373 @@
+//! Invoices and their versions, and the jobs that ingest and manual sync queue.
+
+use sqlx::{Sqlite, Transaction};
+
+use super::{Store, StoreError, StoreResult, now_ms, parse_json};
+use crate::domain::Invoice;
+use crate::domain::ids::{new_id, prefix};
+
+/// A job created by an ingest or a manual sync, as the API reports it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct QueuedJob {
+    pub job_id: String,
+    pub connection_id: String,
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    pub version: i64,
+    /// The same content was already stored: nothing new was queued.
+    pub unchanged: bool,
+    pub jobs: Vec<QueuedJob>,
+}
+
+/// One stored version of an invoice.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InvoiceVersionInfo {
+    pub version: i64,
+    pub status: String,
+    pub content_hash: String,
+    pub received_ms: i64,
+}
+
+/// The latest job of an invoice to one connection: its sync state there.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SyncStateRow {
+    pub connection_id: String,
+    pub job_id: String,
+    pub version: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub updated_ms: i64,
+}
+
+/// An invoice with its history and per-connection sync state.
+#[derive(Debug, Clone)]
+pub struct InvoiceState {
+    pub invoice: serde_json::Value,
+    pub version: i64,
+    pub versions: Vec<InvoiceVersionInfo>,
+    pub sync: Vec<SyncStateRow>,
+}
+
+/// The webhook event type a version is delivered as.
+pub fn event_type_for(version: i64, void: bool) -> &'static str {
+    if void {
+        "invoice.voided"
+    } else if version == 1 {
+        "invoice.finalized"
+    } else {
+        "invoice.updated"
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_job(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant_id: &str,
+    connection_id: &str,
+    invoice_id: &str,
+    version: i64,
+    event_id: &str,
+    event_type: &str,
+    kind: &str,
+    now: i64,
+) -> StoreResult<QueuedJob> {
+    let job_id = new_id(prefix::JOB);
+    sqlx::query(
+        "INSERT INTO jobs (id, tenant_id, connection_id, invoice_id, version, event_id, event_type, kind, state,
+                           attempts, run_at_ms, created_ms, updated_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+    )
+    .bind(&job_id)
+    .bind(tenant_id)
+    .bind(connection_id)
+    .bind(invoice_id)
+    .bind(version)
+    .bind(event_id)
+    .bind(event_type)
+    .bind(kind)
+    .bind(now)
+    .bind(now)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(QueuedJob {
+        job_id,
+        connection_id: connection_id.to_string(),
+    })
+}
+
+/// Active connections of a tenant that take invoices of `entity`.
+async fn routed_connections(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant_id: &str,
+    entity: Option<&str>,
+) -> StoreResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM connections
+         WHERE tenant_id = ? AND status = 'active' AND (entity IS NULL OR entity = ?)
+         ORDER BY created_ms, id",
+    )
+    .bind(tenant_id)
+    .bind(entity)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+impl Store {
+    /// Stores a validated invoice and queues one job per routed connection, atomically.
+    ///
+    /// The same content as the current version is a no-op; different content becomes the
+    /// next version.
+    pub async fn ingest_invoice(
+        &self,
+        tenant_id: &str,
+        invoice: &Invoice,
+    ) -> StoreResult<IngestOutcome> {
+        let hash = invoice.content_hash();
+        let body = invoice.canonical_json().to_string();
+        let mut tx = self.write().await?;
+        let current: Option<(i64, String)> = sqlx::query_as(
+            "SELECT version, content_hash FROM invoices WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(tenant_id)
+        .bind(&invoice.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((version, current_hash)) = &current {
+            if *current_hash == hash {
+                return Ok(IngestOutcome {
+                    version: *version,
+                    unchanged: true,
+                    jobs: Vec::new(),
+                });
+            }
+        }
+        let version = current.map_or(1, |(v, _)| v + 1);
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO invoice_versions (tenant_id, invoice_id, version, content_hash, status, body, received_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(tenant_id)
+        .bind(&invoice.id)
+        .bind(version)
+        .bind(&hash)
+        .bind(invoice.status.as_str())
+        .bind(&body)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO invoices (tenant_id, id, version, content_hash, status, entity, updated_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, id) DO UPDATE SET
+                version = excluded.version, content_hash = excluded.content_hash,
+                status = excluded.status, entity = excluded.entity, updated_ms = excluded.updated_ms",
+        )
+        .bind(tenant_id)
+        .bind(&invoice.id)
+        .bind(version)
+        .bind(&hash)
+        .bind(invoice.status.as_str())
+        .bind(&invoice.entity)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let event_type = event_type_for(version, invoice.is_void());
+        let mut jobs = Vec::new();
+        for connection_id in
+            routed_connections(&mut tx, tenant_id, invoice.entity.as_deref()).await?
+        {
+            let event_id = new_id(prefix::EVENT);
+            jobs.push(
+                insert_job(
+                    &mut tx,
+                    tenant_id,
+                    &connection_id,
+                    &invoice.id,
+                    version,
+                    &event_id,
+                    event_type,
+                    "sync",
+                    now,
+                )
+                .await?,
+            );
+        }
+        tx.commit().await?;
+        Ok(IngestOutcome {
+            version,
+            unchanged: false,
+            jobs,
+        })
+    }
+
+    /// The current body of an invoice version, for the worker.
+    pub async fn invoice_body(
+        &self,
+        tenant_id: &str,
+        invoice_id: &str,
+        version: i64,
+    ) -> StoreResult<Invoice> {
+        let body: String = sqlx::query_scalar(
+            "SELECT body FROM invoice_versions WHERE tenant_id = ? AND invoice_id = ? AND version = ?",
+        )
+        .bind(tenant_id)
+        .bind(invoice_id)
+        .bind(version)
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("invoice {invoice_id} version {version} not found")))?;
+        parse_json("invoice_versions.body", &body)
+    }
+
+    /// An invoice, its versions and its sync state per connection.
+    pub async fn invoice_state(
+        &self,
+        tenant_id: &str,
+        invoice_id: &str,
+    ) -> StoreResult<InvoiceState> {
+        let version: i64 =
+            sqlx::query_scalar("SELECT version FROM invoices WHERE tenant_id = ? AND id = ?")
+                .bind(tenant_id)
+                .bind(invoice_id)
+                .fetch_optional(&self.reader)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("invoice {invoice_id} not found")))?;
+        let body: String = sqlx::query_scalar(
+            "SELECT body FROM invoice_versions WHERE tenant_id = ? AND invoice_id = ? AND version = ?",
+        )
+        .bind(tenant_id)
+        .bind(invoice_id)
+        .bind(version)
+        .fetch_one(&self.reader)
+        .await?;
+        let versions = sqlx::query_as::<_, InvoiceVersionInfo>(
+            "SELECT version, status, content_hash, received_ms FROM invoice_versions
+             WHERE tenant_id = ? AND invoice_id = ? ORDER BY version",
+        )
+        .bind(tenant_id)
+        .bind(invoice_id)
+        .fetch_all(&self.reader)
+        .await?;
+        let sync = sqlx::query_as::<_, SyncStateRow>(
+            "SELECT connection_id, id AS job_id, version, event_id, event_type, state, attempts, last_code,
+                    last_error, updated_ms
+             FROM jobs j WHERE tenant_id = ? AND invoice_id = ?
+               AND seq = (SELECT MAX(seq) FROM jobs k WHERE k.connection_id = j.connection_id AND k.invoice_id = j.invoice_id)
+             ORDER BY connection_id",
+        )
+        .bind(tenant_id)
+        .bind(invoice_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(InvoiceState {
+            invoice: parse_json("invoice_versions.body", &body)?,
+            version,
+            versions,
+            sync,
+        })
+    }
+
+    /// Manual sync: queues the current version of an invoice again, to one connection or
+    /// to every active connection it routes to. A job still waiting for a retry is run
+    /// now instead of being doubled; a redelivery keeps the event id of that version.
+    pub async fn manual_sync(
+        &self,
+        tenant_id: &str,
+        invoice_id: &str,
+        connection_id: Option<&str>,
+    ) -> StoreResult<Vec<QueuedJob>> {
+        let mut tx = self.write().await?;
+        let (version, status, entity): (i64, String, Option<String>) = sqlx::query_as(
+            "SELECT version, status, entity FROM invoices WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(tenant_id)
+        .bind(invoice_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("invoice {invoice_id} not found")))?;
+        let targets = match connection_id {
+            Some(id) => {
+                let status: Option<String> = sqlx::query_scalar(
+                    "SELECT status FROM connections WHERE tenant_id = ? AND id = ?",
+                )
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match status.as_deref() {
+                    None => return Err(StoreError::NotFound(format!("connection {id} not found"))),
+                    Some("active") => vec![id.to_string()],
+                    Some(other) => {
+                        return Err(StoreError::Conflict(format!(
+                            "connection {id} is {other}; only an active connection can sync"
+                        )));
+                    }
+                }
+            }
+            None => routed_connections(&mut tx, tenant_id, entity.as_deref()).await?,
+        };
+        let now = now_ms();
+        let mut jobs = Vec::new();
+        for conn in targets {
+            let open: Option<String> = sqlx::query_scalar(
+                "UPDATE jobs SET run_at_ms = MIN(run_at_ms, ?), updated_ms = ?
+                 WHERE seq = (SELECT MAX(seq) FROM jobs WHERE connection_id = ? AND invoice_id = ?
+                              AND state IN ('pending', 'leased'))
+                 RETURNING id",
+            )
+            .bind(now)
+            .bind(now)
+            .bind(&conn)
+            .bind(invoice_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(job_id) = open {
+                jobs.push(QueuedJob {
+                    job_id,
+                    connection_id: conn,
+                });
+                continue;
+            }
+            let previous: Option<(String, String)> = sqlx::query_as(
+                "SELECT event_id, event_type FROM jobs WHERE connection_id = ? AND invoice_id = ? AND version = ?
+                 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(&conn)
+            .bind(invoice_id)
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (event_id, event_type) = previous.unwrap_or_else(|| {
+                (
+                    new_id(prefix::EVENT),
+                    event_type_for(version, status == "VOID").to_string(),
+                )
+            });
+            jobs.push(
+                insert_job(
+                    &mut tx,
+                    tenant_id,
+                    &conn,
+                    invoice_id,
+                    version,
+                    &event_id,
+                    &event_type,
+                    "manual",
+                    now,
+                )
+                .await?,
+            );
+        }
+        tx.commit().await?;
+        Ok(jobs)
+    }
+}

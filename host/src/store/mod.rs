@@ -1,0 +1,161 @@
+//! Every SQL statement of erp-sync lives in this folder, behind a small typed API.
+//!
+//! The embedded default is one SQLite file in WAL mode. Two pools share it: a single-
+//! connection *writer* that runs every write as `BEGIN IMMEDIATE` (so a read-then-write
+//! can never fail half-way with `SQLITE_BUSY_SNAPSHOT`), and a *reader* pool for the API
+//! and sync-log queries, which WAL lets run beside the writer. The jobs table is the
+//! queue, so accepting an invoice and queueing its deliveries is one transaction.
+//!
+//! A data dir belongs to one process at a time: [`Store::open`] takes an exclusive lock
+//! on `<data dir>/erp-sync.lock`, which is what makes it safe to release every lease left
+//! behind by a crashed predecessor at start-up.
+
+mod connections;
+mod invoices;
+mod jobs;
+mod sync_log;
+mod tenants;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+pub use connections::{ConnectionRow, NewConnection};
+pub use invoices::{IngestOutcome, InvoiceState, InvoiceVersionInfo, QueuedJob, SyncStateRow};
+pub use jobs::{ClaimedJob, JobNext};
+pub use sync_log::{FAILED, LogEntry, LogFilter, LogPage, LogRow, SUCCESS};
+pub use tenants::Tenant;
+
+/// What the store can fail with; the API maps each kind to an HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the data dir {path} is in use by another erp-sync process (lock file {lock})")]
+    Locked { path: PathBuf, lock: PathBuf },
+    #[error("preparing the data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("corrupt stored JSON in {what}: {source}")]
+    Json {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+}
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    _lock: Option<Arc<File>>,
+}
+
+/// The current UTC time in unix milliseconds, the store's unit of time.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Formats unix milliseconds as RFC 3339 UTC with millisecond precision.
+pub fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir` for a server: takes the
+    /// data dir's exclusive lock and migrates.
+    pub async fn open(data_dir: &Path) -> StoreResult<Self> {
+        let dir_err = |source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(dir_err)?;
+        let lock_path = data_dir.join("erp-sync.lock");
+        let lock = File::create(&lock_path).map_err(dir_err)?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked {
+                path: data_dir.to_path_buf(),
+                lock: lock_path,
+            });
+        }
+        Self::connect(data_dir, Some(Arc::new(lock))).await
+    }
+
+    /// Opens the database beside a possibly running server, for short administrative
+    /// commands such as `tenant create`. SQLite serializes the writes; only the server
+    /// may recover leases, so this handle must not.
+    pub async fn open_shared(data_dir: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        Self::connect(data_dir, None).await
+    }
+
+    async fn connect(data_dir: &Path, lock: Option<Arc<File>>) -> StoreResult<Self> {
+        let db_path = data_dir.join("erp-sync.db");
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(&db_path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Store {
+            writer,
+            reader,
+            _lock: lock,
+        })
+    }
+
+    /// A write transaction that holds the database's write lock from its first statement.
+    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Closes both pools, flushing the WAL; used on graceful shutdown.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// Whether the database answers; backs `/healthz`.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|source| StoreError::Json { what, source })
+}

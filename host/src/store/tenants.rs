@@ -1,0 +1,94 @@
+//! Tenants, their API keys and their settings.
+
+use super::{Store, StoreError, StoreResult, now_ms};
+use crate::crypto::api_key;
+use crate::domain::ids::{new_id, prefix};
+
+/// A tenant: one billing platform account whose objects are isolated from all others.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub multi_erp: bool,
+}
+
+impl Store {
+    /// Creates a tenant and its first API key; the key is returned once and stored hashed.
+    pub async fn create_tenant(&self, name: &str) -> StoreResult<(Tenant, String)> {
+        let tenant = Tenant {
+            id: new_id(prefix::TENANT),
+            name: name.to_string(),
+            multi_erp: false,
+        };
+        let key = api_key::generate_api_key();
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        sqlx::query("INSERT INTO tenants (id, name, multi_erp, created_ms) VALUES (?, ?, 0, ?)")
+            .bind(&tenant.id)
+            .bind(&tenant.name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO api_keys (key_hash, tenant_id, created_ms) VALUES (?, ?, ?)")
+            .bind(api_key::hash_api_key(&key))
+            .bind(&tenant.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((tenant, key))
+    }
+
+    /// The tenant an API key belongs to, if any.
+    pub async fn tenant_by_api_key(&self, key: &str) -> StoreResult<Option<Tenant>> {
+        Ok(sqlx::query_as::<_, Tenant>(
+            "SELECT t.id, t.name, t.multi_erp FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+             WHERE k.key_hash = ?",
+        )
+        .bind(api_key::hash_api_key(key))
+        .fetch_optional(&self.reader)
+        .await?)
+    }
+
+    /// How many tenants exist; `serve --dev` only creates one on an empty database.
+    pub async fn tenant_count(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+            .fetch_one(&self.reader)
+            .await?)
+    }
+
+    /// One tenant by id.
+    pub async fn tenant(&self, tenant_id: &str) -> StoreResult<Tenant> {
+        sqlx::query_as::<_, Tenant>("SELECT id, name, multi_erp FROM tenants WHERE id = ?")
+            .bind(tenant_id)
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant_id} not found")))
+    }
+
+    /// Turns Multi-ERP mode on or off. Turning it off is refused while more than one
+    /// connection is active, since the tenant would silently keep several destinations.
+    pub async fn set_multi_erp(&self, tenant_id: &str, on: bool) -> StoreResult<Tenant> {
+        let mut tx = self.write().await?;
+        if !on {
+            let active: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM connections WHERE tenant_id = ? AND status != 'disconnected'",
+            )
+            .bind(tenant_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if active > 1 {
+                return Err(StoreError::Conflict(format!(
+                    "multi_erp cannot be turned off while {active} connections are connected; disconnect all but one first"
+                )));
+            }
+        }
+        sqlx::query("UPDATE tenants SET multi_erp = ? WHERE id = ?")
+            .bind(on)
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.tenant(tenant_id).await
+    }
+}

@@ -1,0 +1,251 @@
+//! The worker: claims due jobs, runs them with bounded concurrency, settles each attempt.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{RetryPolicy, SyncHandle};
+use crate::connectors::{Connectors, Outcome, OutcomeKind, SyncRequest};
+use crate::crypto::seal::Sealer;
+use crate::metrics::Metrics;
+use crate::store::{ClaimedJob, FAILED, JobNext, LogEntry, SUCCESS, Store, format_ms, now_ms};
+
+/// Tunables of the worker.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Attempts in flight at once.
+    pub concurrency: usize,
+    /// Jobs claimed per claim statement.
+    pub claim_batch: usize,
+    /// How long a claim holds a job; longer than any attempt can take.
+    pub lease: Duration,
+    /// The longest the worker sleeps without looking for due jobs.
+    pub idle_poll: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            concurrency: 64,
+            claim_batch: 64,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Everything an attempt needs; shared by all attempt tasks.
+pub struct Worker {
+    pub store: Store,
+    pub sealer: Sealer,
+    pub connectors: Arc<Connectors>,
+    pub policy: RetryPolicy,
+    pub metrics: Arc<Metrics>,
+    pub settings: WorkerSettings,
+    pub handle: SyncHandle,
+}
+
+impl Worker {
+    /// Runs until `shutdown` fires, then waits for attempts in flight to finish, so that
+    /// nothing stays leased.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let tracker = TaskTracker::new();
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        loop {
+            let first = tokio::select! {
+                p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                _ = shutdown.cancelled() => break,
+            };
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let want = (1 + permits.available_permits()).min(self.settings.claim_batch);
+            let lease_ms = self.settings.lease.as_millis() as i64;
+            match self.store.claim_due(want as i64, lease_ms).await {
+                Ok(jobs) if !jobs.is_empty() => {
+                    let mut first = Some(first);
+                    for job in jobs {
+                        let permit = match first.take() {
+                            Some(p) => p,
+                            None => permits
+                                .clone()
+                                .try_acquire_owned()
+                                .expect("claimed no more jobs than free permits"),
+                        };
+                        let worker = self.clone();
+                        tracker.spawn(async move { worker.process(job, permit).await });
+                    }
+                }
+                Ok(_) => {
+                    drop(first);
+                    self.idle(&shutdown).await;
+                }
+                Err(e) => {
+                    drop(first);
+                    tracing::error!(error = %e, "claiming jobs failed; retrying in a second");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                }
+            }
+        }
+        tracker.close();
+        tracker.wait().await;
+    }
+
+    /// Sleeps until the next job is due, a wake-up arrives, or the idle poll elapses.
+    async fn idle(&self, shutdown: &CancellationToken) {
+        let mut sleep = self.settings.idle_poll;
+        if let Ok(Some(due)) = self.store.next_due_ms().await {
+            let until = Duration::from_millis((due - now_ms()).max(0) as u64);
+            sleep = sleep.min(until);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = self.handle.wake.notified() => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+
+    async fn process(&self, job: ClaimedJob, _permit: OwnedSemaphorePermit) {
+        if let Err(e) = self.attempt(&job).await {
+            // The lease runs out and the job is claimed again; nothing is lost.
+            tracing::error!(job = %job.id, error = %e, "recording an attempt failed; the job will be retried");
+        }
+    }
+
+    async fn attempt(&self, job: &ClaimedJob) -> Result<(), crate::store::StoreError> {
+        let connection = self.store.connection_by_id(&job.connection_id).await?;
+        if connection.status != "active" {
+            // Disconnect already cancelled (and logged) this job; give the lease back.
+            self.store.release_lease(job).await?;
+            return Ok(());
+        }
+        let invoice = self
+            .store
+            .invoice_body(&job.tenant_id, &job.invoice_id, job.version)
+            .await?;
+        let started = Instant::now();
+        let outcome = match self.open_secrets(&connection) {
+            Err(detail) => Outcome::permanent(None, detail),
+            Ok(secrets) => match self.connectors.get(&connection.provider) {
+                None => Outcome::permanent(
+                    None,
+                    format!(
+                        "this erp-sync build has no connector for provider {}",
+                        connection.provider
+                    ),
+                ),
+                Some(connector) => {
+                    connector
+                        .sync(SyncRequest {
+                            connection: &connection,
+                            secrets: &secrets,
+                            invoice: &invoice,
+                            event_id: &job.event_id,
+                            event_type: &job.event_type,
+                            event_created_ms: job.created_ms,
+                            attempt: job.attempts,
+                        })
+                        .await
+                }
+            },
+        };
+        let duration_ms = started.elapsed().as_millis() as i64;
+        let now = now_ms();
+        let (next, note) = match &outcome.kind {
+            OutcomeKind::Success => (JobNext::Succeeded, None),
+            OutcomeKind::Permanent => (
+                JobNext::Failed,
+                Some("not retried: no retry can fix this".to_string()),
+            ),
+            OutcomeKind::Retryable { retry_after } => {
+                match self.policy.next_delay(job.attempts as u32, *retry_after) {
+                    Some(delay) => {
+                        let at = now + delay.as_millis() as i64;
+                        (
+                            JobNext::RetryAt(at),
+                            Some(format!(
+                                "retry {} of {} at {}",
+                                job.attempts,
+                                self.policy.max_retries,
+                                format_ms(at)
+                            )),
+                        )
+                    }
+                    None => (
+                        JobNext::Failed,
+                        Some(format!("gave up after {} attempts", job.attempts)),
+                    ),
+                }
+            }
+        };
+        let error = match (&outcome.detail, note) {
+            (_, None) if outcome.is_success() => None,
+            (Some(d), Some(n)) => Some(format!("{d} ({n})")),
+            (Some(d), None) => Some(d.clone()),
+            (None, n) => n,
+        };
+        let entry = LogEntry {
+            tenant_id: job.tenant_id.clone(),
+            at_ms: now,
+            invoice_id: Some(job.invoice_id.clone()),
+            connection_id: job.connection_id.clone(),
+            provider: connection.provider.clone(),
+            kind: job.kind.clone(),
+            job_id: Some(job.id.clone()),
+            event_id: Some(job.event_id.clone()),
+            attempt: job.attempts,
+            status: if outcome.is_success() {
+                SUCCESS
+            } else {
+                FAILED
+            },
+            response_code: outcome.response_code.map(i64::from),
+            error,
+            erp_record_id: outcome.erp_record_id.clone(),
+            duration_ms,
+        };
+        let held = self.store.settle_attempt(job, next, &entry).await?;
+        if !held {
+            tracing::warn!(job = %job.id, "the lease was lost during the attempt; its result was logged but not applied");
+        }
+        let label = match next {
+            JobNext::Succeeded => "success",
+            JobNext::RetryAt(_) => "retry",
+            JobNext::Failed => "failed",
+        };
+        self.metrics.attempt(&connection.provider, label);
+        if next == JobNext::Succeeded {
+            let since_ingest = (now - job.created_ms).max(0) as f64 / 1000.0;
+            self.metrics.ingest_to_success.observe(since_ingest);
+            let since_final =
+                (now - invoice.finalized_at.timestamp_millis()).max(0) as f64 / 1000.0;
+            self.metrics.finalization_to_success.observe(since_final);
+        }
+        if let JobNext::RetryAt(_) = next {
+            // The worker may be asleep until a later job; make it recompute.
+            self.handle.wake();
+        }
+        Ok(())
+    }
+
+    fn open_secrets(
+        &self,
+        connection: &crate::store::ConnectionRow,
+    ) -> Result<serde_json::Value, String> {
+        let Some(sealed) = &connection.secrets else {
+            return Ok(serde_json::Value::Null);
+        };
+        let bytes = self
+            .sealer
+            .open(sealed, connection.id.as_bytes())
+            .map_err(|e| format!("connection {}: {e}", connection.id))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| format!("connection {}: secrets are unreadable: {e}", connection.id))
+    }
+}

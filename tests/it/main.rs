@@ -1,1 +1,15 @@
+//! erp-sync's integration tests: one binary (so a change links once), one module per
+//! area. Each test starts a real server on an ephemeral port with a real SQLite file,
+//! and a local receiver that checks signatures the way a customer's endpoint would.
 
+mod support;
+
+mod cli;
+mod connections;
+mod delivery;
+mod ingest;
+mod isolation;
+mod operations;
+mod process;
+mod retries;
+mod sync_log;

@@ -138,10 +138,10 @@ fn parse_filter(params: HashMap<String, String>) -> Result<LogFilter, ApiError> 
             }
         }
     }
-    if let (Some(from), Some(to)) = (f.from_ms, f.to_ms) {
-        if from > to {
-            return Err(bad_param("from", "must not be after `to`"));
-        }
+    if let (Some(from), Some(to)) = (f.from_ms, f.to_ms)
+        && from > to
+    {
+        return Err(bad_param("from", "must not be after `to`"));
     }
     Ok(f)
 }

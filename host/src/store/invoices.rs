@@ -140,14 +140,14 @@ impl Store {
         .bind(&invoice.id)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some((version, current_hash)) = &current {
-            if *current_hash == hash {
-                return Ok(IngestOutcome {
-                    version: *version,
-                    unchanged: true,
-                    jobs: Vec::new(),
-                });
-            }
+        if let Some((version, current_hash)) = &current
+            && *current_hash == hash
+        {
+            return Ok(IngestOutcome {
+                version: *version,
+                unchanged: true,
+                jobs: Vec::new(),
+            });
         }
         let version = current.map_or(1, |(v, _)| v + 1);
         let now = now_ms();

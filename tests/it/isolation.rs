@@ -1,0 +1,136 @@
+//! Tenant isolation on every endpoint, driven by a table so a new endpoint cannot be
+//! forgotten: the table must list every path of the OpenAPI document.
+
+use std::collections::HashSet;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{Receiver, TestServer, invoice};
+
+#[tokio::test]
+async fn another_tenants_objects_are_not_found() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let conn = server.connect_webhook(&receiver, None).await;
+    let conn_id = conn["id"].as_str().unwrap().to_string();
+    server.ingest(&invoice("inv_private")).await;
+    let other = server.second_tenant().await;
+    let receiver_url = receiver.url();
+
+    // (method, path template, body, expected status for the other tenant)
+    let table: Vec<(&str, &str, Option<serde_json::Value>, StatusCode)> = vec![
+        ("GET", "/v1/invoices/{invoice}", None, StatusCode::NOT_FOUND),
+        (
+            "POST",
+            "/v1/invoices/{invoice}/sync",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "GET",
+            "/v1/connections/{connection}",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "PATCH",
+            "/v1/connections/{connection}",
+            Some(json!({"name": "x"})),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "DELETE",
+            "/v1/connections/{connection}",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "POST",
+            "/v1/connections/{connection}/reauthorize",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        ("GET", "/v1/connections", None, StatusCode::OK),
+        ("GET", "/v1/sync-log", None, StatusCode::OK),
+        ("GET", "/v1/settings", None, StatusCode::OK),
+        (
+            "PATCH",
+            "/v1/settings",
+            Some(json!({"multi_erp": true})),
+            StatusCode::OK,
+        ),
+        (
+            "POST",
+            "/v1/connections",
+            Some(json!({"provider": "webhook", "config": {"url": receiver.url()}})),
+            StatusCode::CREATED,
+        ),
+        (
+            "POST",
+            "/v1/invoices",
+            Some(invoice("inv_theirs")),
+            StatusCode::ACCEPTED,
+        ),
+    ];
+    for (method, template, body, expected) in &table {
+        let path = template
+            .replace("{invoice}", "inv_private")
+            .replace("{connection}", &conn_id);
+        let (status, answer) = server.call_as(&other, method, &path, body.clone()).await;
+        assert_eq!(status, *expected, "{method} {path}: {answer}");
+        // Nothing of the owner's data shows: not the invoice's content, not the target.
+        for secret in ["INV-inv_private", "Acme Inc", receiver_url.as_str()] {
+            if *expected != StatusCode::CREATED {
+                assert!(
+                    !answer.to_string().contains(secret),
+                    "{method} {path} leaks {secret}: {answer}"
+                );
+            }
+        }
+        let (status, _) = server
+            .call_as("esk_not-a-key", method, &path, body.clone())
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without a valid key"
+        );
+    }
+    // The owner still sees everything untouched.
+    let (status, _) = server
+        .call("GET", &format!("/v1/connections/{conn_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        server.call("GET", "/v1/settings", None).await.1["multi_erp"],
+        false
+    );
+
+    // Every /v1 operation of the API description is in the table.
+    let (_, doc) = server.call("GET", "/openapi.json", None).await;
+    let tested: HashSet<(String, String)> = table
+        .iter()
+        .map(|(m, p, _, _)| {
+            (
+                m.to_lowercase(),
+                p.replace("{invoice}", "{id}")
+                    .replace("{connection}", "{id}"),
+            )
+        })
+        .collect();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for method in item.as_object().unwrap().keys() {
+            if path == "/v1/oauth/callback" {
+                continue; // authenticated by its single-use state, not by an API key
+            }
+            assert!(
+                tested.contains(&(method.clone(), path.clone())),
+                "{method} {path} is not in the isolation table"
+            );
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Failed deliveries retry three times with backoff, keep their event id, honour
+//! Retry-After, end FAILED with details, and can be synced again by hand.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{Receiver, Reply, TestServer, eventually, invoice};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[tokio::test]
+async fn four_failures_end_failed_and_manual_sync_recovers() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let conn = server.connect_webhook(&receiver, None).await;
+    receiver.set_default(Reply::status(500));
+    server.ingest(&invoice("inv_fail")).await;
+
+    let entries = eventually("the job to fail", WAIT, || async {
+        let e = server.log("invoice_id=inv_fail").await;
+        (e.len() == 4
+            && e[0]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("gave up"))
+        .then_some(e)
+    })
+    .await;
+    let attempts: Vec<_> = entries
+        .iter()
+        .rev()
+        .map(|e| e["attempt"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        attempts,
+        [1, 2, 3, 4],
+        "one first attempt and three retries"
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["status"] == "FAILED" && e["response_code"] == 500)
+    );
+    assert!(
+        entries[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("receiver says hello"),
+        "the response body is kept"
+    );
+
+    let got = receiver.for_invoice("inv_fail");
+    assert_eq!(got.len(), 4);
+    let event_id = got[0].header("x-aforo-event-id");
+    assert!(
+        got.iter().all(|r| r.header("x-aforo-event-id") == event_id),
+        "one event id across retries"
+    );
+    assert!(got.iter().all(|r| r.signature_ok));
+    // Exponential backoff: each gap is longer than the one before (base 50 ms, ±20 % jitter).
+    let gaps: Vec<_> = got.windows(2).map(|w| w[1].at - w[0].at).collect();
+    assert!(
+        gaps[0] >= Duration::from_millis(40) && gaps[1] > gaps[0] && gaps[2] > gaps[1],
+        "{gaps:?}"
+    );
+
+    let (_, state) = server.call("GET", "/v1/invoices/inv_fail", None).await;
+    assert_eq!(state["sync"][0]["state"], "failed");
+    assert_eq!(state["sync"][0]["attempts"], 4);
+
+    receiver.set_default(Reply::status(200));
+    let (status, body) = server
+        .call(
+            "POST",
+            "/v1/invoices/inv_fail/sync",
+            Some(json!({"connection_id": conn["id"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["jobs"].as_array().unwrap().len(), 1);
+    let ok = eventually("the manual sync", WAIT, || async {
+        server.log("invoice_id=inv_fail&status=SUCCESS").await.pop()
+    })
+    .await;
+    assert_eq!(ok["kind"], "manual");
+    assert_eq!(
+        ok["event_id"].as_str().unwrap(),
+        event_id,
+        "a redelivery keeps its event id"
+    );
+    assert_eq!(
+        receiver
+            .for_invoice("inv_fail")
+            .last()
+            .unwrap()
+            .header("x-aforo-event-id"),
+        event_id
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    server.connect_webhook(&receiver, None).await;
+    receiver.script([Reply {
+        status: 429,
+        delay: Duration::ZERO,
+        retry_after: Some("1".into()),
+    }]);
+    server.ingest(&invoice("inv_ra")).await;
+    let got = eventually("the retry", WAIT, || async {
+        let got = receiver.for_invoice("inv_ra");
+        (got.len() == 2).then_some(got)
+    })
+    .await;
+    // The backoff alone would retry after ~50 ms; the endpoint asked for a second.
+    assert!(
+        got[1].at - got[0].at >= Duration::from_millis(950),
+        "{:?}",
+        got[1].at - got[0].at
+    );
+    let entries = eventually("both attempts logged", WAIT, || async {
+        let e = server.log("invoice_id=inv_ra").await;
+        (e.len() == 2).then_some(e)
+    })
+    .await;
+    assert_eq!(entries[1]["response_code"], 429);
+}
+
+#[tokio::test]
+async fn a_timeout_is_retried_and_logged() {
+    let server = TestServer::start_with(|c| c.request_timeout = Duration::from_millis(300)).await;
+    let receiver = Receiver::start().await;
+    server.connect_webhook(&receiver, None).await;
+    receiver.script([Reply::hang(Duration::from_secs(2))]);
+    server.ingest(&invoice("inv_slow")).await;
+    let entries = eventually("a success after a timeout", WAIT, || async {
+        let e = server.log("invoice_id=inv_slow").await;
+        (e.len() == 2 && e[0]["status"] == "SUCCESS").then_some(e)
+    })
+    .await;
+    assert_eq!(entries[1]["status"], "FAILED");
+    assert!(entries[1]["response_code"].is_null());
+    assert!(
+        entries[1]["error"].as_str().unwrap().contains("timed out"),
+        "{}",
+        entries[1]
+    );
+    let got = receiver.for_invoice("inv_slow");
+    assert_eq!(
+        got[0].header("x-aforo-event-id"),
+        got[1].header("x-aforo-event-id")
+    );
+}

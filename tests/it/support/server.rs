@@ -1,0 +1,149 @@
+//! A real erp-sync server in this process, on an ephemeral port with its own data dir.
+
+use std::time::Duration;
+
+use erp_sync::config::Config;
+use erp_sync::server::RunningServer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::Receiver;
+
+/// A running server with one tenant, and an HTTP client speaking for that tenant.
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub base: String,
+    pub key: String,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+/// Settings used by most tests: private targets allowed (the receiver is on loopback),
+/// and retries fast enough not to slow the suite.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut config = Config::for_data_dir(dir);
+    config.allow_private_targets = true;
+    config.retry.base = Duration::from_millis(50);
+    config.request_timeout = Duration::from_secs(2);
+    config.worker.idle_poll = Duration::from_millis(200);
+    config
+}
+
+impl TestServer {
+    /// A server with the test configuration.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server whose configuration `tweak` may change first.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        let server = erp_sync::server::start(config)
+            .await
+            .expect("the server starts");
+        let (_, key) = server.store.create_tenant("test").await.expect("a tenant");
+        TestServer {
+            base: format!("http://{}", server.addr),
+            server: Some(server),
+            key,
+
+            http: reqwest::Client::new(),
+            dir,
+        }
+    }
+
+    /// Another tenant on the same server, with its key.
+    pub async fn second_tenant(&self) -> String {
+        let (_, key) = self.store().create_tenant("other").await.expect("a tenant");
+        key
+    }
+
+    /// The server's store, for the few checks no API offers (e.g. leased jobs).
+    pub fn store(&self) -> &erp_sync::store::Store {
+        &self.server.as_ref().expect("the server is running").store
+    }
+
+    /// Sends a request with this tenant's key; answers the status and the JSON body
+    /// (`Value::Null` when the body is not JSON).
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_as(&self.key, method, path, body).await
+    }
+
+    /// Like [`TestServer::call`] with another API key.
+    pub async fn call_as(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a valid method");
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Posts raw bytes (for malformed bodies).
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates a webhook connection to `receiver` and teaches the receiver its secret.
+    pub async fn connect_webhook(&self, receiver: &Receiver, entity: Option<&str>) -> Value {
+        let mut body =
+            json!({"provider": "webhook", "name": "hook", "config": {"url": receiver.url()}});
+        if let Some(entity) = entity {
+            body["entity"] = json!(entity);
+        }
+        let (status, created) = self.call("POST", "/v1/connections", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        receiver.set_secret(created["secret"].as_str().expect("a generated secret"));
+        created
+    }
+
+    /// Posts an invoice and expects it accepted.
+    pub async fn ingest(&self, invoice: &Value) -> Value {
+        let (status, body) = self
+            .call("POST", "/v1/invoices", Some(invoice.clone()))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body
+    }
+
+    /// The sync log, filtered by a query string such as `invoice_id=inv_1`.
+    pub async fn log(&self, query: &str) -> Vec<Value> {
+        let (status, body) = self
+            .call("GET", &format!("/v1/sync-log?{query}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["entries"].as_array().expect("entries").clone()
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}

@@ -56,7 +56,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     if let KeySource::DevKeyFile(path) = &key_source {
         tracing::warn!(
             key_file = %path.display(),
-            "ERP_SYNC_SECRET_KEY is not set: secrets are sealed with a generated development key; set ERP_SYNC_SECRET_KEY (32 bytes, hex) in production"
+            "ERP_SYNC_SECRET_KEY is not set: secrets are sealed with a generated development key; set ERP_SYNC_SECRET_KEY (32 random bytes as hex or base64) in production"
         );
     }
     let recovered = store.recover_leases().await?;

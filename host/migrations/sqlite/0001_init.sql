@@ -67,6 +67,7 @@ CREATE TABLE jobs (
     event_id      TEXT NOT NULL,
     event_type    TEXT NOT NULL,
     kind          TEXT NOT NULL,            -- sync | manual
+    event_ms      INTEGER NOT NULL,         -- the event's created_at; kept by redeliveries
     state         TEXT NOT NULL,            -- pending | leased | succeeded | failed | cancelled
     attempts      INTEGER NOT NULL DEFAULT 0,
     run_at_ms     INTEGER NOT NULL,

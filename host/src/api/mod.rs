@@ -49,6 +49,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .fallback(|| async {
             error::ApiError::not_found("no such endpoint; see GET /openapi.json")
         })
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method; see GET /openapi.json",
+            )
+        })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -52,10 +52,10 @@ pub struct ServeArgs {
     #[arg(long, env = "ERP_SYNC_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// Allow webhook targets on private, loopback and link-local addresses (local testing).
-    #[arg(long, env = "ERP_SYNC_ALLOW_PRIVATE_TARGETS")]
+    #[arg(long, env = "ERP_SYNC_ALLOW_PRIVATE_TARGETS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub allow_private_targets: bool,
     /// On an empty database, create tenant `dev` and print its API key.
-    #[arg(long, env = "ERP_SYNC_DEV")]
+    #[arg(long, env = "ERP_SYNC_DEV", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub dev: bool,
     /// First retry delay in milliseconds; later retries double it (3 retries in all).
     #[arg(long, env = "ERP_SYNC_RETRY_BASE_MS", default_value_t = 10_000)]

@@ -54,7 +54,7 @@ pub const MAX_STRING_CHARS: usize = 1024;
 /// Why a body could not become an [`Invoice`].
 ///
 /// Exists so the API can answer each case fittingly: a malformed body or a draft with one
-/// message, an invalid invoice with the list of every offending field (a 422 either way).
+/// message, an invalid invoice with the list of every offending field (the API answers 400 and 422 respectively).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum InvoiceError {
     /// The bytes are not JSON, or the JSON is not an object. `line` and `column` are

@@ -227,6 +227,9 @@ impl Store {
     /// cancellation is logged. Nothing is deleted, here or in the ERP.
     pub async fn disconnect(&self, tenant_id: &str, id: &str) -> StoreResult<(ConnectionRow, u64)> {
         let conn = self.connection(tenant_id, id).await?;
+        if conn.status == "disconnected" {
+            return Ok((conn, 0));
+        }
         let mut tx = self.write().await?;
         let now = now_ms();
         sqlx::query(

@@ -75,14 +75,15 @@ async fn insert_job(
     version: i64,
     event_id: &str,
     event_type: &str,
+    event_ms: i64,
     kind: &str,
     now: i64,
 ) -> StoreResult<QueuedJob> {
     let job_id = new_id(prefix::JOB);
     sqlx::query(
-        "INSERT INTO jobs (id, tenant_id, connection_id, invoice_id, version, event_id, event_type, kind, state,
-                           attempts, run_at_ms, created_ms, updated_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+        "INSERT INTO jobs (id, tenant_id, connection_id, invoice_id, version, event_id, event_type, event_ms, kind,
+                           state, attempts, run_at_ms, created_ms, updated_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
     )
     .bind(&job_id)
     .bind(tenant_id)
@@ -91,6 +92,7 @@ async fn insert_job(
     .bind(version)
     .bind(event_id)
     .bind(event_type)
+    .bind(event_ms)
     .bind(kind)
     .bind(now)
     .bind(now)
@@ -195,6 +197,7 @@ impl Store {
                     version,
                     &event_id,
                     event_type,
+                    now,
                     "sync",
                     now,
                 )
@@ -337,8 +340,8 @@ impl Store {
                 });
                 continue;
             }
-            let previous: Option<(String, String)> = sqlx::query_as(
-                "SELECT event_id, event_type FROM jobs WHERE connection_id = ? AND invoice_id = ? AND version = ?
+            let previous: Option<(String, String, i64)> = sqlx::query_as(
+                "SELECT event_id, event_type, event_ms FROM jobs WHERE connection_id = ? AND invoice_id = ? AND version = ?
                  ORDER BY seq DESC LIMIT 1",
             )
             .bind(&conn)
@@ -346,10 +349,11 @@ impl Store {
             .bind(version)
             .fetch_optional(&mut *tx)
             .await?;
-            let (event_id, event_type) = previous.unwrap_or_else(|| {
+            let (event_id, event_type, event_ms) = previous.unwrap_or_else(|| {
                 (
                     new_id(prefix::EVENT),
                     event_type_for(version, status == "VOID").to_string(),
+                    now,
                 )
             });
             jobs.push(
@@ -361,6 +365,7 @@ impl Store {
                     version,
                     &event_id,
                     &event_type,
+                    event_ms,
                     "manual",
                     now,
                 )

@@ -28,7 +28,10 @@ pub struct ClaimedJob {
     /// The number of this attempt, 1 for the first.
     pub attempts: i64,
     pub lease_token: String,
+    /// When this version was accepted (unix ms), for the ingest-to-delivery metric.
     pub created_ms: i64,
+    /// The event's `created_at` (unix ms): the same on every redelivery of the event.
+    pub event_ms: i64,
 }
 
 /// What happens to a job after an attempt.
@@ -48,24 +51,24 @@ pub(super) async fn cancel_open_jobs(
     reason: &str,
 ) -> StoreResult<u64> {
     let now = now_ms();
-    let cancelled: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+    let cancelled: Vec<(String, String, String, String, i64, String)> = sqlx::query_as(
         "UPDATE jobs SET state = 'cancelled', lease_token = NULL, lease_until_ms = NULL, last_error = ?, updated_ms = ?
          WHERE connection_id = ? AND state IN ('pending', 'leased')
-         RETURNING id, tenant_id, invoice_id, event_id, attempts",
+         RETURNING id, tenant_id, invoice_id, event_id, attempts, kind",
     )
     .bind(reason)
     .bind(now)
     .bind(connection_id)
     .fetch_all(&mut **tx)
     .await?;
-    for (job_id, tenant_id, invoice_id, event_id, attempts) in &cancelled {
+    for (job_id, tenant_id, invoice_id, event_id, attempts, kind) in &cancelled {
         LogEntry {
             tenant_id: tenant_id.clone(),
             at_ms: now,
             invoice_id: Some(invoice_id.clone()),
             connection_id: connection_id.to_string(),
             provider: provider.to_string(),
-            kind: "sync".into(),
+            kind: kind.clone(),
             job_id: Some(job_id.clone()),
             event_id: Some(event_id.clone()),
             attempt: *attempts,
@@ -98,7 +101,7 @@ impl Store {
                                     AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
                 ORDER BY j.run_at_ms, j.seq LIMIT ?4)
              RETURNING id, tenant_id, connection_id, invoice_id, version, event_id, event_type, kind, attempts,
-                       lease_token, created_ms",
+                       lease_token, created_ms, event_ms",
         )
         .bind(&token)
         .bind(now + lease_ms)
@@ -143,8 +146,8 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Gives a leased job back untouched (graceful shutdown before the attempt started),
-    /// undoing the attempt count the claim added.
+    /// Gives a leased job back untouched, undoing the attempt count the claim added; used
+    /// when the attempt never started (its connection stopped being active meanwhile).
     pub async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()> {
         let mut tx = self.write().await?;
         sqlx::query(
@@ -208,11 +211,17 @@ impl Store {
         Ok(recovered.len() as u64)
     }
 
-    /// When the next job becomes due (unix ms), so the worker can sleep until then.
+    /// When the next claimable job becomes due (unix ms), so the worker can sleep until
+    /// then. A job waiting behind an earlier version of its invoice is not claimable; it
+    /// becomes so when that version settles, which wakes the worker.
     pub async fn next_due_ms(&self) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT MIN(t) FROM (
-                SELECT MIN(run_at_ms) AS t FROM jobs WHERE state = 'pending'
+                SELECT MIN(j.run_at_ms) AS t FROM jobs j
+                WHERE j.state = 'pending'
+                  AND NOT EXISTS (SELECT 1 FROM jobs p
+                                  WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
+                                    AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
                 UNION ALL SELECT MIN(lease_until_ms) FROM jobs WHERE state = 'leased')",
         )
         .fetch_one(&self.reader)

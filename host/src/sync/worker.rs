@@ -125,14 +125,17 @@ impl Worker {
             self.store.release_lease(job).await?;
             return Ok(());
         }
+        let started = Instant::now();
         let invoice = self
             .store
             .invoice_body(&job.tenant_id, &job.invoice_id, job.version)
-            .await?;
-        let started = Instant::now();
-        let outcome = match self.open_secrets(&connection) {
-            Err(detail) => Outcome::permanent(None, detail),
-            Ok(secrets) => match self.connectors.get(&connection.provider) {
+            .await;
+        let outcome = match (self.open_secrets(&connection), &invoice) {
+            (_, Err(e)) => {
+                Outcome::permanent(None, format!("the stored invoice could not be loaded: {e}"))
+            }
+            (Err(detail), _) => Outcome::permanent(None, detail),
+            (Ok(secrets), Ok(invoice)) => match self.connectors.get(&connection.provider) {
                 None => Outcome::permanent(
                     None,
                     format!(
@@ -145,10 +148,10 @@ impl Worker {
                         .sync(SyncRequest {
                             connection: &connection,
                             secrets: &secrets,
-                            invoice: &invoice,
+                            invoice,
                             event_id: &job.event_id,
                             event_type: &job.event_type,
-                            event_created_ms: job.created_ms,
+                            event_created_ms: job.event_ms,
                             attempt: job.attempts,
                         })
                         .await
@@ -223,14 +226,15 @@ impl Worker {
         if next == JobNext::Succeeded {
             let since_ingest = (now - job.created_ms).max(0) as f64 / 1000.0;
             self.metrics.ingest_to_success.observe(since_ingest);
-            let since_final =
-                (now - invoice.finalized_at.timestamp_millis()).max(0) as f64 / 1000.0;
-            self.metrics.finalization_to_success.observe(since_final);
+            if let Ok(invoice) = &invoice {
+                let since_final =
+                    (now - invoice.finalized_at.timestamp_millis()).max(0) as f64 / 1000.0;
+                self.metrics.finalization_to_success.observe(since_final);
+            }
         }
-        if let JobNext::RetryAt(_) = next {
-            // The worker may be asleep until a later job; make it recompute.
-            self.handle.wake();
-        }
+        // A settled job may unblock the next version of its invoice, and a retry may be
+        // due before whatever the worker sleeps towards: make it look again.
+        self.handle.wake();
         Ok(())
     }
 

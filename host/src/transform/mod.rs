@@ -1,0 +1,3 @@
+//! Shaping what connectors send: JSONPath templates and sandboxed Wasm components.
+
+pub mod template;

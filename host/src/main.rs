@@ -32,6 +32,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: erp_sync::cli::ServeArgs) -> anyhow::Result<()> {
+    // Listen for signals before anything starts, so an early SIGTERM still drains.
+    let stop = ShutdownSignal::install()?;
     let config = args.config();
     let server = erp_sync::server::start(config)
         .await
@@ -40,30 +42,42 @@ async fn serve(args: erp_sync::cli::ServeArgs) -> anyhow::Result<()> {
         println!("dev tenant api_key: {key}");
     }
     println!("listening on http://{}", server.addr);
-    shutdown_signal().await;
+    stop.wait().await;
     tracing::info!("shutting down: finishing deliveries in flight");
     server.shutdown().await;
     tracing::info!("stopped; nothing is left leased");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT (Ctrl-C), registered up front.
+struct ShutdownSignal {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignal {
+                term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+                int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+        #[cfg(not(unix))]
+        Ok(ShutdownSignal {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

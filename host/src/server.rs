@@ -73,6 +73,17 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         None
     };
 
+    // Bind first: if the port is taken, fail before any delivery starts.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let client = egress::http_client(config.allow_private_targets, config.request_timeout);
     let connectors = Arc::new(Connectors {
         webhook: WebhookConnector::new(client, config.allow_private_targets),
@@ -101,16 +112,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         allow_private_targets: config.allow_private_targets,
     };
     let app = api::router(state, config.max_body_bytes);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: config.listen,
-        source,
-    })?;
     let stop = shutdown.clone();
     let http = tokio::spawn(async move {
         let served = axum::serve(listener, app)

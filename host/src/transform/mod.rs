@@ -1,3 +1,4 @@
 //! Shaping what connectors send: JSONPath templates and sandboxed Wasm components.
 
 pub mod template;
+pub mod wasm;

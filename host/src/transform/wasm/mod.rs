@@ -1,0 +1,250 @@
+//! The Wasm host: customers' components run here, one fresh sandbox per call.
+//!
+//! One [`Engine`] per process, with the pooling allocator (instantiation in
+//! microseconds), fuel (a deterministic CPU budget reported to developers) and epoch
+//! interruption (a wall-clock backstop, ticked every 10 ms by a thread that holds only a
+//! weak engine handle). Each component is compiled once per sha256 and kept as an
+//! `InstancePre`; compiled artifacts are also written to `<data dir>/wasm-cache/` so a
+//! restart does not recompile. Every call gets a new `Store` with its own memory cap,
+//! fuel and deadline, a WASI context with nothing but captured stdout/stderr (no
+//! filesystem, network, environment or inherited stdio), and is classified into a
+//! [`TransformFailure`] when it goes wrong. See `../shared/notes/wasm-host.md` for the
+//! measurements behind these choices.
+
+pub mod bindings;
+mod invoke;
+pub mod limits;
+pub mod logs;
+mod validate;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use invoke::{GuestContext, Invocation, TransformFailure, WebhookOutput};
+pub use limits::Limits;
+pub use validate::{CheckError, Checked};
+
+use bindings::{tweak_v1::InvoiceTweakPre, webhook_v1::WebhookTransformPre};
+
+/// The two worlds a component can implement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    WebhookTransform,
+    InvoiceTweak,
+}
+
+impl World {
+    /// The world's name in the WIT package (and in the API).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::WebhookTransform => "webhook-transform",
+            World::InvoiceTweak => "invoice-tweak",
+        }
+    }
+
+    /// Parses a world name as the API takes it.
+    pub fn parse(name: &str) -> Option<World> {
+        match name {
+            "webhook-transform" => Some(World::WebhookTransform),
+            "invoice-tweak" => Some(World::InvoiceTweak),
+            _ => None,
+        }
+    }
+
+    /// The interface the world exports, without its version.
+    fn export_interface(self) -> &'static str {
+        match self {
+            World::WebhookTransform => "erp-sync:transform/webhook",
+            World::InvoiceTweak => "erp-sync:transform/tweak",
+        }
+    }
+}
+
+/// Per-call host state: the WASI context, its resources, and the memory limiter.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: limits::Limiter,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A compiled, linked component ready to instantiate.
+#[derive(Clone)]
+enum Loaded {
+    Webhook(WebhookTransformPre<HostState>),
+    Tweak(InvoiceTweakPre<HostState>),
+}
+
+/// Runs customers' components; cheap to share behind an `Arc`.
+pub struct WasmHost {
+    engine: Engine,
+    linker: Linker<HostState>,
+    limits: Limits,
+    permits: Arc<Semaphore>,
+    cache: Mutex<HashMap<String, Loaded>>,
+    cache_dir: Option<PathBuf>,
+}
+
+/// Why the host could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("starting the Wasm engine: {0}")]
+pub struct EngineError(String);
+
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+impl WasmHost {
+    /// A host with these limits; compiled artifacts are cached in `cache_dir` if given.
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, EngineError> {
+        let n = limits.concurrency.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(8 * n)
+            .total_memories(4 * n)
+            .total_tables(4 * n)
+            .total_stacks(n)
+            .max_memory_size(limits.memory_bytes);
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| EngineError(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| EngineError(e.to_string()))?;
+        spawn_epoch_ticker(&engine);
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| EngineError(format!("{}: {e}", dir.display())))?;
+        }
+        Ok(WasmHost {
+            engine,
+            linker,
+            permits: Arc::new(Semaphore::new(n as usize)),
+            limits,
+            cache: Mutex::new(HashMap::new()),
+            cache_dir,
+        })
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn artifact_path(&self, sha256: &str) -> Option<PathBuf> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        let compat = hasher.finish();
+        self.cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{sha256}-{compat:016x}.cwasm")))
+    }
+
+    /// Compiles (or loads from the disk cache) a component known by its sha256.
+    async fn component(&self, sha256: &str, bytes: &[u8]) -> Result<Component, CheckError> {
+        if let Some(path) = self.artifact_path(sha256).filter(|p| p.exists()) {
+            // SAFETY: the file was written by this host, from `Component::serialize`, into
+            // the data dir, which only erp-sync writes; a file from another wasmtime
+            // version or configuration is rejected with an error, not executed.
+            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, &path) } {
+                return Ok(component);
+            }
+        }
+        let engine = self.engine.clone();
+        let owned = bytes.to_vec();
+        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &owned))
+            .await
+            .map_err(|e| CheckError::Compile(e.to_string()))?
+            .map_err(|e| CheckError::Compile(format!("{e:#}")))?;
+        if let (Some(path), Ok(serialized)) = (self.artifact_path(sha256), component.serialize()) {
+            let tmp = path.with_extension("tmp");
+            if std::fs::write(&tmp, serialized).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
+            }
+        }
+        Ok(component)
+    }
+
+    /// The ready-to-run form of a stored component, compiling it on first use.
+    async fn loaded(&self, sha256: &str, world: World, bytes: &[u8]) -> Result<Loaded, CheckError> {
+        if let Some(l) = self.cache.lock().expect("cache lock").get(sha256) {
+            return Ok(l.clone());
+        }
+        let component = self.component(sha256, bytes).await?;
+        let loaded = self.link(&component, world)?;
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .insert(sha256.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+
+    fn new_store(
+        &self,
+        stdout: &logs::BoundedLog,
+        stderr: &logs::BoundedLog,
+    ) -> wasmtime::Store<HostState> {
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        let mut store = wasmtime::Store::new(
+            &self.engine,
+            HostState {
+                wasi,
+                table: ResourceTable::new(),
+                limiter: limits::Limiter::new(self.limits.memory_bytes),
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(self.limits.fuel)
+            .expect("fuel is enabled on this engine");
+        store
+            .fuel_async_yield_interval(Some(10_000_000))
+            .expect("fuel is enabled on this engine");
+        let ticks = (self.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        store
+    }
+}
+
+/// Ticks the engine's epoch until the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+/// Lowercase hex sha256 of a component's bytes: its identity in the store and cache.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}

@@ -23,6 +23,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Largest request body the API accepts.
     pub max_body_bytes: usize,
+    /// Largest Wasm component accepted by `POST /v1/transforms`.
+    pub max_component_bytes: usize,
+    /// What one Wasm transform call may use.
+    pub wasm: crate::transform::wasm::Limits,
 }
 
 impl Config {
@@ -38,6 +42,8 @@ impl Config {
             worker: WorkerSettings::default(),
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 1024 * 1024,
+            max_component_bytes: 10 * 1024 * 1024,
+            wasm: crate::transform::wasm::Limits::default(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use erp_sync::cli::{Cli, Command, TenantCommand};
+use erp_sync::cli::{Cli, Command, TemplateCommand, TenantCommand, TransformCommand, guest};
 use erp_sync::store::Store;
 
 #[tokio::main]
@@ -27,6 +27,35 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("The API key is shown only now; store it somewhere safe.");
             store.close().await;
             Ok(())
+        }
+        Command::Transform(TransformCommand::Check { module }) => {
+            finish(guest::check(&module).await)
+        }
+        Command::Transform(TransformCommand::Run {
+            module,
+            invoice,
+            event_type,
+            config,
+            wasm,
+        }) => finish(guest::run(&module, &invoice, &event_type, &config, wasm.limits()).await),
+        Command::Template(TemplateCommand::Run {
+            template,
+            invoice,
+            event_type,
+        }) => finish(guest::template_run(&template, &invoice, &event_type)),
+    }
+}
+
+/// Prints a guest command's report; a failure goes to stderr with exit code 1.
+fn finish(result: Result<String, guest::GuestCommandError>) -> anyhow::Result<()> {
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
         }
     }
 }

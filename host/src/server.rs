@@ -12,6 +12,8 @@ use crate::crypto::seal::{KeySource, Sealer};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::sync::{SyncHandle, Worker};
+use crate::transform::Transforms;
+use crate::transform::wasm::WasmHost;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +22,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Seal(#[from] crate::crypto::seal::SealError),
+    #[error(transparent)]
+    Wasm(#[from] crate::transform::wasm::EngineError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -85,8 +89,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         source,
     })?;
     let client = egress::http_client(config.allow_private_targets, config.request_timeout);
+    let wasm = WasmHost::new(
+        config.wasm.clone(),
+        Some(config.data_dir.join("wasm-cache")),
+    )?;
+    let transforms = Arc::new(Transforms::new(store.clone(), wasm));
     let connectors = Arc::new(Connectors {
-        webhook: WebhookConnector::new(client, config.allow_private_targets),
+        webhook: WebhookConnector::new(client, config.allow_private_targets, transforms.clone()),
     });
     let metrics = Arc::new(Metrics::default());
     let handle = SyncHandle::default();
@@ -96,6 +105,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         store: store.clone(),
         sealer: sealer.clone(),
         connectors: connectors.clone(),
+        transforms: transforms.clone(),
         policy: config.retry.clone(),
         metrics: metrics.clone(),
         settings: config.worker.clone(),
@@ -107,9 +117,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         store: store.clone(),
         sealer,
         connectors,
+        transforms,
         metrics,
         sync: handle,
         allow_private_targets: config.allow_private_targets,
+        max_component_bytes: config.max_component_bytes,
     };
     let app = api::router(state, config.max_body_bytes);
     let stop = shutdown.clone();

@@ -16,6 +16,8 @@ use crate::connectors::{Outcome, PROVIDERS, egress};
 use crate::crypto::api_key::generate_webhook_secret;
 use crate::domain::ids::{new_id, prefix};
 use crate::store::{ConnectionRow, FAILED, LogEntry, NewConnection, SUCCESS, now_ms};
+use crate::transform::template::Template;
+use crate::transform::wasm::World;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -36,7 +38,9 @@ pub struct CreateConnection {
     pub name: Option<String>,
     /// Only invoices of this legal entity are routed here (Multi-ERP mode).
     pub entity: Option<String>,
-    /// Provider settings; for `webhook`: `url` (required) and `secret`.
+    /// Provider settings; for `webhook`: `url` (required), `secret`, and either
+    /// `template` (a JSONPath payload template) or `transform_id` (with
+    /// `transform_config`).
     #[serde(default)]
     #[schema(value_type = Object)]
     pub config: serde_json::Map<String, Value>,
@@ -111,19 +115,14 @@ fn optional_text(field: &str, value: Option<String>) -> Result<Option<String>, A
     }
 }
 
-/// Checks a webhook config and splits off its secret.
+/// Checks a webhook config and splits off its secret: the URL and its target, and a
+/// template (compiled now, so a bad path is refused with its location) or a transform
+/// (which must be this tenant's webhook-transform component).
 async fn webhook_config(
+    state: &AppState,
+    tenant_id: &str,
     mut config: serde_json::Map<String, Value>,
-    allow_private: bool,
 ) -> Result<(Value, Option<String>), ApiError> {
-    for key in ["template", "transform_id"] {
-        if config.contains_key(key) {
-            return Err(field_error(
-                &format!("config.{key}"),
-                "payload templates and transforms are not available in this build yet",
-            ));
-        }
-    }
     let secret = match config.remove("secret") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.len() >= 16 => Some(s),
@@ -135,6 +134,14 @@ async fn webhook_config(
         }
         Some(_) => return Err(field_error("config.secret", "must be a string")),
     };
+    config.retain(|_, v| !v.is_null());
+    const KNOWN: [&str; 4] = ["url", "template", "transform_id", "transform_config"];
+    if let Some(key) = config.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(field_error(
+            &format!("config.{key}"),
+            "is not a webhook setting (known: url, secret, template, transform_id, transform_config)",
+        ));
+    }
     let url = match config.get("url") {
         Some(Value::String(u)) => u.clone(),
         Some(_) => return Err(field_error("config.url", "must be a string")),
@@ -145,17 +152,56 @@ async fn webhook_config(
             ));
         }
     };
-    if let Some(key) = config.keys().find(|k| k.as_str() != "url") {
-        return Err(field_error(
-            &format!("config.{key}"),
-            "is not a webhook setting (known: url, secret)",
-        ));
-    }
     let parsed = url::Url::parse(&url)
         .map_err(|e| field_error("config.url", format!("is not a valid URL: {e}")))?;
-    egress::check_target(&parsed, allow_private)
+    egress::check_target(&parsed, state.allow_private_targets)
         .await
         .map_err(|m| field_error("config.url", m))?;
+    if config.contains_key("template") && config.contains_key("transform_id") {
+        return Err(field_error(
+            "config.transform_id",
+            "cannot be combined with config.template: choose one way to shape the payload",
+        ));
+    }
+    if let Some(doc) = config.get("template") {
+        Template::compile(doc).map_err(|e| {
+            field_error(
+                "config.template",
+                format!("at {}: {}", e.location, e.message),
+            )
+        })?;
+    }
+    match config.get("transform_id") {
+        None => {}
+        Some(Value::String(id)) => {
+            let row = state.store.transform(tenant_id, id).await.map_err(|_| {
+                field_error(
+                    "config.transform_id",
+                    format!("transform {id} not found; upload it with POST /v1/transforms"),
+                )
+            })?;
+            if row.world != World::WebhookTransform.as_str() {
+                return Err(field_error(
+                    "config.transform_id",
+                    format!(
+                        "transform {id} is an {} component; a webhook needs a webhook-transform",
+                        row.world
+                    ),
+                ));
+            }
+        }
+        Some(_) => return Err(field_error("config.transform_id", "must be a string")),
+    }
+    match config.get("transform_config") {
+        None => {}
+        Some(Value::Object(map)) if map.values().all(Value::is_string) => {}
+        Some(_) => {
+            return Err(field_error(
+                "config.transform_config",
+                "must be an object of string values, handed to the transform as its config",
+            ));
+        }
+    }
     Ok((Value::Object(config), secret))
 }
 
@@ -208,6 +254,7 @@ async fn run_test(
         error: result.error.clone(),
         erp_record_id: outcome.erp_record_id.clone(),
         duration_ms: started.elapsed().as_millis() as i64,
+        guest_logs: outcome.guest_logs.clone(),
     };
     let mut shown = serde_json::to_value(&result).expect("a TestSync always serializes");
     shown["at"] = json!(time(now));
@@ -255,7 +302,7 @@ pub async fn create(
             ),
         ));
     }
-    let (config, secret) = webhook_config(request.config, state.allow_private_targets).await?;
+    let (config, secret) = webhook_config(&state, &tenant.id, request.config).await?;
     state.store.check_connection_allowed(&tenant.id).await?;
 
     let id = new_id(prefix::CONNECTION);
@@ -364,8 +411,8 @@ pub async fn update(
                 for (k, v) in patch {
                     merged.insert(k, v);
                 }
-                let (config, _) = webhook_config(merged, state.allow_private_targets).await?;
-                target_changed |= config.get("url") != row.config.get("url");
+                let (config, _) = webhook_config(&state, &tenant.id, merged).await?;
+                target_changed |= config != row.config;
                 row.config = config;
             }
             ("name" | "entity" | "config", _) => {

@@ -13,6 +13,7 @@ pub mod invoices;
 pub mod openapi;
 pub mod settings;
 pub mod sync_log;
+pub mod transforms;
 
 use std::sync::Arc;
 
@@ -32,9 +33,11 @@ pub struct AppState {
     pub store: Store,
     pub sealer: Sealer,
     pub connectors: Arc<Connectors>,
+    pub transforms: Arc<crate::transform::Transforms>,
     pub metrics: Arc<Metrics>,
     pub sync: SyncHandle,
     pub allow_private_targets: bool,
+    pub max_component_bytes: usize,
 }
 
 /// The whole API.
@@ -44,6 +47,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(connections::router())
         .merge(sync_log::router())
         .merge(settings::router())
+        .merge(transforms::router(state.max_component_bytes))
+        .merge(transforms::customers_router())
         .merge(health::router())
         .merge(openapi::router())
         .fallback(|| async {

@@ -36,6 +36,8 @@ impl Modify for BearerKey {
         super::connections::update, super::connections::disconnect, super::connections::reauthorize,
         super::sync_log::list,
         super::settings::show, super::settings::update,
+        super::transforms::upload, super::transforms::list, super::transforms::show, super::transforms::test,
+        super::transforms::set_tweak, super::transforms::show_tweak, super::transforms::remove_tweak,
         super::health::healthz, super::health::metrics, openapi_json,
     )
 )]

@@ -36,6 +36,8 @@ pub struct LogEntryView {
     pub error: Option<String>,
     pub erp_record_id: Option<String>,
     pub duration_ms: i64,
+    /// What a Wasm transform printed during the attempt (bounded), if one ran.
+    pub guest_logs: Option<String>,
 }
 
 impl From<LogRow> for LogEntryView {
@@ -55,6 +57,7 @@ impl From<LogRow> for LogEntryView {
             error: r.error,
             erp_record_id: r.erp_record_id,
             duration_ms: r.duration_ms,
+            guest_logs: r.guest_logs,
         }
     }
 }

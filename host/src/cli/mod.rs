@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod guest;
+
 use crate::config::Config;
 use crate::sync::{RetryPolicy, WorkerSettings};
 
@@ -28,6 +30,12 @@ pub enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Develop and check Wasm transforms locally.
+    #[command(subcommand)]
+    Transform(TransformCommand),
+    /// Try JSONPath payload templates locally.
+    #[command(subcommand)]
+    Template(TemplateCommand),
 }
 
 /// Tenant subcommands.
@@ -69,6 +77,11 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "ERP_SYNC_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest Wasm component `POST /v1/transforms` accepts, in bytes.
+    #[arg(long, env = "ERP_SYNC_MAX_COMPONENT_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_component_bytes: usize,
+    #[command(flatten)]
+    pub wasm: WasmArgs,
     /// Key sealing secrets at rest: 32 bytes as hex or base64. Absent, a development
     /// key is generated in the data dir (with a warning).
     #[arg(long, env = "ERP_SYNC_SECRET_KEY", hide_env_values = true)]
@@ -97,6 +110,75 @@ impl ServeArgs {
             },
             request_timeout,
             max_body_bytes: self.max_body_bytes,
+            max_component_bytes: self.max_component_bytes,
+            wasm: self.wasm.limits(),
         }
     }
+}
+
+/// Limits of one Wasm transform call, shared by `serve` and `transform run`.
+#[derive(Debug, Args)]
+pub struct WasmArgs {
+    /// Fuel (deterministic CPU budget) per call; about 10 million per ms of guest CPU.
+    #[arg(long, env = "ERP_SYNC_WASM_FUEL", default_value_t = 200_000_000)]
+    pub wasm_fuel: u64,
+    /// Wall-clock limit per call, in milliseconds.
+    #[arg(long, env = "ERP_SYNC_WASM_TIMEOUT_MS", default_value_t = 1000)]
+    pub wasm_timeout_ms: u64,
+    /// Memory cap per call, in MiB.
+    #[arg(long, env = "ERP_SYNC_WASM_MEMORY_MB", default_value_t = 64)]
+    pub wasm_memory_mb: usize,
+}
+
+impl WasmArgs {
+    /// The call limits these flags describe.
+    pub fn limits(&self) -> crate::transform::wasm::Limits {
+        crate::transform::wasm::Limits {
+            fuel: self.wasm_fuel,
+            timeout: Duration::from_millis(self.wasm_timeout_ms.max(1)),
+            memory_bytes: self.wasm_memory_mb.max(1) << 20,
+            ..crate::transform::wasm::Limits::default()
+        }
+    }
+}
+
+/// Subcommands for guest developers working on Wasm transforms.
+#[derive(Debug, Subcommand)]
+pub enum TransformCommand {
+    /// Run a component on an invoice, as erp-sync would, and print its output, headers,
+    /// guest logs, time and fuel used.
+    Run {
+        /// The component (`.wasm`), e.g. target/wasm32-wasip2/release/my_transform.wasm.
+        module: PathBuf,
+        /// An invoice as JSON (the HTTP API's contract), e.g. examples/invoices/basic.json.
+        invoice: PathBuf,
+        /// The event type the guest sees.
+        #[arg(long, default_value = "invoice.finalized")]
+        event_type: String,
+        /// A `key=value` entry of the guest's config (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        #[command(flatten)]
+        wasm: WasmArgs,
+    },
+    /// Check which world a component implements, or say what is wrong with it.
+    Check {
+        /// The component (`.wasm`).
+        module: PathBuf,
+    },
+}
+
+/// Subcommands for JSONPath payload templates.
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Render a template for an invoice and print the JSON body a webhook would receive.
+    Run {
+        /// The template (JSON), e.g. examples/templates/flat-accounting.json.
+        template: PathBuf,
+        /// An invoice as JSON, e.g. examples/invoices/basic.json.
+        invoice: PathBuf,
+        /// The event type `$event.type` gives.
+        #[arg(long, default_value = "invoice.finalized")]
+        event_type: String,
+    },
 }

@@ -52,6 +52,8 @@ pub struct Outcome {
     pub detail: Option<String>,
     /// The record's id in the destination, when it has one.
     pub erp_record_id: Option<String>,
+    /// What a Wasm transform printed while building the request, if one ran.
+    pub guest_logs: Option<String>,
 }
 
 impl Outcome {
@@ -62,6 +64,7 @@ impl Outcome {
             response_code: code,
             detail: None,
             erp_record_id,
+            guest_logs: None,
         }
     }
 
@@ -76,6 +79,7 @@ impl Outcome {
             response_code: code,
             detail: Some(detail.into()),
             erp_record_id: None,
+            guest_logs: None,
         }
     }
 
@@ -86,7 +90,14 @@ impl Outcome {
             response_code: code,
             detail: Some(detail.into()),
             erp_record_id: None,
+            guest_logs: None,
         }
+    }
+
+    /// Attaches a guest's captured logs.
+    pub fn with_guest_logs(mut self, logs: Option<String>) -> Self {
+        self.guest_logs = logs;
+        self
     }
 
     /// Whether the attempt succeeded.

@@ -7,6 +7,7 @@
 pub mod ids;
 pub mod invoice;
 pub mod money;
+pub mod sample;
 pub mod validate;
 
 pub use invoice::{Address, Customer, Invoice, InvoiceStatus, Line, LineType};

@@ -77,6 +77,7 @@ pub(super) async fn cancel_open_jobs(
             error: Some(reason.to_string()),
             erp_record_id: None,
             duration_ms: 0,
+            guest_logs: None,
         }
         .insert(tx)
         .await?;
@@ -203,6 +204,7 @@ impl Store {
                 ),
                 erp_record_id: None,
                 duration_ms: 0,
+                guest_logs: None,
             }
             .insert(&mut tx)
             .await?;

@@ -15,6 +15,7 @@ mod invoices;
 mod jobs;
 mod sync_log;
 mod tenants;
+mod transforms;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub use invoices::{IngestOutcome, InvoiceState, InvoiceVersionInfo, QueuedJob, S
 pub use jobs::{ClaimedJob, JobNext};
 pub use sync_log::{FAILED, LogEntry, LogFilter, LogPage, LogRow, SUCCESS};
 pub use tenants::Tenant;
+pub use transforms::{NewTransform, TransformRow};
 
 /// What the store can fail with; the API maps each kind to an HTTP status.
 #[derive(Debug, thiserror::Error)]

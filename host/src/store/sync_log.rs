@@ -26,6 +26,8 @@ pub struct LogEntry {
     pub error: Option<String>,
     pub erp_record_id: Option<String>,
     pub duration_ms: i64,
+    /// What a Wasm guest printed during the attempt (bounded), if one ran.
+    pub guest_logs: Option<String>,
 }
 
 /// Status of a successful entry.
@@ -37,8 +39,8 @@ impl LogEntry {
     pub(super) async fn insert(&self, tx: &mut Transaction<'_, Sqlite>) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO sync_log (tenant_id, at_ms, invoice_id, connection_id, provider, kind, job_id, event_id,
-                                   attempt, status, response_code, error, erp_record_id, duration_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   attempt, status, response_code, error, erp_record_id, duration_ms, guest_logs)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&self.tenant_id)
         .bind(self.at_ms)
@@ -54,6 +56,7 @@ impl LogEntry {
         .bind(&self.error)
         .bind(&self.erp_record_id)
         .bind(self.duration_ms)
+        .bind(&self.guest_logs)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -77,6 +80,7 @@ pub struct LogRow {
     pub error: Option<String>,
     pub erp_record_id: Option<String>,
     pub duration_ms: i64,
+    pub guest_logs: Option<String>,
 }
 
 /// Filters of `GET /v1/sync-log`; every field narrows the result.
@@ -112,7 +116,7 @@ impl Store {
     pub async fn query_log(&self, tenant_id: &str, f: &LogFilter) -> StoreResult<LogPage> {
         let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT id, at_ms, invoice_id, connection_id, provider, kind, job_id, event_id, attempt, status,
-                    response_code, error, erp_record_id, duration_ms
+                    response_code, error, erp_record_id, duration_ms, guest_logs
              FROM sync_log WHERE tenant_id = ",
         );
         q.push_bind(tenant_id);

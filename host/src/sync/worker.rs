@@ -42,6 +42,7 @@ pub struct Worker {
     pub store: Store,
     pub sealer: Sealer,
     pub connectors: Arc<Connectors>,
+    pub transforms: Arc<crate::transform::Transforms>,
     pub policy: RetryPolicy,
     pub metrics: Arc<Metrics>,
     pub settings: WorkerSettings,
@@ -126,14 +127,19 @@ impl Worker {
             return Ok(());
         }
         let started = Instant::now();
-        let invoice = self
+        let invoice = match self
             .store
             .invoice_body(&job.tenant_id, &job.invoice_id, job.version)
-            .await;
+            .await
+        {
+            Ok(invoice) => self.tweaked(job, invoice).await?,
+            Err(e) => Err(Outcome::permanent(
+                None,
+                format!("the stored invoice could not be loaded: {e}"),
+            )),
+        };
         let outcome = match (self.open_secrets(&connection), &invoice) {
-            (_, Err(e)) => {
-                Outcome::permanent(None, format!("the stored invoice could not be loaded: {e}"))
-            }
+            (_, Err(failed)) => failed.clone(),
             (Err(detail), _) => Outcome::permanent(None, detail),
             (Ok(secrets), Ok(invoice)) => match self.connectors.get(&connection.provider) {
                 None => Outcome::permanent(
@@ -212,6 +218,7 @@ impl Worker {
             error,
             erp_record_id: outcome.erp_record_id.clone(),
             duration_ms,
+            guest_logs: outcome.guest_logs.clone(),
         };
         let held = self.store.settle_attempt(job, next, &entry).await?;
         if !held {
@@ -236,6 +243,46 @@ impl Worker {
         // due before whatever the worker sleeps towards: make it look again.
         self.handle.wake();
         Ok(())
+    }
+
+    /// Applies the customer's invoice tweak, if one is set. A failing tweak fails the
+    /// attempt (permanently, unless the Wasm pool was only busy), with the guest's logs.
+    async fn tweaked(
+        &self,
+        job: &ClaimedJob,
+        invoice: crate::domain::Invoice,
+    ) -> Result<Result<crate::domain::Invoice, Outcome>, crate::store::StoreError> {
+        let Some(tweak) = self
+            .transforms
+            .tweak_for(&job.tenant_id, &invoice.customer.id)
+            .await?
+        else {
+            return Ok(Ok(invoice));
+        };
+        let ctx = crate::transform::wasm::GuestContext {
+            event_type: job.event_type.clone(),
+            event_id: job.event_id.clone(),
+            tenant_id: job.tenant_id.clone(),
+            connection_id: job.connection_id.clone(),
+            config: Vec::new(),
+        };
+        let run = self
+            .transforms
+            .tweak(&job.tenant_id, &tweak.id, &ctx, &invoice)
+            .await;
+        let logs = run.logs_text();
+        Ok(match run.result {
+            Ok(tweaked) => Ok(tweaked),
+            Err(f) => {
+                let detail = format!("invoice tweak {} ({}): {f}", tweak.id, tweak.name);
+                let outcome = if f.is_retryable() {
+                    Outcome::retryable(None, detail, None)
+                } else {
+                    Outcome::permanent(None, detail)
+                };
+                Err(outcome.with_guest_logs(logs))
+            }
+        })
     }
 
     fn open_secrets(

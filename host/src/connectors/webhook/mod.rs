@@ -7,6 +7,8 @@
 
 pub mod payload;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,6 +27,15 @@ const MAX_ERROR_BODY: usize = 2048;
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub url: String,
+    /// A JSONPath payload template (see `transform::template`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<serde_json::Value>,
+    /// A webhook-transform component that builds the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform_id: Option<String>,
+    /// Settings handed to the transform as its context's `config`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub transform_config: BTreeMap<String, String>,
 }
 
 /// The sealed part: the signing secret, and older secrets still signing during a rotation.
@@ -39,14 +50,20 @@ pub struct WebhookSecrets {
 pub struct WebhookConnector {
     client: reqwest::Client,
     allow_private: bool,
+    payloads: payload::PayloadBuilder,
 }
 
 impl WebhookConnector {
     /// A connector using `client` for every delivery.
-    pub fn new(client: reqwest::Client, allow_private: bool) -> Self {
+    pub fn new(
+        client: reqwest::Client,
+        allow_private: bool,
+        transforms: Arc<crate::transform::Transforms>,
+    ) -> Self {
         WebhookConnector {
             client,
             allow_private,
+            payloads: payload::PayloadBuilder::new(transforms),
         }
     }
 
@@ -54,13 +71,33 @@ impl WebhookConnector {
         &self,
         connection: &ConnectionRow,
         secrets: &serde_json::Value,
-        event_id: &str,
-        body: payload::Payload,
+        event: payload::Event<'_>,
+        invoice: serde_json::Value,
     ) -> Outcome {
         let config: WebhookConfig = match serde_json::from_value(connection.config.clone()) {
             Ok(c) => c,
             Err(e) => return Outcome::permanent(None, format!("webhook config is invalid: {e}")),
         };
+        let (body, guest_logs) = match self
+            .payloads
+            .build(connection, &config, &event, invoice)
+            .await
+        {
+            Ok(built) => built,
+            Err(outcome) => return outcome,
+        };
+        self.post(&config, secrets, event.id, body)
+            .await
+            .with_guest_logs(guest_logs)
+    }
+
+    async fn post(
+        &self,
+        config: &WebhookConfig,
+        secrets: &serde_json::Value,
+        event_id: &str,
+        body: payload::Payload,
+    ) -> Outcome {
         let secrets: WebhookSecrets = match serde_json::from_value(secrets.clone()) {
             Ok(s) => s,
             Err(e) => {
@@ -91,9 +128,11 @@ impl WebhookConnector {
         let mut keys: Vec<&[u8]> = vec![secrets.secret.as_bytes()];
         keys.extend(secrets.previous.iter().map(|s| s.as_bytes()));
         let signature = signature::sign(t, &body.body, &keys);
-        let result = self
-            .client
-            .post(url)
+        let mut request = self.client.post(url);
+        for (name, value) in &body.headers {
+            request = request.header(name, value);
+        }
+        let result = request
             .header(reqwest::header::CONTENT_TYPE, &body.content_type)
             .header(EVENT_ID_HEADER, event_id)
             .header(TIMESTAMP_HEADER, t.to_string())
@@ -172,24 +211,41 @@ async fn read_prefix(mut response: reqwest::Response, max: usize) -> String {
 #[async_trait]
 impl Connector for WebhookConnector {
     async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
-        let body = payload::envelope(
-            req.event_id,
-            req.event_type,
-            req.event_created_ms,
+        let event = payload::Event {
+            id: req.event_id,
+            event_type: req.event_type,
+            created_ms: req.event_created_ms,
+        };
+        self.send(
+            req.connection,
+            req.secrets,
+            event,
             req.invoice.canonical_json(),
-        );
-        self.send(req.connection, req.secrets, req.event_id, body)
-            .await
+        )
+        .await
     }
 
+    /// A signed `test` event. With a template or transform, the body is what they make of
+    /// the sample invoice, so a broken one shows at connect time; otherwise the envelope
+    /// carries a short note.
     async fn test(&self, connection: &ConnectionRow, secrets: &serde_json::Value) -> Outcome {
         let event_id = new_id(prefix::EVENT);
-        let data = serde_json::json!({
-            "connection_id": connection.id,
-            "message": "erp-sync test delivery: this endpoint will receive invoice events signed like this one",
-        });
-        let body = payload::envelope(&event_id, "test", crate::store::now_ms(), data);
-        self.send(connection, secrets, &event_id, body).await
+        let event = payload::Event {
+            id: &event_id,
+            event_type: "test",
+            created_ms: crate::store::now_ms(),
+        };
+        let shaped = connection.config.get("template").is_some()
+            || connection.config.get("transform_id").is_some();
+        let data = if shaped {
+            crate::domain::sample::sample_invoice().canonical_json()
+        } else {
+            serde_json::json!({
+                "connection_id": connection.id,
+                "message": "erp-sync test delivery: this endpoint will receive invoice events signed like this one",
+            })
+        };
+        self.send(connection, secrets, event, data).await
     }
 }
 

@@ -1,31 +1,136 @@
-//! The one place a webhook body is built.
-//!
-//! Today every body is the contract's default envelope; JSONPath templates and Wasm
-//! transforms plug in here, so the signature always covers exactly the bytes sent.
+//! The one place a webhook body is built: the default envelope, a JSONPath template,
+//! or a Wasm transform. The signature always covers exactly the bytes built here.
 
-use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use super::WebhookConfig;
+use crate::connectors::Outcome;
+use crate::store::ConnectionRow;
+use crate::transform::Transforms;
+use crate::transform::template::Template;
+use crate::transform::wasm::GuestContext;
 
 /// A body ready to sign and send.
 pub struct Payload {
     pub content_type: String,
     pub body: Vec<u8>,
+    /// Extra headers from a Wasm transform.
+    pub headers: Vec<(String, String)>,
+}
+
+/// The event a body is built for.
+pub struct Event<'a> {
+    pub id: &'a str,
+    pub event_type: &'a str,
+    pub created_ms: i64,
+}
+
+impl Event<'_> {
+    fn metadata(&self) -> Value {
+        json!({"id": self.id, "type": self.event_type, "created_at": crate::store::format_ms(self.created_ms)})
+    }
 }
 
 /// The default envelope: `{"id", "type", "created_at", "data"}`.
-pub fn envelope(
-    event_id: &str,
-    event_type: &str,
-    created_ms: i64,
-    data: serde_json::Value,
-) -> Payload {
-    let body = json!({
-        "id": event_id,
-        "type": event_type,
-        "created_at": crate::store::format_ms(created_ms),
-        "data": data,
-    });
+pub fn envelope(event: &Event<'_>, data: Value) -> Payload {
+    let mut body = event.metadata();
+    body["data"] = data;
     Payload {
         content_type: "application/json".into(),
         body: serde_json::to_vec(&body).expect("a JSON value always serializes"),
+        headers: Vec::new(),
+    }
+}
+
+/// Builds bodies, caching each connection's compiled template.
+pub struct PayloadBuilder {
+    transforms: Arc<Transforms>,
+    templates: Mutex<HashMap<String, (i64, Arc<Template>)>>,
+}
+
+impl PayloadBuilder {
+    /// A builder running transforms through `transforms`.
+    pub fn new(transforms: Arc<Transforms>) -> Self {
+        PayloadBuilder {
+            transforms,
+            templates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn template(&self, connection: &ConnectionRow, doc: &Value) -> Result<Arc<Template>, String> {
+        let mut cache = self.templates.lock().expect("template cache lock");
+        if let Some((updated, t)) = cache.get(&connection.id)
+            && *updated == connection.updated_ms
+        {
+            return Ok(t.clone());
+        }
+        let compiled = Arc::new(Template::compile(doc).map_err(|e| e.to_string())?);
+        cache.insert(
+            connection.id.clone(),
+            (connection.updated_ms, compiled.clone()),
+        );
+        Ok(compiled)
+    }
+
+    /// The body for one event: failures come back as the attempt's outcome.
+    pub async fn build(
+        &self,
+        connection: &ConnectionRow,
+        config: &WebhookConfig,
+        event: &Event<'_>,
+        invoice: Value,
+    ) -> Result<(Payload, Option<String>), Outcome> {
+        if let Some(doc) = &config.template {
+            let template = self
+                .template(connection, doc)
+                .map_err(|e| Outcome::permanent(None, e))?;
+            let rendered = template
+                .render(&invoice, &event.metadata())
+                .map_err(|e| Outcome::permanent(None, e.to_string()))?;
+            return Ok((
+                Payload {
+                    content_type: "application/json".into(),
+                    body: serde_json::to_vec(&rendered).expect("a JSON value always serializes"),
+                    headers: Vec::new(),
+                },
+                None,
+            ));
+        }
+        if let Some(transform_id) = &config.transform_id {
+            let ctx = GuestContext {
+                event_type: event.event_type.to_string(),
+                event_id: event.id.to_string(),
+                tenant_id: connection.tenant_id.clone(),
+                connection_id: connection.id.clone(),
+                config: config
+                    .transform_config
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            };
+            let run = self
+                .transforms
+                .webhook(&connection.tenant_id, transform_id, &ctx, &invoice)
+                .await;
+            let logs = run.logs_text();
+            return match run.result {
+                Ok(out) => Ok((
+                    Payload {
+                        content_type: out.content_type,
+                        body: out.body,
+                        headers: out.headers,
+                    },
+                    logs,
+                )),
+                Err(f) if f.is_retryable() => {
+                    Err(Outcome::retryable(None, f.to_string(), None).with_guest_logs(logs))
+                }
+                Err(f) => Err(Outcome::permanent(None, f.to_string()).with_guest_logs(logs)),
+            };
+        }
+        Ok((envelope(event, invoice), None))
     }
 }

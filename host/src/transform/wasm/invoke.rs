@@ -72,17 +72,51 @@ pub struct Invocation<T> {
     pub peak_memory_bytes: usize,
 }
 
-impl Invocation<()> {
-    fn failed<T>(failure: TransformFailure, started: Instant) -> Invocation<T> {
+impl<T> Invocation<T> {
+    /// A call that failed before the guest ran.
+    pub fn failed(failure: TransformFailure) -> Invocation<T> {
         Invocation {
             result: Err(failure),
             stdout: String::new(),
             stderr: String::new(),
             logs_truncated: false,
             fuel_used: 0,
-            duration: started.elapsed(),
+            duration: Duration::ZERO,
             peak_memory_bytes: 0,
         }
+    }
+
+    /// Post-processes a successful output, keeping the logs and measurements.
+    pub fn and_then<U>(self, f: impl FnOnce(T) -> Result<U, TransformFailure>) -> Invocation<U> {
+        Invocation {
+            result: self.result.and_then(f),
+            stdout: self.stdout,
+            stderr: self.stderr,
+            logs_truncated: self.logs_truncated,
+            fuel_used: self.fuel_used,
+            duration: self.duration,
+            peak_memory_bytes: self.peak_memory_bytes,
+        }
+    }
+
+    /// Both logs in one text for the sync log: `None` when the guest printed nothing.
+    pub fn logs_text(&self) -> Option<String> {
+        let mut text = String::new();
+        if !self.stdout.is_empty() {
+            text.push_str("stdout:\n");
+            text.push_str(&self.stdout);
+        }
+        if !self.stderr.is_empty() {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str("stderr:\n");
+            text.push_str(&self.stderr);
+        }
+        if self.logs_truncated {
+            text.push_str("\n[output truncated]");
+        }
+        (!text.is_empty()).then_some(text)
     }
 }
 
@@ -165,11 +199,11 @@ impl WasmHost {
         let started = Instant::now();
         let loaded = match self.loaded(sha256, world, bytes).await {
             Ok(l) => l,
-            Err(e) => return Invocation::failed(TransformFailure::Load(e.to_string()), started),
+            Err(e) => return Invocation::failed(TransformFailure::Load(e.to_string())),
         };
         let _permit = match self.permits.acquire().await {
             Ok(p) => p,
-            Err(e) => return Invocation::failed(TransformFailure::Busy(e.to_string()), started),
+            Err(e) => return Invocation::failed(TransformFailure::Busy(e.to_string())),
         };
         let stdout = BoundedLog::new(self.limits.log_bytes);
         let stderr = BoundedLog::new(self.limits.log_bytes);

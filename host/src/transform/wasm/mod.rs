@@ -142,6 +142,11 @@ impl WasmHost {
         })
     }
 
+    /// Whether a component is compiled and linked already (its bytes are not needed).
+    pub fn is_loaded(&self, sha256: &str) -> bool {
+        self.cache.lock().expect("cache lock").contains_key(sha256)
+    }
+
     /// The limits every call runs under.
     pub fn limits(&self) -> &Limits {
         &self.limits

@@ -146,3 +146,56 @@ async fn tenant_create_works_while_a_server_runs_on_the_same_data_dir() {
         server.stderr()
     );
 }
+
+#[tokio::test]
+async fn guest_developers_check_and_run_components_and_templates_locally() {
+    use erp_sync_guest_artifacts as guests;
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let invoice = format!("{root}/examples/invoices/multi-line-uk.json");
+
+    let (status, out, err) = run(&["transform", "check", guests::FLAT_ACCOUNTING]).await;
+    assert!(status.success(), "{err}");
+    assert!(
+        out.contains("implements the webhook-transform world"),
+        "{out}"
+    );
+    assert!(out.contains("erp-sync:transform/webhook@1.0.0"), "{out}");
+
+    let (status, out, err) = run(&["transform", "run", guests::FLAT_ACCOUNTING, &invoice]).await;
+    assert!(status.success(), "{err}");
+    assert!(out.contains("X-Ledger-Action: book"), "{out}");
+    assert!(out.contains("\"document_number\":\"INV-UK-0007\""), "{out}");
+    assert!(
+        out.contains("fuel"),
+        "the report shows the fuel used: {out}"
+    );
+
+    let (status, out, err) = run(&["transform", "run", guests::PO_REFERENCE, &invoice]).await;
+    assert!(status.success(), "{err}");
+    assert!(out.contains("\"reference\": \"PO-UK-551\""), "{out}");
+
+    let (status, _, err) = run(&[
+        "transform",
+        "run",
+        guests::HOSTILE,
+        &invoice,
+        "--config",
+        "mode=loop",
+        "--wasm-fuel",
+        "5000000",
+    ])
+    .await;
+    assert!(!status.success());
+    assert!(err.contains("fuel budget of 5000000"), "{err}");
+
+    let (status, _, err) = run(&["transform", "check", &invoice]).await;
+    assert!(!status.success());
+    assert!(err.contains("not WebAssembly"), "{err}");
+
+    let template = format!("{root}/examples/templates/flat-accounting.json");
+    let (status, out, err) = run(&["template", "run", &template, &invoice]).await;
+    assert!(status.success(), "{err}");
+    let body: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(body["gross"], "162.00");
+    assert_eq!(body["lines"].as_array().unwrap().len(), 3);
+}

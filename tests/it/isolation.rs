@@ -15,6 +15,23 @@ async fn another_tenants_objects_are_not_found() {
     let conn = server.connect_webhook(&receiver, None).await;
     let conn_id = conn["id"].as_str().unwrap().to_string();
     server.ingest(&invoice("inv_private")).await;
+    let transform = {
+        let (status, body) = crate::transforms::upload(
+            &server,
+            std::fs::read(erp_sync_guest_artifacts::PO_REFERENCE).unwrap(),
+            "world=invoice-tweak&name=tweak-named-confidential",
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    };
+    server
+        .call(
+            "PUT",
+            "/v1/customers/cus_42/tweak",
+            Some(json!({"transform_id": transform})),
+        )
+        .await;
     let other = server.second_tenant().await;
     let receiver_url = receiver.url();
 
@@ -72,12 +89,53 @@ async fn another_tenants_objects_are_not_found() {
             Some(invoice("inv_theirs")),
             StatusCode::ACCEPTED,
         ),
+        (
+            "GET",
+            "/v1/transforms/{transform}",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "POST",
+            "/v1/transforms/{transform}/test",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        ("GET", "/v1/transforms", None, StatusCode::OK),
+        ("POST", "/v1/transforms", None, StatusCode::BAD_REQUEST),
+        (
+            "GET",
+            "/v1/customers/{customer}/tweak",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            "PUT",
+            "/v1/customers/{customer}/tweak",
+            Some(json!({"transform_id": "{transform}"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "DELETE",
+            "/v1/customers/{customer}/tweak",
+            None,
+            StatusCode::OK,
+        ),
     ];
     for (method, template, body, expected) in &table {
         let path = template
             .replace("{invoice}", "inv_private")
-            .replace("{connection}", &conn_id);
+            .replace("{connection}", &conn_id)
+            .replace("{transform}", &transform)
+            .replace("{customer}", "cus_42");
+        let body: Option<serde_json::Value> = body.as_ref().map(|b| {
+            serde_json::from_str(&b.to_string().replace("{transform}", &transform)).unwrap()
+        });
         let (status, answer) = server.call_as(&other, method, &path, body.clone()).await;
+        assert!(
+            !answer.to_string().contains("tweak-named-confidential"),
+            "{method} {path} leaks the transform: {answer}"
+        );
         assert_eq!(status, *expected, "{method} {path}: {answer}");
         // Nothing of the owner's data shows: not the invoice's content, not the target.
         for secret in ["INV-inv_private", "Acme Inc", receiver_url.as_str()] {
@@ -98,6 +156,12 @@ async fn another_tenants_objects_are_not_found() {
         );
     }
     // The owner still sees everything untouched.
+    let (_, tweak) = server.call("GET", "/v1/customers/cus_42/tweak", None).await;
+    assert_eq!(
+        tweak["transform_id"],
+        json!(transform),
+        "the other tenant's DELETE touched nothing"
+    );
     let (status, _) = server
         .call("GET", &format!("/v1/connections/{conn_id}"), None)
         .await;
@@ -115,7 +179,9 @@ async fn another_tenants_objects_are_not_found() {
             (
                 m.to_lowercase(),
                 p.replace("{invoice}", "{id}")
-                    .replace("{connection}", "{id}"),
+                    .replace("{connection}", "{id}")
+                    .replace("{transform}", "{id}")
+                    .replace("{customer}", "{customer_id}"),
             )
         })
         .collect();

@@ -13,3 +13,5 @@ mod operations;
 mod process;
 mod retries;
 mod sync_log;
+mod templates;
+mod transforms;

@@ -56,7 +56,7 @@ impl Guest for Component {
             },
             "environment" => Ok(body(format!("{{\"vars\":{}}}", std::env::vars().count()).into_bytes())),
             "log-spam" => {
-                for i in 0..100_000 {
+                for i in 0..5_000 {
                     println!("line {i} of a very chatty transform");
                 }
                 Ok(body(b"{\"chatty\":true}".to_vec()))

@@ -27,6 +27,54 @@ pub struct Config {
     pub max_component_bytes: usize,
     /// What one Wasm transform call may use.
     pub wasm: crate::transform::wasm::Limits,
+    /// Where browsers reach this server (`ERP_SYNC_PUBLIC_URL`); OAuth redirects go to
+    /// `<public_url>/v1/oauth/callback`.
+    pub public_url: String,
+    /// The QuickBooks Online app erp-sync connects as.
+    pub quickbooks: OAuthApp,
+}
+
+/// An OAuth app registered with a provider, and the provider's endpoints (real by
+/// default; tests point them at fakes).
+#[derive(Debug, Clone, Default)]
+pub struct OAuthApp {
+    pub client_id: String,
+    pub client_secret: String,
+    pub auth_url: String,
+    pub token_url: String,
+    pub api_base: String,
+}
+
+impl OAuthApp {
+    /// Reads `ERP_SYNC_<PROVIDER>_{CLIENT_ID,CLIENT_SECRET,AUTH_URL,TOKEN_URL,API_BASE}`.
+    pub fn from_env(
+        provider: &str,
+        default_auth: &str,
+        default_token: &str,
+        default_api: &str,
+    ) -> Self {
+        let var = |name: &str, default: &str| {
+            std::env::var(format!("ERP_SYNC_{provider}_{name}"))
+                .unwrap_or_else(|_| default.to_string())
+        };
+        OAuthApp {
+            client_id: var("CLIENT_ID", ""),
+            client_secret: var("CLIENT_SECRET", ""),
+            auth_url: var("AUTH_URL", default_auth),
+            token_url: var("TOKEN_URL", default_token),
+            api_base: var("API_BASE", default_api),
+        }
+    }
+
+    /// The real QuickBooks Online endpoints, overridable from the environment.
+    pub fn quickbooks_from_env() -> Self {
+        Self::from_env(
+            "QUICKBOOKS",
+            "https://appcenter.intuit.com/connect/oauth2",
+            "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+            "https://quickbooks.api.intuit.com",
+        )
+    }
 }
 
 impl Config {
@@ -44,6 +92,8 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             max_component_bytes: 10 * 1024 * 1024,
             wasm: crate::transform::wasm::Limits::default(),
+            public_url: "http://127.0.0.1:8080".into(),
+            quickbooks: OAuthApp::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::connectors::quickbooks::QuickBooksConnector;
 use crate::connectors::{Connectors, egress, webhook::WebhookConnector};
 use crate::crypto::seal::{KeySource, Sealer};
 use crate::metrics::Metrics;
@@ -96,6 +97,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let transforms = Arc::new(Transforms::new(store.clone(), wasm));
     let connectors = Arc::new(Connectors {
         webhook: WebhookConnector::new(client, config.allow_private_targets, transforms.clone()),
+        quickbooks: QuickBooksConnector::new(
+            config.quickbooks.clone(),
+            &config.public_url,
+            store.clone(),
+            sealer.clone(),
+            config.request_timeout,
+        ),
     });
     let metrics = Arc::new(Metrics::default());
     let handle = SyncHandle::default();

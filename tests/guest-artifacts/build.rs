@@ -29,6 +29,11 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ),
     ("HOSTILE", "tests/guests/hostile", "hostile_guest.wasm"),
     ("BAD_TWEAK", "tests/guests/bad-tweak", "bad_tweak.wasm"),
+    (
+        "FOREIGN_IMPORT",
+        "tests/guests/foreign-import",
+        "foreign_import.wasm",
+    ),
 ];
 
 fn main() {

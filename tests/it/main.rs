@@ -2,6 +2,7 @@
 //! area. Each test starts a real server on an ephemeral port with a real SQLite file,
 //! and a local receiver that checks signatures the way a customer's endpoint would.
 
+mod fakes;
 mod support;
 
 mod cli;

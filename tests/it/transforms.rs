@@ -77,6 +77,12 @@ async fn uploads_are_validated_against_their_world_and_deduplicated() {
             "implements webhook-transform",
         ),
         (
+            wasm(guests::FOREIGN_IMPORT),
+            "world=webhook-transform",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "imports test:foreign/secrets, which erp-sync does not provide",
+        ),
+        (
             b"\0asm\x01\0\0\0".to_vec(),
             "world=webhook-transform",
             StatusCode::UNPROCESSABLE_ENTITY,

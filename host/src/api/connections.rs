@@ -97,6 +97,8 @@ pub struct CreatedConnection {
     pub test_sync: Option<TestSync>,
     /// The webhook signing secret, shown this once and never again.
     pub secret: Option<String>,
+    /// OAuth providers: where to send the operator to authorize erp-sync.
+    pub authorize_url: Option<String>,
 }
 
 fn field_error(field: &str, message: impl Into<String>) -> ApiError {
@@ -205,6 +207,105 @@ async fn webhook_config(
     Ok((Value::Object(config), secret))
 }
 
+/// Checks a QuickBooks config (`item_map`, `default_item_id`); `realm_id` is learnt at
+/// the OAuth callback and kept from `current`.
+fn quickbooks_config(
+    mut config: serde_json::Map<String, Value>,
+    current: &serde_json::Map<String, Value>,
+) -> Result<Value, ApiError> {
+    config.retain(|_, v| !v.is_null());
+    for (key, value) in &config {
+        match (key.as_str(), value) {
+            ("item_map", Value::Object(m)) if m.values().all(Value::is_string) => {}
+            ("item_map", _) => {
+                return Err(field_error(
+                    "config.item_map",
+                    "must map product ids or line types to QuickBooks Item ids, e.g. {\"prod_api\": \"1\", \"SETUP_FEE\": \"3\"}",
+                ));
+            }
+            ("default_item_id", Value::String(_)) => {}
+            ("default_item_id", _) => {
+                return Err(field_error(
+                    "config.default_item_id",
+                    "must be a string Item id",
+                ));
+            }
+            ("realm_id", _) => {
+                return Err(field_error(
+                    "config.realm_id",
+                    "is set when the company is authorized; connect another company with a new connection",
+                ));
+            }
+            (other, _) => {
+                return Err(field_error(
+                    &format!("config.{other}"),
+                    "is not a QuickBooks setting (known: item_map, default_item_id)",
+                ));
+            }
+        }
+    }
+    if let Some(realm) = current.get("realm_id") {
+        config.insert("realm_id".into(), realm.clone());
+    }
+    Ok(Value::Object(config))
+}
+
+/// A new OAuth connection: `pending_auth`, with a single-use `state` bound to this
+/// tenant and connection, and the URL to authorize at.
+async fn create_oauth(
+    state: &AppState,
+    tenant_id: &str,
+    provider: &str,
+    name: Option<String>,
+    entity: Option<String>,
+    config: Value,
+) -> Result<(StatusCode, Json<CreatedConnection>), ApiError> {
+    let authorization = state.connectors.quickbooks.authorize().map_err(|m| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "provider_not_configured",
+            m,
+        )
+    })?;
+    state.store.check_connection_allowed(tenant_id).await?;
+    let connection = state
+        .store
+        .insert_connection(&NewConnection {
+            id: new_id(prefix::CONNECTION),
+            tenant_id: tenant_id.to_string(),
+            name: name.unwrap_or_else(|| provider.to_string()),
+            provider: provider.to_string(),
+            entity,
+            status: "pending_auth".into(),
+            config,
+            secrets: None,
+        })
+        .await?;
+    state
+        .store
+        .create_oauth_state(
+            &authorization.state,
+            tenant_id,
+            &connection.id,
+            provider,
+            None,
+            OAUTH_STATE_TTL_MS,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedConnection {
+            connection: connection.into(),
+            test_sync: None,
+            secret: None,
+            authorize_url: Some(authorization.url),
+        }),
+    ))
+}
+
+/// How long an authorization link stays usable.
+const OAUTH_STATE_TTL_MS: i64 = 15 * 60 * 1000;
+
 fn test_result(outcome: &Outcome) -> TestSync {
     TestSync {
         status: if outcome.is_success() {
@@ -223,7 +324,7 @@ fn test_result(outcome: &Outcome) -> TestSync {
 }
 
 /// Runs a connection's test sync and records it in the sync log and on the connection.
-async fn run_test(
+pub(crate) async fn run_test(
     state: &AppState,
     connection: &ConnectionRow,
     secrets: &Value,
@@ -293,14 +394,20 @@ pub async fn create(
             ),
         ));
     }
-    if request.provider != "webhook" {
-        return Err(field_error(
-            "provider",
-            format!(
-                "the {} connector is not available in this build yet; use webhook",
-                request.provider
-            ),
-        ));
+    match request.provider.as_str() {
+        "webhook" => {}
+        "quickbooks" => {
+            let config = quickbooks_config(request.config, &serde_json::Map::new())?;
+            return create_oauth(&state, &tenant.id, "quickbooks", name, entity, config).await;
+        }
+        other => {
+            return Err(field_error(
+                "provider",
+                format!(
+                    "the {other} connector is not available in this build yet; use webhook or quickbooks"
+                ),
+            ));
+        }
     }
     let (config, secret) = webhook_config(&state, &tenant.id, request.config).await?;
     state.store.check_connection_allowed(&tenant.id).await?;
@@ -333,6 +440,7 @@ pub async fn create(
             connection: connection.into(),
             test_sync: Some(test),
             secret: generated.then_some(secret),
+            authorize_url: None,
         }),
     ))
 }
@@ -411,7 +519,14 @@ pub async fn update(
                 for (k, v) in patch {
                     merged.insert(k, v);
                 }
-                let (config, _) = webhook_config(&state, &tenant.id, merged).await?;
+                let config = match row.provider.as_str() {
+                    "webhook" => webhook_config(&state, &tenant.id, merged).await?.0,
+                    _ => {
+                        let current = row.config.as_object().cloned().unwrap_or_default();
+                        merged.remove("realm_id");
+                        quickbooks_config(merged, &current)?
+                    }
+                };
                 target_changed |= config != row.config;
                 row.config = config;
             }
@@ -430,7 +545,7 @@ pub async fn update(
         }
     }
     let row = state.store.update_connection(&row).await?;
-    let test_sync = if target_changed {
+    let test_sync = if target_changed && row.status == "active" {
         let secrets = open_secrets(&state, &row)?;
         Some(run_test(&state, &row, &secrets).await?)
     } else {
@@ -492,7 +607,8 @@ pub async fn disconnect(
 /// A fresh `authorize_url` for an OAuth connection that needs (re-)authorization.
 #[utoipa::path(post, path = "/v1/connections/{id}/reauthorize", tag = "connections",
     params(("id" = String, Path)),
-    responses((status = 409, body = super::error::ErrorBody, description = "Not an OAuth connection"),
+    responses((status = 200, description = "{connection_id, status, authorize_url}"),
+              (status = 409, body = super::error::ErrorBody, description = "Not an OAuth connection"),
               (status = 404, body = super::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn reauthorize(
@@ -501,8 +617,36 @@ pub async fn reauthorize(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let row = state.store.connection(&tenant.id, &id).await?;
-    Err(ApiError::conflict(format!(
-        "connection {} uses provider {}, which does not authorize with OAuth; nothing to re-authorize",
-        row.id, row.provider
-    )))
+    if row.provider != "quickbooks" {
+        return Err(ApiError::conflict(format!(
+            "connection {} uses provider {}, which does not authorize with OAuth; nothing to re-authorize",
+            row.id, row.provider
+        )));
+    }
+    if row.status == "disconnected" {
+        return Err(ApiError::conflict(format!(
+            "connection {id} is disconnected; create a new connection to connect again"
+        )));
+    }
+    let authorization = state.connectors.quickbooks.authorize().map_err(|m| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "provider_not_configured",
+            m,
+        )
+    })?;
+    state
+        .store
+        .create_oauth_state(
+            &authorization.state,
+            &tenant.id,
+            &row.id,
+            &row.provider,
+            None,
+            OAUTH_STATE_TTL_MS,
+        )
+        .await?;
+    Ok(Json(
+        json!({"connection_id": row.id, "status": row.status, "authorize_url": authorization.url}),
+    ))
 }

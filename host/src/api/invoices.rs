@@ -33,7 +33,8 @@ pub struct IngestResponse {
     pub jobs: Vec<QueuedJob>,
 }
 
-fn invoice_error(e: InvoiceError) -> ApiError {
+/// The API error for an invoice that failed validation.
+pub(crate) fn invoice_error(e: InvoiceError) -> ApiError {
     match e {
         InvoiceError::Malformed { .. } => ApiError::bad_request("malformed_json", e.to_string()),
         InvoiceError::Draft => ApiError::new(

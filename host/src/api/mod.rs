@@ -10,6 +10,7 @@ pub mod connections;
 pub mod error;
 pub mod health;
 pub mod invoices;
+pub mod oauth;
 pub mod openapi;
 pub mod settings;
 pub mod sync_log;
@@ -45,6 +46,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .merge(invoices::router())
         .merge(connections::router())
+        .merge(oauth::router())
         .merge(sync_log::router())
         .merge(settings::router())
         .merge(transforms::router(state.max_component_bytes))

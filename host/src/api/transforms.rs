@@ -243,13 +243,9 @@ pub async fn test(
     let row = state.store.transform(&tenant.id, &id).await?;
     let invoice = match request.invoice {
         None => sample::sample_invoice(),
-        Some(v) => parse_invoice(v.to_string().as_bytes()).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_invoice",
-                format!("invoice: {e}"),
-            )
-        })?,
+        Some(v) => {
+            parse_invoice(v.to_string().as_bytes()).map_err(super::invoices::invoice_error)?
+        }
     };
     let ctx = GuestContext {
         event_type: request

@@ -111,7 +111,15 @@ impl ServeArgs {
             request_timeout,
             max_body_bytes: self.max_body_bytes,
             max_component_bytes: self.max_component_bytes,
-            wasm: self.wasm.limits(),
+            wasm: crate::transform::wasm::Limits {
+                // One sandbox slot per delivery in flight, so transforms never queue
+                // behind each other while the worker has capacity.
+                concurrency: self.concurrency.max(1) as u32,
+                ..self.wasm.limits()
+            },
+            public_url: std::env::var("ERP_SYNC_PUBLIC_URL")
+                .unwrap_or_else(|_| format!("http://{}", self.listen)),
+            quickbooks: crate::config::OAuthApp::quickbooks_from_env(),
         }
     }
 }

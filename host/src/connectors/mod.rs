@@ -6,6 +6,8 @@
 //! the database; the worker records what they report.
 
 pub mod egress;
+pub mod oauth;
+pub mod quickbooks;
 pub mod webhook;
 
 use std::time::Duration;
@@ -24,6 +26,9 @@ pub struct SyncRequest<'a> {
     /// The connection's opened (unsealed) secrets.
     pub secrets: &'a serde_json::Value,
     pub invoice: &'a Invoice,
+    /// The job: one delivery of one version, stable across its retries (a manual
+    /// re-sync is a new job).
+    pub job_id: &'a str,
     pub event_id: &'a str,
     pub event_type: &'a str,
     /// When the event was created (unix ms); stable across retries.
@@ -41,6 +46,9 @@ pub enum OutcomeKind {
     },
     /// No retry can fix this (bad configuration, validation error, guest failure).
     Permanent,
+    /// The connection lost its authorization: the delivery waits (not failed, not
+    /// counted) until an operator re-authorizes the connection.
+    Held,
 }
 
 /// What a connector reports about one attempt; the worker logs it verbatim.
@@ -94,6 +102,17 @@ impl Outcome {
         }
     }
 
+    /// The connection needs re-authorization; the delivery waits for it.
+    pub fn held(detail: impl Into<String>) -> Self {
+        Outcome {
+            kind: OutcomeKind::Held,
+            response_code: None,
+            detail: Some(detail.into()),
+            erp_record_id: None,
+            guest_logs: None,
+        }
+    }
+
     /// Attaches a guest's captured logs.
     pub fn with_guest_logs(mut self, logs: Option<String>) -> Self {
         self.guest_logs = logs;
@@ -119,6 +138,7 @@ pub trait Connector: Send + Sync {
 /// Every connector, built once at start-up.
 pub struct Connectors {
     pub webhook: webhook::WebhookConnector,
+    pub quickbooks: quickbooks::QuickBooksConnector,
 }
 
 impl Connectors {
@@ -126,6 +146,7 @@ impl Connectors {
     pub fn get(&self, provider: &str) -> Option<&dyn Connector> {
         match provider {
             "webhook" => Some(&self.webhook),
+            "quickbooks" => Some(&self.quickbooks),
             _ => None,
         }
     }

@@ -38,6 +38,9 @@ pub struct ClaimedJob {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobNext {
     Succeeded,
+    /// The connection needs re-authorization: the job waits, pending, and this attempt
+    /// does not count against its retries.
+    Held,
     /// Try again at this time (unix ms).
     RetryAt(i64),
     Failed,
@@ -97,6 +100,7 @@ impl Store {
              WHERE seq IN (
                 SELECT j.seq FROM jobs j
                 WHERE ((j.state = 'pending' AND j.run_at_ms <= ?3) OR (j.state = 'leased' AND j.lease_until_ms <= ?3))
+                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
                   AND NOT EXISTS (SELECT 1 FROM jobs p
                                   WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
                                     AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
@@ -126,16 +130,18 @@ impl Store {
         entry.insert(&mut tx).await?;
         let (state, run_at) = match next {
             JobNext::Succeeded => ("succeeded", None),
+            JobNext::Held => ("pending", None),
             JobNext::RetryAt(at) => ("pending", Some(at)),
             JobNext::Failed => ("failed", None),
         };
         let done = sqlx::query(
             "UPDATE jobs SET state = ?, run_at_ms = COALESCE(?, run_at_ms), lease_token = NULL, lease_until_ms = NULL,
-                             last_error = ?, last_code = ?, updated_ms = ?
+                             attempts = attempts - ?, last_error = ?, last_code = ?, updated_ms = ?
              WHERE id = ? AND lease_token = ?",
         )
         .bind(state)
         .bind(run_at)
+        .bind(matches!(next, JobNext::Held) as i64)
         .bind(&entry.error)
         .bind(entry.response_code)
         .bind(now_ms())
@@ -221,6 +227,7 @@ impl Store {
             "SELECT MIN(t) FROM (
                 SELECT MIN(j.run_at_ms) AS t FROM jobs j
                 WHERE j.state = 'pending'
+                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
                   AND NOT EXISTS (SELECT 1 FROM jobs p
                                   WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
                                     AND p.seq < j.seq AND p.state IN ('pending', 'leased'))

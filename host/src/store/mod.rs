@@ -11,6 +11,7 @@
 //! behind by a crashed predecessor at start-up.
 
 mod connections;
+mod erp;
 mod invoices;
 mod jobs;
 mod sync_log;
@@ -27,6 +28,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 pub use connections::{ConnectionRow, NewConnection};
+pub use erp::{ErpRecord, OAuthState};
 pub use invoices::{IngestOutcome, InvoiceState, InvoiceVersionInfo, QueuedJob, SyncStateRow};
 pub use jobs::{ClaimedJob, JobNext};
 pub use sync_log::{FAILED, LogEntry, LogFilter, LogPage, LogRow, SUCCESS};

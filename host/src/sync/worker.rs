@@ -127,16 +127,19 @@ impl Worker {
             return Ok(());
         }
         let started = Instant::now();
-        let invoice = match self
+        let (invoice, tweak_logs) = match self
             .store
             .invoice_body(&job.tenant_id, &job.invoice_id, job.version)
             .await
         {
             Ok(invoice) => self.tweaked(job, invoice).await?,
-            Err(e) => Err(Outcome::permanent(
+            Err(e) => (
+                Err(Outcome::permanent(
+                    None,
+                    format!("the stored invoice could not be loaded: {e}"),
+                )),
                 None,
-                format!("the stored invoice could not be loaded: {e}"),
-            )),
+            ),
         };
         let outcome = match (self.open_secrets(&connection), &invoice) {
             (_, Err(failed)) => failed.clone(),
@@ -155,6 +158,7 @@ impl Worker {
                             connection: &connection,
                             secrets: &secrets,
                             invoice,
+                            job_id: &job.id,
                             event_id: &job.event_id,
                             event_type: &job.event_type,
                             event_created_ms: job.event_ms,
@@ -164,10 +168,27 @@ impl Worker {
                 }
             },
         };
+        let mut outcome = outcome;
+        if let Some(tweak) = tweak_logs {
+            // What the customer's tweak printed comes first, then the connector's guest.
+            let rest = outcome
+                .guest_logs
+                .take()
+                .map(|l| format!("\n{l}"))
+                .unwrap_or_default();
+            outcome.guest_logs = Some(format!("invoice tweak:\n{tweak}{rest}"));
+        }
         let duration_ms = started.elapsed().as_millis() as i64;
         let now = now_ms();
         let (next, note) = match &outcome.kind {
             OutcomeKind::Success => (JobNext::Succeeded, None),
+            OutcomeKind::Held => (
+                JobNext::Held,
+                Some(
+                    "waiting: the delivery resumes when the connection is re-authorized"
+                        .to_string(),
+                ),
+            ),
             OutcomeKind::Permanent => (
                 JobNext::Failed,
                 Some("not retried: no retry can fix this".to_string()),
@@ -228,6 +249,7 @@ impl Worker {
             JobNext::Succeeded => "success",
             JobNext::RetryAt(_) => "retry",
             JobNext::Failed => "failed",
+            JobNext::Held => "held",
         };
         self.metrics.attempt(&connection.provider, label);
         if next == JobNext::Succeeded {
@@ -251,13 +273,14 @@ impl Worker {
         &self,
         job: &ClaimedJob,
         invoice: crate::domain::Invoice,
-    ) -> Result<Result<crate::domain::Invoice, Outcome>, crate::store::StoreError> {
+    ) -> Result<(Result<crate::domain::Invoice, Outcome>, Option<String>), crate::store::StoreError>
+    {
         let Some(tweak) = self
             .transforms
             .tweak_for(&job.tenant_id, &invoice.customer.id)
             .await?
         else {
-            return Ok(Ok(invoice));
+            return Ok((Ok(invoice), None));
         };
         let ctx = crate::transform::wasm::GuestContext {
             event_type: job.event_type.clone(),
@@ -272,7 +295,7 @@ impl Worker {
             .await;
         let logs = run.logs_text();
         Ok(match run.result {
-            Ok(tweaked) => Ok(tweaked),
+            Ok(tweaked) => (Ok(tweaked), logs),
             Err(f) => {
                 let detail = format!("invoice tweak {} ({}): {f}", tweak.id, tweak.name);
                 let outcome = if f.is_retryable() {
@@ -280,7 +303,7 @@ impl Worker {
                 } else {
                     Outcome::permanent(None, detail)
                 };
-                Err(outcome.with_guest_logs(logs))
+                (Err(outcome), logs)
             }
         })
     }

@@ -280,7 +280,7 @@ impl Ctx<'_> {
                         return Err(err(
                             location,
                             format!(
-                                "$each {:?} selected a {}, not an array",
+                                "$each {:?} selected {}, not an array",
                                 source.text,
                                 kind(other)
                             ),
@@ -314,11 +314,11 @@ impl Ctx<'_> {
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 

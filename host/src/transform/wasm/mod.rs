@@ -154,7 +154,19 @@ impl WasmHost {
 
     fn artifact_path(&self, sha256: &str) -> Option<PathBuf> {
         use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        // SHA-256 behind the `Hasher` interface: unlike `DefaultHasher`, its output does
+        // not change between Rust releases, so cache file names stay stable.
+        struct StableHasher(sha2::Sha256);
+        impl Hasher for StableHasher {
+            fn write(&mut self, bytes: &[u8]) {
+                sha2::Digest::update(&mut self.0, bytes);
+            }
+            fn finish(&self) -> u64 {
+                let digest = sha2::Digest::finalize(self.0.clone());
+                u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+            }
+        }
+        let mut hasher = StableHasher(<sha2::Sha256 as sha2::Digest>::new());
         self.engine
             .precompile_compatibility_hash()
             .hash(&mut hasher);

@@ -133,6 +133,11 @@ impl WasmHost {
         }
         let loaded = self.link(&component, world)?;
         // One trial instantiation under the production limits.
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| CheckError::Compile(e.to_string()))?;
         let log = BoundedLog::new(self.limits.log_bytes);
         let mut store = self.new_store(&log, &log);
         let trial = match &loaded {

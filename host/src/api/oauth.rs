@@ -1,0 +1,114 @@
+//! `GET /v1/oauth/callback`: where the provider sends the operator back after they
+//! authorized erp-sync. No API key here: the single-use, expiring `state` created with
+//! the connection is what binds this request to a tenant and a connection.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::{AppState, connections};
+use crate::store::StoreError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/oauth/callback", get(callback))
+}
+
+/// Completes an OAuth connect: exchanges the code, stores the tokens sealed, runs the
+/// test sync, and activates the connection (releasing deliveries that were held).
+#[utoipa::path(get, path = "/v1/oauth/callback", tag = "connections",
+    params(("code" = String, Query), ("state" = String, Query),
+           ("realmId" = Option<String>, Query, description = "QuickBooks: the company authorized"),
+           ("error" = Option<String>, Query, description = "Set by the provider when the operator declined")),
+    responses((status = 200, description = "{connection, test_sync}"),
+              (status = 400, body = super::error::ErrorBody, description = "Unknown, used or expired state; declined")))]
+pub async fn callback(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let param = |name: &str| params.get(name).filter(|v| !v.is_empty());
+    let oauth_state = param("state").ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_oauth_callback",
+            "the callback has no state parameter",
+        )
+    })?;
+    let pending = state
+        .store
+        .take_oauth_state(oauth_state)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(m) => ApiError::bad_request("invalid_oauth_state", m),
+            other => other.into(),
+        })?;
+    if let Some(error) = param("error") {
+        return Err(ApiError::bad_request(
+            "authorization_declined",
+            format!(
+                "the provider reported {error:?}: the connection was not authorized; try again with POST /v1/connections/{}/reauthorize",
+                pending.connection_id
+            ),
+        ));
+    }
+    let code = param("code").ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_oauth_callback",
+            "the callback has no code parameter",
+        )
+    })?;
+    let connection = state
+        .store
+        .connection(&pending.tenant_id, &pending.connection_id)
+        .await?;
+    if connection.status == "disconnected" {
+        return Err(ApiError::conflict(format!(
+            "connection {} was disconnected meanwhile; create a new connection",
+            connection.id
+        )));
+    }
+    let realm = param("realmId").ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_oauth_callback",
+            "QuickBooks did not say which company was authorized (no realmId)",
+        )
+    })?;
+    if let Some(previous) = connection.config.get("realm_id").and_then(Value::as_str)
+        && previous != realm
+    {
+        return Err(ApiError::conflict(format!(
+            "connection {} is bound to QuickBooks company {previous}, but company {realm} was authorized; \
+             re-authorize the same company, or create a new connection for the other one",
+            connection.id
+        )));
+    }
+    state
+        .connectors
+        .quickbooks
+        .complete_authorization(&connection, code, realm)
+        .await
+        .map_err(|m| ApiError::new(StatusCode::BAD_GATEWAY, "authorization_failed", m))?;
+    let connection = state
+        .store
+        .connection(&pending.tenant_id, &pending.connection_id)
+        .await?;
+    let test = connections::run_test(&state, &connection, &Value::Null).await?;
+    if test.status == crate::store::SUCCESS {
+        state
+            .store
+            .set_connection_status(&connection.id, "active")
+            .await?;
+        state.sync.wake();
+    }
+    let connection = state
+        .store
+        .connection(&pending.tenant_id, &pending.connection_id)
+        .await?;
+    Ok(Json(json!({
+        "connection": connections::ConnectionView::from(connection),
+        "test_sync": test,
+    })))
+}

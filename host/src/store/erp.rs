@@ -1,0 +1,156 @@
+//! ERP connectors' memory: OAuth states in flight and ERP record mappings.
+
+use super::{Store, StoreError, StoreResult, now_ms};
+
+/// A pending OAuth authorization, bound to one tenant and connection.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OAuthState {
+    pub state: String,
+    pub tenant_id: String,
+    pub connection_id: String,
+    pub provider: String,
+    pub verifier: Option<Vec<u8>>,
+}
+
+/// The ERP record standing for one of our objects.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ErpRecord {
+    pub remote_id: String,
+    pub version: Option<String>,
+}
+
+impl Store {
+    /// Remembers an OAuth `state` for `ttl_ms`.
+    pub async fn create_oauth_state(
+        &self,
+        state: &str,
+        tenant_id: &str,
+        connection_id: &str,
+        provider: &str,
+        verifier: Option<&[u8]>,
+        ttl_ms: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO oauth_states (state, tenant_id, connection_id, provider, verifier, expires_ms)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(state)
+        .bind(tenant_id)
+        .bind(connection_id)
+        .bind(provider)
+        .bind(verifier)
+        .bind(now_ms() + ttl_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Consumes an OAuth `state`: it works once, before it expires.
+    pub async fn take_oauth_state(&self, state: &str) -> StoreResult<OAuthState> {
+        let now = now_ms();
+        let mut tx = self.write().await?;
+        let row = sqlx::query_as::<_, OAuthState>(
+            "UPDATE oauth_states SET used_ms = ? WHERE state = ? AND used_ms IS NULL AND expires_ms > ?
+             RETURNING state, tenant_id, connection_id, provider, verifier",
+        )
+        .bind(now)
+        .bind(state)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.ok_or_else(|| {
+            StoreError::NotFound(
+                "this authorization link is unknown, expired or already used; start again with POST /v1/connections/{id}/reauthorize".into(),
+            )
+        })
+    }
+
+    /// The ERP record mapped to a local object, if any.
+    pub async fn erp_record(
+        &self,
+        account: &str,
+        tenant_id: &str,
+        kind: &str,
+        local_id: &str,
+    ) -> StoreResult<Option<ErpRecord>> {
+        Ok(sqlx::query_as::<_, ErpRecord>(
+            "SELECT remote_id, version FROM erp_records WHERE account = ? AND tenant_id = ? AND kind = ? AND local_id = ?",
+        )
+        .bind(account)
+        .bind(tenant_id)
+        .bind(kind)
+        .bind(local_id)
+        .fetch_optional(&self.writer)
+        .await?)
+    }
+
+    /// Records (or updates) the ERP record standing for a local object.
+    pub async fn put_erp_record(
+        &self,
+        account: &str,
+        tenant_id: &str,
+        kind: &str,
+        local_id: &str,
+        record: &ErpRecord,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO erp_records (account, tenant_id, kind, local_id, remote_id, version, updated_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (account, tenant_id, kind, local_id) DO UPDATE SET
+                remote_id = excluded.remote_id, version = excluded.version, updated_ms = excluded.updated_ms",
+        )
+        .bind(account)
+        .bind(tenant_id)
+        .bind(kind)
+        .bind(local_id)
+        .bind(&record.remote_id)
+        .bind(&record.version)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets a connection's status (e.g. `active` after authorization, `needs_reauth`).
+    pub async fn set_connection_status(
+        &self,
+        connection_id: &str,
+        status: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE connections SET status = ?, updated_ms = ? WHERE id = ? AND status != 'disconnected'")
+            .bind(status)
+            .bind(now_ms())
+            .bind(connection_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a connection's sealed secrets and config at once (rotated OAuth tokens,
+    /// the realm learnt at the callback): one transaction, so a rotated refresh token is
+    /// never half-saved.
+    pub async fn save_connection_credentials(
+        &self,
+        connection_id: &str,
+        config: &serde_json::Value,
+        sealed: &[u8],
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE connections SET config = ?, secrets = ?, updated_ms = ? WHERE id = ?")
+            .bind(config.to_string())
+            .bind(sealed)
+            .bind(now_ms())
+            .bind(connection_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+//! Fake ERP servers that check what the real APIs check.
+
+pub mod quickbooks;

@@ -12,6 +12,7 @@ mod ingest;
 mod isolation;
 mod operations;
 mod process;
+mod quickbooks;
 mod retries;
 mod sync_log;
 mod templates;

@@ -32,6 +32,9 @@ pub struct Config {
     pub public_url: String,
     /// The QuickBooks Online app erp-sync connects as.
     pub quickbooks: OAuthApp,
+    /// `ERP_SYNC_NETSUITE_API_BASE`: one REST base for every NetSuite connection
+    /// (tests, proxies); absent, each account's own `https://<account>.suitetalk.api.netsuite.com`.
+    pub netsuite_api_base: Option<String>,
 }
 
 /// An OAuth app registered with a provider, and the provider's endpoints (real by
@@ -94,6 +97,7 @@ impl Config {
             wasm: crate::transform::wasm::Limits::default(),
             public_url: "http://127.0.0.1:8080".into(),
             quickbooks: OAuthApp::default(),
+            netsuite_api_base: None,
         }
     }
 }

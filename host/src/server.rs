@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::connectors::netsuite::NetSuiteConnector;
 use crate::connectors::quickbooks::QuickBooksConnector;
 use crate::connectors::{Connectors, egress, webhook::WebhookConnector};
 use crate::crypto::seal::{KeySource, Sealer};
@@ -100,6 +101,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         quickbooks: QuickBooksConnector::new(
             config.quickbooks.clone(),
             &config.public_url,
+            store.clone(),
+            sealer.clone(),
+            config.request_timeout,
+        ),
+        netsuite: NetSuiteConnector::new(
+            config.netsuite_api_base.clone(),
             store.clone(),
             sealer.clone(),
             config.request_timeout,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::auth::AuthTenant;
 use super::error::ApiError;
 use super::{AppState, body, time};
-use crate::connectors::{Outcome, PROVIDERS, egress};
+use crate::connectors::{Connector, Outcome, PROVIDERS, egress};
 use crate::crypto::api_key::generate_webhook_secret;
 use crate::domain::ids::{new_id, prefix};
 use crate::store::{ConnectionRow, FAILED, LogEntry, NewConnection, SUCCESS, now_ms};
@@ -303,6 +303,155 @@ async fn create_oauth(
     ))
 }
 
+/// The NetSuite credentials, which are sealed; everything else stays in the config.
+const NETSUITE_SECRETS: [&str; 4] = [
+    "consumer_key",
+    "consumer_secret",
+    "token_id",
+    "token_secret",
+];
+
+/// Checks a NetSuite config and splits off its credentials (all required on create).
+async fn netsuite_config(
+    state: &AppState,
+    mut config: serde_json::Map<String, Value>,
+    require_credentials: bool,
+) -> Result<(Value, serde_json::Map<String, Value>), ApiError> {
+    config.retain(|_, v| !v.is_null());
+    let mut secrets = serde_json::Map::new();
+    for key in NETSUITE_SECRETS {
+        match config.remove(key) {
+            Some(Value::String(v)) if !v.trim().is_empty() => {
+                secrets.insert(key.into(), Value::String(v));
+            }
+            Some(_) => {
+                return Err(field_error(
+                    &format!("config.{key}"),
+                    "must be a non-empty string",
+                ));
+            }
+            None if require_credentials => {
+                return Err(field_error(
+                    &format!("config.{key}"),
+                    "is required: NetSuite Token-Based Authentication needs consumer_key, consumer_secret, token_id and token_secret",
+                ));
+            }
+            None => {}
+        }
+    }
+    match config.get("account_id") {
+        Some(Value::String(a))
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') => {}
+        Some(_) => {
+            return Err(field_error(
+                "config.account_id",
+                "must be the NetSuite account id, e.g. 1234567 or 1234567_SB1",
+            ));
+        }
+        None => {
+            return Err(field_error(
+                "config.account_id",
+                "is required, e.g. 1234567 or 1234567_SB1",
+            ));
+        }
+    }
+    for (key, value) in &config {
+        match (key.as_str(), value) {
+            ("account_id", _) => {}
+            ("item_map", Value::Object(m)) if m.values().all(Value::is_string) => {}
+            ("default_item_id" | "subsidiary_id", Value::String(_)) => {}
+            ("api_base", Value::String(u)) => {
+                let parsed = url::Url::parse(u).map_err(|e| {
+                    field_error("config.api_base", format!("is not a valid URL: {e}"))
+                })?;
+                egress::check_target(&parsed, state.allow_private_targets)
+                    .await
+                    .map_err(|m| field_error("config.api_base", m))?;
+            }
+            ("item_map" | "default_item_id" | "subsidiary_id" | "api_base", _) => {
+                return Err(field_error(&format!("config.{key}"), "has the wrong type"));
+            }
+            (other, _) => {
+                return Err(field_error(
+                    &format!("config.{other}"),
+                    "is not a NetSuite setting (known: account_id, consumer_key, consumer_secret, token_id, token_secret, item_map, default_item_id, subsidiary_id, api_base)",
+                ));
+            }
+        }
+    }
+    Ok((Value::Object(config), secrets))
+}
+
+/// A NetSuite connection: the test sync runs on the credentials first, and only a
+/// passing test stores anything.
+async fn create_netsuite(
+    state: &AppState,
+    tenant_id: &str,
+    name: Option<String>,
+    entity: Option<String>,
+    config: serde_json::Map<String, Value>,
+) -> Result<(StatusCode, Json<CreatedConnection>), ApiError> {
+    let (config, secrets) = netsuite_config(state, config, true).await?;
+    state.store.check_connection_allowed(tenant_id).await?;
+    let id = new_id(prefix::CONNECTION);
+    let secrets = Value::Object(secrets);
+    let sealed = state
+        .sealer
+        .seal(secrets.to_string().as_bytes(), id.as_bytes());
+    let new = NewConnection {
+        id,
+        tenant_id: tenant_id.to_string(),
+        name: name.unwrap_or_else(|| "netsuite".to_string()),
+        provider: "netsuite".into(),
+        entity,
+        status: "active".into(),
+        config,
+        secrets: Some(sealed),
+    };
+    let draft = ConnectionRow {
+        id: new.id.clone(),
+        tenant_id: new.tenant_id.clone(),
+        provider: new.provider.clone(),
+        name: new.name.clone(),
+        entity: new.entity.clone(),
+        status: new.status.clone(),
+        config: new.config.clone(),
+        secrets: new.secrets.clone(),
+        last_test: None,
+        created_ms: now_ms(),
+        updated_ms: now_ms(),
+    };
+    let started = std::time::Instant::now();
+    let outcome = state.connectors.netsuite.test(&draft, &secrets).await;
+    if !outcome.is_success() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "connection_test_failed",
+            format!(
+                "the NetSuite test sync failed, so nothing was saved: {}",
+                outcome.detail.unwrap_or_default()
+            ),
+        )
+        .with_details(vec![
+            json!({"field": "config", "response_code": outcome.response_code}),
+        ]));
+    }
+    let connection = state.store.insert_connection(&new).await?;
+    let test = record_test(state, &connection, &outcome, started.elapsed()).await?;
+    let connection = state.store.connection(tenant_id, &connection.id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedConnection {
+            connection: connection.into(),
+            test_sync: Some(test),
+            secret: None,
+            authorize_url: None,
+        }),
+    ))
+}
+
 /// How long an authorization link stays usable.
 const OAUTH_STATE_TTL_MS: i64 = 15 * 60 * 1000;
 
@@ -334,7 +483,17 @@ pub(crate) async fn run_test(
     })?;
     let started = std::time::Instant::now();
     let outcome = connector.test(connection, secrets).await;
-    let result = test_result(&outcome);
+    record_test(state, connection, &outcome, started.elapsed()).await
+}
+
+/// Writes a test sync's result to the sync log and onto the connection.
+async fn record_test(
+    state: &AppState,
+    connection: &ConnectionRow,
+    outcome: &Outcome,
+    took: std::time::Duration,
+) -> Result<TestSync, ApiError> {
+    let result = test_result(outcome);
     let now = now_ms();
     let entry = LogEntry {
         tenant_id: connection.tenant_id.clone(),
@@ -354,7 +513,7 @@ pub(crate) async fn run_test(
         response_code: outcome.response_code.map(i64::from),
         error: result.error.clone(),
         erp_record_id: outcome.erp_record_id.clone(),
-        duration_ms: started.elapsed().as_millis() as i64,
+        duration_ms: took.as_millis() as i64,
         guest_logs: outcome.guest_logs.clone(),
     };
     let mut shown = serde_json::to_value(&result).expect("a TestSync always serializes");
@@ -400,11 +559,14 @@ pub async fn create(
             let config = quickbooks_config(request.config, &serde_json::Map::new())?;
             return create_oauth(&state, &tenant.id, "quickbooks", name, entity, config).await;
         }
+        "netsuite" => {
+            return create_netsuite(&state, &tenant.id, name, entity, request.config).await;
+        }
         other => {
             return Err(field_error(
                 "provider",
                 format!(
-                    "the {other} connector is not available in this build yet; use webhook or quickbooks"
+                    "the {other} connector is not available in this build yet; use webhook, quickbooks or netsuite"
                 ),
             ));
         }
@@ -521,6 +683,17 @@ pub async fn update(
                 }
                 let config = match row.provider.as_str() {
                     "webhook" => webhook_config(&state, &tenant.id, merged).await?.0,
+                    "netsuite" => {
+                        if let Some(key) =
+                            NETSUITE_SECRETS.iter().find(|k| merged.contains_key(**k))
+                        {
+                            return Err(field_error(
+                                &format!("config.{key}"),
+                                "credentials cannot be changed by PATCH; create a new connection with the new token",
+                            ));
+                        }
+                        netsuite_config(&state, merged, false).await?.0
+                    }
                     _ => {
                         let current = row.config.as_object().cloned().unwrap_or_default();
                         merged.remove("realm_id");

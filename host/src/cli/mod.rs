@@ -120,6 +120,9 @@ impl ServeArgs {
             public_url: std::env::var("ERP_SYNC_PUBLIC_URL")
                 .unwrap_or_else(|_| format!("http://{}", self.listen)),
             quickbooks: crate::config::OAuthApp::quickbooks_from_env(),
+            netsuite_api_base: std::env::var("ERP_SYNC_NETSUITE_API_BASE")
+                .ok()
+                .filter(|v| !v.is_empty()),
         }
     }
 }

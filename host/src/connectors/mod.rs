@@ -6,6 +6,7 @@
 //! the database; the worker records what they report.
 
 pub mod egress;
+pub mod netsuite;
 pub mod oauth;
 pub mod quickbooks;
 pub mod webhook;
@@ -139,6 +140,7 @@ pub trait Connector: Send + Sync {
 pub struct Connectors {
     pub webhook: webhook::WebhookConnector,
     pub quickbooks: quickbooks::QuickBooksConnector,
+    pub netsuite: netsuite::NetSuiteConnector,
 }
 
 impl Connectors {
@@ -147,6 +149,7 @@ impl Connectors {
         match provider {
             "webhook" => Some(&self.webhook),
             "quickbooks" => Some(&self.quickbooks),
+            "netsuite" => Some(&self.netsuite),
             _ => None,
         }
     }

@@ -174,3 +174,171 @@ impl OAuthFlow {
         Ok(Self::tokens(&response, Some(refresh_token)))
     }
 }
+
+/// Keeps one provider's OAuth connections supplied with valid access tokens: loads them
+/// from the connection's sealed secrets, refreshes them a minute before expiry (or after
+/// a 401), one refresh per connection at a time, saves a rotated refresh token in the
+/// same transaction as the access token, and turns a connection `needs_reauth` when the
+/// provider refuses the refresh token.
+pub struct TokenKeeper {
+    provider: &'static str,
+    flow: Option<OAuthFlow>,
+    store: crate::store::Store,
+    sealer: crate::crypto::seal::Sealer,
+    locks:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Refresh this long before the access token expires.
+const REFRESH_MARGIN_MS: i64 = 60_000;
+
+impl TokenKeeper {
+    /// A keeper for `provider` (its name in messages); `flow` is `None` when the server
+    /// has no app credentials for it.
+    pub fn new(
+        provider: &'static str,
+        flow: Option<OAuthFlow>,
+        store: crate::store::Store,
+        sealer: crate::crypto::seal::Sealer,
+    ) -> Self {
+        TokenKeeper {
+            provider,
+            flow,
+            store,
+            sealer,
+            locks: Default::default(),
+        }
+    }
+
+    /// The flow, or why this server cannot connect the provider.
+    pub fn flow(&self) -> Result<&OAuthFlow, String> {
+        self.flow.as_ref().ok_or_else(|| {
+            let env = self.provider.to_ascii_uppercase();
+            format!(
+                "{} is not configured on this server: set ERP_SYNC_{env}_CLIENT_ID and ERP_SYNC_{env}_CLIENT_SECRET",
+                self.provider
+            )
+        })
+    }
+
+    /// Seals and saves tokens together with the connection's config.
+    pub async fn save(
+        &self,
+        connection_id: &str,
+        config: &serde_json::Value,
+        tokens: &OAuthTokens,
+    ) -> Result<(), String> {
+        let secrets = serde_json::to_vec(tokens).expect("tokens always serialize");
+        let sealed = self.sealer.seal(&secrets, connection_id.as_bytes());
+        self.store
+            .save_connection_credentials(connection_id, config, &sealed)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The connection and its stored tokens, as they are now.
+    pub async fn load(
+        &self,
+        connection_id: &str,
+    ) -> Result<(crate::store::ConnectionRow, OAuthTokens), super::Outcome> {
+        use super::Outcome;
+        let connection = self
+            .store
+            .connection_by_id(connection_id)
+            .await
+            .map_err(|e| Outcome::retryable(None, e.to_string(), None))?;
+        let sealed = connection.secrets.as_ref().ok_or_else(|| {
+            Outcome::held(format!(
+                "the {} connection has not been authorized yet",
+                self.provider
+            ))
+        })?;
+        let opened = self
+            .sealer
+            .open(sealed, connection.id.as_bytes())
+            .map_err(|e| Outcome::permanent(None, e.to_string()))?;
+        let tokens: OAuthTokens = serde_json::from_slice(&opened).map_err(|e| {
+            Outcome::held(format!(
+                "the stored {} tokens are unreadable ({e}); re-authorize",
+                self.provider
+            ))
+        })?;
+        Ok((connection, tokens))
+    }
+
+    /// Tokens valid for at least a minute.
+    pub async fn fresh(
+        &self,
+        connection_id: &str,
+    ) -> Result<(crate::store::ConnectionRow, OAuthTokens), super::Outcome> {
+        let (connection, tokens) = self.load(connection_id).await?;
+        if tokens.expires_at_ms - crate::store::now_ms() > REFRESH_MARGIN_MS {
+            return Ok((connection, tokens));
+        }
+        self.refresh(connection_id, None).await
+    }
+
+    /// Refreshes, one refresh per connection at a time. `failed` is an access token the
+    /// provider just refused: if another task replaced it meanwhile, no refresh is needed.
+    pub async fn refresh(
+        &self,
+        connection_id: &str,
+        failed: Option<&str>,
+    ) -> Result<(crate::store::ConnectionRow, OAuthTokens), super::Outcome> {
+        use super::Outcome;
+        let lock = self
+            .locks
+            .lock()
+            .expect("refresh locks")
+            .entry(connection_id.to_string())
+            .or_default()
+            .clone();
+        let _guard = lock.lock().await;
+        let (connection, tokens) = self.load(connection_id).await?;
+        let fresh = tokens.expires_at_ms - crate::store::now_ms() > REFRESH_MARGIN_MS;
+        match failed {
+            Some(token) if token != tokens.access_token => return Ok((connection, tokens)),
+            None if fresh => return Ok((connection, tokens)),
+            _ => {}
+        }
+        let Some(refresh_token) = tokens.refresh_token.clone() else {
+            return Err(self
+                .needs_reauth(connection_id, "no refresh token is stored")
+                .await);
+        };
+        let flow = self.flow().map_err(|e| Outcome::permanent(None, e))?;
+        match flow.refresh(&refresh_token).await {
+            Ok(tokens) => {
+                self.save(connection_id, &connection.config, &tokens)
+                    .await
+                    .map_err(|e| Outcome::retryable(None, e, None))?;
+                Ok((connection, tokens))
+            }
+            Err(TokenError::InvalidGrant(why)) => Err(self.needs_reauth(connection_id, &why).await),
+            Err(TokenError::Other(why)) => Err(Outcome::retryable(
+                None,
+                format!(
+                    "refreshing the {} access token failed: {why}",
+                    self.provider
+                ),
+                None,
+            )),
+        }
+    }
+
+    async fn needs_reauth(&self, connection_id: &str, why: &str) -> super::Outcome {
+        use super::Outcome;
+        if let Err(e) = self
+            .store
+            .set_connection_status(connection_id, "needs_reauth")
+            .await
+        {
+            return Outcome::retryable(None, e.to_string(), None);
+        }
+        Outcome::held(format!(
+            "{} refused the refresh token ({why}): the connection needs re-authorization \
+             (POST /v1/connections/{connection_id}/reauthorize); its deliveries wait until then",
+            self.provider
+        ))
+    }
+}

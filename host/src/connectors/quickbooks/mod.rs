@@ -29,12 +29,12 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use super::oauth::{Authorization, OAuthFlow, OAuthTokens, TokenError};
+use super::oauth::{Authorization, OAuthFlow, OAuthTokens, TokenKeeper};
 use super::{Connector, Outcome, SyncRequest};
 use crate::config::OAuthApp;
 use crate::crypto::seal::Sealer;
 use crate::domain::Invoice;
-use crate::store::{ConnectionRow, ErpRecord, Store, now_ms};
+use crate::store::{ConnectionRow, ErpRecord, Store};
 use api::{MINOR_VERSION, QboError, QboErrorKind};
 use mapping::{ItemRules, quote};
 
@@ -44,8 +44,6 @@ pub const SCOPE: &str = "com.intuit.quickbooks.accounting";
 const MAX_CONCURRENT: usize = 10;
 /// Requests per minute per company.
 const PER_MINUTE: u32 = 500;
-/// Refresh this long before the access token expires.
-const REFRESH_MARGIN_MS: i64 = 60_000;
 
 /// Per-company limits, shared by every connection to that company.
 struct RealmGate {
@@ -69,12 +67,10 @@ impl Session {
 /// The connector; one per process.
 pub struct QuickBooksConnector {
     app: OAuthApp,
-    flow: Option<OAuthFlow>,
+    tokens: TokenKeeper,
     http: reqwest::Client,
     store: Store,
-    sealer: Sealer,
     gates: Mutex<HashMap<String, Arc<RealmGate>>>,
-    refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl From<QboError> for Outcome {
@@ -115,25 +111,16 @@ impl QuickBooksConnector {
             .expect("a static HTTP client configuration");
         QuickBooksConnector {
             app,
-            flow,
+            tokens: TokenKeeper::new("QuickBooks", flow, store.clone(), sealer),
             http,
             store,
-            sealer,
             gates: Mutex::new(HashMap::new()),
-            refresh_locks: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The authorization flow, or why connecting is impossible on this server.
-    fn flow(&self) -> Result<&OAuthFlow, String> {
-        self.flow.as_ref().ok_or_else(|| {
-            "QuickBooks is not configured on this server: set ERP_SYNC_QUICKBOOKS_CLIENT_ID and ERP_SYNC_QUICKBOOKS_CLIENT_SECRET".into()
-        })
     }
 
     /// A fresh authorization URL (and its state) for the operator to visit.
     pub fn authorize(&self) -> Result<Authorization, String> {
-        Ok(self.flow()?.authorize())
+        Ok(self.tokens.flow()?.authorize())
     }
 
     /// Finishes the OAuth round trip: exchanges the code, stores the tokens sealed and
@@ -145,27 +132,14 @@ impl QuickBooksConnector {
         realm: &str,
     ) -> Result<(), String> {
         let tokens = self
+            .tokens
             .flow()?
             .exchange(code, None)
             .await
             .map_err(|e| e.to_string())?;
         let mut config = connection.config.clone();
         config["realm_id"] = json!(realm);
-        self.save_tokens(&connection.id, &config, &tokens).await
-    }
-
-    async fn save_tokens(
-        &self,
-        connection_id: &str,
-        config: &Value,
-        tokens: &OAuthTokens,
-    ) -> Result<(), String> {
-        let secrets = serde_json::to_vec(tokens).expect("tokens always serialize");
-        let sealed = self.sealer.seal(&secrets, connection_id.as_bytes());
-        self.store
-            .save_connection_credentials(connection_id, config, &sealed)
-            .await
-            .map_err(|e| e.to_string())
+        self.tokens.save(&connection.id, &config, &tokens).await
     }
 
     fn gate(&self, realm: &str) -> Arc<RealmGate> {
@@ -184,13 +158,7 @@ impl QuickBooksConnector {
             .clone()
     }
 
-    /// Loads a connection's current tokens from the store.
-    async fn load(&self, connection_id: &str) -> Result<Session, Outcome> {
-        let connection = self
-            .store
-            .connection_by_id(connection_id)
-            .await
-            .map_err(|e| Outcome::retryable(None, e.to_string(), None))?;
+    fn session(connection: ConnectionRow, tokens: OAuthTokens) -> Result<Session, Outcome> {
         let realm = connection
             .config
             .get("realm_id")
@@ -199,18 +167,6 @@ impl QuickBooksConnector {
             .ok_or_else(|| {
                 Outcome::held("the QuickBooks connection has not been authorized yet")
             })?;
-        let sealed = connection.secrets.as_ref().ok_or_else(|| {
-            Outcome::held("the QuickBooks connection has no tokens; re-authorize it")
-        })?;
-        let opened = self
-            .sealer
-            .open(sealed, connection.id.as_bytes())
-            .map_err(|e| Outcome::permanent(None, e.to_string()))?;
-        let tokens: OAuthTokens = serde_json::from_slice(&opened).map_err(|e| {
-            Outcome::held(format!(
-                "the stored tokens are unreadable ({e}); re-authorize"
-            ))
-        })?;
         Ok(Session {
             connection,
             realm,
@@ -219,68 +175,9 @@ impl QuickBooksConnector {
     }
 
     /// A session whose access token is valid for at least a minute.
-    async fn session(&self, connection_id: &str) -> Result<Session, Outcome> {
-        let session = self.load(connection_id).await?;
-        if session.tokens.expires_at_ms - now_ms() > REFRESH_MARGIN_MS {
-            return Ok(session);
-        }
-        self.refresh(connection_id, None).await
-    }
-
-    /// Refreshes the tokens, one refresh per connection at a time. `failed` is the
-    /// access token a 401 refused: if another task already replaced it, no refresh is
-    /// needed.
-    async fn refresh(&self, connection_id: &str, failed: Option<&str>) -> Result<Session, Outcome> {
-        let lock = self
-            .refresh_locks
-            .lock()
-            .expect("refresh locks")
-            .entry(connection_id.to_string())
-            .or_default()
-            .clone();
-        let _guard = lock.lock().await;
-        let mut session = self.load(connection_id).await?;
-        let fresh = session.tokens.expires_at_ms - now_ms() > REFRESH_MARGIN_MS;
-        match failed {
-            Some(token) if token != session.tokens.access_token => return Ok(session),
-            None if fresh => return Ok(session),
-            _ => {}
-        }
-        let Some(refresh_token) = session.tokens.refresh_token.clone() else {
-            return Err(self
-                .needs_reauth(connection_id, "no refresh token is stored")
-                .await);
-        };
-        let flow = self.flow().map_err(|e| Outcome::permanent(None, e))?;
-        match flow.refresh(&refresh_token).await {
-            Ok(tokens) => {
-                self.save_tokens(connection_id, &session.connection.config, &tokens)
-                    .await
-                    .map_err(|e| Outcome::retryable(None, e, None))?;
-                session.tokens = tokens;
-                Ok(session)
-            }
-            Err(TokenError::InvalidGrant(why)) => Err(self.needs_reauth(connection_id, &why).await),
-            Err(TokenError::Other(why)) => Err(Outcome::retryable(
-                None,
-                format!("refreshing the QuickBooks access token failed: {why}"),
-                None,
-            )),
-        }
-    }
-
-    async fn needs_reauth(&self, connection_id: &str, why: &str) -> Outcome {
-        if let Err(e) = self
-            .store
-            .set_connection_status(connection_id, "needs_reauth")
-            .await
-        {
-            return Outcome::retryable(None, e.to_string(), None);
-        }
-        Outcome::held(format!(
-            "QuickBooks refused the refresh token ({why}): the connection needs re-authorization \
-             (POST /v1/connections/{connection_id}/reauthorize); its deliveries wait until then"
-        ))
+    async fn fresh_session(&self, connection_id: &str) -> Result<Session, Outcome> {
+        let (connection, tokens) = self.tokens.fresh(connection_id).await?;
+        Self::session(connection, tokens)
     }
 
     /// One API call, within the company's limits, retried once after a token refresh
@@ -309,7 +206,11 @@ impl QuickBooksConnector {
                 Err(e) if e.kind == QboErrorKind::Unauthorized && !refreshed => {
                     refreshed = true;
                     let failed = session.tokens.access_token.clone();
-                    *session = self.refresh(&session.connection.id, Some(&failed)).await?;
+                    let (connection, tokens) = self
+                        .tokens
+                        .refresh(&session.connection.id, Some(&failed))
+                        .await?;
+                    *session = Self::session(connection, tokens)?;
                 }
                 Err(e) => return Err(e.into()),
                 Ok(v) => return Ok(v),
@@ -548,7 +449,7 @@ impl QuickBooksConnector {
     }
 
     async fn sync_invoice(&self, req: &SyncRequest<'_>) -> Result<Outcome, Outcome> {
-        let mut session = self.session(&req.connection.id).await?;
+        let mut session = self.fresh_session(&req.connection.id).await?;
         let tenant = req.connection.tenant_id.clone();
         let existing = self.existing(&mut session, req).await?;
         if req.invoice.is_void() {
@@ -613,7 +514,7 @@ impl Connector for QuickBooksConnector {
     /// Reads the company, and finds the default Item (`Services`) when the config names
     /// none, so a connection that cannot book lines fails here, not at the first invoice.
     async fn test(&self, connection: &ConnectionRow, _secrets: &Value) -> Outcome {
-        let mut session = match self.session(&connection.id).await {
+        let mut session = match self.fresh_session(&connection.id).await {
             Ok(s) => s,
             Err(o) => return o,
         };
@@ -635,7 +536,8 @@ impl Connector for QuickBooksConnector {
                     let mut config = session.connection.config.clone();
                     config["default_item_id"] = item["Id"].clone();
                     if let Err(e) = self
-                        .save_tokens(&connection.id, &config, &session.tokens)
+                        .tokens
+                        .save(&connection.id, &config, &session.tokens)
                         .await
                     {
                         return Outcome::retryable(None, e, None);

@@ -32,6 +32,9 @@ pub struct Config {
     pub public_url: String,
     /// The QuickBooks Online app erp-sync connects as.
     pub quickbooks: OAuthApp,
+    /// The Xero app erp-sync connects as, and the scopes it asks for.
+    pub xero: OAuthApp,
+    pub xero_scopes: String,
     /// `ERP_SYNC_NETSUITE_API_BASE`: one REST base for every NetSuite connection
     /// (tests, proxies); absent, each account's own `https://<account>.suitetalk.api.netsuite.com`.
     pub netsuite_api_base: Option<String>,
@@ -69,6 +72,16 @@ impl OAuthApp {
         }
     }
 
+    /// The real Xero endpoints, overridable from the environment.
+    pub fn xero_from_env() -> Self {
+        Self::from_env(
+            "XERO",
+            "https://login.xero.com/identity/connect/authorize",
+            "https://identity.xero.com/connect/token",
+            "https://api.xero.com",
+        )
+    }
+
     /// The real QuickBooks Online endpoints, overridable from the environment.
     pub fn quickbooks_from_env() -> Self {
         Self::from_env(
@@ -97,6 +110,8 @@ impl Config {
             wasm: crate::transform::wasm::Limits::default(),
             public_url: "http://127.0.0.1:8080".into(),
             quickbooks: OAuthApp::default(),
+            xero: OAuthApp::default(),
+            xero_scopes: crate::connectors::xero::DEFAULT_SCOPES.into(),
             netsuite_api_base: None,
         }
     }

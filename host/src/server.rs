@@ -9,6 +9,7 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::connectors::netsuite::NetSuiteConnector;
 use crate::connectors::quickbooks::QuickBooksConnector;
+use crate::connectors::xero::XeroConnector;
 use crate::connectors::{Connectors, egress, webhook::WebhookConnector};
 use crate::crypto::seal::{KeySource, Sealer};
 use crate::metrics::Metrics;
@@ -101,6 +102,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         quickbooks: QuickBooksConnector::new(
             config.quickbooks.clone(),
             &config.public_url,
+            store.clone(),
+            sealer.clone(),
+            config.request_timeout,
+        ),
+        xero: XeroConnector::new(
+            config.xero.clone(),
+            &config.public_url,
+            &config.xero_scopes,
             store.clone(),
             sealer.clone(),
             config.request_timeout,

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::auth::AuthTenant;
 use super::error::ApiError;
 use super::{AppState, body, time};
+use crate::connectors::oauth::Authorization;
 use crate::connectors::{Connector, Outcome, PROVIDERS, egress};
 use crate::crypto::api_key::generate_webhook_secret;
 use crate::domain::ids::{new_id, prefix};
@@ -260,13 +261,7 @@ async fn create_oauth(
     entity: Option<String>,
     config: Value,
 ) -> Result<(StatusCode, Json<CreatedConnection>), ApiError> {
-    let authorization = state.connectors.quickbooks.authorize().map_err(|m| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "provider_not_configured",
-            m,
-        )
-    })?;
+    let authorization = authorize(state, provider)?;
     state.store.check_connection_allowed(tenant_id).await?;
     let connection = state
         .store
@@ -281,17 +276,7 @@ async fn create_oauth(
             secrets: None,
         })
         .await?;
-    state
-        .store
-        .create_oauth_state(
-            &authorization.state,
-            tenant_id,
-            &connection.id,
-            provider,
-            None,
-            OAUTH_STATE_TTL_MS,
-        )
-        .await?;
+    remember_state(state, &authorization, tenant_id, &connection.id, provider).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedConnection {
@@ -452,6 +437,111 @@ async fn create_netsuite(
     ))
 }
 
+/// A fresh authorization at the provider's OAuth server.
+fn authorize(state: &AppState, provider: &str) -> Result<Authorization, ApiError> {
+    let result = match provider {
+        "quickbooks" => state.connectors.quickbooks.authorize(),
+        "xero" => state.connectors.xero.authorize(),
+        other => Err(format!("{other} does not authorize with OAuth")),
+    };
+    result.map_err(|m| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "provider_not_configured",
+            m,
+        )
+    })
+}
+
+/// Keeps the `state` (and the sealed PKCE verifier, bound to the state) for the callback.
+async fn remember_state(
+    state: &AppState,
+    authorization: &Authorization,
+    tenant_id: &str,
+    connection_id: &str,
+    provider: &str,
+) -> Result<(), ApiError> {
+    let verifier = authorization.verifier.as_ref().map(|v| {
+        state
+            .sealer
+            .seal(v.as_bytes(), authorization.state.as_bytes())
+    });
+    state
+        .store
+        .create_oauth_state(
+            &authorization.state,
+            tenant_id,
+            connection_id,
+            provider,
+            verifier.as_deref(),
+            OAUTH_STATE_TTL_MS,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Checks a Xero config; `tenant_id` must be one of the organisations authorized (kept
+/// in `available_tenants`), which only the callback writes.
+fn xero_config(
+    mut config: serde_json::Map<String, Value>,
+    current: &serde_json::Map<String, Value>,
+) -> Result<Value, ApiError> {
+    config.retain(|_, v| !v.is_null());
+    config.remove("available_tenants");
+    for (key, value) in &config {
+        match (key.as_str(), value) {
+            ("tenant_id", Value::String(t)) => {
+                if let Some(list) = current.get("available_tenants").and_then(Value::as_array)
+                    && !list.iter().any(|x| x["tenant_id"] == *t)
+                {
+                    let names: Vec<String> = list
+                        .iter()
+                        .map(|x| {
+                            format!(
+                                "{} ({})",
+                                x["tenant_id"].as_str().unwrap_or(""),
+                                x["name"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect();
+                    return Err(field_error(
+                        "config.tenant_id",
+                        format!(
+                            "is not an organisation this connection authorized; choose one of {}",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            }
+            ("account_code" | "tax_type", Value::String(_)) => {}
+            ("status", Value::String(s)) if s == "AUTHORISED" || s == "DRAFT" => {}
+            ("status", _) => {
+                return Err(field_error("config.status", "must be AUTHORISED or DRAFT"));
+            }
+            ("account_map" | "tax_map", Value::Object(m)) if m.values().all(Value::is_string) => {}
+            (
+                other @ ("tenant_id" | "account_code" | "tax_type" | "account_map" | "tax_map"),
+                _,
+            ) => {
+                return Err(field_error(
+                    &format!("config.{other}"),
+                    "has the wrong type",
+                ));
+            }
+            (other, _) => {
+                return Err(field_error(
+                    &format!("config.{other}"),
+                    "is not a Xero setting (known: tenant_id, account_code, tax_type, status, account_map, tax_map)",
+                ));
+            }
+        }
+    }
+    if let Some(list) = current.get("available_tenants") {
+        config.insert("available_tenants".into(), list.clone());
+    }
+    Ok(Value::Object(config))
+}
+
 /// How long an authorization link stays usable.
 const OAUTH_STATE_TTL_MS: i64 = 15 * 60 * 1000;
 
@@ -562,11 +652,15 @@ pub async fn create(
         "netsuite" => {
             return create_netsuite(&state, &tenant.id, name, entity, request.config).await;
         }
+        "xero" => {
+            let config = xero_config(request.config, &serde_json::Map::new())?;
+            return create_oauth(&state, &tenant.id, "xero", name, entity, config).await;
+        }
         other => {
             return Err(field_error(
                 "provider",
                 format!(
-                    "the {other} connector is not available in this build yet; use webhook, quickbooks or netsuite"
+                    "unknown provider {other:?}; choose one of webhook, quickbooks, xero, netsuite"
                 ),
             ));
         }
@@ -683,6 +777,10 @@ pub async fn update(
                 }
                 let config = match row.provider.as_str() {
                     "webhook" => webhook_config(&state, &tenant.id, merged).await?.0,
+                    "xero" => {
+                        let current = row.config.as_object().cloned().unwrap_or_default();
+                        xero_config(merged, &current)?
+                    }
                     "netsuite" => {
                         if let Some(key) =
                             NETSUITE_SECRETS.iter().find(|k| merged.contains_key(**k))
@@ -718,9 +816,19 @@ pub async fn update(
         }
     }
     let row = state.store.update_connection(&row).await?;
-    let test_sync = if target_changed && row.status == "active" {
+    let choosing = row.provider == "xero"
+        && row.status == "pending_auth"
+        && row.secrets.is_some()
+        && target_changed;
+    let test_sync = if target_changed && (row.status == "active" || choosing) {
         let secrets = open_secrets(&state, &row)?;
-        Some(run_test(&state, &row, &secrets).await?)
+        let test = run_test(&state, &row, &secrets).await?;
+        if choosing && test.status == SUCCESS {
+            // The Xero organisation is chosen and answers: the connection is ready.
+            state.store.set_connection_status(&row.id, "active").await?;
+            state.sync.wake();
+        }
+        Some(test)
     } else {
         None
     };
@@ -790,7 +898,7 @@ pub async fn reauthorize(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let row = state.store.connection(&tenant.id, &id).await?;
-    if row.provider != "quickbooks" {
+    if row.provider != "quickbooks" && row.provider != "xero" {
         return Err(ApiError::conflict(format!(
             "connection {} uses provider {}, which does not authorize with OAuth; nothing to re-authorize",
             row.id, row.provider
@@ -801,24 +909,8 @@ pub async fn reauthorize(
             "connection {id} is disconnected; create a new connection to connect again"
         )));
     }
-    let authorization = state.connectors.quickbooks.authorize().map_err(|m| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "provider_not_configured",
-            m,
-        )
-    })?;
-    state
-        .store
-        .create_oauth_state(
-            &authorization.state,
-            &tenant.id,
-            &row.id,
-            &row.provider,
-            None,
-            OAUTH_STATE_TTL_MS,
-        )
-        .await?;
+    let authorization = authorize(&state, &row.provider)?;
+    remember_state(&state, &authorization, &tenant.id, &row.id, &row.provider).await?;
     Ok(Json(
         json!({"connection_id": row.id, "status": row.status, "authorize_url": authorization.url}),
     ))

@@ -70,27 +70,38 @@ pub async fn callback(
             connection.id
         )));
     }
-    let realm = param("realmId").ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_oauth_callback",
-            "QuickBooks did not say which company was authorized (no realmId)",
-        )
-    })?;
-    if let Some(previous) = connection.config.get("realm_id").and_then(Value::as_str)
-        && previous != realm
-    {
-        return Err(ApiError::conflict(format!(
-            "connection {} is bound to QuickBooks company {previous}, but company {realm} was authorized; \
-             re-authorize the same company, or create a new connection for the other one",
-            connection.id
-        )));
+    match pending.provider.as_str() {
+        "quickbooks" => {
+            let realm = param("realmId").ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_oauth_callback",
+                    "QuickBooks did not say which company was authorized (no realmId)",
+                )
+            })?;
+            if let Some(previous) = connection.config.get("realm_id").and_then(Value::as_str)
+                && previous != realm
+            {
+                return Err(ApiError::conflict(format!(
+                    "connection {} is bound to QuickBooks company {previous}, but company {realm} was authorized; \
+                     re-authorize the same company, or create a new connection for the other one",
+                    connection.id
+                )));
+            }
+            state
+                .connectors
+                .quickbooks
+                .complete_authorization(&connection, code, realm)
+                .await
+                .map_err(|m| ApiError::new(StatusCode::BAD_GATEWAY, "authorization_failed", m))?;
+        }
+        "xero" => complete_xero(&state, &pending, &connection, code).await?,
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_oauth_state",
+                format!("{other} does not authorize with OAuth"),
+            ));
+        }
     }
-    state
-        .connectors
-        .quickbooks
-        .complete_authorization(&connection, code, realm)
-        .await
-        .map_err(|m| ApiError::new(StatusCode::BAD_GATEWAY, "authorization_failed", m))?;
     let connection = state
         .store
         .connection(&pending.tenant_id, &pending.connection_id)
@@ -111,4 +122,85 @@ pub async fn callback(
         "connection": connections::ConnectionView::from(connection),
         "test_sync": test,
     })))
+}
+
+/// Xero: exchange with the PKCE verifier, then bind the connection to the one
+/// organisation authorized (or the one it is already bound to); with several and no
+/// choice yet, answer 409 listing them, for `PATCH /v1/connections/{id}`.
+async fn complete_xero(
+    state: &AppState,
+    pending: &crate::store::OAuthState,
+    connection: &crate::store::ConnectionRow,
+    code: &str,
+) -> Result<(), ApiError> {
+    let verifier = match &pending.verifier {
+        Some(sealed) => Some(
+            state
+                .sealer
+                .open(sealed, pending.state.as_bytes())
+                .ok()
+                .and_then(|v| String::from_utf8(v).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_oauth_state",
+                        "the PKCE verifier could not be read; start again",
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let tenants = state
+        .connectors
+        .xero
+        .complete_authorization(connection, code, verifier)
+        .await
+        .map_err(|m| ApiError::new(StatusCode::BAD_GATEWAY, "authorization_failed", m))?;
+    let mut row = state
+        .store
+        .connection(&pending.tenant_id, &pending.connection_id)
+        .await?;
+    let chosen = row
+        .config
+        .get("tenant_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let listed = |id: &str| tenants.iter().any(|t| t.tenant_id == id);
+    let choice = match chosen {
+        Some(id) if listed(&id) => id,
+        Some(id) => {
+            return Err(ApiError::conflict(format!(
+                "connection {} is bound to Xero organisation {id}, which this authorization does not include; \
+                 authorize that organisation, or create a new connection",
+                connection.id
+            )));
+        }
+        None if tenants.len() == 1 => tenants[0].tenant_id.clone(),
+        None if tenants.is_empty() => {
+            return Err(ApiError::bad_request(
+                "authorization_failed",
+                "no Xero organisation was authorized; authorize again and select one",
+            ));
+        }
+        None => {
+            let names: Vec<String> = tenants
+                .iter()
+                .map(|t| format!("{} ({})", t.tenant_id, t.name))
+                .collect();
+            return Err(ApiError::conflict(format!(
+                "several Xero organisations were authorized: choose one with PATCH /v1/connections/{} \
+                 {{\"config\": {{\"tenant_id\": \"...\"}}}}; authorized: {}",
+                connection.id,
+                names.join(", ")
+            ))
+            .with_details(
+                tenants
+                    .iter()
+                    .map(|t| json!({"tenant_id": t.tenant_id, "name": t.name}))
+                    .collect(),
+            ));
+        }
+    };
+    row.config["tenant_id"] = json!(choice);
+    state.store.update_connection(&row).await?;
+    Ok(())
 }

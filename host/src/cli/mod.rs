@@ -120,6 +120,9 @@ impl ServeArgs {
             public_url: std::env::var("ERP_SYNC_PUBLIC_URL")
                 .unwrap_or_else(|_| format!("http://{}", self.listen)),
             quickbooks: crate::config::OAuthApp::quickbooks_from_env(),
+            xero: crate::config::OAuthApp::xero_from_env(),
+            xero_scopes: std::env::var("ERP_SYNC_XERO_SCOPES")
+                .unwrap_or_else(|_| crate::connectors::xero::DEFAULT_SCOPES.into()),
             netsuite_api_base: std::env::var("ERP_SYNC_NETSUITE_API_BASE")
                 .ok()
                 .filter(|v| !v.is_empty()),

@@ -10,6 +10,7 @@ pub mod netsuite;
 pub mod oauth;
 pub mod quickbooks;
 pub mod webhook;
+pub mod xero;
 
 use std::time::Duration;
 
@@ -141,6 +142,7 @@ pub struct Connectors {
     pub webhook: webhook::WebhookConnector,
     pub quickbooks: quickbooks::QuickBooksConnector,
     pub netsuite: netsuite::NetSuiteConnector,
+    pub xero: xero::XeroConnector,
 }
 
 impl Connectors {
@@ -150,6 +152,7 @@ impl Connectors {
             "webhook" => Some(&self.webhook),
             "quickbooks" => Some(&self.quickbooks),
             "netsuite" => Some(&self.netsuite),
+            "xero" => Some(&self.xero),
             _ => None,
         }
     }

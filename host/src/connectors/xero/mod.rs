@@ -12,11 +12,14 @@
 //!   the invoice is looked up by `InvoiceNumber` before creating. Creates use `PUT`
 //!   (create only), updates address the stored `InvoiceID`; `VOID` voids (or deletes a
 //!   `DRAFT`, as Xero requires).
+//! - Creates arriving together (a bill run) go as multi-invoice requests of up to 50
+//!   (see [`batch`]).
 //! - Limits per organisation: 5 calls in flight, 60 a minute; a 429's `Retry-After`
 //!   pauses every call to that organisation, and `X-MinLimit-Remaining: 0` pauses until
 //!   the minute turns.
 
 pub mod api;
+pub mod batch;
 pub mod mapping;
 
 use std::collections::HashMap;
@@ -95,6 +98,7 @@ pub struct XeroConnector {
     http: reqwest::Client,
     store: Store,
     gates: Mutex<HashMap<String, Arc<TenantGate>>>,
+    batches: batch::Batches,
 }
 
 impl From<XeroError> for Outcome {
@@ -143,6 +147,7 @@ impl XeroConnector {
             http,
             store,
             gates: Mutex::new(HashMap::new()),
+            batches: batch::Batches::default(),
         }
     }
 
@@ -509,6 +514,62 @@ impl XeroConnector {
         }
     }
 
+    /// Creates one invoice as part of a multi-invoice request; answers its element.
+    async fn create_batched(
+        &self,
+        session: &mut Session,
+        element: Value,
+        job_id: &str,
+    ) -> Result<Value, Outcome> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pending = batch::Pending {
+            element,
+            job_id: job_id.to_string(),
+            reply,
+        };
+        if self.batches.join(&session.tenant_id, pending) {
+            tokio::time::sleep(batch::WINDOW).await;
+            loop {
+                let items = self.batches.take(&session.tenant_id);
+                if items.is_empty() {
+                    break;
+                }
+                let (body, key) = batch::request(&items);
+                let query = [("summarizeErrors", "false")];
+                let result = self
+                    .call(
+                        session,
+                        reqwest::Method::PUT,
+                        "Invoices",
+                        &query,
+                        Some(&body),
+                        Some(&key),
+                    )
+                    .await;
+                for (i, item) in items.into_iter().enumerate() {
+                    let mine = match &result {
+                        Ok(answer) => answer["Invoices"].get(i).cloned().ok_or_else(|| {
+                            Outcome::retryable(
+                                Some(200),
+                                "Xero answered fewer invoices than were sent",
+                                None,
+                            )
+                        }),
+                        Err(o) => Err(o.clone()),
+                    };
+                    let _ = item.reply.send(mine);
+                }
+            }
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(Outcome::retryable(
+                None,
+                "the batch carrying this invoice was abandoned",
+                None,
+            ))
+        })
+    }
+
     async fn sync_invoice(&self, req: &SyncRequest<'_>) -> Result<Outcome, Outcome> {
         let mut session = self.fresh_session(&req.connection.id).await?;
         let existing = self.existing(&mut session, req).await?;
@@ -562,17 +623,10 @@ impl XeroConnector {
                 .await?
             }
             None => {
-                let key = format!("{}-create", req.job_id);
-                let body = json!({"Invoices": [element]});
-                self.call(
-                    &mut session,
-                    reqwest::Method::PUT,
-                    "Invoices",
-                    &query,
-                    Some(&body),
-                    Some(&key),
-                )
-                .await?
+                let created = self
+                    .create_batched(&mut session, element, req.job_id)
+                    .await?;
+                json!({"Invoices": [created]})
             }
         };
         let element = Self::element(&answer, "Invoices")?;

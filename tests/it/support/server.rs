@@ -26,6 +26,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.retry.base = Duration::from_millis(50);
     config.request_timeout = Duration::from_secs(2);
     config.worker.idle_poll = Duration::from_millis(200);
+    // A small sandbox pool: each reserves address space per slot, and tests run many
+    // servers side by side.
+    config.wasm.concurrency = 8;
     config
 }
 

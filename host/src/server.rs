@@ -117,7 +117,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         netsuite: NetSuiteConnector::new(
             config.netsuite_api_base.clone(),
             store.clone(),
-            sealer.clone(),
+            config.allow_private_targets,
             config.request_timeout,
         ),
     });

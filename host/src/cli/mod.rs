@@ -104,8 +104,9 @@ impl ServeArgs {
             },
             worker: WorkerSettings {
                 concurrency: self.concurrency.max(1),
-                // A lease outlives any attempt: the request timeout plus a margin.
-                lease: request_timeout * 2 + Duration::from_secs(30),
+                // A lease outlives any attempt, including its wait for an ERP's rate
+                // limits; start-up releases a crashed process's leases at once anyway.
+                lease: Duration::from_secs(15 * 60).max(request_timeout * 4),
                 ..WorkerSettings::default()
             },
             request_timeout,

@@ -32,6 +32,8 @@ pub struct SyncRequest<'a> {
     /// re-sync is a new job).
     pub job_id: &'a str,
     pub event_id: &'a str,
+    /// `sync` (automatic) or `manual` (an operator's re-sync, a new job).
+    pub kind: &'a str,
     pub event_type: &'a str,
     /// When the event was created (unix ms); stable across retries.
     pub event_created_ms: i64,

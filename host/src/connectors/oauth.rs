@@ -236,6 +236,20 @@ impl TokenKeeper {
             .map_err(|e| e.to_string())
     }
 
+    /// Seals and saves rotated tokens alone.
+    pub async fn save_tokens(
+        &self,
+        connection_id: &str,
+        tokens: &OAuthTokens,
+    ) -> Result<(), String> {
+        let secrets = serde_json::to_vec(tokens).expect("tokens always serialize");
+        let sealed = self.sealer.seal(&secrets, connection_id.as_bytes());
+        self.store
+            .save_connection_secrets(connection_id, &sealed)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The connection and its stored tokens, as they are now.
     pub async fn load(
         &self,
@@ -309,7 +323,7 @@ impl TokenKeeper {
         let flow = self.flow().map_err(|e| Outcome::permanent(None, e))?;
         match flow.refresh(&refresh_token).await {
             Ok(tokens) => {
-                self.save(connection_id, &connection.config, &tokens)
+                self.save_tokens(connection_id, &tokens)
                     .await
                     .map_err(|e| Outcome::retryable(None, e, None))?;
                 Ok((connection, tokens))

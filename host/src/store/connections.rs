@@ -178,18 +178,18 @@ impl Store {
         .collect()
     }
 
-    /// Saves changed name, entity, config, sealed secrets or status of a connection.
+    /// Saves a changed name, entity or config. Secrets and status have their own writes
+    /// ([`Store::save_connection_secrets`], [`Store::set_connection_status`]) so an
+    /// edit never puts back a token or status that changed meanwhile.
     pub async fn update_connection(&self, row: &ConnectionRow) -> StoreResult<ConnectionRow> {
         let mut tx = self.write().await?;
         let done = sqlx::query(
-            "UPDATE connections SET name = ?, entity = ?, status = ?, config = ?, secrets = ?, updated_ms = ?
+            "UPDATE connections SET name = ?, entity = ?, config = ?, updated_ms = ?
              WHERE tenant_id = ? AND id = ? AND status != 'disconnected'",
         )
         .bind(&row.name)
         .bind(&row.entity)
-        .bind(&row.status)
         .bind(row.config.to_string())
-        .bind(&row.secrets)
         .bind(now_ms())
         .bind(&row.tenant_id)
         .bind(&row.id)

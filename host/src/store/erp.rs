@@ -133,6 +133,24 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a connection's sealed secrets alone (rotated OAuth tokens), leaving a
+    /// config edited meanwhile as it is.
+    pub async fn save_connection_secrets(
+        &self,
+        connection_id: &str,
+        sealed: &[u8],
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE connections SET secrets = ?, updated_ms = ? WHERE id = ?")
+            .bind(sealed)
+            .bind(now_ms())
+            .bind(connection_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Replaces a connection's sealed secrets and config at once (rotated OAuth tokens,
     /// the realm learnt at the callback): one transaction, so a rotated refresh token is
     /// never half-saved.

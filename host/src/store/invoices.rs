@@ -105,7 +105,8 @@ async fn insert_job(
     })
 }
 
-/// Active connections of a tenant that take invoices of `entity`.
+/// Connections of a tenant that take invoices of `entity`: active ones, and those
+/// waiting for (re-)authorization, whose jobs wait until they are active.
 async fn routed_connections(
     tx: &mut Transaction<'_, Sqlite>,
     tenant_id: &str,
@@ -113,7 +114,8 @@ async fn routed_connections(
 ) -> StoreResult<Vec<String>> {
     Ok(sqlx::query_scalar(
         "SELECT id FROM connections
-         WHERE tenant_id = ? AND status = 'active' AND (entity IS NULL OR entity = ?)
+                  WHERE tenant_id = ? AND status IN ('active', 'pending_auth', 'needs_reauth')
+           AND (entity IS NULL OR entity = ?)
          ORDER BY created_ms, id",
     )
     .bind(tenant_id)

@@ -31,7 +31,7 @@ impl Default for WorkerSettings {
         WorkerSettings {
             concurrency: 64,
             claim_batch: 64,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(15 * 60),
             idle_poll: Duration::from_secs(1),
         }
     }
@@ -160,6 +160,7 @@ impl Worker {
                             invoice,
                             job_id: &job.id,
                             event_id: &job.event_id,
+                            kind: &job.kind,
                             event_type: &job.event_type,
                             event_created_ms: job.event_ms,
                             attempt: job.attempts,
@@ -177,6 +178,13 @@ impl Worker {
                 .map(|l| format!("\n{l}"))
                 .unwrap_or_default();
             outcome.guest_logs = Some(format!("invoice tweak:\n{tweak}{rest}"));
+        }
+        if outcome.kind == OutcomeKind::Held && connection.status == "active" {
+            // Held, yet still active (e.g. no organisation chosen): stop claiming its jobs
+            // until an operator acts, rather than holding the same job again and again.
+            self.store
+                .set_connection_status(&connection.id, "needs_reauth")
+                .await?;
         }
         let duration_ms = started.elapsed().as_millis() as i64;
         let now = now_ms();

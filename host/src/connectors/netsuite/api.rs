@@ -95,14 +95,15 @@ impl NsError {
             .and_then(Value::as_str)
             .unwrap_or_default();
         let code_in = |set: &[&str]| details.iter().any(|d| set.contains(&d.code.as_str()));
-        let invalid_login = details
-            .iter()
-            .any(|d| d.code.starts_with("INVALID_LOGIN"));
+        let invalid_login = details.iter().any(|d| d.code.starts_with("INVALID_LOGIN"));
         let kind = if status == 401 || (status >= 500 && invalid_login) {
             NsErrorKind::Unauthorized
-        } else if status == 429 || code_in(CONCURRENCY_CODES) {
-            NsErrorKind::Retryable(retry_after)
-        } else if status >= 500 || status == 408 || code_in(TRANSIENT_CODES) {
+        } else if status == 429
+            || status == 408
+            || status >= 500
+            || code_in(CONCURRENCY_CODES)
+            || code_in(TRANSIENT_CODES)
+        {
             NsErrorKind::Retryable(retry_after)
         } else if status == 404 {
             NsErrorKind::NotFound
@@ -142,7 +143,9 @@ impl NsError {
             NsErrorKind::Retryable(_) if status == 429 || code_in(CONCURRENCY_CODES) => format!(
                 "NetSuite's request limit for the account was reached (HTTP {status} {what}); will retry"
             ),
-            NsErrorKind::Retryable(_) => format!("NetSuite answered HTTP {status} ({what}); will retry"),
+            NsErrorKind::Retryable(_) => {
+                format!("NetSuite answered HTTP {status} ({what}); will retry")
+            }
             _ => format!("NetSuite answered HTTP {status}: {what}"),
         };
         NsError {
@@ -223,14 +226,12 @@ mod tests {
 
         let limit = r#"{"title":"Too Many Requests","status":429,"o:errorDetails":[{"detail":"Concurrent request limit exceeded.","o:errorCode":"CONCURRENCY_LIMIT_EXCEEDED"}]}"#;
         let e = NsError::from_response(429, Some(Duration::from_secs(2)), limit);
-        assert_eq!(
-            e.kind,
-            NsErrorKind::Retryable(Some(Duration::from_secs(2)))
-        );
+        assert_eq!(e.kind, NsErrorKind::Retryable(Some(Duration::from_secs(2))));
         assert!(e.message.contains("CONCURRENCY_LIMIT_EXCEEDED"));
 
         // RESTlets answer the limit as a 400.
-        let restlet = r#"{"o:errorDetails":[{"detail":"limit","o:errorCode":"SSS_REQUEST_LIMIT_EXCEEDED"}]}"#;
+        let restlet =
+            r#"{"o:errorDetails":[{"detail":"limit","o:errorCode":"SSS_REQUEST_LIMIT_EXCEEDED"}]}"#;
         assert_eq!(
             NsError::from_response(400, None, restlet).kind,
             NsErrorKind::Retryable(None)
@@ -254,7 +255,9 @@ mod tests {
     #[test]
     fn ids_come_from_the_location_header() {
         assert_eq!(
-            id_from_location("https://1234567-sb1.suitetalk.api.netsuite.com/services/rest/record/v1/invoice/4711"),
+            id_from_location(
+                "https://1234567-sb1.suitetalk.api.netsuite.com/services/rest/record/v1/invoice/4711"
+            ),
             Some("4711".into())
         );
         assert_eq!(

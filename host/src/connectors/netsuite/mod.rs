@@ -1,54 +1,549 @@
-//! The NetSuite connector (SuiteTalk REST web services with Token-Based Authentication).
+//! The NetSuite connector: SuiteTalk REST web services with Token-Based Authentication.
 //!
-//! Being written: this placeholder refuses every call with a clear message.
+//! Exactly one NetSuite invoice per invoice, however many retries and re-syncs:
+//! - customers and invoices are upserted by external id (`PUT /record/v1/<type>/eid:<id>`,
+//!   see [`mapping`] for the id scheme), so a retry after a lost answer, a re-sync and a
+//!   reconnection all land on the same record;
+//! - the invoice upsert carries `?replace=item`: on an update NetSuite *appends* item
+//!   lines that have no `line` key, so without it every re-sync would add the lines again
+//!   and inflate the total; with it the sent lines replace the old ones (the REST API
+//!   Browser lists `replace` on the upsert operation, as on PATCH);
+//! - a create answers 204 with the new internal id only in `Location`; an update may not
+//!   name it, so the id is then the stored one or read back with `GET …/eid:<id>`; it is
+//!   stored per (account, tenant, invoice) for the sync log's `erp_record_id`;
+//! - a customer is upserted when new or changed (a fingerprint of its body is stored
+//!   with its id), one upsert at a time per customer, so a burst of a new customer's
+//!   invoices does not race to create it.
+//!
+//! `VOID`: REST web services cannot void an invoice (voiding is a UI and SuiteScript
+//! `N/transaction` operation; REST record actions for invoices only group them), so the
+//! invoice is credited in full with NetSuite's documented transform
+//! `POST /invoice/<id>/!transform/creditMemo`, which leaves nothing to pay. The credit memo
+//! carries its own external id and is looked up by it before transforming, so a void is
+//! applied once however often it is retried. An invoice that never reached NetSuite needs
+//! no void: the attempt succeeds with a note.
+//!
+//! Limits: NetSuite limits the requests in flight per account (5 without SuiteCloud Plus,
+//! shared by every integration), and answers 429 beyond it. Each account gets a semaphore
+//! of [`DEFAULT_CONCURRENCY`] permits, or `ERP_SYNC_NETSUITE_CONCURRENCY` when set (for
+//! accounts with a larger or specially allocated limit). 429s and concurrency codes, 5xx
+//! and timeouts are retried with backoff; a refused login is tried once more with a fresh
+//! nonce and timestamp, then fails asking to check the token; validation errors fail at
+//! once with NetSuite's `o:errorCode` and `o:errorPath` in the sync log.
 
+pub mod api;
+pub mod client;
+pub mod mapping;
+pub mod tba;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 
 use super::{Connector, Outcome, SyncRequest};
-use crate::crypto::seal::Sealer;
-use crate::store::{ConnectionRow, Store};
+use crate::store::{ConnectionRow, ErpRecord, Store, StoreError};
+use api::{NsError, NsErrorKind};
+use client::{Account, Answer};
+use mapping::{ItemRules, external_id};
+use tba::Credentials;
+
+/// Requests in flight per NetSuite account unless `ERP_SYNC_NETSUITE_CONCURRENCY` says
+/// otherwise: the limit of an account without SuiteCloud Plus licences.
+pub const DEFAULT_CONCURRENCY: usize = 5;
+
+/// The environment variable overriding [`DEFAULT_CONCURRENCY`].
+pub const CONCURRENCY_ENV: &str = "ERP_SYNC_NETSUITE_CONCURRENCY";
+
+impl From<NsError> for Outcome {
+    fn from(e: NsError) -> Self {
+        match e.kind {
+            NsErrorKind::Retryable(after) => Outcome::retryable(e.status, e.message, after),
+            _ => Outcome::permanent(e.status, e.message),
+        }
+    }
+}
+
+fn store_failed(e: StoreError) -> Outcome {
+    Outcome::retryable(None, e.to_string(), None)
+}
+
+/// A successful attempt with a note for the sync log.
+fn success_with(code: Option<u16>, erp_record_id: Option<String>, note: String) -> Outcome {
+    Outcome {
+        detail: Some(note),
+        ..Outcome::success(code, erp_record_id)
+    }
+}
 
 /// The connector; one per process.
 pub struct NetSuiteConnector {
-    #[allow(dead_code)]
     api_base: Option<String>,
-    #[allow(dead_code)]
+    http: reqwest::Client,
     store: Store,
-    #[allow(dead_code)]
-    sealer: Sealer,
-    #[allow(dead_code)]
-    timeout: Duration,
+    concurrency: usize,
+    gates: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// One customer upsert at a time per (account, customer): a burst of a new
+    /// customer's invoices sends one upsert, not one each racing to create it.
+    customer_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// One connection's account, its limit, and who it works for.
+struct Session {
+    account: Account,
+    gate: Arc<Semaphore>,
+    tenant_id: String,
+    subsidiary_id: Option<String>,
 }
 
 impl NetSuiteConnector {
     /// A connector; `api_base` (`ERP_SYNC_NETSUITE_API_BASE`) overrides the URL derived
-    /// from each connection's account id.
-    pub fn new(api_base: Option<String>, store: Store, sealer: Sealer, timeout: Duration) -> Self {
+    /// from each connection's account id (a connection's own `api_base` overrides both).
+    ///
+    /// A connection's `api_base` is the tenant's to choose, so calls go through the
+    /// SSRF-guarded client (see [`super::egress`]) unless private targets are allowed.
+    pub fn new(
+        api_base: Option<String>,
+        store: Store,
+        allow_private: bool,
+        timeout: Duration,
+    ) -> Self {
+        let concurrency = std::env::var(CONCURRENCY_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_CONCURRENCY);
+        let http = super::egress::http_client(allow_private, timeout);
         NetSuiteConnector {
-            api_base,
+            api_base: api_base.filter(|b| !b.trim().is_empty()),
+            http,
             store,
-            sealer,
-            timeout,
+            concurrency,
+            gates: Mutex::new(HashMap::new()),
+            customer_locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn gate(&self, account_key: &str) -> Arc<Semaphore> {
+        self.gates
+            .lock()
+            .expect("gates lock")
+            .entry(account_key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.concurrency)))
+            .clone()
+    }
+
+    /// The account, credentials and limit of a connection.
+    fn session(&self, connection: &ConnectionRow, secrets: &Value) -> Result<Session, Outcome> {
+        let config = &connection.config;
+        let text = |key: &str| {
+            config
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let account_id = text("account_id")
+            .ok_or_else(|| Outcome::permanent(None, "the connection has no NetSuite account_id"))?;
+        let credentials =
+            Credentials::from_secrets(secrets).map_err(|e| Outcome::permanent(None, e))?;
+        let base = text("api_base")
+            .or_else(|| self.api_base.clone())
+            .unwrap_or_else(|| Account::default_base(&account_id));
+        let account = Account {
+            account_id,
+            base: base.trim_end_matches('/').to_string(),
+            credentials,
+        };
+        Ok(Session {
+            gate: self.gate(&account.key()),
+            account,
+            tenant_id: connection.tenant_id.clone(),
+            subsidiary_id: text("subsidiary_id"),
+        })
+    }
+
+    /// One call within the account's limit; a refused login is tried once more with a
+    /// fresh nonce and timestamp (a clock step or a nonce clash must not fail a sync).
+    async fn call(
+        &self,
+        session: &Session,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Answer, NsError> {
+        let mut tried_again = false;
+        loop {
+            let result = {
+                let _permit = session
+                    .gate
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed");
+                client::send(
+                    &self.http,
+                    &session.account,
+                    method.clone(),
+                    path,
+                    query,
+                    body,
+                )
+                .await
+            };
+            match result {
+                Err(e) if e.kind == NsErrorKind::Unauthorized && !tried_again => {
+                    tried_again = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The internal id of the record of `record_type` with external id `eid`, if any.
+    async fn id_by_external_id(
+        &self,
+        session: &Session,
+        record_type: &str,
+        eid: &str,
+    ) -> Result<Option<String>, Outcome> {
+        let path = format!("{record_type}/eid:{eid}");
+        match self.call(session, Method::GET, &path, &[], None).await {
+            Ok(answer) => match &answer.body["id"] {
+                Value::String(id) => Ok(Some(id.clone())),
+                Value::Number(id) => Ok(Some(id.to_string())),
+                _ => Err(Outcome::retryable(
+                    Some(answer.status),
+                    format!("NetSuite returned the {record_type} {eid} without an id"),
+                    None,
+                )),
+            },
+            Err(e) if e.kind == NsErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn remembered(
+        &self,
+        session: &Session,
+        kind: &str,
+        local_id: &str,
+    ) -> Result<Option<ErpRecord>, Outcome> {
+        self.store
+            .erp_record(&session.account.key(), &session.tenant_id, kind, local_id)
+            .await
+            .map_err(store_failed)
+    }
+
+    async fn remember(
+        &self,
+        session: &Session,
+        kind: &str,
+        local_id: &str,
+        remote_id: &str,
+        version: Option<String>,
+    ) -> Result<(), Outcome> {
+        let record = ErpRecord {
+            remote_id: remote_id.to_string(),
+            version,
+        };
+        self.store
+            .put_erp_record(
+                &session.account.key(),
+                &session.tenant_id,
+                kind,
+                local_id,
+                &record,
+            )
+            .await
+            .map_err(store_failed)
+    }
+
+    /// Upserts `body` as the `record_type` with external id `eid`; answers its internal
+    /// id (from `Location`, else `known`, else read back by external id).
+    async fn upsert(
+        &self,
+        session: &Session,
+        record_type: &str,
+        eid: &str,
+        query: &[(&str, &str)],
+        body: &Value,
+        known: Option<String>,
+    ) -> Result<(u16, String), Outcome> {
+        let path = format!("{record_type}/eid:{eid}");
+        let answer = self
+            .call(session, Method::PUT, &path, query, Some(body))
+            .await?;
+        let id = match answer.location_id.or(known) {
+            Some(id) => id,
+            None => self
+                .id_by_external_id(session, record_type, eid)
+                .await?
+                .ok_or_else(|| {
+                    Outcome::retryable(
+                        Some(answer.status),
+                        format!("NetSuite accepted the {record_type} {eid} but cannot find it yet"),
+                        None,
+                    )
+                })?,
+        };
+        Ok((answer.status, id))
+    }
+
+    /// The NetSuite customer of the invoice's customer: upserted by external id when it
+    /// is new or its name, e-mail or subsidiary changed, else the remembered one.
+    async fn customer(
+        &self,
+        session: &Session,
+        invoice: &crate::domain::Invoice,
+    ) -> Result<String, Outcome> {
+        let local = &invoice.customer.id;
+        let body = mapping::customer_body(invoice, session.subsidiary_id.as_deref());
+        let fingerprint = mapping::fingerprint(&body);
+        let eid = external_id("cus", &session.tenant_id, local);
+        let key = format!("{}/{eid}", session.account.key());
+        let lock = self
+            .customer_locks
+            .lock()
+            .expect("customer locks")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let result = {
+            let _guard = lock.lock().await;
+            self.upsert_customer(session, local, &eid, &body, fingerprint)
+                .await
+        };
+        // Forget the lock once nobody else holds or waits for it.
+        let mut locks = self.customer_locks.lock().expect("customer locks");
+        drop(lock);
+        if locks.get(&key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            locks.remove(&key);
+        }
+        result
+    }
+
+    async fn upsert_customer(
+        &self,
+        session: &Session,
+        local: &str,
+        eid: &str,
+        body: &Value,
+        fingerprint: String,
+    ) -> Result<String, Outcome> {
+        let known = self.remembered(session, "customer", local).await?;
+        if let Some(r) = &known
+            && r.version.as_deref() == Some(fingerprint.as_str())
+        {
+            return Ok(r.remote_id.clone());
+        }
+        let (_, id) = self
+            .upsert(
+                session,
+                "customer",
+                eid,
+                &[],
+                body,
+                known.map(|r| r.remote_id),
+            )
+            .await?;
+        self.remember(session, "customer", local, &id, Some(fingerprint))
+            .await?;
+        Ok(id)
+    }
+
+    /// The internal id of the currency whose ISO code (NetSuite's `symbol`) is `code`.
+    async fn currency(&self, session: &Session, code: &str) -> Result<String, Outcome> {
+        if let Some(r) = self.remembered(session, "currency", code).await? {
+            return Ok(r.remote_id);
+        }
+        let q = format!("symbol IS \"{code}\"");
+        let answer = self
+            .call(
+                session,
+                Method::GET,
+                "currency",
+                &[("q", &q), ("limit", "1")],
+                None,
+            )
+            .await?;
+        let id = match &answer.body["items"][0]["id"] {
+            Value::String(id) => id.clone(),
+            Value::Number(id) => id.to_string(),
+            _ => {
+                return Err(Outcome::permanent(
+                    Some(answer.status),
+                    format!(
+                        "the NetSuite account has no currency with ISO code {code} (symbol {code}); add it under Lists > Accounting > Currencies"
+                    ),
+                ));
+            }
+        };
+        self.remember(session, "currency", code, &id, None).await?;
+        Ok(id)
+    }
+
+    async fn sync_invoice(&self, req: &SyncRequest<'_>) -> Result<Outcome, Outcome> {
+        let session = self.session(req.connection, req.secrets)?;
+        let invoice = req.invoice;
+        if invoice.is_void() {
+            return self.void(&session, req).await;
+        }
+        // A missing item fails before anything is written.
+        let rules = ItemRules::from_config(&req.connection.config);
+        let lines =
+            mapping::item_lines(invoice, &rules).map_err(|e| Outcome::permanent(None, e))?;
+        let customer = self.customer(&session, invoice).await?;
+        let currency = self.currency(&session, &invoice.currency).await?;
+        let body = mapping::invoice_body(
+            invoice,
+            &customer,
+            &currency,
+            session.subsidiary_id.as_deref(),
+            lines,
+        );
+        let known = self.remembered(&session, "invoice", &invoice.id).await?;
+        let eid = external_id("inv", &session.tenant_id, &invoice.id);
+        let (status, id) = self
+            .upsert(
+                &session,
+                "invoice",
+                &eid,
+                &[("replace", "item")],
+                &body,
+                known.map(|r| r.remote_id),
+            )
+            .await?;
+        self.remember(&session, "invoice", &invoice.id, &id, None)
+            .await?;
+        Ok(Outcome::success(Some(status), Some(id)))
+    }
+
+    /// Credits the invoice in full with a credit memo (see the module docs), once.
+    async fn void(&self, session: &Session, req: &SyncRequest<'_>) -> Result<Outcome, Outcome> {
+        let invoice = req.invoice;
+        let invoice_id = match self.remembered(session, "invoice", &invoice.id).await? {
+            Some(r) => r.remote_id,
+            None => {
+                let eid = external_id("inv", &session.tenant_id, &invoice.id);
+                match self.id_by_external_id(session, "invoice", &eid).await? {
+                    Some(id) => {
+                        self.remember(session, "invoice", &invoice.id, &id, None)
+                            .await?;
+                        id
+                    }
+                    None => {
+                        return Ok(success_with(
+                            None,
+                            None,
+                            "the invoice was never in NetSuite; nothing to void".into(),
+                        ));
+                    }
+                }
+            }
+        };
+        if let Some(memo) = self.remembered(session, "credit_memo", &invoice.id).await? {
+            return Ok(success_with(
+                None,
+                Some(invoice_id.clone()),
+                format!(
+                    "already voided: credit memo {} credits NetSuite invoice {invoice_id} in full",
+                    memo.remote_id
+                ),
+            ));
+        }
+        let memo_eid = external_id("void", &session.tenant_id, &invoice.id);
+        let (status, memo_id) = match self
+            .id_by_external_id(session, "creditMemo", &memo_eid)
+            .await?
+        {
+            // An earlier attempt credited it, and its answer was lost.
+            Some(id) => (200, id),
+            None => {
+                let body = json!({
+                    "externalId": memo_eid,
+                    "memo": format!("Voided in the billing platform: invoice {} (erp-sync {})", invoice.number, invoice.id),
+                });
+                let path = format!("invoice/{invoice_id}/!transform/creditMemo");
+                let answer = self
+                    .call(session, Method::POST, &path, &[], Some(&body))
+                    .await?;
+                let id = match answer.location_id {
+                    Some(id) => id,
+                    None => self
+                        .id_by_external_id(session, "creditMemo", &memo_eid)
+                        .await?
+                        .ok_or_else(|| {
+                            Outcome::retryable(
+                                Some(answer.status),
+                                "NetSuite accepted the credit memo but cannot find it yet",
+                                None,
+                            )
+                        })?,
+                };
+                (answer.status, id)
+            }
+        };
+        self.remember(session, "credit_memo", &invoice.id, &memo_id, None)
+            .await?;
+        Ok(success_with(
+            Some(status),
+            Some(invoice_id.clone()),
+            format!("voided: credit memo {memo_id} credits NetSuite invoice {invoice_id} in full"),
+        ))
     }
 }
 
 #[async_trait]
 impl Connector for NetSuiteConnector {
-    async fn sync(&self, _req: SyncRequest<'_>) -> Outcome {
-        Outcome::permanent(
-            None,
-            "the NetSuite connector is not available in this build yet",
-        )
+    async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
+        match self.sync_invoice(&req).await {
+            Ok(o) | Err(o) => o,
+        }
     }
 
-    async fn test(&self, _connection: &ConnectionRow, _secrets: &Value) -> Outcome {
-        Outcome::permanent(
+    /// A cheap authenticated read (one customer), and the configured subsidiary, so wrong
+    /// credentials or a wrong subsidiary fail here rather than at the first invoice.
+    async fn test(&self, connection: &ConnectionRow, secrets: &Value) -> Outcome {
+        let session = match self.session(connection, secrets) {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
+        let answer = match self
+            .call(&session, Method::GET, "customer", &[("limit", "1")], None)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return e.into(),
+        };
+        if let Some(subsidiary) = &session.subsidiary_id {
+            let path = format!("subsidiary/{subsidiary}");
+            match self.call(&session, Method::GET, &path, &[], None).await {
+                Ok(_) => {}
+                Err(e) if e.kind == NsErrorKind::NotFound => {
+                    return Outcome::permanent(
+                        e.status,
+                        format!(
+                            "subsidiary_id {subsidiary} is not a subsidiary of NetSuite account {}: {e}",
+                            tba::realm(&session.account.account_id)
+                        ),
+                    );
+                }
+                Err(e) => return e.into(),
+            }
+        }
+        success_with(
+            Some(answer.status),
             None,
-            "the NetSuite connector is not available in this build yet",
+            format!(
+                "connected to NetSuite account {}",
+                tba::realm(&session.account.account_id)
+            ),
         )
     }
 }

@@ -250,10 +250,19 @@ mod tests {
     #[test]
     fn base_uri_drops_default_ports_queries_and_case() {
         let uri = |s: &str| base_uri(&url::Url::parse(s).unwrap());
-        assert_eq!(uri("HTTP://Example.COM:80/r%20v/X?id=123"), "http://example.com/r%20v/X");
-        assert_eq!(uri("https://www.example.net:8080/?q=1"), "https://www.example.net:8080/");
+        assert_eq!(
+            uri("HTTP://Example.COM:80/r%20v/X?id=123"),
+            "http://example.com/r%20v/X"
+        );
+        assert_eq!(
+            uri("https://www.example.net:8080/?q=1"),
+            "https://www.example.net:8080/"
+        );
         assert_eq!(uri("https://example.com:443/a"), "https://example.com/a");
-        assert_eq!(uri("http://127.0.0.1:4711/a:b"), "http://127.0.0.1:4711/a:b");
+        assert_eq!(
+            uri("http://127.0.0.1:4711/a:b"),
+            "http://127.0.0.1:4711/a:b"
+        );
     }
 
     /// `oauthlib`'s vector for RFC 5849 §3.4.1.1's example (notes §3.1(a)): the base
@@ -261,8 +270,8 @@ mod tests {
     /// signed with the vector's key.
     #[test]
     fn rfc_5849_example_base_string_and_sdk_vector() {
-        let url = url::Url::parse("http://example.com/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b")
-            .unwrap();
+        let url =
+            url::Url::parse("http://example.com/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b").unwrap();
         let params: Vec<(String, String)> = [
             ("c2", ""),
             ("a3", "2 q"),

@@ -382,7 +382,9 @@ impl QuickBooksConnector {
         {
             return Ok(Some(r));
         }
-        if req.attempt <= 1 {
+        // A first automatic attempt cannot have written before; a retry, or a manual
+        // re-sync after a failure, might have (an answer lost after the ERP committed).
+        if req.attempt <= 1 && req.kind == "sync" {
             return Ok(None);
         }
         match self

@@ -2,9 +2,11 @@
 //! multi-invoice request (`PUT /Invoices` with up to 50 elements, `summarizeErrors=false`),
 //! so thousands of invoices fit Xero's 60 calls a minute.
 //!
-//! The first create to arrive waits a moment for others to join, then sends the batch
-//! and hands each waiting delivery its own element of the answer (Xero answers the
-//! elements in order). A batch whose answer is lost fails every member as retryable;
+//! One create per connection at a time leads: it waits a moment for others to join,
+//! sends a batch, hands each waiting delivery its own element of the answer (Xero
+//! answers the elements in order), and goes on while creates keep arriving; while a
+//! batch waits for Xero's limits, the next one fills up. Batches are per connection, so
+//! one connection's token never carries another's invoices. A batch whose answer is lost fails every member as retryable;
 //! their retries look each invoice up by `InvoiceNumber` before creating, so nothing
 //! is created twice.
 
@@ -20,8 +22,10 @@ use crate::connectors::Outcome;
 
 /// Most elements per request (Xero recommends about 50).
 pub const MAX_BATCH: usize = 50;
-/// How long the first create waits for others to join.
-pub const WINDOW: Duration = Duration::from_millis(25);
+/// A leader waits in steps of this long while more creates keep joining…
+pub const STEP: Duration = Duration::from_millis(25);
+/// …but never longer than this before sending.
+pub const MAX_WAIT: Duration = Duration::from_millis(500);
 
 /// One create waiting for its batch.
 pub struct Pending {
@@ -30,36 +34,69 @@ pub struct Pending {
     pub reply: oneshot::Sender<Result<Value, Outcome>>,
 }
 
-/// The waiting creates of each organisation.
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Pending>,
+    led: bool,
+}
+
+/// The waiting creates of each connection.
 #[derive(Default)]
 pub struct Batches {
-    queues: Mutex<HashMap<String, Arc<Mutex<Vec<Pending>>>>>,
+    queues: Mutex<HashMap<String, Arc<Mutex<Queue>>>>,
 }
 
 impl Batches {
-    fn queue(&self, tenant: &str) -> Arc<Mutex<Vec<Pending>>> {
+    fn queue(&self, connection_id: &str) -> Arc<Mutex<Queue>> {
         self.queues
             .lock()
             .expect("batch queues")
-            .entry(tenant.to_string())
+            .entry(connection_id.to_string())
             .or_default()
             .clone()
     }
 
-    /// Adds a create; answers whether the caller leads (sends) this batch.
-    pub fn join(&self, tenant: &str, pending: Pending) -> bool {
-        let queue = self.queue(tenant);
+    /// Adds a create; answers whether the caller must lead (nobody else does).
+    pub fn join(&self, connection_id: &str, pending: Pending) -> bool {
+        let queue = self.queue(connection_id);
         let mut q = queue.lock().expect("batch queue");
-        q.push(pending);
-        q.len() == 1
+        q.waiting.push(pending);
+        !std::mem::replace(&mut q.led, true)
     }
 
-    /// Takes up to [`MAX_BATCH`] waiting creates.
-    pub fn take(&self, tenant: &str) -> Vec<Pending> {
-        let queue = self.queue(tenant);
+    /// How many creates wait.
+    pub fn len(&self, connection_id: &str) -> usize {
+        self.queue(connection_id)
+            .lock()
+            .expect("batch queue")
+            .waiting
+            .len()
+    }
+
+    /// Waits while creates keep arriving (a bill run), up to [`MAX_WAIT`] or a full batch.
+    pub async fn gather(&self, connection_id: &str) {
+        let started = tokio::time::Instant::now();
+        let mut seen = 0;
+        loop {
+            tokio::time::sleep(STEP).await;
+            let now = self.len(connection_id);
+            if now >= MAX_BATCH || now == seen || started.elapsed() >= MAX_WAIT {
+                return;
+            }
+            seen = now;
+        }
+    }
+
+    /// Takes up to [`MAX_BATCH`] waiting creates; an empty answer ends the lead, in the
+    /// same critical section, so a create arriving now finds no leader and leads.
+    pub fn take(&self, connection_id: &str) -> Vec<Pending> {
+        let queue = self.queue(connection_id);
         let mut q = queue.lock().expect("batch queue");
-        let n = q.len().min(MAX_BATCH);
-        q.drain(..n).collect()
+        let n = q.waiting.len().min(MAX_BATCH);
+        if n == 0 {
+            q.led = false;
+        }
+        q.waiting.drain(..n).collect()
     }
 }
 

@@ -4,7 +4,9 @@
 //!   (or `po_number`); `CurrencyCode`, `Date`, `DueDate`; `Status` from the connection
 //!   (`AUTHORISED` by default, or `DRAFT`); amounts are tax-exclusive (`Exclusive`).
 //! - Each line keeps its quantity and unit price when they multiply exactly to its
-//!   amount, else it is sent as quantity 1 at its amount (usage tiers). Discounts and
+//!   amount and the price has at most 4 decimals (Xero's limit, requested with
+//!   `unitdp=4`), else it is sent as quantity 1 at its amount (usage tiers, sub-cent
+//!   prices). Discounts and
 //!   credits are lines with a negative amount, which Xero shows as such.
 //! - Each line's account code comes from `account_map` (product id, then line type),
 //!   else `account_code` (default `200`, Xero's default sales account); its `TaxType`
@@ -54,7 +56,8 @@ pub fn invoice_element(invoice: &Invoice, contact_id: &str, rules: &LineRules) -
         .iter()
         .map(|line| {
             let (qty, unit) = match (line.quantity, line.unit_price) {
-                (Some(q), Some(p)) if q.checked_mul(p) == Some(line.amount) => (q, p),
+                                // Xero keeps at most 4 decimals of a unit price (with `unitdp=4`).
+                (Some(q), Some(p)) if p.normalize().scale() <= 4 && q.checked_mul(p) == Some(line.amount) => (q, p),
                 _ => (rust_decimal::Decimal::ONE, line.amount),
             };
             let account = line

@@ -492,7 +492,9 @@ impl XeroConnector {
         {
             return Ok(Some(r));
         }
-        if req.attempt <= 1 {
+        // A first automatic attempt cannot have written before; a retry, or a manual
+        // re-sync after a failure, might have (an answer lost after the ERP committed).
+        if req.attempt <= 1 && req.kind == "sync" {
             return Ok(None);
         }
         let found = self
@@ -527,15 +529,15 @@ impl XeroConnector {
             job_id: job_id.to_string(),
             reply,
         };
-        if self.batches.join(&session.tenant_id, pending) {
-            tokio::time::sleep(batch::WINDOW).await;
+        if self.batches.join(&session.connection.id, pending) {
             loop {
-                let items = self.batches.take(&session.tenant_id);
+                self.batches.gather(&session.connection.id).await;
+                let items = self.batches.take(&session.connection.id);
                 if items.is_empty() {
                     break;
                 }
                 let (body, key) = batch::request(&items);
-                let query = [("summarizeErrors", "false")];
+                let query = [("summarizeErrors", "false"), ("unitdp", "4")];
                 let result = self
                     .call(
                         session,
@@ -605,7 +607,7 @@ impl XeroConnector {
         let contact = self.contact(&mut session, req.invoice, req.job_id).await?;
         let rules = LineRules::from_config(&req.connection.config);
         let mut element = mapping::invoice_element(req.invoice, &contact, &rules);
-        let query = [("summarizeErrors", "false")];
+        let query = [("summarizeErrors", "false"), ("unitdp", "4")];
         let answer = match &existing {
             Some(record) => {
                 element["InvoiceID"] = json!(record.remote_id);

@@ -1,0 +1,456 @@
+//! The NetSuite connector against the fake NetSuite: Token-Based Authentication on
+//! connect, one NetSuite invoice per invoice however many lost answers and re-syncs (and
+//! never a doubled line), voids as credit memos, limits and errors.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::fakes::netsuite::{self as ns, FakeNetSuite};
+use crate::support::{TestServer, eventually, invoice};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The connection config: the fake's credentials and items, and its URL as `api_base`.
+fn config(fake: &FakeNetSuite) -> Value {
+    json!({
+        "account_id": ns::ACCOUNT_ID,
+        "consumer_key": ns::CONSUMER_KEY,
+        "consumer_secret": ns::CONSUMER_SECRET,
+        "token_id": ns::TOKEN_ID,
+        "token_secret": ns::TOKEN_SECRET,
+        "subsidiary_id": ns::SUBSIDIARY_ID,
+        "default_item_id": ns::ITEM_SERVICES,
+        "item_map": {"prod_api": ns::ITEM_USAGE, "DISCOUNT": ns::ITEM_DISCOUNT, "TAX": ns::ITEM_TAX},
+        "api_base": fake.url,
+    })
+}
+
+async fn connect_with(server: &TestServer, config: Value) -> String {
+    let (status, created) = server
+        .call(
+            "POST",
+            "/v1/connections",
+            Some(json!({"provider": "netsuite", "name": "Books", "config": config})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "active", "{created}");
+    created["id"].as_str().unwrap().to_string()
+}
+
+async fn connect(server: &TestServer, fake: &FakeNetSuite) -> String {
+    connect_with(server, config(fake)).await
+}
+
+/// The log of an invoice once it has `successes` SUCCESS entries (newest first).
+async fn synced(server: &TestServer, invoice_id: &str, successes: usize) -> Vec<Value> {
+    eventually(
+        &format!("{successes} SUCCESS for {invoice_id}"),
+        WAIT,
+        || async {
+            let entries = server.log(&format!("invoice_id={invoice_id}")).await;
+            let ok = entries.iter().filter(|e| e["status"] == "SUCCESS").count();
+            (ok >= successes).then_some(entries)
+        },
+    )
+    .await
+}
+
+fn uk_invoice() -> Value {
+    serde_json::from_str(include_str!("../../examples/invoices/multi-line-uk.json")).unwrap()
+}
+
+/// The fake's invoice with our tranId.
+fn by_number(fake: &FakeNetSuite, number: &str) -> Value {
+    let found: Vec<Value> = fake
+        .invoices()
+        .into_iter()
+        .filter(|i| i["tranId"] == number)
+        .collect();
+    assert_eq!(found.len(), 1, "one NetSuite invoice numbered {number}");
+    found.into_iter().next().unwrap()
+}
+
+fn line_count(inv: &Value) -> usize {
+    inv["item"]["items"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn connect_runs_a_signed_test_sync_and_never_shows_the_credentials() {
+    let fake = FakeNetSuite::start().await;
+    let url = fake.url.clone();
+    // The server-wide API base (ERP_SYNC_NETSUITE_API_BASE) instead of the config's.
+    let server = TestServer::start_with(move |c| c.netsuite_api_base = Some(url)).await;
+    let mut body = config(&fake);
+    body.as_object_mut().unwrap().remove("api_base");
+    let (status, created) = server
+        .call(
+            "POST",
+            "/v1/connections",
+            Some(json!({"provider": "netsuite", "config": body})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "active");
+    assert_eq!(created["test_sync"]["status"], "SUCCESS", "{created}");
+    assert_eq!(created["test_sync"]["response_code"], 200);
+    assert_eq!(created["config"]["account_id"], ns::ACCOUNT_ID);
+    let id = created["id"].as_str().unwrap();
+    let (_, shown) = server
+        .call("GET", &format!("/v1/connections/{id}"), None)
+        .await;
+    for text in [created.to_string(), shown.to_string()] {
+        for secret in [
+            ns::CONSUMER_KEY,
+            ns::CONSUMER_SECRET,
+            ns::TOKEN_ID,
+            ns::TOKEN_SECRET,
+        ] {
+            assert!(!text.contains(secret), "a credential is shown: {text}");
+        }
+    }
+
+    let tests: Vec<Value> = server
+        .log("")
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "test")
+        .collect();
+    assert_eq!(tests.len(), 1);
+    assert_eq!(tests[0]["status"], "SUCCESS");
+    assert_eq!(tests[0]["provider"], "netsuite");
+    let requests = fake.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path == "/services/rest/record/v1/customer" && r.query == "limit=1"),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path == "/services/rest/record/v1/subsidiary/1")
+    );
+    assert!(fake.login_audit().is_empty(), "{:?}", fake.login_audit());
+}
+
+#[tokio::test]
+async fn wrong_credentials_or_subsidiary_are_refused_and_nothing_is_stored() {
+    let fake = FakeNetSuite::start().await;
+    let server = TestServer::start().await;
+
+    let mut wrong = config(&fake);
+    wrong["token_secret"] =
+        json!("0000000000000000000000000000000000000000000000000000000000000000");
+    let (status, body) = server
+        .call(
+            "POST",
+            "/v1/connections",
+            Some(json!({"provider": "netsuite", "config": wrong})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "connection_test_failed");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("INVALID_LOGIN") && message.contains("token"),
+        "{message}"
+    );
+    assert!(
+        !body.to_string().contains("0000000000000000"),
+        "the secret is not echoed"
+    );
+    assert_eq!(
+        fake.login_audit(),
+        vec!["InvalidSignature", "InvalidSignature"],
+        "refused, then tried once more with a fresh nonce"
+    );
+
+    let mut wrong = config(&fake);
+    wrong["subsidiary_id"] = json!("7");
+    let (status, body) = server
+        .call(
+            "POST",
+            "/v1/connections",
+            Some(json!({"provider": "netsuite", "config": wrong})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("subsidiary_id 7"),
+        "{body}"
+    );
+
+    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    assert!(list.as_array().unwrap().is_empty(), "{list}");
+    assert!(server.log("").await.is_empty());
+}
+
+#[tokio::test]
+async fn one_netsuite_invoice_per_invoice_through_lost_answers_and_resyncs() {
+    let fake = FakeNetSuite::start().await;
+    let server = TestServer::start().await;
+    connect(&server, &fake).await;
+
+    let mut inv = uk_invoice();
+    server.ingest(&inv).await;
+    let entries = synced(&server, "inv_01J9Z8Q4UK0007", 1).await;
+    let stored = by_number(&fake, "INV-UK-0007");
+    assert_eq!(entries[0]["erp_record_id"], stored["id"]);
+    assert_eq!(
+        stored["total"],
+        json!(162),
+        "NetSuite's total equals the invoice's: {stored}"
+    );
+    assert_eq!(
+        line_count(&stored),
+        4,
+        "two charges, a discount, a tax line"
+    );
+    let lines = &stored["item"]["items"];
+    assert_eq!(lines[0]["item"]["id"], ns::ITEM_SERVICES);
+    assert_eq!(lines[0]["quantity"], json!(1));
+    assert_eq!(lines[2]["item"]["id"], ns::ITEM_DISCOUNT);
+    assert_eq!(lines[2]["amount"], json!(-15));
+    assert_eq!(lines[3]["item"]["id"], ns::ITEM_TAX);
+    assert_eq!(lines[3]["amount"], json!(27));
+    assert_eq!(stored["currency"]["refName"], "GBP");
+    assert_eq!(stored["tranDate"], "2026-11-01");
+    assert_eq!(stored["dueDate"], "2026-11-30");
+    assert_eq!(stored["subsidiary"]["id"], ns::SUBSIDIARY_ID);
+    assert_eq!(stored["otherRefNum"], "PO-UK-551");
+    let external_id = stored["externalId"].as_str().unwrap().to_string();
+    assert!(external_id.starts_with("es_inv_"), "{external_id}");
+    let customers = fake.customers();
+    assert_eq!(customers.len(), 1);
+    assert_eq!(customers[0]["companyName"], "Brompton & Sons Ltd");
+    assert_eq!(customers[0]["email"], "accounts@brompton.test");
+    assert_eq!(stored["entity"]["id"], customers[0]["id"]);
+
+    // The upsert of another invoice commits but its answer is lost: the retry upserts
+    // the same record again, replacing (not appending) its lines.
+    let mut other = uk_invoice();
+    other["id"] = json!("inv_lost_answer");
+    other["number"] = json!("INV-UK-0008");
+    fake.fail_after_commit(1);
+    server.ingest(&other).await;
+    let entries = synced(&server, "inv_lost_answer", 1).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[1]["status"], "FAILED");
+    assert_eq!(entries[1]["response_code"], 500);
+    assert!(
+        entries[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("UNEXPECTED_ERROR")
+    );
+    let lost = by_number(&fake, "INV-UK-0008");
+    assert_eq!(entries[0]["erp_record_id"], lost["id"]);
+    assert_eq!(line_count(&lost), 4, "{lost}");
+    assert_eq!(lost["total"], json!(162));
+    assert_eq!(fake.invoices().len(), 2);
+
+    // Three re-syncs of the first invoice: new versions, then a manual sync.
+    inv["status"] = json!("PAID");
+    server.ingest(&inv).await;
+    synced(&server, "inv_01J9Z8Q4UK0007", 2).await;
+    inv["lines"][1]["description"] = json!("Events above plan (corrected)");
+    server.ingest(&inv).await;
+    synced(&server, "inv_01J9Z8Q4UK0007", 3).await;
+    let (status, body) = server
+        .call("POST", "/v1/invoices/inv_01J9Z8Q4UK0007/sync", None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let entries = synced(&server, "inv_01J9Z8Q4UK0007", 4).await;
+    assert!(
+        entries.iter().all(|e| e["status"] == "SUCCESS"),
+        "{entries:?}"
+    );
+    assert!(
+        entries.iter().all(|e| e["erp_record_id"] == stored["id"]),
+        "{entries:?}"
+    );
+
+    assert_eq!(fake.invoices().len(), 2, "re-syncs updated the same record");
+    let resynced = by_number(&fake, "INV-UK-0007");
+    assert_eq!(resynced["id"], stored["id"]);
+    assert_eq!(resynced["externalId"], external_id.as_str());
+    assert_eq!(
+        line_count(&resynced),
+        4,
+        "the lines were replaced, not appended: {resynced}"
+    );
+    assert_eq!(resynced["total"], json!(162));
+    assert_eq!(
+        resynced["item"]["items"][1]["description"],
+        "Events above plan (corrected)"
+    );
+    assert_eq!(fake.customers().len(), 1, "the customer was upserted once");
+}
+
+#[tokio::test]
+async fn void_credits_the_invoice_in_full_once() {
+    let fake = FakeNetSuite::start().await;
+    let server = TestServer::start().await;
+    connect(&server, &fake).await;
+
+    let mut inv = invoice("inv_void");
+    server.ingest(&inv).await;
+    synced(&server, "inv_void", 1).await;
+    let created = by_number(&fake, "INV-inv_void");
+    assert_eq!(created["total"], json!(12.99));
+
+    // The credit memo is committed but the answer lost: the retry finds it by external id.
+    fake.fail_after_commit(1);
+    inv["status"] = json!("VOID");
+    server.ingest(&inv).await;
+    let entries = synced(&server, "inv_void", 2).await;
+    assert_eq!(entries[0]["erp_record_id"], created["id"], "{entries:?}");
+    assert_eq!(entries[1]["response_code"], 500, "{entries:?}");
+    let memos = fake.credit_memos();
+    assert_eq!(memos.len(), 1, "{memos:?}");
+    assert_eq!(memos[0]["createdFrom"]["id"], created["id"]);
+    assert_eq!(memos[0]["total"], json!(12.99));
+    assert!(
+        memos[0]["externalId"]
+            .as_str()
+            .unwrap()
+            .starts_with("es_void_")
+    );
+    let voided = by_number(&fake, "INV-inv_void");
+    assert_eq!(voided["amountRemaining"], json!(0));
+
+    // Voiding again changes nothing.
+    let (status, _) = server
+        .call("POST", "/v1/invoices/inv_void/sync", None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    synced(&server, "inv_void", 3).await;
+    assert_eq!(fake.credit_memos().len(), 1);
+    assert_eq!(fake.invoices().len(), 1);
+
+    // An invoice voided before it ever reached NetSuite needs nothing there.
+    let mut never = invoice("inv_never");
+    never["status"] = json!("VOID");
+    server.ingest(&never).await;
+    let entries = synced(&server, "inv_never", 1).await;
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0]["erp_record_id"].is_null());
+    assert_eq!(fake.invoices().len(), 1);
+    assert_eq!(fake.credit_memos().len(), 1);
+}
+
+#[tokio::test]
+async fn throttling_and_outages_retry_within_the_accounts_concurrency_limit() {
+    let fake = FakeNetSuite::start().await;
+    let server = TestServer::start().await;
+    connect(&server, &fake).await;
+    fake.set_delay(Duration::from_millis(30));
+    fake.throttle_next(2);
+    fake.outage_next(1);
+    for i in 0..20 {
+        server.ingest(&invoice(&format!("inv_burst_{i}"))).await;
+    }
+    eventually("20 NetSuite invoices", Duration::from_secs(60), || async {
+        (fake.invoices().len() == 20 && server.log("status=SUCCESS&limit=1000").await.len() >= 21)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        fake.max_concurrent_seen() <= ns::DEFAULT_CONCURRENCY_LIMIT,
+        "{} requests in flight at once",
+        fake.max_concurrent_seen()
+    );
+    let failed = server.log("status=FAILED&limit=1000").await;
+    let throttled: Vec<&Value> = failed
+        .iter()
+        .filter(|e| e["response_code"] == 429)
+        .collect();
+    assert_eq!(throttled.len(), 2, "{failed:?}");
+    assert!(
+        throttled[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("CONCURRENCY_LIMIT_EXCEEDED")
+    );
+    assert_eq!(
+        failed.iter().filter(|e| e["response_code"] == 503).count(),
+        1
+    );
+    let mut numbers: Vec<String> = fake
+        .invoices()
+        .iter()
+        .map(|i| i["tranId"].as_str().unwrap().to_string())
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 20, "one NetSuite invoice per invoice");
+    assert!(fake.invoices().iter().all(|i| line_count(i) == 2));
+    assert_eq!(fake.customers().len(), 1);
+    let customer_upserts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/customer/") && r.status == 204)
+        .count();
+    assert_eq!(customer_upserts, 1, "the burst upserted its customer once");
+}
+
+#[tokio::test]
+async fn validation_errors_fail_at_once_with_netsuites_codes() {
+    let fake = FakeNetSuite::start().await;
+    let server = TestServer::start().await;
+    let mut cfg = config(&fake);
+    cfg["item_map"]["prod_api"] = json!("999");
+    cfg.as_object_mut().unwrap().remove("default_item_id");
+    connect_with(&server, cfg).await;
+
+    server.ingest(&invoice("inv_bad_item")).await;
+    let entry = eventually("the validation failure", WAIT, || async {
+        server.log("invoice_id=inv_bad_item").await.pop()
+    })
+    .await;
+    assert_eq!(entry["status"], "FAILED");
+    assert_eq!(entry["response_code"], 400);
+    let error = entry["error"].as_str().unwrap();
+    assert!(
+        error.contains("INVALID_KEY_OR_REF") && error.contains("item.items[0].item"),
+        "{error}"
+    );
+
+    // A line no item setting covers fails before anything is sent.
+    let mut unmapped = invoice("inv_unmapped");
+    unmapped["lines"][0]["product_id"] = json!("prod_other");
+    let before = fake.requests().len();
+    server.ingest(&unmapped).await;
+    let entry = eventually("the mapping failure", WAIT, || async {
+        server.log("invoice_id=inv_unmapped").await.pop()
+    })
+    .await;
+    assert_eq!(entry["status"], "FAILED");
+    assert!(entry["response_code"].is_null());
+    let error = entry["error"].as_str().unwrap();
+    assert!(
+        error.contains("item_map") && error.contains("default_item_id"),
+        "{error}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        server.log("invoice_id=inv_bad_item").await.len(),
+        1,
+        "not retried"
+    );
+    assert_eq!(server.log("invoice_id=inv_unmapped").await.len(), 1);
+    assert!(
+        fake.requests()[before..]
+            .iter()
+            .all(|r| !(r.method == "PUT" && r.path.contains("/invoice/"))),
+        "nothing was sent for the unmapped invoice"
+    );
+    assert!(fake.invoices().is_empty());
+}

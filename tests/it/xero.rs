@@ -1,0 +1,288 @@
+//! The Xero connector against the fake Xero server: OAuth with PKCE, choosing an
+//! organisation, one Xero invoice per invoice through retries, updates and voids,
+//! rate limits and validation errors.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::fakes::xero::{self as fx, FakeXero};
+use crate::support::{TestServer, eventually, invoice};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn start(fake: &FakeXero) -> TestServer {
+    let (auth, token, api) = (fake.auth_url(), fake.token_url(), fake.api_base());
+    TestServer::start_with(move |c| {
+        c.public_url = "http://erp-sync.test".into();
+        c.xero = erp_sync::config::OAuthApp {
+            client_id: fx::CLIENT_ID.into(),
+            client_secret: fx::CLIENT_SECRET.into(),
+            auth_url: auth,
+            token_url: token,
+            api_base: api,
+        };
+        c.retry.max_retry_after = Duration::from_secs(2);
+    })
+    .await
+}
+
+/// The operator's browser: the fake's authorize page redirects to erp-sync's callback.
+async fn authorize(server: &TestServer, authorize_url: &str) -> (StatusCode, Value) {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = browser.get(authorize_url).send().await.unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::FOUND,
+        "the fake authorizes {authorize_url}"
+    );
+    let location = answer.headers()["location"].to_str().unwrap().to_string();
+    let answer = browser
+        .get(location.replace("http://erp-sync.test", &server.base))
+        .send()
+        .await
+        .unwrap();
+    (answer.status(), answer.json().await.unwrap_or(Value::Null))
+}
+
+async fn connect(server: &TestServer) -> String {
+    let (status, created) = server
+        .call(
+            "POST",
+            "/v1/connections",
+            Some(json!({"provider": "xero", "name": "UK books"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, done) = authorize(server, created["authorize_url"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["connection"]["status"], "active", "{done}");
+    created["id"].as_str().unwrap().to_string()
+}
+
+async fn synced(server: &TestServer, invoice_id: &str, successes: usize) -> Vec<Value> {
+    eventually(
+        &format!("{successes} SUCCESS for {invoice_id}"),
+        WAIT,
+        || async {
+            let entries = server.log(&format!("invoice_id={invoice_id}")).await;
+            let ok = entries.iter().filter(|e| e["status"] == "SUCCESS").count();
+            (ok >= successes).then_some(entries)
+        },
+    )
+    .await
+}
+
+/// The contract's example invoice in pounds: the fake organisation's currency is GBP,
+/// and Xero refuses currencies an organisation is not subscribed to.
+fn gbp(id: &str) -> Value {
+    let mut inv = invoice(id);
+    inv["currency"] = json!("GBP");
+    inv
+}
+
+fn uk_invoice() -> Value {
+    serde_json::from_str(include_str!("../../examples/invoices/multi-line-uk.json")).unwrap()
+}
+
+#[tokio::test]
+async fn connect_uses_pkce_and_binds_the_only_organisation() {
+    let fake = FakeXero::start().await;
+    let server = start(&fake).await;
+    let (status, created) = server
+        .call("POST", "/v1/connections", Some(json!({"provider": "xero"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "pending_auth");
+    let url = created["authorize_url"].as_str().unwrap();
+    for part in [
+        "code_challenge=",
+        "code_challenge_method=S256",
+        "state=",
+        "offline_access",
+        "client_id=xero-test-client",
+    ] {
+        assert!(url.contains(part), "{part} missing from {url}");
+    }
+    let (status, done) = authorize(&server, url).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["test_sync"]["status"], "SUCCESS", "{done}");
+    assert_eq!(done["connection"]["config"]["tenant_id"], fx::TENANT_ID);
+    assert!(!done.to_string().contains("access_token"));
+}
+
+#[tokio::test]
+async fn several_organisations_wait_for_a_choice() {
+    let fake = FakeXero::start().await;
+    let second = "b4c1d8f3-0000-4000-8000-00000000000b";
+    fake.add_tenant(second, "Second Ltd");
+    fake.authorize_tenants(&[fx::TENANT_ID, second]);
+    let server = start(&fake).await;
+    let (_, created) = server
+        .call("POST", "/v1/connections", Some(json!({"provider": "xero"})))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let (status, answer) = authorize(&server, created["authorize_url"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Second Ltd"),
+        "{answer}"
+    );
+
+    let (status, bad) = server
+        .call(
+            "PATCH",
+            &format!("/v1/connections/{id}"),
+            Some(json!({"config": {"tenant_id": "not-one-of-them"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    let (status, chosen) = server
+        .call(
+            "PATCH",
+            &format!("/v1/connections/{id}"),
+            Some(json!({"config": {"tenant_id": second}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{chosen}");
+    assert_eq!(chosen["test_sync"]["status"], "SUCCESS", "{chosen}");
+    assert_eq!(chosen["status"], "active");
+
+    server.ingest(&uk_invoice()).await;
+    synced(&server, "inv_01J9Z8Q4UK0007", 1).await;
+    assert_eq!(fake.invoices(second).len(), 1);
+    assert!(
+        fake.invoices(fx::TENANT_ID).is_empty(),
+        "nothing went to the other organisation"
+    );
+}
+
+#[tokio::test]
+async fn one_xero_invoice_per_invoice_with_the_right_totals() {
+    let fake = FakeXero::start().await;
+    let server = start(&fake).await;
+    connect(&server).await;
+    let mut inv = uk_invoice();
+    inv["customer"]["name"] = json!("O'Brien & Müller Ltd");
+    fake.fail_after_commit(1);
+    server.ingest(&inv).await;
+    let entries = synced(&server, "inv_01J9Z8Q4UK0007", 1).await;
+    assert!(
+        entries.iter().any(|e| e["status"] == "FAILED"),
+        "the lost answer was retried: {entries:?}"
+    );
+    let stored = fake.invoices(fx::TENANT_ID);
+    assert_eq!(stored.len(), 1, "the retry did not duplicate: {stored:?}");
+    let x = &stored[0];
+    assert_eq!(x["InvoiceNumber"], "INV-UK-0007");
+    assert_eq!(x["Type"], "ACCREC");
+    assert_eq!(x["Total"].to_string(), "162.0", "{x}");
+    assert_eq!(x["Status"], "AUTHORISED");
+    let contacts = fake.contacts(fx::TENANT_ID);
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(contacts[0]["ContactNumber"], "cus_uk_9");
+    assert_eq!(contacts[0]["Name"], "O'Brien & Müller Ltd");
+
+    inv["lines"][0]["description"] = json!("Platform plan (November, corrected)");
+    server.ingest(&inv).await;
+    synced(&server, "inv_01J9Z8Q4UK0007", 2).await;
+    let stored = fake.invoices(fx::TENANT_ID);
+    assert_eq!(stored.len(), 1, "the update addressed the same InvoiceID");
+    assert!(stored[0].to_string().contains("corrected"));
+    assert_eq!(
+        stored[0]["LineItems"].as_array().unwrap().len(),
+        3,
+        "lines replaced, not appended"
+    );
+
+    inv["status"] = json!("VOID");
+    server.ingest(&inv).await;
+    synced(&server, "inv_01J9Z8Q4UK0007", 3).await;
+    assert_eq!(fake.invoices(fx::TENANT_ID)[0]["Status"], "VOIDED");
+    let writes: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET" && r.path.starts_with("/api.xro/"))
+        .collect();
+    assert!(
+        writes.iter().all(|r| r.idempotency_key.is_some()),
+        "every write carries an Idempotency-Key"
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_pause_and_validation_errors_fail_at_once() {
+    let fake = FakeXero::start().await;
+    let server = start(&fake).await;
+    let id = connect(&server).await;
+    fake.throttle_next(1, "minute");
+    server.ingest(&gbp("inv_throttled")).await;
+    let entries = synced(&server, "inv_throttled", 1).await;
+    assert_eq!(entries.last().unwrap()["response_code"], 429, "{entries:?}");
+    assert_eq!(fake.invoices(fx::TENANT_ID).len(), 1);
+
+    let (status, _) = server
+        .call(
+            "PATCH",
+            &format!("/v1/connections/{id}"),
+            Some(json!({"config": {"account_code": "999"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    server.ingest(&gbp("inv_bad_account")).await;
+    let entry = eventually("the validation failure", WAIT, || async {
+        server.log("invoice_id=inv_bad_account").await.pop()
+    })
+    .await;
+    assert_eq!(entry["status"], "FAILED");
+    assert!(
+        entry["error"]
+            .as_str()
+            .unwrap()
+            .contains("Xero validation error"),
+        "{entry}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        server.log("invoice_id=inv_bad_account").await.len(),
+        1,
+        "not retried"
+    );
+    assert!(fake.max_concurrent_seen(fx::TENANT_ID) <= 5);
+}
+
+#[tokio::test]
+async fn a_bill_run_uses_multi_invoice_requests_within_the_minute_limit() {
+    let fake = FakeXero::start().await;
+    fake.set_minute_limit(60);
+    let server = start(&fake).await;
+    connect(&server).await;
+    for i in 0..200 {
+        server.ingest(&gbp(&format!("inv_run_{i}"))).await;
+    }
+    eventually("200 invoices in Xero", Duration::from_secs(60), || async {
+        (fake.invoices(fx::TENANT_ID).len() == 200).then_some(())
+    })
+    .await;
+    let writes = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.ends_with("/Invoices"))
+        .count();
+    assert!(writes <= 20, "{writes} invoice requests for 200 invoices");
+    let throttled = server.log("status=FAILED&limit=1000").await;
+    assert!(throttled.is_empty(), "no limit was hit: {throttled:?}");
+    let numbers: std::collections::HashSet<String> = fake
+        .invoices(fx::TENANT_ID)
+        .iter()
+        .map(|i| i["InvoiceNumber"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(numbers.len(), 200, "each invoice once");
+}

@@ -2,10 +2,13 @@
 //!
 //! The worker hands a connector one invoice version for one connection and gets back an
 //! [`Outcome`]: success, a failure worth retrying (maybe with the provider's
-//! `Retry-After`), or a permanent failure that no retry can fix. Connectors never touch
-//! the database; the worker records what they report.
+//! `Retry-After`), a permanent failure that no retry can fix, or a hold until the
+//! connection is re-authorized. The worker records what they report. ERP connectors also
+//! keep their own memory in the store (OAuth tokens, and which ERP record stands for
+//! which invoice and customer); the webhook connector keeps none.
 
 pub mod egress;
+pub mod lines;
 pub mod netsuite;
 pub mod oauth;
 pub mod quickbooks;

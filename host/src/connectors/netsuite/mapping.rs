@@ -27,13 +27,11 @@
 //! revenue. Lines carry no tax code, so NetSuite's total equals ours: the subtotal plus
 //! the tax lines.
 
-use std::collections::HashMap;
-use std::str::FromStr;
-
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub use crate::connectors::lines::{ItemRules, amount};
 use crate::domain::Invoice;
 
 /// The `item_map` key of tax lines without their own tax-code entry.
@@ -50,53 +48,12 @@ pub fn external_id(kind: &str, tenant_id: &str, local_id: &str) -> String {
     format!("es_{kind}_{}", &digest[..32])
 }
 
-/// A decimal as a JSON number, through its decimal text (no floating point here).
-pub fn amount(d: Decimal) -> Value {
-    Value::Number(
-        serde_json::Number::from_str(&d.normalize().to_string()).unwrap_or_else(|_| 0.into()),
-    )
-}
-
-/// Which NetSuite item each line books to.
-#[derive(Debug, Clone, Default)]
-pub struct ItemRules {
-    pub item_map: HashMap<String, String>,
-    pub default_item_id: Option<String>,
-}
-
-impl ItemRules {
-    /// Reads `item_map` and `default_item_id` from a connection config.
-    pub fn from_config(config: &Value) -> Self {
-        ItemRules {
-            item_map: config
-                .get("item_map")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            default_item_id: config
-                .get("default_item_id")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-        }
-    }
-
-    fn item_for(&self, product_id: Option<&str>, line_type: &str) -> Option<&String> {
-        product_id
-            .and_then(|p| self.item_map.get(p))
-            .or_else(|| self.item_map.get(line_type))
-            .or(self.default_item_id.as_ref())
-    }
-
-    fn tax_item_for(&self, tax_code: Option<&str>) -> Option<&String> {
-        tax_code
-            .and_then(|c| self.item_map.get(c))
-            .or_else(|| self.item_map.get(TAX_KEY))
-    }
+/// The item a tax line books to: `item_map[<tax code>]`, else `item_map["TAX"]`; never
+/// `default_item_id`, so tax is never booked as revenue.
+fn tax_item_for<'a>(rules: &'a ItemRules, tax_code: Option<&str>) -> Option<&'a String> {
+    tax_code
+        .and_then(|c| rules.item_map.get(c))
+        .or_else(|| rules.item_map.get(TAX_KEY))
 }
 
 /// The lines of the invoice's `item` sublist (charges, discounts, then tax), or why an
@@ -141,7 +98,7 @@ pub fn item_lines(invoice: &Invoice, rules: &ItemRules) -> Result<Vec<Value>, St
         taxes.push((None, invoice.tax_total));
     }
     for (code, sum) in taxes.into_iter().filter(|(_, s)| !s.is_zero()) {
-        let item = rules.tax_item_for(code.as_deref()).ok_or_else(|| {
+        let item = tax_item_for(rules, code.as_deref()).ok_or_else(|| {
             let key = code
                 .as_deref()
                 .map(|c| format!("{c:?} or {TAX_KEY:?}"))
@@ -217,6 +174,9 @@ pub fn fingerprint(body: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::str::FromStr;
+
     use super::*;
     use crate::domain::parse_invoice;
 

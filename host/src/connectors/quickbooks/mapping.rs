@@ -12,59 +12,14 @@
 //! - `DocNumber` is the invoice number (QuickBooks allows 21 characters);
 //!   `metadata.reference` (or `po_number`) goes to the customer memo.
 
-use std::collections::HashMap;
-use std::str::FromStr;
-
-use rust_decimal::Decimal;
 use serde_json::{Value, json};
+
+pub use crate::connectors::lines::{ItemRules, amount};
 
 use crate::domain::Invoice;
 
 /// QuickBooks' limit on DocNumber.
 pub const MAX_DOC_NUMBER: usize = 21;
-
-/// A decimal as a JSON number, QuickBooks' wire form for amounts. The value goes
-/// through its decimal text, so nothing is computed in floating point here.
-pub fn amount(d: Decimal) -> Value {
-    Value::Number(
-        serde_json::Number::from_str(&d.normalize().to_string()).unwrap_or_else(|_| 0.into()),
-    )
-}
-
-/// Which Item each line books to.
-#[derive(Debug, Clone, Default)]
-pub struct ItemRules {
-    pub item_map: HashMap<String, String>,
-    pub default_item_id: Option<String>,
-}
-
-impl ItemRules {
-    /// Reads `item_map` and `default_item_id` from a connection config.
-    pub fn from_config(config: &Value) -> Self {
-        ItemRules {
-            item_map: config
-                .get("item_map")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            default_item_id: config
-                .get("default_item_id")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        }
-    }
-
-    fn item_for(&self, product_id: Option<&str>, line_type: &str) -> Option<&String> {
-        product_id
-            .and_then(|p| self.item_map.get(p))
-            .or_else(|| self.item_map.get(line_type))
-            .or(self.default_item_id.as_ref())
-    }
-}
 
 /// The Invoice body (without `Id`/`SyncToken`), or why it cannot be built.
 pub fn invoice_body(
@@ -160,6 +115,8 @@ pub fn quote(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
     use crate::domain::parse_invoice;
 

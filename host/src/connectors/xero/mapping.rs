@@ -15,7 +15,7 @@
 
 use serde_json::{Value, json};
 
-use crate::connectors::quickbooks::mapping::amount;
+use crate::connectors::lines::amount;
 use crate::domain::Invoice;
 
 /// Per-connection mapping settings.

@@ -280,6 +280,9 @@ async fn a_refused_refresh_token_holds_deliveries_until_reauthorized() {
         "held, not failed: {state}"
     );
     assert!(fake.invoices(qbo::REALM).is_empty());
+    // An invoice posted while the connection waits is queued for it, and held too.
+    let accepted = server.ingest(&invoice("inv_during")).await;
+    assert_eq!(accepted["jobs"].as_array().unwrap().len(), 1, "{accepted}");
 
     let (status, again) = server
         .call("POST", &format!("/v1/connections/{id}/reauthorize"), None)
@@ -289,7 +292,8 @@ async fn a_refused_refresh_token_holds_deliveries_until_reauthorized() {
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["connection"]["status"], "active");
     synced(&server, "inv_held", 1).await;
-    assert_eq!(fake.invoices(qbo::REALM).len(), 1);
+    synced(&server, "inv_during", 1).await;
+    assert_eq!(fake.invoices(qbo::REALM).len(), 2);
 }
 
 #[tokio::test]

@@ -29,21 +29,6 @@ async fn start(fake: &FakeQuickBooks) -> TestServer {
     .await
 }
 
-/// Plays the operator's browser: opens the authorize URL at the fake, which redirects
-/// to erp-sync's callback, and follows that to the server under test.
-async fn authorize(server: &TestServer, authorize_url: &str) -> (StatusCode, Value) {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let answer = browser.get(authorize_url).send().await.unwrap();
-    assert_eq!(answer.status(), StatusCode::FOUND, "the fake authorizes");
-    let location = answer.headers()["location"].to_str().unwrap().to_string();
-    let callback = location.replace("http://erp-sync.test", &server.base);
-    let answer = browser.get(callback).send().await.unwrap();
-    (answer.status(), answer.json().await.unwrap_or(Value::Null))
-}
-
 /// Creates and authorizes a QuickBooks connection; answers its id.
 async fn connect(server: &TestServer) -> String {
     let (status, created) = server
@@ -54,7 +39,9 @@ async fn connect(server: &TestServer) -> String {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, done) = authorize(server, created["authorize_url"].as_str().unwrap()).await;
+    let (status, done) = server
+        .authorize(created["authorize_url"].as_str().unwrap())
+        .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["connection"]["status"], "active", "{done}");
     assert_eq!(done["connection"]["config"]["realm_id"], qbo::REALM);
@@ -288,7 +275,9 @@ async fn a_refused_refresh_token_holds_deliveries_until_reauthorized() {
         .call("POST", &format!("/v1/connections/{id}/reauthorize"), None)
         .await;
     assert_eq!(status, StatusCode::OK, "{again}");
-    let (status, done) = authorize(&server, again["authorize_url"].as_str().unwrap()).await;
+    let (status, done) = server
+        .authorize(again["authorize_url"].as_str().unwrap())
+        .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["connection"]["status"], "active");
     synced(&server, "inv_held", 1).await;

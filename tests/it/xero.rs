@@ -28,27 +28,6 @@ async fn start(fake: &FakeXero) -> TestServer {
     .await
 }
 
-/// The operator's browser: the fake's authorize page redirects to erp-sync's callback.
-async fn authorize(server: &TestServer, authorize_url: &str) -> (StatusCode, Value) {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let answer = browser.get(authorize_url).send().await.unwrap();
-    assert_eq!(
-        answer.status(),
-        StatusCode::FOUND,
-        "the fake authorizes {authorize_url}"
-    );
-    let location = answer.headers()["location"].to_str().unwrap().to_string();
-    let answer = browser
-        .get(location.replace("http://erp-sync.test", &server.base))
-        .send()
-        .await
-        .unwrap();
-    (answer.status(), answer.json().await.unwrap_or(Value::Null))
-}
-
 async fn connect(server: &TestServer) -> String {
     let (status, created) = server
         .call(
@@ -58,7 +37,9 @@ async fn connect(server: &TestServer) -> String {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, done) = authorize(server, created["authorize_url"].as_str().unwrap()).await;
+    let (status, done) = server
+        .authorize(created["authorize_url"].as_str().unwrap())
+        .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["connection"]["status"], "active", "{done}");
     created["id"].as_str().unwrap().to_string()
@@ -108,7 +89,7 @@ async fn connect_uses_pkce_and_binds_the_only_organisation() {
     ] {
         assert!(url.contains(part), "{part} missing from {url}");
     }
-    let (status, done) = authorize(&server, url).await;
+    let (status, done) = server.authorize(url).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["test_sync"]["status"], "SUCCESS", "{done}");
     assert_eq!(done["connection"]["config"]["tenant_id"], fx::TENANT_ID);
@@ -126,7 +107,9 @@ async fn several_organisations_wait_for_a_choice() {
         .call("POST", "/v1/connections", Some(json!({"provider": "xero"})))
         .await;
     let id = created["id"].as_str().unwrap();
-    let (status, answer) = authorize(&server, created["authorize_url"].as_str().unwrap()).await;
+    let (status, answer) = server
+        .authorize(created["authorize_url"].as_str().unwrap())
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     assert!(
         answer["error"]["message"]

@@ -143,6 +143,26 @@ impl TestServer {
         body["entries"].as_array().expect("entries").clone()
     }
 
+    /// Plays the operator's browser through an OAuth round trip: opens the authorize URL
+    /// at a fake provider, which redirects to erp-sync's callback (configured as
+    /// `http://erp-sync.test`), and follows that to this server.
+    pub async fn authorize(&self, authorize_url: &str) -> (StatusCode, Value) {
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let answer = browser.get(authorize_url).send().await.unwrap();
+        assert_eq!(
+            answer.status(),
+            StatusCode::FOUND,
+            "the fake authorizes {authorize_url}"
+        );
+        let location = answer.headers()["location"].to_str().unwrap().to_string();
+        let callback = location.replace("http://erp-sync.test", &self.base);
+        let answer = browser.get(callback).send().await.unwrap();
+        (answer.status(), answer.json().await.unwrap_or(Value::Null))
+    }
+
     /// Stops the server gracefully.
     pub async fn stop(&mut self) {
         if let Some(server) = self.server.take() {

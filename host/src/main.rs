@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
             invoice,
             event_type,
         }) => finish(guest::template_run(&template, &invoice, &event_type)),
+        Command::Bench(args) => erp_sync::cli::bench::run(args).await,
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod bench;
 pub mod guest;
 
 use crate::config::Config;
@@ -36,6 +37,9 @@ pub enum Command {
     /// Try JSONPath payload templates locally.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// End-to-end load: push invoices through a real in-process server to a loopback
+    /// sink and report throughput, latency, the raw ceiling and peak RSS.
+    Bench(bench::BenchArgs),
 }
 
 /// Tenant subcommands.

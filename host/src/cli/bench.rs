@@ -1,0 +1,486 @@
+//! `erp-sync bench`: an end-to-end load run against a real in-process server.
+//!
+//! It starts a loopback webhook sink and a real server (fresh data dir, private targets
+//! allowed), creates a tenant and a webhook connection to the sink through the public
+//! API, measures the raw ceiling (the same HTTP client posting straight to the sink),
+//! then pushes invoices through `POST /v1/invoices` and waits for each to arrive at the
+//! sink. Latency is the sink's arrival time minus the moment the invoice's POST started.
+//!
+//! Everything (load generator, server, sink) shares one process and one Tokio runtime,
+//! so the figures are a conservative floor for the server alone, and peak RSS covers all
+//! three.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// How the server shapes the webhook body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PayloadPath {
+    /// The default envelope `{"id","type","created_at","data"}`.
+    Envelope,
+    /// A JSONPath payload template (`config.template`).
+    Template,
+}
+
+/// Flags of `erp-sync bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// How many invoices to push (and raw requests for the ceiling).
+    #[arg(long, default_value_t = 2000)]
+    pub invoices: usize,
+    /// Concurrent clients (closed loop); ignored with `--rate`.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Fixed-rate (open loop) mode: start this many invoice POSTs per second.
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Lines per invoice.
+    #[arg(long, default_value_t = 1)]
+    pub lines: usize,
+    /// The payload path the connection uses.
+    #[arg(long, value_enum, default_value_t = PayloadPath::Envelope)]
+    pub path: PayloadPath,
+    /// The server's data dir; absent, a fresh temporary dir removed afterwards.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Give up waiting for deliveries after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_secs: u64,
+}
+
+/// The sink's shared state: one arrival slot per invoice index.
+struct Sink {
+    path: PayloadPath,
+    arrivals: Vec<OnceLock<Instant>>,
+    delivered: AtomicUsize,
+    raw: AtomicU64,
+    all_arrived: Notify,
+}
+
+impl Sink {
+    /// The invoice index a delivery body names, if it is one of ours.
+    fn index_of(&self, body: &[u8]) -> Option<usize> {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        let id = match self.path {
+            PayloadPath::Envelope => v.get("data")?.get("id")?,
+            PayloadPath::Template => v.get("invoice_id")?,
+        };
+        id.as_str()?.strip_prefix("inv_bench_")?.parse().ok()
+    }
+}
+
+async fn sink_hook(State(sink): State<Arc<Sink>>, body: Bytes) -> StatusCode {
+    let now = Instant::now();
+    if let Some(i) = sink.index_of(&body)
+        && let Some(slot) = sink.arrivals.get(i)
+        && slot.set(now).is_ok()
+        && sink.delivered.fetch_add(1, Ordering::AcqRel) + 1 == sink.arrivals.len()
+    {
+        sink.all_arrived.notify_one();
+    }
+    StatusCode::OK
+}
+
+async fn sink_raw(State(sink): State<Arc<Sink>>, body: Bytes) -> StatusCode {
+    // Parse like the hook does, so the ceiling is not flattered by skipping work.
+    if serde_json::from_slice::<Value>(&body).is_ok() {
+        sink.raw.fetch_add(1, Ordering::Relaxed);
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    }
+}
+
+/// Formats integer cents as a decimal amount string (non-negative only).
+fn cents(c: u64) -> String {
+    format!("{}.{:02}", c / 100, c % 100)
+}
+
+/// A valid invoice `inv_bench_<i>` with `lines` lines; totals balance in integer cents.
+fn invoice(i: usize, lines: usize) -> Value {
+    let mut subtotal: u64 = 0;
+    let mut tax_total: u64 = 0;
+    let items: Vec<Value> = (0..lines.max(1))
+        .map(|j| {
+            let amount = 1_000 + ((i as u64) * 7 + (j as u64) * 13) % 9_000;
+            let tax = amount * 8 / 100;
+            subtotal += amount;
+            tax_total += tax;
+            json!({
+                "id": format!("li_{j}"), "type": "USAGE_FEE", "description": "API calls",
+                "product_id": "prod_api", "quantity": "1", "unit_price": cents(amount),
+                "amount": cents(amount), "tax_amount": cents(tax), "tax_code": "TX-STATE"
+            })
+        })
+        .collect();
+    json!({
+        "id": format!("inv_bench_{i}"), "number": format!("INV-BENCH-{i}"), "status": "OPEN",
+        "entity": "US", "currency": "USD",
+        "issue_date": "2026-11-01", "due_date": "2026-12-01",
+        "finalized_at": "2026-11-01T10:00:00Z",
+        "customer": { "id": "cus_42", "name": "Acme Inc", "email": "ap@acme.test",
+                      "address": { "line1": "1 Main St", "city": "Austin", "region": "TX",
+                                   "postal_code": "78701", "country": "US" } },
+        "lines": items,
+        "subtotal": cents(subtotal), "tax_total": cents(tax_total),
+        "total": cents(subtotal + tax_total),
+        "metadata": { "po_number": "PO-7" }
+    })
+}
+
+/// Runs `f(i)` for `i` in `0..n` on `concurrency` tasks; returns the elapsed time.
+async fn closed_loop<F, Fut>(n: usize, concurrency: usize, f: F) -> anyhow::Result<Duration>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let f = Arc::new(f);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.clamp(1, n.max(1)) {
+        let (next, f) = (next.clone(), f.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                f(i).await?;
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.context("a load task panicked")??;
+    }
+    Ok(started.elapsed())
+}
+
+/// Peak resident set size in KiB (`VmHWM`), where `/proc` has it.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The nearest-rank percentile of sorted latencies, in ms.
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1e3
+}
+
+/// Runs the benchmark and prints a table and one JSON line.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let n = args.invoices;
+    if n == 0 {
+        bail!("--invoices must be at least 1");
+    }
+    if args.rate == Some(0) {
+        bail!("--rate must be at least 1");
+    }
+    let (data_dir, temporary) = match &args.data_dir {
+        Some(dir) => (dir.clone(), false),
+        None => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let dir =
+                std::env::temp_dir().join(format!("erp-sync-bench-{}-{nanos}", std::process::id()));
+            (dir, true)
+        }
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let result = run_in(&args, &data_dir).await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    result
+}
+
+async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let n = args.invoices;
+
+    // 1. The loopback sink.
+    let sink = Arc::new(Sink {
+        path: args.path,
+        arrivals: (0..n).map(|_| OnceLock::new()).collect(),
+        delivered: AtomicUsize::new(0),
+        raw: AtomicU64::new(0),
+        all_arrived: Notify::new(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the sink")?;
+    let sink_addr = listener.local_addr()?;
+    let app = Router::new()
+        .route("/hook", post(sink_hook))
+        .route("/raw", post(sink_raw))
+        .with_state(sink.clone());
+    let stop_sink = CancellationToken::new();
+    let stop = stop_sink.clone();
+    let sink_task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+    });
+
+    // 2. The real server, a tenant, and a webhook connection to the sink.
+    let mut config = Config::for_data_dir(data_dir);
+    config.allow_private_targets = true;
+    let server = crate::server::start(config)
+        .await
+        .context("starting erp-sync")?;
+    let (_, api_key) = server.store.create_tenant("bench").await?;
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::new();
+    let mut webhook = json!({ "url": format!("http://{sink_addr}/hook") });
+    if args.path == PayloadPath::Template {
+        webhook["template"] = json!({
+            "invoice_id": "$.id", "event": "$event.type", "number": "$.number",
+            "currency": "$.currency", "total": "$.total",
+            "lines": { "$each": "$.lines", "$map": { "id": "$.id", "net": "$.amount" } }
+        });
+    }
+    let created = client
+        .post(format!("{base}/v1/connections"))
+        .bearer_auth(&api_key)
+        .json(&json!({ "provider": "webhook", "name": "bench sink", "config": webhook }))
+        .send()
+        .await
+        .context("creating the webhook connection")?;
+    if !created.status().is_success() {
+        let status = created.status();
+        bail!(
+            "creating the connection answered {status}: {}",
+            created.text().await.unwrap_or_default()
+        );
+    }
+
+    // 3. The raw ceiling: the same client straight to the sink.
+    let raw_url = Arc::new(format!("http://{sink_addr}/raw"));
+    let raw_client = client.clone();
+    let raw_elapsed = closed_loop(n, args.concurrency, move |i| {
+        let (client, url) = (raw_client.clone(), raw_url.clone());
+        async move {
+            let r = client
+                .post(url.as_str())
+                .json(&json!({ "id": format!("raw_{i}"), "n": i }))
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("the sink answered {}", r.status());
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    let raw_rps = n as f64 / raw_elapsed.as_secs_f64();
+
+    // 4. Invoices through the public API.
+    let bar = indicatif::ProgressBar::new(n as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "delivered {bar:40} {pos}/{len} {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = {
+        let (sink, bar) = (sink.clone(), bar.clone());
+        tokio::spawn(async move {
+            loop {
+                bar.set_position(sink.delivered.load(Ordering::Relaxed) as u64);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let starts: Arc<Vec<OnceLock<Instant>>> = Arc::new((0..n).map(|_| OnceLock::new()).collect());
+    let rejected = Arc::new(AtomicUsize::new(0));
+    let post_one = {
+        let (client, starts, rejected) = (client.clone(), starts.clone(), rejected.clone());
+        let url = Arc::new(format!("{base}/v1/invoices"));
+        let key = Arc::new(api_key);
+        let lines = args.lines;
+        move |i: usize| {
+            let (client, starts, rejected) = (client.clone(), starts.clone(), rejected.clone());
+            let (url, key) = (url.clone(), key.clone());
+            async move {
+                let body = serde_json::to_vec(&invoice(i, lines))?;
+                let _ = starts[i].set(Instant::now());
+                let r = client
+                    .post(url.as_str())
+                    .bearer_auth(key.as_str())
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                if r.status() != StatusCode::ACCEPTED
+                    && rejected.fetch_add(1, Ordering::Relaxed) == 0
+                {
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    eprintln!("inv_bench_{i} was refused with {status}: {text}");
+                }
+                Ok::<(), anyhow::Error>(())
+            }
+        }
+    };
+    let load_started = Instant::now();
+    let ingest_elapsed = match args.rate {
+        None => closed_loop(n, args.concurrency, post_one).await?,
+        Some(rate) => {
+            // Open loop: one POST starts every 1/rate s whatever the answers take, so slow
+            // answers show up as latency instead of silently lowering the offered load.
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..n {
+                tick.tick().await;
+                tasks.spawn(post_one(i));
+            }
+            while let Some(r) = tasks.join_next().await {
+                r.context("a load task panicked")??;
+            }
+            load_started.elapsed()
+        }
+    };
+    let rejected = rejected.load(Ordering::Relaxed);
+    let wait = tokio::time::timeout(Duration::from_secs(args.timeout_secs), async {
+        while sink.delivered.load(Ordering::Acquire) < n - rejected {
+            tokio::select! {
+                _ = sink.all_arrived.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+    })
+    .await;
+    progress.abort();
+    bar.set_position(sink.delivered.load(Ordering::Relaxed) as u64);
+    bar.finish();
+    let delivered = sink.delivered.load(Ordering::Acquire);
+
+    // 5. The figures.
+    let mut latencies = Vec::with_capacity(n);
+    let mut last_arrival = load_started;
+    for (start, arrival) in starts.iter().zip(&sink.arrivals) {
+        if let (Some(s), Some(a)) = (start.get(), arrival.get()) {
+            latencies.push(a.saturating_duration_since(*s));
+            last_arrival = last_arrival.max(*a);
+        }
+    }
+    latencies.sort_unstable();
+    let ingest_rps = n as f64 / ingest_elapsed.as_secs_f64();
+    let delivered_span = last_arrival.saturating_duration_since(load_started);
+    let delivered_rps = delivered as f64 / delivered_span.as_secs_f64().max(1e-9);
+    let (p50, p99) = (
+        percentile_ms(&latencies, 0.50),
+        percentile_ms(&latencies, 0.99),
+    );
+    let max = latencies.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    let ratio = delivered_rps / raw_rps;
+    let rss_mib = peak_rss_kib().map(|k| k as f64 / 1024.0);
+    let mode = match args.rate {
+        Some(r) => format!("fixed {r}/s"),
+        None => format!("closed loop, {} clients", args.concurrency),
+    };
+    let path = match args.path {
+        PayloadPath::Envelope => "envelope",
+        PayloadPath::Template => "template",
+    };
+
+    println!();
+    println!(
+        "erp-sync bench: {n} invoices x {} line(s), path {path}, {mode}",
+        args.lines
+    );
+    println!(
+        "  {:<34} {:>12}",
+        "raw ceiling (client -> sink)",
+        format!("{raw_rps:.0} req/s")
+    );
+    println!(
+        "  {:<34} {:>12}",
+        "ingest throughput",
+        format!("{ingest_rps:.0} inv/s")
+    );
+    println!(
+        "  {:<34} {:>12}",
+        "delivered throughput",
+        format!("{delivered_rps:.0} inv/s")
+    );
+    println!(
+        "  {:<34} {:>12}",
+        "delivered / raw ceiling",
+        format!("{:.1} %", ratio * 100.0)
+    );
+    println!(
+        "  {:<34} {:>12}",
+        "ingest->delivered p50",
+        format!("{p50:.2} ms")
+    );
+    println!(
+        "  {:<34} {:>12}",
+        "ingest->delivered p99",
+        format!("{p99:.2} ms")
+    );
+    println!(
+        "  {:<34} {:>12}",
+        "ingest->delivered max",
+        format!("{max:.2} ms")
+    );
+    println!(
+        "  {:<34} {:>12}",
+        "delivered / refused",
+        format!("{delivered} / {rejected}")
+    );
+    if let Some(mib) = rss_mib {
+        println!(
+            "  {:<34} {:>12}",
+            "peak RSS (whole process)",
+            format!("{mib:.1} MiB")
+        );
+    }
+    println!(
+        "{}",
+        json!({
+            "invoices": n, "lines": args.lines, "path": path,
+            "concurrency": args.concurrency, "rate": args.rate,
+            "raw_ceiling_rps": raw_rps, "ingest_rps": ingest_rps,
+            "delivered_rps": delivered_rps, "delivered_over_raw": ratio,
+            "latency_ms": { "p50": p50, "p99": p99, "max": max },
+            "delivered": delivered, "refused": rejected,
+            "timed_out": wait.is_err(), "peak_rss_mib": rss_mib,
+        })
+    );
+
+    server.shutdown().await;
+    stop_sink.cancel();
+    let _ = sink_task.await;
+    if wait.is_err() || delivered < n {
+        bail!(
+            "only {delivered} of {n} invoices reached the sink within {} s",
+            args.timeout_secs
+        );
+    }
+    Ok(())
+}

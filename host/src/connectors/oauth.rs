@@ -221,31 +221,18 @@ impl TokenKeeper {
         })
     }
 
-    /// Seals and saves tokens together with the connection's config.
+    /// Seals and saves tokens, with the connection's config when given (the callback
+    /// learns the realm or organisation); a refresh saves the tokens alone.
     pub async fn save(
         &self,
         connection_id: &str,
-        config: &serde_json::Value,
+        config: Option<&serde_json::Value>,
         tokens: &OAuthTokens,
     ) -> Result<(), String> {
         let secrets = serde_json::to_vec(tokens).expect("tokens always serialize");
         let sealed = self.sealer.seal(&secrets, connection_id.as_bytes());
         self.store
             .save_connection_credentials(connection_id, config, &sealed)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    /// Seals and saves rotated tokens alone.
-    pub async fn save_tokens(
-        &self,
-        connection_id: &str,
-        tokens: &OAuthTokens,
-    ) -> Result<(), String> {
-        let secrets = serde_json::to_vec(tokens).expect("tokens always serialize");
-        let sealed = self.sealer.seal(&secrets, connection_id.as_bytes());
-        self.store
-            .save_connection_secrets(connection_id, &sealed)
             .await
             .map_err(|e| e.to_string())
     }
@@ -323,7 +310,7 @@ impl TokenKeeper {
         let flow = self.flow().map_err(|e| Outcome::permanent(None, e))?;
         match flow.refresh(&refresh_token).await {
             Ok(tokens) => {
-                self.save_tokens(connection_id, &tokens)
+                self.save(connection_id, None, &tokens)
                     .await
                     .map_err(|e| Outcome::retryable(None, e, None))?;
                 Ok((connection, tokens))

@@ -179,7 +179,7 @@ impl Store {
     }
 
     /// Saves a changed name, entity or config. Secrets and status have their own writes
-    /// ([`Store::save_connection_secrets`], [`Store::set_connection_status`]) so an
+    /// ([`Store::save_connection_credentials`], [`Store::set_connection_status`]) so an
     /// edit never puts back a token or status that changed meanwhile.
     pub async fn update_connection(&self, row: &ConnectionRow) -> StoreResult<ConnectionRow> {
         let mut tx = self.write().await?;

@@ -133,41 +133,25 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces a connection's sealed secrets alone (rotated OAuth tokens), leaving a
-    /// config edited meanwhile as it is.
-    pub async fn save_connection_secrets(
-        &self,
-        connection_id: &str,
-        sealed: &[u8],
-    ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE connections SET secrets = ?, updated_ms = ? WHERE id = ?")
-            .bind(sealed)
-            .bind(now_ms())
-            .bind(connection_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Replaces a connection's sealed secrets and config at once (rotated OAuth tokens,
-    /// the realm learnt at the callback): one transaction, so a rotated refresh token is
-    /// never half-saved.
+    /// Replaces a connection's sealed secrets, and its config when given, in one
+    /// transaction: a rotated refresh token is never half-saved, and a token refresh
+    /// (no config) leaves a config edited meanwhile as it is.
     pub async fn save_connection_credentials(
         &self,
         connection_id: &str,
-        config: &serde_json::Value,
+        config: Option<&serde_json::Value>,
         sealed: &[u8],
     ) -> StoreResult<()> {
         let mut tx = self.write().await?;
-        sqlx::query("UPDATE connections SET config = ?, secrets = ?, updated_ms = ? WHERE id = ?")
-            .bind(config.to_string())
-            .bind(sealed)
-            .bind(now_ms())
-            .bind(connection_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE connections SET config = COALESCE(?, config), secrets = ?, updated_ms = ? WHERE id = ?",
+        )
+        .bind(config.map(|c| c.to_string()))
+        .bind(sealed)
+        .bind(now_ms())
+        .bind(connection_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

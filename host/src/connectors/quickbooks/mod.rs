@@ -139,7 +139,9 @@ impl QuickBooksConnector {
             .map_err(|e| e.to_string())?;
         let mut config = connection.config.clone();
         config["realm_id"] = json!(realm);
-        self.tokens.save(&connection.id, &config, &tokens).await
+        self.tokens
+            .save(&connection.id, Some(&config), &tokens)
+            .await
     }
 
     fn gate(&self, realm: &str) -> Arc<RealmGate> {
@@ -537,12 +539,12 @@ impl Connector for QuickBooksConnector {
                 Ok(Some(item)) => {
                     let mut config = session.connection.config.clone();
                     config["default_item_id"] = item["Id"].clone();
-                    if let Err(e) = self
-                        .tokens
-                        .save(&connection.id, &config, &session.tokens)
-                        .await
-                    {
-                        return Outcome::retryable(None, e, None);
+                    // The config alone: re-saving the tokens read before a refresh could
+                    // put back a rotated refresh token.
+                    let mut row = session.connection.clone();
+                    row.config = config;
+                    if let Err(e) = self.store.update_connection(&row).await {
+                        return Outcome::retryable(None, e.to_string(), None);
                     }
                 }
                 Ok(None) => {

@@ -200,7 +200,9 @@ impl XeroConnector {
             .unwrap_or_default();
         let mut config = connection.config.clone();
         config["available_tenants"] = serde_json::to_value(&tenants).expect("tenants serialize");
-        self.tokens.save(&connection.id, &config, &tokens).await?;
+        self.tokens
+            .save(&connection.id, Some(&config), &tokens)
+            .await?;
         Ok(tenants)
     }
 

@@ -358,7 +358,12 @@ impl XeroConnector {
     /// validation errors as a permanent failure.
     fn element(answer: &Value, collection: &str) -> Result<Value, Outcome> {
         let element = answer[collection].get(0).cloned().unwrap_or(Value::Null);
-        if element["HasErrors"] == true || element["StatusAttributeString"] == "ERROR" {
+        // Invoices flag a failed element with `HasErrors`, contacts with
+        // `HasValidationErrors` (and a zero ContactID that must never be used).
+        if element["HasErrors"] == true
+            || element["HasValidationErrors"] == true
+            || element["StatusAttributeString"] == "ERROR"
+        {
             let messages = api::validation_messages(&Some(element.clone()), "");
             return Err(Outcome::permanent(
                 Some(200),

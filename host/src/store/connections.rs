@@ -1,5 +1,7 @@
 //! Connections: one destination (ERP account or webhook) of one tenant.
 
+use rusqlite::{OptionalExtension, params};
+
 use super::{LogEntry, Store, StoreError, StoreResult, now_ms, parse_json};
 
 /// A connection as stored; `secrets` is sealed and only the worker opens it.
@@ -84,40 +86,42 @@ fn one_connection_message(existing: &str) -> String {
 impl Store {
     /// Inserts a connection, enforcing one live connection per tenant unless Multi-ERP is on.
     pub async fn insert_connection(&self, new: &NewConnection) -> StoreResult<ConnectionRow> {
-        let mut tx = self.write().await?;
-        let multi_erp: bool = sqlx::query_scalar("SELECT multi_erp FROM tenants WHERE id = ?")
-            .bind(&new.tenant_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        if !multi_erp {
-            let existing: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM connections WHERE tenant_id = ? AND status != 'disconnected' LIMIT 1",
-            )
-            .bind(&new.tenant_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(existing) = existing {
-                return Err(StoreError::Conflict(one_connection_message(&existing)));
+        let row = new.clone();
+        self.write(move |db| {
+            let multi_erp: bool = db
+                .prepare_cached("SELECT multi_erp FROM tenants WHERE id = ?")?
+                .query_row([&row.tenant_id], |r| r.get(0))?;
+            if !multi_erp {
+                let existing: Option<String> = db
+                    .prepare_cached(
+                        "SELECT id FROM connections WHERE tenant_id = ? AND status != 'disconnected' LIMIT 1",
+                    )?
+                    .query_row([&row.tenant_id], |r| r.get(0))
+                    .optional()?;
+                if let Some(existing) = existing {
+                    return Err(StoreError::Conflict(one_connection_message(&existing)));
+                }
             }
-        }
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO connections (id, tenant_id, provider, name, entity, status, config, secrets, created_ms, updated_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&new.id)
-        .bind(&new.tenant_id)
-        .bind(&new.provider)
-        .bind(&new.name)
-        .bind(&new.entity)
-        .bind(&new.status)
-        .bind(new.config.to_string())
-        .bind(&new.secrets)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
+            let now = now_ms();
+            db.prepare_cached(
+                "INSERT INTO connections (id, tenant_id, provider, name, entity, status, config, secrets, created_ms, updated_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                row.id,
+                row.tenant_id,
+                row.provider,
+                row.name,
+                row.entity,
+                row.status,
+                row.config.to_string(),
+                row.secrets,
+                now,
+                now
+            ])?;
+            Ok(())
+        })
         .await?;
-        tx.commit().await?;
         self.connection(&new.tenant_id, &new.id).await
     }
 
@@ -182,27 +186,32 @@ impl Store {
     /// ([`Store::save_connection_credentials`], [`Store::set_connection_status`]) so an
     /// edit never puts back a token or status that changed meanwhile.
     pub async fn update_connection(&self, row: &ConnectionRow) -> StoreResult<ConnectionRow> {
-        let mut tx = self.write().await?;
-        let done = sqlx::query(
-            "UPDATE connections SET name = ?, entity = ?, config = ?, updated_ms = ?
-             WHERE tenant_id = ? AND id = ? AND status != 'disconnected'",
-        )
-        .bind(&row.name)
-        .bind(&row.entity)
-        .bind(row.config.to_string())
-        .bind(now_ms())
-        .bind(&row.tenant_id)
-        .bind(&row.id)
-        .execute(&mut *tx)
+        let row = row.clone();
+        let (tenant_id, id) = (row.tenant_id.clone(), row.id.clone());
+        self.write(move |db| {
+            let changed = db
+                .prepare_cached(
+                    "UPDATE connections SET name = ?, entity = ?, config = ?, updated_ms = ?
+                     WHERE tenant_id = ? AND id = ? AND status != 'disconnected'",
+                )?
+                .execute(params![
+                    row.name,
+                    row.entity,
+                    row.config.to_string(),
+                    now_ms(),
+                    row.tenant_id,
+                    row.id
+                ])?;
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "connection {} is disconnected and can no longer change; create a new connection",
+                    row.id
+                )));
+            }
+            Ok(())
+        })
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "connection {} is disconnected and can no longer change; create a new connection",
-                row.id
-            )));
-        }
-        tx.commit().await?;
-        self.connection(&row.tenant_id, &row.id).await
+        self.connection(&tenant_id, &id).await
     }
 
     /// Records a test sync: its log entry, and the result shown on the connection.
@@ -212,15 +221,14 @@ impl Store {
         result: &serde_json::Value,
         entry: &LogEntry,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE connections SET last_test = ? WHERE id = ?")
-            .bind(result.to_string())
-            .bind(connection_id)
-            .execute(&mut *tx)
-            .await?;
-        entry.insert(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        let (connection_id, result, entry) =
+            (connection_id.to_string(), result.to_string(), entry.clone());
+        self.write(move |db| {
+            db.prepare_cached("UPDATE connections SET last_test = ? WHERE id = ?")?
+                .execute(params![result, connection_id])?;
+            entry.insert(db)
+        })
+        .await
     }
 
     /// Disconnects: the connection stops receiving, its open jobs are cancelled and each
@@ -230,24 +238,21 @@ impl Store {
         if conn.status == "disconnected" {
             return Ok((conn, 0));
         }
-        let mut tx = self.write().await?;
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE connections SET status = 'disconnected', updated_ms = ? WHERE tenant_id = ? AND id = ?",
-        )
-        .bind(now)
-        .bind(tenant_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        let cancelled = super::jobs::cancel_open_jobs(
-            &mut tx,
-            id,
-            &conn.provider,
-            "cancelled: the connection was disconnected before this delivery completed",
-        )
-        .await?;
-        tx.commit().await?;
+        let (tenant, conn_id, provider) = (tenant_id.to_string(), id.to_string(), conn.provider);
+        let cancelled = self
+            .write(move |db| {
+                db.prepare_cached(
+                    "UPDATE connections SET status = 'disconnected', updated_ms = ? WHERE tenant_id = ? AND id = ?",
+                )?
+                .execute(params![now_ms(), tenant, conn_id])?;
+                super::jobs::cancel_open_jobs(
+                    db,
+                    &conn_id,
+                    &provider,
+                    "cancelled: the connection was disconnected before this delivery completed",
+                )
+            })
+            .await?;
         Ok((self.connection(tenant_id, id).await?, cancelled))
     }
 }

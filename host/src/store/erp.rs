@@ -1,5 +1,7 @@
 //! ERP connectors' memory: OAuth states in flight and ERP record mappings.
 
+use rusqlite::{OptionalExtension, params};
+
 use super::{Store, StoreError, StoreResult, now_ms};
 
 /// A pending OAuth authorization, bound to one tenant and connection.
@@ -30,37 +32,48 @@ impl Store {
         verifier: Option<&[u8]>,
         ttl_ms: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        sqlx::query(
-            "INSERT INTO oauth_states (state, tenant_id, connection_id, provider, verifier, expires_ms)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(state)
-        .bind(tenant_id)
-        .bind(connection_id)
-        .bind(provider)
-        .bind(verifier)
-        .bind(now_ms() + ttl_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let (state, tenant_id, connection_id, provider) = (
+            state.to_string(),
+            tenant_id.to_string(),
+            connection_id.to_string(),
+            provider.to_string(),
+        );
+        let verifier = verifier.map(<[u8]>::to_vec);
+        let expires = now_ms() + ttl_ms;
+        self.write(move |db| {
+            db.prepare_cached(
+                "INSERT INTO oauth_states (state, tenant_id, connection_id, provider, verifier, expires_ms)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![state, tenant_id, connection_id, provider, verifier, expires])?;
+            Ok(())
+        })
+        .await
     }
 
     /// Consumes an OAuth `state`: it works once, before it expires.
     pub async fn take_oauth_state(&self, state: &str) -> StoreResult<OAuthState> {
         let now = now_ms();
-        let mut tx = self.write().await?;
-        let row = sqlx::query_as::<_, OAuthState>(
-            "UPDATE oauth_states SET used_ms = ? WHERE state = ? AND used_ms IS NULL AND expires_ms > ?
-             RETURNING state, tenant_id, connection_id, provider, verifier",
-        )
-        .bind(now)
-        .bind(state)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let state = state.to_string();
+        let row = self
+            .write(move |db| {
+                Ok(db
+                    .prepare_cached(
+                        "UPDATE oauth_states SET used_ms = ? WHERE state = ? AND used_ms IS NULL AND expires_ms > ?
+                         RETURNING state, tenant_id, connection_id, provider, verifier",
+                    )?
+                    .query_row(params![now, state, now], |r| {
+                        Ok(OAuthState {
+                            state: r.get(0)?,
+                            tenant_id: r.get(1)?,
+                            connection_id: r.get(2)?,
+                            provider: r.get(3)?,
+                            verifier: r.get(4)?,
+                        })
+                    })
+                    .optional()?)
+            })
+            .await?;
         row.ok_or_else(|| {
             StoreError::NotFound(
                 "this authorization link is unknown, expired or already used; start again with POST /v1/connections/{id}/reauthorize".into(),
@@ -83,7 +96,7 @@ impl Store {
         .bind(tenant_id)
         .bind(kind)
         .bind(local_id)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&self.reader)
         .await?)
     }
 
@@ -96,24 +109,32 @@ impl Store {
         local_id: &str,
         record: &ErpRecord,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        sqlx::query(
-            "INSERT INTO erp_records (account, tenant_id, kind, local_id, remote_id, version, updated_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (account, tenant_id, kind, local_id) DO UPDATE SET
-                remote_id = excluded.remote_id, version = excluded.version, updated_ms = excluded.updated_ms",
-        )
-        .bind(account)
-        .bind(tenant_id)
-        .bind(kind)
-        .bind(local_id)
-        .bind(&record.remote_id)
-        .bind(&record.version)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let (account, tenant_id, kind, local_id) = (
+            account.to_string(),
+            tenant_id.to_string(),
+            kind.to_string(),
+            local_id.to_string(),
+        );
+        let record = record.clone();
+        self.write(move |db| {
+            db.prepare_cached(
+                "INSERT INTO erp_records (account, tenant_id, kind, local_id, remote_id, version, updated_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (account, tenant_id, kind, local_id) DO UPDATE SET
+                    remote_id = excluded.remote_id, version = excluded.version, updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![
+                account,
+                tenant_id,
+                kind,
+                local_id,
+                record.remote_id,
+                record.version,
+                now_ms()
+            ])?;
+            Ok(())
+        })
+        .await
     }
 
     /// Sets a connection's status (e.g. `active` after authorization, `needs_reauth`).
@@ -122,15 +143,15 @@ impl Store {
         connection_id: &str,
         status: &str,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        sqlx::query("UPDATE connections SET status = ?, updated_ms = ? WHERE id = ? AND status != 'disconnected'")
-            .bind(status)
-            .bind(now_ms())
-            .bind(connection_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let (connection_id, status) = (connection_id.to_string(), status.to_string());
+        self.write(move |db| {
+            db.prepare_cached(
+                "UPDATE connections SET status = ?, updated_ms = ? WHERE id = ? AND status != 'disconnected'",
+            )?
+            .execute(params![status, now_ms(), connection_id])?;
+            Ok(())
+        })
+        .await
     }
 
     /// Replaces a connection's sealed secrets, and its config when given, in one
@@ -142,17 +163,16 @@ impl Store {
         config: Option<&serde_json::Value>,
         sealed: &[u8],
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE connections SET config = COALESCE(?, config), secrets = ?, updated_ms = ? WHERE id = ?",
-        )
-        .bind(config.map(|c| c.to_string()))
-        .bind(sealed)
-        .bind(now_ms())
-        .bind(connection_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let connection_id = connection_id.to_string();
+        let config = config.map(|c| c.to_string());
+        let sealed = sealed.to_vec();
+        self.write(move |db| {
+            db.prepare_cached(
+                "UPDATE connections SET config = COALESCE(?, config), secrets = ?, updated_ms = ? WHERE id = ?",
+            )?
+            .execute(params![config, sealed, now_ms(), connection_id])?;
+            Ok(())
+        })
+        .await
     }
 }

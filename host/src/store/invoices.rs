@@ -1,6 +1,6 @@
 //! Invoices and their versions, and the jobs that ingest and manual sync queue.
 
-use sqlx::{Sqlite, Transaction};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, StoreResult, now_ms, parse_json};
 use crate::domain::Invoice;
@@ -66,62 +66,61 @@ pub fn event_type_for(version: i64, void: bool) -> &'static str {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn insert_job(
-    tx: &mut Transaction<'_, Sqlite>,
-    tenant_id: &str,
-    connection_id: &str,
-    invoice_id: &str,
+/// One delivery to queue: which version goes where, as which event.
+struct NewJob<'a> {
+    tenant_id: &'a str,
+    connection_id: &'a str,
+    invoice_id: &'a str,
     version: i64,
-    event_id: &str,
-    event_type: &str,
+    event_id: &'a str,
+    event_type: &'a str,
     event_ms: i64,
-    kind: &str,
-    now: i64,
-) -> StoreResult<QueuedJob> {
+    kind: &'a str,
+}
+
+fn insert_job(db: &Connection, job: &NewJob<'_>, now: i64) -> StoreResult<QueuedJob> {
     let job_id = new_id(prefix::JOB);
-    sqlx::query(
+    db.prepare_cached(
         "INSERT INTO jobs (id, tenant_id, connection_id, invoice_id, version, event_id, event_type, event_ms, kind,
                            state, attempts, run_at_ms, created_ms, updated_ms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
-    )
-    .bind(&job_id)
-    .bind(tenant_id)
-    .bind(connection_id)
-    .bind(invoice_id)
-    .bind(version)
-    .bind(event_id)
-    .bind(event_type)
-    .bind(event_ms)
-    .bind(kind)
-    .bind(now)
-    .bind(now)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    )?
+    .execute(params![
+        job_id,
+        job.tenant_id,
+        job.connection_id,
+        job.invoice_id,
+        job.version,
+        job.event_id,
+        job.event_type,
+        job.event_ms,
+        job.kind,
+        now,
+        now,
+        now
+    ])?;
     Ok(QueuedJob {
         job_id,
-        connection_id: connection_id.to_string(),
+        connection_id: job.connection_id.to_string(),
     })
 }
 
 /// Connections of a tenant that take invoices of `entity`: active ones, and those
 /// waiting for (re-)authorization, whose jobs wait until they are active.
-async fn routed_connections(
-    tx: &mut Transaction<'_, Sqlite>,
+fn routed_connections(
+    db: &Connection,
     tenant_id: &str,
     entity: Option<&str>,
 ) -> StoreResult<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM connections
-                  WHERE tenant_id = ? AND status IN ('active', 'pending_auth', 'needs_reauth')
-           AND (entity IS NULL OR entity = ?)
-         ORDER BY created_ms, id",
-    )
-    .bind(tenant_id)
-    .bind(entity)
-    .fetch_all(&mut **tx)
-    .await?)
+    Ok(db
+        .prepare_cached(
+            "SELECT id FROM connections
+             WHERE tenant_id = ? AND status IN ('active', 'pending_auth', 'needs_reauth')
+               AND (entity IS NULL OR entity = ?)
+             ORDER BY created_ms, id",
+        )?
+        .query_map(params![tenant_id, entity], |r| r.get(0))?
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 impl Store {
@@ -136,82 +135,65 @@ impl Store {
     ) -> StoreResult<IngestOutcome> {
         let hash = invoice.content_hash();
         let body = invoice.canonical_json().to_string();
-        let mut tx = self.write().await?;
-        let current: Option<(i64, String)> = sqlx::query_as(
-            "SELECT version, content_hash FROM invoices WHERE tenant_id = ? AND id = ?",
-        )
-        .bind(tenant_id)
-        .bind(&invoice.id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((version, current_hash)) = &current
-            && *current_hash == hash
-        {
-            return Ok(IngestOutcome {
-                version: *version,
-                unchanged: true,
-                jobs: Vec::new(),
-            });
-        }
-        let version = current.map_or(1, |(v, _)| v + 1);
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO invoice_versions (tenant_id, invoice_id, version, content_hash, status, body, received_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(tenant_id)
-        .bind(&invoice.id)
-        .bind(version)
-        .bind(&hash)
-        .bind(invoice.status.as_str())
-        .bind(&body)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO invoices (tenant_id, id, version, content_hash, status, entity, updated_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (tenant_id, id) DO UPDATE SET
-                version = excluded.version, content_hash = excluded.content_hash,
-                status = excluded.status, entity = excluded.entity, updated_ms = excluded.updated_ms",
-        )
-        .bind(tenant_id)
-        .bind(&invoice.id)
-        .bind(version)
-        .bind(&hash)
-        .bind(invoice.status.as_str())
-        .bind(&invoice.entity)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let event_type = event_type_for(version, invoice.is_void());
-        let mut jobs = Vec::new();
-        for connection_id in
-            routed_connections(&mut tx, tenant_id, invoice.entity.as_deref()).await?
-        {
-            let event_id = new_id(prefix::EVENT);
-            jobs.push(
-                insert_job(
-                    &mut tx,
-                    tenant_id,
-                    &connection_id,
-                    &invoice.id,
+        let tenant_id = tenant_id.to_string();
+        let invoice_id = invoice.id.clone();
+        let status = invoice.status.as_str();
+        let entity = invoice.entity.clone();
+        let void = invoice.is_void();
+        self.write(move |db| {
+            let current: Option<(i64, String)> = db
+                .prepare_cached(
+                    "SELECT version, content_hash FROM invoices WHERE tenant_id = ? AND id = ?",
+                )?
+                .query_row(params![tenant_id, invoice_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((version, current_hash)) = &current
+                && *current_hash == hash
+            {
+                return Ok(IngestOutcome {
+                    version: *version,
+                    unchanged: true,
+                    jobs: Vec::new(),
+                });
+            }
+            let version = current.map_or(1, |(v, _)| v + 1);
+            let now = now_ms();
+            db.prepare_cached(
+                "INSERT INTO invoice_versions (tenant_id, invoice_id, version, content_hash, status, body, received_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![tenant_id, invoice_id, version, hash, status, body, now])?;
+            db.prepare_cached(
+                "INSERT INTO invoices (tenant_id, id, version, content_hash, status, entity, updated_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET
+                    version = excluded.version, content_hash = excluded.content_hash,
+                    status = excluded.status, entity = excluded.entity, updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![tenant_id, invoice_id, version, hash, status, entity, now])?;
+            let event_type = event_type_for(version, void);
+            let mut jobs = Vec::new();
+            for connection_id in routed_connections(db, &tenant_id, entity.as_deref())? {
+                let event_id = new_id(prefix::EVENT);
+                let job = NewJob {
+                    tenant_id: &tenant_id,
+                    connection_id: &connection_id,
+                    invoice_id: &invoice_id,
                     version,
-                    &event_id,
+                    event_id: &event_id,
                     event_type,
-                    now,
-                    "sync",
-                    now,
-                )
-                .await?,
-            );
-        }
-        tx.commit().await?;
-        Ok(IngestOutcome {
-            version,
-            unchanged: false,
-            jobs,
+                    event_ms: now,
+                    kind: "sync",
+                };
+                jobs.push(insert_job(db, &job, now)?);
+            }
+            Ok(IngestOutcome {
+                version,
+                unchanged: false,
+                jobs,
+            })
         })
+        .await
     }
 
     /// The current body of an invoice version, for the worker.
@@ -290,91 +272,90 @@ impl Store {
         invoice_id: &str,
         connection_id: Option<&str>,
     ) -> StoreResult<Vec<QueuedJob>> {
-        let mut tx = self.write().await?;
-        let (version, status, entity): (i64, String, Option<String>) = sqlx::query_as(
-            "SELECT version, status, entity FROM invoices WHERE tenant_id = ? AND id = ?",
-        )
-        .bind(tenant_id)
-        .bind(invoice_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("invoice {invoice_id} not found")))?;
-        let targets = match connection_id {
-            Some(id) => {
-                let status: Option<String> = sqlx::query_scalar(
-                    "SELECT status FROM connections WHERE tenant_id = ? AND id = ?",
-                )
-                .bind(tenant_id)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                match status.as_deref() {
-                    None => return Err(StoreError::NotFound(format!("connection {id} not found"))),
-                    Some("active") => vec![id.to_string()],
-                    Some(other) => {
-                        return Err(StoreError::Conflict(format!(
-                            "connection {id} is {other}; only an active connection can sync"
-                        )));
+        let tenant_id = tenant_id.to_string();
+        let invoice_id = invoice_id.to_string();
+        let connection_id = connection_id.map(str::to_string);
+        self.write(move |db| {
+            let (version, status, entity): (i64, String, Option<String>) = db
+                .prepare_cached(
+                    "SELECT version, status, entity FROM invoices WHERE tenant_id = ? AND id = ?",
+                )?
+                .query_row(params![tenant_id, invoice_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("invoice {invoice_id} not found")))?;
+            let targets = match &connection_id {
+                Some(id) => {
+                    let status: Option<String> = db
+                        .prepare_cached(
+                            "SELECT status FROM connections WHERE tenant_id = ? AND id = ?",
+                        )?
+                        .query_row(params![tenant_id, id], |r| r.get(0))
+                        .optional()?;
+                    match status.as_deref() {
+                        None => {
+                            return Err(StoreError::NotFound(format!("connection {id} not found")));
+                        }
+                        Some("active") => vec![id.clone()],
+                        Some(other) => {
+                            return Err(StoreError::Conflict(format!(
+                                "connection {id} is {other}; only an active connection can sync"
+                            )));
+                        }
                     }
                 }
-            }
-            None => routed_connections(&mut tx, tenant_id, entity.as_deref()).await?,
-        };
-        let now = now_ms();
-        let mut jobs = Vec::new();
-        for conn in targets {
-            let open: Option<String> = sqlx::query_scalar(
-                "UPDATE jobs SET run_at_ms = MIN(run_at_ms, ?), updated_ms = ?
-                 WHERE seq = (SELECT MAX(seq) FROM jobs WHERE connection_id = ? AND invoice_id = ?
-                              AND state IN ('pending', 'leased'))
-                 RETURNING id",
-            )
-            .bind(now)
-            .bind(now)
-            .bind(&conn)
-            .bind(invoice_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(job_id) = open {
-                jobs.push(QueuedJob {
-                    job_id,
-                    connection_id: conn,
+                None => routed_connections(db, &tenant_id, entity.as_deref())?,
+            };
+            let now = now_ms();
+            let mut jobs = Vec::new();
+            for conn in targets {
+                let open: Option<String> = db
+                    .prepare_cached(
+                        "UPDATE jobs SET run_at_ms = MIN(run_at_ms, ?), updated_ms = ?
+                         WHERE seq = (SELECT MAX(seq) FROM jobs WHERE connection_id = ? AND invoice_id = ?
+                                      AND state IN ('pending', 'leased'))
+                         RETURNING id",
+                    )?
+                    .query_row(params![now, now, conn, invoice_id], |r| r.get(0))
+                    .optional()?;
+                if let Some(job_id) = open {
+                    jobs.push(QueuedJob {
+                        job_id,
+                        connection_id: conn,
+                    });
+                    continue;
+                }
+                let previous: Option<(String, String, i64)> = db
+                    .prepare_cached(
+                        "SELECT event_id, event_type, event_ms FROM jobs WHERE connection_id = ? AND invoice_id = ? AND version = ?
+                         ORDER BY seq DESC LIMIT 1",
+                    )?
+                    .query_row(params![conn, invoice_id, version], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()?;
+                let (event_id, event_type, event_ms) = previous.unwrap_or_else(|| {
+                    (
+                        new_id(prefix::EVENT),
+                        event_type_for(version, status == "VOID").to_string(),
+                        now,
+                    )
                 });
-                continue;
-            }
-            let previous: Option<(String, String, i64)> = sqlx::query_as(
-                "SELECT event_id, event_type, event_ms FROM jobs WHERE connection_id = ? AND invoice_id = ? AND version = ?
-                 ORDER BY seq DESC LIMIT 1",
-            )
-            .bind(&conn)
-            .bind(invoice_id)
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let (event_id, event_type, event_ms) = previous.unwrap_or_else(|| {
-                (
-                    new_id(prefix::EVENT),
-                    event_type_for(version, status == "VOID").to_string(),
-                    now,
-                )
-            });
-            jobs.push(
-                insert_job(
-                    &mut tx,
-                    tenant_id,
-                    &conn,
-                    invoice_id,
+                let job = NewJob {
+                    tenant_id: &tenant_id,
+                    connection_id: &conn,
+                    invoice_id: &invoice_id,
                     version,
-                    &event_id,
-                    &event_type,
+                    event_id: &event_id,
+                    event_type: &event_type,
                     event_ms,
-                    "manual",
-                    now,
-                )
-                .await?,
-            );
-        }
-        tx.commit().await?;
-        Ok(jobs)
+                    kind: "manual",
+                };
+                jobs.push(insert_job(db, &job, now)?);
+            }
+            Ok(jobs)
+        })
+        .await
     }
 }

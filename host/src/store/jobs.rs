@@ -9,13 +9,13 @@
 //! the versions of one invoice reach each connection in order while different invoices
 //! run in parallel.
 
-use sqlx::{Sqlite, Transaction};
+use rusqlite::{Connection, params};
 
 use super::sync_log::{FAILED, LogEntry};
 use super::{Store, StoreResult, now_ms};
 
 /// A leased job, with everything the worker needs to attempt it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ClaimedJob {
     pub id: String,
     pub tenant_id: String,
@@ -46,24 +46,51 @@ pub enum JobNext {
     Failed,
 }
 
+impl ClaimedJob {
+    /// Reads the columns `CLAIMED_COLUMNS` names, in that order.
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ClaimedJob {
+            id: r.get(0)?,
+            tenant_id: r.get(1)?,
+            connection_id: r.get(2)?,
+            invoice_id: r.get(3)?,
+            version: r.get(4)?,
+            event_id: r.get(5)?,
+            event_type: r.get(6)?,
+            kind: r.get(7)?,
+            attempts: r.get(8)?,
+            lease_token: r.get(9)?,
+            created_ms: r.get(10)?,
+            event_ms: r.get(11)?,
+        })
+    }
+}
+
 /// Cancels every open job of a connection, logging one FAILED entry per job.
-pub(super) async fn cancel_open_jobs(
-    tx: &mut Transaction<'_, Sqlite>,
+pub(super) fn cancel_open_jobs(
+    db: &Connection,
     connection_id: &str,
     provider: &str,
     reason: &str,
 ) -> StoreResult<u64> {
     let now = now_ms();
-    let cancelled: Vec<(String, String, String, String, i64, String)> = sqlx::query_as(
-        "UPDATE jobs SET state = 'cancelled', lease_token = NULL, lease_until_ms = NULL, last_error = ?, updated_ms = ?
-         WHERE connection_id = ? AND state IN ('pending', 'leased')
-         RETURNING id, tenant_id, invoice_id, event_id, attempts, kind",
-    )
-    .bind(reason)
-    .bind(now)
-    .bind(connection_id)
-    .fetch_all(&mut **tx)
-    .await?;
+    let cancelled = db
+        .prepare_cached(
+            "UPDATE jobs SET state = 'cancelled', lease_token = NULL, lease_until_ms = NULL, last_error = ?, updated_ms = ?
+             WHERE connection_id = ? AND state IN ('pending', 'leased')
+             RETURNING id, tenant_id, invoice_id, event_id, attempts, kind",
+        )?
+        .query_map(params![reason, now, connection_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
     for (job_id, tenant_id, invoice_id, event_id, attempts, kind) in &cancelled {
         LogEntry {
             tenant_id: tenant_id.clone(),
@@ -82,8 +109,7 @@ pub(super) async fn cancel_open_jobs(
             duration_ms: 0,
             guest_logs: None,
         }
-        .insert(tx)
-        .await?;
+        .insert(db)?;
     }
     Ok(cancelled.len() as u64)
 }
@@ -91,31 +117,29 @@ pub(super) async fn cancel_open_jobs(
 impl Store {
     /// Leases up to `limit` due jobs for `lease_ms`.
     pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<ClaimedJob>> {
-        let now = now_ms();
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let mut tx = self.write().await?;
-        let jobs = sqlx::query_as::<_, ClaimedJob>(
-            "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until_ms = ?2, attempts = attempts + 1,
-                             updated_ms = ?3
-             WHERE seq IN (
-                SELECT j.seq FROM jobs j
-                WHERE ((j.state = 'pending' AND j.run_at_ms <= ?3) OR (j.state = 'leased' AND j.lease_until_ms <= ?3))
-                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
-                  AND NOT EXISTS (SELECT 1 FROM jobs p
-                                  WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
-                                    AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
-                ORDER BY j.run_at_ms, j.seq LIMIT ?4)
-             RETURNING id, tenant_id, connection_id, invoice_id, version, event_id, event_type, kind, attempts,
-                       lease_token, created_ms, event_ms",
-        )
-        .bind(&token)
-        .bind(now + lease_ms)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(jobs)
+        self.write(move |db| {
+            let now = now_ms();
+            let jobs = db
+                .prepare_cached(
+                    "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until_ms = ?2, attempts = attempts + 1,
+                                     updated_ms = ?3
+                     WHERE seq IN (
+                        SELECT j.seq FROM jobs j
+                        WHERE ((j.state = 'pending' AND j.run_at_ms <= ?3) OR (j.state = 'leased' AND j.lease_until_ms <= ?3))
+                          AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
+                          AND NOT EXISTS (SELECT 1 FROM jobs p
+                                          WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
+                                            AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
+                        ORDER BY j.run_at_ms, j.seq LIMIT ?4)
+                     RETURNING id, tenant_id, connection_id, invoice_id, version, event_id, event_type, kind, attempts,
+                               lease_token, created_ms, event_ms",
+                )?
+                .query_map(params![token, now + lease_ms, now, limit], ClaimedJob::from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(jobs)
+        })
+        .await
     }
 
     /// Records an attempt and moves its job on, if the lease still holds. Returns false
@@ -126,97 +150,106 @@ impl Store {
         next: JobNext,
         entry: &LogEntry,
     ) -> StoreResult<bool> {
-        let mut tx = self.write().await?;
-        entry.insert(&mut tx).await?;
         let (state, run_at) = match next {
             JobNext::Succeeded => ("succeeded", None),
             JobNext::Held => ("pending", None),
             JobNext::RetryAt(at) => ("pending", Some(at)),
             JobNext::Failed => ("failed", None),
         };
-        let done = sqlx::query(
-            "UPDATE jobs SET state = ?, run_at_ms = COALESCE(?, run_at_ms), lease_token = NULL, lease_until_ms = NULL,
-                             attempts = attempts - ?, last_error = ?, last_code = ?, updated_ms = ?
-             WHERE id = ? AND lease_token = ?",
-        )
-        .bind(state)
-        .bind(run_at)
-        .bind(matches!(next, JobNext::Held) as i64)
-        .bind(&entry.error)
-        .bind(entry.response_code)
-        .bind(now_ms())
-        .bind(&job.id)
-        .bind(&job.lease_token)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let (job_id, token, entry) = (job.id.clone(), job.lease_token.clone(), entry.clone());
+        self.write(move |db| {
+            entry.insert(db)?;
+            let done = db
+                .prepare_cached(
+                    "UPDATE jobs SET state = ?, run_at_ms = COALESCE(?, run_at_ms), lease_token = NULL, lease_until_ms = NULL,
+                                     attempts = attempts - ?, last_error = ?, last_code = ?, updated_ms = ?
+                     WHERE id = ? AND lease_token = ?",
+                )?
+                .execute(params![
+                    state,
+                    run_at,
+                    matches!(next, JobNext::Held) as i64,
+                    entry.error,
+                    entry.response_code,
+                    now_ms(),
+                    job_id,
+                    token
+                ])?;
+            Ok(done == 1)
+        })
+        .await
     }
 
     /// Gives a leased job back untouched, undoing the attempt count the claim added; used
     /// when the attempt never started (its connection stopped being active meanwhile).
     pub async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        sqlx::query(
-            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_token = NULL, lease_until_ms = NULL,
-                             updated_ms = ?
-             WHERE id = ? AND lease_token = ?",
-        )
-        .bind(now_ms())
-        .bind(&job.id)
-        .bind(&job.lease_token)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let (job_id, token) = (job.id.clone(), job.lease_token.clone());
+        self.write(move |db| {
+            db.prepare_cached(
+                "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_token = NULL, lease_until_ms = NULL,
+                                 updated_ms = ?
+                 WHERE id = ? AND lease_token = ?",
+            )?
+            .execute(params![now_ms(), job_id, token])?;
+            Ok(())
+        })
+        .await
     }
 
     /// At start-up, returns every job leased by a previous process to the queue, logging
     /// each interrupted attempt as FAILED. Safe only because the data dir lock guarantees
     /// that no other process holds leases here.
     pub async fn recover_leases(&self) -> StoreResult<u64> {
-        let now = now_ms();
-        let mut tx = self.write().await?;
-        let recovered: Vec<(String, String, String, String, String, String, i64)> = sqlx::query_as(
-            "UPDATE jobs SET state = 'pending', run_at_ms = ?1, lease_token = NULL, lease_until_ms = NULL,
-                             last_error = 'interrupted: erp-sync stopped during this attempt', updated_ms = ?1
-             WHERE state = 'leased'
-             RETURNING id, tenant_id, connection_id, invoice_id, event_id, kind, attempts",
-        )
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (job_id, tenant_id, connection_id, invoice_id, event_id, kind, attempts) in &recovered {
-            let provider: String =
-                sqlx::query_scalar("SELECT provider FROM connections WHERE id = ?")
-                    .bind(connection_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            LogEntry {
-                tenant_id: tenant_id.clone(),
-                at_ms: now,
-                invoice_id: Some(invoice_id.clone()),
-                connection_id: connection_id.clone(),
-                provider,
-                kind: kind.clone(),
-                job_id: Some(job_id.clone()),
-                event_id: Some(event_id.clone()),
-                attempt: *attempts,
-                status: FAILED,
-                response_code: None,
-                error: Some(
-                    "interrupted: erp-sync stopped during this attempt; it is retried with the same event id"
-                        .into(),
-                ),
-                erp_record_id: None,
-                duration_ms: 0,
-                guest_logs: None,
+        self.write(|db| {
+            let now = now_ms();
+            let recovered = db
+                .prepare_cached(
+                    "UPDATE jobs SET state = 'pending', run_at_ms = ?1, lease_token = NULL, lease_until_ms = NULL,
+                                     last_error = 'interrupted: erp-sync stopped during this attempt', updated_ms = ?1
+                     WHERE state = 'leased'
+                     RETURNING id, tenant_id, connection_id, invoice_id, event_id, kind, attempts",
+                )?
+                .query_map([now], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, i64>(6)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (job_id, tenant_id, connection_id, invoice_id, event_id, kind, attempts) in &recovered {
+                let provider: String = db
+                    .prepare_cached("SELECT provider FROM connections WHERE id = ?")?
+                    .query_row([connection_id], |r| r.get(0))?;
+                LogEntry {
+                    tenant_id: tenant_id.clone(),
+                    at_ms: now,
+                    invoice_id: Some(invoice_id.clone()),
+                    connection_id: connection_id.clone(),
+                    provider,
+                    kind: kind.clone(),
+                    job_id: Some(job_id.clone()),
+                    event_id: Some(event_id.clone()),
+                    attempt: *attempts,
+                    status: FAILED,
+                    response_code: None,
+                    error: Some(
+                        "interrupted: erp-sync stopped during this attempt; it is retried with the same event id"
+                            .into(),
+                    ),
+                    erp_record_id: None,
+                    duration_ms: 0,
+                    guest_logs: None,
+                }
+                .insert(db)?;
             }
-            .insert(&mut tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(recovered.len() as u64)
+            Ok(recovered.len() as u64)
+        })
+        .await
     }
 
     /// When the next claimable job becomes due (unix ms), so the worker can sleep until

@@ -1,10 +1,11 @@
 //! Every SQL statement of erp-sync lives in this folder, behind a small typed API.
 //!
-//! The embedded default is one SQLite file in WAL mode. Two pools share it: a single-
-//! connection *writer* that runs every write as `BEGIN IMMEDIATE` (so a read-then-write
-//! can never fail half-way with `SQLITE_BUSY_SNAPSHOT`), and a *reader* pool for the API
-//! and sync-log queries, which WAL lets run beside the writer. The jobs table is the
-//! queue, so accepting an invoice and queueing its deliveries is one transaction.
+//! The embedded default is one SQLite file in WAL mode. Every write goes to one writer
+//! thread ([`writer`]) that group-commits: the writes waiting for it share one
+//! `BEGIN IMMEDIATE` transaction, each in its own savepoint, and each caller is answered
+//! after the commit. A *reader* pool (sqlx) serves the API and sync-log queries, which
+//! WAL lets run beside the writer. The jobs table is the queue, so accepting an invoice
+//! and queueing its deliveries is one transaction.
 //!
 //! A data dir belongs to one process at a time: [`Store::open`] takes an exclusive lock
 //! on `<data dir>/erp-sync.lock`, which is what makes it safe to release every lease left
@@ -17,6 +18,7 @@ mod jobs;
 mod sync_log;
 mod tenants;
 mod transforms;
+mod writer;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::SqlitePool;
+
+use writer::Writer;
 
 pub use connections::{ConnectionRow, NewConnection};
 pub use erp::{ErpRecord, OAuthState};
@@ -40,6 +44,10 @@ pub use transforms::{NewTransform, TransformRow};
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database writer: {0}")]
+    Writer(String),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
@@ -66,7 +74,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    writer: SqlitePool,
+    writer: Arc<Writer>,
     reader: SqlitePool,
     _lock: Option<Arc<File>>,
 }
@@ -123,13 +131,15 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
+        // Migrations run through sqlx once, before the writer thread takes over writing.
+        let migrator = SqlitePoolOptions::new()
             .max_connections(1)
-            .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&migrator).await?;
+        migrator.close().await;
+        let writer = Arc::new(Writer::start(&db_path)?);
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
@@ -142,15 +152,20 @@ impl Store {
         })
     }
 
-    /// A write transaction that holds the database's write lock from its first statement.
-    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    /// Runs `f` as one write (see [`writer`]): it is answered once committed.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.run(f).await
     }
 
-    /// Closes both pools, flushing the WAL; used on graceful shutdown.
+    /// Closes the reader pool and the writer (committing what is queued, flushing the
+    /// WAL); used on graceful shutdown.
     pub async fn close(&self) {
         self.reader.close().await;
-        self.writer.close().await;
+        self.writer.stop().await;
     }
 
     /// Whether the database answers; backs `/healthz`.

@@ -5,7 +5,7 @@
 //! written while someone pages can neither be skipped nor repeated (the single writer
 //! assigns ids in commit order).
 
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::{Store, StoreResult};
 
@@ -36,29 +36,30 @@ pub const SUCCESS: &str = "SUCCESS";
 pub const FAILED: &str = "FAILED";
 
 impl LogEntry {
-    pub(super) async fn insert(&self, tx: &mut Transaction<'_, Sqlite>) -> StoreResult<()> {
-        sqlx::query(
+    /// Appends this entry within the caller's write.
+    pub(super) fn insert(&self, db: &rusqlite::Connection) -> StoreResult<()> {
+        db.prepare_cached(
             "INSERT INTO sync_log (tenant_id, at_ms, invoice_id, connection_id, provider, kind, job_id, event_id,
                                    attempt, status, response_code, error, erp_record_id, duration_ms, guest_logs)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&self.tenant_id)
-        .bind(self.at_ms)
-        .bind(&self.invoice_id)
-        .bind(&self.connection_id)
-        .bind(&self.provider)
-        .bind(&self.kind)
-        .bind(&self.job_id)
-        .bind(&self.event_id)
-        .bind(self.attempt)
-        .bind(self.status)
-        .bind(self.response_code)
-        .bind(&self.error)
-        .bind(&self.erp_record_id)
-        .bind(self.duration_ms)
-        .bind(&self.guest_logs)
-        .execute(&mut **tx)
-        .await?;
+        )?
+        .execute(rusqlite::params![
+            self.tenant_id,
+            self.at_ms,
+            self.invoice_id,
+            self.connection_id,
+            self.provider,
+            self.kind,
+            self.job_id,
+            self.event_id,
+            self.attempt,
+            self.status,
+            self.response_code,
+            self.error,
+            self.erp_record_id,
+            self.duration_ms,
+            self.guest_logs,
+        ])?;
         Ok(())
     }
 }
@@ -106,10 +107,8 @@ pub struct LogPage {
 impl Store {
     /// Appends one entry on its own (tests, start-up recovery notes).
     pub async fn append_log(&self, entry: &LogEntry) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        entry.insert(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        let entry = entry.clone();
+        self.write(move |db| entry.insert(db)).await
     }
 
     /// A page of a tenant's log, filtered.

@@ -1,5 +1,7 @@
 //! Tenants, their API keys and their settings.
 
+use rusqlite::params;
+
 use super::{Store, StoreError, StoreResult, now_ms};
 use crate::crypto::api_key;
 use crate::domain::ids::{new_id, prefix};
@@ -22,20 +24,23 @@ impl Store {
         };
         let key = api_key::generate_api_key();
         let now = now_ms();
-        let mut tx = self.write().await?;
-        sqlx::query("INSERT INTO tenants (id, name, multi_erp, created_ms) VALUES (?, ?, 0, ?)")
-            .bind(&tenant.id)
-            .bind(&tenant.name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO api_keys (key_hash, tenant_id, created_ms) VALUES (?, ?, ?)")
-            .bind(api_key::hash_api_key(&key))
-            .bind(&tenant.id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let (id, name, hash) = (
+            tenant.id.clone(),
+            tenant.name.clone(),
+            api_key::hash_api_key(&key),
+        );
+        self.write(move |db| {
+            db.prepare_cached(
+                "INSERT INTO tenants (id, name, multi_erp, created_ms) VALUES (?, ?, 0, ?)",
+            )?
+            .execute(params![id, name, now])?;
+            db.prepare_cached(
+                "INSERT INTO api_keys (key_hash, tenant_id, created_ms) VALUES (?, ?, ?)",
+            )?
+            .execute(params![hash, id, now])?;
+            Ok(())
+        })
+        .await?;
         Ok((tenant, key))
     }
 
@@ -69,26 +74,25 @@ impl Store {
     /// Turns Multi-ERP mode on or off. Turning it off is refused while more than one
     /// connection is active, since the tenant would silently keep several destinations.
     pub async fn set_multi_erp(&self, tenant_id: &str, on: bool) -> StoreResult<Tenant> {
-        let mut tx = self.write().await?;
-        if !on {
-            let active: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM connections WHERE tenant_id = ? AND status != 'disconnected'",
-            )
-            .bind(tenant_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            if active > 1 {
-                return Err(StoreError::Conflict(format!(
-                    "multi_erp cannot be turned off while {active} connections are connected; disconnect all but one first"
-                )));
+        let id = tenant_id.to_string();
+        self.write(move |db| {
+            if !on {
+                let active: i64 = db
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM connections WHERE tenant_id = ? AND status != 'disconnected'",
+                    )?
+                    .query_row([&id], |r| r.get(0))?;
+                if active > 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "multi_erp cannot be turned off while {active} connections are connected; disconnect all but one first"
+                    )));
+                }
             }
-        }
-        sqlx::query("UPDATE tenants SET multi_erp = ? WHERE id = ?")
-            .bind(on)
-            .bind(tenant_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+            db.prepare_cached("UPDATE tenants SET multi_erp = ? WHERE id = ?")?
+                .execute(params![on, id])?;
+            Ok(())
+        })
+        .await?;
         self.tenant(tenant_id).await
     }
 }

@@ -1,5 +1,7 @@
 //! Uploaded components and the customers whose invoices they tweak.
 
+use rusqlite::{OptionalExtension, params};
+
 use super::{Store, StoreError, StoreResult, now_ms};
 use crate::domain::ids::new_id;
 
@@ -35,44 +37,39 @@ impl Store {
         &self,
         new: &NewTransform<'_>,
     ) -> StoreResult<(TransformRow, bool)> {
-        let mut tx = self.write().await?;
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM transforms WHERE tenant_id = ? AND sha256 = ? AND world = ?",
-        )
-        .bind(new.tenant_id)
-        .bind(new.sha256)
-        .bind(new.world)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (id, created) = match existing {
-            Some(id) => (id, false),
-            None => {
+        let (tenant_id, name, world, export, sha256, bytes) = (
+            new.tenant_id.to_string(),
+            new.name.to_string(),
+            new.world.to_string(),
+            new.export.to_string(),
+            new.sha256.to_string(),
+            new.bytes.to_vec(),
+        );
+        let (id, created) = self
+            .write(move |db| {
+                let existing: Option<String> = db
+                    .prepare_cached(
+                        "SELECT id FROM transforms WHERE tenant_id = ? AND sha256 = ? AND world = ?",
+                    )?
+                    .query_row(params![tenant_id, sha256, world], |r| r.get(0))
+                    .optional()?;
+                if let Some(id) = existing {
+                    return Ok((id, false));
+                }
                 let now = now_ms();
-                sqlx::query("INSERT OR IGNORE INTO wasm_modules (sha256, bytes, created_ms) VALUES (?, ?, ?)")
-                    .bind(new.sha256)
-                    .bind(new.bytes)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                db.prepare_cached(
+                    "INSERT OR IGNORE INTO wasm_modules (sha256, bytes, created_ms) VALUES (?, ?, ?)",
+                )?
+                .execute(params![sha256, bytes, now])?;
                 let id = new_id("tr");
-                sqlx::query(
+                db.prepare_cached(
                     "INSERT INTO transforms (id, tenant_id, name, world, export, sha256, size, created_ms)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&id)
-                .bind(new.tenant_id)
-                .bind(new.name)
-                .bind(new.world)
-                .bind(new.export)
-                .bind(new.sha256)
-                .bind(new.bytes.len() as i64)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                (id, true)
-            }
-        };
-        tx.commit().await?;
+                )?
+                .execute(params![id, tenant_id, name, world, export, sha256, bytes.len() as i64, now])?;
+                Ok((id, true))
+            })
+            .await?;
         Ok((self.transform(new.tenant_id, &id).await?, created))
     }
 
@@ -114,31 +111,28 @@ impl Store {
         customer_id: &str,
         transform_id: Option<&str>,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
-        match transform_id {
-            Some(t) => {
-                sqlx::query(
-                    "INSERT INTO customer_tweaks (tenant_id, customer_id, transform_id, updated_ms) VALUES (?, ?, ?, ?)
-                     ON CONFLICT (tenant_id, customer_id) DO UPDATE SET transform_id = excluded.transform_id,
-                        updated_ms = excluded.updated_ms",
-                )
-                .bind(tenant_id)
-                .bind(customer_id)
-                .bind(t)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
+        let (tenant_id, customer_id) = (tenant_id.to_string(), customer_id.to_string());
+        let transform_id = transform_id.map(str::to_string);
+        self.write(move |db| {
+            match transform_id {
+                Some(t) => {
+                    db.prepare_cached(
+                        "INSERT INTO customer_tweaks (tenant_id, customer_id, transform_id, updated_ms) VALUES (?, ?, ?, ?)
+                         ON CONFLICT (tenant_id, customer_id) DO UPDATE SET transform_id = excluded.transform_id,
+                            updated_ms = excluded.updated_ms",
+                    )?
+                    .execute(params![tenant_id, customer_id, t, now_ms()])?;
+                }
+                None => {
+                    db.prepare_cached(
+                        "DELETE FROM customer_tweaks WHERE tenant_id = ? AND customer_id = ?",
+                    )?
+                    .execute(params![tenant_id, customer_id])?;
+                }
             }
-            None => {
-                sqlx::query("DELETE FROM customer_tweaks WHERE tenant_id = ? AND customer_id = ?")
-                    .bind(tenant_id)
-                    .bind(customer_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     /// The tweak transform applied to a customer's invoices, if any.

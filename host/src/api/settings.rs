@@ -26,10 +26,15 @@ pub struct Settings {
 /// The tenant's settings.
 #[utoipa::path(get, path = "/v1/settings", tag = "settings",
     responses((status = 200, body = Settings)), security(("api_key" = [])))]
-pub async fn show(AuthTenant(tenant): AuthTenant) -> Json<Settings> {
-    Json(Settings {
+pub async fn show(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+) -> Result<Json<Settings>, ApiError> {
+    // Read fresh: the tenant the key names may be a remembered copy.
+    let tenant = state.store.tenant(&tenant.id).await?;
+    Ok(Json(Settings {
         multi_erp: tenant.multi_erp,
-    })
+    }))
 }
 
 /// Changes settings; turning Multi-ERP off is refused while several connections exist.

@@ -345,6 +345,7 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
             }
         }
     };
+    let writes_before = server.store.write_stats();
     let load_started = Instant::now();
     let ingest_elapsed = match args.rate {
         None => closed_loop(n, args.concurrency, post_one).await?,
@@ -399,6 +400,12 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
     let max = latencies.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
     let ratio = delivered_rps / raw_rps;
     let rss_mib = peak_rss_kib().map(|k| k as f64 / 1024.0);
+    let writes = server.store.write_stats();
+    let (commits, write_ops) = (
+        writes.commits - writes_before.commits,
+        writes.writes - writes_before.writes,
+    );
+    let per_commit = write_ops as f64 / commits.max(1) as f64;
     let mode = match args.rate {
         Some(r) => format!("fixed {r}/s"),
         None => format!("closed loop, {} clients", args.concurrency),
@@ -453,6 +460,11 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         "delivered / refused",
         format!("{delivered} / {rejected}")
     );
+    println!(
+        "  {:<34} {:>12}",
+        "store writes / commits",
+        format!("{write_ops} / {commits} ({per_commit:.1} per commit)")
+    );
     if let Some(mib) = rss_mib {
         println!(
             "  {:<34} {:>12}",
@@ -470,6 +482,7 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
             "latency_ms": { "p50": p50, "p99": p99, "max": max },
             "delivered": delivered, "refused": rejected,
             "timed_out": wait.is_err(), "peak_rss_mib": rss_mib,
+            "store": { "writes": write_ops, "commits": commits },
         })
     );
 

@@ -58,6 +58,29 @@ impl TryFrom<RawConnection> for ConnectionRow {
     }
 }
 
+/// A connection by id within a write (the worker's claim reads it there, fresh).
+pub(super) fn read_connection(db: &rusqlite::Connection, id: &str) -> StoreResult<ConnectionRow> {
+    db.prepare_cached(&format!("SELECT {COLUMNS} FROM connections WHERE id = ?"))?
+        .query_row([id], |r| {
+            Ok(RawConnection {
+                id: r.get(0)?,
+                tenant_id: r.get(1)?,
+                provider: r.get(2)?,
+                name: r.get(3)?,
+                entity: r.get(4)?,
+                status: r.get(5)?,
+                config: r.get(6)?,
+                secrets: r.get(7)?,
+                last_test: r.get(8)?,
+                created_ms: r.get(9)?,
+                updated_ms: r.get(10)?,
+            })
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
+        .try_into()
+}
+
 /// What is needed to create a connection; the id is chosen by the caller so secrets can
 /// be sealed bound to it before the row exists.
 #[derive(Debug, Clone)]

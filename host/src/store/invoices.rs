@@ -196,25 +196,6 @@ impl Store {
         .await
     }
 
-    /// The current body of an invoice version, for the worker.
-    pub async fn invoice_body(
-        &self,
-        tenant_id: &str,
-        invoice_id: &str,
-        version: i64,
-    ) -> StoreResult<Invoice> {
-        let body: String = sqlx::query_scalar(
-            "SELECT body FROM invoice_versions WHERE tenant_id = ? AND invoice_id = ? AND version = ?",
-        )
-        .bind(tenant_id)
-        .bind(invoice_id)
-        .bind(version)
-        .fetch_optional(&self.reader)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("invoice {invoice_id} version {version} not found")))?;
-        parse_json("invoice_versions.body", &body)
-    }
-
     /// An invoice, its versions and its sync state per connection.
     pub async fn invoice_state(
         &self,

@@ -9,7 +9,13 @@
 //! the versions of one invoice reach each connection in order while different invoices
 //! run in parallel.
 
-use rusqlite::{Connection, params};
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::connections::read_connection;
+use super::transforms::read_invoice_tweak;
+use super::{ConnectionRow, TransformRow};
 
 use super::sync_log::{FAILED, LogEntry};
 use super::{Store, StoreResult, now_ms};
@@ -32,6 +38,17 @@ pub struct ClaimedJob {
     pub created_ms: i64,
     /// The event's `created_at` (unix ms): the same on every redelivery of the event.
     pub event_ms: i64,
+}
+
+/// A leased job with what its attempt reads, fetched in the claim's transaction so the
+/// worker needs no further reads: the connection, the invoice version's body (`None`
+/// if it is missing, which fails the attempt), and the customer's invoice tweak.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub job: ClaimedJob,
+    pub connection: ConnectionRow,
+    pub invoice_body: Option<String>,
+    pub tweak: Option<TransformRow>,
 }
 
 /// What happens to a job after an attempt.
@@ -115,8 +132,8 @@ pub(super) fn cancel_open_jobs(
 }
 
 impl Store {
-    /// Leases up to `limit` due jobs for `lease_ms`.
-    pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<ClaimedJob>> {
+    /// Leases up to `limit` due jobs for `lease_ms`, with what their attempts read.
+    pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<Claim>> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         self.write(move |db| {
             let now = now_ms();
@@ -137,7 +154,35 @@ impl Store {
                 )?
                 .query_map(params![token, now + lease_ms, now, limit], ClaimedJob::from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(jobs)
+            let mut connections: HashMap<String, ConnectionRow> = HashMap::new();
+            let mut claims = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let connection = match connections.get(&job.connection_id) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = read_connection(db, &job.connection_id)?;
+                        connections.insert(c.id.clone(), c.clone());
+                        c
+                    }
+                };
+                let invoice_body: Option<String> = db
+                    .prepare_cached(
+                        "SELECT body FROM invoice_versions WHERE tenant_id = ? AND invoice_id = ? AND version = ?",
+                    )?
+                    .query_row(params![job.tenant_id, job.invoice_id, job.version], |r| r.get(0))
+                    .optional()?;
+                let tweak = match &invoice_body {
+                    Some(body) => read_invoice_tweak(db, &job.tenant_id, body)?,
+                    None => None,
+                };
+                claims.push(Claim {
+                    job,
+                    connection,
+                    invoice_body,
+                    tweak,
+                });
+            }
+            Ok(claims)
         })
         .await
     }

@@ -23,18 +23,20 @@ mod writer;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
 use writer::Writer;
+pub use writer::WriteStats;
 
 pub use connections::{ConnectionRow, NewConnection};
 pub use erp::{ErpRecord, OAuthState};
 pub use invoices::{IngestOutcome, InvoiceState, InvoiceVersionInfo, QueuedJob, SyncStateRow};
-pub use jobs::{ClaimedJob, JobNext};
+pub use jobs::{Claim, ClaimedJob, JobNext};
 pub use sync_log::{FAILED, LogEntry, LogFilter, LogPage, LogRow, SUCCESS};
 pub use tenants::Tenant;
 pub use transforms::{NewTransform, TransformRow};
@@ -75,6 +77,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     writer: Arc<Writer>,
+    /// API key hashes already looked up, with their tenant (see `tenant_by_api_key`).
+    known_keys: Arc<RwLock<HashMap<String, Tenant>>>,
     reader: SqlitePool,
     _lock: Option<Arc<File>>,
 }
@@ -147,6 +151,7 @@ impl Store {
             .await?;
         Ok(Store {
             writer,
+            known_keys: Arc::default(),
             reader,
             _lock: lock,
         })
@@ -166,6 +171,11 @@ impl Store {
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.stop().await;
+    }
+
+    /// The writer's commits and writes so far (group-commit efficiency, for `bench`).
+    pub fn write_stats(&self) -> WriteStats {
+        self.writer.stats()
     }
 
     /// Whether the database answers; backs `/healthz`.

@@ -44,15 +44,25 @@ impl Store {
         Ok((tenant, key))
     }
 
-    /// The tenant an API key belongs to, if any.
+    /// The tenant an API key belongs to, if any. Every API request asks this, so known
+    /// keys are remembered in memory (keys are never reassigned, and this process owns
+    /// the data dir); unknown keys are not, so guessing cannot grow the cache.
     pub async fn tenant_by_api_key(&self, key: &str) -> StoreResult<Option<Tenant>> {
-        Ok(sqlx::query_as::<_, Tenant>(
+        let hash = api_key::hash_api_key(key);
+        if let Some(tenant) = self.known_keys.read().ok().and_then(|k| k.get(&hash).cloned()) {
+            return Ok(Some(tenant));
+        }
+        let tenant = sqlx::query_as::<_, Tenant>(
             "SELECT t.id, t.name, t.multi_erp FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
              WHERE k.key_hash = ?",
         )
-        .bind(api_key::hash_api_key(key))
+        .bind(&hash)
         .fetch_optional(&self.reader)
-        .await?)
+        .await?;
+        if let (Some(t), Ok(mut known)) = (&tenant, self.known_keys.write()) {
+            known.insert(hash, t.clone());
+        }
+        Ok(tenant)
     }
 
     /// How many tenants exist; `serve --dev` only creates one on an empty database.
@@ -93,6 +103,12 @@ impl Store {
             Ok(())
         })
         .await?;
-        self.tenant(tenant_id).await
+        let tenant = self.tenant(tenant_id).await?;
+        if let Ok(mut known) = self.known_keys.write() {
+            for cached in known.values_mut().filter(|t| t.id == tenant.id) {
+                *cached = tenant.clone();
+            }
+        }
+        Ok(tenant)
     }
 }

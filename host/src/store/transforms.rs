@@ -30,6 +30,34 @@ pub struct NewTransform<'a> {
 
 const COLUMNS: &str = "id, tenant_id, name, world, export, sha256, size, created_ms";
 
+/// The invoice tweak of the customer an invoice body names, within a write (the
+/// worker's claim reads it there).
+pub(super) fn read_invoice_tweak(
+    db: &rusqlite::Connection,
+    tenant_id: &str,
+    invoice_body: &str,
+) -> StoreResult<Option<TransformRow>> {
+    Ok(db
+        .prepare_cached(
+            "SELECT t.id, t.tenant_id, t.name, t.world, t.export, t.sha256, t.size, t.created_ms
+             FROM customer_tweaks c JOIN transforms t ON t.id = c.transform_id
+             WHERE c.tenant_id = ? AND c.customer_id = json_extract(?, '$.customer.id')",
+        )?
+        .query_row(params![tenant_id, invoice_body], |r| {
+            Ok(TransformRow {
+                id: r.get(0)?,
+                tenant_id: r.get(1)?,
+                name: r.get(2)?,
+                world: r.get(3)?,
+                export: r.get(4)?,
+                sha256: r.get(5)?,
+                size: r.get(6)?,
+                created_ms: r.get(7)?,
+            })
+        })
+        .optional()?)
+}
+
 impl Store {
     /// Stores an upload; the same bytes for the same world and tenant return the existing
     /// transform (`false` as the second value) instead of a copy.

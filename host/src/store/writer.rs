@@ -16,7 +16,8 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::{Mutex, mpsc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -46,6 +47,20 @@ enum Message {
 pub(super) struct Writer {
     queue: mpsc::Sender<Message>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    stats: Arc<Counters>,
+}
+
+/// How well group commit is doing: writes per commit is the batching factor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    pub commits: u64,
+    pub writes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    writes: AtomicU64,
 }
 
 impl Writer {
@@ -59,14 +74,25 @@ impl Writer {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let (queue, inbox) = mpsc::channel();
+        let stats = Arc::new(Counters::default());
+        let counters = stats.clone();
         let thread = std::thread::Builder::new()
             .name("erp-sync-writer".into())
-            .spawn(move || serve(conn, inbox))
+            .spawn(move || serve(conn, inbox, &counters))
             .map_err(|e| StoreError::Writer(format!("starting the writer thread: {e}")))?;
         Ok(Writer {
             queue,
             thread: Mutex::new(Some(thread)),
+            stats,
         })
+    }
+
+    /// Commits and writes so far.
+    pub(super) fn stats(&self) -> WriteStats {
+        WriteStats {
+            commits: self.stats.commits.load(Ordering::Relaxed),
+            writes: self.stats.writes.load(Ordering::Relaxed),
+        }
     }
 
     /// Runs `f` in the next transaction and answers its result once that transaction is
@@ -135,7 +161,7 @@ fn in_savepoint<T>(
 }
 
 /// The thread's loop: a batch is everything queued when the previous commit ended.
-fn serve(mut conn: Connection, inbox: mpsc::Receiver<Message>) {
+fn serve(mut conn: Connection, inbox: mpsc::Receiver<Message>, counters: &Counters) {
     let mut stop = None;
     while stop.is_none() {
         let Ok(first) = inbox.recv() else { break };
@@ -157,6 +183,10 @@ fn serve(mut conn: Connection, inbox: mpsc::Receiver<Message>) {
                 Err(_) => break,
             }
         }
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+        counters
+            .writes
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         commit_batch(&mut conn, batch);
     }
     if let Err((_, e)) = conn.close() {

@@ -11,7 +11,9 @@ use super::{RetryPolicy, SyncHandle};
 use crate::connectors::{Connectors, Outcome, OutcomeKind, SyncRequest};
 use crate::crypto::seal::Sealer;
 use crate::metrics::Metrics;
-use crate::store::{ClaimedJob, FAILED, JobNext, LogEntry, SUCCESS, Store, format_ms, now_ms};
+use crate::store::{
+    Claim, ClaimedJob, FAILED, JobNext, LogEntry, SUCCESS, Store, TransformRow, format_ms, now_ms,
+};
 
 /// Tunables of the worker.
 #[derive(Debug, Clone)]
@@ -112,27 +114,38 @@ impl Worker {
         }
     }
 
-    async fn process(&self, job: ClaimedJob, _permit: OwnedSemaphorePermit) {
-        if let Err(e) = self.attempt(&job).await {
+    async fn process(&self, claim: Claim, _permit: OwnedSemaphorePermit) {
+        let job = claim.job.clone();
+        if let Err(e) = self.attempt(claim).await {
             // The lease runs out and the job is claimed again; nothing is lost.
             tracing::error!(job = %job.id, error = %e, "recording an attempt failed; the job will be retried");
         }
     }
 
-    async fn attempt(&self, job: &ClaimedJob) -> Result<(), crate::store::StoreError> {
-        let connection = self.store.connection_by_id(&job.connection_id).await?;
+    async fn attempt(&self, claim: Claim) -> Result<(), crate::store::StoreError> {
+        let Claim {
+            job,
+            connection,
+            invoice_body,
+            tweak,
+        } = claim;
+        let job = &job;
         if connection.status != "active" {
             // Disconnect already cancelled (and logged) this job; give the lease back.
             self.store.release_lease(job).await?;
             return Ok(());
         }
         let started = Instant::now();
-        let (invoice, tweak_logs) = match self
-            .store
-            .invoice_body(&job.tenant_id, &job.invoice_id, job.version)
-            .await
-        {
-            Ok(invoice) => self.tweaked(job, invoice).await?,
+        let parsed = match invoice_body {
+            None => Err(format!(
+                "invoice {} version {} not found",
+                job.invoice_id, job.version
+            )),
+            Some(body) => serde_json::from_str::<crate::domain::Invoice>(&body)
+                .map_err(|e| format!("corrupt stored JSON in invoice_versions.body: {e}")),
+        };
+        let (invoice, tweak_logs) = match parsed {
+            Ok(invoice) => self.tweaked(job, tweak, invoice).await,
             Err(e) => (
                 Err(Outcome::permanent(
                     None,
@@ -280,15 +293,11 @@ impl Worker {
     async fn tweaked(
         &self,
         job: &ClaimedJob,
+        tweak: Option<TransformRow>,
         invoice: crate::domain::Invoice,
-    ) -> Result<(Result<crate::domain::Invoice, Outcome>, Option<String>), crate::store::StoreError>
-    {
-        let Some(tweak) = self
-            .transforms
-            .tweak_for(&job.tenant_id, &invoice.customer.id)
-            .await?
-        else {
-            return Ok((Ok(invoice), None));
+    ) -> (Result<crate::domain::Invoice, Outcome>, Option<String>) {
+        let Some(tweak) = tweak else {
+            return (Ok(invoice), None);
         };
         let ctx = crate::transform::wasm::GuestContext {
             event_type: job.event_type.clone(),
@@ -302,7 +311,7 @@ impl Worker {
             .tweak(&job.tenant_id, &tweak.id, &ctx, &invoice)
             .await;
         let logs = run.logs_text();
-        Ok(match run.result {
+        match run.result {
             Ok(tweaked) => (Ok(tweaked), logs),
             Err(f) => {
                 let detail = format!("invoice tweak {} ({}): {f}", tweak.id, tweak.name);
@@ -313,7 +322,7 @@ impl Worker {
                 };
                 (Err(outcome), logs)
             }
-        })
+        }
     }
 
     fn open_secrets(

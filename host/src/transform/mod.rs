@@ -125,15 +125,6 @@ impl Transforms {
         };
         run.and_then(|text| check_tweaked(invoice, &text))
     }
-
-    /// The invoice tweak of a customer, if one is set.
-    pub async fn tweak_for(
-        &self,
-        tenant_id: &str,
-        customer_id: &str,
-    ) -> Result<Option<TransformRow>, StoreError> {
-        self.store.customer_tweak(tenant_id, customer_id).await
-    }
 }
 
 /// Validates a tweaked invoice against the original.

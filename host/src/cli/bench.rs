@@ -9,6 +9,12 @@
 //! Everything (load generator, server, sink) shares one process and one Tokio runtime,
 //! so the figures are a conservative floor for the server alone, and peak RSS covers all
 //! three.
+//!
+//! `--backlog` measures the other situation a billing team meets: the destination is
+//! down while invoices keep coming. The sink holds every delivery (the worker's slots
+//! fill, everything else waits in SQLite) until all invoices are accepted, then comes up;
+//! the run reports the drain rate, peak RSS, and how fast the sync log answers by invoice
+//! id once it holds every attempt.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +42,22 @@ pub enum PayloadPath {
     Envelope,
     /// A JSONPath payload template (`config.template`).
     Template,
+    /// A Wasm webhook transform (`--component`, world `webhook-transform`).
+    Transform,
+    /// The envelope, after a per-customer Wasm invoice tweak (`--component`, world
+    /// `invoice-tweak`).
+    Tweak,
+}
+
+impl PayloadPath {
+    fn name(self) -> &'static str {
+        match self {
+            PayloadPath::Envelope => "envelope",
+            PayloadPath::Template => "template",
+            PayloadPath::Transform => "transform",
+            PayloadPath::Tweak => "tweak",
+        }
+    }
 }
 
 /// Flags of `erp-sync bench`.
@@ -56,6 +78,15 @@ pub struct BenchArgs {
     /// The payload path the connection uses.
     #[arg(long, value_enum, default_value_t = PayloadPath::Envelope)]
     pub path: PayloadPath,
+    /// The component for `--path transform` or `--path tweak`, e.g. the example
+    /// `examples/transforms/flat-accounting` built for wasm32-wasip2. Its output must
+    /// carry the invoice id or number.
+    #[arg(long)]
+    pub component: Option<PathBuf>,
+    /// Backlog mode: the sink is down (holds deliveries) until every invoice is
+    /// accepted, then comes up; reports the drain rate instead of per-invoice latency.
+    #[arg(long)]
+    pub backlog: bool,
     /// The server's data dir; absent, a fresh temporary dir removed afterwards.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -66,7 +97,8 @@ pub struct BenchArgs {
 
 /// The sink's shared state: one arrival slot per invoice index.
 struct Sink {
-    path: PayloadPath,
+    /// False while the sink plays "down": deliveries wait until it turns true.
+    up: tokio::sync::watch::Receiver<bool>,
     arrivals: Vec<OnceLock<Instant>>,
     delivered: AtomicUsize,
     raw: AtomicU64,
@@ -74,20 +106,32 @@ struct Sink {
 }
 
 impl Sink {
-    /// The invoice index a delivery body names, if it is one of ours.
-    fn index_of(&self, body: &[u8]) -> Option<usize> {
-        let v: Value = serde_json::from_slice(body).ok()?;
-        let id = match self.path {
-            PayloadPath::Envelope => v.get("data")?.get("id")?,
-            PayloadPath::Template => v.get("invoice_id")?,
-        };
-        id.as_str()?.strip_prefix("inv_bench_")?.parse().ok()
+    /// The invoice index a delivery body names (its id `inv_bench_<i>` or number
+    /// `INV-BENCH-<i>`, wherever the payload shape puts it), if it is one of ours.
+    fn index_of(body: &[u8]) -> Option<usize> {
+        // Parse like a receiver would, so the sink's cost is that of a real one.
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).ok()?;
+        ["inv_bench_", "INV-BENCH-"].iter().find_map(|needle| {
+            let at = body
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes())?;
+            let digits = &body[at + needle.len()..];
+            let end = digits
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .unwrap_or(digits.len());
+            std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+        })
     }
 }
 
 async fn sink_hook(State(sink): State<Arc<Sink>>, body: Bytes) -> StatusCode {
+    let mut up = sink.up.clone();
+    if up.wait_for(|up| *up).await.is_err() {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
     let now = Instant::now();
-    if let Some(i) = sink.index_of(&body)
+    if let Some(i) = Sink::index_of(&body)
         && let Some(slot) = sink.arrivals.get(i)
         && slot.set(now).is_ok()
         && sink.delivered.fetch_add(1, Ordering::AcqRel) + 1 == sink.arrivals.len()
@@ -188,6 +232,34 @@ fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank - 1].as_secs_f64() * 1e3
 }
 
+/// p50 and p99 (ms) of `GET /v1/sync-log?invoice_id=…` for up to 200 of the invoices,
+/// measured by the client over loopback (so they include one HTTP round trip).
+async fn sync_log_query_latency(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    n: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let samples = n.min(200);
+    let mut took = Vec::with_capacity(samples);
+    for k in 0..samples {
+        let i = k * n / samples;
+        let started = Instant::now();
+        let r = client
+            .get(format!("{base}/v1/sync-log?invoice_id=inv_bench_{i}"))
+            .bearer_auth(key)
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("the sync-log query answered {}", r.status());
+        }
+        r.bytes().await?;
+        took.push(started.elapsed());
+    }
+    took.sort_unstable();
+    Ok((percentile_ms(&took, 0.50), percentile_ms(&took, 0.99)))
+}
+
 /// Runs the benchmark and prints a table and one JSON line.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let n = args.invoices;
@@ -196,6 +268,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.rate == Some(0) {
         bail!("--rate must be at least 1");
+    }
+    let needs_component = matches!(args.path, PayloadPath::Transform | PayloadPath::Tweak);
+    if needs_component != args.component.is_some() {
+        bail!(
+            "--component <file.wasm> goes with --path transform or --path tweak (and only with them)"
+        );
     }
     let (data_dir, temporary) = match &args.data_dir {
         Some(dir) => (dir.clone(), false),
@@ -221,9 +299,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let n = args.invoices;
 
-    // 1. The loopback sink.
+    // 1. The loopback sink (down at first in backlog mode).
+    let (sink_up, up) = tokio::sync::watch::channel(!args.backlog);
     let sink = Arc::new(Sink {
-        path: args.path,
+        up,
         arrivals: (0..n).map(|_| OnceLock::new()).collect(),
         delivered: AtomicUsize::new(0),
         raw: AtomicU64::new(0),
@@ -248,6 +327,12 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
     // 2. The real server, a tenant, and a webhook connection to the sink.
     let mut config = Config::for_data_dir(data_dir);
     config.allow_private_targets = true;
+    if args.backlog {
+        // The held deliveries must neither time out nor lose their lease while the
+        // sink is down.
+        config.request_timeout = Duration::from_secs(args.timeout_secs.max(3600));
+        config.worker.lease = config.request_timeout * 2;
+    }
     let server = crate::server::start(config)
         .await
         .context("starting erp-sync")?;
@@ -255,6 +340,42 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
     let base = format!("http://{}", server.addr);
     let client = reqwest::Client::new();
     let mut webhook = json!({ "url": format!("http://{sink_addr}/hook") });
+    if let Some(file) = &args.component {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let world = if args.path == PayloadPath::Tweak {
+            "invoice-tweak"
+        } else {
+            "webhook-transform"
+        };
+        let uploaded = client
+            .post(format!("{base}/v1/transforms?name=bench&world={world}"))
+            .bearer_auth(&api_key)
+            .body(bytes)
+            .send()
+            .await
+            .context("uploading the component")?;
+        let status = uploaded.status();
+        let answer: Value = uploaded.json().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("uploading {} answered {status}: {answer}", file.display());
+        }
+        let id = answer["id"].clone();
+        if args.path == PayloadPath::Transform {
+            webhook["transform_id"] = id;
+        } else {
+            let tweak = client
+                .put(format!("{base}/v1/customers/cus_42/tweak"))
+                .bearer_auth(&api_key)
+                .json(&json!({ "transform_id": id }))
+                .send()
+                .await
+                .context("setting the customer's tweak")?;
+            if !tweak.status().is_success() {
+                bail!("setting the tweak answered {}", tweak.status());
+            }
+        }
+    }
     if args.path == PayloadPath::Template {
         webhook["template"] = json!({
             "invoice_id": "$.id", "event": "$event.type", "number": "$.number",
@@ -319,7 +440,7 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
     let post_one = {
         let (client, starts, rejected) = (client.clone(), starts.clone(), rejected.clone());
         let url = Arc::new(format!("{base}/v1/invoices"));
-        let key = Arc::new(api_key);
+        let key = Arc::new(api_key.clone());
         let lines = args.lines;
         move |i: usize| {
             let (client, starts, rejected) = (client.clone(), starts.clone(), rejected.clone());
@@ -345,6 +466,7 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
             }
         }
     };
+    let key_for_queries = api_key;
     let writes_before = server.store.write_stats();
     let load_started = Instant::now();
     let ingest_elapsed = match args.rate {
@@ -366,6 +488,10 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         }
     };
     let rejected = rejected.load(Ordering::Relaxed);
+    // Backlog mode: everything is accepted and waiting; the sink comes up now.
+    let released = Instant::now();
+    let backlog_at_release = n - rejected - sink.delivered.load(Ordering::Acquire);
+    let _ = sink_up.send(true);
     let wait = tokio::time::timeout(Duration::from_secs(args.timeout_secs), async {
         while sink.delivered.load(Ordering::Acquire) < n - rejected {
             tokio::select! {
@@ -410,10 +536,10 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         Some(r) => format!("fixed {r}/s"),
         None => format!("closed loop, {} clients", args.concurrency),
     };
-    let path = match args.path {
-        PayloadPath::Envelope => "envelope",
-        PayloadPath::Template => "template",
-    };
+    let path = args.path.name();
+    let drain_span = last_arrival.saturating_duration_since(released);
+    let drain_rps = backlog_at_release as f64 / drain_span.as_secs_f64().max(1e-9);
+    let log_query = sync_log_query_latency(&client, &base, &key_for_queries, n).await?;
 
     println!();
     println!(
@@ -465,6 +591,23 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         "store writes / commits",
         format!("{write_ops} / {commits} ({per_commit:.1} per commit)")
     );
+    if args.backlog {
+        println!(
+            "  {:<34} {:>12}",
+            "backlog when the sink came up",
+            format!("{backlog_at_release} inv")
+        );
+        println!(
+            "  {:<34} {:>12}",
+            "backlog drain rate",
+            format!("{drain_rps:.0} inv/s")
+        );
+    }
+    println!(
+        "  {:<34} {:>12}",
+        "sync-log by invoice id p50 / p99",
+        format!("{:.2} / {:.2} ms", log_query.0, log_query.1)
+    );
     if let Some(mib) = rss_mib {
         println!(
             "  {:<34} {:>12}",
@@ -483,6 +626,10 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
             "delivered": delivered, "refused": rejected,
             "timed_out": wait.is_err(), "peak_rss_mib": rss_mib,
             "store": { "writes": write_ops, "commits": commits },
+            "backlog": args.backlog.then(|| json!({
+                "at_release": backlog_at_release, "drain_rps": drain_rps,
+            })),
+            "sync_log_query_ms": { "p50": log_query.0, "p99": log_query.1 },
         })
     );
 

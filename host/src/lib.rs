@@ -10,6 +10,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod connectors;
+pub mod console;
 pub mod crypto;
 pub mod domain;
 pub mod metrics;

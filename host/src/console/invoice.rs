@@ -50,6 +50,11 @@ fn summary(invoice: &Value) -> Markup {
             dt { "Issued / due" } dd { (text(invoice, "issue_date")) " / " (text(invoice, "due_date")) }
             dt { "Total" } dd { (shown(&invoice["total"])) " " (text(invoice, "currency")) }
         }
+    }
+}
+
+fn lines(invoice: &Value) -> Markup {
+    html! {
         @if let Some(lines) = invoice["lines"].as_array() {
             div.table-wrap { table {
                 caption { "Lines" }
@@ -141,6 +146,11 @@ pub async fn page(
                     button type="submit" { "Manual sync" }
                 }
             }
+            section aria-labelledby="timeline" {
+                h2 #timeline { "Attempts" }
+                (sync_log::table(&entries, &connections, Some(&filters)))
+            }
+            (lines(&answer["invoice"]))
             section aria-labelledby="versions" {
                 h2 #versions { "Versions" }
                 div.table-wrap { table {
@@ -150,10 +160,6 @@ pub async fn page(
                         td { (layout::time(text(v, "received_at"))) } td { code.hash { (text(v, "content_hash")) } }
                     } } }
                 } }
-            }
-            section aria-labelledby="timeline" {
-                h2 #timeline { "Attempts" }
-                (sync_log::table(&entries, &connections, Some(&filters)))
             }
         },
     ))

@@ -399,11 +399,19 @@ fn show_page(session: &Session, c: &Value, notice: Notice) -> Markup {
             @if provider == "xero" && status == "pending_auth" {
                 section.card aria-labelledby="h_org" {
                     h2 #h_org { "Choose the Xero organisation" }
-                    p { "When several organisations were authorized, enter the tenant id of the one to use (listed in the message above)." }
+                    p { "When several organisations were authorized, choose the one this connection books into; a test sync then checks it." }
                     form.inline method="post" action=(api_client::path(&["connections", id, "organisation"])) {
                         (layout::csrf(session))
-                        label for="tenant_id" { "Xero tenant id" }
-                        input #tenant_id type="text" name="tenant_id" required spellcheck="false";
+                        label for="tenant_id" { "Xero organisation" }
+                        @if let Some(orgs) = c["config"]["available_tenants"].as_array().filter(|a| !a.is_empty()) {
+                            select #tenant_id name="tenant_id" required {
+                                @for o in orgs {
+                                    option value=(text(o, "tenant_id")) { (text(o, "name")) " (" (text(o, "tenant_id")) ")" }
+                                }
+                            }
+                        } @else {
+                            input #tenant_id type="text" name="tenant_id" required spellcheck="false";
+                        }
                         button type="submit" { "Use this organisation" }
                     }
                 }

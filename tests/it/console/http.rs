@@ -457,3 +457,83 @@ async fn the_rows_fragment_answers_only_newer_rows_escaped() {
         .unwrap();
     assert_eq!(answer.status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn a_browser_back_from_xero_with_several_organisations_chooses_one_in_the_console() {
+    use crate::fakes::xero::{self as fx, FakeXero};
+    let fake = FakeXero::start().await;
+    let second = "b4c1d8f3-0000-4000-8000-00000000000b";
+    fake.add_tenant(second, "Second <Ltd>");
+    fake.authorize_tenants(&[fx::TENANT_ID, second]);
+    let (auth, token, api) = (fake.auth_url(), fake.token_url(), fake.api_base());
+    let server = TestServer::start_with(move |c| {
+        c.public_url = "http://erp-sync.test".into();
+        c.xero = erp_sync::config::OAuthApp {
+            client_id: fx::CLIENT_ID.into(),
+            client_secret: fx::CLIENT_SECRET.into(),
+            auth_url: auth,
+            token_url: token,
+            api_base: api,
+        };
+    })
+    .await;
+    let operator = Operator::sign_in(&server).await;
+    let http = client();
+    let (status, headers, _) = operator
+        .post(
+            "/connections",
+            &[
+                ("csrf", &operator.csrf),
+                ("provider", "xero"),
+                ("name", "UK books"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let at_provider = http.get(location(&headers)).send().await.unwrap();
+    let callback = location(at_provider.headers()).replace("http://erp-sync.test", &server.base);
+    let answer = http
+        .get(&callback)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let to = location(answer.headers());
+    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    let id = list[0]["id"].as_str().unwrap();
+    assert!(
+        to.starts_with(&format!("/connections/{id}?oauth=failed&message=")),
+        "{to}"
+    );
+
+    // The page says why, in the API's words, and offers the organisations by name.
+    let (status, _, page) = operator.get(&to).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("several Xero organisations were authorized"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "<option value=\"{second}\">Second &lt;Ltd&gt; ({second})</option>"
+        )),
+        "{page}"
+    );
+    let (status, _, page) = operator
+        .post(
+            &format!("/connections/{id}/organisation"),
+            &[("csrf", &operator.csrf), ("tenant_id", second)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Organisation chosen; test sync SUCCESS."),
+        "{page}"
+    );
+    let (_, shown) = server
+        .call("GET", &format!("/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["config"]["tenant_id"], second);
+}

@@ -565,8 +565,12 @@ pub async fn confirm_disconnect(
             h1 { "Disconnect " (text(&c, "name")) "?" }
             p { "No further invoices will be sent to this " (provider) " connection, starting now. "
                 "Deliveries still waiting are cancelled, and each cancellation is written to the sync log." }
-            p { strong { "Nothing is deleted in " (provider) ": " } "invoices already synced stay there. "
-                "Connecting the same account again later resumes updating the same records." }
+            @if c["provider"] == "webhook" {
+                p { strong { "Nothing is recalled: " } "the receiver keeps every event it was already sent." }
+            } @else {
+                p { strong { "Nothing is deleted in " (provider) ": " } "invoices already synced stay there. "
+                    "Connecting the same account again later resumes updating the same records." }
+            }
             form.inline method="post" action=(api_client::path(&["connections", &id, "disconnect"])) {
                 (layout::csrf(&session))
                 button.danger type="submit" { "Disconnect" }

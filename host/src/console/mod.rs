@@ -82,9 +82,13 @@ impl ConsoleSettings {
 /// What every console handler can reach.
 #[derive(Clone)]
 pub struct ConsoleState {
+    /// The `/v1` API, called in-process with the operator's key.
     pub api: ApiClient,
+    /// The per-process secret CSRF tokens are derived with.
     pub csrf: CsrfKey,
+    /// Whether the session cookie is marked `Secure`.
     pub secure_cookies: bool,
+    /// Largest form body read.
     pub max_form_bytes: usize,
 }
 
@@ -202,6 +206,7 @@ pub fn router(api: Router, settings: &ConsoleSettings) -> Router {
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             security_headers(csp.clone(), request, next)
         }))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 

@@ -383,6 +383,16 @@ async fn the_oauth_callback_answers_json_to_api_clients_and_sends_browsers_to_th
         "{page}"
     );
 
+    // Re-authorize from the console: back to the provider's page.
+    let (status, headers, _) = operator
+        .post(
+            &format!("/connections/{id}/reauthorize"),
+            &[("csrf", &operator.csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location(&headers).starts_with(&fake_origin));
+
     // An API client completing the same kind of round trip still gets JSON.
     let (_, again) = server
         .call("POST", &format!("/v1/connections/{id}/reauthorize"), None)
@@ -536,4 +546,66 @@ async fn a_browser_back_from_xero_with_several_organisations_chooses_one_in_the_
         .await;
     assert_eq!(shown["status"], "active");
     assert_eq!(shown["config"]["tenant_id"], second);
+}
+
+#[tokio::test]
+async fn netsuite_credentials_are_taken_once_and_never_shown_again() {
+    use crate::fakes::netsuite::{self as ns, FakeNetSuite};
+    let fake = FakeNetSuite::start().await;
+    let api_base = fake.url.clone();
+    let server = TestServer::start_with(move |c| c.netsuite_api_base = Some(api_base)).await;
+    let operator = Operator::sign_in(&server).await;
+    let mut fields = vec![
+        ("csrf", operator.csrf.as_str()),
+        ("provider", "netsuite"),
+        ("name", "Books"),
+        ("account_id", ns::ACCOUNT_ID),
+        ("consumer_key", ns::CONSUMER_KEY),
+        ("consumer_secret", ns::CONSUMER_SECRET),
+        ("token_id", ns::TOKEN_ID),
+        ("token_secret", "not-the-secret"),
+        ("default_item_id", ns::ITEM_SERVICES),
+    ];
+    // Refused credentials: the API's reason, the form again without the secrets.
+    let (status, _, page) = operator.post("/connections", &fields).await;
+    assert!(status.is_client_error(), "{status}: {page}");
+    assert!(page.contains("notice error"), "{page}");
+    assert!(page.contains(ns::ACCOUNT_ID), "non-secret values stay");
+    for secret in [
+        ns::CONSUMER_KEY,
+        ns::CONSUMER_SECRET,
+        ns::TOKEN_ID,
+        "not-the-secret",
+    ] {
+        assert!(!page.contains(secret), "a credential was shown again");
+    }
+    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    assert_eq!(list, json!([]), "nothing stored");
+
+    fields[7] = ("token_secret", ns::TOKEN_SECRET);
+    let (status, headers, _) = operator.post("/connections", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let to = location(&headers);
+    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    let id = list[0]["id"].as_str().unwrap();
+    assert_eq!(to, format!("/connections/{id}?created=1"));
+    let (status, _, page) = operator.get(&to).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Connection created.") && page.contains("SUCCESS"),
+        "{page}"
+    );
+    for secret in [
+        ns::CONSUMER_KEY,
+        ns::CONSUMER_SECRET,
+        ns::TOKEN_ID,
+        ns::TOKEN_SECRET,
+    ] {
+        assert!(!page.contains(secret), "a credential was shown again");
+    }
+
+    // Disconnecting asks first, saying the ERP keeps its data.
+    let (status, _, page) = operator.get(&format!("/connections/{id}/disconnect")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Nothing is deleted in NetSuite"), "{page}");
 }

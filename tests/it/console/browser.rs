@@ -67,6 +67,7 @@ async fn an_operator_connects_watches_the_log_filters_and_resyncs_in_a_real_brow
     // + Connect ERP → webhook to the local receiver; the test sync passes and the
     // generated secret is shown once.
     browser.click("a.button[href='/connections/new']").await;
+    browser.wait_for_url("/connections/new").await;
     browser.fill("#webhook_name", "Receiver").await;
     browser.fill("#wh_url", &receiver.url()).await;
     browser.click("#webhook form button[type=submit]").await;
@@ -125,16 +126,13 @@ async fn an_operator_connects_watches_the_log_filters_and_resyncs_in_a_real_brow
         .await
         .expect("FAILED can be chosen");
     browser.click("form.filters button[type=submit]").await;
+    // The unfiltered page lists inv_bad's failures too: wait for the navigation first.
+    browser.wait_for_url("status=FAILED").await;
     let rows = browser
         .wait_for("the FAILED filter", "#log-rows tr", |rows| {
             has_row(rows, &["inv_bad", "FAILED"])
         })
         .await;
-    assert!(
-        browser.url().await.contains("status=FAILED"),
-        "{}",
-        browser.url().await
-    );
     assert!(rows.iter().all(|r| r.contains("FAILED")), "{rows:#?}");
     assert!(!has_row(&rows, &["inv_ok"]), "{rows:#?}");
 

@@ -170,6 +170,21 @@ impl Browser {
         }
     }
 
+    /// Waits until the current URL contains `part` (a form's navigation has happened).
+    pub async fn wait_for_url(&self, part: &str) -> String {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let url = self.url().await;
+            if url.contains(part) {
+                return url;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for a URL with {part}; at {url}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Ends the session (Chromium quits) and stops chromedriver.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;

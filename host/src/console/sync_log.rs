@@ -115,22 +115,22 @@ fn row(entry: &Value, connections: &[Value]) -> Markup {
     let logs = entry["guest_logs"].as_str().filter(|l| !l.is_empty());
     html! {
         tr data-id=(text(entry, "id")) {
-            td { (layout::time(text(entry, "at"))) }
-            td {
+            td data-label="Time" { (layout::time(text(entry, "at"))) }
+            td data-label="Invoice" {
                 @if invoice.is_empty() { "—" } @else {
                     a href=(api_client::path(&["invoices", invoice])) { (invoice) }
                 }
             }
-            td {
+            td data-label="Connection" {
                 a href=(api_client::path(&["connections", connection])) { (name_of(connections, connection)) }
                 " " span.muted { "(" (text(entry, "provider")) ")" }
             }
-            td.num { (entry["attempt"].as_i64().unwrap_or(0)) }
-            td { (text(entry, "kind")) }
-            td { (layout::status(text(entry, "status"))) }
-            td.num { @match entry["response_code"].as_i64() { Some(c) => (c), None => "—" } }
-            td.num { (entry["duration_ms"].as_i64().unwrap_or(0)) " ms" }
-            td {
+            td.num data-label="Attempt" { (entry["attempt"].as_i64().unwrap_or(0)) }
+            td data-label="Kind" { (text(entry, "kind")) }
+            td data-label="Status" { (layout::status(text(entry, "status"))) }
+            td.num data-label="Response" { @match entry["response_code"].as_i64() { Some(c) => (c), None => "—" } }
+            td.num data-label="Duration" { (entry["duration_ms"].as_i64().unwrap_or(0)) " ms" }
+            td data-label="Details" {
                 @if error.is_some() || record.is_some() || logs.is_some() {
                     details {
                         summary { @if error.is_some() { "Error" } @else { "Details" } }

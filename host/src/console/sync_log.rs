@@ -219,12 +219,15 @@ pub async fn page(
 ) -> Result<Markup, ConsoleError> {
     let filters = Filters::from_query(&q);
     let cursor = q.get("cursor").map(String::as_str).unwrap_or("");
+    // The page size (default 50) is the API's `limit`, kept in the URL like the filters.
+    let limit = q.get("limit").map(String::as_str).unwrap_or("");
+    let api_limit = if limit.is_empty() { "50" } else { limit };
     let connections = connection_names(&state.api, &session.key).await?;
     let answer = state
         .api
         .get(
             &session.key,
-            &filters.api_query(&[("limit", "50"), ("cursor", cursor)]),
+            &filters.api_query(&[("limit", api_limit), ("cursor", cursor)]),
         )
         .await;
     let (entries, next, error) = match answer {
@@ -236,7 +239,9 @@ pub async fn page(
         Err(e) if e.status() == StatusCode::UNAUTHORIZED => return Err(e.into()),
         Err(e) => (Vec::new(), None, Some(e)),
     };
-    let mut older = filters.console_pairs();
+    let mut newest_page = filters.console_pairs();
+    newest_page.push(("limit", limit));
+    let mut older = newest_page.clone();
     if let Some(n) = &next {
         older.push(("cursor", n));
     }
@@ -257,7 +262,7 @@ pub async fn page(
             (table(&entries, &connections, if cursor.is_empty() && error.is_none() { Some(&filters) } else { None }))
             nav.pager aria-label="Pages" {
                 @if !cursor.is_empty() {
-                    a href={ "/sync-log" (api_client::query(filters.console_pairs())) } { "Newest" }
+                    a href={ "/sync-log" (api_client::query(newest_page)) } { "Newest" }
                 }
                 @if next.is_some() {
                     a rel="next" href={ "/sync-log" (api_client::query(older)) } { "Older" }

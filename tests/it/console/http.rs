@@ -609,3 +609,44 @@ async fn netsuite_credentials_are_taken_once_and_never_shown_again() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Nothing is deleted in NetSuite"), "{page}");
 }
+
+#[tokio::test]
+async fn the_sync_log_pages_with_the_api_cursor_and_keeps_its_filters() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    server.connect_webhook(&receiver, None).await;
+    for id in ["inv_p1", "inv_p2", "inv_p3"] {
+        server.ingest(&invoice(id)).await;
+    }
+    crate::support::eventually(
+        "three deliveries",
+        std::time::Duration::from_secs(20),
+        || async { (server.log("status=SUCCESS").await.len() >= 4).then_some(()) },
+    )
+    .await;
+    let operator = Operator::sign_in(&server).await;
+
+    // Two per page, SUCCESS only: the newest two, and an "Older" link keeping the filter.
+    let (status, _, page) = operator.get("/sync-log?status=SUCCESS&limit=2").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("inv_p3") && page.contains("inv_p2") && !page.contains("inv_p1"),
+        "{page}"
+    );
+    assert!(page.contains("data-poll="), "the first page updates itself");
+    let at =
+        page.find("rel=\"next\" href=\"").expect("an Older link") + "rel=\"next\" href=\"".len();
+    let older = page[at..page[at..].find('"').unwrap() + at].replace("&amp;", "&");
+    assert!(
+        older.starts_with("/sync-log?status=SUCCESS&limit=2&cursor="),
+        "{older}"
+    );
+
+    let (_, _, page) = operator.get(&older).await;
+    assert!(
+        page.contains("inv_p1") && !page.contains("inv_p3"),
+        "{page}"
+    );
+    assert!(page.contains(">Newest<"), "{page}");
+    assert!(!page.contains("data-poll="), "older pages stay still");
+}

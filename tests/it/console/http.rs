@@ -650,3 +650,49 @@ async fn the_sync_log_pages_with_the_api_cursor_and_keeps_its_filters() {
     assert!(page.contains(">Newest<"), "{page}");
     assert!(!page.contains("data-poll="), "older pages stay still");
 }
+
+#[tokio::test]
+async fn manual_sync_of_one_connection_and_a_refusal_in_the_apis_words() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    let hook = server.connect_webhook(&receiver, None).await;
+    let id = hook["id"].as_str().unwrap();
+    server.ingest(&invoice("inv_m")).await;
+    let operator = Operator::sign_in(&server).await;
+    let (status, headers, _) = operator
+        .post(
+            "/invoices/inv_m/sync",
+            &[("csrf", &operator.csrf), ("connection_id", id)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/invoices/inv_m?queued=1");
+    crate::support::eventually(
+        "the manual attempt",
+        std::time::Duration::from_secs(20),
+        || async {
+            let log = server.log("invoice_id=inv_m").await;
+            log.iter()
+                .any(|e| e["kind"] == "manual" && e["status"] == "SUCCESS")
+                .then_some(())
+        },
+    )
+    .await;
+
+    let (status, _, page) = operator
+        .post(
+            "/invoices/inv_m/sync",
+            &[("csrf", &operator.csrf), ("connection_id", "conn_nope")],
+        )
+        .await;
+    let (api_status, api) = server
+        .call(
+            "POST",
+            "/v1/invoices/inv_m/sync",
+            Some(json!({"connection_id": "conn_nope"})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), api_status.as_u16(), "{page}");
+    let words = api["error"]["message"].as_str().unwrap();
+    assert!(page.contains(words), "{words} in {page}");
+}

@@ -658,6 +658,17 @@ async fn manual_sync_of_one_connection_and_a_refusal_in_the_apis_words() {
     let hook = server.connect_webhook(&receiver, None).await;
     let id = hook["id"].as_str().unwrap();
     server.ingest(&invoice("inv_m")).await;
+    // The first delivery ends first: a manual sync of a still-open job only pulls that
+    // job forward (it stays kind `sync`), and this test wants a new `manual` attempt.
+    crate::support::eventually(
+        "the first delivery",
+        std::time::Duration::from_secs(20),
+        || async {
+            let log = server.log("invoice_id=inv_m&status=SUCCESS").await;
+            (!log.is_empty()).then_some(())
+        },
+    )
+    .await;
     let operator = Operator::sign_in(&server).await;
     let (status, headers, _) = operator
         .post(

@@ -4,7 +4,7 @@
 //! # How it is built
 //!
 //! * **Server-rendered HTML** with maud (every spliced value is escaped), one file per
-//!   page: [`connections`] (list, connect, disconnect, re-authorize), [`sync_log`],
+//!   page: [`connections`] (list, disconnect, re-authorize), [`connect`], [`sync_log`],
 //!   [`invoice`], [`settings`], [`transforms`]; [`layout`] is the shared frame.
 //!   One stylesheet and one small script are compiled into the binary
 //!   ([`assets`]); nothing is fetched from the network, nothing is built with Node.
@@ -24,6 +24,7 @@
 
 pub mod api_client;
 pub mod assets;
+pub mod connect;
 pub mod connections;
 pub mod invoice;
 pub mod layout;
@@ -172,11 +173,8 @@ pub fn router(api: Router, settings: &ConsoleSettings) -> Router {
         .route("/", get(|| async { Redirect::to("/connections") }))
         .route("/login", get(login::form).post(login::sign_in))
         .route("/logout", post(login::sign_out))
-        .route(
-            "/connections",
-            get(connections::list).post(connections::create),
-        )
-        .route("/connections/new", get(connections::new))
+        .route("/connections", get(connections::list).post(connect::create))
+        .route("/connections/new", get(connect::new))
         .route("/connections/{id}", get(connections::show))
         .route(
             "/connections/{id}/reauthorize",

@@ -101,8 +101,22 @@ fn demo_invoice(id: &str, number: &str, customer: &str, entity: &str, total: &st
     })
 }
 
+/// chromedriver, in a process group of its own that Chromium joins: dropping this ends
+/// the group, so an error half-way leaves no browser behind.
+struct Driver(tokio::process::Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", "--", &format!("-{pid}")])
+                .status();
+        }
+    }
+}
+
 /// chromedriver on a free port, and a headless Chromium session with a fresh profile.
-async fn browser(profile: &std::path::Path) -> Result<(Client, tokio::process::Child)> {
+async fn browser(profile: &std::path::Path) -> Result<(Client, Driver)> {
     for binary in [CHROMEDRIVER, CHROMIUM] {
         if !std::path::Path::new(binary).exists() {
             bail!("{binary} is missing: apt-get install -y chromium chromium-driver");
@@ -111,13 +125,16 @@ async fn browser(profile: &std::path::Path) -> Result<(Client, tokio::process::C
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let driver = tokio::process::Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting chromedriver")?;
+    let driver = Driver(
+        tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting chromedriver")?,
+    );
     let webdriver = format!("http://127.0.0.1:{port}");
     for _ in 0..200 {
         if reqwest::get(format!("{webdriver}/status")).await.is_ok() {

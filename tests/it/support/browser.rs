@@ -15,10 +15,27 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A browser session, with the chromedriver process and profile directory it owns.
+///
+/// chromedriver runs in a process group of its own, which Chromium joins; dropping the
+/// `Browser` (also when a test fails half-way) ends that whole group, so no browser
+/// outlives its test.
 pub struct Browser {
     pub client: Client,
     driver: tokio::process::Child,
     _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            // The group's id is chromedriver's pid (`process_group(0)`).
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", "--", &format!("-{pid}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 fn free_port() -> u16 {
@@ -43,6 +60,7 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
@@ -71,6 +89,8 @@ impl Browser {
             "--disable-background-networking".into(),
             "--disable-component-update".into(),
             "--disable-sync".into(),
+            "--disable-breakpad".into(),
+            "--disable-crash-reporter".into(),
             "--window-size=1280,900".into(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
@@ -185,9 +205,8 @@ impl Browser {
         }
     }
 
-    /// Ends the session (Chromium quits) and stops chromedriver.
-    pub async fn close(mut self) {
+    /// Ends the session (Chromium quits); dropping `self` then stops chromedriver.
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill().await;
     }
 }

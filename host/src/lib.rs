@@ -4,12 +4,14 @@
 //! Data flows one way: [`api`] validates and stores (via [`store`], whose jobs table is
 //! the queue) -> [`sync`] claims and retries -> [`connectors`] deliver -> the outcome is
 //! written back to the [`store`] as a sync-log entry. [`domain`] is the invoice model and
-//! its rules; [`crypto`] seals secrets and signs webhooks.
+//! its rules; [`crypto`] seals secrets and signs webhooks. [`console`] is the operators'
+//! web pages, built on the HTTP API only.
 
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod connectors;
+pub mod console;
 pub mod crypto;
 pub mod domain;
 pub mod metrics;

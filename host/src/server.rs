@@ -147,7 +147,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         allow_private_targets: config.allow_private_targets,
         max_component_bytes: config.max_component_bytes,
     };
-    let app = api::router(state, config.max_body_bytes);
+    let api = api::router(state, config.max_body_bytes);
+    // The console calls the API in-process, through a clone of the same router.
+    let console = crate::console::router(
+        api.clone(),
+        &crate::console::ConsoleSettings::from_config(&config),
+    );
+    let app = api.merge(console);
     let stop = shutdown.clone();
     let http = tokio::spawn(async move {
         let served = axum::serve(listener, app)

@@ -7,6 +7,7 @@ mod support;
 
 mod cli;
 mod connections;
+mod console;
 mod delivery;
 mod ingest;
 mod isolation;

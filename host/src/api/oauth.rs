@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -20,21 +21,85 @@ pub fn router() -> Router<AppState> {
 
 /// Completes an OAuth connect: exchanges the code, stores the tokens sealed, runs the
 /// test sync, and activates the connection (releasing deliveries that were held).
+///
+/// API clients get JSON; a browser (its `Accept` names `text/html`) is sent (303) to
+/// the console's page of the connection, which shows the outcome.
 #[utoipa::path(get, path = "/v1/oauth/callback", tag = "connections",
     params(("code" = String, Query), ("state" = String, Query),
            ("realmId" = Option<String>, Query, description = "QuickBooks: the company authorized"),
            ("error" = Option<String>, Query, description = "Set by the provider when the operator declined")),
     responses((status = 200, description = "{connection, test_sync}"),
+              (status = 303, description = "A browser (Accept: text/html) is sent to the console page of the connection"),
               (status = 400, body = super::error::ErrorBody, description = "Unknown, used or expired state; declined")))]
 pub async fn callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Response {
+    let outcome = complete(&state, &params).await;
+    if !wants_html(&headers) {
+        return match outcome {
+            Ok(answer) => Json(answer).into_response(),
+            Err((_, error)) => error.into_response(),
+        };
+    }
+    // An operator's browser: back to the console's page of the connection, with the
+    // outcome for the page to show (it re-reads the connection itself).
+    let (path, query) = match &outcome {
+        Ok(answer) => (
+            connection_page(answer["connection"]["id"].as_str()),
+            vec![("oauth", "done".to_string())],
+        ),
+        Err((connection_id, error)) => (
+            connection_page(connection_id.as_deref()),
+            vec![
+                ("oauth", "failed".to_string()),
+                ("message", error.message.clone()),
+            ],
+        ),
+    };
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(query)
+        .finish();
+    Redirect::to(&format!("{path}?{query}")).into_response()
+}
+
+/// Whether the caller is a browser (it accepts HTML) rather than an API client.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"))
+}
+
+/// The console page of a connection, or the list when the connection is unknown.
+fn connection_page(connection_id: Option<&str>) -> String {
+    match connection_id {
+        Some(id)
+            if id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+        {
+            format!("/connections/{id}")
+        }
+        _ => "/connections".to_string(),
+    }
+}
+
+/// The callback's work; an error carries the connection it concerns, once known.
+async fn complete(
+    state: &AppState,
+    params: &HashMap<String, String>,
+) -> Result<Value, (Option<String>, ApiError)> {
     let param = |name: &str| params.get(name).filter(|v| !v.is_empty());
     let oauth_state = param("state").ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_oauth_callback",
-            "the callback has no state parameter",
+        (
+            None,
+            ApiError::bad_request(
+                "invalid_oauth_callback",
+                "the callback has no state parameter",
+            ),
         )
     })?;
     let pending = state
@@ -42,9 +107,21 @@ pub async fn callback(
         .take_oauth_state(oauth_state)
         .await
         .map_err(|e| match e {
-            StoreError::NotFound(m) => ApiError::bad_request("invalid_oauth_state", m),
-            other => other.into(),
+            StoreError::NotFound(m) => (None, ApiError::bad_request("invalid_oauth_state", m)),
+            other => (None, other.into()),
         })?;
+    finish(state, &pending, params)
+        .await
+        .map_err(|e| (Some(pending.connection_id.clone()), e))
+}
+
+/// Completes the connection `pending` names: exchange, test sync, activation.
+async fn finish(
+    state: &AppState,
+    pending: &crate::store::OAuthState,
+    params: &HashMap<String, String>,
+) -> Result<Value, ApiError> {
+    let param = |name: &str| params.get(name).filter(|v| !v.is_empty());
     if let Some(error) = param("error") {
         return Err(ApiError::bad_request(
             "authorization_declined",
@@ -94,7 +171,7 @@ pub async fn callback(
                 .await
                 .map_err(|m| ApiError::new(StatusCode::BAD_GATEWAY, "authorization_failed", m))?;
         }
-        "xero" => complete_xero(&state, &pending, &connection, code).await?,
+        "xero" => complete_xero(state, pending, &connection, code).await?,
         other => {
             return Err(ApiError::bad_request(
                 "invalid_oauth_state",
@@ -106,7 +183,7 @@ pub async fn callback(
         .store
         .connection(&pending.tenant_id, &pending.connection_id)
         .await?;
-    let test = connections::run_test(&state, &connection, &Value::Null).await?;
+    let test = connections::run_test(state, &connection, &Value::Null).await?;
     if test.status == crate::store::SUCCESS {
         state
             .store
@@ -118,10 +195,10 @@ pub async fn callback(
         .store
         .connection(&pending.tenant_id, &pending.connection_id)
         .await?;
-    Ok(Json(json!({
+    Ok(json!({
         "connection": connections::ConnectionView::from(connection),
         "test_sync": test,
-    })))
+    }))
 }
 
 /// Xero: exchange with the PKCE verifier, then bind the connection to the one

@@ -1,5 +1,6 @@
 //! Test harness: a server, a webhook receiver, sample invoices and polling helpers.
 
+pub mod browser;
 pub mod receiver;
 pub mod server;
 

@@ -1,0 +1,202 @@
+//! `GET /invoices/{id}`: one invoice as the API returns it — its content, versions and
+//! sync state per connection — with its attempts as a timeline (the sync log filtered
+//! by the invoice, updating live) and the **Manual sync** form
+//! (`POST /invoices/{id}/sync`, all connections or one).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::Method;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde_json::{Value, json};
+
+use super::api_client::{self, Payload};
+use super::layout::{self, Section};
+use super::session::{CheckedForm, Session};
+use super::sync_log::{self, Filters};
+use super::{ConsoleError, ConsoleState};
+
+fn text<'a>(v: &'a Value, field: &str) -> &'a str {
+    v[field].as_str().unwrap_or("")
+}
+
+/// Money and other values the invoice carries as strings or numbers.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `GET /invoices?id=…`: the "open invoice" box.
+pub async fn find(Query(q): Query<HashMap<String, String>>) -> Redirect {
+    match q.get("id").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        Some(id) => Redirect::to(&api_client::path(&["invoices", id])),
+        None => Redirect::to("/sync-log"),
+    }
+}
+
+fn summary(invoice: &Value) -> Markup {
+    let customer = &invoice["customer"];
+    html! {
+        dl.facts {
+            dt { "Number" } dd { (text(invoice, "number")) }
+            dt { "Status" } dd { (text(invoice, "status")) }
+            dt { "Customer" } dd { (text(customer, "name")) " " span.muted { "(" (text(customer, "id")) ")" } }
+            dt { "Customer email" } dd { (shown(&customer["email"])) }
+            dt { "Entity" } dd { (shown(&invoice["entity"])) }
+            dt { "Issued / due" } dd { (text(invoice, "issue_date")) " / " (text(invoice, "due_date")) }
+            dt { "Total" } dd { (shown(&invoice["total"])) " " (text(invoice, "currency")) }
+        }
+    }
+}
+
+fn lines(invoice: &Value) -> Markup {
+    html! {
+        @if let Some(lines) = invoice["lines"].as_array() {
+            div.table-wrap { table {
+                caption { "Lines" }
+                thead { tr { th scope="col" { "Description" } th scope="col" { "Type" } th scope="col" { "Quantity" } th scope="col" { "Unit price" } th scope="col" { "Amount" } } }
+                tbody { @for l in lines { tr {
+                    td { (text(l, "description")) } td { (text(l, "type")) }
+                    td.num { (shown(&l["quantity"])) } td.num { (shown(&l["unit_price"])) } td.num { (shown(&l["amount"])) }
+                } } }
+            } }
+        }
+    }
+}
+
+/// `GET /invoices/{id}`.
+pub async fn page(
+    State(state): State<ConsoleState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Markup, ConsoleError> {
+    let answer = state
+        .api
+        .get(&session.key, &api_client::path(&["v1", "invoices", &id]))
+        .await?;
+    let connections = sync_log::connection_names(&state.api, &session.key).await?;
+    let filters = Filters::invoice(&id);
+    let log = state
+        .api
+        .get(
+            &session.key,
+            &format!(
+                "/v1/sync-log{}",
+                api_client::query([("invoice_id", id.as_str()), ("limit", "100")])
+            ),
+        )
+        .await?;
+    let entries = log["entries"].as_array().cloned().unwrap_or_default();
+    let name = |cid: &str| {
+        connections
+            .iter()
+            .find(|c| c["id"].as_str() == Some(cid))
+            .and_then(|c| c["name"].as_str())
+            .unwrap_or(cid)
+            .to_string()
+    };
+    let sync = answer["sync"].as_array().cloned().unwrap_or_default();
+    let active: Vec<&Value> = connections
+        .iter()
+        .filter(|c| c["status"] == "active")
+        .collect();
+    let queued = q.get("queued").map(String::as_str);
+    Ok(layout::page(
+        &format!("Invoice {id}"),
+        &session,
+        Section::SyncLog,
+        html! {
+            h1 { "Invoice " code { (id) } }
+            @if let Some(n) = queued { (layout::ok_box(&format!("Manual sync queued: {n} delivery job(s). The attempts appear below."))) }
+            (summary(&answer["invoice"]))
+            section aria-labelledby="sync-state" {
+                h2 #sync-state { "Sync state per connection" }
+                @if sync.is_empty() {
+                    p { "No delivery was queued for this invoice (no active connection routed it)." }
+                } @else {
+                    div.table-wrap { table {
+                        thead { tr { th scope="col" { "Connection" } th scope="col" { "Version" } th scope="col" { "Event" } th scope="col" { "State" }
+                                     th scope="col" { "Attempts" } th scope="col" { "Last response" } th scope="col" { "Last error" } th scope="col" { "Updated" } } }
+                        tbody { @for s in &sync { tr {
+                            td { a href=(api_client::path(&["connections", text(s, "connection_id")])) { (name(text(s, "connection_id"))) } }
+                            td.num { (shown(&s["version"])) } td { (text(s, "event_type")) }
+                            td { (layout::status(text(s, "state"))) } td.num { (shown(&s["attempts"])) }
+                            td.num { (shown(&s["last_response_code"])) }
+                            td { @if let Some(e) = s["last_error"].as_str() { details { summary { "Error" } pre.wrap { (e) } } } @else { "—" } }
+                            td { (layout::time(text(s, "updated_at"))) }
+                        } } }
+                    } }
+                }
+            }
+            section aria-labelledby="manual" {
+                h2 #manual { "Manual sync" }
+                p { "Queues the invoice's current version again; a failed delivery gets a new round of attempts." }
+                form.inline method="post" action=(api_client::path(&["invoices", &id, "sync"])) {
+                    (layout::csrf(&session))
+                    label for="sync_connection" { "Connection" }
+                    select #sync_connection name="connection_id" {
+                        option value="" { "All its connections" }
+                        @for c in &active { option value=(text(c, "id")) { (text(c, "name")) " (" (text(c, "provider")) ")" } }
+                    }
+                    button type="submit" { "Manual sync" }
+                }
+            }
+            section aria-labelledby="timeline" {
+                h2 #timeline { "Attempts" }
+                (sync_log::table(&entries, &connections, Some(&filters)))
+            }
+            (lines(&answer["invoice"]))
+            section aria-labelledby="versions" {
+                h2 #versions { "Versions" }
+                div.table-wrap { table {
+                    thead { tr { th scope="col" { "Version" } th scope="col" { "Status" } th scope="col" { "Received" } th scope="col" { "Content hash" } } }
+                    tbody { @for v in answer["versions"].as_array().map(Vec::as_slice).unwrap_or(&[]) { tr {
+                        td.num { (shown(&v["version"])) } td { (text(v, "status")) }
+                        td { (layout::time(text(v, "received_at"))) } td { code.hash { (text(v, "content_hash")) } }
+                    } } }
+                } }
+            }
+        },
+    ))
+}
+
+/// `POST /invoices/{id}/sync`.
+pub async fn manual_sync(
+    State(state): State<ConsoleState>,
+    Path(id): Path<String>,
+    form: CheckedForm,
+) -> Response {
+    let body = match form.get("connection_id") {
+        Some(c) => json!({"connection_id": c}),
+        None => json!({}),
+    };
+    let page = api_client::path(&["invoices", &id]);
+    let answer = state
+        .api
+        .send(
+            &form.session.key,
+            Method::POST,
+            &api_client::path(&["v1", "invoices", &id, "sync"]),
+            Payload::Json(body),
+        )
+        .await;
+    match answer {
+        Ok(v) => {
+            let n = v["jobs"].as_array().map(Vec::len).unwrap_or(0).to_string();
+            Redirect::to(&format!(
+                "{page}{}",
+                api_client::query([("queued", n.as_str())])
+            ))
+            .into_response()
+        }
+        Err(e) if e.status() == axum::http::StatusCode::UNAUTHORIZED => {
+            ConsoleError::from(e).into_response()
+        }
+        Err(e) => layout::error_page(e.status(), "Manual sync refused", &e.to_string()),
+    }
+}

@@ -299,8 +299,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let n = args.invoices;
 
-    // 1. The loopback sink (down at first in backlog mode).
-    let (sink_up, up) = tokio::sync::watch::channel(!args.backlog);
+    // 1. The loopback sink (up for the connection's test sync; in backlog mode, down
+    // from the first invoice until the last is accepted).
+    let (sink_up, up) = tokio::sync::watch::channel(true);
     let sink = Arc::new(Sink {
         up,
         arrivals: (0..n).map(|_| OnceLock::new()).collect(),
@@ -467,6 +468,9 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         }
     };
     let key_for_queries = api_key;
+    if args.backlog {
+        let _ = sink_up.send(false);
+    }
     let writes_before = server.store.write_stats();
     let load_started = Instant::now();
     let ingest_elapsed = match args.rate {

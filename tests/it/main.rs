@@ -7,12 +7,15 @@ mod support;
 
 mod cli;
 mod connections;
+mod crash;
 mod delivery;
+mod fuzz_inputs;
 mod ingest;
 mod isolation;
 mod netsuite;
 mod operations;
 mod process;
+mod properties;
 mod quickbooks;
 mod retries;
 mod sync_log;

@@ -117,11 +117,22 @@ impl Serve {
     /// `serve --listen 127.0.0.1:0 --data-dir <dir> --allow-private-targets
     /// --retry-base-ms 50 --request-timeout-ms 2000` plus `extra`, once it listens.
     pub(crate) async fn start(dir: &Path, extra: &[&str]) -> Serve {
+        Self::start_tuned(dir, 50, 2000, extra).await
+    }
+
+    /// [`Serve::start`] with other retry and timeout settings (the crash suite's).
+    pub(crate) async fn start_tuned(
+        dir: &Path,
+        retry_base_ms: u64,
+        request_timeout_ms: u64,
+        extra: &[&str],
+    ) -> Serve {
         let dir = dir.to_str().expect("a UTF-8 temp dir");
         let mut child = erp_sync()
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", dir])
-            .args(["--allow-private-targets", "--retry-base-ms", "50"])
-            .args(["--request-timeout-ms", "2000"])
+            .arg("--allow-private-targets")
+            .args(["--retry-base-ms", &retry_base_ms.to_string()])
+            .args(["--request-timeout-ms", &request_timeout_ms.to_string()])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -226,7 +226,7 @@ async fn two_dozen_sigkills_during_a_flaky_flow_of_2000_invoices_lose_nothing() 
     let (_, key) = tenant_create(dir.path(), "t").await;
     let sink = FlakySink::start(seed).await;
     let client = http();
-    let mut server = Serve::start_tuned(dir.path(), 20, TIMEOUT_MS, &[]).await;
+    let mut server = Serve::start_tuned(dir.path(), 20, TIMEOUT_MS, &[], &[]).await;
     let hook = json!({"provider": "webhook", "name": "flaky", "config": {"url": sink.url}});
     let (status, created) = call(
         &client,
@@ -263,7 +263,7 @@ async fn two_dozen_sigkills_during_a_flaky_flow_of_2000_invoices_lose_nothing() 
         tokio::time::sleep(Duration::from_millis(rng.gen_range(100..900))).await;
         server.kill().await;
         let down = Instant::now();
-        server = Serve::start_tuned(dir.path(), 20, TIMEOUT_MS, &[]).await;
+        server = Serve::start_tuned(dir.path(), 20, TIMEOUT_MS, &[], &[]).await;
         downtime += down.elapsed();
         *base.lock().unwrap() = server.base.clone();
     }

@@ -18,6 +18,7 @@ mod process;
 mod properties;
 mod quickbooks;
 mod retries;
+mod security;
 mod sync_log;
 mod templates;
 mod transforms;

@@ -197,6 +197,11 @@ impl Serve {
         serve
     }
 
+    /// The child's process id (to read its memory use in `/proc`).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().expect("the child is running")
+    }
+
     /// What the child wrote to stderr so far.
     pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()

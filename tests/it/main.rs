@@ -10,6 +10,7 @@ mod connections;
 mod crash;
 mod delivery;
 mod fuzz_inputs;
+mod hostile_guests;
 mod hostile_http;
 mod ingest;
 mod isolation;

@@ -9,6 +9,7 @@ mod cli;
 mod connections;
 mod crash;
 mod delivery;
+mod erp_faults;
 mod fuzz_inputs;
 mod hostile_guests;
 mod hostile_http;

@@ -79,7 +79,7 @@ pub fn signature_verify(data: &[u8]) {
             .filter_map(|p| p.trim().split_once('='))
             .filter(|(k, _)| *k == "t")
             .filter_map(|(_, v)| v.parse::<i64>().ok())
-            .last()
+            .next_back()
             .expect("a verified header has a t");
         let ours = sign(t, body, &[SECRET]);
         let mac = ours.split_once(",v1=").expect("one v1").1;

@@ -157,7 +157,6 @@ async fn no_secret_reaches_the_data_dir_the_logs_or_an_api_answer() {
     let (status, _) = api("POST", "/v1/invoices".into(), Some(invoice("inv_sec_1"))).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let delivered = |id: &'static str, n: usize| {
-        let api = api.clone();
         async move {
             eventually(&format!("{n} deliveries of {id}"), WAIT, || async {
                 let (_, log) = api(

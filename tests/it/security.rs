@@ -156,19 +156,17 @@ async fn no_secret_reaches_the_data_dir_the_logs_or_an_api_answer() {
     // Deliveries to all four, then a forced token refresh and another round.
     let (status, _) = api("POST", "/v1/invoices".into(), Some(invoice("inv_sec_1"))).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let delivered = |id: &'static str, n: usize| {
-        async move {
-            eventually(&format!("{n} deliveries of {id}"), WAIT, || async {
-                let (_, log) = api(
-                    "GET",
-                    format!("/v1/sync-log?invoice_id={id}&status=SUCCESS"),
-                    None,
-                )
-                .await;
-                (log["entries"].as_array().map_or(0, Vec::len) >= n).then_some(())
-            })
-            .await
-        }
+    let delivered = |id: &'static str, n: usize| async move {
+        eventually(&format!("{n} deliveries of {id}"), WAIT, || async {
+            let (_, log) = api(
+                "GET",
+                format!("/v1/sync-log?invoice_id={id}&status=SUCCESS"),
+                None,
+            )
+            .await;
+            (log["entries"].as_array().map_or(0, Vec::len) >= n).then_some(())
+        })
+        .await
     };
     delivered("inv_sec_1", 4).await;
     quickbooks.expire_access_tokens();

@@ -1,6 +1,7 @@
 //! libFuzzer target; the check itself is [`oracles::template_render`], shared with the replay test.
 #![no_main]
 
+#[allow(dead_code)] // each target uses one of the shared checks
 #[path = "../oracles.rs"]
 mod oracles;
 

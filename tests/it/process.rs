@@ -117,11 +117,26 @@ impl Serve {
     /// `serve --listen 127.0.0.1:0 --data-dir <dir> --allow-private-targets
     /// --retry-base-ms 50 --request-timeout-ms 2000` plus `extra`, once it listens.
     pub(crate) async fn start(dir: &Path, extra: &[&str]) -> Serve {
+        Self::start_tuned(dir, 50, 2000, &[], extra).await
+    }
+
+    /// [`Serve::start`] with other retry and timeout settings (the crash suite's) and
+    /// `ERP_SYNC_*` variables (fake ERP endpoints, the log filter).
+    pub(crate) async fn start_tuned(
+        dir: &Path,
+        retry_base_ms: u64,
+        request_timeout_ms: u64,
+        env: &[(&str, &str)],
+        extra: &[&str],
+    ) -> Serve {
         let dir = dir.to_str().expect("a UTF-8 temp dir");
-        let mut child = erp_sync()
+        let mut command = erp_sync();
+        let mut child = command
+            .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", dir])
-            .args(["--allow-private-targets", "--retry-base-ms", "50"])
-            .args(["--request-timeout-ms", "2000"])
+            .arg("--allow-private-targets")
+            .args(["--retry-base-ms", &retry_base_ms.to_string()])
+            .args(["--request-timeout-ms", &request_timeout_ms.to_string()])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -180,6 +195,11 @@ impl Serve {
             }
         }
         serve
+    }
+
+    /// The child's process id (to read its memory use in `/proc`).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().expect("the child is running")
     }
 
     /// What the child wrote to stderr so far.

@@ -88,7 +88,45 @@ pub struct Template {
     missing: Missing,
 }
 
+/// The deepest bracket nesting a query may have. The JSONPath parser backtracks
+/// exponentially on deeply nested, unclosed brackets (found by fuzzing: a 447-byte
+/// template took 50 s to refuse, and each level doubles it), so deeper queries are
+/// refused before they reach it. Real templates nest two or three levels.
+pub const MAX_QUERY_NESTING: usize = 8;
+
+/// How deep `(` and `[` nest in a query, not counting brackets inside quoted strings.
+fn nesting_depth(query: &str) -> usize {
+    let (mut depth, mut deepest, mut quote, mut escaped) = (0usize, 0usize, None, false);
+    for c in query.chars() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '(' | '[' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ')' | ']' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    deepest
+}
+
 fn compile_query(text: &str, location: &str) -> Result<Query, TemplateError> {
+    let depth = nesting_depth(text);
+    if depth > MAX_QUERY_NESTING {
+        return Err(err(
+            location,
+            format!(
+                "the query nests brackets {depth} levels deep; at most {MAX_QUERY_NESTING} are allowed"
+            ),
+        ));
+    }
     let (root, path) = if let Some(rest) = text.strip_prefix("$invoice") {
         (Root::Invoice, format!("${rest}"))
     } else if let Some(rest) = text.strip_prefix("$event") {
@@ -445,5 +483,26 @@ mod tests {
     fn each_over_a_non_array_is_a_render_error() {
         let e = render(json!({"x": {"$each": "$.customer", "$map": "$.id"}})).unwrap_err();
         assert!(e.message.contains("not an array"), "{e}");
+    }
+
+    #[test]
+    fn deeply_nested_queries_are_refused_before_parsing() {
+        // Found by fuzzing (fuzz/regressions/template_render): unclosed filters nested
+        // 20 deep kept the JSONPath parser busy for over a minute.
+        let deep = format!("$.lines[?{} $ 0@.", "(none_of(".repeat(20));
+        let e = Template::compile(&json!({ "a": deep })).unwrap_err();
+        assert_eq!(e.location, "/a");
+        assert!(e.message.contains("41 levels deep"), "{e}");
+        let found = include_bytes!(
+            "../../../fuzz/regressions/template_render/nested-unclosed-filter-timeout"
+        );
+        let doc: Value = serde_json::from_slice(found).expect("JSON");
+        let e = Template::compile(&doc).unwrap_err();
+        assert!(e.message.contains("levels deep"), "{e}");
+        // Eight levels still compile; brackets inside quoted strings do not count.
+        let eight = format!("$.lines[?{}@.amount{}]", "(".repeat(7), ")".repeat(7));
+        Template::compile(&json!({ "a": eight })).expect("8 levels compile");
+        let quoted = "$.lines[?@.description == '(((((((((([[[[']";
+        Template::compile(&json!({ "a": quoted })).expect("quoted brackets do not count");
     }
 }

@@ -216,6 +216,18 @@ impl FakeQuickBooks {
         }
     }
 
+    /// Every access and refresh token issued so far, so a test can look for them where
+    /// they must never appear (the data dir, logs, API answers).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let state = lock(&self.state);
+        state
+            .access_tokens
+            .keys()
+            .chain(state.refresh_tokens.keys())
+            .cloned()
+            .collect()
+    }
+
     /// Every refresh token issued so far answers `invalid_grant` from now on.
     pub fn revoke_refresh_tokens(&self) {
         for t in lock(&self.state).refresh_tokens.values_mut() {

@@ -342,8 +342,7 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
     let client = reqwest::Client::new();
     let mut webhook = json!({ "url": format!("http://{sink_addr}/hook") });
     if let Some(file) = &args.component {
-        let bytes =
-            std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         let world = if args.path == PayloadPath::Tweak {
             "invoice-tweak"
         } else {

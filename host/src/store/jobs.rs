@@ -255,14 +255,17 @@ impl Store {
     }
 
     /// At start-up, returns every job leased by a previous process to the queue, logging
-    /// each interrupted attempt as FAILED. Safe only because the data dir lock guarantees
-    /// that no other process holds leases here.
+    /// each interrupted attempt as FAILED. The interrupted attempt does not count against
+    /// the job's retries (a crash of ours is not the destination failing), so the retry
+    /// runs under the same attempt number, as a graceful stop's released lease does. Safe
+    /// only because the data dir lock guarantees that no other process holds leases here.
     pub async fn recover_leases(&self) -> StoreResult<u64> {
         self.write(|db| {
             let now = now_ms();
             let recovered = db
                 .prepare_cached(
                     "UPDATE jobs SET state = 'pending', run_at_ms = ?1, lease_token = NULL, lease_until_ms = NULL,
+                                     attempts = attempts - 1,
                                      last_error = 'interrupted: erp-sync stopped during this attempt', updated_ms = ?1
                      WHERE state = 'leased'
                      RETURNING id, tenant_id, connection_id, invoice_id, event_id, kind, attempts",

@@ -20,18 +20,18 @@ mod tenants;
 mod transforms;
 mod writer;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use writer::Writer;
 pub use writer::WriteStats;
+use writer::Writer;
 
 pub use connections::{ConnectionRow, NewConnection};
 pub use erp::{ErpRecord, OAuthState};

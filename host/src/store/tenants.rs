@@ -49,7 +49,12 @@ impl Store {
     /// the data dir); unknown keys are not, so guessing cannot grow the cache.
     pub async fn tenant_by_api_key(&self, key: &str) -> StoreResult<Option<Tenant>> {
         let hash = api_key::hash_api_key(key);
-        if let Some(tenant) = self.known_keys.read().ok().and_then(|k| k.get(&hash).cloned()) {
+        if let Some(tenant) = self
+            .known_keys
+            .read()
+            .ok()
+            .and_then(|k| k.get(&hash).cloned())
+        {
             return Ok(Some(tenant));
         }
         let tenant = sqlx::query_as::<_, Tenant>(

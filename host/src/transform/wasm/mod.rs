@@ -98,7 +98,15 @@ pub struct WasmHost {
     permits: Arc<Semaphore>,
     cache: Mutex<HashMap<String, Loaded>>,
     cache_dir: Option<PathBuf>,
+    /// One compile per component at a time: uploads of the same new component wait for
+    /// the first compile and then load its artifact instead of compiling again.
+    compiling: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Compiles at once, so many distinct uploads cannot keep every core compiling.
+    compile_slots: Semaphore,
 }
+
+/// Compilations running at once (each uses several threads of its own).
+const COMPILE_SLOTS: usize = 2;
 
 /// Why the host could not start.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +147,8 @@ impl WasmHost {
             limits,
             cache: Mutex::new(HashMap::new()),
             cache_dir,
+            compiling: Mutex::new(HashMap::new()),
+            compile_slots: Semaphore::new(COMPILE_SLOTS),
         })
     }
 
@@ -178,14 +188,26 @@ impl WasmHost {
 
     /// Compiles (or loads from the disk cache) a component known by its sha256.
     async fn component(&self, sha256: &str, bytes: &[u8]) -> Result<Component, CheckError> {
-        if let Some(path) = self.artifact_path(sha256).filter(|p| p.exists()) {
-            // SAFETY: the file was written by this host, from `Component::serialize`, into
-            // the data dir, which only erp-sync writes; a file from another wasmtime
-            // version or configuration is rejected with an error, not executed.
-            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, &path) } {
-                return Ok(component);
-            }
+        if let Some(component) = self.compiled_artifact(sha256) {
+            return Ok(component);
         }
+        let same = self
+            .compiling
+            .lock()
+            .expect("compiling lock")
+            .entry(sha256.to_string())
+            .or_default()
+            .clone();
+        let _same = same.lock().await;
+        if let Some(component) = self.compiled_artifact(sha256) {
+            // Compiled by the upload this one waited for.
+            return Ok(component);
+        }
+        let _slot = self
+            .compile_slots
+            .acquire()
+            .await
+            .map_err(|e| CheckError::Compile(e.to_string()))?;
         let engine = self.engine.clone();
         let owned = bytes.to_vec();
         let component = tokio::task::spawn_blocking(move || Component::new(&engine, &owned))
@@ -199,6 +221,15 @@ impl WasmHost {
             }
         }
         Ok(component)
+    }
+
+    /// The component's compiled artifact from the disk cache, if there is a usable one.
+    fn compiled_artifact(&self, sha256: &str) -> Option<Component> {
+        let path = self.artifact_path(sha256).filter(|p| p.exists())?;
+        // SAFETY: the file was written by this host, from `Component::serialize`, into
+        // the data dir, which only erp-sync writes; a file from another wasmtime version
+        // or configuration is rejected with an error, not executed.
+        unsafe { Component::deserialize_file(&self.engine, &path) }.ok()
     }
 
     /// The ready-to-run form of a stored component, compiling it on first use.

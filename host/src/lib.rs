@@ -14,6 +14,7 @@ pub mod connectors;
 pub mod console;
 pub mod crypto;
 pub mod domain;
+pub mod http;
 pub mod metrics;
 pub mod server;
 pub mod store;

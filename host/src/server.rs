@@ -153,16 +153,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         api.clone(),
         &crate::console::ConsoleSettings::from_config(&config),
     );
-    let app = api.merge(console);
-    let stop = shutdown.clone();
-    let http = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the HTTP server stopped with an error");
-        }
-    });
+    let largest_body = config.max_body_bytes.max(config.max_component_bytes);
+    let app = crate::http::guarded(api.merge(console), largest_body);
+    let http = tokio::spawn(crate::http::serve(listener, app, shutdown.clone()));
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "erp-sync is listening");
     Ok(RunningServer {
         addr,

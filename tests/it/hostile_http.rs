@@ -371,3 +371,74 @@ async fn a_flood_of_wasm_uploads_holds_the_limits_and_bounded_memory() {
     );
     assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
 }
+
+/// Waits until the server closes `socket` (EOF or reset); answers how long that took.
+async fn closed_within(socket: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    let wait = async {
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {} // e.g. the answer to the one complete request
+            }
+        }
+    };
+    tokio::time::timeout(limit, wait)
+        .await
+        .ok()
+        .map(|_| started.elapsed())
+}
+
+#[tokio::test]
+async fn silent_trickling_and_idle_connections_are_closed_after_the_header_timeout() {
+    let server = crate::support::TestServer::start().await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let limit = erp_sync::http::HEADER_READ_TIMEOUT + Duration::from_secs(10);
+
+    // Connected, never a byte.
+    let mut silent = TcpStream::connect(&addr).await.expect("connects");
+    // Headers started, never finished.
+    let mut trickling = TcpStream::connect(&addr).await.expect("connects");
+    trickling
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+        .await
+        .expect("writes");
+    // One complete request, then an idle keep-alive connection.
+    let mut idle = TcpStream::connect(&addr).await.expect("connects");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .expect("writes");
+
+    let (silent, trickling, idle) = tokio::join!(
+        closed_within(&mut silent, limit),
+        closed_within(&mut trickling, limit),
+        closed_within(&mut idle, limit),
+    );
+    for (what, closed) in [
+        ("a silent connection", silent),
+        ("a connection trickling its headers", trickling),
+        ("an idle keep-alive connection", idle),
+    ] {
+        let after = closed.unwrap_or_else(|| panic!("{what} was still open after {limit:?}"));
+        eprintln!("hostile http: {what} was closed after {after:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_declared_too_large_is_refused_before_it_is_sent() {
+    let server = crate::support::TestServer::start().await;
+    let request = format!(
+        "POST /v1/invoices HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n",
+        server.key
+    );
+    // No body follows: the 413 must come from the declared length alone.
+    let status = tokio::time::timeout(
+        Duration::from_secs(5),
+        raw(&server.base, request.as_bytes()),
+    )
+    .await
+    .expect("answered without waiting for the body");
+    assert_eq!(status, 413);
+}

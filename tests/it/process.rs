@@ -478,6 +478,15 @@ async fn sigkill_mid_delivery_loses_nothing_and_redelivers_with_the_same_event_i
         !interrupted.is_empty(),
         "three kills during slow deliveries left no interrupted attempt in the log"
     );
+    // An interrupted attempt is logged under its own number (the first is 1), and does
+    // not count against the retries: the retry runs under the same number.
+    for entry in &interrupted {
+        let attempt = entry["attempt"].as_i64().unwrap_or_default();
+        assert!(
+            attempt >= 1,
+            "an interrupted attempt logged as {attempt}: {entry}"
+        );
+    }
     // A 500 answered just before a kill may be logged as interrupted instead.
     assert!(
         failed.iter().filter(|e| e["response_code"] == 500).count() <= SCRIPTED_500S,

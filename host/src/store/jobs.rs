@@ -83,6 +83,58 @@ impl ClaimedJob {
     }
 }
 
+/// A job stopped without a result of its own (cancelled, or cut by a crash), as the
+/// statement that stopped it returns it.
+#[derive(Clone)]
+struct StoppedJob {
+    id: String,
+    tenant_id: String,
+    connection_id: String,
+    invoice_id: String,
+    event_id: String,
+    kind: String,
+    attempts: i64,
+}
+
+/// The columns [`StoppedJob::from_row`] reads, for a `RETURNING` clause.
+const STOPPED_COLUMNS: &str = "id, tenant_id, connection_id, invoice_id, event_id, kind, attempts";
+
+impl StoppedJob {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(StoppedJob {
+            id: r.get(0)?,
+            tenant_id: r.get(1)?,
+            connection_id: r.get(2)?,
+            invoice_id: r.get(3)?,
+            event_id: r.get(4)?,
+            kind: r.get(5)?,
+            attempts: r.get(6)?,
+        })
+    }
+
+    /// Logs why this job's attempt has no result: a FAILED entry with the reason.
+    fn log(&self, db: &Connection, provider: &str, at_ms: i64, reason: &str) -> StoreResult<()> {
+        LogEntry {
+            tenant_id: self.tenant_id.clone(),
+            at_ms,
+            invoice_id: Some(self.invoice_id.clone()),
+            connection_id: self.connection_id.clone(),
+            provider: provider.to_string(),
+            kind: self.kind.clone(),
+            job_id: Some(self.id.clone()),
+            event_id: Some(self.event_id.clone()),
+            attempt: self.attempts,
+            status: FAILED,
+            response_code: None,
+            error: Some(reason.to_string()),
+            erp_record_id: None,
+            duration_ms: 0,
+            guest_logs: None,
+        }
+        .insert(db)
+    }
+}
+
 /// Cancels every open job of a connection, logging one FAILED entry per job.
 pub(super) fn cancel_open_jobs(
     db: &Connection,
@@ -92,41 +144,15 @@ pub(super) fn cancel_open_jobs(
 ) -> StoreResult<u64> {
     let now = now_ms();
     let cancelled = db
-        .prepare_cached(
+        .prepare_cached(&format!(
             "UPDATE jobs SET state = 'cancelled', lease_token = NULL, lease_until_ms = NULL, last_error = ?, updated_ms = ?
              WHERE connection_id = ? AND state IN ('pending', 'leased')
-             RETURNING id, tenant_id, invoice_id, event_id, attempts, kind",
-        )?
-        .query_map(params![reason, now, connection_id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, String>(5)?,
-            ))
-        })?
+             RETURNING {STOPPED_COLUMNS}"
+        ))?
+        .query_map(params![reason, now, connection_id], StoppedJob::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
-    for (job_id, tenant_id, invoice_id, event_id, attempts, kind) in &cancelled {
-        LogEntry {
-            tenant_id: tenant_id.clone(),
-            at_ms: now,
-            invoice_id: Some(invoice_id.clone()),
-            connection_id: connection_id.to_string(),
-            provider: provider.to_string(),
-            kind: kind.clone(),
-            job_id: Some(job_id.clone()),
-            event_id: Some(event_id.clone()),
-            attempt: *attempts,
-            status: FAILED,
-            response_code: None,
-            error: Some(reason.to_string()),
-            erp_record_id: None,
-            duration_ms: 0,
-            guest_logs: None,
-        }
-        .insert(db)?;
+    for job in &cancelled {
+        job.log(db, provider, now, reason)?;
     }
     Ok(cancelled.len() as u64)
 }
@@ -263,50 +289,31 @@ impl Store {
         self.write(|db| {
             let now = now_ms();
             let recovered = db
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "UPDATE jobs SET state = 'pending', run_at_ms = ?1, lease_token = NULL, lease_until_ms = NULL,
                                      attempts = attempts - 1,
                                      last_error = 'interrupted: erp-sync stopped during this attempt', updated_ms = ?1
                      WHERE state = 'leased'
-                     RETURNING id, tenant_id, connection_id, invoice_id, event_id, kind, attempts",
-                )?
-                .query_map([now], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, i64>(6)?,
-                    ))
-                })?
+                     RETURNING {STOPPED_COLUMNS}"
+                ))?
+                .query_map([now], StoppedJob::from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
-            for (job_id, tenant_id, connection_id, invoice_id, event_id, kind, attempts) in &recovered {
+            for job in &recovered {
                 let provider: String = db
                     .prepare_cached("SELECT provider FROM connections WHERE id = ?")?
-                    .query_row([connection_id], |r| r.get(0))?;
-                LogEntry {
-                    tenant_id: tenant_id.clone(),
-                    at_ms: now,
-                    invoice_id: Some(invoice_id.clone()),
-                    connection_id: connection_id.clone(),
-                    provider,
-                    kind: kind.clone(),
-                    job_id: Some(job_id.clone()),
-                    event_id: Some(event_id.clone()),
-                    attempt: *attempts,
-                    status: FAILED,
-                    response_code: None,
-                    error: Some(
-                        "interrupted: erp-sync stopped during this attempt; it is retried with the same event id"
-                            .into(),
-                    ),
-                    erp_record_id: None,
-                    duration_ms: 0,
-                    guest_logs: None,
-                }
-                .insert(db)?;
+                    .query_row([&job.connection_id], |r| r.get(0))?;
+                // RETURNING shows the row after the update: the attempt that was cut is
+                // the one just given back.
+                let cut = StoppedJob {
+                    attempts: job.attempts + 1,
+                    ..job.clone()
+                };
+                cut.log(
+                    db,
+                    &provider,
+                    now,
+                    "interrupted: erp-sync stopped during this attempt; it is retried with the same event id",
+                )?;
             }
             Ok(recovered.len() as u64)
         })

@@ -154,6 +154,29 @@ fn compile_query(text: &str, location: &str) -> Result<Query, TemplateError> {
     })
 }
 
+/// Follows a query made only of name and index selectors, as jsonpath-rust's
+/// `process_key` and `process_index` do: a name looks up an object key, an index an array
+/// element (negative from the end); anything else selects nothing.
+fn singular_walk<'v>(path: &JpQuery, doc: &'v Value) -> Option<&'v Value> {
+    path.segments
+        .iter()
+        .try_fold(doc, |value, segment| match segment {
+            Segment::Selector(Selector::Name(name)) => value.get(name.as_str()),
+            Segment::Selector(Selector::Index(i)) => {
+                let items = value.as_array()?;
+                let at = if *i >= 0 {
+                    usize::try_from(*i).ok()?
+                } else {
+                    items
+                        .len()
+                        .checked_sub(usize::try_from(i.unsigned_abs()).ok()?)?
+                };
+                items.get(at)
+            }
+            _ => None,
+        })
+}
+
 fn pointer_escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
@@ -265,6 +288,12 @@ impl Ctx<'_> {
             Root::Invoice => self.invoice,
             Root::Event => self.event,
         };
+        if q.singular {
+            // Names and indices only (most template fields): a direct walk with the
+            // library's own semantics, without building the result paths that
+            // `js_path_process` returns and we never read.
+            return Ok(singular_walk(&q.path, doc).into_iter().collect());
+        }
         jsonpath_rust::query::js_path_process(&q.path, doc)
             .map(|refs| refs.into_iter().map(|r| r.val()).collect())
             .map_err(|e| format!("query {:?} failed: {e}", q.text))
@@ -365,6 +394,43 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_singular_fast_path_selects_what_the_library_selects() {
+        let doc = json!({
+            "a": {"b": [10, 20, {"c": "x"}], "s": "text", "n": null},
+            "lines": [{"id": "l1"}, {"id": "l2"}],
+            "odd key": 1
+        });
+        let queries = [
+            "$.a.b[0]",
+            "$.a.b[2].c",
+            "$.a.b[-1].c",
+            "$.a.b[-3]",
+            "$.a.b[-4]",
+            "$.a.b[3]",
+            "$.a.s",
+            "$.a.n",
+            "$.a.missing",
+            "$.a.s.deeper",
+            "$.a.s[0]",
+            "$.lines[1].id",
+            "$.lines.id",
+            "$['odd key']",
+            "$",
+            "$.a[0]",
+        ];
+        for text in queries {
+            let path = jsonpath_rust::parser::parse_json_path(text).expect(text);
+            let library: Vec<&Value> = jsonpath_rust::query::js_path_process(&path, &doc)
+                .expect(text)
+                .into_iter()
+                .map(|r| r.val())
+                .collect();
+            let fast: Vec<&Value> = singular_walk(&path, &doc).into_iter().collect();
+            assert_eq!(fast, library, "{text}");
+        }
+    }
 
     fn invoice() -> Value {
         json!({

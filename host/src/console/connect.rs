@@ -51,6 +51,20 @@ fn connect_page(session: &Session, transforms: &[Value], r: &Refusal) -> Markup 
             input id={ (p) "_entity" } type="text" name="entity" maxlength="200" value=(if r.provider == p { value("entity") } else { String::new() });
         }
     };
+    // QuickBooks and Xero connect the same way: a name, then the provider's sign-in.
+    let oauth_section = |p: &str, title: &str, at: &str, pick: &str, button: &str| -> Markup {
+        html! {
+            section id=(p) .card aria-labelledby={ "h_" (p) } {
+                h2 id={ "h_" (p) } { (title) }
+                p { "You will sign in at " (at) " and pick the " (pick) "; then a test sync checks the connection." }
+                (error_for(p))
+                form.stack method="post" action="/connections" {
+                    (layout::csrf(session)) (common(p))
+                    button type="submit" { "Continue to " (button) }
+                }
+            }
+        }
+    };
     layout::page(
         "Connect ERP",
         session,
@@ -61,24 +75,8 @@ fn connect_page(session: &Session, transforms: &[Value], r: &Refusal) -> Markup 
                 a href="#quickbooks" { "QuickBooks Online" } a href="#xero" { "Xero" }
                 a href="#netsuite" { "NetSuite" } a href="#webhook" { "Webhook" }
             }
-            section #quickbooks .card aria-labelledby="h_quickbooks" {
-                h2 #h_quickbooks { "QuickBooks Online" }
-                p { "You will sign in at Intuit and pick the company; then a test sync checks the connection." }
-                (error_for("quickbooks"))
-                form.stack method="post" action="/connections" {
-                    (layout::csrf(session)) (common("quickbooks"))
-                    button type="submit" { "Continue to QuickBooks" }
-                }
-            }
-            section #xero .card aria-labelledby="h_xero" {
-                h2 #h_xero { "Xero" }
-                p { "You will sign in at Xero and pick the organisation; then a test sync checks the connection." }
-                (error_for("xero"))
-                form.stack method="post" action="/connections" {
-                    (layout::csrf(session)) (common("xero"))
-                    button type="submit" { "Continue to Xero" }
-                }
-            }
+            (oauth_section("quickbooks", "QuickBooks Online", "Intuit", "company", "QuickBooks"))
+            (oauth_section("xero", "Xero", "Xero", "organisation", "Xero"))
             section #netsuite .card aria-labelledby="h_netsuite" {
                 h2 #h_netsuite { "NetSuite" }
                 p { "Token-Based Authentication credentials. They are sealed at rest and never shown again." }

@@ -115,10 +115,10 @@ impl Worker {
     }
 
     async fn process(&self, claim: Claim, _permit: OwnedSemaphorePermit) {
-        let job = claim.job.clone();
+        let job_id = claim.job.id.clone();
         if let Err(e) = self.attempt(claim).await {
             // The lease runs out and the job is claimed again; nothing is lost.
-            tracing::error!(job = %job.id, error = %e, "recording an attempt failed; the job will be retried");
+            tracing::error!(job = %job_id, error = %e, "recording an attempt failed; the job will be retried");
         }
     }
 

@@ -1,45 +1,33 @@
-//! Every SQL statement of erp-sync lives in this folder, behind a small typed API.
+//! Every SQL statement of erp-sync lives in this folder, behind one typed API
+//! ([`Store`]) with two backends, chosen at start-up:
 //!
-//! The embedded default is one SQLite file in WAL mode. Every write goes to one writer
-//! thread ([`writer`]) that group-commits: the writes waiting for it share one
-//! `BEGIN IMMEDIATE` transaction, each in its own savepoint, and each caller is answered
-//! after the commit. A *reader* pool (sqlx) serves the API and sync-log queries, which
-//! WAL lets run beside the writer. The jobs table is the queue, so accepting an invoice
-//! and queueing its deliveries is one transaction.
+//! - [`sqlite`], the embedded zero-setup default: one SQLite file in the data dir, one
+//!   process. Writes go to a group-committing writer thread.
+//! - [`postgres`], for several erp-sync hosts sharing one durable queue: claims with
+//!   `FOR UPDATE SKIP LOCKED`, wake-ups over `LISTEN/NOTIFY`, leases of dead hosts
+//!   recovered by the living, ERP rate limits and token refreshes shared across hosts.
 //!
-//! A data dir belongs to one process at a time: [`Store::open`] takes an exclusive lock
-//! on `<data dir>/erp-sync.lock`, which is what makes it safe to release every lease left
-//! behind by a crashed predecessor at start-up.
+//! Both keep the same promises: the jobs table is the queue, so accepting an invoice
+//! and queueing its deliveries is one transaction; a lease carries a fencing token, so
+//! a worker that lost its lease cannot overwrite newer state; every attempt is logged.
+//! The values the API takes and returns are in [`rows`].
 
-mod connections;
-mod erp;
-mod invoices;
-mod jobs;
-mod sync_log;
-mod tenants;
-mod transforms;
-mod writer;
+pub mod postgres;
+mod rows;
+pub mod sqlite;
 
-use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+pub use rows::{
+    Claim, ClaimedJob, ConnectionRow, ErpRecord, FAILED, IngestOutcome, InvoiceState,
+    InvoiceVersionInfo, JobNext, LogEntry, LogFilter, LogPage, LogRow, NewConnection,
+    NewTransform, OAuthState, QueuedJob, SUCCESS, SyncStateRow, Tenant, TransformRow,
+    event_type_for,
+};
+pub use sqlite::WriteStats;
 
-pub use writer::WriteStats;
-use writer::Writer;
-
-pub use connections::{ConnectionRow, NewConnection};
-pub use erp::{ErpRecord, OAuthState};
-pub use invoices::{IngestOutcome, InvoiceState, InvoiceVersionInfo, QueuedJob, SyncStateRow};
-pub use jobs::{Claim, ClaimedJob, JobNext};
-pub use sync_log::{FAILED, LogEntry, LogFilter, LogPage, LogRow, SUCCESS};
-pub use tenants::Tenant;
-pub use transforms::{NewTransform, TransformRow};
+use postgres::PgStore;
+use sqlite::SqliteStore;
 
 /// What the store can fail with; the API maps each kind to an HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -68,20 +56,14 @@ pub enum StoreError {
         what: &'static str,
         source: serde_json::Error,
     },
+    #[error(
+        "unsupported database URL {0:?}: give a postgres://… URL, or none for SQLite in the data dir"
+    )]
+    BadUrl(String),
 }
 
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// Handle to the database; cheap to clone.
-#[derive(Clone)]
-pub struct Store {
-    writer: Arc<Writer>,
-    /// API key hashes already looked up, with their tenant (see `tenant_by_api_key`).
-    known_keys: Arc<RwLock<HashMap<String, Tenant>>>,
-    reader: SqlitePool,
-    _lock: Option<Arc<File>>,
-}
 
 /// The current UTC time in unix milliseconds, the store's unit of time.
 pub fn now_ms() -> i64 {
@@ -95,96 +77,313 @@ pub fn format_ms(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-impl Store {
-    /// Opens (creating if needed) the database in `data_dir` for a server: takes the
-    /// data dir's exclusive lock and migrates.
-    pub async fn open(data_dir: &Path) -> StoreResult<Self> {
-        let dir_err = |source| StoreError::DataDir {
-            path: data_dir.to_path_buf(),
-            source,
-        };
-        std::fs::create_dir_all(data_dir).map_err(dir_err)?;
-        let lock_path = data_dir.join("erp-sync.lock");
-        let lock = File::create(&lock_path).map_err(dir_err)?;
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Locked {
-                path: data_dir.to_path_buf(),
-                lock: lock_path,
-            });
+fn parse_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|source| StoreError::Json { what, source })
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// Where the store lives: SQLite in a data dir, or a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub enum Location<'a> {
+    DataDir(&'a Path),
+    Postgres(&'a str),
+}
+
+impl<'a> Location<'a> {
+    /// PostgreSQL when a `postgres://` (or `postgresql://`) URL is given, else SQLite in
+    /// `data_dir`.
+    pub fn new(data_dir: &'a Path, database_url: Option<&'a str>) -> StoreResult<Self> {
+        match database_url {
+            None => Ok(Location::DataDir(data_dir)),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Location::Postgres(url))
+            }
+            Some(other) => Err(StoreError::BadUrl(redact_url(other))),
         }
-        Self::connect(data_dir, Some(Arc::new(lock))).await
-    }
-
-    /// Opens the database beside a possibly running server, for short administrative
-    /// commands such as `tenant create`. SQLite serializes the writes; only the server
-    /// may recover leases, so this handle must not.
-    pub async fn open_shared(data_dir: &Path) -> StoreResult<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-            path: data_dir.to_path_buf(),
-            source,
-        })?;
-        Self::connect(data_dir, None).await
-    }
-
-    async fn connect(data_dir: &Path, lock: Option<Arc<File>>) -> StoreResult<Self> {
-        let db_path = data_dir.join("erp-sync.db");
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(&db_path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        // Migrations run through sqlx once, before the writer thread takes over writing.
-        let migrator = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&migrator).await?;
-        migrator.close().await;
-        let writer = Arc::new(Writer::start(&db_path)?);
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.read_only(true))
-            .await?;
-        Ok(Store {
-            writer,
-            known_keys: Arc::default(),
-            reader,
-            _lock: lock,
-        })
-    }
-
-    /// Runs `f` as one write (see [`writer`]): it is answered once committed.
-    async fn write<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
-    {
-        self.writer.run(f).await
-    }
-
-    /// Closes the reader pool and the writer (committing what is queued, flushing the
-    /// WAL); used on graceful shutdown.
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.stop().await;
-    }
-
-    /// The writer's commits and writes so far (group-commit efficiency, for `bench`).
-    pub fn write_stats(&self) -> WriteStats {
-        self.writer.stats()
-    }
-
-    /// Whether the database answers; backs `/healthz`.
-    pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        Ok(())
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|source| StoreError::Json { what, source })
+/// A database URL with its password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "(unparseable URL)".into(),
+    }
+}
+
+impl Store {
+    /// Opens the store for a server. SQLite: takes the data dir's exclusive lock and
+    /// migrates. PostgreSQL: migrates and registers this process as a host.
+    pub async fn open(at: Location<'_>) -> StoreResult<Self> {
+        let backend = match at {
+            Location::DataDir(dir) => Backend::Sqlite(SqliteStore::open(dir).await?),
+            Location::Postgres(url) => Backend::Postgres(PgStore::open(url, true).await?),
+        };
+        Ok(Store { backend })
+    }
+
+    /// Opens the store beside a possibly running server, for short administrative
+    /// commands such as `tenant create`; such a handle never recovers leases.
+    pub async fn open_shared(at: Location<'_>) -> StoreResult<Self> {
+        let backend = match at {
+            Location::DataDir(dir) => Backend::Sqlite(SqliteStore::open_shared(dir).await?),
+            Location::Postgres(url) => Backend::Postgres(PgStore::open(url, false).await?),
+        };
+        Ok(Store { backend })
+    }
+
+    /// Which backend this is, for logs and `bench` output.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The PostgreSQL backend, when that is what this store is (wake-ups, shared limits).
+    pub fn postgres(&self) -> Option<&PgStore> {
+        match &self.backend {
+            Backend::Postgres(p) => Some(p),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// The SQLite writer's commits and writes so far (group-commit efficiency, for
+    /// `bench`); zero on PostgreSQL, which has no single writer.
+    pub fn write_stats(&self) -> WriteStats {
+        match &self.backend {
+            Backend::Sqlite(s) => s.write_stats(),
+            Backend::Postgres(_) => WriteStats::default(),
+        }
+    }
+}
+
+/// Writes the public API of [`Store`] once: each method forwards to the backend's
+/// method of the same name and signature.
+macro_rules! store_api {
+    ($(
+        $(#[$doc:meta])*
+        pub async fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) -> $ret:ty;
+    )*) => {
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match &self.backend {
+                        Backend::Sqlite(s) => s.$name($($arg),*).await,
+                        Backend::Postgres(p) => p.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+store_api! {
+    /// Closes the pools (and SQLite's writer, committing what is queued); used on
+    /// graceful shutdown.
+    pub async fn close(&self) -> ();
+
+    /// Whether the database answers; backs `/healthz`.
+    pub async fn ping(&self) -> StoreResult<()>;
+
+    // Tenants, their API keys and their settings.
+
+    /// Creates a tenant and its first API key; the key is returned once and stored hashed.
+    pub async fn create_tenant(&self, name: &str) -> StoreResult<(Tenant, String)>;
+
+    /// The tenant an API key belongs to, if any.
+    pub async fn tenant_by_api_key(&self, key: &str) -> StoreResult<Option<Tenant>>;
+
+    /// How many tenants exist; `serve --dev` only creates one on an empty database.
+    pub async fn tenant_count(&self) -> StoreResult<i64>;
+
+    /// One tenant by id.
+    pub async fn tenant(&self, tenant_id: &str) -> StoreResult<Tenant>;
+
+    /// Turns Multi-ERP mode on or off. Turning it off is refused while more than one
+    /// connection is active, since the tenant would silently keep several destinations.
+    pub async fn set_multi_erp(&self, tenant_id: &str, on: bool) -> StoreResult<Tenant>;
+
+    // Connections.
+
+    /// Inserts a connection, enforcing one live connection per tenant unless Multi-ERP is on.
+    pub async fn insert_connection(&self, new: &NewConnection) -> StoreResult<ConnectionRow>;
+
+    /// Refuses early (before any test delivery) when a new connection would break the
+    /// one-connection rule; [`Store::insert_connection`] checks again atomically.
+    pub async fn check_connection_allowed(&self, tenant_id: &str) -> StoreResult<()>;
+
+    /// One connection of a tenant; another tenant's id is simply not found.
+    pub async fn connection(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectionRow>;
+
+    /// A connection by id alone, for the worker (which already holds a tenant-scoped job).
+    pub async fn connection_by_id(&self, id: &str) -> StoreResult<ConnectionRow>;
+
+    /// Every connection of a tenant, newest first.
+    pub async fn list_connections(&self, tenant_id: &str) -> StoreResult<Vec<ConnectionRow>>;
+
+    /// Saves a changed name, entity or config. Secrets and status have their own writes
+    /// ([`Store::save_connection_credentials`], [`Store::set_connection_status`]) so an
+    /// edit never puts back a token or status that changed meanwhile.
+    pub async fn update_connection(&self, row: &ConnectionRow) -> StoreResult<ConnectionRow>;
+
+    /// Records a test sync: its log entry, and the result shown on the connection.
+    pub async fn record_test(
+        &self,
+        connection_id: &str,
+        result: &serde_json::Value,
+        entry: &LogEntry,
+    ) -> StoreResult<()>;
+
+    /// Disconnects: the connection stops receiving, its open jobs are cancelled and each
+    /// cancellation is logged. Nothing is deleted, here or in the ERP.
+    pub async fn disconnect(&self, tenant_id: &str, id: &str) -> StoreResult<(ConnectionRow, u64)>;
+
+    /// Sets a connection's status (e.g. `active` after authorization, `needs_reauth`).
+    pub async fn set_connection_status(&self, connection_id: &str, status: &str) -> StoreResult<()>;
+
+    /// Replaces a connection's sealed secrets, and its config when given, in one
+    /// transaction: a rotated refresh token is never half-saved, and a token refresh
+    /// (no config) leaves a config edited meanwhile as it is.
+    pub async fn save_connection_credentials(
+        &self,
+        connection_id: &str,
+        config: Option<&serde_json::Value>,
+        sealed: &[u8],
+    ) -> StoreResult<()>;
+
+    // ERP connectors' memory.
+
+    /// Remembers an OAuth `state` for `ttl_ms`.
+    pub async fn create_oauth_state(
+        &self,
+        state: &str,
+        tenant_id: &str,
+        connection_id: &str,
+        provider: &str,
+        verifier: Option<&[u8]>,
+        ttl_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// Consumes an OAuth `state`: it works once, before it expires.
+    pub async fn take_oauth_state(&self, state: &str) -> StoreResult<OAuthState>;
+
+    /// The ERP record mapped to a local object, if any.
+    pub async fn erp_record(
+        &self,
+        account: &str,
+        tenant_id: &str,
+        kind: &str,
+        local_id: &str,
+    ) -> StoreResult<Option<ErpRecord>>;
+
+    /// Records (or updates) the ERP record standing for a local object.
+    pub async fn put_erp_record(
+        &self,
+        account: &str,
+        tenant_id: &str,
+        kind: &str,
+        local_id: &str,
+        record: &ErpRecord,
+    ) -> StoreResult<()>;
+
+    // Invoices.
+
+    /// Stores a validated invoice and queues one job per routed connection, atomically.
+    /// The same content as the current version is a no-op; different content becomes
+    /// the next version.
+    pub async fn ingest_invoice(&self, tenant_id: &str, invoice: &crate::domain::Invoice) -> StoreResult<IngestOutcome>;
+
+    /// An invoice, its versions and its sync state per connection.
+    pub async fn invoice_state(&self, tenant_id: &str, invoice_id: &str) -> StoreResult<InvoiceState>;
+
+    /// Manual sync: queues the current version of an invoice again, to one connection or
+    /// to every active connection it routes to. A job still waiting for a retry is run
+    /// now instead of being doubled; a redelivery keeps the event id of that version.
+    pub async fn manual_sync(
+        &self,
+        tenant_id: &str,
+        invoice_id: &str,
+        connection_id: Option<&str>,
+    ) -> StoreResult<Vec<QueuedJob>>;
+
+    // The queue.
+
+    /// Leases up to `limit` due jobs for `lease_ms`, with what their attempts read.
+    /// Expired leases come first, then pending jobs in due order; a job waits while an
+    /// earlier job of the same (connection, invoice) is open.
+    pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<Claim>>;
+
+    /// Records an attempt and moves its job on, if the lease still holds. Returns false
+    /// when the lease was lost (the entry is logged all the same).
+    pub async fn settle_attempt(&self, job: &ClaimedJob, next: JobNext, entry: &LogEntry) -> StoreResult<bool>;
+
+    /// Gives a leased job back untouched, undoing the attempt count the claim added; used
+    /// when the attempt never started (its connection stopped being active meanwhile).
+    pub async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()>;
+
+    /// Returns to the queue the jobs leased by processes that died, logging each
+    /// interrupted attempt as FAILED without counting it against the job's retries.
+    /// SQLite: at start-up, every lease (the data dir lock says no one else holds
+    /// any). PostgreSQL: the leases of hosts whose heartbeat stopped.
+    pub async fn recover_leases(&self) -> StoreResult<u64>;
+
+    /// When the next claimable job becomes due (unix ms), so the worker can sleep until then.
+    pub async fn next_due_ms(&self) -> StoreResult<Option<i64>>;
+
+    /// Jobs waiting or in flight, per state; backs the queue-depth metric.
+    pub async fn queue_depth(&self) -> StoreResult<Vec<(String, i64)>>;
+
+    /// Jobs still leased; after a graceful shutdown this must be zero.
+    pub async fn leased_count(&self) -> StoreResult<i64>;
+
+    // The sync log.
+
+    /// Appends one entry on its own (tests, start-up recovery notes).
+    pub async fn append_log(&self, entry: &LogEntry) -> StoreResult<()>;
+
+    /// A page of a tenant's log, filtered.
+    pub async fn query_log(&self, tenant_id: &str, f: &LogFilter) -> StoreResult<LogPage>;
+
+    // Transforms.
+
+    /// Stores an upload; the same bytes for the same world and tenant return the existing
+    /// transform (`false` as the second value) instead of a copy.
+    pub async fn insert_transform(&self, new: &NewTransform<'_>) -> StoreResult<(TransformRow, bool)>;
+
+    /// One transform of a tenant.
+    pub async fn transform(&self, tenant_id: &str, id: &str) -> StoreResult<TransformRow>;
+
+    /// Every transform of a tenant, newest first.
+    pub async fn list_transforms(&self, tenant_id: &str) -> StoreResult<Vec<TransformRow>>;
+
+    /// A component's bytes by content hash.
+    pub async fn wasm_bytes(&self, sha256: &str) -> StoreResult<Vec<u8>>;
+
+    /// Sets (or with `None` removes) the invoice tweak of one customer.
+    pub async fn set_customer_tweak(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        transform_id: Option<&str>,
+    ) -> StoreResult<()>;
+
+    /// The tweak transform applied to a customer's invoices, if any.
+    pub async fn customer_tweak(&self, tenant_id: &str, customer_id: &str) -> StoreResult<Option<TransformRow>>;
 }

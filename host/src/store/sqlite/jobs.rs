@@ -13,126 +13,41 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::SqliteStore;
 use super::connections::read_connection;
 use super::transforms::read_invoice_tweak;
-use super::{ConnectionRow, TransformRow};
+use crate::store::rows::{CLAIMED_COLUMNS, INTERRUPTED, INTERRUPTED_LAST_ERROR, STOPPED_COLUMNS, StoppedJob};
+use crate::store::{Claim, ClaimedJob, ConnectionRow, JobNext, LogEntry, StoreResult, now_ms};
 
-use super::sync_log::{FAILED, LogEntry};
-use super::{Store, StoreResult, now_ms};
-
-/// A leased job, with everything the worker needs to attempt it.
-#[derive(Debug, Clone)]
-pub struct ClaimedJob {
-    pub id: String,
-    pub tenant_id: String,
-    pub connection_id: String,
-    pub invoice_id: String,
-    pub version: i64,
-    pub event_id: String,
-    pub event_type: String,
-    pub kind: String,
-    /// The number of this attempt, 1 for the first.
-    pub attempts: i64,
-    pub lease_token: String,
-    /// When this version was accepted (unix ms), for the ingest-to-delivery metric.
-    pub created_ms: i64,
-    /// The event's `created_at` (unix ms): the same on every redelivery of the event.
-    pub event_ms: i64,
+/// Reads the columns [`CLAIMED_COLUMNS`] names, in that order.
+fn claimed_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClaimedJob> {
+    Ok(ClaimedJob {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        connection_id: r.get(2)?,
+        invoice_id: r.get(3)?,
+        version: r.get(4)?,
+        event_id: r.get(5)?,
+        event_type: r.get(6)?,
+        kind: r.get(7)?,
+        attempts: r.get(8)?,
+        lease_token: r.get(9)?,
+        created_ms: r.get(10)?,
+        event_ms: r.get(11)?,
+    })
 }
 
-/// A leased job with what its attempt reads, fetched in the claim's transaction so the
-/// worker needs no further reads: the connection, the invoice version's body (`None`
-/// if it is missing, which fails the attempt), and the customer's invoice tweak.
-#[derive(Debug, Clone)]
-pub struct Claim {
-    pub job: ClaimedJob,
-    pub connection: ConnectionRow,
-    pub invoice_body: Option<String>,
-    pub tweak: Option<TransformRow>,
-}
-
-/// What happens to a job after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobNext {
-    Succeeded,
-    /// The connection needs re-authorization: the job waits, pending, and this attempt
-    /// does not count against its retries.
-    Held,
-    /// Try again at this time (unix ms).
-    RetryAt(i64),
-    Failed,
-}
-
-impl ClaimedJob {
-    /// Reads the columns `CLAIMED_COLUMNS` names, in that order.
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(ClaimedJob {
-            id: r.get(0)?,
-            tenant_id: r.get(1)?,
-            connection_id: r.get(2)?,
-            invoice_id: r.get(3)?,
-            version: r.get(4)?,
-            event_id: r.get(5)?,
-            event_type: r.get(6)?,
-            kind: r.get(7)?,
-            attempts: r.get(8)?,
-            lease_token: r.get(9)?,
-            created_ms: r.get(10)?,
-            event_ms: r.get(11)?,
-        })
-    }
-}
-
-/// A job stopped without a result of its own (cancelled, or cut by a crash), as the
-/// statement that stopped it returns it.
-#[derive(Clone)]
-struct StoppedJob {
-    id: String,
-    tenant_id: String,
-    connection_id: String,
-    invoice_id: String,
-    event_id: String,
-    kind: String,
-    attempts: i64,
-}
-
-/// The columns [`StoppedJob::from_row`] reads, for a `RETURNING` clause.
-const STOPPED_COLUMNS: &str = "id, tenant_id, connection_id, invoice_id, event_id, kind, attempts";
-
-impl StoppedJob {
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(StoppedJob {
-            id: r.get(0)?,
-            tenant_id: r.get(1)?,
-            connection_id: r.get(2)?,
-            invoice_id: r.get(3)?,
-            event_id: r.get(4)?,
-            kind: r.get(5)?,
-            attempts: r.get(6)?,
-        })
-    }
-
-    /// Logs why this job's attempt has no result: a FAILED entry with the reason.
-    fn log(&self, db: &Connection, provider: &str, at_ms: i64, reason: &str) -> StoreResult<()> {
-        LogEntry {
-            tenant_id: self.tenant_id.clone(),
-            at_ms,
-            invoice_id: Some(self.invoice_id.clone()),
-            connection_id: self.connection_id.clone(),
-            provider: provider.to_string(),
-            kind: self.kind.clone(),
-            job_id: Some(self.id.clone()),
-            event_id: Some(self.event_id.clone()),
-            attempt: self.attempts,
-            status: FAILED,
-            response_code: None,
-            error: Some(reason.to_string()),
-            erp_record_id: None,
-            duration_ms: 0,
-            guest_logs: None,
-        }
-        .insert(db)
-    }
+/// Reads the columns [`STOPPED_COLUMNS`] names, in that order.
+fn stopped_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoppedJob> {
+    Ok(StoppedJob {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        connection_id: r.get(2)?,
+        invoice_id: r.get(3)?,
+        event_id: r.get(4)?,
+        kind: r.get(5)?,
+        attempts: r.get(6)?,
+    })
 }
 
 /// Cancels every open job of a connection, logging one FAILED entry per job.
@@ -149,27 +64,27 @@ pub(super) fn cancel_open_jobs(
              WHERE connection_id = ? AND state IN ('pending', 'leased')
              RETURNING {STOPPED_COLUMNS}"
         ))?
-        .query_map(params![reason, now, connection_id], StoppedJob::from_row)?
+        .query_map(params![reason, now, connection_id], stopped_from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     for job in &cancelled {
-        job.log(db, provider, now, reason)?;
+        job.entry(provider, now, reason).insert(db)?;
     }
     Ok(cancelled.len() as u64)
 }
 
-impl Store {
+impl SqliteStore {
     /// Leases up to `limit` due jobs for `lease_ms`, with what their attempts read.
     ///
     /// Expired leases come first, then pending jobs in due order. The pending half walks
     /// the `jobs_due (state, run_at_ms)` index in order and stops at `limit`, so a claim
     /// costs the same with a backlog of a million jobs as with ten (no sort of every due
     /// job, which the single `OR` query needed).
-    pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<Claim>> {
+    pub(crate) async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<Claim>> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         self.write(move |db| {
             let now = now_ms();
             let jobs = db
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until_ms = ?2, attempts = attempts + 1,
                                      updated_ms = ?3
                      WHERE seq IN (
@@ -188,10 +103,9 @@ impl Store {
                                                 AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
                             ORDER BY j.run_at_ms, j.seq LIMIT ?4)
                         LIMIT ?4)
-                     RETURNING id, tenant_id, connection_id, invoice_id, version, event_id, event_type, kind, attempts,
-                               lease_token, created_ms, event_ms",
-                )?
-                .query_map(params![token, now + lease_ms, now, limit], ClaimedJob::from_row)?
+                     RETURNING {CLAIMED_COLUMNS}"
+                ))?
+                .query_map(params![token, now + lease_ms, now, limit], claimed_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut connections: HashMap<String, ConnectionRow> = HashMap::new();
             let mut claims = Vec::with_capacity(jobs.len());
@@ -228,18 +142,13 @@ impl Store {
 
     /// Records an attempt and moves its job on, if the lease still holds. Returns false
     /// when the lease was lost (the entry is logged all the same).
-    pub async fn settle_attempt(
+    pub(crate) async fn settle_attempt(
         &self,
         job: &ClaimedJob,
         next: JobNext,
         entry: &LogEntry,
     ) -> StoreResult<bool> {
-        let (state, run_at) = match next {
-            JobNext::Succeeded => ("succeeded", None),
-            JobNext::Held => ("pending", None),
-            JobNext::RetryAt(at) => ("pending", Some(at)),
-            JobNext::Failed => ("failed", None),
-        };
+        let (state, run_at, given_back) = next.columns();
         let (job_id, token, entry) = (job.id.clone(), job.lease_token.clone(), entry.clone());
         self.write(move |db| {
             entry.insert(db)?;
@@ -252,7 +161,7 @@ impl Store {
                 .execute(params![
                     state,
                     run_at,
-                    matches!(next, JobNext::Held) as i64,
+                    given_back,
                     entry.error,
                     entry.response_code,
                     now_ms(),
@@ -266,7 +175,7 @@ impl Store {
 
     /// Gives a leased job back untouched, undoing the attempt count the claim added; used
     /// when the attempt never started (its connection stopped being active meanwhile).
-    pub async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()> {
+    pub(crate) async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()> {
         let (job_id, token) = (job.id.clone(), job.lease_token.clone());
         self.write(move |db| {
             db.prepare_cached(
@@ -285,18 +194,18 @@ impl Store {
     /// the job's retries (a crash of ours is not the destination failing), so the retry
     /// runs under the same attempt number, as a graceful stop's released lease does. Safe
     /// only because the data dir lock guarantees that no other process holds leases here.
-    pub async fn recover_leases(&self) -> StoreResult<u64> {
+    pub(crate) async fn recover_leases(&self) -> StoreResult<u64> {
         self.write(|db| {
             let now = now_ms();
             let recovered = db
                 .prepare_cached(&format!(
                     "UPDATE jobs SET state = 'pending', run_at_ms = ?1, lease_token = NULL, lease_until_ms = NULL,
                                      attempts = attempts - 1,
-                                     last_error = 'interrupted: erp-sync stopped during this attempt', updated_ms = ?1
+                                     last_error = ?2, updated_ms = ?1
                      WHERE state = 'leased'
                      RETURNING {STOPPED_COLUMNS}"
                 ))?
-                .query_map([now], StoppedJob::from_row)?
+                .query_map(params![now, INTERRUPTED_LAST_ERROR], stopped_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             for job in &recovered {
                 let provider: String = db
@@ -308,12 +217,7 @@ impl Store {
                     attempts: job.attempts + 1,
                     ..job.clone()
                 };
-                cut.log(
-                    db,
-                    &provider,
-                    now,
-                    "interrupted: erp-sync stopped during this attempt; it is retried with the same event id",
-                )?;
+                cut.entry(&provider, now, INTERRUPTED).insert(db)?;
             }
             Ok(recovered.len() as u64)
         })
@@ -323,7 +227,7 @@ impl Store {
     /// When the next claimable job becomes due (unix ms), so the worker can sleep until
     /// then. A job waiting behind an earlier version of its invoice is not claimable; it
     /// becomes so when that version settles, which wakes the worker.
-    pub async fn next_due_ms(&self) -> StoreResult<Option<i64>> {
+    pub(crate) async fn next_due_ms(&self) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT MIN(t) FROM (
                 SELECT MIN(j.run_at_ms) AS t FROM jobs j
@@ -339,7 +243,7 @@ impl Store {
     }
 
     /// Jobs waiting or in flight, per state; backs the queue-depth metric.
-    pub async fn queue_depth(&self) -> StoreResult<Vec<(String, i64)>> {
+    pub(crate) async fn queue_depth(&self) -> StoreResult<Vec<(String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT state, COUNT(*) FROM jobs WHERE state IN ('pending', 'leased') GROUP BY state",
         )
@@ -348,7 +252,7 @@ impl Store {
     }
 
     /// Jobs still leased; after a graceful shutdown this must be zero.
-    pub async fn leased_count(&self) -> StoreResult<i64> {
+    pub(crate) async fn leased_count(&self) -> StoreResult<i64> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'leased'")
                 .fetch_one(&self.reader)

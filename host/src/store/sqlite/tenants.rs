@@ -2,21 +2,14 @@
 
 use rusqlite::params;
 
-use super::{Store, StoreError, StoreResult, now_ms};
+use super::SqliteStore;
+use crate::store::{StoreError, StoreResult, Tenant, now_ms};
 use crate::crypto::api_key;
 use crate::domain::ids::{new_id, prefix};
 
-/// A tenant: one billing platform account whose objects are isolated from all others.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Tenant {
-    pub id: String,
-    pub name: String,
-    pub multi_erp: bool,
-}
-
-impl Store {
+impl SqliteStore {
     /// Creates a tenant and its first API key; the key is returned once and stored hashed.
-    pub async fn create_tenant(&self, name: &str) -> StoreResult<(Tenant, String)> {
+    pub(crate) async fn create_tenant(&self, name: &str) -> StoreResult<(Tenant, String)> {
         let tenant = Tenant {
             id: new_id(prefix::TENANT),
             name: name.to_string(),
@@ -47,7 +40,7 @@ impl Store {
     /// The tenant an API key belongs to, if any. Every API request asks this, so known
     /// keys are remembered in memory (keys are never reassigned, and this process owns
     /// the data dir); unknown keys are not, so guessing cannot grow the cache.
-    pub async fn tenant_by_api_key(&self, key: &str) -> StoreResult<Option<Tenant>> {
+    pub(crate) async fn tenant_by_api_key(&self, key: &str) -> StoreResult<Option<Tenant>> {
         let hash = api_key::hash_api_key(key);
         if let Some(tenant) = self
             .known_keys
@@ -71,14 +64,14 @@ impl Store {
     }
 
     /// How many tenants exist; `serve --dev` only creates one on an empty database.
-    pub async fn tenant_count(&self) -> StoreResult<i64> {
+    pub(crate) async fn tenant_count(&self) -> StoreResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
             .fetch_one(&self.reader)
             .await?)
     }
 
     /// One tenant by id.
-    pub async fn tenant(&self, tenant_id: &str) -> StoreResult<Tenant> {
+    pub(crate) async fn tenant(&self, tenant_id: &str) -> StoreResult<Tenant> {
         sqlx::query_as::<_, Tenant>("SELECT id, name, multi_erp FROM tenants WHERE id = ?")
             .bind(tenant_id)
             .fetch_optional(&self.reader)
@@ -88,7 +81,7 @@ impl Store {
 
     /// Turns Multi-ERP mode on or off. Turning it off is refused while more than one
     /// connection is active, since the tenant would silently keep several destinations.
-    pub async fn set_multi_erp(&self, tenant_id: &str, on: bool) -> StoreResult<Tenant> {
+    pub(crate) async fn set_multi_erp(&self, tenant_id: &str, on: bool) -> StoreResult<Tenant> {
         let id = tenant_id.to_string();
         self.write(move |db| {
             if !on {

@@ -2,28 +2,13 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, StoreResult, now_ms};
+use super::SqliteStore;
+use crate::store::rows::oauth_state_refused;
+use crate::store::{ErpRecord, OAuthState, StoreResult, now_ms};
 
-/// A pending OAuth authorization, bound to one tenant and connection.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct OAuthState {
-    pub state: String,
-    pub tenant_id: String,
-    pub connection_id: String,
-    pub provider: String,
-    pub verifier: Option<Vec<u8>>,
-}
-
-/// The ERP record standing for one of our objects.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ErpRecord {
-    pub remote_id: String,
-    pub version: Option<String>,
-}
-
-impl Store {
+impl SqliteStore {
     /// Remembers an OAuth `state` for `ttl_ms`.
-    pub async fn create_oauth_state(
+    pub(crate) async fn create_oauth_state(
         &self,
         state: &str,
         tenant_id: &str,
@@ -52,7 +37,7 @@ impl Store {
     }
 
     /// Consumes an OAuth `state`: it works once, before it expires.
-    pub async fn take_oauth_state(&self, state: &str) -> StoreResult<OAuthState> {
+    pub(crate) async fn take_oauth_state(&self, state: &str) -> StoreResult<OAuthState> {
         let now = now_ms();
         let state = state.to_string();
         let row = self
@@ -74,15 +59,11 @@ impl Store {
                     .optional()?)
             })
             .await?;
-        row.ok_or_else(|| {
-            StoreError::NotFound(
-                "this authorization link is unknown, expired or already used; start again with POST /v1/connections/{id}/reauthorize".into(),
-            )
-        })
+        row.ok_or_else(oauth_state_refused)
     }
 
     /// The ERP record mapped to a local object, if any.
-    pub async fn erp_record(
+    pub(crate) async fn erp_record(
         &self,
         account: &str,
         tenant_id: &str,
@@ -101,7 +82,7 @@ impl Store {
     }
 
     /// Records (or updates) the ERP record standing for a local object.
-    pub async fn put_erp_record(
+    pub(crate) async fn put_erp_record(
         &self,
         account: &str,
         tenant_id: &str,
@@ -138,7 +119,7 @@ impl Store {
     }
 
     /// Sets a connection's status (e.g. `active` after authorization, `needs_reauth`).
-    pub async fn set_connection_status(
+    pub(crate) async fn set_connection_status(
         &self,
         connection_id: &str,
         status: &str,
@@ -157,7 +138,7 @@ impl Store {
     /// Replaces a connection's sealed secrets, and its config when given, in one
     /// transaction: a rotated refresh token is never half-saved, and a token refresh
     /// (no config) leaves a config edited meanwhile as it is.
-    pub async fn save_connection_credentials(
+    pub(crate) async fn save_connection_credentials(
         &self,
         connection_id: &str,
         config: Option<&serde_json::Value>,

@@ -2,65 +2,13 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{LogEntry, Store, StoreError, StoreResult, now_ms, parse_json};
-
-/// A connection as stored; `secrets` is sealed and only the worker opens it.
-#[derive(Debug, Clone)]
-pub struct ConnectionRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub provider: String,
-    pub name: String,
-    pub entity: Option<String>,
-    pub status: String,
-    pub config: serde_json::Value,
-    pub secrets: Option<Vec<u8>>,
-    pub last_test: Option<serde_json::Value>,
-    pub created_ms: i64,
-    pub updated_ms: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct RawConnection {
-    id: String,
-    tenant_id: String,
-    provider: String,
-    name: String,
-    entity: Option<String>,
-    status: String,
-    config: String,
-    secrets: Option<Vec<u8>>,
-    last_test: Option<String>,
-    created_ms: i64,
-    updated_ms: i64,
-}
-
-impl TryFrom<RawConnection> for ConnectionRow {
-    type Error = StoreError;
-    fn try_from(r: RawConnection) -> StoreResult<Self> {
-        Ok(ConnectionRow {
-            config: parse_json("connections.config", &r.config)?,
-            last_test: r
-                .last_test
-                .as_deref()
-                .map(|t| parse_json("connections.last_test", t))
-                .transpose()?,
-            id: r.id,
-            tenant_id: r.tenant_id,
-            provider: r.provider,
-            name: r.name,
-            entity: r.entity,
-            status: r.status,
-            secrets: r.secrets,
-            created_ms: r.created_ms,
-            updated_ms: r.updated_ms,
-        })
-    }
-}
+use super::SqliteStore;
+use crate::store::rows::{CANCELLED_BY_DISCONNECT, CONNECTION_COLUMNS, RawConnection, one_connection_message};
+use crate::store::{ConnectionRow, LogEntry, NewConnection, StoreError, StoreResult, now_ms};
 
 /// A connection by id within a write (the worker's claim reads it there, fresh).
 pub(super) fn read_connection(db: &rusqlite::Connection, id: &str) -> StoreResult<ConnectionRow> {
-    db.prepare_cached(&format!("SELECT {COLUMNS} FROM connections WHERE id = ?"))?
+    db.prepare_cached(&format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?"))?
         .query_row([id], |r| {
             Ok(RawConnection {
                 id: r.get(0)?,
@@ -81,34 +29,9 @@ pub(super) fn read_connection(db: &rusqlite::Connection, id: &str) -> StoreResul
         .try_into()
 }
 
-/// What is needed to create a connection; the id is chosen by the caller so secrets can
-/// be sealed bound to it before the row exists.
-#[derive(Debug, Clone)]
-pub struct NewConnection {
-    pub id: String,
-    pub tenant_id: String,
-    pub provider: String,
-    pub name: String,
-    pub entity: Option<String>,
-    pub status: String,
-    pub config: serde_json::Value,
-    pub secrets: Option<Vec<u8>>,
-}
-
-const COLUMNS: &str = "id, tenant_id, provider, name, entity, status, config, secrets, last_test, created_ms, updated_ms";
-
-/// The message of the 409 that guards the one-ERP-per-tenant default.
-fn one_connection_message(existing: &str) -> String {
-    format!(
-        "this tenant already has a connection ({existing}); one connection per tenant is the default. \
-         Turn on Multi-ERP mode (PATCH /v1/settings {{\"multi_erp\": true}}) to route invoices to several connections by entity, \
-         or disconnect {existing} first"
-    )
-}
-
-impl Store {
+impl SqliteStore {
     /// Inserts a connection, enforcing one live connection per tenant unless Multi-ERP is on.
-    pub async fn insert_connection(&self, new: &NewConnection) -> StoreResult<ConnectionRow> {
+    pub(crate) async fn insert_connection(&self, new: &NewConnection) -> StoreResult<ConnectionRow> {
         let row = new.clone();
         self.write(move |db| {
             let multi_erp: bool = db
@@ -150,7 +73,7 @@ impl Store {
 
     /// Refuses early (before any test delivery) when a new connection would break the
     /// one-connection rule; [`Store::insert_connection`] checks again atomically.
-    pub async fn check_connection_allowed(&self, tenant_id: &str) -> StoreResult<()> {
+    pub(crate) async fn check_connection_allowed(&self, tenant_id: &str) -> StoreResult<()> {
         let tenant = self.tenant(tenant_id).await?;
         if tenant.multi_erp {
             return Ok(());
@@ -168,9 +91,9 @@ impl Store {
     }
 
     /// One connection of a tenant; another tenant's id is simply not found.
-    pub async fn connection(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectionRow> {
+    pub(crate) async fn connection(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectionRow> {
         sqlx::query_as::<_, RawConnection>(&format!(
-            "SELECT {COLUMNS} FROM connections WHERE tenant_id = ? AND id = ?"
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE tenant_id = ? AND id = ?"
         ))
         .bind(tenant_id)
         .bind(id)
@@ -181,9 +104,9 @@ impl Store {
     }
 
     /// A connection by id alone, for the worker (which already holds a tenant-scoped job).
-    pub async fn connection_by_id(&self, id: &str) -> StoreResult<ConnectionRow> {
+    pub(crate) async fn connection_by_id(&self, id: &str) -> StoreResult<ConnectionRow> {
         sqlx::query_as::<_, RawConnection>(&format!(
-            "SELECT {COLUMNS} FROM connections WHERE id = ?"
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?"
         ))
         .bind(id)
         .fetch_optional(&self.reader)
@@ -193,9 +116,9 @@ impl Store {
     }
 
     /// Every connection of a tenant, newest first.
-    pub async fn list_connections(&self, tenant_id: &str) -> StoreResult<Vec<ConnectionRow>> {
+    pub(crate) async fn list_connections(&self, tenant_id: &str) -> StoreResult<Vec<ConnectionRow>> {
         sqlx::query_as::<_, RawConnection>(&format!(
-            "SELECT {COLUMNS} FROM connections WHERE tenant_id = ? ORDER BY created_ms DESC, id DESC"
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE tenant_id = ? ORDER BY created_ms DESC, id DESC"
         ))
         .bind(tenant_id)
         .fetch_all(&self.reader)
@@ -208,7 +131,7 @@ impl Store {
     /// Saves a changed name, entity or config. Secrets and status have their own writes
     /// ([`Store::save_connection_credentials`], [`Store::set_connection_status`]) so an
     /// edit never puts back a token or status that changed meanwhile.
-    pub async fn update_connection(&self, row: &ConnectionRow) -> StoreResult<ConnectionRow> {
+    pub(crate) async fn update_connection(&self, row: &ConnectionRow) -> StoreResult<ConnectionRow> {
         let row = row.clone();
         let (tenant_id, id) = (row.tenant_id.clone(), row.id.clone());
         self.write(move |db| {
@@ -238,7 +161,7 @@ impl Store {
     }
 
     /// Records a test sync: its log entry, and the result shown on the connection.
-    pub async fn record_test(
+    pub(crate) async fn record_test(
         &self,
         connection_id: &str,
         result: &serde_json::Value,
@@ -256,7 +179,7 @@ impl Store {
 
     /// Disconnects: the connection stops receiving, its open jobs are cancelled and each
     /// cancellation is logged. Nothing is deleted, here or in the ERP.
-    pub async fn disconnect(&self, tenant_id: &str, id: &str) -> StoreResult<(ConnectionRow, u64)> {
+    pub(crate) async fn disconnect(&self, tenant_id: &str, id: &str) -> StoreResult<(ConnectionRow, u64)> {
         let conn = self.connection(tenant_id, id).await?;
         if conn.status == "disconnected" {
             return Ok((conn, 0));
@@ -272,7 +195,7 @@ impl Store {
                     db,
                     &conn_id,
                     &provider,
-                    "cancelled: the connection was disconnected before this delivery completed",
+                    CANCELLED_BY_DISCONNECT,
                 )
             })
             .await?;

@@ -2,69 +2,11 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, StoreResult, now_ms, parse_json};
+use super::SqliteStore;
+use crate::store::rows::event_type_for;
+use crate::store::{IngestOutcome, InvoiceState, InvoiceVersionInfo, QueuedJob, StoreError, StoreResult, SyncStateRow, now_ms, parse_json};
 use crate::domain::Invoice;
 use crate::domain::ids::{new_id, prefix};
-
-/// A job created by an ingest or a manual sync, as the API reports it.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct QueuedJob {
-    pub job_id: String,
-    pub connection_id: String,
-}
-
-/// What an ingest did.
-#[derive(Debug, Clone)]
-pub struct IngestOutcome {
-    pub version: i64,
-    /// The same content was already stored: nothing new was queued.
-    pub unchanged: bool,
-    pub jobs: Vec<QueuedJob>,
-}
-
-/// One stored version of an invoice.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct InvoiceVersionInfo {
-    pub version: i64,
-    pub status: String,
-    pub content_hash: String,
-    pub received_ms: i64,
-}
-
-/// The latest job of an invoice to one connection: its sync state there.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SyncStateRow {
-    pub connection_id: String,
-    pub job_id: String,
-    pub version: i64,
-    pub event_id: String,
-    pub event_type: String,
-    pub state: String,
-    pub attempts: i64,
-    pub last_code: Option<i64>,
-    pub last_error: Option<String>,
-    pub updated_ms: i64,
-}
-
-/// An invoice with its history and per-connection sync state.
-#[derive(Debug, Clone)]
-pub struct InvoiceState {
-    pub invoice: serde_json::Value,
-    pub version: i64,
-    pub versions: Vec<InvoiceVersionInfo>,
-    pub sync: Vec<SyncStateRow>,
-}
-
-/// The webhook event type a version is delivered as.
-pub fn event_type_for(version: i64, void: bool) -> &'static str {
-    if void {
-        "invoice.voided"
-    } else if version == 1 {
-        "invoice.finalized"
-    } else {
-        "invoice.updated"
-    }
-}
 
 /// One delivery to queue: which version goes where, as which event.
 struct NewJob<'a> {
@@ -123,12 +65,12 @@ fn routed_connections(
         .collect::<Result<Vec<_>, _>>()?)
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores a validated invoice and queues one job per routed connection, atomically.
     ///
     /// The same content as the current version is a no-op; different content becomes the
     /// next version.
-    pub async fn ingest_invoice(
+    pub(crate) async fn ingest_invoice(
         &self,
         tenant_id: &str,
         invoice: &Invoice,
@@ -197,7 +139,7 @@ impl Store {
     }
 
     /// An invoice, its versions and its sync state per connection.
-    pub async fn invoice_state(
+    pub(crate) async fn invoice_state(
         &self,
         tenant_id: &str,
         invoice_id: &str,
@@ -247,7 +189,7 @@ impl Store {
     /// Manual sync: queues the current version of an invoice again, to one connection or
     /// to every active connection it routes to. A job still waiting for a retry is run
     /// now instead of being doubled; a redelivery keeps the event id of that version.
-    pub async fn manual_sync(
+    pub(crate) async fn manual_sync(
         &self,
         tenant_id: &str,
         invoice_id: &str,

@@ -2,33 +2,10 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, StoreResult, now_ms};
+use super::SqliteStore;
+use crate::store::rows::TRANSFORM_COLUMNS;
+use crate::store::{NewTransform, StoreError, StoreResult, TransformRow, now_ms};
 use crate::domain::ids::new_id;
-
-/// A transform as stored (without its bytes).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct TransformRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub name: String,
-    pub world: String,
-    pub export: String,
-    pub sha256: String,
-    pub size: i64,
-    pub created_ms: i64,
-}
-
-/// A new upload, already validated.
-pub struct NewTransform<'a> {
-    pub tenant_id: &'a str,
-    pub name: &'a str,
-    pub world: &'a str,
-    pub export: &'a str,
-    pub sha256: &'a str,
-    pub bytes: &'a [u8],
-}
-
-const COLUMNS: &str = "id, tenant_id, name, world, export, sha256, size, created_ms";
 
 /// The invoice tweak of the customer an invoice body names, within a write (the
 /// worker's claim reads it there).
@@ -58,10 +35,10 @@ pub(super) fn read_invoice_tweak(
         .optional()?)
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores an upload; the same bytes for the same world and tenant return the existing
     /// transform (`false` as the second value) instead of a copy.
-    pub async fn insert_transform(
+    pub(crate) async fn insert_transform(
         &self,
         new: &NewTransform<'_>,
     ) -> StoreResult<(TransformRow, bool)> {
@@ -102,9 +79,9 @@ impl Store {
     }
 
     /// One transform of a tenant.
-    pub async fn transform(&self, tenant_id: &str, id: &str) -> StoreResult<TransformRow> {
+    pub(crate) async fn transform(&self, tenant_id: &str, id: &str) -> StoreResult<TransformRow> {
         sqlx::query_as::<_, TransformRow>(&format!(
-            "SELECT {COLUMNS} FROM transforms WHERE tenant_id = ? AND id = ?"
+            "SELECT {TRANSFORM_COLUMNS} FROM transforms WHERE tenant_id = ? AND id = ?"
         ))
         .bind(tenant_id)
         .bind(id)
@@ -114,9 +91,9 @@ impl Store {
     }
 
     /// Every transform of a tenant, newest first.
-    pub async fn list_transforms(&self, tenant_id: &str) -> StoreResult<Vec<TransformRow>> {
+    pub(crate) async fn list_transforms(&self, tenant_id: &str) -> StoreResult<Vec<TransformRow>> {
         Ok(sqlx::query_as::<_, TransformRow>(&format!(
-            "SELECT {COLUMNS} FROM transforms WHERE tenant_id = ? ORDER BY created_ms DESC, id DESC"
+            "SELECT {TRANSFORM_COLUMNS} FROM transforms WHERE tenant_id = ? ORDER BY created_ms DESC, id DESC"
         ))
         .bind(tenant_id)
         .fetch_all(&self.reader)
@@ -124,7 +101,7 @@ impl Store {
     }
 
     /// A component's bytes by content hash.
-    pub async fn wasm_bytes(&self, sha256: &str) -> StoreResult<Vec<u8>> {
+    pub(crate) async fn wasm_bytes(&self, sha256: &str) -> StoreResult<Vec<u8>> {
         sqlx::query_scalar("SELECT bytes FROM wasm_modules WHERE sha256 = ?")
             .bind(sha256)
             .fetch_optional(&self.reader)
@@ -133,7 +110,7 @@ impl Store {
     }
 
     /// Sets (or with `None` removes) the invoice tweak of one customer.
-    pub async fn set_customer_tweak(
+    pub(crate) async fn set_customer_tweak(
         &self,
         tenant_id: &str,
         customer_id: &str,
@@ -164,7 +141,7 @@ impl Store {
     }
 
     /// The tweak transform applied to a customer's invoices, if any.
-    pub async fn customer_tweak(
+    pub(crate) async fn customer_tweak(
         &self,
         tenant_id: &str,
         customer_id: &str,

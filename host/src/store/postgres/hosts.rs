@@ -1,0 +1,112 @@
+//! Hosts sharing the database, their heartbeats, and the recovery of a dead host's
+//! leases.
+//!
+//! On SQLite a crashed process's leases are recovered when it restarts, because the
+//! data dir lock says no one else can hold them. With several hosts no such lock
+//! exists, so liveness is a heartbeat: each host updates its `hosts` row every
+//! [`HEARTBEAT`]; any host that sees a row older than [`HOST_TIMEOUT`] deletes it and
+//! returns the jobs leased under that host's id to the queue, logging each cut attempt
+//! as FAILED without counting it against the job's retries (as SQLite does at start-up).
+//! A host that was only slow, not dead, finds its leases' fencing tokens changed: its
+//! late results are logged but cannot overwrite the redelivery's.
+
+use std::collections::HashMap;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{HEARTBEAT, HOST_TIMEOUT, PgStore, notify_wake};
+use crate::store::rows::{INTERRUPTED, INTERRUPTED_LAST_ERROR, STOPPED_COLUMNS, StoppedJob};
+use crate::store::{StoreResult, now_ms};
+
+impl PgStore {
+    /// Adds (or after a stall, re-adds) this host's row.
+    pub(super) async fn register_host(&self) -> StoreResult<()> {
+        let now = now_ms();
+        let name = std::env::var("HOSTNAME")
+            .ok()
+            .unwrap_or_else(|| format!("pid {}", std::process::id()));
+        sqlx::query(
+            "INSERT INTO hosts (id, name, started_ms, heartbeat_ms) VALUES ($1, $2, $3, $3)
+             ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
+        )
+        .bind(&*self.host_id)
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Returns the leases of dead hosts to the queue; see the module docs. Returns how
+    /// many jobs came back.
+    pub(crate) async fn recover_leases(&self) -> StoreResult<u64> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM hosts WHERE heartbeat_ms < $1")
+            .bind(now - HOST_TIMEOUT.as_millis() as i64)
+            .execute(&mut *tx)
+            .await?;
+        let recovered: Vec<StoppedJob> = sqlx::query_as(&format!(
+            "UPDATE jobs SET state = 'pending', run_at_ms = $1, lease_token = NULL, lease_until_ms = NULL,
+                             lease_host = NULL, attempts = attempts - 1, last_error = $2, updated_ms = $1
+             WHERE seq IN (SELECT seq FROM jobs j
+                           WHERE j.state = 'leased'
+                             AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.id = j.lease_host)
+                           FOR UPDATE SKIP LOCKED)
+             RETURNING {STOPPED_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(INTERRUPTED_LAST_ERROR)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut providers: HashMap<String, String> = HashMap::new();
+        for job in &recovered {
+            let provider = match providers.get(&job.connection_id) {
+                Some(p) => p.clone(),
+                None => {
+                    let p: String =
+                        sqlx::query_scalar("SELECT provider FROM connections WHERE id = $1")
+                            .bind(&job.connection_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    providers.insert(job.connection_id.clone(), p.clone());
+                    p
+                }
+            };
+            // RETURNING shows the row after the update: the attempt that was cut is the
+            // one just given back.
+            let cut = StoppedJob {
+                attempts: job.attempts + 1,
+                ..job.clone()
+            };
+            super::sync_log::insert(&mut tx, &cut.entry(&provider, now, INTERRUPTED)).await?;
+        }
+        if !recovered.is_empty() {
+            notify_wake(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(recovered.len() as u64)
+    }
+}
+
+/// Beats until `stop`, and recovers dead hosts' leases after each beat.
+pub(super) async fn beat(store: PgStore, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(HEARTBEAT) => {}
+            _ = stop.cancelled() => return,
+        }
+        if let Err(e) = store.register_host().await {
+            tracing::warn!(error = %e, "the heartbeat could not reach PostgreSQL");
+            continue;
+        }
+        match store.recover_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                jobs = n,
+                "returned the leases of a host that stopped beating to the queue"
+            ),
+            Err(e) => tracing::warn!(error = %e, "recovering dead hosts' leases failed"),
+        }
+    }
+}

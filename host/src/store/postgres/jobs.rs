@@ -1,0 +1,244 @@
+//! The durable queue on PostgreSQL: claims shared by several hosts.
+//!
+//! A claim locks due jobs with `FOR UPDATE SKIP LOCKED`: hosts claiming at once each
+//! get different jobs and none waits for another. A job is claimable while no earlier
+//! job of the same (connection, invoice) is open, which every host reads from committed
+//! rows, so the versions of one invoice reach each connection in order across hosts.
+//! Each lease carries a fresh fencing token and the claiming host's id; settling only
+//! applies while the token still matches (see [`super::hosts`] for dead hosts).
+
+use std::collections::HashMap;
+
+use super::{PgStore, sync_log};
+use crate::store::rows::{
+    CLAIMED_COLUMNS, CONNECTION_COLUMNS, RawConnection, STOPPED_COLUMNS, StoppedJob,
+};
+use crate::store::{
+    Claim, ClaimedJob, ConnectionRow, JobNext, LogEntry, StoreResult, TransformRow, now_ms,
+};
+
+/// A claimed job with the invoice body and the customer's tweak, from one statement.
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    #[sqlx(flatten)]
+    job: ClaimedJob,
+    body: Option<String>,
+    t_id: Option<String>,
+    t_name: Option<String>,
+    t_world: Option<String>,
+    t_export: Option<String>,
+    t_sha256: Option<String>,
+    t_size: Option<i64>,
+    t_created_ms: Option<i64>,
+}
+
+impl ClaimRow {
+    fn tweak(&self) -> Option<TransformRow> {
+        Some(TransformRow {
+            id: self.t_id.clone()?,
+            tenant_id: self.job.tenant_id.clone(),
+            name: self.t_name.clone()?,
+            world: self.t_world.clone()?,
+            export: self.t_export.clone()?,
+            sha256: self.t_sha256.clone()?,
+            size: self.t_size?,
+            created_ms: self.t_created_ms?,
+        })
+    }
+}
+
+/// Cancels every open job of a connection within the caller's transaction, logging
+/// one FAILED entry per job.
+pub(super) async fn cancel_open_jobs(
+    tx: &mut sqlx::PgConnection,
+    connection_id: &str,
+    provider: &str,
+    reason: &str,
+) -> StoreResult<u64> {
+    let now = now_ms();
+    let cancelled: Vec<StoppedJob> = sqlx::query_as(&format!(
+        "UPDATE jobs SET state = 'cancelled', lease_token = NULL, lease_until_ms = NULL, lease_host = NULL,
+                         last_error = $1, updated_ms = $2
+         WHERE connection_id = $3 AND state IN ('pending', 'leased')
+         RETURNING {STOPPED_COLUMNS}"
+    ))
+    .bind(reason)
+    .bind(now)
+    .bind(connection_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for job in &cancelled {
+        sync_log::insert(tx, &job.entry(provider, now, reason)).await?;
+    }
+    Ok(cancelled.len() as u64)
+}
+
+/// Jobs that may be claimed now: expired leases first, then pending jobs in due order,
+/// each half locking at most `$4` rows and skipping rows another host has locked.
+const CLAIM: &str = "
+WITH expired AS (
+    SELECT j.seq FROM jobs j
+    WHERE j.state = 'leased' AND j.lease_until_ms <= $3
+      AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
+    LIMIT $4
+    FOR UPDATE OF j SKIP LOCKED
+), due AS (
+    SELECT j.seq FROM jobs j
+    WHERE j.state = 'pending' AND j.run_at_ms <= $3
+      AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
+      AND NOT EXISTS (SELECT 1 FROM jobs p
+                      WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
+                        AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
+    ORDER BY j.run_at_ms, j.seq
+    LIMIT $4
+    FOR UPDATE OF j SKIP LOCKED
+), picked AS (
+    SELECT seq FROM (SELECT seq FROM expired UNION ALL SELECT seq FROM due) s LIMIT $4
+), leased AS (
+    UPDATE jobs SET state = 'leased', lease_token = $1, lease_until_ms = $2, lease_host = $5,
+                    attempts = attempts + 1, updated_ms = $3
+    WHERE seq IN (SELECT seq FROM picked)
+    RETURNING CLAIMED
+)
+SELECT l.*, v.body,
+       t.id AS t_id, t.name AS t_name, t.world AS t_world, t.export AS t_export,
+       t.sha256 AS t_sha256, t.size AS t_size, t.created_ms AS t_created_ms
+FROM leased l
+LEFT JOIN invoice_versions v
+       ON v.tenant_id = l.tenant_id AND v.invoice_id = l.invoice_id AND v.version = l.version
+LEFT JOIN customer_tweaks ct
+       ON ct.tenant_id = l.tenant_id AND ct.customer_id = (v.body::jsonb -> 'customer' ->> 'id')
+LEFT JOIN transforms t ON t.id = ct.transform_id";
+
+impl PgStore {
+    /// Leases up to `limit` due jobs for `lease_ms`, with what their attempts read, in
+    /// two round trips: the claim (with bodies and tweaks) and the connections.
+    pub(crate) async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<Claim>> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<ClaimRow> = sqlx::query_as(&CLAIM.replace("CLAIMED", CLAIMED_COLUMNS))
+            .bind(&token)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .bind(&*self.host_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<String> = rows.iter().map(|r| r.job.connection_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let connections: HashMap<String, ConnectionRow> =
+            sqlx::query_as::<_, RawConnection>(&format!(
+                "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ANY($1)"
+            ))
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|raw| ConnectionRow::try_from(raw).map(|c| (c.id.clone(), c)))
+            .collect::<StoreResult<_>>()?;
+        tx.commit().await?;
+        let mut claims = Vec::with_capacity(rows.len());
+        for row in rows {
+            let tweak = row.tweak();
+            let connection = connections
+                .get(&row.job.connection_id)
+                .cloned()
+                .ok_or_else(|| {
+                    crate::store::StoreError::NotFound(format!(
+                        "connection {} not found",
+                        row.job.connection_id
+                    ))
+                })?;
+            claims.push(Claim {
+                job: row.job,
+                connection,
+                invoice_body: row.body,
+                tweak,
+            });
+        }
+        Ok(claims)
+    }
+
+    /// Records an attempt and moves its job on, if the lease (its fencing token) still
+    /// holds. Returns false when the lease was lost; the entry is logged all the same.
+    pub(crate) async fn settle_attempt(
+        &self,
+        job: &ClaimedJob,
+        next: JobNext,
+        entry: &LogEntry,
+    ) -> StoreResult<bool> {
+        let (state, run_at, given_back) = next.columns();
+        let mut tx = self.pool.begin().await?;
+        sync_log::insert(&mut tx, entry).await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $1, run_at_ms = COALESCE($2, run_at_ms), lease_token = NULL,
+                             lease_until_ms = NULL, lease_host = NULL, attempts = attempts - $3,
+                             last_error = $4, last_code = $5, updated_ms = $6
+             WHERE id = $7 AND lease_token = $8",
+        )
+        .bind(state)
+        .bind(run_at)
+        .bind(given_back)
+        .bind(&entry.error)
+        .bind(entry.response_code)
+        .bind(now_ms())
+        .bind(&job.id)
+        .bind(&job.lease_token)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(done == 1)
+    }
+
+    pub(crate) async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_token = NULL,
+                             lease_until_ms = NULL, lease_host = NULL, updated_ms = $1
+             WHERE id = $2 AND lease_token = $3",
+        )
+        .bind(now_ms())
+        .bind(&job.id)
+        .bind(&job.lease_token)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn next_due_ms(&self) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(t) FROM (
+                SELECT MIN(j.run_at_ms) AS t FROM jobs j
+                WHERE j.state = 'pending'
+                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
+                  AND NOT EXISTS (SELECT 1 FROM jobs p
+                                  WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
+                                    AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
+                UNION ALL SELECT MIN(lease_until_ms) FROM jobs WHERE state = 'leased') s",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub(crate) async fn queue_depth(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT state, COUNT(*) FROM jobs WHERE state IN ('pending', 'leased') GROUP BY state",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub(crate) async fn leased_count(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'leased'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}

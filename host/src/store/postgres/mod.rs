@@ -1,0 +1,154 @@
+//! The PostgreSQL backend: several erp-sync hosts share one durable queue.
+//!
+//! Every write is an ordinary sqlx transaction; PostgreSQL's row locks and MVCC do what
+//! SQLite's single writer does for one process. What sharing adds:
+//!
+//! - **Claims** take due jobs with `FOR UPDATE SKIP LOCKED`, so hosts never wait on, or
+//!   take, each other's jobs; each lease carries a fencing token ([`jobs`]).
+//! - **Hosts** register in `hosts` and beat every [`HEARTBEAT`]. A host whose beat is
+//!   older than [`HOST_TIMEOUT`] is dead: a living host returns its leases to the queue
+//!   and logs each cut attempt ([`hosts`]).
+//! - **Wake-ups**: a transaction that queues work sends `NOTIFY erp_sync_jobs`; every
+//!   host `LISTEN`s and wakes its worker at once ([`PgStore::forward_wakeups`]).
+//! - **ERP limits and token refreshes** are shared through the database ([`limits`]).
+
+mod connections;
+mod erp;
+pub mod hosts;
+mod invoices;
+mod jobs;
+pub mod limits;
+mod sync_log;
+mod tenants;
+mod transforms;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::StoreResult;
+
+/// How often a host beats.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// How long after its last beat a host counts as dead.
+pub const HOST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The channel that says "new work is queued".
+const WAKE_CHANNEL: &str = "erp_sync_jobs";
+
+/// The PostgreSQL backend; cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    /// This process, as named in `hosts` and in the leases it holds.
+    host_id: Arc<str>,
+    /// Stops the heartbeat (servers only).
+    beat: Option<CancellationToken>,
+}
+
+impl PgStore {
+    /// Connects and migrates. A server (`server`) also registers as a host and starts
+    /// beating; an administrative command does neither.
+    pub async fn open(url: &str, server: bool) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)?.application_name("erp-sync");
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        // Several hosts may start at once: the migrator takes PostgreSQL's advisory
+        // lock, so one migrates and the others wait and find it done.
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let host_id: Arc<str> = crate::domain::ids::new_id("host").into();
+        let mut store = PgStore {
+            pool,
+            host_id,
+            beat: None,
+        };
+        if server {
+            store.register_host().await?;
+            let beat = CancellationToken::new();
+            tokio::spawn(hosts::beat(store.clone(), beat.clone()));
+            store.beat = Some(beat);
+        }
+        Ok(store)
+    }
+
+    /// This host's id.
+    pub fn host_id(&self) -> &str {
+        &self.host_id
+    }
+
+    /// The pool, for the shared ERP limits and `migrate-store`.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Stops beating, leaves the hosts table and closes the pool; on graceful shutdown,
+    /// after the worker gave back its leases.
+    pub(crate) async fn close(&self) {
+        if let Some(beat) = &self.beat {
+            beat.cancel();
+            let _ = sqlx::query("DELETE FROM hosts WHERE id = $1")
+                .bind(&*self.host_id)
+                .execute(&self.pool)
+                .await;
+        }
+        self.pool.close().await;
+    }
+
+    pub(crate) async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Wakes `wake` whenever any host queues work, until `stop`. The listener
+    /// reconnects by itself after a lost connection (sqlx's `PgListener`); a wake-up
+    /// lost meanwhile costs at most the worker's idle poll.
+    pub async fn forward_wakeups(self, wake: Arc<Notify>, stop: CancellationToken) {
+        loop {
+            let listener = async {
+                let mut l = PgListener::connect_with(&self.pool).await?;
+                l.listen(WAKE_CHANNEL).await?;
+                Ok::<_, sqlx::Error>(l)
+            };
+            let mut listener = tokio::select! {
+                l = listener => l,
+                _ = stop.cancelled() => return,
+            };
+            match &mut listener {
+                Ok(l) => loop {
+                    tokio::select! {
+                        n = l.recv() => match n {
+                            Ok(_) => wake.notify_one(),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "the wake-up listener lost PostgreSQL; reconnecting");
+                                break;
+                            }
+                        },
+                        _ = stop.cancelled() => return,
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, "listening for wake-ups failed; retrying in a second"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Queues a wake-up of every host's worker, sent when `tx` commits (PostgreSQL folds
+/// the duplicates of one transaction into one).
+async fn notify_wake(tx: &mut sqlx::PgConnection) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(WAKE_CHANNEL)
+        .execute(tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,411 @@
+//! The values the store's API takes and returns, shared by both backends.
+
+use super::{StoreError, StoreResult, parse_json};
+
+/// A tenant: one billing platform account whose objects are isolated from all others.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub multi_erp: bool,
+}
+
+/// A connection as stored; `secrets` is sealed and only the worker opens it.
+#[derive(Debug, Clone)]
+pub struct ConnectionRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub provider: String,
+    pub name: String,
+    pub entity: Option<String>,
+    pub status: String,
+    pub config: serde_json::Value,
+    pub secrets: Option<Vec<u8>>,
+    pub last_test: Option<serde_json::Value>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// A connection row as both databases return it, JSON still as text.
+#[derive(sqlx::FromRow)]
+pub(super) struct RawConnection {
+    pub id: String,
+    pub tenant_id: String,
+    pub provider: String,
+    pub name: String,
+    pub entity: Option<String>,
+    pub status: String,
+    pub config: String,
+    pub secrets: Option<Vec<u8>>,
+    pub last_test: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// The columns [`RawConnection`] reads, in its order.
+pub(super) const CONNECTION_COLUMNS: &str =
+    "id, tenant_id, provider, name, entity, status, config, secrets, last_test, created_ms, updated_ms";
+
+impl TryFrom<RawConnection> for ConnectionRow {
+    type Error = StoreError;
+    fn try_from(r: RawConnection) -> StoreResult<Self> {
+        Ok(ConnectionRow {
+            config: parse_json("connections.config", &r.config)?,
+            last_test: r
+                .last_test
+                .as_deref()
+                .map(|t| parse_json("connections.last_test", t))
+                .transpose()?,
+            id: r.id,
+            tenant_id: r.tenant_id,
+            provider: r.provider,
+            name: r.name,
+            entity: r.entity,
+            status: r.status,
+            secrets: r.secrets,
+            created_ms: r.created_ms,
+            updated_ms: r.updated_ms,
+        })
+    }
+}
+
+/// What is needed to create a connection; the id is chosen by the caller so secrets can
+/// be sealed bound to it before the row exists.
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    pub id: String,
+    pub tenant_id: String,
+    pub provider: String,
+    pub name: String,
+    pub entity: Option<String>,
+    pub status: String,
+    pub config: serde_json::Value,
+    pub secrets: Option<Vec<u8>>,
+}
+
+/// The message of the 409 that guards the one-ERP-per-tenant default.
+pub(super) fn one_connection_message(existing: &str) -> String {
+    format!(
+        "this tenant already has a connection ({existing}); one connection per tenant is the default. \
+         Turn on Multi-ERP mode (PATCH /v1/settings {{\"multi_erp\": true}}) to route invoices to several connections by entity, \
+         or disconnect {existing} first"
+    )
+}
+
+/// A job created by an ingest or a manual sync, as the API reports it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct QueuedJob {
+    pub job_id: String,
+    pub connection_id: String,
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    pub version: i64,
+    /// The same content was already stored: nothing new was queued.
+    pub unchanged: bool,
+    pub jobs: Vec<QueuedJob>,
+}
+
+/// One stored version of an invoice.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InvoiceVersionInfo {
+    pub version: i64,
+    pub status: String,
+    pub content_hash: String,
+    pub received_ms: i64,
+}
+
+/// The latest job of an invoice to one connection: its sync state there.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SyncStateRow {
+    pub connection_id: String,
+    pub job_id: String,
+    pub version: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub updated_ms: i64,
+}
+
+/// An invoice with its history and per-connection sync state.
+#[derive(Debug, Clone)]
+pub struct InvoiceState {
+    pub invoice: serde_json::Value,
+    pub version: i64,
+    pub versions: Vec<InvoiceVersionInfo>,
+    pub sync: Vec<SyncStateRow>,
+}
+
+/// The webhook event type a version is delivered as.
+pub fn event_type_for(version: i64, void: bool) -> &'static str {
+    if void {
+        "invoice.voided"
+    } else if version == 1 {
+        "invoice.finalized"
+    } else {
+        "invoice.updated"
+    }
+}
+
+/// A leased job, with everything the worker needs to attempt it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedJob {
+    pub id: String,
+    pub tenant_id: String,
+    pub connection_id: String,
+    pub invoice_id: String,
+    pub version: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub kind: String,
+    /// The number of this attempt, 1 for the first.
+    pub attempts: i64,
+    pub lease_token: String,
+    /// When this version was accepted (unix ms), for the ingest-to-delivery metric.
+    pub created_ms: i64,
+    /// The event's `created_at` (unix ms): the same on every redelivery of the event.
+    pub event_ms: i64,
+}
+
+/// The columns [`ClaimedJob`] reads, in its order, for a `RETURNING` clause.
+pub(super) const CLAIMED_COLUMNS: &str = "id, tenant_id, connection_id, invoice_id, version, event_id, event_type, \
+     kind, attempts, lease_token, created_ms, event_ms";
+
+/// A leased job with what its attempt reads, fetched in the claim's transaction so the
+/// worker needs no further reads: the connection, the invoice version's body (`None`
+/// if it is missing, which fails the attempt), and the customer's invoice tweak.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub job: ClaimedJob,
+    pub connection: ConnectionRow,
+    pub invoice_body: Option<String>,
+    pub tweak: Option<TransformRow>,
+}
+
+/// What happens to a job after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobNext {
+    Succeeded,
+    /// The connection needs re-authorization: the job waits, pending, and this attempt
+    /// does not count against its retries.
+    Held,
+    /// Try again at this time (unix ms).
+    RetryAt(i64),
+    Failed,
+}
+
+impl JobNext {
+    /// The job's next state, its next run time if it changes, and how many attempts to
+    /// give back (a held attempt does not count).
+    pub(super) fn columns(self) -> (&'static str, Option<i64>, i64) {
+        match self {
+            JobNext::Succeeded => ("succeeded", None, 0),
+            JobNext::Held => ("pending", None, 1),
+            JobNext::RetryAt(at) => ("pending", Some(at), 0),
+            JobNext::Failed => ("failed", None, 0),
+        }
+    }
+}
+
+/// A job stopped without a result of its own (cancelled, or cut by a crash), as the
+/// statement that stopped it returns it.
+#[derive(Clone, sqlx::FromRow)]
+pub(super) struct StoppedJob {
+    pub id: String,
+    pub tenant_id: String,
+    pub connection_id: String,
+    pub invoice_id: String,
+    pub event_id: String,
+    pub kind: String,
+    pub attempts: i64,
+}
+
+/// The columns [`StoppedJob`] reads, for a `RETURNING` clause.
+pub(super) const STOPPED_COLUMNS: &str =
+    "id, tenant_id, connection_id, invoice_id, event_id, kind, attempts";
+
+/// Why an attempt cut by a crash has no result; its log entry says so.
+pub(super) const INTERRUPTED: &str =
+    "interrupted: erp-sync stopped during this attempt; it is retried with the same event id";
+
+/// Why a job's `last_error` reads as it does after a crash cut its attempt.
+pub(super) const INTERRUPTED_LAST_ERROR: &str = "interrupted: erp-sync stopped during this attempt";
+
+/// Why a disconnect's cancelled jobs were not delivered.
+pub(super) const CANCELLED_BY_DISCONNECT: &str =
+    "cancelled: the connection was disconnected before this delivery completed";
+
+impl StoppedJob {
+    /// The FAILED entry saying why this job's attempt has no result.
+    pub(super) fn entry(&self, provider: &str, at_ms: i64, reason: &str) -> LogEntry {
+        LogEntry {
+            tenant_id: self.tenant_id.clone(),
+            at_ms,
+            invoice_id: Some(self.invoice_id.clone()),
+            connection_id: self.connection_id.clone(),
+            provider: provider.to_string(),
+            kind: self.kind.clone(),
+            job_id: Some(self.id.clone()),
+            event_id: Some(self.event_id.clone()),
+            attempt: self.attempts,
+            status: FAILED,
+            response_code: None,
+            error: Some(reason.to_string()),
+            erp_record_id: None,
+            duration_ms: 0,
+            guest_logs: None,
+        }
+    }
+}
+
+/// One sync-log entry to append.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub tenant_id: String,
+    pub at_ms: i64,
+    pub invoice_id: Option<String>,
+    pub connection_id: String,
+    pub provider: String,
+    pub kind: String,
+    pub job_id: Option<String>,
+    pub event_id: Option<String>,
+    pub attempt: i64,
+    pub status: &'static str,
+    pub response_code: Option<i64>,
+    pub error: Option<String>,
+    pub erp_record_id: Option<String>,
+    pub duration_ms: i64,
+    /// What a Wasm guest printed during the attempt (bounded), if one ran.
+    pub guest_logs: Option<String>,
+}
+
+/// Status of a successful entry.
+pub const SUCCESS: &str = "SUCCESS";
+/// Status of a failed (or cancelled) entry.
+pub const FAILED: &str = "FAILED";
+
+/// The `INSERT` of one sync-log entry, with its 15 placeholders written by `p(n)`.
+pub(super) fn insert_log_sql(p: impl Fn(usize) -> String) -> String {
+    let values: Vec<String> = (1..=15).map(p).collect();
+    format!(
+        "INSERT INTO sync_log (tenant_id, at_ms, invoice_id, connection_id, provider, kind, job_id, event_id,
+                               attempt, status, response_code, error, erp_record_id, duration_ms, guest_logs)
+         VALUES ({})",
+        values.join(", ")
+    )
+}
+
+/// A stored entry as the API returns it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LogRow {
+    pub id: i64,
+    pub at_ms: i64,
+    pub invoice_id: Option<String>,
+    pub connection_id: String,
+    pub provider: String,
+    pub kind: String,
+    pub job_id: Option<String>,
+    pub event_id: Option<String>,
+    pub attempt: i64,
+    pub status: String,
+    pub response_code: Option<i64>,
+    pub error: Option<String>,
+    pub erp_record_id: Option<String>,
+    pub duration_ms: i64,
+    pub guest_logs: Option<String>,
+}
+
+/// The columns [`LogRow`] reads.
+pub(super) const LOG_COLUMNS: &str = "id, at_ms, invoice_id, connection_id, provider, kind, job_id, event_id, \
+     attempt, status, response_code, error, erp_record_id, duration_ms, guest_logs";
+
+/// Filters of `GET /v1/sync-log`; every field narrows the result.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub status: Option<String>,
+    pub invoice_id: Option<String>,
+    pub connection_id: Option<String>,
+    /// Only entries with an id below this one (the cursor of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// One page of entries, newest first, and the cursor of the next page if there is one.
+#[derive(Debug, Clone)]
+pub struct LogPage {
+    pub entries: Vec<LogRow>,
+    pub next_before_id: Option<i64>,
+}
+
+impl LogPage {
+    /// Makes a page from up to `limit + 1` rows: the extra row only says there is more.
+    pub(super) fn from_rows(mut entries: Vec<LogRow>, limit: i64) -> LogPage {
+        let next_before_id = if entries.len() as i64 > limit {
+            entries.truncate(limit as usize);
+            entries.last().map(|e| e.id)
+        } else {
+            None
+        };
+        LogPage {
+            entries,
+            next_before_id,
+        }
+    }
+}
+
+/// A transform as stored (without its bytes).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TransformRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub world: String,
+    pub export: String,
+    pub sha256: String,
+    pub size: i64,
+    pub created_ms: i64,
+}
+
+/// The columns [`TransformRow`] reads.
+pub(super) const TRANSFORM_COLUMNS: &str = "id, tenant_id, name, world, export, sha256, size, created_ms";
+
+/// A new upload, already validated.
+pub struct NewTransform<'a> {
+    pub tenant_id: &'a str,
+    pub name: &'a str,
+    pub world: &'a str,
+    pub export: &'a str,
+    pub sha256: &'a str,
+    pub bytes: &'a [u8],
+}
+
+/// A pending OAuth authorization, bound to one tenant and connection.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OAuthState {
+    pub state: String,
+    pub tenant_id: String,
+    pub connection_id: String,
+    pub provider: String,
+    pub verifier: Option<Vec<u8>>,
+}
+
+/// The refusal of an unknown, expired or used OAuth state.
+pub(super) fn oauth_state_refused() -> StoreError {
+    StoreError::NotFound(
+        "this authorization link is unknown, expired or already used; start again with POST /v1/connections/{id}/reauthorize".into(),
+    )
+}
+
+/// The ERP record standing for one of our objects.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ErpRecord {
+    pub remote_id: String,
+    pub version: Option<String>,
+}

@@ -1,0 +1,79 @@
+//! The sync log: an append-only record of every attempt, test and cancellation.
+//!
+//! Entries are numbered by an increasing integer that doubles as the pagination cursor:
+//! pages run newest first and the next page is "ids below the last one seen", so entries
+//! written while someone pages can neither be skipped nor repeated (the single writer
+//! assigns ids in commit order).
+
+use std::sync::LazyLock;
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::SqliteStore;
+use crate::store::rows::{LOG_COLUMNS, insert_log_sql};
+use crate::store::{LogEntry, LogFilter, LogPage, LogRow, StoreResult};
+
+/// The sync-log `INSERT` with SQLite's placeholders.
+static INSERT_LOG: LazyLock<String> = LazyLock::new(|| insert_log_sql(|_| "?".into()));
+
+impl LogEntry {
+    /// Appends this entry within the caller's write.
+    pub(in crate::store::sqlite) fn insert(&self, db: &rusqlite::Connection) -> StoreResult<()> {
+        db.prepare_cached(&INSERT_LOG)?
+        .execute(rusqlite::params![
+            self.tenant_id,
+            self.at_ms,
+            self.invoice_id,
+            self.connection_id,
+            self.provider,
+            self.kind,
+            self.job_id,
+            self.event_id,
+            self.attempt,
+            self.status,
+            self.response_code,
+            self.error,
+            self.erp_record_id,
+            self.duration_ms,
+            self.guest_logs,
+        ])?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Appends one entry on its own (tests, start-up recovery notes).
+    pub(crate) async fn append_log(&self, entry: &LogEntry) -> StoreResult<()> {
+        let entry = entry.clone();
+        self.write(move |db| entry.insert(db)).await
+    }
+
+    /// A page of a tenant's log, filtered.
+    pub(crate) async fn query_log(&self, tenant_id: &str, f: &LogFilter) -> StoreResult<LogPage> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {LOG_COLUMNS} FROM sync_log WHERE tenant_id = "
+        ));
+        q.push_bind(tenant_id);
+        if let Some(v) = f.from_ms {
+            q.push(" AND at_ms >= ").push_bind(v);
+        }
+        if let Some(v) = f.to_ms {
+            q.push(" AND at_ms < ").push_bind(v);
+        }
+        if let Some(v) = &f.status {
+            q.push(" AND status = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.invoice_id {
+            q.push(" AND invoice_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.connection_id {
+            q.push(" AND connection_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = f.before_id {
+            q.push(" AND id < ").push_bind(v);
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit + 1);
+        let entries: Vec<LogRow> = q.build_query_as().fetch_all(&self.reader).await?;
+        Ok(LogPage::from_rows(entries, f.limit))
+    }
+}

@@ -11,6 +11,9 @@ use crate::sync::{RetryPolicy, WorkerSettings};
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// `ERP_SYNC_DATABASE_URL`: a `postgres://` URL to share one store between several
+    /// hosts; absent, SQLite in the data dir.
+    pub database_url: Option<String>,
     /// Allow webhook targets on private, loopback and link-local addresses.
     pub allow_private_targets: bool,
     /// On an empty database, create tenant `dev` and print its key.
@@ -99,6 +102,7 @@ impl Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("a valid literal address"),
             data_dir: data_dir.into(),
+            database_url: None,
             allow_private_targets: false,
             dev: false,
             secret_key: None,

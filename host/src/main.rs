@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use erp_sync::cli::{Cli, Command, TemplateCommand, TenantCommand, TransformCommand, guest};
-use erp_sync::store::Store;
+use erp_sync::store::{Location, Store};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -17,10 +17,15 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
-        Command::Tenant(TenantCommand::Create { name, data_dir }) => {
-            let store = Store::open_shared(&data_dir)
+        Command::Tenant(TenantCommand::Create {
+            name,
+            data_dir,
+            database_url,
+        }) => {
+            let at = Location::new(&data_dir, database_url.as_deref())?;
+            let store = Store::open_shared(at.clone())
                 .await
-                .with_context(|| format!("opening the database in {}", data_dir.display()))?;
+                .with_context(|| format!("opening the store ({at})"))?;
             let (tenant, key) = store.create_tenant(&name).await?;
             println!("tenant_id: {}", tenant.id);
             println!("api_key:   {key}");

@@ -13,7 +13,7 @@ use crate::connectors::xero::XeroConnector;
 use crate::connectors::{Connectors, egress, webhook::WebhookConnector};
 use crate::crypto::seal::{KeySource, Sealer};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::sync::{SyncHandle, Worker};
 use crate::transform::Transforms;
 use crate::transform::wasm::WasmHost;
@@ -27,6 +27,10 @@ pub enum StartError {
     Seal(#[from] crate::crypto::seal::SealError),
     #[error(transparent)]
     Wasm(#[from] crate::transform::wasm::EngineError),
+    #[error(
+        "with a PostgreSQL store, set ERP_SYNC_SECRET_KEY (the same on every host): a generated development key would differ per host, and no host could open the others' sealed secrets"
+    )]
+    SharedKey,
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -58,7 +62,11 @@ impl RunningServer {
 
 /// Opens the data dir, recovers interrupted work, and starts the worker and the API.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let store = Store::open(&config.data_dir).await?;
+    let at = Location::new(&config.data_dir, config.database_url.as_deref())?;
+    if matches!(at, Location::Postgres(_)) && config.secret_key.is_none() {
+        return Err(StartError::SharedKey);
+    }
+    let store = Store::open(at).await?;
     let (sealer, key_source) = Sealer::load(config.secret_key.as_deref(), &config.data_dir)?;
     if let KeySource::DevKeyFile(path) = &key_source {
         tracing::warn!(
@@ -136,6 +144,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         handle: handle.clone(),
     });
     let worker = tokio::spawn(worker.run(shutdown.clone()));
+    if let Some(pg) = store.postgres() {
+        // Another host's ingest wakes this host's worker too.
+        let handle = handle.clone();
+        tokio::spawn(pg.clone().forward_wakeups(move || handle.wake(), shutdown.clone()));
+    }
 
     let state = AppState {
         store: store.clone(),

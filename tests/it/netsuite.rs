@@ -454,3 +454,37 @@ async fn validation_errors_fail_at_once_with_netsuites_codes() {
     );
     assert!(fake.invoices().is_empty());
 }
+
+/// The account's concurrency limit is the account's, not each host's: two hosts on one
+/// PostgreSQL store, each allowed the whole limit alone, share it through the database,
+/// so a burst split between them never exceeds it and NetSuite refuses nothing. Needs
+/// PostgreSQL (`ERP_SYNC_TEST_POSTGRES`).
+#[tokio::test]
+async fn two_hosts_share_one_accounts_concurrency_limit() {
+    if crate::support::postgres::admin_url().is_none() {
+        eprintln!("skipped: needs PostgreSQL (set ERP_SYNC_TEST_POSTGRES; .ci/run does)");
+        return;
+    }
+    let fake = FakeNetSuite::start().await;
+    let a = TestServer::start().await;
+    let b = a.another_host(|_| {}).await;
+    connect(&a, &fake).await;
+    // Slow answers keep requests in flight long enough for the hosts to overlap.
+    fake.set_delay(Duration::from_millis(40));
+    let ids: Vec<String> = (0..30).map(|i| format!("inv_shared_{i:02}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let host = if i % 2 == 0 { &a } else { &b };
+        host.ingest(&invoice(id)).await;
+    }
+    eventually("30 NetSuite invoices", Duration::from_secs(60), || async {
+        (fake.invoices().len() == ids.len()).then_some(())
+    })
+    .await;
+    assert!(
+        fake.max_concurrent_seen() <= ns::DEFAULT_CONCURRENCY_LIMIT,
+        "{} requests in flight at once across both hosts",
+        fake.max_concurrent_seen()
+    );
+    let refused = fake.requests().iter().filter(|r| r.status == 429).count();
+    assert_eq!(refused, 0, "no request went over the account's limit");
+}

@@ -13,8 +13,13 @@ use crate::support::{TestServer, eventually, invoice};
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn start(fake: &FakeXero) -> TestServer {
+    TestServer::start_with(configure(fake)).await
+}
+
+/// Points a server's Xero app at the fake.
+fn configure(fake: &FakeXero) -> impl FnOnce(&mut erp_sync::config::Config) + use<> {
     let (auth, token, api) = (fake.auth_url(), fake.token_url(), fake.api_base());
-    TestServer::start_with(move |c| {
+    move |c| {
         c.public_url = "http://erp-sync.test".into();
         c.xero = erp_sync::config::OAuthApp {
             client_id: fx::CLIENT_ID.into(),
@@ -24,8 +29,7 @@ async fn start(fake: &FakeXero) -> TestServer {
             api_base: api,
         };
         c.retry.max_retry_after = Duration::from_secs(2);
-    })
-    .await
+    }
 }
 
 async fn connect(server: &TestServer) -> String {
@@ -268,4 +272,44 @@ async fn a_bill_run_uses_multi_invoice_requests_within_the_minute_limit() {
         .map(|i| i["InvoiceNumber"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(numbers.len(), 200, "each invoice once");
+}
+
+/// Two hosts on one PostgreSQL store meet an expired access token at once. Xero's
+/// refresh tokens rotate, and here (grace period zero) a used one is dead at once: a
+/// second refresh with the same token would answer `invalid_grant` and break the
+/// connection. The hosts take turns through the database, so one refreshes and the
+/// other uses the new token. Needs PostgreSQL (`ERP_SYNC_TEST_POSTGRES`).
+#[tokio::test]
+async fn two_hosts_meeting_an_expired_token_refresh_it_once() {
+    if crate::support::postgres::admin_url().is_none() {
+        eprintln!("skipped: needs PostgreSQL (set ERP_SYNC_TEST_POSTGRES; .ci/run does)");
+        return;
+    }
+    let fake = FakeXero::start().await;
+    let a = start(&fake).await;
+    let b = a.another_host(configure(&fake)).await;
+    let connection = connect(&a).await;
+    fake.set_refresh_grace(Duration::ZERO);
+    fake.expire_access_tokens();
+    let ids: Vec<String> = (0..12).map(|n| format!("inv_two_hosts_{n:02}")).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let mut inv = uk_invoice();
+        inv["id"] = json!(id);
+        inv["number"] = json!(format!("INV-TH-{n:02}"));
+        let host = if n % 2 == 0 { &a } else { &b };
+        host.ingest(&inv).await;
+    }
+    for id in &ids {
+        synced(&a, id, 1).await;
+    }
+    assert_eq!(
+        fake.token_refreshes(),
+        1,
+        "one refresh for both hosts (a second would have used a dead refresh token)"
+    );
+    let (_, conn) = b
+        .call("GET", &format!("/v1/connections/{connection}"), None)
+        .await;
+    assert_eq!(conn["status"], "active", "{conn}");
+    assert_eq!(fake.invoices(fx::TENANT_ID).len(), ids.len());
 }

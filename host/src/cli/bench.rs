@@ -90,10 +90,20 @@ pub struct BenchArgs {
     /// The server's data dir; absent, a fresh temporary dir removed afterwards.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Store in this PostgreSQL database (give an empty one) instead of SQLite.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Servers sharing the PostgreSQL store (`--database-url`), each with its own
+    /// worker and API; clients spread their invoices over all of them.
+    #[arg(long, default_value_t = 1)]
+    pub hosts: usize,
     /// Give up waiting for deliveries after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_secs: u64,
 }
+
+/// The sealing key bench servers share on PostgreSQL (throwaway data).
+const BENCH_SECRET_KEY: &str = "6265686e63682d6f6e6c792d6b65792d6e6f742d666f722d7265616c2d757365";
 
 /// The sink's shared state: one arrival slot per invoice index.
 struct Sink {
@@ -269,6 +279,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.rate == Some(0) {
         bail!("--rate must be at least 1");
     }
+    if args.hosts == 0 || (args.hosts > 1 && args.database_url.is_none()) {
+        bail!("--hosts N needs N >= 1, and more than one host needs a shared --database-url");
+    }
     let needs_component = matches!(args.path, PayloadPath::Transform | PayloadPath::Tweak);
     if needs_component != args.component.is_some() {
         bail!(
@@ -334,11 +347,30 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         config.request_timeout = Duration::from_secs(args.timeout_secs.max(3600));
         config.worker.lease = config.request_timeout * 2;
     }
-    let server = crate::server::start(config)
-        .await
-        .context("starting erp-sync")?;
+    let mut servers = Vec::new();
+    for host in 0..args.hosts {
+        let mut config = config.clone();
+        if let Some(url) = &args.database_url {
+            // One store, one sealing key; each host keeps its own component cache.
+            config.database_url = Some(url.clone());
+            config.secret_key = Some(BENCH_SECRET_KEY.into());
+            config.data_dir = data_dir.join(format!("host-{host}"));
+        }
+        servers.push(
+            crate::server::start(config)
+                .await
+                .context("starting erp-sync")?,
+        );
+    }
+    let server = &servers[0];
     let (_, api_key) = server.store.create_tenant("bench").await?;
     let base = format!("http://{}", server.addr);
+    let bases: Arc<Vec<String>> = Arc::new(
+        servers
+            .iter()
+            .map(|s| format!("http://{}/v1/invoices", s.addr))
+            .collect(),
+    );
     let client = reqwest::Client::new();
     let mut webhook = json!({ "url": format!("http://{sink_addr}/hook") });
     if let Some(file) = &args.component {
@@ -439,17 +471,18 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
     let rejected = Arc::new(AtomicUsize::new(0));
     let post_one = {
         let (client, starts, rejected) = (client.clone(), starts.clone(), rejected.clone());
-        let url = Arc::new(format!("{base}/v1/invoices"));
+        let urls = bases.clone();
         let key = Arc::new(api_key.clone());
         let lines = args.lines;
         move |i: usize| {
             let (client, starts, rejected) = (client.clone(), starts.clone(), rejected.clone());
-            let (url, key) = (url.clone(), key.clone());
+            let (urls, key) = (urls.clone(), key.clone());
             async move {
+                let url = &urls[i % urls.len()];
                 let body = serde_json::to_vec(&invoice(i, lines))?;
                 let _ = starts[i].set(Instant::now());
                 let r = client
-                    .post(url.as_str())
+                    .post(url)
                     .bearer_auth(key.as_str())
                     .header("content-type", "application/json")
                     .body(body)
@@ -545,9 +578,10 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
     let log_query = sync_log_query_latency(&client, &base, &key_for_queries, n).await?;
 
     println!();
+    let backend = server.store.backend_name();
     println!(
-        "erp-sync bench: {n} invoices x {} line(s), path {path}, {mode}",
-        args.lines
+        "erp-sync bench: {n} invoices x {} line(s), path {path}, {mode}, {backend} store, {} host(s)",
+        args.lines, args.hosts
     );
     println!(
         "  {:<34} {:>12}",
@@ -622,6 +656,7 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         "{}",
         json!({
             "invoices": n, "lines": args.lines, "path": path,
+            "store_backend": backend, "hosts": args.hosts,
             "concurrency": args.concurrency, "rate": args.rate,
             "raw_ceiling_rps": raw_rps, "ingest_rps": ingest_rps,
             "delivered_rps": delivered_rps, "delivered_over_raw": ratio,
@@ -636,7 +671,9 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         })
     );
 
-    server.shutdown().await;
+    for server in servers {
+        server.shutdown().await;
+    }
     stop_sink.cancel();
     let _ = sink_task.await;
     if wait.is_err() || delivered < n {

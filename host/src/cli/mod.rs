@@ -51,6 +51,9 @@ pub enum TenantCommand {
         name: String,
         #[arg(long, env = "ERP_SYNC_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
+        /// The PostgreSQL store the servers share, if they use one (as `serve`).
+        #[arg(long, env = "ERP_SYNC_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
 }
 
@@ -60,9 +63,15 @@ pub struct ServeArgs {
     /// Address and port of the HTTP API.
     #[arg(long, env = "ERP_SYNC_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Where the SQLite database (and the dev sealing key) live.
+    /// Where the SQLite database (and the dev sealing key, and the compiled-component
+    /// cache) live.
     #[arg(long, env = "ERP_SYNC_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// A `postgres://user:password@host/db` URL: several erp-sync hosts then share one
+    /// store and queue in PostgreSQL (set the same ERP_SYNC_SECRET_KEY on each).
+    /// Absent, SQLite in the data dir, for one process.
+    #[arg(long, env = "ERP_SYNC_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Allow webhook targets on private, loopback and link-local addresses (local testing).
     #[arg(long, env = "ERP_SYNC_ALLOW_PRIVATE_TARGETS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub allow_private_targets: bool,
@@ -99,6 +108,7 @@ impl ServeArgs {
         Config {
             listen: self.listen,
             data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
             allow_private_targets: self.allow_private_targets,
             dev: self.dev,
             secret_key: self.secret_key.clone(),

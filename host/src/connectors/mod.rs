@@ -8,6 +8,7 @@
 //! which invoice and customer); the webhook connector keeps none.
 
 pub mod egress;
+pub mod limits;
 pub mod lines;
 pub mod netsuite;
 pub mod oauth;

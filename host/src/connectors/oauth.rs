@@ -279,8 +279,11 @@ impl TokenKeeper {
         self.refresh(connection_id, None).await
     }
 
-    /// Refreshes, one refresh per connection at a time. `failed` is an access token the
-    /// provider just refused: if another task replaced it meanwhile, no refresh is needed.
+    /// Refreshes, one refresh per connection at a time: within this process by a lock
+    /// per connection, and across hosts sharing a PostgreSQL store by a database lock
+    /// (a rotated refresh token used twice would break the connection). `failed` is an
+    /// access token the provider just refused: if another task or host replaced it
+    /// meanwhile, no refresh is needed.
     pub async fn refresh(
         &self,
         connection_id: &str,
@@ -295,6 +298,32 @@ impl TokenKeeper {
             .or_default()
             .clone();
         let _guard = lock.lock().await;
+        let shared = match self.store.postgres() {
+            Some(pg) => Some(pg.lock_refresh(connection_id).await.map_err(|e| {
+                Outcome::retryable(
+                    None,
+                    format!("taking the {} token refresh lock failed: {e}", self.provider),
+                    None,
+                )
+            })?),
+            None => None,
+        };
+        let result = self.refresh_locked(connection_id, failed).await;
+        if let Some(shared) = shared
+            && let Err(e) = shared.release().await
+        {
+            tracing::warn!(error = %e, connection = connection_id, "releasing the token refresh lock failed; it is released with its connection");
+        }
+        result
+    }
+
+    /// [`TokenKeeper::refresh`] once the locks are held.
+    async fn refresh_locked(
+        &self,
+        connection_id: &str,
+        failed: Option<&str>,
+    ) -> Result<(crate::store::ConnectionRow, OAuthTokens), super::Outcome> {
+        use super::Outcome;
         let (connection, tokens) = self.load(connection_id).await?;
         let fresh = tokens.expires_at_ms - crate::store::now_ms() > REFRESH_MARGIN_MS;
         match failed {

@@ -100,6 +100,16 @@ pub enum Location<'a> {
     Postgres(&'a str),
 }
 
+impl std::fmt::Display for Location<'_> {
+    /// Where, for messages: the data dir, or the URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::DataDir(dir) => write!(f, "SQLite in {}", dir.display()),
+            Location::Postgres(url) => write!(f, "PostgreSQL at {}", redact_url(url)),
+        }
+    }
+}
+
 impl<'a> Location<'a> {
     /// PostgreSQL when a `postgres://` (or `postgresql://`) URL is given, else SQLite in
     /// `data_dir`.

@@ -1,6 +1,7 @@
 //! Test harness: a server, a webhook receiver, sample invoices and polling helpers.
 
 pub mod browser;
+pub mod postgres;
 pub mod receiver;
 pub mod server;
 

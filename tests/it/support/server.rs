@@ -1,4 +1,5 @@
-//! A real erp-sync server in this process, on an ephemeral port with its own data dir.
+//! A real erp-sync server in this process, on an ephemeral port with its own data dir
+//! (and its own PostgreSQL schema when the suite runs against PostgreSQL).
 
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ pub struct TestServer {
     pub key: String,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL store this server uses, if the suite runs against PostgreSQL.
+    pub database_url: Option<String>,
 }
 
 /// Settings used by most tests: private targets allowed (the receiver is on loopback),
@@ -42,7 +45,12 @@ impl TestServer {
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let mut config = test_config(dir.path());
+        if let Some(admin) = super::postgres::admin_url() {
+            config.database_url = Some(super::postgres::fresh_schema(&admin).await);
+            config.secret_key = Some(super::postgres::TEST_SECRET_KEY.into());
+        }
         tweak(&mut config);
+        let database_url = config.database_url.clone();
         let server = erp_sync::server::start(config)
             .await
             .expect("the server starts");
@@ -51,9 +59,34 @@ impl TestServer {
             base: format!("http://{}", server.addr),
             server: Some(server),
             key,
-
             http: reqwest::Client::new(),
             dir,
+            database_url,
+        }
+    }
+
+    /// A second host on this server's PostgreSQL store, configured by `tweak` and
+    /// speaking for the same tenant. Only on PostgreSQL.
+    pub async fn another_host(&self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let url = self
+            .database_url
+            .clone()
+            .expect("another host shares a PostgreSQL store");
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut config = test_config(dir.path());
+        config.database_url = Some(url.clone());
+        config.secret_key = Some(super::postgres::TEST_SECRET_KEY.into());
+        tweak(&mut config);
+        let server = erp_sync::server::start(config)
+            .await
+            .expect("the second host starts");
+        TestServer {
+            base: format!("http://{}", server.addr),
+            server: Some(server),
+            key: self.key.clone(),
+            http: reqwest::Client::new(),
+            dir,
+            database_url: Some(url),
         }
     }
 

@@ -43,8 +43,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 
+use super::limits::AccountLimits;
 use super::{Connector, Outcome, SyncRequest};
 use crate::store::{ConnectionRow, ErpRecord, Store, StoreError};
 use api::{NsError, NsErrorKind};
@@ -85,17 +85,16 @@ pub struct NetSuiteConnector {
     api_base: Option<String>,
     http: reqwest::Client,
     store: Store,
-    concurrency: usize,
-    gates: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Requests in flight per account (and, with a PostgreSQL store, across hosts).
+    limits: AccountLimits,
     /// One customer upsert at a time per (account, customer): a burst of a new
     /// customer's invoices sends one upsert, not one each racing to create it.
     customer_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// One connection's account, its limit, and who it works for.
+/// One connection's account and who it works for.
 struct Session {
     account: Account,
-    gate: Arc<Semaphore>,
     tenant_id: String,
     subsidiary_id: Option<String>,
 }
@@ -121,20 +120,10 @@ impl NetSuiteConnector {
         NetSuiteConnector {
             api_base: api_base.filter(|b| !b.trim().is_empty()),
             http,
+            limits: AccountLimits::new(&store, concurrency, None),
             store,
-            concurrency,
-            gates: Mutex::new(HashMap::new()),
             customer_locks: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn gate(&self, account_key: &str) -> Arc<Semaphore> {
-        self.gates
-            .lock()
-            .expect("gates lock")
-            .entry(account_key.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.concurrency)))
-            .clone()
     }
 
     /// The account, credentials and limit of a connection.
@@ -161,7 +150,6 @@ impl NetSuiteConnector {
             credentials,
         };
         Ok(Session {
-            gate: self.gate(&account.key()),
             account,
             tenant_id: connection.tenant_id.clone(),
             subsidiary_id: text("subsidiary_id"),
@@ -181,11 +169,13 @@ impl NetSuiteConnector {
         let mut tried_again = false;
         loop {
             let result = {
-                let _permit = session
-                    .gate
-                    .acquire()
-                    .await
-                    .expect("the semaphore is never closed");
+                let key = session.account.key();
+                let _pass = self.limits.try_enter(&key).await.map_err(|e| NsError {
+                    kind: NsErrorKind::Retryable(None),
+                    status: None,
+                    details: Vec::new(),
+                    message: super::limits::unreadable(&key, &e),
+                })?;
                 client::send(
                     &self.http,
                     &session.account,

@@ -19,16 +19,12 @@
 pub mod api;
 pub mod mapping;
 
-use std::collections::HashMap;
-use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 
+use super::limits::AccountLimits;
 use super::oauth::{Authorization, OAuthFlow, OAuthTokens, TokenKeeper};
 use super::{Connector, Outcome, SyncRequest};
 use crate::config::OAuthApp;
@@ -44,12 +40,6 @@ pub const SCOPE: &str = "com.intuit.quickbooks.accounting";
 const MAX_CONCURRENT: usize = 10;
 /// Requests per minute per company.
 const PER_MINUTE: u32 = 500;
-
-/// Per-company limits, shared by every connection to that company.
-struct RealmGate {
-    in_flight: Semaphore,
-    rate: DefaultDirectRateLimiter,
-}
 
 /// One connection's live credentials.
 struct Session {
@@ -70,7 +60,9 @@ pub struct QuickBooksConnector {
     tokens: TokenKeeper,
     http: reqwest::Client,
     store: Store,
-    gates: Mutex<HashMap<String, Arc<RealmGate>>>,
+    /// Per-company limits, shared by every connection to that company (and, with a
+    /// PostgreSQL store, by every host).
+    limits: AccountLimits,
 }
 
 impl From<QboError> for Outcome {
@@ -113,8 +105,8 @@ impl QuickBooksConnector {
             app,
             tokens: TokenKeeper::new("QuickBooks", flow, store.clone(), sealer),
             http,
+            limits: AccountLimits::new(&store, MAX_CONCURRENT, Some(PER_MINUTE)),
             store,
-            gates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -142,22 +134,6 @@ impl QuickBooksConnector {
         self.tokens
             .save(&connection.id, Some(&config), &tokens)
             .await
-    }
-
-    fn gate(&self, realm: &str) -> Arc<RealmGate> {
-        self.gates
-            .lock()
-            .expect("gates lock")
-            .entry(realm.to_string())
-            .or_insert_with(|| {
-                Arc::new(RealmGate {
-                    in_flight: Semaphore::new(MAX_CONCURRENT),
-                    rate: RateLimiter::direct(Quota::per_minute(
-                        NonZeroU32::new(PER_MINUTE).expect("non-zero"),
-                    )),
-                })
-            })
-            .clone()
     }
 
     fn session(connection: ConnectionRow, tokens: OAuthTokens) -> Result<Session, Outcome> {
@@ -192,16 +168,10 @@ impl QuickBooksConnector {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, Outcome> {
-        let gate = self.gate(&session.realm);
         let mut refreshed = false;
         loop {
             let result = {
-                let _permit = gate
-                    .in_flight
-                    .acquire()
-                    .await
-                    .expect("the semaphore is never closed");
-                gate.rate.until_ready().await;
+                let _pass = self.limits.enter(&session.account()).await?;
                 self.send(session, method.clone(), path, query, body).await
             };
             match result {

@@ -23,15 +23,13 @@ pub mod batch;
 pub mod mapping;
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 
+use super::limits::AccountLimits;
 use super::oauth::{Authorization, OAuthFlow, OAuthTokens, TokenKeeper};
 use super::{Connector, Outcome, SyncRequest};
 use crate::config::OAuthApp;
@@ -55,9 +53,8 @@ pub struct XeroTenant {
     pub name: String,
 }
 
+/// A pause Xero asked for (429 with Retry-After) on one organisation.
 struct TenantGate {
-    in_flight: Semaphore,
-    rate: DefaultDirectRateLimiter,
     paused_until: Mutex<Option<tokio::time::Instant>>,
 }
 
@@ -75,7 +72,6 @@ impl TenantGate {
         if let Some(until) = until {
             tokio::time::sleep_until(until).await;
         }
-        self.rate.until_ready().await;
     }
 }
 
@@ -98,6 +94,8 @@ pub struct XeroConnector {
     http: reqwest::Client,
     store: Store,
     gates: Mutex<HashMap<String, Arc<TenantGate>>>,
+    /// Per-organisation limits (and, with a PostgreSQL store, shared by every host).
+    limits: AccountLimits,
     batches: batch::Batches,
 }
 
@@ -145,6 +143,7 @@ impl XeroConnector {
             app,
             tokens: TokenKeeper::new("Xero", flow, store.clone(), sealer),
             http,
+            limits: AccountLimits::new(&store, MAX_CONCURRENT, Some(PER_MINUTE)),
             store,
             gates: Mutex::new(HashMap::new()),
             batches: batch::Batches::default(),
@@ -213,10 +212,6 @@ impl XeroConnector {
             .entry(tenant.to_string())
             .or_insert_with(|| {
                 Arc::new(TenantGate {
-                    in_flight: Semaphore::new(MAX_CONCURRENT),
-                    rate: RateLimiter::direct(Quota::per_minute(
-                        NonZeroU32::new(PER_MINUTE).expect("non-zero"),
-                    )),
                     paused_until: Mutex::new(None),
                 })
             })
@@ -258,12 +253,8 @@ impl XeroConnector {
         let mut refreshed = false;
         loop {
             let result = {
-                let _permit = gate
-                    .in_flight
-                    .acquire()
-                    .await
-                    .expect("the semaphore is never closed");
                 gate.wait().await;
+                let _pass = self.limits.enter(&session.account()).await?;
                 self.send(
                     session,
                     &gate,

@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::StoreResult;
@@ -106,10 +105,10 @@ impl PgStore {
         Ok(())
     }
 
-    /// Wakes `wake` whenever any host queues work, until `stop`. The listener
+    /// Calls `wake` whenever any host queues work, until `stop`. The listener
     /// reconnects by itself after a lost connection (sqlx's `PgListener`); a wake-up
     /// lost meanwhile costs at most the worker's idle poll.
-    pub async fn forward_wakeups(self, wake: Arc<Notify>, stop: CancellationToken) {
+    pub async fn forward_wakeups(self, wake: impl Fn() + Send + 'static, stop: CancellationToken) {
         loop {
             let listener = async {
                 let mut l = PgListener::connect_with(&self.pool).await?;
@@ -124,7 +123,7 @@ impl PgStore {
                 Ok(l) => loop {
                     tokio::select! {
                         n = l.recv() => match n {
-                            Ok(_) => wake.notify_one(),
+                            Ok(_) => wake(),
                             Err(e) => {
                                 tracing::warn!(error = %e, "the wake-up listener lost PostgreSQL; reconnecting");
                                 break;

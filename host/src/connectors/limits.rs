@@ -1,0 +1,141 @@
+//! Per-account ERP limits: how many requests may be in flight, and how many a minute.
+//!
+//! An ERP counts per account (a QuickBooks company, a Xero organisation, a NetSuite
+//! account), not per connection and not per erp-sync host. Within one process the
+//! limits are a semaphore and a `governor` rate limiter per account. With a PostgreSQL
+//! store, several hosts send to the same accounts, so each request also takes a slot
+//! and a unit of budget from the database (`store/postgres/limits.rs`), which every
+//! host shares; the in-process limits still keep one host from queueing more than its
+//! share on the database.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::Outcome;
+use crate::store::Store;
+use crate::store::postgres::{PgStore, limits::SlotLease};
+
+/// How long a shared slot may stay held by a host that died mid-request.
+const SLOT_HOLD: Duration = Duration::from_secs(120);
+/// How long to wait before asking the database for a free slot again.
+const SLOT_POLL: Duration = Duration::from_millis(20);
+
+/// One ERP's limits, per account.
+pub struct AccountLimits {
+    concurrent: usize,
+    per_minute: Option<u32>,
+    shared: Option<PgStore>,
+    local: Mutex<HashMap<String, Arc<LocalGate>>>,
+}
+
+struct LocalGate {
+    in_flight: Arc<Semaphore>,
+    rate: Option<DefaultDirectRateLimiter>,
+}
+
+/// Leave to send one request; the slot is given back when it is dropped.
+pub struct Pass {
+    _permit: OwnedSemaphorePermit,
+    shared: Option<(PgStore, SlotLease)>,
+}
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        if let Some((store, lease)) = self.shared.take() {
+            // Dropping cannot wait: give the slot back in the background (its deadline
+            // frees it anyway if this fails).
+            tokio::spawn(async move {
+                if let Err(e) = store.release_slot(&lease).await {
+                    tracing::warn!(error = %e, account = %lease.account, "giving back an ERP slot failed; it frees itself after its deadline");
+                }
+            });
+        }
+    }
+}
+
+/// Why an attempt stopped before sending: the shared limits could not be read.
+pub fn unreadable(account: &str, e: &crate::store::StoreError) -> String {
+    format!(
+        "reading the shared request limits of {account} failed: {e}; nothing was sent, the delivery is retried"
+    )
+}
+
+impl AccountLimits {
+    /// `concurrent` requests in flight and, if given, `per_minute` requests a minute per
+    /// account; shared across hosts when `store` is PostgreSQL.
+    pub fn new(store: &Store, concurrent: usize, per_minute: Option<u32>) -> Self {
+        AccountLimits {
+            concurrent: concurrent.max(1),
+            per_minute: per_minute.filter(|n| *n > 0),
+            shared: store.postgres().cloned(),
+            local: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn local(&self, account: &str) -> Arc<LocalGate> {
+        self.local
+            .lock()
+            .expect("limits lock")
+            .entry(account.to_string())
+            .or_insert_with(|| {
+                Arc::new(LocalGate {
+                    in_flight: Arc::new(Semaphore::new(self.concurrent)),
+                    rate: self.per_minute.and_then(NonZeroU32::new).map(|n| {
+                        RateLimiter::direct(Quota::per_minute(n))
+                    }),
+                })
+            })
+            .clone()
+    }
+
+    /// Waits until `account` may take one more request, and holds its slot until the
+    /// returned pass is dropped. When the shared limits cannot be read, the attempt is
+    /// retried later (nothing was sent).
+    pub async fn enter(&self, account: &str) -> Result<Pass, Outcome> {
+        self.try_enter(account)
+            .await
+            .map_err(|e| Outcome::retryable(None, unreadable(account, &e), None))
+    }
+
+    /// [`AccountLimits::enter`] with the store's error as it is.
+    pub async fn try_enter(&self, account: &str) -> Result<Pass, crate::store::StoreError> {
+        let gate = self.local(account);
+        let permit = gate
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        if let Some(rate) = &gate.rate {
+            rate.until_ready().await;
+        }
+        let Some(pg) = &self.shared else {
+            return Ok(Pass {
+                _permit: permit,
+                shared: None,
+            });
+        };
+        if let Some(per_minute) = self.per_minute {
+            while let Some(wait_ms) = pg.take_rate(account, per_minute.into(), 60_000).await? {
+                tokio::time::sleep(Duration::from_millis(wait_ms as u64)).await;
+            }
+        }
+        loop {
+            if let Some(lease) = pg
+                .take_slot(account, self.concurrent as i32, SLOT_HOLD.as_millis() as i64)
+                .await?
+            {
+                return Ok(Pass {
+                    _permit: permit,
+                    shared: Some((pg.clone(), lease)),
+                });
+            }
+            tokio::time::sleep(SLOT_POLL).await;
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! ERP limits and token refreshes shared by every host.
+//!
+//! An ERP's limits are per account (a QuickBooks company allows 10 requests in flight
+//! and 500 a minute), however many erp-sync hosts send to it. One process enforces them
+//! in memory (`connectors/limits.rs`); several hosts share them here:
+//!
+//! - a request budget per account as a fixed one-minute window (`erp_rate_windows`),
+//!   taken with one upsert that cannot overspend under concurrency;
+//! - concurrency slots per account (`erp_slots`), taken with `FOR UPDATE SKIP LOCKED`
+//!   and given back when the request ends; a slot a dead host held frees itself after
+//!   its deadline;
+//! - one OAuth refresh per connection at a time, across hosts, with a transaction-level
+//!   advisory lock: a rotated refresh token used twice would break the connection.
+
+use sqlx::{Postgres, Transaction};
+
+use super::PgStore;
+use crate::store::{StoreResult, now_ms};
+
+/// A concurrency slot held on an account; give it back with [`PgStore::release_slot`].
+#[derive(Debug, Clone)]
+pub struct SlotLease {
+    pub account: String,
+    pub slot: i32,
+    pub holder: String,
+}
+
+/// Held while one host refreshes a connection's tokens; other hosts wait for it.
+/// Dropping it without [`RefreshLock::release`] rolls back, which also unlocks.
+pub struct RefreshLock {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl RefreshLock {
+    /// Ends the refresh, letting the next host in.
+    pub async fn release(self) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl PgStore {
+    /// Spends one request of `account`'s budget of `per_window` requests per
+    /// `window_ms`. `None`: go ahead. `Some(ms)`: the budget is spent, try again in `ms`.
+    pub async fn take_rate(
+        &self,
+        account: &str,
+        per_window: i64,
+        window_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        let now = now_ms();
+        // A new window starts when the old one is over; otherwise the count grows only
+        // while it is under the budget (the WHERE refuses the update, returning nothing).
+        let taken: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO erp_rate_windows AS w (account, window_start_ms, used) VALUES ($1, $2, 1)
+             ON CONFLICT (account) DO UPDATE SET
+                window_start_ms = CASE WHEN w.window_start_ms + $3 <= $2 THEN $2 ELSE w.window_start_ms END,
+                used = CASE WHEN w.window_start_ms + $3 <= $2 THEN 1 ELSE w.used + 1 END
+             WHERE w.window_start_ms + $3 <= $2 OR w.used < $4
+             RETURNING used",
+        )
+        .bind(account)
+        .bind(now)
+        .bind(window_ms)
+        .bind(per_window)
+        .fetch_optional(&self.pool)
+        .await?;
+        if taken.is_some() {
+            return Ok(None);
+        }
+        let start: Option<i64> =
+            sqlx::query_scalar("SELECT window_start_ms FROM erp_rate_windows WHERE account = $1")
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(Some(start.map_or(0, |s| (s + window_ms - now).max(1))))
+    }
+
+    /// Takes one of `slots` concurrency slots of `account` for at most `hold_ms`, or
+    /// `None` when all are taken.
+    pub async fn take_slot(
+        &self,
+        account: &str,
+        slots: i32,
+        hold_ms: i64,
+    ) -> StoreResult<Option<SlotLease>> {
+        let now = now_ms();
+        let holder = format!("{}/{}", self.host_id, uuid::Uuid::new_v4().simple());
+        sqlx::query(
+            "INSERT INTO erp_slots (account, slot) SELECT $1, s FROM generate_series(1, $2) s
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(account)
+        .bind(slots)
+        .execute(&self.pool)
+        .await?;
+        let slot: Option<i32> = sqlx::query_scalar(
+            "UPDATE erp_slots SET holder = $3, until_ms = $4
+             WHERE (account, slot) = (
+                SELECT account, slot FROM erp_slots
+                WHERE account = $1 AND slot <= $2 AND (holder IS NULL OR until_ms < $5)
+                ORDER BY slot LIMIT 1
+                FOR UPDATE SKIP LOCKED)
+             RETURNING slot",
+        )
+        .bind(account)
+        .bind(slots)
+        .bind(&holder)
+        .bind(now + hold_ms)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(slot.map(|slot| SlotLease {
+            account: account.to_string(),
+            slot,
+            holder,
+        }))
+    }
+
+    /// Gives a slot back (unless its deadline passed and someone else holds it now).
+    pub async fn release_slot(&self, lease: &SlotLease) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE erp_slots SET holder = NULL, until_ms = NULL
+             WHERE account = $1 AND slot = $2 AND holder = $3",
+        )
+        .bind(&lease.account)
+        .bind(lease.slot)
+        .bind(&lease.holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Waits until no other host is refreshing `connection_id`'s tokens, and holds
+    /// them off until the returned lock is released.
+    pub async fn lock_refresh(&self, connection_id: &str) -> StoreResult<RefreshLock> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("erp-sync refresh {connection_id}"))
+            .execute(&mut *tx)
+            .await?;
+        Ok(RefreshLock { tx })
+    }
+}

@@ -1,0 +1,33 @@
+//! The PostgreSQL side of the suite: when `ERP_SYNC_TEST_POSTGRES` holds an admin URL
+//! (`.ci/run` starts a throwaway cluster and sets it), every test server stores into a
+//! fresh schema of that cluster instead of SQLite, so the same tests prove both
+//! backends. Schemas rather than databases: creating one costs a millisecond, not a
+//! copy of the template database.
+
+use std::str::FromStr;
+
+/// The sealing key test servers share on PostgreSQL (a shared store needs one key).
+pub const TEST_SECRET_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+/// The admin URL of the test cluster, if the suite runs against PostgreSQL.
+pub fn admin_url() -> Option<String> {
+    std::env::var("ERP_SYNC_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// Creates an empty schema and answers a URL whose connections use it.
+pub async fn fresh_schema(admin: &str) -> String {
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let options = sqlx::postgres::PgConnectOptions::from_str(admin).expect("a valid admin URL");
+    let mut conn = sqlx::ConnectOptions::connect(&options)
+        .await
+        .expect("the test PostgreSQL cluster answers (ERP_SYNC_TEST_POSTGRES)");
+    sqlx::query(&format!("CREATE SCHEMA {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("a test schema");
+    let _ = sqlx::Connection::close(conn).await;
+    let separator = if admin.contains('?') { '&' } else { '?' };
+    format!("{admin}{separator}options=-c%20search_path%3D{name}")
+}

@@ -147,7 +147,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     if let Some(pg) = store.postgres() {
         // Another host's ingest wakes this host's worker too.
         let handle = handle.clone();
-        tokio::spawn(pg.clone().forward_wakeups(move || handle.wake(), shutdown.clone()));
+        tokio::spawn(
+            pg.clone()
+                .forward_wakeups(move || handle.wake(), shutdown.clone()),
+        );
     }
 
     let state = AppState {

@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use erp_sync::store::Store;
+use erp_sync::store::{Location, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -422,7 +422,7 @@ async fn two_dozen_sigkills_during_a_flaky_flow_of_2000_invoices_lose_nothing() 
         "exit {status}; stderr:\n{}",
         server.stderr()
     );
-    let store = Store::open_shared(dir.path())
+    let store = Store::open_shared(Location::DataDir(dir.path()))
         .await
         .expect("the database opens");
     assert_eq!(store.leased_count().await.expect("a count"), 0);

@@ -11,7 +11,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use erp_sync::store::{LogFilter, Store};
+use erp_sync::store::{Location, LogFilter, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -597,7 +597,7 @@ async fn sigkill_mid_delivery_loses_nothing_and_redelivers_with_the_same_event_i
         "exit {status}; stderr:\n{}",
         server.stderr()
     );
-    let store = Store::open_shared(dir.path())
+    let store = Store::open_shared(Location::DataDir(dir.path()))
         .await
         .expect("the database opens");
     assert_eq!(store.leased_count().await.expect("a count"), 0);
@@ -643,7 +643,7 @@ async fn sigterm_lets_deliveries_in_flight_finish_and_leaves_nothing_leased() {
 
     // Before any new server runs (start-up would recover leases): nothing is leased, and
     // each delivery the receiver got before the stop completed and is logged SUCCESS.
-    let store = Store::open_shared(dir.path())
+    let store = Store::open_shared(Location::DataDir(dir.path()))
         .await
         .expect("the database opens");
     assert_eq!(

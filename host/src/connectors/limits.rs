@@ -85,9 +85,10 @@ impl AccountLimits {
             .or_insert_with(|| {
                 Arc::new(LocalGate {
                     in_flight: Arc::new(Semaphore::new(self.concurrent)),
-                    rate: self.per_minute.and_then(NonZeroU32::new).map(|n| {
-                        RateLimiter::direct(Quota::per_minute(n))
-                    }),
+                    rate: self
+                        .per_minute
+                        .and_then(NonZeroU32::new)
+                        .map(|n| RateLimiter::direct(Quota::per_minute(n))),
                 })
             })
             .clone()
@@ -127,7 +128,11 @@ impl AccountLimits {
         }
         loop {
             if let Some(lease) = pg
-                .take_slot(account, self.concurrent as i32, SLOT_HOLD.as_millis() as i64)
+                .take_slot(
+                    account,
+                    self.concurrent as i32,
+                    SLOT_HOLD.as_millis() as i64,
+                )
                 .await?
             {
                 return Ok(Pass {

@@ -302,7 +302,10 @@ impl TokenKeeper {
             Some(pg) => Some(pg.lock_refresh(connection_id).await.map_err(|e| {
                 Outcome::retryable(
                     None,
-                    format!("taking the {} token refresh lock failed: {e}", self.provider),
+                    format!(
+                        "taking the {} token refresh lock failed: {e}",
+                        self.provider
+                    ),
                     None,
                 )
             })?),

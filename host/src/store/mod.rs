@@ -20,9 +20,8 @@ use std::path::{Path, PathBuf};
 
 pub use rows::{
     Claim, ClaimedJob, ConnectionRow, ErpRecord, FAILED, IngestOutcome, InvoiceState,
-    InvoiceVersionInfo, JobNext, LogEntry, LogFilter, LogPage, LogRow, NewConnection,
-    NewTransform, OAuthState, QueuedJob, SUCCESS, SyncStateRow, Tenant, TransformRow,
-    event_type_for,
+    InvoiceVersionInfo, JobNext, LogEntry, LogFilter, LogPage, LogRow, NewConnection, NewTransform,
+    OAuthState, QueuedJob, SUCCESS, SyncStateRow, Tenant, TransformRow, event_type_for,
 };
 pub use sqlite::WriteStats;
 

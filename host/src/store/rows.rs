@@ -43,8 +43,7 @@ pub(super) struct RawConnection {
 }
 
 /// The columns [`RawConnection`] reads, in its order.
-pub(super) const CONNECTION_COLUMNS: &str =
-    "id, tenant_id, provider, name, entity, status, config, secrets, last_test, created_ms, updated_ms";
+pub(super) const CONNECTION_COLUMNS: &str = "id, tenant_id, provider, name, entity, status, config, secrets, last_test, created_ms, updated_ms";
 
 impl TryFrom<RawConnection> for ConnectionRow {
     type Error = StoreError;
@@ -374,7 +373,8 @@ pub struct TransformRow {
 }
 
 /// The columns [`TransformRow`] reads.
-pub(super) const TRANSFORM_COLUMNS: &str = "id, tenant_id, name, world, export, sha256, size, created_ms";
+pub(super) const TRANSFORM_COLUMNS: &str =
+    "id, tenant_id, name, world, export, sha256, size, created_ms";
 
 /// A new upload, already validated.
 pub struct NewTransform<'a> {

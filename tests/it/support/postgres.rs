@@ -7,7 +7,8 @@
 use std::str::FromStr;
 
 /// The sealing key test servers share on PostgreSQL (a shared store needs one key).
-pub const TEST_SECRET_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+pub const TEST_SECRET_KEY: &str =
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 /// The admin URL of the test cluster, if the suite runs against PostgreSQL.
 pub fn admin_url() -> Option<String> {

@@ -132,16 +132,15 @@ impl PgStore {
         let mut ids: Vec<String> = rows.iter().map(|r| r.job.connection_id.clone()).collect();
         ids.sort();
         ids.dedup();
-        let connections: HashMap<String, ConnectionRow> =
-            sqlx::query_as::<_, RawConnection>(&format!(
-                "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ANY($1)"
-            ))
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|raw| ConnectionRow::try_from(raw).map(|c| (c.id.clone(), c)))
-            .collect::<StoreResult<_>>()?;
+        let connections: HashMap<String, ConnectionRow> = sqlx::query_as::<_, RawConnection>(
+            &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ANY($1)"),
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|raw| ConnectionRow::try_from(raw).map(|c| (c.id.clone(), c)))
+        .collect::<StoreResult<_>>()?;
         tx.commit().await?;
         let mut claims = Vec::with_capacity(rows.len());
         for row in rows {

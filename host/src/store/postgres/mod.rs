@@ -132,7 +132,9 @@ impl PgStore {
                         _ = stop.cancelled() => return,
                     }
                 },
-                Err(e) => tracing::warn!(error = %e, "listening for wake-ups failed; retrying in a second"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "listening for wake-ups failed; retrying in a second")
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}

@@ -3,35 +3,42 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
-use crate::store::rows::{CANCELLED_BY_DISCONNECT, CONNECTION_COLUMNS, RawConnection, one_connection_message};
+use crate::store::rows::{
+    CANCELLED_BY_DISCONNECT, CONNECTION_COLUMNS, RawConnection, one_connection_message,
+};
 use crate::store::{ConnectionRow, LogEntry, NewConnection, StoreError, StoreResult, now_ms};
 
 /// A connection by id within a write (the worker's claim reads it there, fresh).
 pub(super) fn read_connection(db: &rusqlite::Connection, id: &str) -> StoreResult<ConnectionRow> {
-    db.prepare_cached(&format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?"))?
-        .query_row([id], |r| {
-            Ok(RawConnection {
-                id: r.get(0)?,
-                tenant_id: r.get(1)?,
-                provider: r.get(2)?,
-                name: r.get(3)?,
-                entity: r.get(4)?,
-                status: r.get(5)?,
-                config: r.get(6)?,
-                secrets: r.get(7)?,
-                last_test: r.get(8)?,
-                created_ms: r.get(9)?,
-                updated_ms: r.get(10)?,
-            })
+    db.prepare_cached(&format!(
+        "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?"
+    ))?
+    .query_row([id], |r| {
+        Ok(RawConnection {
+            id: r.get(0)?,
+            tenant_id: r.get(1)?,
+            provider: r.get(2)?,
+            name: r.get(3)?,
+            entity: r.get(4)?,
+            status: r.get(5)?,
+            config: r.get(6)?,
+            secrets: r.get(7)?,
+            last_test: r.get(8)?,
+            created_ms: r.get(9)?,
+            updated_ms: r.get(10)?,
         })
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
-        .try_into()
+    })
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
+    .try_into()
 }
 
 impl SqliteStore {
     /// Inserts a connection, enforcing one live connection per tenant unless Multi-ERP is on.
-    pub(crate) async fn insert_connection(&self, new: &NewConnection) -> StoreResult<ConnectionRow> {
+    pub(crate) async fn insert_connection(
+        &self,
+        new: &NewConnection,
+    ) -> StoreResult<ConnectionRow> {
         let row = new.clone();
         self.write(move |db| {
             let multi_erp: bool = db
@@ -116,7 +123,10 @@ impl SqliteStore {
     }
 
     /// Every connection of a tenant, newest first.
-    pub(crate) async fn list_connections(&self, tenant_id: &str) -> StoreResult<Vec<ConnectionRow>> {
+    pub(crate) async fn list_connections(
+        &self,
+        tenant_id: &str,
+    ) -> StoreResult<Vec<ConnectionRow>> {
         sqlx::query_as::<_, RawConnection>(&format!(
             "SELECT {CONNECTION_COLUMNS} FROM connections WHERE tenant_id = ? ORDER BY created_ms DESC, id DESC"
         ))
@@ -131,7 +141,10 @@ impl SqliteStore {
     /// Saves a changed name, entity or config. Secrets and status have their own writes
     /// ([`Store::save_connection_credentials`], [`Store::set_connection_status`]) so an
     /// edit never puts back a token or status that changed meanwhile.
-    pub(crate) async fn update_connection(&self, row: &ConnectionRow) -> StoreResult<ConnectionRow> {
+    pub(crate) async fn update_connection(
+        &self,
+        row: &ConnectionRow,
+    ) -> StoreResult<ConnectionRow> {
         let row = row.clone();
         let (tenant_id, id) = (row.tenant_id.clone(), row.id.clone());
         self.write(move |db| {
@@ -179,7 +192,11 @@ impl SqliteStore {
 
     /// Disconnects: the connection stops receiving, its open jobs are cancelled and each
     /// cancellation is logged. Nothing is deleted, here or in the ERP.
-    pub(crate) async fn disconnect(&self, tenant_id: &str, id: &str) -> StoreResult<(ConnectionRow, u64)> {
+    pub(crate) async fn disconnect(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> StoreResult<(ConnectionRow, u64)> {
         let conn = self.connection(tenant_id, id).await?;
         if conn.status == "disconnected" {
             return Ok((conn, 0));

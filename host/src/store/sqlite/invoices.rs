@@ -3,10 +3,13 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
-use crate::store::rows::event_type_for;
-use crate::store::{IngestOutcome, InvoiceState, InvoiceVersionInfo, QueuedJob, StoreError, StoreResult, SyncStateRow, now_ms, parse_json};
 use crate::domain::Invoice;
 use crate::domain::ids::{new_id, prefix};
+use crate::store::rows::event_type_for;
+use crate::store::{
+    IngestOutcome, InvoiceState, InvoiceVersionInfo, QueuedJob, StoreError, StoreResult,
+    SyncStateRow, now_ms, parse_json,
+};
 
 /// One delivery to queue: which version goes where, as which event.
 struct NewJob<'a> {

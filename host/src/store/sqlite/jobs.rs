@@ -16,7 +16,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::SqliteStore;
 use super::connections::read_connection;
 use super::transforms::read_invoice_tweak;
-use crate::store::rows::{CLAIMED_COLUMNS, INTERRUPTED, INTERRUPTED_LAST_ERROR, STOPPED_COLUMNS, StoppedJob};
+use crate::store::rows::{
+    CLAIMED_COLUMNS, INTERRUPTED, INTERRUPTED_LAST_ERROR, STOPPED_COLUMNS, StoppedJob,
+};
 use crate::store::{Claim, ClaimedJob, ConnectionRow, JobNext, LogEntry, StoreResult, now_ms};
 
 /// Reads the columns [`CLAIMED_COLUMNS`] names, in that order.

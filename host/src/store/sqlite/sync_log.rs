@@ -19,8 +19,7 @@ static INSERT_LOG: LazyLock<String> = LazyLock::new(|| insert_log_sql(|_| "?".in
 impl LogEntry {
     /// Appends this entry within the caller's write.
     pub(in crate::store::sqlite) fn insert(&self, db: &rusqlite::Connection) -> StoreResult<()> {
-        db.prepare_cached(&INSERT_LOG)?
-        .execute(rusqlite::params![
+        db.prepare_cached(&INSERT_LOG)?.execute(rusqlite::params![
             self.tenant_id,
             self.at_ms,
             self.invoice_id,

@@ -3,9 +3,9 @@
 use rusqlite::params;
 
 use super::SqliteStore;
-use crate::store::{StoreError, StoreResult, Tenant, now_ms};
 use crate::crypto::api_key;
 use crate::domain::ids::{new_id, prefix};
+use crate::store::{StoreError, StoreResult, Tenant, now_ms};
 
 impl SqliteStore {
     /// Creates a tenant and its first API key; the key is returned once and stored hashed.

@@ -3,9 +3,9 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
+use crate::domain::ids::new_id;
 use crate::store::rows::TRANSFORM_COLUMNS;
 use crate::store::{NewTransform, StoreError, StoreResult, TransformRow, now_ms};
-use crate::domain::ids::new_id;
 
 /// The invoice tweak of the customer an invoice body names, within a write (the
 /// worker's claim reads it there).

@@ -110,10 +110,10 @@ impl PgStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if changed > 0 && status == "active" {
-            super::notify_wake(&mut tx).await?;
-        }
         tx.commit().await?;
+        if changed > 0 && status == "active" {
+            self.wake_hosts();
+        }
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{HEARTBEAT, HOST_TIMEOUT, PgStore, notify_wake};
+use super::{HEARTBEAT, HOST_TIMEOUT, PgStore};
 use crate::store::rows::{INTERRUPTED, INTERRUPTED_LAST_ERROR, STOPPED_COLUMNS, StoppedJob};
 use crate::store::{StoreResult, now_ms};
 
@@ -81,10 +81,10 @@ impl PgStore {
             };
             super::sync_log::insert(&mut tx, &cut.entry(&provider, now, INTERRUPTED)).await?;
         }
-        if !recovered.is_empty() {
-            notify_wake(&mut tx).await?;
-        }
         tx.commit().await?;
+        if !recovered.is_empty() {
+            self.wake_hosts();
+        }
         Ok(recovered.len() as u64)
     }
 }

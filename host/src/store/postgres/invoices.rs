@@ -175,10 +175,10 @@ impl PgStore {
             };
             jobs.push(insert_job(&mut tx, &job, now).await?);
         }
-        if !jobs.is_empty() {
-            super::notify_wake(&mut tx).await?;
-        }
         tx.commit().await?;
+        if !jobs.is_empty() {
+            self.wake_hosts();
+        }
         Ok(IngestOutcome {
             version,
             unchanged: false,
@@ -330,10 +330,10 @@ impl PgStore {
             };
             jobs.push(insert_job(&mut tx, &job, now).await?);
         }
-        if !jobs.is_empty() {
-            super::notify_wake(&mut tx).await?;
-        }
         tx.commit().await?;
+        if !jobs.is_empty() {
+            self.wake_hosts();
+        }
         Ok(jobs)
     }
 }

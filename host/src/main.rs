@@ -49,6 +49,11 @@ async fn main() -> anyhow::Result<()> {
             event_type,
         }) => finish(guest::template_run(&template, &invoice, &event_type)),
         Command::Bench(args) => erp_sync::cli::bench::run(args).await,
+        Command::MigrateStore(args) => {
+            let report = erp_sync::store::migrate::run(&args).await?;
+            println!("{report}");
+            Ok(())
+        }
     }
 }
 

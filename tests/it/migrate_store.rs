@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use erp_sync::cli::migrate_store::{self, MigrateError, MigrateStoreArgs, MigrationReport};
+use erp_sync::store::migrate::{
+    self as migrate_store, MigrateError, MigrateStoreArgs, MigrationReport,
+};
 use erp_sync_guest_artifacts as guests;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -114,6 +116,8 @@ async fn filled_store() -> (TestServer, FakeQuickBooks, Receiver) {
     let fake = FakeQuickBooks::start().await;
     let (auth, token, api) = (fake.auth_url(), fake.token_url(), fake.api_base());
     let mut server = TestServer::start_with(move |c| {
+        // The source is SQLite, also when the suite runs against PostgreSQL.
+        c.database_url = None;
         c.public_url = "http://erp-sync.test".into();
         c.quickbooks = erp_sync::config::OAuthApp {
             client_id: qbo::CLIENT_ID.into(),
@@ -199,7 +203,8 @@ async fn refuses_a_missing_store_a_running_server_and_a_bad_target() {
         "{err}"
     );
 
-    let mut server = TestServer::start().await;
+    // The source is SQLite, also when the suite runs against PostgreSQL.
+    let mut server = TestServer::start_with(|c| c.database_url = None).await;
     let err = migrate_store::run(&args(&server, "postgres://u:hunter2@127.0.0.1:1/x"))
         .await
         .unwrap_err();

@@ -40,6 +40,9 @@ pub enum Command {
     /// End-to-end load: push invoices through a real in-process server to a loopback
     /// sink and report throughput, latency, the raw ceiling and peak RSS.
     Bench(bench::BenchArgs),
+    /// Copy the SQLite store of a data dir into PostgreSQL, verify the copy and print a
+    /// report (stop the server first; safe to run twice).
+    MigrateStore(crate::store::migrate::MigrateStoreArgs),
 }
 
 /// Tenant subcommands.

@@ -10,8 +10,10 @@
 //! Both keep the same promises: the jobs table is the queue, so accepting an invoice
 //! and queueing its deliveries is one transaction; a lease carries a fencing token, so
 //! a worker that lost its lease cannot overwrite newer state; every attempt is logged.
-//! The values the API takes and returns are in [`rows`].
+//! The values the API takes and returns are in [`rows`]; [`migrate`] copies a SQLite
+//! store into PostgreSQL (`erp-sync migrate-store`).
 
+pub mod migrate;
 pub mod postgres;
 mod rows;
 pub mod sqlite;

@@ -86,8 +86,8 @@ replaced; verification fails when it is not the same row (another job under the 
 seq, for example).
 
 Sealed connection secrets are copied as they are: start the PostgreSQL servers with \
-the same ERP_SYNC_SECRET_KEY as the SQLite server (without one, copy the data dir's \
-secret.key into their data dir). Jobs leased when the SQLite server stopped (it did \
+the same ERP_SYNC_SECRET_KEY as the SQLite server (a server that ran without one used \
+the development key in its data dir's secret.key: give that hex as ERP_SYNC_SECRET_KEY). Jobs leased when the SQLite server stopped (it did \
 not stop cleanly) are copied as pending, with the lease cleared, so a PostgreSQL \
 host delivers them again.
 

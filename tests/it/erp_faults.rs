@@ -132,6 +132,38 @@ async fn a_quickbooks_fault_storm_never_duplicates_an_invoice() {
         "the token expired mid-run"
     );
     assert!(by_code(500) >= 1 && by_code(429) >= 1, "the storm hit");
+
+    // Second wave: every invoice changes (version 2, a doubled amount) while a third of
+    // them were edited in QuickBooks meanwhile (their SyncToken is stale), answers are
+    // lost again and a throttle storm runs. Updates must land on the same records.
+    for record in records.iter().step_by(3) {
+        fake.edit_invoice_elsewhere(qbo::REALM, record["Id"].as_str().unwrap());
+    }
+    fake.fail_after_commit(6);
+    fake.throttle_next(10);
+    for id in &ids {
+        let mut doubled = invoice(id);
+        doubled["lines"][0]["quantity"] = json!("24000");
+        doubled["lines"][0]["amount"] = json!("24.00");
+        doubled["subtotal"] = json!("24.00");
+        doubled["total"] = json!("24.99");
+        server.ingest(&doubled).await;
+    }
+    let failed = settle(&server, &ids).await;
+    resync(&server, &ids, &failed).await;
+    let records = fake.invoices(qbo::REALM);
+    assert_eq!(records.len(), N, "updates never create a second record");
+    assert!(
+        records.iter().all(|r| r["TotalAmt"].to_string() == "24.99"),
+        "every record carries version 2: {:?}",
+        records.iter().map(|r| &r["TotalAmt"]).collect::<Vec<_>>()
+    );
+    eprintln!(
+        "erp faults: QuickBooks second wave, {} stale SyncTokens: {} FAILED after retries and re-synced; {} records, no duplicate",
+        N.div_ceil(3),
+        failed.len(),
+        records.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

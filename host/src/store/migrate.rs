@@ -623,6 +623,21 @@ fn bind_sqlite<'q>(query: SqliteQuery<'q>, value: &Value) -> SqliteQuery<'q> {
 }
 
 /// Prints one progress line on stderr.
+/// One keyset page of a table from the source: the first (`sql.0`) or the one after
+/// the key `after` (`sql.1`), at most `limit` rows.
+async fn read_page(
+    source: &mut SqliteConnection,
+    sql: (&str, &str),
+    after: Option<&[Value]>,
+    limit: usize,
+) -> Result<Vec<SqliteRow>, sqlx::Error> {
+    let mut query = sqlx::query(if after.is_some() { sql.1 } else { sql.0 });
+    for value in after.into_iter().flatten() {
+        query = bind_sqlite(query, value);
+    }
+    query.bind(limit as i64).fetch_all(source).await
+}
+
 fn progress(line: std::fmt::Arguments<'_>) {
     eprintln!("migrate-store: {line}");
 }
@@ -876,18 +891,14 @@ async fn copy_table(
     let mut limit = table.first_batch.min(max_rows);
     let mut last_report = Instant::now();
     loop {
-        let mut query = sqlx::query(match after {
-            None => &first_sql,
-            Some(_) => &next_sql,
-        });
-        for value in after.iter().flatten() {
-            query = bind_sqlite(query, value);
-        }
-        let rows = query
-            .bind(limit as i64)
-            .fetch_all(&mut *source)
-            .await
-            .map_err(read_err)?;
+        let rows = read_page(
+            &mut *source,
+            (&first_sql, &next_sql),
+            after.as_deref(),
+            limit,
+        )
+        .await
+        .map_err(read_err)?;
         if rows.is_empty() {
             break;
         }
@@ -1021,18 +1032,14 @@ async fn verify_table(
     let mut after: Option<Vec<Value>> = None;
     let (mut checked, mut last_report) = (0u64, Instant::now());
     loop {
-        let mut query = sqlx::query(match after {
-            None => &first_sql,
-            Some(_) => &next_sql,
-        });
-        for value in after.iter().flatten() {
-            query = bind_sqlite(query, value);
-        }
-        let rows = query
-            .bind(MAX_BATCH_ROWS as i64)
-            .fetch_all(&mut *source)
-            .await
-            .map_err(read_err)?;
+        let rows = read_page(
+            &mut *source,
+            (&first_sql, &next_sql),
+            after.as_deref(),
+            MAX_BATCH_ROWS,
+        )
+        .await
+        .map_err(read_err)?;
         if rows.is_empty() {
             break;
         }

@@ -336,6 +336,42 @@ pub struct LogFilter {
     pub limit: i64,
 }
 
+impl LogFilter {
+    /// The page query of `tenant_id`'s log with these filters, in either backend's
+    /// dialect (sqlx writes the placeholders).
+    pub(super) fn query<'a, DB>(&'a self, tenant_id: &'a str) -> sqlx::QueryBuilder<'a, DB>
+    where
+        DB: sqlx::Database,
+        &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+        i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    {
+        let mut q = sqlx::QueryBuilder::new(format!(
+            "SELECT {LOG_COLUMNS} FROM sync_log WHERE tenant_id = "
+        ));
+        q.push_bind(tenant_id);
+        if let Some(v) = self.from_ms {
+            q.push(" AND at_ms >= ").push_bind(v);
+        }
+        if let Some(v) = self.to_ms {
+            q.push(" AND at_ms < ").push_bind(v);
+        }
+        if let Some(v) = &self.status {
+            q.push(" AND status = ").push_bind(v.as_str());
+        }
+        if let Some(v) = &self.invoice_id {
+            q.push(" AND invoice_id = ").push_bind(v.as_str());
+        }
+        if let Some(v) = &self.connection_id {
+            q.push(" AND connection_id = ").push_bind(v.as_str());
+        }
+        if let Some(v) = self.before_id {
+            q.push(" AND id < ").push_bind(v);
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(self.limit + 1);
+        q
+    }
+}
+
 /// One page of entries, newest first, and the cursor of the next page if there is one.
 #[derive(Debug, Clone)]
 pub struct LogPage {

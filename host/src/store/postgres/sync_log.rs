@@ -7,10 +7,10 @@
 
 use std::sync::LazyLock;
 
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::Postgres;
 
 use super::PgStore;
-use crate::store::rows::{LOG_COLUMNS, insert_log_sql};
+use crate::store::rows::insert_log_sql;
 use crate::store::{LogEntry, LogFilter, LogPage, LogRow, StoreResult};
 
 /// The sync-log `INSERT` with PostgreSQL's placeholders.
@@ -46,29 +46,7 @@ impl PgStore {
     }
 
     pub(crate) async fn query_log(&self, tenant_id: &str, f: &LogFilter) -> StoreResult<LogPage> {
-        let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {LOG_COLUMNS} FROM sync_log WHERE tenant_id = "
-        ));
-        q.push_bind(tenant_id);
-        if let Some(v) = f.from_ms {
-            q.push(" AND at_ms >= ").push_bind(v);
-        }
-        if let Some(v) = f.to_ms {
-            q.push(" AND at_ms < ").push_bind(v);
-        }
-        if let Some(v) = &f.status {
-            q.push(" AND status = ").push_bind(v.clone());
-        }
-        if let Some(v) = &f.invoice_id {
-            q.push(" AND invoice_id = ").push_bind(v.clone());
-        }
-        if let Some(v) = &f.connection_id {
-            q.push(" AND connection_id = ").push_bind(v.clone());
-        }
-        if let Some(v) = f.before_id {
-            q.push(" AND id < ").push_bind(v);
-        }
-        q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit + 1);
+        let mut q = f.query::<Postgres>(tenant_id);
         let entries: Vec<LogRow> = q.build_query_as().fetch_all(&self.pool).await?;
         Ok(LogPage::from_rows(entries, f.limit))
     }

@@ -257,3 +257,37 @@ async fn three_hosts_share_one_queue_and_survive_a_sigkill() {
     assert_eq!(store.leased_count().await.unwrap(), 0);
     store.close().await;
 }
+
+/// Two hosts accept versions of one new invoice at the same moment: every post is
+/// accepted (never a 500 from two hosts both writing version 1), and the versions are
+/// numbered 1..=N with none lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hosts_ingesting_one_invoice_at_once_number_its_versions_without_gaps() {
+    if admin_url().is_none() {
+        eprintln!("skipped: needs PostgreSQL (set ERP_SYNC_TEST_POSTGRES; .ci/run does)");
+        return;
+    }
+    const N: usize = 24;
+    let a = crate::support::TestServer::start().await;
+    let b = Arc::new(a.another_host(|_| {}).await);
+    let a = Arc::new(a);
+    let mut posts = Vec::new();
+    for n in 0..N {
+        let host = if n % 2 == 0 { a.clone() } else { b.clone() };
+        posts.push(tokio::spawn(async move {
+            let mut body = invoice("inv_contended");
+            body["metadata"]["po_number"] = json!(format!("PO-{n}"));
+            let (status, answer) = host.call("POST", "/v1/invoices", Some(body)).await;
+            assert_eq!(status, 202, "{answer}");
+            answer["version"].as_i64().unwrap()
+        }));
+    }
+    let mut versions = Vec::new();
+    for p in posts {
+        versions.push(p.await.unwrap());
+    }
+    versions.sort();
+    assert_eq!(versions, (1..=N as i64).collect::<Vec<_>>());
+    let (_, state) = b.call("GET", "/v1/invoices/inv_contended", None).await;
+    assert_eq!(state["versions"].as_array().unwrap().len(), N, "{state}");
+}

@@ -110,9 +110,12 @@ impl PgStore {
         let status = invoice.status.as_str();
         let entity = invoice.entity.as_deref();
         let mut tx = self.pool.begin().await?;
+        // The lock is a statement of its own: a statement reads from the snapshot taken
+        // when it started, so a read in the same statement as the lock could miss the
+        // version committed by the ingest it waited for.
         lock_invoice(&mut tx, tenant_id, invoice_id).await?;
         let current: Option<(i64, String)> = sqlx::query_as(
-            "SELECT version, content_hash FROM invoices WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+            "SELECT version, content_hash FROM invoices WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant_id)
         .bind(invoice_id)
@@ -130,22 +133,13 @@ impl PgStore {
         }
         let version = current.map_or(1, |(v, _)| v + 1);
         let now = now_ms();
+        // The new version and the current-version row, in one statement.
         sqlx::query(
-            "INSERT INTO invoice_versions (tenant_id, invoice_id, version, content_hash, status, body, received_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(tenant_id)
-        .bind(invoice_id)
-        .bind(version)
-        .bind(&hash)
-        .bind(status)
-        .bind(&body)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO invoices (tenant_id, id, version, content_hash, status, entity, updated_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "WITH version AS (
+                INSERT INTO invoice_versions (tenant_id, invoice_id, version, content_hash, status, body, received_ms)
+                VALUES ($1, $2, $3, $4, $5, $6, $7))
+             INSERT INTO invoices (tenant_id, id, version, content_hash, status, entity, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $8, $7)
              ON CONFLICT (tenant_id, id) DO UPDATE SET
                 version = excluded.version, content_hash = excluded.content_hash,
                 status = excluded.status, entity = excluded.entity, updated_ms = excluded.updated_ms",
@@ -155,8 +149,9 @@ impl PgStore {
         .bind(version)
         .bind(&hash)
         .bind(status)
-        .bind(entity)
+        .bind(&body)
         .bind(now)
+        .bind(entity)
         .execute(&mut *tx)
         .await?;
         let event_type = event_type_for(version, invoice.is_void());

@@ -8,10 +8,12 @@
 //! applies while the token still matches (see [`super::hosts`] for dead hosts).
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
-use super::{PgStore, sync_log};
+use super::PgStore;
+use super::sync_log::{self, bind_entry};
 use crate::store::rows::{
-    CLAIMED_COLUMNS, CONNECTION_COLUMNS, RawConnection, STOPPED_COLUMNS, StoppedJob,
+    CLAIMED_COLUMNS, CONNECTION_COLUMNS, RawConnection, STOPPED_COLUMNS, StoppedJob, insert_log_sql,
 };
 use crate::store::{
     Claim, ClaimedJob, ConnectionRow, JobNext, LogEntry, StoreResult, TransformRow, now_ms,
@@ -110,14 +112,32 @@ LEFT JOIN customer_tweaks ct
        ON ct.tenant_id = l.tenant_id AND ct.customer_id = (v.body::jsonb -> 'customer' ->> 'id')
 LEFT JOIN transforms t ON t.id = ct.transform_id";
 
+/// Settling an attempt: its sync-log entry (`$1`–`$15`) and the job's next state
+/// (`$16`–`$21`), applied only while the lease's fencing token (`$21`) holds.
+static SETTLE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH logged AS ({})
+         UPDATE jobs SET state = $16, run_at_ms = COALESCE($17, run_at_ms), lease_token = NULL,
+                         lease_until_ms = NULL, lease_host = NULL, attempts = attempts - $18,
+                         last_error = $12, last_code = $11, updated_ms = $19
+         WHERE id = $20 AND lease_token = $21",
+        insert_log_sql(|n| format!("${n}"))
+    )
+});
+
+/// [`CLAIM`] with the claimed columns spelled out.
+static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| CLAIM.replace("CLAIMED", CLAIMED_COLUMNS));
+
 impl PgStore {
-    /// Leases up to `limit` due jobs for `lease_ms`, with what their attempts read, in
-    /// two round trips: the claim (with bodies and tweaks) and the connections.
+    /// Leases up to `limit` due jobs for `lease_ms`, with what their attempts read: the
+    /// claim (with bodies and tweaks) and the connections, in one transaction.
     pub(crate) async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<Claim>> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let now = now_ms();
+        // One transaction, so a claim whose connections cannot be read leases nothing.
+        // Its four round trips are shared by the whole batch.
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<ClaimRow> = sqlx::query_as(&CLAIM.replace("CLAIMED", CLAIMED_COLUMNS))
+        let rows: Vec<ClaimRow> = sqlx::query_as(&CLAIM_SQL)
             .bind(&token)
             .bind(now + lease_ms)
             .bind(now)
@@ -173,26 +193,18 @@ impl PgStore {
         entry: &LogEntry,
     ) -> StoreResult<bool> {
         let (state, run_at, given_back) = next.columns();
-        let mut tx = self.pool.begin().await?;
-        sync_log::insert(&mut tx, entry).await?;
-        let done = sqlx::query(
-            "UPDATE jobs SET state = $1, run_at_ms = COALESCE($2, run_at_ms), lease_token = NULL,
-                             lease_until_ms = NULL, lease_host = NULL, attempts = attempts - $3,
-                             last_error = $4, last_code = $5, updated_ms = $6
-             WHERE id = $7 AND lease_token = $8",
-        )
-        .bind(state)
-        .bind(run_at)
-        .bind(given_back)
-        .bind(&entry.error)
-        .bind(entry.response_code)
-        .bind(now_ms())
-        .bind(&job.id)
-        .bind(&job.lease_token)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
+        // One statement, so one round trip: the log entry and the job's move commit
+        // together (a statement is atomic) without a BEGIN and COMMIT of their own.
+        let done = bind_entry(sqlx::query(&SETTLE), entry)
+            .bind(state)
+            .bind(run_at)
+            .bind(given_back)
+            .bind(now_ms())
+            .bind(&job.id)
+            .bind(&job.lease_token)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         Ok(done == 1)
     }
 

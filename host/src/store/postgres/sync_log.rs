@@ -16,9 +16,12 @@ use crate::store::{LogEntry, LogFilter, LogPage, LogRow, StoreResult};
 /// The sync-log `INSERT` with PostgreSQL's placeholders.
 static INSERT_LOG: LazyLock<String> = LazyLock::new(|| insert_log_sql(|n| format!("${n}")));
 
-/// Appends `entry` within the caller's transaction.
-pub(super) async fn insert(db: &mut sqlx::PgConnection, entry: &LogEntry) -> StoreResult<()> {
-    sqlx::query(&INSERT_LOG)
+/// Binds `entry` to the 15 placeholders of [`insert_log_sql`]'s `INSERT`, in order.
+pub(super) fn bind_entry<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    entry: &'q LogEntry,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
         .bind(&entry.tenant_id)
         .bind(entry.at_ms)
         .bind(&entry.invoice_id)
@@ -34,6 +37,11 @@ pub(super) async fn insert(db: &mut sqlx::PgConnection, entry: &LogEntry) -> Sto
         .bind(&entry.erp_record_id)
         .bind(entry.duration_ms)
         .bind(&entry.guest_logs)
+}
+
+/// Appends `entry` within the caller's transaction.
+pub(super) async fn insert(db: &mut sqlx::PgConnection, entry: &LogEntry) -> StoreResult<()> {
+    bind_entry(sqlx::query(&INSERT_LOG), entry)
         .execute(db)
         .await?;
     Ok(())

@@ -154,7 +154,9 @@ async fn a_quickbooks_fault_storm_never_duplicates_an_invoice() {
     let records = fake.invoices(qbo::REALM);
     assert_eq!(records.len(), N, "updates never create a second record");
     assert!(
-        records.iter().all(|r| r["TotalAmt"].to_string() == "24.99"),
+        records
+            .iter()
+            .all(|r| r["TotalAmt"].as_number().map(|n| n.to_string()).as_deref() == Some("24.99")),
         "every record carries version 2: {:?}",
         records.iter().map(|r| &r["TotalAmt"]).collect::<Vec<_>>()
     );

@@ -20,14 +20,14 @@ use super::Outcome;
 use crate::store::Store;
 use crate::store::postgres::{PgStore, limits::SlotLease};
 
-/// How long a shared slot may stay held by a host that died mid-request.
-const SLOT_HOLD: Duration = Duration::from_secs(120);
-/// How long to wait before asking the database for a free slot again.
-const SLOT_POLL: Duration = Duration::from_millis(20);
+/// The first and the longest wait before asking the database for a free slot again.
+const SLOT_POLL: (Duration, Duration) = (Duration::from_millis(10), Duration::from_millis(250));
 
 /// One ERP's limits, per account.
 pub struct AccountLimits {
     concurrent: usize,
+    /// How long a shared slot stays held if its host dies mid-request.
+    hold: Duration,
     per_minute: Option<u32>,
     shared: Option<PgStore>,
     local: Mutex<HashMap<String, Arc<LocalGate>>>,
@@ -67,10 +67,17 @@ pub fn unreadable(account: &str, e: &crate::store::StoreError) -> String {
 
 impl AccountLimits {
     /// `concurrent` requests in flight and, if given, `per_minute` requests a minute per
-    /// account; shared across hosts when `store` is PostgreSQL.
-    pub fn new(store: &Store, concurrent: usize, per_minute: Option<u32>) -> Self {
+    /// account; shared across hosts when `store` is PostgreSQL. `request_timeout` bounds
+    /// one request, so a slot is given up that long after a host died holding it.
+    pub fn new(
+        store: &Store,
+        concurrent: usize,
+        per_minute: Option<u32>,
+        request_timeout: Duration,
+    ) -> Self {
         AccountLimits {
             concurrent: concurrent.max(1),
+            hold: request_timeout * 2 + Duration::from_secs(30),
             per_minute: per_minute.filter(|n| *n > 0),
             shared: store.postgres().cloned(),
             local: Mutex::new(HashMap::new()),
@@ -126,12 +133,13 @@ impl AccountLimits {
                 tokio::time::sleep(Duration::from_millis(wait_ms as u64)).await;
             }
         }
+        let mut wait = SLOT_POLL.0;
         loop {
             if let Some(lease) = pg
                 .take_slot(
                     account,
                     self.concurrent as i32,
-                    SLOT_HOLD.as_millis() as i64,
+                    self.hold.as_millis() as i64,
                 )
                 .await?
             {
@@ -140,7 +148,9 @@ impl AccountLimits {
                     shared: Some((pg.clone(), lease)),
                 });
             }
-            tokio::time::sleep(SLOT_POLL).await;
+            // Every slot is taken by other hosts: ask again, less often the longer it lasts.
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(SLOT_POLL.1);
         }
     }
 }

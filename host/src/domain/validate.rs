@@ -17,8 +17,8 @@
 //!   lines `description`, `product_id`, `quantity`, `unit_price`, `tax_amount`, `tax_code`.
 //!   An optional field set to `null` counts as absent. Unknown extra fields are ignored.
 //! - Strings are taken as given (nothing is trimmed) but must not be empty (except a line's
-//!   `description`, which defaults to `""`) and may be at most [`MAX_STRING_CHARS`]
-//!   characters (Unicode scalar values) long.
+//!   `description`, which defaults to `""`), may be at most [`MAX_STRING_CHARS`]
+//!   characters (Unicode scalar values) long, and must not contain U+0000.
 //! - `status` is one of `OPEN`, `PAID`, `OVERDUE`, `UNCOLLECTIBLE`, `VOID`; a line's `type`
 //!   one of `CHARGE`, `USAGE_FEE`, `SETUP_FEE`, `DISCOUNT`, `TAX_ADJUSTMENT`, `CREDIT`,
 //!   `PRORATION`. Both are case-sensitive.
@@ -561,6 +561,11 @@ impl Checker {
             self.push(field, format!("must be a string (got {})", kind(v)));
             return None;
         };
+        if s.contains('\0') {
+            // No database text column can hold it, and it has no business in an invoice.
+            self.push(field, "must not contain the NUL character (U+0000)");
+            return None;
+        }
         let chars = s.chars().count();
         if chars > MAX_STRING_CHARS {
             self.push(

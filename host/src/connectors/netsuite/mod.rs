@@ -120,7 +120,7 @@ impl NetSuiteConnector {
         NetSuiteConnector {
             api_base: api_base.filter(|b| !b.trim().is_empty()),
             http,
-            limits: AccountLimits::new(&store, concurrency, None),
+            limits: AccountLimits::new(&store, concurrency, None, timeout),
             store,
             customer_locks: Mutex::new(HashMap::new()),
         }

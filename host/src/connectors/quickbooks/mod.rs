@@ -105,7 +105,7 @@ impl QuickBooksConnector {
             app,
             tokens: TokenKeeper::new("QuickBooks", flow, store.clone(), sealer),
             http,
-            limits: AccountLimits::new(&store, MAX_CONCURRENT, Some(PER_MINUTE)),
+            limits: AccountLimits::new(&store, MAX_CONCURRENT, Some(PER_MINUTE), timeout),
             store,
         }
     }

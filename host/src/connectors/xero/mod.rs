@@ -143,7 +143,7 @@ impl XeroConnector {
             app,
             tokens: TokenKeeper::new("Xero", flow, store.clone(), sealer),
             http,
-            limits: AccountLimits::new(&store, MAX_CONCURRENT, Some(PER_MINUTE)),
+            limits: AccountLimits::new(&store, MAX_CONCURRENT, Some(PER_MINUTE), timeout),
             store,
             gates: Mutex::new(HashMap::new()),
             batches: batch::Batches::default(),

@@ -13,40 +13,44 @@ use std::sync::LazyLock;
 use super::PgStore;
 use super::sync_log::{self, bind_entry};
 use crate::store::rows::{
-    CLAIMED_COLUMNS, CONNECTION_COLUMNS, RawConnection, STOPPED_COLUMNS, StoppedJob, insert_log_sql,
+    CLAIMED_COLUMNS, CONNECTION_COLUMNS, RawConnection, STOPPED_COLUMNS, StoppedJob,
+    TRANSFORM_COLUMNS, insert_log_sql,
 };
 use crate::store::{
     Claim, ClaimedJob, ConnectionRow, JobNext, LogEntry, StoreResult, TransformRow, now_ms,
 };
 
-/// A claimed job with the invoice body and the customer's tweak, from one statement.
+/// A claimed job with its invoice body, from the claim statement.
 #[derive(sqlx::FromRow)]
 struct ClaimRow {
     #[sqlx(flatten)]
     job: ClaimedJob,
     body: Option<String>,
-    t_id: Option<String>,
-    t_name: Option<String>,
-    t_world: Option<String>,
-    t_export: Option<String>,
-    t_sha256: Option<String>,
-    t_size: Option<i64>,
-    t_created_ms: Option<i64>,
 }
 
-impl ClaimRow {
-    fn tweak(&self) -> Option<TransformRow> {
-        Some(TransformRow {
-            id: self.t_id.clone()?,
-            tenant_id: self.job.tenant_id.clone(),
-            name: self.t_name.clone()?,
-            world: self.t_world.clone()?,
-            export: self.t_export.clone()?,
-            sha256: self.t_sha256.clone()?,
-            size: self.t_size?,
-            created_ms: self.t_created_ms?,
-        })
+/// The customer an invoice body names, read in Rust: PostgreSQL's JSON operators refuse
+/// a document with a `\u0000` escape anywhere in it (an invoice's metadata may hold
+/// one), and a claim that read the customer in SQL failed on every host.
+fn customer_of(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        customer: Customer,
     }
+    #[derive(serde::Deserialize)]
+    struct Customer {
+        id: String,
+    }
+    serde_json::from_str::<Body>(body)
+        .ok()
+        .map(|b| b.customer.id)
+}
+
+/// A customer's tweak with the (tenant, customer) it belongs to.
+#[derive(sqlx::FromRow)]
+struct TweakRow {
+    customer_id: String,
+    #[sqlx(flatten)]
+    transform: TransformRow,
 }
 
 /// Cancels every open job of a connection within the caller's transaction, logging
@@ -77,6 +81,7 @@ pub(super) async fn cancel_open_jobs(
 
 /// Jobs that may be claimed now: expired leases first, then pending jobs in due order,
 /// each half locking at most `$4` rows and skipping rows another host has locked.
+///
 const CLAIM: &str = "
 WITH expired AS (
     SELECT j.seq FROM jobs j
@@ -102,15 +107,10 @@ WITH expired AS (
     WHERE seq IN (SELECT seq FROM picked)
     RETURNING CLAIMED
 )
-SELECT l.*, v.body,
-       t.id AS t_id, t.name AS t_name, t.world AS t_world, t.export AS t_export,
-       t.sha256 AS t_sha256, t.size AS t_size, t.created_ms AS t_created_ms
+SELECT l.*, v.body
 FROM leased l
 LEFT JOIN invoice_versions v
-       ON v.tenant_id = l.tenant_id AND v.invoice_id = l.invoice_id AND v.version = l.version
-LEFT JOIN customer_tweaks ct
-       ON ct.tenant_id = l.tenant_id AND ct.customer_id = (v.body::jsonb -> 'customer' ->> 'id')
-LEFT JOIN transforms t ON t.id = ct.transform_id";
+       ON v.tenant_id = l.tenant_id AND v.invoice_id = l.invoice_id AND v.version = l.version";
 
 /// Settling an attempt: its sync-log entry (`$1`–`$15`) and the job's next state
 /// (`$16`–`$21`), applied only while the lease's fencing token (`$21`) holds.
@@ -130,7 +130,8 @@ static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| CLAIM.replace("CLAIMED", C
 
 impl PgStore {
     /// Leases up to `limit` due jobs for `lease_ms`, with what their attempts read: the
-    /// claim (with bodies and tweaks) and the connections, in one transaction.
+    /// claim (with the bodies), the connections and the customers' tweaks, in one
+    /// transaction.
     pub(crate) async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<Claim>> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let now = now_ms();
@@ -161,10 +162,40 @@ impl PgStore {
         .into_iter()
         .map(|raw| ConnectionRow::try_from(raw).map(|c| (c.id.clone(), c)))
         .collect::<StoreResult<_>>()?;
+        let wanted: Vec<(String, String)> = rows
+            .iter()
+            .filter_map(|r| Some((r.job.tenant_id.clone(), customer_of(r.body.as_deref()?)?)))
+            .collect();
+        let mut tweaks: HashMap<(String, String), TransformRow> = HashMap::new();
+        if !wanted.is_empty() {
+            let (tenants, customers): (Vec<String>, Vec<String>) = wanted.into_iter().unzip();
+            let found: Vec<TweakRow> = sqlx::query_as(&format!(
+                "SELECT c.customer_id, {}
+                 FROM customer_tweaks c JOIN transforms t ON t.id = c.transform_id
+                 JOIN UNNEST($1::text[], $2::text[]) AS w(tenant_id, customer_id)
+                   ON w.tenant_id = c.tenant_id AND w.customer_id = c.customer_id",
+                TRANSFORM_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("t.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .bind(&tenants)
+            .bind(&customers)
+            .fetch_all(&mut *tx)
+            .await?;
+            for t in found {
+                tweaks.insert((t.transform.tenant_id.clone(), t.customer_id), t.transform);
+            }
+        }
         tx.commit().await?;
         let mut claims = Vec::with_capacity(rows.len());
         for row in rows {
-            let tweak = row.tweak();
+            let tweak = row
+                .body
+                .as_deref()
+                .and_then(customer_of)
+                .and_then(|c| tweaks.get(&(row.job.tenant_id.clone(), c)).cloned());
             let connection = connections
                 .get(&row.job.connection_id)
                 .cloned()
@@ -231,7 +262,9 @@ impl PgStore {
                   AND NOT EXISTS (SELECT 1 FROM jobs p
                                   WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
                                     AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
-                UNION ALL SELECT MIN(lease_until_ms) FROM jobs WHERE state = 'leased') s",
+                UNION ALL SELECT MIN(j.lease_until_ms) FROM jobs j
+                WHERE j.state = 'leased'
+                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')) s",
         )
         .fetch_one(&self.pool)
         .await?)

@@ -15,6 +15,11 @@
 use sqlx::{Postgres, Transaction};
 
 use super::PgStore;
+
+/// Token refreshes one host runs at once (each holds a pooled connection).
+pub const REFRESHES_AT_ONCE: usize = 4;
+/// How long a host waits for another host's refresh of the same connection.
+pub const REFRESH_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::store::{StoreResult, now_ms};
 
 /// A concurrency slot held on an account; give it back with [`PgStore::release_slot`].
@@ -29,6 +34,7 @@ pub struct SlotLease {
 /// Dropping it without [`RefreshLock::release`] rolls back, which also unlocks.
 pub struct RefreshLock {
     tx: Transaction<'static, Postgres>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl RefreshLock {
@@ -133,12 +139,35 @@ impl PgStore {
 
     /// Waits until no other host is refreshing `connection_id`'s tokens, and holds
     /// them off until the returned lock is released.
+    ///
+    /// The lock holds a pooled connection while the refresh's HTTP call runs, and the
+    /// refresh reads and saves tokens on other connections; so at most
+    /// [`REFRESHES_AT_ONCE`] refreshes run at once on a host, leaving the rest of the pool
+    /// to deliveries. A waiter gives up after [`REFRESH_LOCK_WAIT`] (the attempt is
+    /// retried), so a host that froze holding the lock blocks no one for long, and
+    /// PostgreSQL ends a lock holder's transaction left idle past twice that.
     pub async fn lock_refresh(&self, connection_id: &str) -> StoreResult<RefreshLock> {
+        let slot = self
+            .refreshes
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let mut tx = self.pool.begin().await?;
+        let wait_ms = REFRESH_LOCK_WAIT.as_millis();
+        for setting in [
+            format!("SET LOCAL lock_timeout = {wait_ms}"),
+            format!(
+                "SET LOCAL idle_in_transaction_session_timeout = {}",
+                wait_ms * 2
+            ),
+        ] {
+            sqlx::query(&setting).execute(&mut *tx).await?;
+        }
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("erp-sync refresh {connection_id}"))
             .execute(&mut *tx)
             .await?;
-        Ok(RefreshLock { tx })
+        Ok(RefreshLock { tx, _slot: slot })
     }
 }

@@ -37,7 +37,7 @@ use super::StoreResult;
 /// How often a host beats.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// How long after its last beat a host counts as dead.
-pub const HOST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HOST_TIMEOUT: Duration = Duration::from_secs(15);
 /// The channel that says "new work is queued".
 const WAKE_CHANNEL: &str = "erp_sync_jobs";
 
@@ -51,6 +51,8 @@ pub struct PgStore {
     beat: Option<CancellationToken>,
     /// Says "work was queued" to [`send_wakeups`], which tells every host.
     queued: Arc<Notify>,
+    /// Token refreshes in progress on this host (see [`limits`]).
+    refreshes: Arc<tokio::sync::Semaphore>,
 }
 
 impl PgStore {
@@ -59,7 +61,7 @@ impl PgStore {
     pub async fn open(url: &str, server: bool) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("erp-sync");
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(32)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
@@ -72,6 +74,7 @@ impl PgStore {
             host_id,
             beat: None,
             queued: Arc::new(Notify::new()),
+            refreshes: Arc::new(tokio::sync::Semaphore::new(limits::REFRESHES_AT_ONCE)),
         };
         if server {
             store.register_host().await?;

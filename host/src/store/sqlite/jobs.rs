@@ -238,7 +238,9 @@ impl SqliteStore {
                   AND NOT EXISTS (SELECT 1 FROM jobs p
                                   WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
                                     AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
-                UNION ALL SELECT MIN(lease_until_ms) FROM jobs WHERE state = 'leased')",
+                UNION ALL SELECT MIN(j.lease_until_ms) FROM jobs j
+                WHERE j.state = 'leased'
+                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active'))",
         )
         .fetch_one(&self.reader)
         .await?)

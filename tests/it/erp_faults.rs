@@ -65,16 +65,10 @@ async fn resync(server: &TestServer, ids: &[String], failed: &[String]) {
 async fn a_quickbooks_fault_storm_never_duplicates_an_invoice() {
     const N: usize = 60;
     let fake = FakeQuickBooks::start().await;
-    let (auth, token, api) = (fake.auth_url(), fake.token_url(), fake.api_base());
+    let app = fake.app();
     let server = TestServer::start_with(move |c| {
         c.public_url = "http://erp-sync.test".into();
-        c.quickbooks = erp_sync::config::OAuthApp {
-            client_id: qbo::CLIENT_ID.into(),
-            client_secret: qbo::CLIENT_SECRET.into(),
-            auth_url: auth,
-            token_url: token,
-            api_base: api,
-        };
+        c.quickbooks = app;
         c.retry.max_retry_after = Duration::from_millis(100);
     })
     .await;

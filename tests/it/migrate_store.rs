@@ -17,7 +17,7 @@ use serde_json::json;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
-use crate::fakes::quickbooks::{self as qbo, FakeQuickBooks};
+use crate::fakes::quickbooks::FakeQuickBooks;
 use crate::support::{Receiver, TestServer, eventually, invoice};
 use crate::transforms::upload;
 
@@ -114,18 +114,12 @@ fn assert_counts(report: &MigrationReport, source: &[(String, u64)]) {
 /// Fills a store through the public API (every table gets rows), then stops the server.
 async fn filled_store() -> (TestServer, FakeQuickBooks, Receiver) {
     let fake = FakeQuickBooks::start().await;
-    let (auth, token, api) = (fake.auth_url(), fake.token_url(), fake.api_base());
+    let app = fake.app();
     let mut server = TestServer::start_with(move |c| {
         // The source is SQLite, also when the suite runs against PostgreSQL.
         c.database_url = None;
         c.public_url = "http://erp-sync.test".into();
-        c.quickbooks = erp_sync::config::OAuthApp {
-            client_id: qbo::CLIENT_ID.into(),
-            client_secret: qbo::CLIENT_SECRET.into(),
-            auth_url: auth,
-            token_url: token,
-            api_base: api,
-        };
+        c.quickbooks = app;
     })
     .await;
     let receiver = Receiver::start().await;

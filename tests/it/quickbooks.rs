@@ -13,16 +13,10 @@ use crate::support::{TestServer, eventually, invoice};
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn start(fake: &FakeQuickBooks) -> TestServer {
-    let (auth, token, api) = (fake.auth_url(), fake.token_url(), fake.api_base());
+    let app = fake.app();
     TestServer::start_with(move |c| {
         c.public_url = "http://erp-sync.test".into();
-        c.quickbooks = erp_sync::config::OAuthApp {
-            client_id: qbo::CLIENT_ID.into(),
-            client_secret: qbo::CLIENT_SECRET.into(),
-            auth_url: auth,
-            token_url: token,
-            api_base: api,
-        };
+        c.quickbooks = app;
         // QuickBooks' 60 s throttle pause, shortened for the test.
         c.retry.max_retry_after = Duration::from_millis(100);
     })

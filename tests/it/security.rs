@@ -255,16 +255,10 @@ async fn no_secret_reaches_the_data_dir_the_logs_or_an_api_answer() {
 /// Starts a server with the fake QuickBooks as its provider (public URL
 /// `http://erp-sync.test`).
 async fn with_quickbooks(fake: &FakeQuickBooks) -> TestServer {
-    let (auth, token, api) = (fake.auth_url(), fake.token_url(), fake.api_base());
+    let app = fake.app();
     TestServer::start_with(move |c| {
         c.public_url = "http://erp-sync.test".into();
-        c.quickbooks = erp_sync::config::OAuthApp {
-            client_id: qbo::CLIENT_ID.into(),
-            client_secret: qbo::CLIENT_SECRET.into(),
-            auth_url: auth,
-            token_url: token,
-            api_base: api,
-        };
+        c.quickbooks = app;
     })
     .await
 }

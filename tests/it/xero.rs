@@ -18,16 +18,10 @@ async fn start(fake: &FakeXero) -> TestServer {
 
 /// Points a server's Xero app at the fake.
 fn configure(fake: &FakeXero) -> impl FnOnce(&mut erp_sync::config::Config) + use<> {
-    let (auth, token, api) = (fake.auth_url(), fake.token_url(), fake.api_base());
+    let app = fake.app();
     move |c| {
         c.public_url = "http://erp-sync.test".into();
-        c.xero = erp_sync::config::OAuthApp {
-            client_id: fx::CLIENT_ID.into(),
-            client_secret: fx::CLIENT_SECRET.into(),
-            auth_url: auth,
-            token_url: token,
-            api_base: api,
-        };
+        c.xero = app;
         c.retry.max_retry_after = Duration::from_secs(2);
     }
 }

@@ -126,22 +126,12 @@ fn connect_page(session: &Session, transforms: &[Value], r: &Refusal) -> Markup 
     )
 }
 
-async fn transforms(state: &ConsoleState, key: &str) -> Result<Vec<Value>, ApiFailure> {
-    Ok(state
-        .api
-        .get(key, "/v1/transforms")
-        .await?
-        .as_array()
-        .cloned()
-        .unwrap_or_default())
-}
-
 /// `GET /connections/new`.
 pub async fn new(
     State(state): State<ConsoleState>,
     session: Session,
 ) -> Result<Markup, ConsoleError> {
-    let transforms = transforms(&state, &session.key).await?;
+    let transforms = super::transforms::list(&state, &session.key).await?;
     Ok(connect_page(&session, &transforms, &Refusal::default()))
 }
 
@@ -211,7 +201,7 @@ async fn refuse_create(
     ] {
         values.remove(secret);
     }
-    let transforms = transforms(state, &form.session.key)
+    let transforms = super::transforms::list(state, &form.session.key)
         .await
         .unwrap_or_default();
     let refusal = Refusal {

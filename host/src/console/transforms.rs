@@ -79,7 +79,8 @@ fn render(session: &Session, list: &[Value], notice: Notice) -> Markup {
     )
 }
 
-async fn list(state: &ConsoleState, key: &str) -> Result<Vec<Value>, ApiFailure> {
+/// The tenant's transforms, as `GET /v1/transforms` lists them.
+pub(super) async fn list(state: &ConsoleState, key: &str) -> Result<Vec<Value>, ApiFailure> {
     Ok(state
         .api
         .get(key, "/v1/transforms")

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::{Operator, client, form, location, set_cookie};
-use crate::fakes::quickbooks::{self as qbo, FakeQuickBooks};
+use crate::fakes::quickbooks::FakeQuickBooks;
 use crate::support::{Receiver, TestServer, invoice};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -322,16 +322,10 @@ async fn transforms_upload_shows_refusals_and_runs_on_the_sample_invoice() {
 #[tokio::test]
 async fn the_oauth_callback_answers_json_to_api_clients_and_sends_browsers_to_the_console() {
     let fake = FakeQuickBooks::start().await;
-    let (auth, token, api) = (fake.auth_url(), fake.token_url(), fake.api_base());
+    let app = fake.app();
     let server = TestServer::start_with(move |c| {
         c.public_url = "http://erp-sync.test".into();
-        c.quickbooks = erp_sync::config::OAuthApp {
-            client_id: qbo::CLIENT_ID.into(),
-            client_secret: qbo::CLIENT_SECRET.into(),
-            auth_url: auth,
-            token_url: token,
-            api_base: api,
-        };
+        c.quickbooks = app;
     })
     .await;
     let operator = Operator::sign_in(&server).await;
@@ -475,16 +469,10 @@ async fn a_browser_back_from_xero_with_several_organisations_chooses_one_in_the_
     let second = "b4c1d8f3-0000-4000-8000-00000000000b";
     fake.add_tenant(second, "Second <Ltd>");
     fake.authorize_tenants(&[fx::TENANT_ID, second]);
-    let (auth, token, api) = (fake.auth_url(), fake.token_url(), fake.api_base());
+    let app = fake.app();
     let server = TestServer::start_with(move |c| {
         c.public_url = "http://erp-sync.test".into();
-        c.xero = erp_sync::config::OAuthApp {
-            client_id: fx::CLIENT_ID.into(),
-            client_secret: fx::CLIENT_SECRET.into(),
-            auth_url: auth,
-            token_url: token,
-            api_base: api,
-        };
+        c.xero = app;
     })
     .await;
     let operator = Operator::sign_in(&server).await;

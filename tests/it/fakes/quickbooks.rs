@@ -106,6 +106,18 @@ impl FakeQuickBooks {
         FakeQuickBooks { url, state, server }
     }
 
+    /// The OAuth app erp-sync connects as, pointed at this fake (its endpoints and the
+    /// client credentials it accepts).
+    pub fn app(&self) -> erp_sync::config::OAuthApp {
+        erp_sync::config::OAuthApp {
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            auth_url: self.auth_url(),
+            token_url: self.token_url(),
+            api_base: self.api_base(),
+        }
+    }
+
     /// Intuit's authorize endpoint.
     pub fn auth_url(&self) -> String {
         format!("{}/connect/oauth2", self.url)

@@ -179,6 +179,18 @@ impl FakeXero {
         FakeXero { url, state, server }
     }
 
+    /// The OAuth app erp-sync connects as, pointed at this fake (its endpoints and the
+    /// client credentials it accepts).
+    pub fn app(&self) -> erp_sync::config::OAuthApp {
+        erp_sync::config::OAuthApp {
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            auth_url: self.auth_url(),
+            token_url: self.token_url(),
+            api_base: self.api_base(),
+        }
+    }
+
     /// The identity server's authorize endpoint.
     pub fn auth_url(&self) -> String {
         format!("{}/identity/connect/authorize", self.url)

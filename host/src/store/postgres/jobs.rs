@@ -125,6 +125,21 @@ static SETTLE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// The tweaks of the (tenant, customer) pairs given as two parallel arrays.
+static TWEAKS_SQL: LazyLock<String> = LazyLock::new(|| {
+    let columns: Vec<String> = TRANSFORM_COLUMNS
+        .split(", ")
+        .map(|c| format!("t.{c}"))
+        .collect();
+    format!(
+        "SELECT c.customer_id, {}
+         FROM customer_tweaks c JOIN transforms t ON t.id = c.transform_id
+         JOIN UNNEST($1::text[], $2::text[]) AS w(tenant_id, customer_id)
+           ON w.tenant_id = c.tenant_id AND w.customer_id = c.customer_id",
+        columns.join(", ")
+    )
+});
+
 /// [`CLAIM`] with the claimed columns spelled out.
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| CLAIM.replace("CLAIMED", CLAIMED_COLUMNS));
 
@@ -162,40 +177,31 @@ impl PgStore {
         .into_iter()
         .map(|raw| ConnectionRow::try_from(raw).map(|c| (c.id.clone(), c)))
         .collect::<StoreResult<_>>()?;
-        let wanted: Vec<(String, String)> = rows
+        // Each body is parsed once, for its customer; then one query finds the tweaks.
+        let customers: Vec<Option<String>> = rows
             .iter()
-            .filter_map(|r| Some((r.job.tenant_id.clone(), customer_of(r.body.as_deref()?)?)))
+            .map(|r| r.body.as_deref().and_then(customer_of))
             .collect();
+        let (tenants, named): (Vec<String>, Vec<String>) = rows
+            .iter()
+            .zip(&customers)
+            .filter_map(|(r, c)| Some((r.job.tenant_id.clone(), c.clone()?)))
+            .unzip();
         let mut tweaks: HashMap<(String, String), TransformRow> = HashMap::new();
-        if !wanted.is_empty() {
-            let (tenants, customers): (Vec<String>, Vec<String>) = wanted.into_iter().unzip();
-            let found: Vec<TweakRow> = sqlx::query_as(&format!(
-                "SELECT c.customer_id, {}
-                 FROM customer_tweaks c JOIN transforms t ON t.id = c.transform_id
-                 JOIN UNNEST($1::text[], $2::text[]) AS w(tenant_id, customer_id)
-                   ON w.tenant_id = c.tenant_id AND w.customer_id = c.customer_id",
-                TRANSFORM_COLUMNS
-                    .split(", ")
-                    .map(|c| format!("t.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .bind(&tenants)
-            .bind(&customers)
-            .fetch_all(&mut *tx)
-            .await?;
+        if !named.is_empty() {
+            let found: Vec<TweakRow> = sqlx::query_as(&TWEAKS_SQL)
+                .bind(&tenants)
+                .bind(&named)
+                .fetch_all(&mut *tx)
+                .await?;
             for t in found {
                 tweaks.insert((t.transform.tenant_id.clone(), t.customer_id), t.transform);
             }
         }
         tx.commit().await?;
         let mut claims = Vec::with_capacity(rows.len());
-        for row in rows {
-            let tweak = row
-                .body
-                .as_deref()
-                .and_then(customer_of)
-                .and_then(|c| tweaks.get(&(row.job.tenant_id.clone(), c)).cloned());
+        for (row, customer) in rows.into_iter().zip(customers) {
+            let tweak = customer.and_then(|c| tweaks.get(&(row.job.tenant_id.clone(), c)).cloned());
             let connection = connections
                 .get(&row.job.connection_id)
                 .cloned()

@@ -74,7 +74,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             "ERP_SYNC_SECRET_KEY is not set: secrets are sealed with a generated development key; set ERP_SYNC_SECRET_KEY (32 random bytes as hex or base64) in production"
         );
     }
-    let recovered = store.recover_leases().await?;
+    let recovered = store.recover_leases_at_start().await?;
     if recovered > 0 {
         tracing::warn!(
             jobs = recovered,

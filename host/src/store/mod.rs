@@ -158,6 +158,19 @@ impl Store {
         Ok(Store { backend })
     }
 
+    /// At a server's start-up, returns to the queue the jobs a crashed predecessor left
+    /// leased, logging each interrupted attempt as FAILED without counting it against
+    /// the job's retries. SQLite: every lease (the data dir lock says no one else holds
+    /// any). PostgreSQL: none here; the heartbeat task returns the leases of dead hosts,
+    /// and only once this host's own beat has been healthy (`postgres/hosts.rs`), so a
+    /// host starting just after a database outage cannot take live hosts' leases.
+    pub async fn recover_leases_at_start(&self) -> StoreResult<u64> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.recover_leases().await,
+            Backend::Postgres(_) => Ok(0),
+        }
+    }
+
     /// Which backend this is, for logs and `bench` output.
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {
@@ -348,12 +361,6 @@ store_api! {
     /// Gives a leased job back untouched, undoing the attempt count the claim added; used
     /// when the attempt never started (its connection stopped being active meanwhile).
     pub async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()>;
-
-    /// Returns to the queue the jobs leased by processes that died, logging each
-    /// interrupted attempt as FAILED without counting it against the job's retries.
-    /// SQLite: at start-up, every lease (the data dir lock says no one else holds
-    /// any). PostgreSQL: the leases of hosts whose heartbeat stopped.
-    pub async fn recover_leases(&self) -> StoreResult<u64>;
 
     /// When the next claimable job becomes due (unix ms), so the worker can sleep until then.
     pub async fn next_due_ms(&self) -> StoreResult<Option<i64>>;

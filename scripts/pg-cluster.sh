@@ -118,6 +118,11 @@ as_pg() {
   fi
 }
 
+# port_busy PORT: whether something accepts connections on 127.0.0.1:PORT.
+port_busy() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 is_running() { # DATA
   [ -f "$1/postmaster.pid" ] && as_pg "$PG_CTL" status -D "$1" >/dev/null 2>&1
 }
@@ -197,6 +202,15 @@ cmd_start() {
       say "note: $dir is too long for a unix socket path; TCP only"
       sock=""
     fi
+    # Something else may hold the port (another cluster still shutting down, say):
+    # take the next free one; the URL printed names the port actually used.
+    local tries=0
+    while port_busy "$port"; do
+      [ "$tries" -lt 20 ] || die "ports $((port - tries))-$port on 127.0.0.1 are all in use"
+      say "port $port is in use; trying $((port + 1))"
+      port=$((port + 1))
+      tries=$((tries + 1))
+    done
     say "starting PostgreSQL on 127.0.0.1:$port (log: $log)"
     # fsync=off, synchronous_commit=off, full_page_writes=off: fast and unsafe, for tests only.
     if ! as_pg "$PG_CTL" start -D "$data" -l "$log" -w -t "$READY_TIMEOUT" -o \

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use invoke::{GuestContext, Invocation, TransformFailure, WebhookOutput};
@@ -113,6 +113,8 @@ const COMPILE_SLOTS: usize = 2;
 #[error("starting the Wasm engine: {0}")]
 pub struct EngineError(String);
 
+const KEEP_RESIDENT: usize = 4 << 20;
+
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 impl WasmHost {
@@ -125,7 +127,11 @@ impl WasmHost {
             .total_memories(4 * n)
             .total_tables(4 * n)
             .total_stacks(n)
-            .max_memory_size(limits.memory_bytes);
+            .max_memory_size(limits.memory_bytes)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT)
+            .async_stack_keep_resident(KEEP_RESIDENT)
+            .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
         config
             .consume_fuel(true)

@@ -4,10 +4,10 @@
 //!
 //! Each function takes raw bytes, panics when a rule is broken, and returns otherwise.
 
-use erp_sync::crypto::signature::{sign, verify};
-use erp_sync::domain::parse_invoice;
-use erp_sync::domain::sample::SAMPLE_INVOICE_JSON;
-use erp_sync::transform::template::Template;
+use erp_sync_contracts::domain::parse_invoice;
+use erp_sync_contracts::domain::sample::SAMPLE_INVOICE_JSON;
+use erp_sync_contracts::signature::{sign, verify};
+use erp_sync_contracts::template::Template;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 

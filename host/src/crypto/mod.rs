@@ -6,4 +6,4 @@
 
 pub mod api_key;
 pub mod seal;
-pub mod signature;
+pub use erp_sync_contracts::signature;

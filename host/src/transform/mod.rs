@@ -5,7 +5,7 @@
 //! component by id (components are immutable, so lookups are cached), runs it, and for
 //! invoice tweaks re-validates the result exactly like an ingested invoice.
 
-pub mod template;
+pub use erp_sync_contracts::template;
 pub mod wasm;
 
 use std::collections::HashMap;

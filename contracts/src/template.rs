@@ -559,9 +559,8 @@ mod tests {
         let e = Template::compile(&json!({ "a": deep })).unwrap_err();
         assert_eq!(e.location, "/a");
         assert!(e.message.contains("41 levels deep"), "{e}");
-        let found = include_bytes!(
-            "../../../fuzz/regressions/template_render/nested-unclosed-filter-timeout"
-        );
+        let found =
+            include_bytes!("../../fuzz/regressions/template_render/nested-unclosed-filter-timeout");
         let doc: Value = serde_json::from_slice(found).expect("JSON");
         let e = Template::compile(&doc).unwrap_err();
         assert!(e.message.contains("levels deep"), "{e}");

@@ -1,0 +1,13 @@
+//! The contracts of erp-sync that every other part speaks, with no I/O in them.
+//!
+//! - [`domain`]: the invoice schema and the rules an invoice must satisfy before it is
+//!   stored (DESIGN.md, "Invoice schema").
+//! - [`signature`]: the `X-Aforo-Signature` header of the webhook contract.
+//! - [`template`]: JSONPath payload templates, compiled once and rendered per delivery.
+//!
+//! They live apart from the service so fuzzing them needs none of its heavy
+//! dependencies (wasmtime, sqlx, tokio); the service re-exports them.
+
+pub mod domain;
+pub mod signature;
+pub mod template;

@@ -35,6 +35,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
+mod cpu;
+
 /// How the server shapes the webhook body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PayloadPath {
@@ -309,8 +311,40 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     result
 }
 
+/// The load generator's and the sink's own runtime, shut down without blocking when the
+/// run ends (dropping a runtime inside another one would panic).
+struct LoadRuntime(Option<tokio::runtime::Runtime>);
+
+impl LoadRuntime {
+    fn new() -> anyhow::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(cpu::LOAD_THREAD)
+            .enable_all()
+            .build()
+            .context("starting the load generator's runtime")?;
+        Ok(LoadRuntime(Some(rt)))
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.0.as_ref().expect("runtime until drop").handle().clone()
+    }
+}
+
+impl Drop for LoadRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let n = args.invoices;
+    // The load generator and the sink run apart from the server, so the CPU time of each
+    // can be told apart (`cpu`); they still share this machine's cores.
+    let load_rt = LoadRuntime::new()?;
+    let load = load_rt.handle();
 
     // 1. The loopback sink (up for the connection's test sync; in backlog mode, down
     // from the first invoice until the last is accepted).
@@ -322,9 +356,8 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         raw: AtomicU64::new(0),
         all_arrived: Notify::new(),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding the sink")?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding the sink")?;
+    listener.set_nonblocking(true)?;
     let sink_addr = listener.local_addr()?;
     let app = Router::new()
         .route("/hook", post(sink_hook))
@@ -332,7 +365,10 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         .with_state(sink.clone());
     let stop_sink = CancellationToken::new();
     let stop = stop_sink.clone();
-    let sink_task = tokio::spawn(async move {
+    let sink_task = load.spawn(async move {
+        let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+            return;
+        };
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;
@@ -433,7 +469,7 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
     // 3. The raw ceiling: the same client straight to the sink.
     let raw_url = Arc::new(format!("http://{sink_addr}/raw"));
     let raw_client = client.clone();
-    let raw_elapsed = closed_loop(n, args.concurrency, move |i| {
+    let raw_elapsed = load.spawn(closed_loop(n, args.concurrency, move |i| {
         let (client, url) = (raw_client.clone(), raw_url.clone());
         async move {
             let r = client
@@ -446,8 +482,9 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
             }
             Ok(())
         }
-    })
-    .await?;
+    }))
+    .await
+    .context("the load generator panicked")??;
     let raw_rps = n as f64 / raw_elapsed.as_secs_f64();
 
     // 4. Invoices through the public API.
@@ -504,10 +541,11 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         let _ = sink_up.send(false);
     }
     let writes_before = server.store.write_stats();
+    let cpu_before = cpu::Snapshot::take();
     let load_started = Instant::now();
-    let ingest_elapsed = match args.rate {
-        None => closed_loop(n, args.concurrency, post_one).await?,
-        Some(rate) => {
+    let ingest = match args.rate {
+        None => load.spawn(closed_loop(n, args.concurrency, post_one)),
+        Some(rate) => load.spawn(async move {
             // Open loop: one POST starts every 1/rate s whatever the answers take, so slow
             // answers show up as latency instead of silently lowering the offered load.
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
@@ -520,9 +558,10 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
             while let Some(r) = tasks.join_next().await {
                 r.context("a load task panicked")??;
             }
-            load_started.elapsed()
-        }
+            Ok(load_started.elapsed())
+        }),
     };
+    let ingest_elapsed = ingest.await.context("the load generator panicked")??;
     let rejected = rejected.load(Ordering::Relaxed);
     // Backlog mode: everything is accepted and waiting; the sink comes up now.
     let released = Instant::now();
@@ -537,6 +576,9 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         }
     })
     .await;
+    let cpu_split = cpu::Snapshot::take()
+        .zip(cpu_before)
+        .map(|(after, before)| after.since(&before));
     progress.abort();
     bar.set_position(sink.delivered.load(Ordering::Relaxed) as u64);
     bar.finish();
@@ -575,6 +617,11 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
     let path = args.path.name();
     let drain_span = last_arrival.saturating_duration_since(released);
     let drain_rps = backlog_at_release as f64 / drain_span.as_secs_f64().max(1e-9);
+    // CPU per delivered invoice, and what the server alone would sustain on all cores.
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let per_invoice = |d: Duration| d.as_secs_f64() * 1e6 / delivered.max(1) as f64;
+    let cpu_us = cpu_split.map(|c| (per_invoice(c.server), per_invoice(c.load)));
+    let server_only_rps = cpu_us.map(|(server, _)| cores as f64 * 1e6 / server.max(1e-3));
     let log_query = sync_log_query_latency(&client, &base, &key_for_queries, n).await?;
 
     println!();
@@ -645,6 +692,18 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
         "sync-log by invoice id p50 / p99",
         format!("{:.2} / {:.2} ms", log_query.0, log_query.1)
     );
+    if let (Some((server, load)), Some(ceiling)) = (cpu_us, server_only_rps) {
+        println!(
+            "  {:<34} {:>12}",
+            "CPU per invoice: server / load+sink",
+            format!("{server:.0} / {load:.0} µs")
+        );
+        println!(
+            "  {:<34} {:>12}",
+            format!("server alone on {cores} cores (CPU-bound)"),
+            format!("{ceiling:.0} inv/s")
+        );
+    }
     if let Some(mib) = rss_mib {
         println!(
             "  {:<34} {:>12}",
@@ -668,6 +727,10 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
                 "at_release": backlog_at_release, "drain_rps": drain_rps,
             })),
             "sync_log_query_ms": { "p50": log_query.0, "p99": log_query.1 },
+            "cpu_us_per_invoice": cpu_us.map(|(server, load)| json!({
+                "server": server, "load_and_sink": load,
+            })),
+            "cores": cores, "server_only_ceiling_rps": server_only_rps,
         })
     );
 

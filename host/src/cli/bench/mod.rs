@@ -327,7 +327,11 @@ impl LoadRuntime {
     }
 
     fn handle(&self) -> tokio::runtime::Handle {
-        self.0.as_ref().expect("runtime until drop").handle().clone()
+        self.0
+            .as_ref()
+            .expect("runtime until drop")
+            .handle()
+            .clone()
     }
 }
 
@@ -469,22 +473,23 @@ async fn run_in(args: &BenchArgs, data_dir: &std::path::Path) -> anyhow::Result<
     // 3. The raw ceiling: the same client straight to the sink.
     let raw_url = Arc::new(format!("http://{sink_addr}/raw"));
     let raw_client = client.clone();
-    let raw_elapsed = load.spawn(closed_loop(n, args.concurrency, move |i| {
-        let (client, url) = (raw_client.clone(), raw_url.clone());
-        async move {
-            let r = client
-                .post(url.as_str())
-                .json(&json!({ "id": format!("raw_{i}"), "n": i }))
-                .send()
-                .await?;
-            if !r.status().is_success() {
-                bail!("the sink answered {}", r.status());
+    let raw_elapsed = load
+        .spawn(closed_loop(n, args.concurrency, move |i| {
+            let (client, url) = (raw_client.clone(), raw_url.clone());
+            async move {
+                let r = client
+                    .post(url.as_str())
+                    .json(&json!({ "id": format!("raw_{i}"), "n": i }))
+                    .send()
+                    .await?;
+                if !r.status().is_success() {
+                    bail!("the sink answered {}", r.status());
+                }
+                Ok(())
             }
-            Ok(())
-        }
-    }))
-    .await
-    .context("the load generator panicked")??;
+        }))
+        .await
+        .context("the load generator panicked")??;
     let raw_rps = n as f64 / raw_elapsed.as_secs_f64();
 
     // 4. Invoices through the public API.

@@ -249,9 +249,15 @@ impl Invoice {
     /// Exists to tell a re-post of the same invoice (a no-op) from a changed one (a new
     /// version that re-syncs). See the module documentation for what counts as a change.
     pub fn content_hash(&self) -> String {
-        let bytes = serde_json::to_vec(&self.canonical_json())
-            .expect("a JSON value always serializes to bytes");
-        hex::encode(Sha256::digest(bytes))
+        self.canonical_body().1
+    }
+
+    /// The compact text of [`Invoice::canonical_json`] and its [`Invoice::content_hash`],
+    /// built once: ingest stores the one and compares the other.
+    pub fn canonical_body(&self) -> (String, String) {
+        let text = self.canonical_json().to_string();
+        let hash = hex::encode(Sha256::digest(text.as_bytes()));
+        (text, hash)
     }
 
     /// Whether the platform voided this invoice, so a sync voids the ERP record.
@@ -261,7 +267,25 @@ impl Invoice {
 }
 
 /// Rebuilds every object with its keys inserted in sorted order, recursively.
+///
+/// Without `serde_json`'s `preserve_order` feature a `Map` is a `BTreeMap` and already
+/// iterates in sorted order, so there is nothing to do; but any crate in the build can
+/// turn that feature on, so whether it is on is checked once, at run time, not assumed.
 fn sorted_keys(value: Value) -> Value {
+    static MAPS_ARE_SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let sorted = *MAPS_ARE_SORTED.get_or_init(|| {
+        let mut probe = Map::new();
+        probe.insert("b".into(), Value::Null);
+        probe.insert("a".into(), Value::Null);
+        probe.keys().next().map(String::as_str) == Some("a")
+    });
+    if sorted {
+        return value;
+    }
+    rebuild_sorted(value)
+}
+
+fn rebuild_sorted(value: Value) -> Value {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(String, Value)> = map.into_iter().collect();
@@ -269,11 +293,11 @@ fn sorted_keys(value: Value) -> Value {
             Value::Object(
                 entries
                     .into_iter()
-                    .map(|(k, v)| (k, sorted_keys(v)))
+                    .map(|(k, v)| (k, rebuild_sorted(v)))
                     .collect(),
             )
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted_keys).collect()),
+        Value::Array(items) => Value::Array(items.into_iter().map(rebuild_sorted).collect()),
         other => other,
     }
 }

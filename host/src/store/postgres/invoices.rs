@@ -104,8 +104,7 @@ impl PgStore {
         tenant_id: &str,
         invoice: &Invoice,
     ) -> StoreResult<IngestOutcome> {
-        let hash = invoice.content_hash();
-        let body = invoice.canonical_json().to_string();
+        let (body, hash) = invoice.canonical_body();
         let invoice_id = invoice.id.as_str();
         let status = invoice.status.as_str();
         let entity = invoice.entity.as_deref();

@@ -78,8 +78,7 @@ impl SqliteStore {
         tenant_id: &str,
         invoice: &Invoice,
     ) -> StoreResult<IngestOutcome> {
-        let hash = invoice.content_hash();
-        let body = invoice.canonical_json().to_string();
+        let (body, hash) = invoice.canonical_body();
         let tenant_id = tenant_id.to_string();
         let invoice_id = invoice.id.clone();
         let status = invoice.status.as_str();

@@ -6,9 +6,10 @@
 //! then pushes invoices through `POST /v1/invoices` and waits for each to arrive at the
 //! sink. Latency is the sink's arrival time minus the moment the invoice's POST started.
 //!
-//! Everything (load generator, server, sink) shares one process and one Tokio runtime,
-//! so the figures are a conservative floor for the server alone, and peak RSS covers all
-//! three.
+//! Everything (load generator, server, sink) shares one process and its cores, so the
+//! figures are a conservative floor for the server alone, and peak RSS covers all three.
+//! The load generator and the sink run on a Tokio runtime of their own, so the run can
+//! report each side's CPU time per invoice ([`cpu`]).
 //!
 //! `--backlog` measures the other situation a billing team meets: the destination is
 //! down while invoices keep coming. The sink holds every delivery (the worker's slots

@@ -72,18 +72,9 @@ async fn a_quickbooks_fault_storm_never_duplicates_an_invoice() {
         c.retry.max_retry_after = Duration::from_millis(100);
     })
     .await;
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "quickbooks"})),
-        )
+    server
+        .connect_oauth(json!({"provider": "quickbooks"}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, done) = server
-        .authorize(created["authorize_url"].as_str().unwrap())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{done}");
 
     // The storm: lost answers after commit, a 429 storm and an outage, all at once, and
     // the access token expiring a third of the way in.

@@ -130,18 +130,9 @@ async fn filled_store() -> (TestServer, FakeQuickBooks, Receiver) {
     assert_eq!(status, StatusCode::OK, "{body}");
     server.connect_webhook(&receiver, None).await;
     // QuickBooks: an OAuth state, sealed tokens, and ERP record mappings once it syncs.
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "quickbooks", "name": "Books"})),
-        )
+    server
+        .connect_oauth(json!({"provider": "quickbooks", "name": "Books"}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, done) = server
-        .authorize(created["authorize_url"].as_str().unwrap())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{done}");
 
     // A Wasm module, a transform and a customer tweak using it.
     let (status, tweak) = upload(

@@ -25,21 +25,12 @@ async fn start(fake: &FakeQuickBooks) -> TestServer {
 
 /// Creates and authorizes a QuickBooks connection; answers its id.
 async fn connect(server: &TestServer) -> String {
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "quickbooks", "name": "Books"})),
-        )
+    let (id, done) = server
+        .connect_oauth(json!({"provider": "quickbooks", "name": "Books"}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, done) = server
-        .authorize(created["authorize_url"].as_str().unwrap())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["connection"]["status"], "active", "{done}");
     assert_eq!(done["connection"]["config"]["realm_id"], qbo::REALM);
-    created["id"].as_str().unwrap().to_string()
+    id
 }
 
 fn total(inv: &Value) -> String {

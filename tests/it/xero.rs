@@ -27,20 +27,11 @@ fn configure(fake: &FakeXero) -> impl FnOnce(&mut erp_sync::config::Config) + us
 }
 
 async fn connect(server: &TestServer) -> String {
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "xero", "name": "UK books"})),
-        )
+    let (id, done) = server
+        .connect_oauth(json!({"provider": "xero", "name": "UK books"}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, done) = server
-        .authorize(created["authorize_url"].as_str().unwrap())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["connection"]["status"], "active", "{done}");
-    created["id"].as_str().unwrap().to_string()
+    id
 }
 
 async fn synced(server: &TestServer, invoice_id: &str, successes: usize) -> Vec<Value> {

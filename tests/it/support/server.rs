@@ -176,6 +176,19 @@ impl TestServer {
         body["entries"].as_array().expect("entries").clone()
     }
 
+    /// Creates an OAuth connection (`body` as for `POST /v1/connections`) and completes
+    /// its authorization at the fake provider; answers the connection's id and the
+    /// callback's answer.
+    pub async fn connect_oauth(&self, body: Value) -> (String, Value) {
+        let (status, created) = self.call("POST", "/v1/connections", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let (status, done) = self
+            .authorize(created["authorize_url"].as_str().unwrap())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        (created["id"].as_str().unwrap().to_string(), done)
+    }
+
     /// Plays the operator's browser through an OAuth round trip: opens the authorize URL
     /// at a fake provider, which redirects to erp-sync's callback (configured as
     /// `http://erp-sync.test`), and follows that to this server.

@@ -1,8 +1,8 @@
 //! The embedded default backend: one SQLite file in WAL mode, for one process.
 //!
 //! Every write goes to one writer thread ([`writer`]) that group-commits: the writes
-//! waiting for it share one `BEGIN IMMEDIATE` transaction, each in its own savepoint,
-//! and each caller is answered after the commit. A *reader* pool (sqlx) serves the API
+//! waiting for it share one `BEGIN IMMEDIATE` transaction (a failed write is undone
+//! alone), and each caller is answered after the commit. A *reader* pool (sqlx) serves the API
 //! and sync-log queries, which WAL lets run beside the writer.
 //!
 //! A data dir belongs to one process at a time: [`SqliteStore::open`] takes an exclusive
@@ -109,7 +109,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+        F: FnMut(&rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     {
         self.writer.run(f).await
     }

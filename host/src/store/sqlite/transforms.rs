@@ -119,7 +119,7 @@ impl SqliteStore {
         let (tenant_id, customer_id) = (tenant_id.to_string(), customer_id.to_string());
         let transform_id = transform_id.map(str::to_string);
         self.write(move |db| {
-            match transform_id {
+            match &transform_id {
                 Some(t) => {
                     db.prepare_cached(
                         "INSERT INTO customer_tweaks (tenant_id, customer_id, transform_id, updated_ms) VALUES (?, ?, ?, ?)

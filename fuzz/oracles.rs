@@ -33,6 +33,11 @@ pub fn invoice_parse(data: &[u8]) {
         "subtotal + tax_total = total"
     );
     let canonical = serde_json::to_vec(&invoice.canonical_json()).expect("serializes");
+    assert_eq!(
+        invoice.canonical_text().as_bytes(),
+        canonical.as_slice(),
+        "the directly written canonical text is the canonical JSON"
+    );
     let again = parse_invoice(&canonical)
         .unwrap_or_else(|e| panic!("the canonical form of an accepted invoice is refused: {e}"));
     assert_eq!(

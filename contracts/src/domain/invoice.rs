@@ -34,36 +34,40 @@ use std::fmt;
 ///
 /// Exists as the single shape every part of the service (store, transforms, connectors)
 /// reads invoices in, so none of them re-validates or re-parses JSON.
+///
+/// The fields of this type and of the ones it contains are declared in the alphabetical
+/// order of their JSON names, so serializing an invoice gives the canonical key order
+/// directly ([`Invoice::canonical_text`]); a test keeps it so.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invoice {
-    /// The platform's invoice id; the same id posted again is the same invoice.
-    pub id: String,
-    /// The human invoice number, e.g. `INV-2026-0042`.
-    pub number: String,
-    pub status: InvoiceStatus,
-    /// Routes the invoice to a connection in Multi-ERP mode (e.g. `US`, `UK`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub entity: Option<String>,
     /// Upper-case ISO 4217 code, e.g. `USD`.
     pub currency: String,
-    pub issue_date: NaiveDate,
+    pub customer: Customer,
     /// Never before `issue_date`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_date: Option<NaiveDate>,
+    /// Routes the invoice to a connection in Multi-ERP mode (e.g. `US`, `UK`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
     /// When the platform finalized the invoice, in UTC.
     pub finalized_at: DateTime<Utc>,
-    pub customer: Customer,
+    /// The platform's invoice id; the same id posted again is the same invoice.
+    pub id: String,
+    pub issue_date: NaiveDate,
     /// At least one line; line ids are unique within the invoice.
     pub lines: Vec<Line>,
+    /// Free-form key/values from the platform, passed through untouched.
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    /// The human invoice number, e.g. `INV-2026-0042`.
+    pub number: String,
+    pub status: InvoiceStatus,
     /// The sum of the lines' amounts.
     pub subtotal: Decimal,
     /// The sum of the lines' `tax_amount`s when any line has one.
     pub tax_total: Decimal,
     /// `subtotal + tax_total`.
     pub total: Decimal,
-    /// Free-form key/values from the platform, passed through untouched.
-    #[serde(default)]
-    pub metadata: Map<String, Value>,
 }
 
 /// Who the invoice is billed to.
@@ -73,13 +77,13 @@ pub struct Invoice {
 /// every ERP requires a display name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
-    pub id: String,
-    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
     /// Billing e-mail; any non-empty string, its shape is left to the ERP to judge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<Address>,
+    pub id: String,
+    pub name: String,
 }
 
 /// A customer's billing address.
@@ -89,18 +93,18 @@ pub struct Customer {
 /// or postal code, so everything else is optional and passed on as given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Address {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// Usually an ISO 3166 alpha-2 code, but not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
     pub line1: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line2: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
+    pub postal_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub postal_code: Option<String>,
-    /// Usually an ISO 3166 alpha-2 code, but not checked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
 }
 
 /// One line of an invoice.
@@ -111,24 +115,24 @@ pub struct Address {
 /// its sign is not checked (discounts and credits are usually negative).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Line {
-    /// Unique within the invoice.
-    pub id: String,
-    #[serde(rename = "type")]
-    pub line_type: LineType,
+    pub amount: Decimal,
     #[serde(default)]
     pub description: String,
+    /// Unique within the invoice.
+    pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Decimal>,
-    /// May have more decimal places than the currency (e.g. `0.001` per API call).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit_price: Option<Decimal>,
-    pub amount: Decimal,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_amount: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_code: Option<String>,
+    #[serde(rename = "type")]
+    pub line_type: LineType,
+    /// May have more decimal places than the currency (e.g. `0.001` per API call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<Decimal>,
 }
 
 /// Where a finalized invoice is in its life on the billing platform.
@@ -255,9 +259,22 @@ impl Invoice {
     /// The compact text of [`Invoice::canonical_json`] and its [`Invoice::content_hash`],
     /// built once: ingest stores the one and compares the other.
     pub fn canonical_body(&self) -> (String, String) {
-        let text = self.canonical_json().to_string();
+        let text = self.canonical_text();
         let hash = hex::encode(Sha256::digest(text.as_bytes()));
         (text, hash)
+    }
+
+    /// The compact text of [`Invoice::canonical_json`], byte for byte.
+    ///
+    /// Exists because building the `Value` tree first cost more than the rest of an
+    /// ingest's JSON work: with sorted maps (see [`sorted_keys`]) and the fields declared
+    /// in sorted order, serializing the typed invoice writes the same bytes directly.
+    pub fn canonical_text(&self) -> String {
+        if maps_are_sorted() {
+            serde_json::to_string(self).expect("an Invoice always serializes to JSON")
+        } else {
+            self.canonical_json().to_string()
+        }
     }
 
     /// Whether the platform voided this invoice, so a sync voids the ERP record.
@@ -272,17 +289,22 @@ impl Invoice {
 /// iterates in sorted order, so there is nothing to do; but any crate in the build can
 /// turn that feature on, so whether it is on is checked once, at run time, not assumed.
 fn sorted_keys(value: Value) -> Value {
+    if maps_are_sorted() {
+        return value;
+    }
+    rebuild_sorted(value)
+}
+
+/// Whether `serde_json`'s maps iterate in sorted key order (no `preserve_order`), checked
+/// once.
+fn maps_are_sorted() -> bool {
     static MAPS_ARE_SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let sorted = *MAPS_ARE_SORTED.get_or_init(|| {
+    *MAPS_ARE_SORTED.get_or_init(|| {
         let mut probe = Map::new();
         probe.insert("b".into(), Value::Null);
         probe.insert("a".into(), Value::Null);
         probe.keys().next().map(String::as_str) == Some("a")
-    });
-    if sorted {
-        return value;
-    }
-    rebuild_sorted(value)
+    })
 }
 
 fn rebuild_sorted(value: Value) -> Value {
@@ -392,6 +414,40 @@ mod tests {
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         );
         assert_eq!(hash, hex::encode(Sha256::digest(text.as_bytes())));
+    }
+
+    /// The declaration order of every field is what makes [`Invoice::canonical_text`]
+    /// canonical: a field added out of order fails here.
+    #[test]
+    fn canonical_text_is_the_sorted_json_with_every_field_set() {
+        let mut full = sample();
+        full.entity = Some("US".into());
+        full.due_date = NaiveDate::from_ymd_opt(2026, 12, 1);
+        full.customer.email = Some("ap@acme.test".into());
+        full.customer.address = Some(Address {
+            line1: "1 Main St".into(),
+            line2: Some("Suite 2".into()),
+            city: Some("Springfield".into()),
+            region: Some("IL".into()),
+            postal_code: Some("62701".into()),
+            country: Some("US".into()),
+        });
+        let line = &mut full.lines[0];
+        line.description = "API calls \"quoted\" \u{e9}".into();
+        line.product_id = Some("prod_1".into());
+        line.tax_amount = Some(Decimal::new(0, 2));
+        line.tax_code = Some("TAX".into());
+        full.metadata.insert(
+            "zeta".into(),
+            json!({"b": [1, {"d": 1, "c": 2}], "a": null}),
+        );
+        full.metadata.insert("alpha".into(), json!("x"));
+        for invoice in [sample(), full] {
+            let value = serde_json::to_value(&invoice).expect("serializes");
+            let sorted = rebuild_sorted(value).to_string();
+            assert_eq!(invoice.canonical_text(), sorted);
+            assert_eq!(invoice.canonical_json().to_string(), sorted);
+        }
     }
 
     #[test]

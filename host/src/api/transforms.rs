@@ -265,7 +265,7 @@ pub async fn test(
     } else {
         let run = state
             .transforms
-            .webhook(&tenant.id, &id, &ctx, &invoice.canonical_json())
+            .webhook(&tenant.id, &id, &ctx, &invoice.canonical_text())
             .await;
         response(run, |out| {
             let body = match String::from_utf8(out.body) {

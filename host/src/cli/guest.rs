@@ -91,7 +91,7 @@ pub async fn run(
         connection_id: "conn_local".into(),
         config: pairs,
     };
-    let json = invoice.canonical_json().to_string();
+    let json = invoice.canonical_text();
     let mut out = String::new();
     let (result, stdout, stderr, truncated, fuel, duration, memory) = match checked.world {
         World::WebhookTransform => {

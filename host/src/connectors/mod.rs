@@ -32,6 +32,9 @@ pub struct SyncRequest<'a> {
     /// The connection's opened (unsealed) secrets.
     pub secrets: &'a serde_json::Value,
     pub invoice: &'a Invoice,
+    /// The same invoice as its canonical JSON text ([`Invoice::canonical_text`]), as
+    /// stored: webhooks and transforms send it on without rebuilding it.
+    pub invoice_json: &'a str,
     /// The job: one delivery of one version, stable across its retries (a manual
     /// re-sync is a new job).
     pub job_id: &'a str,

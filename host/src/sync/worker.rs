@@ -136,14 +136,15 @@ impl Worker {
             return Ok(());
         }
         let started = Instant::now();
-        let parsed = match invoice_body {
+        let parsed = match &invoice_body {
             None => Err(format!(
                 "invoice {} version {} not found",
                 job.invoice_id, job.version
             )),
-            Some(body) => serde_json::from_str::<crate::domain::Invoice>(&body)
+            Some(body) => serde_json::from_str::<crate::domain::Invoice>(body)
                 .map_err(|e| format!("corrupt stored JSON in invoice_versions.body: {e}")),
         };
+        let tweaked = tweak.is_some();
         let (invoice, tweak_logs) = match parsed {
             Ok(invoice) => self.tweaked(job, tweak, invoice).await,
             Err(e) => (
@@ -153,6 +154,11 @@ impl Worker {
                 )),
                 None,
             ),
+        };
+        // The stored body is the invoice's canonical text; a tweaked invoice needs its own.
+        let invoice_json = match (&invoice, tweaked) {
+            (Ok(invoice), true) => std::borrow::Cow::Owned(invoice.canonical_text()),
+            _ => std::borrow::Cow::Borrowed(invoice_body.as_deref().unwrap_or_default()),
         };
         let outcome = match (self.open_secrets(&connection), &invoice) {
             (_, Err(failed)) => failed.clone(),
@@ -171,6 +177,7 @@ impl Worker {
                             connection: &connection,
                             secrets: &secrets,
                             invoice,
+                            invoice_json: &invoice_json,
                             job_id: &job.id,
                             event_id: &job.event_id,
                             kind: &job.kind,

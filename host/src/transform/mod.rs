@@ -77,13 +77,14 @@ impl Transforms {
         Ok((row, bytes))
     }
 
-    /// Runs a webhook transform on an invoice.
+    /// Runs a webhook transform on an invoice, given as its canonical JSON text
+    /// ([`Invoice::canonical_text`]), which is what the guest receives.
     pub async fn webhook(
         &self,
         tenant_id: &str,
         transform_id: &str,
         ctx: &GuestContext,
-        invoice: &serde_json::Value,
+        invoice_json: &str,
     ) -> Invocation<WebhookOutput> {
         match self
             .prepare(tenant_id, transform_id, World::WebhookTransform)
@@ -91,7 +92,7 @@ impl Transforms {
         {
             Ok((row, bytes)) => {
                 self.wasm
-                    .run_webhook(&row.sha256, &bytes, ctx, &invoice.to_string())
+                    .run_webhook(&row.sha256, &bytes, ctx, invoice_json)
                     .await
             }
             Err(f) => Invocation::failed(f),
@@ -113,12 +114,7 @@ impl Transforms {
         {
             Ok((row, bytes)) => {
                 self.wasm
-                    .run_tweak(
-                        &row.sha256,
-                        &bytes,
-                        ctx,
-                        &invoice.canonical_json().to_string(),
-                    )
+                    .run_tweak(&row.sha256, &bytes, ctx, &invoice.canonical_text())
                     .await
             }
             Err(f) => Invocation::failed(f),

@@ -72,7 +72,7 @@ impl WebhookConnector {
         connection: &ConnectionRow,
         secrets: &serde_json::Value,
         event: payload::Event<'_>,
-        invoice: serde_json::Value,
+        data_json: &str,
     ) -> Outcome {
         let config: WebhookConfig = match serde_json::from_value(connection.config.clone()) {
             Ok(c) => c,
@@ -80,7 +80,7 @@ impl WebhookConnector {
         };
         let (body, guest_logs) = match self
             .payloads
-            .build(connection, &config, &event, invoice)
+            .build(connection, &config, &event, data_json)
             .await
         {
             Ok(built) => built,
@@ -216,13 +216,8 @@ impl Connector for WebhookConnector {
             event_type: req.event_type,
             created_ms: req.event_created_ms,
         };
-        self.send(
-            req.connection,
-            req.secrets,
-            event,
-            req.invoice.canonical_json(),
-        )
-        .await
+        self.send(req.connection, req.secrets, event, req.invoice_json)
+            .await
     }
 
     /// A signed `test` event. With a template or transform, the body is what they make of
@@ -238,14 +233,15 @@ impl Connector for WebhookConnector {
         let shaped = connection.config.get("template").is_some()
             || connection.config.get("transform_id").is_some();
         let data = if shaped {
-            crate::domain::sample::sample_invoice().canonical_json()
+            crate::domain::sample::sample_invoice().canonical_text()
         } else {
             serde_json::json!({
                 "connection_id": connection.id,
                 "message": "erp-sync test delivery: this endpoint will receive invoice events signed like this one",
             })
+            .to_string()
         };
-        self.send(connection, secrets, event, data).await
+        self.send(connection, secrets, event, &data).await
     }
 }
 

@@ -34,15 +34,30 @@ impl Event<'_> {
     }
 }
 
-/// The default envelope: `{"id", "type", "created_at", "data"}`.
-pub fn envelope(event: &Event<'_>, data: Value) -> Payload {
-    let mut body = event.metadata();
-    body["data"] = data;
+/// The default envelope: `{"created_at", "data", "id", "type"}` (keys sorted, as every
+/// JSON object erp-sync writes). `data_json` is JSON text, spliced in as it is: the
+/// invoice's stored canonical text is already the bytes `data` would serialize to.
+pub fn envelope(event: &Event<'_>, data_json: &str) -> Payload {
+    let created_at = crate::store::format_ms(event.created_ms);
+    let mut body = Vec::with_capacity(data_json.len() + 128);
+    body.extend_from_slice(b"{\"created_at\":");
+    write_json_string(&mut body, &created_at);
+    body.extend_from_slice(b",\"data\":");
+    body.extend_from_slice(data_json.as_bytes());
+    body.extend_from_slice(b",\"id\":");
+    write_json_string(&mut body, event.id);
+    body.extend_from_slice(b",\"type\":");
+    write_json_string(&mut body, event.event_type);
+    body.push(b'}');
     Payload {
         content_type: "application/json".into(),
-        body: serde_json::to_vec(&body).expect("a JSON value always serializes"),
+        body,
         headers: Vec::new(),
     }
+}
+
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(out, s).expect("writing a string into a Vec cannot fail");
 }
 
 /// Builds bodies, caching each connection's compiled template.
@@ -81,12 +96,15 @@ impl PayloadBuilder {
         connection: &ConnectionRow,
         config: &WebhookConfig,
         event: &Event<'_>,
-        invoice: Value,
+        data_json: &str,
     ) -> Result<(Payload, Option<String>), Outcome> {
         if let Some(doc) = &config.template {
             let template = self
                 .template(connection, doc)
                 .map_err(|e| Outcome::permanent(None, e))?;
+            let invoice: Value = serde_json::from_str(data_json).map_err(|e| {
+                Outcome::permanent(None, format!("the invoice is not valid JSON: {e}"))
+            })?;
             let rendered = template
                 .render(&invoice, &event.metadata())
                 .map_err(|e| Outcome::permanent(None, e.to_string()))?;
@@ -113,7 +131,7 @@ impl PayloadBuilder {
             };
             let run = self
                 .transforms
-                .webhook(&connection.tenant_id, transform_id, &ctx, &invoice)
+                .webhook(&connection.tenant_id, transform_id, &ctx, data_json)
                 .await;
             let logs = run.logs_text();
             return match run.result {
@@ -131,6 +149,6 @@ impl PayloadBuilder {
                 Err(f) => Err(Outcome::permanent(None, f.to_string()).with_guest_logs(logs)),
             };
         }
-        Ok((envelope(event, invoice), None))
+        Ok((envelope(event, data_json), None))
     }
 }

@@ -135,7 +135,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 
     let worker = Arc::new(Worker {
         store: store.clone(),
-        sealer: sealer.clone(),
+        secrets: crate::sync::secrets::OpenedSecrets::new(sealer.clone()),
         connectors: connectors.clone(),
         transforms: transforms.clone(),
         policy: config.retry.clone(),

@@ -6,6 +6,7 @@
 //! the sync-log entry. Retries are just jobs whose `run_at` lies in the future.
 
 pub mod retry;
+pub mod secrets;
 pub mod worker;
 
 use std::sync::Arc;

@@ -9,7 +9,6 @@ use tokio_util::task::TaskTracker;
 
 use super::{RetryPolicy, SyncHandle};
 use crate::connectors::{Connectors, Outcome, OutcomeKind, SyncRequest};
-use crate::crypto::seal::Sealer;
 use crate::metrics::Metrics;
 use crate::store::{
     Claim, ClaimedJob, FAILED, JobNext, LogEntry, SUCCESS, Store, TransformRow, format_ms, now_ms,
@@ -42,7 +41,8 @@ impl Default for WorkerSettings {
 /// Everything an attempt needs; shared by all attempt tasks.
 pub struct Worker {
     pub store: Store,
-    pub sealer: Sealer,
+    /// Connections' secrets, opened once per sealed value.
+    pub secrets: super::secrets::OpenedSecrets,
     pub connectors: Arc<Connectors>,
     pub transforms: Arc<crate::transform::Transforms>,
     pub policy: RetryPolicy,
@@ -160,7 +160,7 @@ impl Worker {
             (Ok(invoice), true) => std::borrow::Cow::Owned(invoice.canonical_text()),
             _ => std::borrow::Cow::Borrowed(invoice_body.as_deref().unwrap_or_default()),
         };
-        let outcome = match (self.open_secrets(&connection), &invoice) {
+        let outcome = match (self.secrets.open(&connection), &invoice) {
             (_, Err(failed)) => failed.clone(),
             (Err(detail), _) => Outcome::permanent(None, detail),
             (Ok(secrets), Ok(invoice)) => match self.connectors.get(&connection.provider) {
@@ -330,20 +330,5 @@ impl Worker {
                 (Err(outcome), logs)
             }
         }
-    }
-
-    fn open_secrets(
-        &self,
-        connection: &crate::store::ConnectionRow,
-    ) -> Result<serde_json::Value, String> {
-        let Some(sealed) = &connection.secrets else {
-            return Ok(serde_json::Value::Null);
-        };
-        let bytes = self
-            .sealer
-            .open(sealed, connection.id.as_bytes())
-            .map_err(|e| format!("connection {}: {e}", connection.id))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| format!("connection {}: secrets are unreadable: {e}", connection.id))
     }
 }

@@ -7,8 +7,8 @@
 
 pub mod payload;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -51,6 +51,15 @@ pub struct WebhookConnector {
     client: reqwest::Client,
     allow_private: bool,
     payloads: payload::PayloadBuilder,
+    /// Each connection's parsed configuration, with the JSON it was parsed from.
+    parsed: Mutex<HashMap<String, (serde_json::Value, Arc<Parsed>)>>,
+}
+
+/// A connection's configuration, parsed once for as long as it stays the same: parsing
+/// it and its URL on every delivery showed in the delivery profile.
+struct Parsed {
+    config: WebhookConfig,
+    url: Result<url::Url, String>,
 }
 
 impl WebhookConnector {
@@ -64,7 +73,26 @@ impl WebhookConnector {
             client,
             allow_private,
             payloads: payload::PayloadBuilder::new(transforms),
+            parsed: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn parsed(&self, connection: &ConnectionRow) -> Result<Arc<Parsed>, Outcome> {
+        let mut cache = self.parsed.lock().expect("webhook config cache lock");
+        if let Some((json, parsed)) = cache.get(&connection.id)
+            && *json == connection.config
+        {
+            return Ok(parsed.clone());
+        }
+        let config: WebhookConfig = serde_json::from_value(connection.config.clone())
+            .map_err(|e| Outcome::permanent(None, format!("webhook config is invalid: {e}")))?;
+        let url = url::Url::parse(&config.url).map_err(|e| format!("webhook url is invalid: {e}"));
+        let parsed = Arc::new(Parsed { config, url });
+        cache.insert(
+            connection.id.clone(),
+            (connection.config.clone(), parsed.clone()),
+        );
+        Ok(parsed)
     }
 
     async fn send(
@@ -74,26 +102,26 @@ impl WebhookConnector {
         event: payload::Event<'_>,
         data_json: &str,
     ) -> Outcome {
-        let config: WebhookConfig = match serde_json::from_value(connection.config.clone()) {
-            Ok(c) => c,
-            Err(e) => return Outcome::permanent(None, format!("webhook config is invalid: {e}")),
+        let parsed = match self.parsed(connection) {
+            Ok(p) => p,
+            Err(outcome) => return outcome,
         };
         let (body, guest_logs) = match self
             .payloads
-            .build(connection, &config, &event, data_json)
+            .build(connection, &parsed.config, &event, data_json)
             .await
         {
             Ok(built) => built,
             Err(outcome) => return outcome,
         };
-        self.post(&config, secrets, event.id, body)
+        self.post(&parsed, secrets, event.id, body)
             .await
             .with_guest_logs(guest_logs)
     }
 
     async fn post(
         &self,
-        config: &WebhookConfig,
+        parsed: &Parsed,
         secrets: &serde_json::Value,
         event_id: &str,
         body: payload::Payload,
@@ -104,9 +132,9 @@ impl WebhookConnector {
                 return Outcome::permanent(None, format!("webhook secrets are unreadable: {e}"));
             }
         };
-        let url = match url::Url::parse(&config.url) {
-            Ok(u) => u,
-            Err(e) => return Outcome::permanent(None, format!("webhook url is invalid: {e}")),
+        let url = match &parsed.url {
+            Ok(u) => u.clone(),
+            Err(e) => return Outcome::permanent(None, e.clone()),
         };
         if let Some(host) = url.host() {
             let literal = match host {

@@ -259,7 +259,7 @@ pub async fn test(
     let answer = if row.world == World::InvoiceTweak.as_str() {
         let run = state
             .transforms
-            .tweak(&tenant.id, &id, &ctx, &invoice)
+            .tweak(&tenant.id, &id, &ctx, &invoice, &invoice.canonical_text())
             .await;
         response(run, |i| i.canonical_json())
     } else {

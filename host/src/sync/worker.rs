@@ -146,7 +146,10 @@ impl Worker {
         };
         let tweaked = tweak.is_some();
         let (invoice, tweak_logs) = match parsed {
-            Ok(invoice) => self.tweaked(job, tweak, invoice).await,
+            Ok(invoice) => {
+                let stored = invoice_body.as_deref().unwrap_or_default();
+                self.tweaked(job, tweak, invoice, stored).await
+            }
             Err(e) => (
                 Err(Outcome::permanent(
                     None,
@@ -302,6 +305,7 @@ impl Worker {
         job: &ClaimedJob,
         tweak: Option<TransformRow>,
         invoice: crate::domain::Invoice,
+        invoice_json: &str,
     ) -> (Result<crate::domain::Invoice, Outcome>, Option<String>) {
         let Some(tweak) = tweak else {
             return (Ok(invoice), None);
@@ -315,7 +319,7 @@ impl Worker {
         };
         let run = self
             .transforms
-            .tweak(&job.tenant_id, &tweak.id, &ctx, &invoice)
+            .tweak(&job.tenant_id, &tweak.id, &ctx, &invoice, invoice_json)
             .await;
         let logs = run.logs_text();
         match run.result {

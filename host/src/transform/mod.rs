@@ -100,13 +100,15 @@ impl Transforms {
     }
 
     /// Runs an invoice tweak and validates what it returns: the same rules as ingest,
-    /// and `id`, `currency`, `status` and `customer.id` must not change.
+    /// and `id`, `currency`, `status` and `customer.id` must not change. `invoice_json`
+    /// is the invoice's canonical text ([`Invoice::canonical_text`]), what the guest gets.
     pub async fn tweak(
         &self,
         tenant_id: &str,
         transform_id: &str,
         ctx: &GuestContext,
         invoice: &Invoice,
+        invoice_json: &str,
     ) -> Invocation<Invoice> {
         let run = match self
             .prepare(tenant_id, transform_id, World::InvoiceTweak)
@@ -114,7 +116,7 @@ impl Transforms {
         {
             Ok((row, bytes)) => {
                 self.wasm
-                    .run_tweak(&row.sha256, &bytes, ctx, &invoice.canonical_text())
+                    .run_tweak(&row.sha256, &bytes, ctx, invoice_json)
                     .await
             }
             Err(f) => Invocation::failed(f),

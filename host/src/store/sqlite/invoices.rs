@@ -62,8 +62,9 @@ fn routed_connections(
     entity: Option<&str>,
 ) -> StoreResult<Vec<String>> {
     let mut routed: Vec<(i64, String)> = Vec::new();
-    let mut stmt =
-        db.prepare_cached("SELECT id, created_ms, status, entity FROM connections WHERE tenant_id = ?")?;
+    let mut stmt = db.prepare_cached(
+        "SELECT id, created_ms, status, entity FROM connections WHERE tenant_id = ?",
+    )?;
     let mut rows = stmt.query(params![tenant_id])?;
     while let Some(row) = rows.next()? {
         let status: String = row.get(2)?;

@@ -14,6 +14,13 @@ pub(super) fn read_invoice_tweak(
     tenant_id: &str,
     invoice_body: &str,
 ) -> StoreResult<Option<TransformRow>> {
+    // Most tenants have no tweaks: look before json_extract parses the whole body.
+    let any: bool = db
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM customer_tweaks WHERE tenant_id = ?)")?
+        .query_row(params![tenant_id], |r| r.get(0))?;
+    if !any {
+        return Ok(None);
+    }
     Ok(db
         .prepare_cached(
             "SELECT t.id, t.tenant_id, t.name, t.world, t.export, t.sha256, t.size, t.created_ms

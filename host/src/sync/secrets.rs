@@ -19,10 +19,13 @@ use crate::store::ConnectionRow;
 /// the memory held stays bounded however many connections come and go.
 const MAX_KEPT: usize = 4096;
 
+/// Per connection id: the sealed bytes, and what they opened to.
+type Kept = HashMap<String, (Vec<u8>, Arc<Value>)>;
+
 /// Opens connections' sealed secrets, keeping the results.
 pub struct OpenedSecrets {
     sealer: Sealer,
-    kept: Mutex<HashMap<String, (Vec<u8>, Arc<Value>)>>,
+    kept: Mutex<Kept>,
 }
 
 impl OpenedSecrets {

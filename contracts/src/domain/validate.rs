@@ -168,12 +168,34 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// `prefix.key`, or just `key` at the top level.
-fn path(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{prefix}.{key}")
+/// A field's path (`prefix.key`, or just `key` at the top level), written out only when
+/// a problem is recorded: formatting every field's path up front was a visible share of
+/// validating a valid invoice.
+#[derive(Clone, Copy)]
+struct Field<'a> {
+    prefix: &'a str,
+    key: &'a str,
+}
+
+impl<'a> Field<'a> {
+    fn new(prefix: &'a str, key: &'a str) -> Self {
+        Field { prefix, key }
+    }
+}
+
+impl<'a> From<&'a str> for Field<'a> {
+    fn from(key: &'a str) -> Self {
+        Field { prefix: "", key }
+    }
+}
+
+impl fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefix.is_empty() {
+            f.write_str(self.key)
+        } else {
+            write!(f, "{}.{}", self.prefix, self.key)
+        }
     }
 }
 
@@ -200,9 +222,9 @@ struct Checker {
 }
 
 impl Checker {
-    fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+    fn push(&mut self, field: impl fmt::Display, message: impl Into<String>) {
         self.errors.push(FieldError {
-            field: field.into(),
+            field: field.to_string(),
             message: message.into(),
         });
     }
@@ -226,7 +248,7 @@ impl Checker {
         let currency = self.currency(obj);
         let issue_date = self
             .required(obj, "", "issue_date")
-            .and_then(|v| self.date(v, "issue_date"));
+            .and_then(|v| self.date(v, "issue_date".into()));
         let due_date = self.optional_date(obj, "due_date");
         if let (Some(issue), Some(Some(due))) = (issue_date, due_date)
             && due < issue
@@ -335,7 +357,7 @@ impl Checker {
     fn finalized_at(&mut self, obj: &Map<String, Value>) -> Option<DateTime<Utc>> {
         let text = self
             .required(obj, "", "finalized_at")
-            .and_then(|v| self.string(v, "finalized_at"))?;
+            .and_then(|v| self.string(v, "finalized_at".into()))?;
         match DateTime::parse_from_rfc3339(&text) {
             Ok(at) => Some(at.with_timezone(&Utc)),
             Err(_) => {
@@ -352,7 +374,7 @@ impl Checker {
 
     fn customer(&mut self, obj: &Map<String, Value>) -> Option<Customer> {
         let customer = self.required(obj, "", "customer")?;
-        let obj = self.object(customer, "customer")?;
+        let obj = self.object(customer, "customer".into())?;
         let id = self.required_string(obj, "customer", "id");
         let name = self.required_string(obj, "customer", "name");
         let email = self.optional_string(obj, "customer", "email");
@@ -370,7 +392,7 @@ impl Checker {
 
     fn address(&mut self, v: &Value) -> Option<Address> {
         const AT: &str = "customer.address";
-        let obj = self.object(v, AT)?;
+        let obj = self.object(v, AT.into())?;
         let line1 = self.required_string(obj, AT, "line1");
         let line2 = self.optional_string(obj, AT, "line2");
         let city = self.optional_string(obj, AT, "city");
@@ -418,7 +440,7 @@ impl Checker {
         sums: &mut Vec<LineSums>,
     ) -> Option<Line> {
         let at = format!("lines[{i}]");
-        let Some(obj) = self.object(v, &at) else {
+        let Some(obj) = self.object(v, at.as_str().into()) else {
             sums.push(LineSums {
                 amount: None,
                 tax: None,
@@ -429,7 +451,7 @@ impl Checker {
         if let Some(id) = &id {
             if let Some(first) = first_with_id.get(id) {
                 self.push(
-                    path(&at, "id"),
+                    Field::new(&at, "id"),
                     format!("duplicates the id of lines[{first}] (got {id:?})"),
                 );
             } else {
@@ -439,7 +461,7 @@ impl Checker {
         let line_type = self.line_type(obj, &at);
         let description = match optional(obj, "description") {
             None => Some(String::new()),
-            Some(v) => self.string_maybe_empty(v, &path(&at, "description")),
+            Some(v) => self.string_maybe_empty(v, Field::new(&at, "description")),
         };
         let product_id = self.optional_string(obj, &at, "product_id");
         let quantity = self.optional_amount(obj, &at, "quantity");
@@ -471,7 +493,7 @@ impl Checker {
         if line_type.is_none() {
             let allowed = one_of(&LineType::ALL, LineType::as_str);
             self.push(
-                path(at, "type"),
+                Field::new(at, "type"),
                 format!("must be one of {allowed} (got {code:?})"),
             );
         }
@@ -518,7 +540,7 @@ impl Checker {
     fn metadata(&mut self, obj: &Map<String, Value>) -> Option<Map<String, Value>> {
         match optional(obj, "metadata") {
             None => Some(Map::new()),
-            Some(v) => self.object(v, "metadata").cloned(),
+            Some(v) => self.object(v, "metadata".into()).cloned(),
         }
     }
 
@@ -533,12 +555,12 @@ impl Checker {
     ) -> Option<&'v Value> {
         let value = optional(obj, key);
         if value.is_none() {
-            self.push(path(at, key), "is required");
+            self.push(Field::new(at, key), "is required");
         }
         value
     }
 
-    fn object<'v>(&mut self, v: &'v Value, field: &str) -> Option<&'v Map<String, Value>> {
+    fn object<'v>(&mut self, v: &'v Value, field: Field<'_>) -> Option<&'v Map<String, Value>> {
         let obj = v.as_object();
         if obj.is_none() {
             self.push(field, format!("must be an object (got {})", kind(v)));
@@ -547,7 +569,7 @@ impl Checker {
     }
 
     /// A non-empty string of at most [`MAX_STRING_CHARS`] characters.
-    fn string(&mut self, v: &Value, field: &str) -> Option<String> {
+    fn string(&mut self, v: &Value, field: Field<'_>) -> Option<String> {
         let s = self.string_maybe_empty(v, field)?;
         if s.is_empty() {
             self.push(field, "must not be empty");
@@ -556,7 +578,7 @@ impl Checker {
         Some(s)
     }
 
-    fn string_maybe_empty(&mut self, v: &Value, field: &str) -> Option<String> {
+    fn string_maybe_empty(&mut self, v: &Value, field: Field<'_>) -> Option<String> {
         let Value::String(s) = v else {
             self.push(field, format!("must be a string (got {})", kind(v)));
             return None;
@@ -566,20 +588,23 @@ impl Checker {
             self.push(field, "must not contain the NUL character (U+0000)");
             return None;
         }
-        let chars = s.chars().count();
-        if chars > MAX_STRING_CHARS {
-            self.push(
-                field,
-                format!("must be at most {MAX_STRING_CHARS} characters long (got {chars})"),
-            );
-            return None;
+        // No more bytes than the limit means no more characters either: count only then.
+        if s.len() > MAX_STRING_CHARS {
+            let chars = s.chars().count();
+            if chars > MAX_STRING_CHARS {
+                self.push(
+                    field,
+                    format!("must be at most {MAX_STRING_CHARS} characters long (got {chars})"),
+                );
+                return None;
+            }
         }
         Some(s.clone())
     }
 
     fn required_string(&mut self, obj: &Map<String, Value>, at: &str, key: &str) -> Option<String> {
         let v = self.required(obj, at, key)?;
-        self.string(v, &path(at, key))
+        self.string(v, Field::new(at, key))
     }
 
     fn optional_string(
@@ -591,7 +616,7 @@ impl Checker {
         let Some(v) = optional(obj, key) else {
             return Some(None);
         };
-        let field = path(at, key);
+        let field = Field::new(at, key);
         if v.as_str() == Some("") {
             self.push(
                 field,
@@ -599,10 +624,10 @@ impl Checker {
             );
             return None;
         }
-        self.string(v, &field).map(Some)
+        self.string(v, field).map(Some)
     }
 
-    fn amount(&mut self, v: &Value, field: &str) -> Option<Decimal> {
+    fn amount(&mut self, v: &Value, field: Field<'_>) -> Option<Decimal> {
         parse_amount(v)
             .map_err(|message| self.push(field, message))
             .ok()
@@ -615,7 +640,7 @@ impl Checker {
         key: &str,
     ) -> Option<Decimal> {
         let v = self.required(obj, at, key)?;
-        self.amount(v, &path(at, key))
+        self.amount(v, Field::new(at, key))
     }
 
     fn optional_amount(
@@ -626,12 +651,12 @@ impl Checker {
     ) -> Option<Option<Decimal>> {
         match optional(obj, key) {
             None => Some(None),
-            Some(v) => self.amount(v, &path(at, key)).map(Some),
+            Some(v) => self.amount(v, Field::new(at, key)).map(Some),
         }
     }
 
     /// A `YYYY-MM-DD` calendar date (exactly that form: no signs, no missing zeros).
-    fn date(&mut self, v: &Value, field: &str) -> Option<NaiveDate> {
+    fn date(&mut self, v: &Value, field: Field<'_>) -> Option<NaiveDate> {
         let text = self.string(v, field)?;
         let shaped = text.len() == 10
             && text.bytes().enumerate().all(|(i, b)| match i {
@@ -657,7 +682,7 @@ impl Checker {
     fn optional_date(&mut self, obj: &Map<String, Value>, key: &str) -> Option<Option<NaiveDate>> {
         match optional(obj, key) {
             None => Some(None),
-            Some(v) => self.date(v, key).map(Some),
+            Some(v) => self.date(v, key.into()).map(Some),
         }
     }
 }

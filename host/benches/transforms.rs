@@ -77,22 +77,26 @@ fn benches(c: &mut Criterion) {
             &bytes,
             |b, bytes| b.iter(|| parse_invoice(bytes).unwrap()),
         );
-        group.bench_with_input(BenchmarkId::new("envelope_sign", lines), &text, |b, text| {
-            let event = erp_sync::connectors::webhook::payload::Event {
-                id: "evt_1",
-                event_type: "invoice.finalized",
-                created_ms: 1_700_000_000_000,
-            };
-            b.iter(|| {
-                // What a delivery does: the stored canonical text spliced into the envelope.
-                let body = erp_sync::connectors::webhook::payload::envelope(&event, text);
-                erp_sync::crypto::signature::sign(
-                    1_700_000_000,
-                    &body.body,
-                    &[b"whsec_0123456789abcdef"],
-                )
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("envelope_sign", lines),
+            &text,
+            |b, text| {
+                let event = erp_sync::connectors::webhook::payload::Event {
+                    id: "evt_1",
+                    event_type: "invoice.finalized",
+                    created_ms: 1_700_000_000_000,
+                };
+                b.iter(|| {
+                    // What a delivery does: the stored canonical text spliced into the envelope.
+                    let body = erp_sync::connectors::webhook::payload::envelope(&event, text);
+                    erp_sync::crypto::signature::sign(
+                        1_700_000_000,
+                        &body.body,
+                        &[b"whsec_0123456789abcdef"],
+                    )
+                })
+            },
+        );
         group.bench_with_input(
             BenchmarkId::new("template_render", lines),
             &canonical,

@@ -350,64 +350,53 @@ mod tests {
         conn
     }
 
-    #[test]
-    fn a_write_failing_after_changing_rows_is_undone_alone() {
+    /// Commits one batch of three writes, `middle` between two inserts (1 and 3), and
+    /// returns what it answered to `middle` and how many runs the batch took in all,
+    /// after checking that the two inserts were committed and answered `Ok`.
+    fn batch_around<F>(middle: F) -> (StoreResult<()>, usize)
+    where
+        F: FnMut(&Connection) -> StoreResult<()> + Send + 'static,
+    {
         let mut conn = db();
         let runs = Arc::new(AtomicUsize::new(0));
         let (a, a_answer) = work(&runs, insert(1));
-        let (b, b_answer) = work(&runs, |db| {
+        let (b, b_answer) = work(&runs, middle);
+        let (c, c_answer) = work(&runs, insert(3));
+        commit_batch(&mut conn, vec![a, b, c]);
+        assert_eq!(rows(&conn), vec![1, 3], "only the middle write is undone");
+        assert!(a_answer.blocking_recv().unwrap().is_ok());
+        assert!(c_answer.blocking_recv().unwrap().is_ok());
+        (
+            b_answer.blocking_recv().unwrap(),
+            runs.load(Ordering::SeqCst),
+        )
+    }
+
+    #[test]
+    fn a_write_failing_after_changing_rows_is_undone_alone() {
+        let (answer, runs) = batch_around(|db| {
             db.execute("INSERT INTO t (n) VALUES (2)", [])?;
             Err(StoreError::Conflict("b changed its mind".into()))
         });
-        let (c, c_answer) = work(&runs, insert(3));
-        commit_batch(&mut conn, vec![a, b, c]);
-        assert_eq!(rows(&conn), vec![1, 3]);
-        assert!(a_answer.blocking_recv().unwrap().is_ok());
-        assert!(matches!(
-            b_answer.blocking_recv().unwrap(),
-            Err(StoreError::Conflict(_))
-        ));
-        assert!(c_answer.blocking_recv().unwrap().is_ok());
-        // a and b ran twice (optimistically, then in savepoints); c ran once, after b's
-        // failure had already sent the batch to the slow path.
-        assert_eq!(runs.load(Ordering::SeqCst), 5);
+        assert!(matches!(answer, Err(StoreError::Conflict(_))));
+        // The first two ran twice (optimistically, then in savepoints); the last once,
+        // after the failure had already sent the batch to the slow path.
+        assert_eq!(runs, 5);
     }
 
     #[test]
     fn a_write_failing_before_changing_rows_does_not_replay_the_batch() {
-        let mut conn = db();
-        let runs = Arc::new(AtomicUsize::new(0));
-        let (a, a_answer) = work(&runs, insert(1));
-        let (b, b_answer) = work(&runs, |_| Err(StoreError::NotFound("no such row".into())));
-        let (c, c_answer) = work(&runs, insert(3));
-        commit_batch(&mut conn, vec![a, b, c]);
-        assert_eq!(rows(&conn), vec![1, 3]);
-        assert!(a_answer.blocking_recv().unwrap().is_ok());
-        assert!(matches!(
-            b_answer.blocking_recv().unwrap(),
-            Err(StoreError::NotFound(_))
-        ));
-        assert!(c_answer.blocking_recv().unwrap().is_ok());
-        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        let (answer, runs) = batch_around(|_| Err(StoreError::NotFound("no such row".into())));
+        assert!(matches!(answer, Err(StoreError::NotFound(_))));
+        assert_eq!(runs, 3);
     }
 
     #[test]
     fn a_panicking_write_is_undone_alone() {
-        let mut conn = db();
-        let runs = Arc::new(AtomicUsize::new(0));
-        let (a, a_answer) = work(&runs, insert(1));
-        let (b, b_answer) = work(&runs, |db| {
+        let (answer, _) = batch_around(|db| {
             db.execute("INSERT INTO t (n) VALUES (2)", [])?;
             panic!("a bug in a write");
         });
-        let (c, c_answer) = work(&runs, insert(3));
-        commit_batch(&mut conn, vec![a, b, c]);
-        assert_eq!(rows(&conn), vec![1, 3]);
-        assert!(a_answer.blocking_recv().unwrap().is_ok());
-        assert!(matches!(
-            b_answer.blocking_recv().unwrap(),
-            Err(StoreError::Writer(m)) if m.contains("panicked")
-        ));
-        assert!(c_answer.blocking_recv().unwrap().is_ok());
+        assert!(matches!(answer, Err(StoreError::Writer(m)) if m.contains("panicked")));
     }
 }

@@ -9,6 +9,7 @@
 //! lock on `<data dir>/erp-sync.lock`, which is what makes it safe to release every
 //! lease left behind by a crashed predecessor at start-up.
 
+mod checkpointer;
 mod connections;
 mod erp;
 mod invoices;

@@ -112,6 +112,7 @@ pub(super) struct Writer {
     queue: mpsc::Sender<Message>,
     thread: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<Counters>,
+    checkpointer: super::checkpointer::Checkpointer,
 }
 
 /// How well group commit is doing: writes per commit is the batching factor.
@@ -141,10 +142,18 @@ impl Writer {
         // time; and with 200,000 queued invoices the larger cache neither ingested nor
         // drained faster (the OS page cache serves the reads), while RSS grew by 30 MiB.
         conn.pragma_update(None, "cache_size", -2 * 1024)?;
-        // Each write runs in its own savepoint, whose rollback journal (the statement
-        // sub-journal) SQLite otherwise keeps in a temporary file: an open, unlink and
-        // close per group commit. In memory it costs a few pages of RAM per commit.
+        // A replayed batch runs each write in a savepoint, and some statements need a
+        // statement journal; SQLite otherwise keeps those in temporary files (an open,
+        // unlink and close each). In memory they cost a few pages of RAM.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // The checkpointer thread copies the WAL back as it grows; the writer's own
+        // checkpoint is the backstop that keeps the WAL bounded (see `checkpointer`).
+        conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            super::checkpointer::WRITER_CHECKPOINT_PAGES,
+        )?;
+        let checkpointer = super::checkpointer::Checkpointer::start(db_path)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let (queue, inbox) = mpsc::channel();
         let stats = Arc::new(Counters::default());
@@ -157,6 +166,7 @@ impl Writer {
             queue,
             thread: Mutex::new(Some(thread)),
             stats,
+            checkpointer,
         })
     }
 
@@ -195,6 +205,9 @@ impl Writer {
 
     /// Commits what is queued, closes the connection and waits for the thread to end.
     pub(super) async fn stop(&self) {
+        if let Some(thread) = self.checkpointer.stop() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         let (done, stopped) = oneshot::channel();
         if self.queue.send(Message::Stop(done)).is_ok() {
             let _ = stopped.await;

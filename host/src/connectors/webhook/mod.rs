@@ -56,10 +56,12 @@ pub struct WebhookConnector {
 }
 
 /// A connection's configuration, parsed once for as long as it stays the same: parsing
-/// it and its URL on every delivery showed in the delivery profile.
+/// it, its URL and its template on every delivery showed in the delivery profile.
 struct Parsed {
     config: WebhookConfig,
     url: Result<url::Url, String>,
+    /// The compiled payload template, if the connection has one.
+    template: Option<Result<crate::transform::template::Template, String>>,
 }
 
 impl WebhookConnector {
@@ -87,7 +89,14 @@ impl WebhookConnector {
         let config: WebhookConfig = serde_json::from_value(connection.config.clone())
             .map_err(|e| Outcome::permanent(None, format!("webhook config is invalid: {e}")))?;
         let url = url::Url::parse(&config.url).map_err(|e| format!("webhook url is invalid: {e}"));
-        let parsed = Arc::new(Parsed { config, url });
+        let template = config.template.as_ref().map(|doc| {
+            crate::transform::template::Template::compile(doc).map_err(|e| e.to_string())
+        });
+        let parsed = Arc::new(Parsed {
+            config,
+            url,
+            template,
+        });
         cache.insert(
             connection.id.clone(),
             (connection.config.clone(), parsed.clone()),
@@ -108,7 +117,13 @@ impl WebhookConnector {
         };
         let (body, guest_logs) = match self
             .payloads
-            .build(connection, &parsed.config, &event, data_json)
+            .build(
+                connection,
+                &parsed.config,
+                parsed.template.as_ref(),
+                &event,
+                data_json,
+            )
             .await
         {
             Ok(built) => built,

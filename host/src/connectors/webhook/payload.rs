@@ -1,8 +1,7 @@
 //! The one place a webhook body is built: the default envelope, a JSONPath template,
 //! or a Wasm transform. The signature always covers exactly the bytes built here.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -60,48 +59,31 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(out, s).expect("writing a string into a Vec cannot fail");
 }
 
-/// Builds bodies, caching each connection's compiled template.
+/// Builds bodies: the envelope, a template's rendering, or a transform's output.
 pub struct PayloadBuilder {
     transforms: Arc<Transforms>,
-    templates: Mutex<HashMap<String, (i64, Arc<Template>)>>,
 }
 
 impl PayloadBuilder {
     /// A builder running transforms through `transforms`.
     pub fn new(transforms: Arc<Transforms>) -> Self {
-        PayloadBuilder {
-            transforms,
-            templates: Mutex::new(HashMap::new()),
-        }
+        PayloadBuilder { transforms }
     }
 
-    fn template(&self, connection: &ConnectionRow, doc: &Value) -> Result<Arc<Template>, String> {
-        let mut cache = self.templates.lock().expect("template cache lock");
-        if let Some((updated, t)) = cache.get(&connection.id)
-            && *updated == connection.updated_ms
-        {
-            return Ok(t.clone());
-        }
-        let compiled = Arc::new(Template::compile(doc).map_err(|e| e.to_string())?);
-        cache.insert(
-            connection.id.clone(),
-            (connection.updated_ms, compiled.clone()),
-        );
-        Ok(compiled)
-    }
-
-    /// The body for one event: failures come back as the attempt's outcome.
+    /// The body for one event: failures come back as the attempt's outcome. `template` is
+    /// the connection's template, compiled once by the caller (or why it did not compile).
     pub async fn build(
         &self,
         connection: &ConnectionRow,
         config: &WebhookConfig,
+        template: Option<&Result<Template, String>>,
         event: &Event<'_>,
         data_json: &str,
     ) -> Result<(Payload, Option<String>), Outcome> {
-        if let Some(doc) = &config.template {
-            let template = self
-                .template(connection, doc)
-                .map_err(|e| Outcome::permanent(None, e))?;
+        if let Some(compiled) = template {
+            let template = compiled
+                .as_ref()
+                .map_err(|e| Outcome::permanent(None, e.clone()))?;
             let invoice: Value = serde_json::from_str(data_json).map_err(|e| {
                 Outcome::permanent(None, format!("the invoice is not valid JSON: {e}"))
             })?;

@@ -34,6 +34,7 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::checkpointer::{Checkpointer, Nudge, WRITER_CHECKPOINT_PAGES};
 use super::{StoreError, StoreResult};
 
 /// The most closures one transaction carries, so one commit's latency stays bounded.
@@ -112,7 +113,7 @@ pub(super) struct Writer {
     queue: mpsc::Sender<Message>,
     thread: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<Counters>,
-    checkpointer: super::checkpointer::Checkpointer,
+    checkpointer: Mutex<Option<Checkpointer>>,
 }
 
 /// How well group commit is doing: writes per commit is the batching factor.
@@ -148,25 +149,21 @@ impl Writer {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         // The checkpointer thread copies the WAL back as it grows; the writer's own
         // checkpoint is the backstop that keeps the WAL bounded (see `checkpointer`).
-        conn.pragma_update(
-            None,
-            "wal_autocheckpoint",
-            super::checkpointer::WRITER_CHECKPOINT_PAGES,
-        )?;
-        let checkpointer = super::checkpointer::Checkpointer::start(db_path)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+        let (checkpointer, nudge) = Checkpointer::start(db_path)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let (queue, inbox) = mpsc::channel();
         let stats = Arc::new(Counters::default());
         let counters = stats.clone();
         let thread = std::thread::Builder::new()
             .name("erp-sync-writer".into())
-            .spawn(move || serve(conn, inbox, &counters))
+            .spawn(move || serve(conn, inbox, &counters, &nudge))
             .map_err(|e| StoreError::Writer(format!("starting the writer thread: {e}")))?;
         Ok(Writer {
             queue,
             thread: Mutex::new(Some(thread)),
             stats,
-            checkpointer,
+            checkpointer: Mutex::new(Some(checkpointer)),
         })
     }
 
@@ -203,11 +200,9 @@ impl Writer {
         })?
     }
 
-    /// Commits what is queued, closes the connection and waits for the thread to end.
+    /// Commits what is queued, closes the connection and waits for the thread (and, as
+    /// its nudge goes with it, the checkpointer) to end.
     pub(super) async fn stop(&self) {
-        if let Some(thread) = self.checkpointer.stop() {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
         let (done, stopped) = oneshot::channel();
         if self.queue.send(Message::Stop(done)).is_ok() {
             let _ = stopped.await;
@@ -215,6 +210,10 @@ impl Writer {
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        let checkpointer = self.checkpointer.lock().ok().and_then(|mut c| c.take());
+        if let Some(checkpointer) = checkpointer {
+            let _ = tokio::task::spawn_blocking(move || checkpointer.join()).await;
         }
     }
 }
@@ -239,7 +238,7 @@ fn in_savepoint<T>(
 }
 
 /// The thread's loop: a batch is everything queued when the previous commit ended.
-fn serve(mut conn: Connection, inbox: mpsc::Receiver<Message>, counters: &Counters) {
+fn serve(mut conn: Connection, inbox: mpsc::Receiver<Message>, counters: &Counters, nudge: &Nudge) {
     let mut stop = None;
     while stop.is_none() {
         let Ok(first) = inbox.recv() else { break };
@@ -266,6 +265,7 @@ fn serve(mut conn: Connection, inbox: mpsc::Receiver<Message>, counters: &Counte
             .writes
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         commit_batch(&mut conn, batch);
+        nudge.committed();
     }
     if let Err((_, e)) = conn.close() {
         tracing::error!(error = %e, "closing the SQLite write connection failed");
@@ -294,9 +294,7 @@ fn commit_batch(conn: &mut Connection, mut batch: Vec<Work>) {
 /// The fast path: every closure straight in one transaction. `Ok(false)` means one failed
 /// after changing rows; the transaction was rolled back and nothing of the batch stands.
 fn run_direct(conn: &mut Connection, batch: &mut [Work]) -> Result<bool, String> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| format!("starting a write transaction failed: {e}"))?;
+    let tx = begin(conn)?;
     if batch.iter_mut().all(|work| work.run_direct(&tx)) {
         tx.commit().map_err(|e| e.to_string())?;
         Ok(true)
@@ -307,11 +305,14 @@ fn run_direct(conn: &mut Connection, batch: &mut [Work]) -> Result<bool, String>
     }
 }
 
+fn begin(conn: &mut Connection) -> Result<Transaction<'_>, String> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| format!("starting a write transaction failed: {e}"))
+}
+
 /// The slow path, after a failure with writes: each closure in its own savepoint.
 fn run_isolated(conn: &mut Connection, batch: &mut [Work]) -> Result<(), String> {
-    let mut tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| format!("starting a write transaction failed: {e}"))?;
+    let mut tx = begin(conn)?;
     for work in batch.iter_mut() {
         work.run_isolated(&mut tx);
     }

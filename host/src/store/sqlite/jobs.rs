@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::connections::read_connection;
-use super::transforms::read_invoice_tweak;
+use super::transforms::{has_tweaks, read_invoice_tweak};
 use crate::store::rows::{
     CLAIMED_COLUMNS, INTERRUPTED, INTERRUPTED_LAST_ERROR, STOPPED_COLUMNS, StoppedJob,
 };
@@ -110,6 +110,7 @@ impl SqliteStore {
                 .query_map(params![token, now + lease_ms, now, limit], claimed_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut connections: HashMap<String, ConnectionRow> = HashMap::new();
+            let mut tweaking: HashMap<String, bool> = HashMap::new();
             let mut claims = Vec::with_capacity(jobs.len());
             for job in jobs {
                 let connection = match connections.get(&job.connection_id) {
@@ -126,9 +127,17 @@ impl SqliteStore {
                     )?
                     .query_row(params![job.tenant_id, job.invoice_id, job.version], |r| r.get(0))
                     .optional()?;
+                let tenant_tweaks = match tweaking.get(&job.tenant_id) {
+                    Some(t) => *t,
+                    None => {
+                        let t = has_tweaks(db, &job.tenant_id)?;
+                        tweaking.insert(job.tenant_id.clone(), t);
+                        t
+                    }
+                };
                 let tweak = match &invoice_body {
-                    Some(body) => read_invoice_tweak(db, &job.tenant_id, body)?,
-                    None => None,
+                    Some(body) if tenant_tweaks => read_invoice_tweak(db, &job.tenant_id, body)?,
+                    _ => None,
                 };
                 claims.push(Claim {
                     job,

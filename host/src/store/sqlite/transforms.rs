@@ -7,6 +7,14 @@ use crate::domain::ids::new_id;
 use crate::store::rows::TRANSFORM_COLUMNS;
 use crate::store::{NewTransform, StoreError, StoreResult, TransformRow, now_ms};
 
+/// Whether the tenant has any customer tweak: most have none, and then the claim skips
+/// [`read_invoice_tweak`], whose `json_extract` parses the whole invoice body.
+pub(super) fn has_tweaks(db: &rusqlite::Connection, tenant_id: &str) -> StoreResult<bool> {
+    Ok(db
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM customer_tweaks WHERE tenant_id = ?)")?
+        .query_row(params![tenant_id], |r| r.get(0))?)
+}
+
 /// The invoice tweak of the customer an invoice body names, within a write (the
 /// worker's claim reads it there).
 pub(super) fn read_invoice_tweak(
@@ -14,13 +22,6 @@ pub(super) fn read_invoice_tweak(
     tenant_id: &str,
     invoice_body: &str,
 ) -> StoreResult<Option<TransformRow>> {
-    // Most tenants have no tweaks: look before json_extract parses the whole body.
-    let any: bool = db
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM customer_tweaks WHERE tenant_id = ?)")?
-        .query_row(params![tenant_id], |r| r.get(0))?;
-    if !any {
-        return Ok(None);
-    }
     Ok(db
         .prepare_cached(
             "SELECT t.id, t.tenant_id, t.name, t.world, t.export, t.sha256, t.size, t.created_ms

@@ -202,22 +202,33 @@ cmd_start() {
       say "note: $dir is too long for a unix socket path; TCP only"
       sock=""
     fi
-    # Something else may hold the port (another cluster still shutting down, say):
-    # take the next free one; the URL printed names the port actually used.
+    # Something else may hold the port (another cluster, say): take the next free one;
+    # the URL printed names the port actually used. A server still shutting down may
+    # hold it without accepting connections, which only the bind shows: then the start
+    # fails with "Address already in use", and the next port is tried as well.
     local tries=0
-    while port_busy "$port"; do
-      [ "$tries" -lt 20 ] || die "ports $((port - tries))-$port on 127.0.0.1 are all in use"
-      say "port $port is in use; trying $((port + 1))"
+    while :; do
+      [ "$tries" -le 20 ] || die "no free port among $((port - tries))-$port on 127.0.0.1"
+      if port_busy "$port"; then
+        say "port $port is in use; trying $((port + 1))"
+      else
+        say "starting PostgreSQL on 127.0.0.1:$port (log: $log)"
+        local log_lines=0
+        [ -f "$log" ] && log_lines="$(wc -l <"$log")"
+        # fsync=off, synchronous_commit=off, full_page_writes=off: fast and unsafe, for tests only.
+        if as_pg "$PG_CTL" start -D "$data" -l "$log" -w -t "$READY_TIMEOUT" -o \
+          "-c listen_addresses=127.0.0.1 -p $port -k '$sock' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB" >&2; then
+          break
+        fi
+        as_pg "$PG_CTL" stop -D "$data" -m immediate >/dev/null 2>&1 || true
+        if ! tail -n +"$((log_lines + 1))" "$log" 2>/dev/null | grep -q "Address already in use"; then
+          die_with_log "pg_ctl could not start PostgreSQL in $data (it waits ${READY_TIMEOUT}s at most)" "$log"
+        fi
+        say "port $port is still bound by another process; trying $((port + 1))"
+      fi
       port=$((port + 1))
       tries=$((tries + 1))
     done
-    say "starting PostgreSQL on 127.0.0.1:$port (log: $log)"
-    # fsync=off, synchronous_commit=off, full_page_writes=off: fast and unsafe, for tests only.
-    if ! as_pg "$PG_CTL" start -D "$data" -l "$log" -w -t "$READY_TIMEOUT" -o \
-      "-c listen_addresses=127.0.0.1 -p $port -k '$sock' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB" >&2; then
-      as_pg "$PG_CTL" stop -D "$data" -m immediate >/dev/null 2>&1 || true
-      die_with_log "pg_ctl could not start PostgreSQL in $data (it waits ${READY_TIMEOUT}s at most)" "$log"
-    fi
     if ! wait_ready "$port" "$data" "$log"; then
       as_pg "$PG_CTL" stop -D "$data" -m immediate >/dev/null 2>&1 || true
       die_with_log "PostgreSQL accepts no connections on 127.0.0.1:$port after ${READY_TIMEOUT}s" "$log"

@@ -144,6 +144,41 @@ async fn same_content_is_a_no_op_and_changes_are_updates_then_voids() {
     );
 }
 
+/// The worker is driven by wake-ups, not by its idle poll: with the poll an hour long, a
+/// retry still runs when it is due, and a version waiting behind an earlier one is
+/// delivered as soon as that one settles.
+#[tokio::test]
+async fn retries_and_waiting_versions_need_no_polling() {
+    let server = TestServer::start_with(|c| c.worker.idle_poll = Duration::from_secs(3600)).await;
+    let receiver = Receiver::start().await;
+    server.connect_webhook(&receiver, None).await;
+
+    // Nothing else happens meanwhile: only the failed attempt can wake the worker.
+    receiver.script([crate::support::Reply::status(503)]);
+    server.ingest(&invoice("inv_retried")).await;
+    eventually("the retry", WAIT, || async {
+        (receiver.for_invoice("inv_retried").len() == 2).then_some(())
+    })
+    .await;
+
+    // The second version waits for the first, whose retry then succeeds.
+    receiver.script([crate::support::Reply::status(503)]);
+    let mut inv = invoice("inv_waiting");
+    server.ingest(&inv).await;
+    inv["status"] = json!("PAID");
+    server.ingest(&inv).await;
+    let got = eventually("both versions", WAIT, || async {
+        let ok: Vec<_> = receiver.for_invoice("inv_waiting");
+        (ok.len() == 3).then_some(ok)
+    })
+    .await;
+    let statuses: Vec<_> = got
+        .iter()
+        .map(|r| r.json()["data"]["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["OPEN", "OPEN", "PAID"]);
+}
+
 #[tokio::test]
 async fn versions_of_one_invoice_arrive_in_order_even_when_one_retries() {
     let server = TestServer::start().await;

@@ -21,9 +21,9 @@ pub mod sqlite;
 use std::path::{Path, PathBuf};
 
 pub use rows::{
-    Claim, ClaimedJob, ConnectionRow, ErpRecord, FAILED, IngestOutcome, InvoiceState,
+    Claim, Claimed, ClaimedJob, ConnectionRow, ErpRecord, FAILED, IngestOutcome, InvoiceState,
     InvoiceVersionInfo, JobNext, LogEntry, LogFilter, LogPage, LogRow, NewConnection, NewTransform,
-    OAuthState, QueuedJob, SUCCESS, SyncStateRow, Tenant, TransformRow, event_type_for,
+    OAuthState, QueuedJob, SUCCESS, Settled, SyncStateRow, Tenant, TransformRow, event_type_for,
 };
 pub use sqlite::WriteStats;
 
@@ -351,19 +351,17 @@ store_api! {
 
     /// Leases up to `limit` due jobs for `lease_ms`, with what their attempts read.
     /// Expired leases come first, then pending jobs in due order; a job waits while an
-    /// earlier job of the same (connection, invoice) is open.
-    pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<Claim>>;
+    /// earlier job of the same (connection, invoice) is open. When it leases everything
+    /// due, it says when the next job will be.
+    pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Claimed>;
 
-    /// Records an attempt and moves its job on, if the lease still holds. Returns false
-    /// when the lease was lost (the entry is logged all the same).
-    pub async fn settle_attempt(&self, job: &ClaimedJob, next: JobNext, entry: &LogEntry) -> StoreResult<bool>;
+    /// Records an attempt and moves its job on, if the lease still holds (the entry is
+    /// logged all the same), and says whether a later job of its invoice is waiting.
+    pub async fn settle_attempt(&self, job: &ClaimedJob, next: JobNext, entry: &LogEntry) -> StoreResult<Settled>;
 
     /// Gives a leased job back untouched, undoing the attempt count the claim added; used
     /// when the attempt never started (its connection stopped being active meanwhile).
     pub async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()>;
-
-    /// When the next claimable job becomes due (unix ms), so the worker can sleep until then.
-    pub async fn next_due_ms(&self) -> StoreResult<Option<i64>>;
 
     /// Jobs waiting or in flight, per state; backs the queue-depth metric.
     pub async fn queue_depth(&self) -> StoreResult<Vec<(String, i64)>>;

@@ -186,6 +186,28 @@ pub struct Claim {
     pub tweak: Option<TransformRow>,
 }
 
+/// What one claim leased, and when it leased everything due, how long the worker may
+/// sleep: it learns both from one write, instead of claiming again to find nothing and
+/// then reading.
+#[derive(Debug, Clone, Default)]
+pub struct Claimed {
+    pub claims: Vec<Claim>,
+    /// Only when the claim leased fewer jobs than asked for: when the next claimable job
+    /// becomes due (unix ms), `None` if none is waiting. A job waiting behind an earlier version of its invoice
+    /// is not claimable; it becomes so when that version settles ([`Settled::unblocked`]).
+    pub next_due_ms: Option<i64>,
+}
+
+/// How recording an attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// Whether the lease still held, so the job moved on (the entry is logged either way).
+    pub applied: bool,
+    /// Whether a later job of the same (connection, invoice) is waiting, which this
+    /// job's settling may have made claimable: the worker claims again only then.
+    pub unblocked: bool,
+}
+
 /// What happens to a job after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobNext {

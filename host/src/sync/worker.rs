@@ -68,9 +68,12 @@ impl Worker {
             let want = (1 + permits.available_permits()).min(self.settings.claim_batch);
             let lease_ms = self.settings.lease.as_millis() as i64;
             match self.store.claim_due(want as i64, lease_ms).await {
-                Ok(jobs) if !jobs.is_empty() => {
+                Ok(claimed) => {
+                    // Fewer jobs than asked for: the claim took everything due, so the
+                    // next claim waits for a wake-up or the next due time.
+                    let took_all = claimed.claims.len() < want;
                     let mut first = Some(first);
-                    for job in jobs {
+                    for job in claimed.claims {
                         let permit = match first.take() {
                             Some(p) => p,
                             None => permits
@@ -81,10 +84,10 @@ impl Worker {
                         let worker = self.clone();
                         tracker.spawn(async move { worker.process(job, permit).await });
                     }
-                }
-                Ok(_) => {
                     drop(first);
-                    self.idle(&shutdown).await;
+                    if took_all {
+                        self.idle(claimed.next_due_ms, &shutdown).await;
+                    }
                 }
                 Err(e) => {
                     drop(first);
@@ -100,10 +103,11 @@ impl Worker {
         tracker.wait().await;
     }
 
-    /// Sleeps until the next job is due, a wake-up arrives, or the idle poll elapses.
-    async fn idle(&self, shutdown: &CancellationToken) {
+    /// Sleeps until the next job is due (as the empty claim said), a wake-up arrives, or
+    /// the idle poll elapses.
+    async fn idle(&self, next_due_ms: Option<i64>, shutdown: &CancellationToken) {
         let mut sleep = self.settings.idle_poll;
-        if let Ok(Some(due)) = self.store.next_due_ms().await {
+        if let Some(due) = next_due_ms {
             let until = Duration::from_millis((due - now_ms()).max(0) as u64);
             sleep = sleep.min(until);
         }
@@ -272,8 +276,8 @@ impl Worker {
             duration_ms,
             guest_logs: outcome.guest_logs.clone(),
         };
-        let held = self.store.settle_attempt(job, next, &entry).await?;
-        if !held {
+        let settled = self.store.settle_attempt(job, next, &entry).await?;
+        if !settled.applied {
             tracing::warn!(job = %job.id, "the lease was lost during the attempt; its result was logged but not applied");
         }
         let label = match next {
@@ -292,9 +296,12 @@ impl Worker {
                 self.metrics.finalization_to_success.observe(since_final);
             }
         }
-        // A settled job may unblock the next version of its invoice, and a retry may be
-        // due before whatever the worker sleeps towards: make it look again.
-        self.handle.wake();
+        // The next version of this invoice may have been waiting for this job, and a
+        // retry may be due before whatever the worker sleeps towards: then make it look
+        // again. Otherwise there is nothing new to claim, and an empty claim costs a write.
+        if settled.unblocked || matches!(next, JobNext::RetryAt(_)) {
+            self.handle.wake();
+        }
         Ok(())
     }
 

@@ -17,7 +17,8 @@ use crate::store::rows::{
     TRANSFORM_COLUMNS, insert_log_sql,
 };
 use crate::store::{
-    Claim, ClaimedJob, ConnectionRow, JobNext, LogEntry, StoreResult, TransformRow, now_ms,
+    Claim, Claimed, ClaimedJob, ConnectionRow, JobNext, LogEntry, Settled, StoreResult,
+    TransformRow, now_ms,
 };
 
 /// A claimed job with its invoice body, from the claim statement.
@@ -120,7 +121,10 @@ static SETTLE: LazyLock<String> = LazyLock::new(|| {
          UPDATE jobs SET state = $16, run_at_ms = COALESCE($17, run_at_ms), lease_token = NULL,
                          lease_until_ms = NULL, lease_host = NULL, attempts = attempts - $18,
                          last_error = $12, last_code = $11, updated_ms = $19
-         WHERE id = $20 AND lease_token = $21",
+          WHERE id = $20 AND lease_token = $21
+         RETURNING EXISTS (SELECT 1 FROM jobs p
+                           WHERE p.connection_id = jobs.connection_id AND p.invoice_id = jobs.invoice_id
+                             AND p.seq > jobs.seq AND p.state = 'pending')",
         insert_log_sql(|n| format!("${n}"))
     )
 });
@@ -140,6 +144,19 @@ static TWEAKS_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// When the next claimable job becomes due (unix ms), so the worker can sleep until then:
+/// a pending job not waiting behind an earlier job of its invoice, or a lease running out.
+const NEXT_DUE: &str = "SELECT MIN(t) FROM (
+        SELECT MIN(j.run_at_ms) AS t FROM jobs j
+        WHERE j.state = 'pending'
+          AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
+          AND NOT EXISTS (SELECT 1 FROM jobs p
+                          WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
+                            AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
+        UNION ALL SELECT MIN(j.lease_until_ms) FROM jobs j
+        WHERE j.state = 'leased'
+          AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')) s";
+
 /// [`CLAIM`] with the claimed columns spelled out.
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| CLAIM.replace("CLAIMED", CLAIMED_COLUMNS));
 
@@ -147,7 +164,7 @@ impl PgStore {
     /// Leases up to `limit` due jobs for `lease_ms`, with what their attempts read: the
     /// claim (with the bodies), the connections and the customers' tweaks, in one
     /// transaction.
-    pub(crate) async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<Claim>> {
+    pub(crate) async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Claimed> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let now = now_ms();
         // One transaction, so a claim whose connections cannot be read leases nothing.
@@ -161,9 +178,17 @@ impl PgStore {
             .bind(&*self.host_id)
             .fetch_all(&mut *tx)
             .await?;
+        // Fewer than asked for: nothing else is due, so say when something will be.
+        let next_due_ms = match rows.len() < limit as usize {
+            true => sqlx::query_scalar(NEXT_DUE).fetch_one(&mut *tx).await?,
+            false => None,
+        };
         if rows.is_empty() {
             tx.commit().await?;
-            return Ok(Vec::new());
+            return Ok(Claimed {
+                claims: Vec::new(),
+                next_due_ms,
+            });
         }
         let mut ids: Vec<String> = rows.iter().map(|r| r.job.connection_id.clone()).collect();
         ids.sort();
@@ -218,31 +243,40 @@ impl PgStore {
                 tweak,
             });
         }
-        Ok(claims)
+        Ok(Claimed {
+            claims,
+            next_due_ms,
+        })
     }
 
     /// Records an attempt and moves its job on, if the lease (its fencing token) still
-    /// holds. Returns false when the lease was lost; the entry is logged all the same.
+    /// holds; the entry is logged all the same. Says whether a later job of its invoice
+    /// is waiting.
     pub(crate) async fn settle_attempt(
         &self,
         job: &ClaimedJob,
         next: JobNext,
         entry: &LogEntry,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Settled> {
         let (state, run_at, given_back) = next.columns();
         // One statement, so one round trip: the log entry and the job's move commit
         // together (a statement is atomic) without a BEGIN and COMMIT of their own.
-        let done = bind_entry(sqlx::query(&SETTLE), entry)
+        let settled = bind_entry(sqlx::query(&SETTLE), entry)
             .bind(state)
             .bind(run_at)
             .bind(given_back)
             .bind(now_ms())
             .bind(&job.id)
             .bind(&job.lease_token)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(done == 1)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(Settled {
+            applied: settled.is_some(),
+            unblocked: match settled {
+                Some(row) => sqlx::Row::try_get(&row, 0)?,
+                None => false,
+            },
+        })
     }
 
     pub(crate) async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()> {
@@ -257,23 +291,6 @@ impl PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    pub(crate) async fn next_due_ms(&self) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(t) FROM (
-                SELECT MIN(j.run_at_ms) AS t FROM jobs j
-                WHERE j.state = 'pending'
-                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
-                  AND NOT EXISTS (SELECT 1 FROM jobs p
-                                  WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
-                                    AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
-                UNION ALL SELECT MIN(j.lease_until_ms) FROM jobs j
-                WHERE j.state = 'leased'
-                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')) s",
-        )
-        .fetch_one(&self.pool)
-        .await?)
     }
 
     pub(crate) async fn queue_depth(&self) -> StoreResult<Vec<(String, i64)>> {

@@ -19,7 +19,9 @@ use super::transforms::{has_tweaks, read_invoice_tweak};
 use crate::store::rows::{
     CLAIMED_COLUMNS, INTERRUPTED, INTERRUPTED_LAST_ERROR, STOPPED_COLUMNS, StoppedJob,
 };
-use crate::store::{Claim, ClaimedJob, ConnectionRow, JobNext, LogEntry, StoreResult, now_ms};
+use crate::store::{
+    Claim, Claimed, ClaimedJob, ConnectionRow, JobNext, LogEntry, Settled, StoreResult, now_ms,
+};
 
 /// Reads the columns [`CLAIMED_COLUMNS`] names, in that order.
 fn claimed_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClaimedJob> {
@@ -74,6 +76,25 @@ pub(super) fn cancel_open_jobs(
     Ok(cancelled.len() as u64)
 }
 
+/// When the next claimable job becomes due (unix ms), so the worker can sleep until then:
+/// a pending job not waiting behind an earlier job of its invoice, or a lease running out.
+fn next_due_ms(db: &Connection) -> StoreResult<Option<i64>> {
+    Ok(db
+        .prepare_cached(
+            "SELECT MIN(t) FROM (
+                SELECT MIN(j.run_at_ms) AS t FROM jobs j
+                WHERE j.state = 'pending'
+                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
+                  AND NOT EXISTS (SELECT 1 FROM jobs p
+                                  WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
+                                    AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
+                UNION ALL SELECT MIN(j.lease_until_ms) FROM jobs j
+                WHERE j.state = 'leased'
+                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active'))",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
 impl SqliteStore {
     /// Leases up to `limit` due jobs for `lease_ms`, with what their attempts read.
     ///
@@ -81,7 +102,7 @@ impl SqliteStore {
     /// the `jobs_due (state, run_at_ms)` index in order and stops at `limit`, so a claim
     /// costs the same with a backlog of a million jobs as with ten (no sort of every due
     /// job, which the single `OR` query needed).
-    pub(crate) async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Vec<Claim>> {
+    pub(crate) async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Claimed> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         self.write(move |db| {
             let now = now_ms();
@@ -109,6 +130,11 @@ impl SqliteStore {
                 ))?
                 .query_map(params![token, now + lease_ms, now, limit], claimed_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
+            // Fewer than asked for: nothing else is due, so say when something will be.
+            let next_due_ms = match jobs.len() < limit as usize {
+                true => next_due_ms(db)?,
+                false => None,
+            };
             let mut connections: HashMap<String, ConnectionRow> = HashMap::new();
             let mut tweaking: HashMap<String, bool> = HashMap::new();
             let mut claims = Vec::with_capacity(jobs.len());
@@ -146,21 +172,25 @@ impl SqliteStore {
                     tweak,
                 });
             }
-            Ok(claims)
+            Ok(Claimed {
+                claims,
+                next_due_ms,
+            })
         })
         .await
     }
 
-    /// Records an attempt and moves its job on, if the lease still holds. Returns false
-    /// when the lease was lost (the entry is logged all the same).
+    /// Records an attempt and moves its job on, if the lease still holds (the entry is
+    /// logged all the same), and says whether a later job of its invoice is waiting.
     pub(crate) async fn settle_attempt(
         &self,
         job: &ClaimedJob,
         next: JobNext,
         entry: &LogEntry,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Settled> {
         let (state, run_at, given_back) = next.columns();
         let (job_id, token, entry) = (job.id.clone(), job.lease_token.clone(), entry.clone());
+        let (connection_id, invoice_id) = (job.connection_id.clone(), job.invoice_id.clone());
         self.write(move |db| {
             entry.insert(db)?;
             let done = db
@@ -179,7 +209,17 @@ impl SqliteStore {
                     job_id,
                     token
                 ])?;
-            Ok(done == 1)
+            let unblocked = db
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM jobs
+                                    WHERE connection_id = ?1 AND invoice_id = ?2 AND state = 'pending'
+                                      AND seq > (SELECT seq FROM jobs WHERE id = ?3))",
+                )?
+                .query_row(params![connection_id, invoice_id, job_id], |r| r.get(0))?;
+            Ok(Settled {
+                applied: done == 1,
+                unblocked,
+            })
         })
         .await
     }
@@ -233,26 +273,6 @@ impl SqliteStore {
             Ok(recovered.len() as u64)
         })
         .await
-    }
-
-    /// When the next claimable job becomes due (unix ms), so the worker can sleep until
-    /// then. A job waiting behind an earlier version of its invoice is not claimable; it
-    /// becomes so when that version settles, which wakes the worker.
-    pub(crate) async fn next_due_ms(&self) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(t) FROM (
-                SELECT MIN(j.run_at_ms) AS t FROM jobs j
-                WHERE j.state = 'pending'
-                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
-                  AND NOT EXISTS (SELECT 1 FROM jobs p
-                                  WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
-                                    AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
-                UNION ALL SELECT MIN(j.lease_until_ms) FROM jobs j
-                WHERE j.state = 'leased'
-                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active'))",
-        )
-        .fetch_one(&self.reader)
-        .await?)
     }
 
     /// Jobs waiting or in flight, per state; backs the queue-depth metric.

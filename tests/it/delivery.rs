@@ -6,9 +6,16 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Receiver, TestServer, eventually, invoice};
+use crate::support::{Received, Receiver, TestServer, eventually, invoice};
 
 const WAIT: Duration = Duration::from_secs(10);
+
+/// The invoice status each delivery carried, in arrival order.
+fn statuses(got: &[Received]) -> Vec<String> {
+    got.iter()
+        .map(|r| r.json()["data"]["status"].as_str().unwrap().to_string())
+        .collect()
+}
 
 #[tokio::test]
 async fn connecting_runs_a_signed_test_delivery_and_logs_it() {
@@ -172,11 +179,7 @@ async fn retries_and_waiting_versions_need_no_polling() {
         (ok.len() == 3).then_some(ok)
     })
     .await;
-    let statuses: Vec<_> = got
-        .iter()
-        .map(|r| r.json()["data"]["status"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(statuses, ["OPEN", "OPEN", "PAID"]);
+    assert_eq!(statuses(&got), ["OPEN", "OPEN", "PAID"]);
 }
 
 #[tokio::test]
@@ -200,9 +203,5 @@ async fn versions_of_one_invoice_arrive_in_order_even_when_one_retries() {
         (ok.len() == 5).then_some(ok)
     })
     .await;
-    let statuses: Vec<_> = got
-        .iter()
-        .map(|r| r.json()["data"]["status"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(statuses, ["OPEN", "OPEN", "OPEN", "PAID", "OVERDUE"]);
+    assert_eq!(statuses(&got), ["OPEN", "OPEN", "OPEN", "PAID", "OVERDUE"]);
 }

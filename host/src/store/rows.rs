@@ -171,6 +171,20 @@ pub struct ClaimedJob {
     pub event_ms: i64,
 }
 
+/// When the next claimable job becomes due (unix ms), so the worker can sleep until then:
+/// a pending job not waiting behind an earlier job of its invoice, or a lease running out.
+/// Both backends run it as is.
+pub(super) const NEXT_DUE_SQL: &str = "SELECT MIN(t) FROM (
+        SELECT MIN(j.run_at_ms) AS t FROM jobs j
+        WHERE j.state = 'pending'
+          AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
+          AND NOT EXISTS (SELECT 1 FROM jobs p
+                          WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
+                            AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
+        UNION ALL SELECT MIN(j.lease_until_ms) FROM jobs j
+        WHERE j.state = 'leased'
+          AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')) s";
+
 /// The columns [`ClaimedJob`] reads, in its order, for a `RETURNING` clause.
 pub(super) const CLAIMED_COLUMNS: &str = "id, tenant_id, connection_id, invoice_id, version, event_id, event_type, \
      kind, attempts, lease_token, created_ms, event_ms";

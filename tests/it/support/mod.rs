@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-pub use receiver::{Receiver, Reply};
+pub use receiver::{Received, Receiver, Reply};
 pub use server::TestServer;
 
 /// Polls `check` until it returns `Some`, failing the test after `timeout`. Waiting for

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use super::PgStore;
 use super::sync_log::{self, bind_entry};
 use crate::store::rows::{
-    CLAIMED_COLUMNS, CONNECTION_COLUMNS, RawConnection, STOPPED_COLUMNS, StoppedJob,
+    CLAIMED_COLUMNS, CONNECTION_COLUMNS, NEXT_DUE_SQL, RawConnection, STOPPED_COLUMNS, StoppedJob,
     TRANSFORM_COLUMNS, insert_log_sql,
 };
 use crate::store::{
@@ -144,19 +144,6 @@ static TWEAKS_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// When the next claimable job becomes due (unix ms), so the worker can sleep until then:
-/// a pending job not waiting behind an earlier job of its invoice, or a lease running out.
-const NEXT_DUE: &str = "SELECT MIN(t) FROM (
-        SELECT MIN(j.run_at_ms) AS t FROM jobs j
-        WHERE j.state = 'pending'
-          AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
-          AND NOT EXISTS (SELECT 1 FROM jobs p
-                          WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
-                            AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
-        UNION ALL SELECT MIN(j.lease_until_ms) FROM jobs j
-        WHERE j.state = 'leased'
-          AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')) s";
-
 /// [`CLAIM`] with the claimed columns spelled out.
 static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| CLAIM.replace("CLAIMED", CLAIMED_COLUMNS));
 
@@ -180,7 +167,7 @@ impl PgStore {
             .await?;
         // Fewer than asked for: nothing else is due, so say when something will be.
         let next_due_ms = match rows.len() < limit as usize {
-            true => sqlx::query_scalar(NEXT_DUE).fetch_one(&mut *tx).await?,
+            true => sqlx::query_scalar(NEXT_DUE_SQL).fetch_one(&mut *tx).await?,
             false => None,
         };
         if rows.is_empty() {

@@ -17,7 +17,7 @@ use super::SqliteStore;
 use super::connections::read_connection;
 use super::transforms::{has_tweaks, read_invoice_tweak};
 use crate::store::rows::{
-    CLAIMED_COLUMNS, INTERRUPTED, INTERRUPTED_LAST_ERROR, STOPPED_COLUMNS, StoppedJob,
+    CLAIMED_COLUMNS, INTERRUPTED, INTERRUPTED_LAST_ERROR, NEXT_DUE_SQL, STOPPED_COLUMNS, StoppedJob,
 };
 use crate::store::{
     Claim, Claimed, ClaimedJob, ConnectionRow, JobNext, LogEntry, Settled, StoreResult, now_ms,
@@ -76,22 +76,9 @@ pub(super) fn cancel_open_jobs(
     Ok(cancelled.len() as u64)
 }
 
-/// When the next claimable job becomes due (unix ms), so the worker can sleep until then:
-/// a pending job not waiting behind an earlier job of its invoice, or a lease running out.
 fn next_due_ms(db: &Connection) -> StoreResult<Option<i64>> {
     Ok(db
-        .prepare_cached(
-            "SELECT MIN(t) FROM (
-                SELECT MIN(j.run_at_ms) AS t FROM jobs j
-                WHERE j.state = 'pending'
-                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
-                  AND NOT EXISTS (SELECT 1 FROM jobs p
-                                  WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
-                                    AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
-                UNION ALL SELECT MIN(j.lease_until_ms) FROM jobs j
-                WHERE j.state = 'leased'
-                  AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active'))",
-        )?
+        .prepare_cached(NEXT_DUE_SQL)?
         .query_row([], |r| r.get(0))?)
 }
 

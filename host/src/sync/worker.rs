@@ -296,10 +296,11 @@ impl Worker {
                 self.metrics.finalization_to_success.observe(since_final);
             }
         }
-        // The next version of this invoice may have been waiting for this job, and a
-        // retry may be due before whatever the worker sleeps towards: then make it look
-        // again. Otherwise there is nothing new to claim, and an empty claim costs a write.
-        if settled.unblocked || matches!(next, JobNext::RetryAt(_)) {
+        // Look again when something may have become claimable: the next version of this
+        // invoice waited for this job; a retry may be due before whatever the worker
+        // sleeps towards; a held job is pending again and its connection may have been
+        // re-authorized meanwhile. Otherwise an empty claim would only cost a write.
+        if settled.unblocked || matches!(next, JobNext::RetryAt(_) | JobNext::Held) {
             self.handle.wake();
         }
         Ok(())

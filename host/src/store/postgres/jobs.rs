@@ -122,9 +122,7 @@ static SETTLE: LazyLock<String> = LazyLock::new(|| {
                          lease_until_ms = NULL, lease_host = NULL, attempts = attempts - $18,
                          last_error = $12, last_code = $11, updated_ms = $19
           WHERE id = $20 AND lease_token = $21
-         RETURNING EXISTS (SELECT 1 FROM jobs p
-                           WHERE p.connection_id = jobs.connection_id AND p.invoice_id = jobs.invoice_id
-                             AND p.seq > jobs.seq AND p.state = 'pending')",
+         RETURNING seq",
         insert_log_sql(|n| format!("${n}"))
     )
 });
@@ -248,7 +246,7 @@ impl PgStore {
         let (state, run_at, given_back) = next.columns();
         // One statement, so one round trip: the log entry and the job's move commit
         // together (a statement is atomic) without a BEGIN and COMMIT of their own.
-        let settled = bind_entry(sqlx::query(&SETTLE), entry)
+        let seq: Option<i64> = bind_entry(sqlx::query(&SETTLE), entry)
             .bind(state)
             .bind(run_at)
             .bind(given_back)
@@ -256,13 +254,30 @@ impl PgStore {
             .bind(&job.id)
             .bind(&job.lease_token)
             .fetch_optional(&self.pool)
-            .await?;
+            .await?
+            .map(|row| sqlx::Row::try_get(&row, 0))
+            .transpose()?;
+        let Some(seq) = seq else {
+            return Ok(Settled {
+                applied: false,
+                unblocked: false,
+            });
+        };
+        // Read after the settle committed, not in its RETURNING: the statement's snapshot
+        // predates a version ingested while it ran, and that version's own wake-up may
+        // have come (and found this job still leased) before the commit.
+        let unblocked = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs
+                            WHERE connection_id = $1 AND invoice_id = $2 AND seq > $3 AND state = 'pending')",
+        )
+        .bind(&job.connection_id)
+        .bind(&job.invoice_id)
+        .bind(seq)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(Settled {
-            applied: settled.is_some(),
-            unblocked: match settled {
-                Some(row) => sqlx::Row::try_get(&row, 0)?,
-                None => false,
-            },
+            applied: true,
+            unblocked,
         })
     }
 

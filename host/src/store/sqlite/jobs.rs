@@ -76,6 +76,22 @@ pub(super) fn cancel_open_jobs(
     Ok(cancelled.len() as u64)
 }
 
+/// Whether a later job of the same (connection, invoice) than `job_id` is pending.
+fn later_job_waits(
+    db: &Connection,
+    connection_id: &str,
+    invoice_id: &str,
+    job_id: &str,
+) -> StoreResult<bool> {
+    Ok(db
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM jobs
+                            WHERE connection_id = ?1 AND invoice_id = ?2 AND state = 'pending'
+                              AND seq > (SELECT seq FROM jobs WHERE id = ?3))",
+        )?
+        .query_row(params![connection_id, invoice_id, job_id], |r| r.get(0))?)
+}
+
 fn next_due_ms(db: &Connection) -> StoreResult<Option<i64>> {
     Ok(db
         .prepare_cached(NEXT_DUE_SQL)?
@@ -196,13 +212,9 @@ impl SqliteStore {
                     job_id,
                     token
                 ])?;
-            let unblocked = db
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM jobs
-                                    WHERE connection_id = ?1 AND invoice_id = ?2 AND state = 'pending'
-                                      AND seq > (SELECT seq FROM jobs WHERE id = ?3))",
-                )?
-                .query_row(params![connection_id, invoice_id, job_id], |r| r.get(0))?;
+            // Ingest, claim and settle all pass through this one writer in order, so
+            // a version ingested after this read is woken for by its own ingest.
+            let unblocked = done == 1 && later_job_waits(db, &connection_id, &invoice_id, &job_id)?;
             Ok(Settled {
                 applied: done == 1,
                 unblocked,

@@ -400,6 +400,61 @@ async fn throttling_and_outages_retry_within_the_accounts_concurrency_limit() {
     assert_eq!(customer_upserts, 1, "the burst upserted its customer once");
 }
 
+/// The account's limit is shared with its other integrations: here they leave erp-sync 2
+/// of the 5 it assumes. The connector learns that from the refusals, so every invoice of a
+/// bill run syncs without a manual re-sync, and the refusals stop early.
+#[tokio::test]
+async fn a_busier_accounts_lower_concurrency_limit_is_learned() {
+    const N: usize = 40;
+    let fake = FakeNetSuite::start().await;
+    let server = TestServer::start().await;
+    connect(&server, &fake).await;
+    fake.set_concurrency_limit(2);
+    fake.set_delay(Duration::from_millis(20));
+    let ids: Vec<String> = (0..N).map(|i| format!("inv_busy_{i:02}")).collect();
+    for id in &ids {
+        server.ingest(&invoice(id)).await;
+    }
+    eventually(
+        "every invoice synced or failed",
+        Duration::from_secs(60),
+        || async {
+            let mut done = 0;
+            for id in &ids {
+                let (_, body) = server
+                    .call("GET", &format!("/v1/invoices/{id}"), None)
+                    .await;
+                match body["sync"][0]["state"].as_str() {
+                    Some("succeeded") | Some("failed") => done += 1,
+                    _ => return None,
+                }
+            }
+            (done == N).then_some(())
+        },
+    )
+    .await;
+    let failed = server.log("status=FAILED&limit=1000").await;
+    let refused = failed.iter().filter(|e| e["response_code"] == 429).count();
+    assert!(refused >= 1, "the account's limit was hit");
+    for id in &ids {
+        let (_, body) = server
+            .call("GET", &format!("/v1/invoices/{id}"), None)
+            .await;
+        assert_eq!(
+            body["sync"][0]["state"], "succeeded",
+            "{id} did not sync on its own: {}",
+            body["sync"][0]
+        );
+    }
+    // Without learning, every wave of 5 requests meets 3 refusals until the retries run
+    // out; learning leaves the first wave's refusals and one per probe for a slot back.
+    assert!(
+        refused <= N / 4,
+        "{refused} refusals for {N} invoices: the limit was not learned"
+    );
+    assert_eq!(fake.invoices().len(), N, "one NetSuite invoice per invoice");
+}
+
 #[tokio::test]
 async fn validation_errors_fail_at_once_with_netsuites_codes() {
     let fake = FakeNetSuite::start().await;

@@ -7,6 +7,15 @@
 //! and a unit of budget from the database (`store/postgres/limits.rs`), which every
 //! host shares; the in-process limits still keep one host from queueing more than its
 //! share on the database.
+//!
+//! The configured concurrency is a ceiling, not a promise: a NetSuite account's limit is
+//! shared with every other integration of that account. So a connector that is told
+//! "too many requests at once" gives its slot up for good ([`Pass::over_limit`]), down
+//! to one, and each [`GROW_AFTER`] requests answered in a row without that message give
+//! one slot back, up to the ceiling: a wave of refusals shrinks the window at once, and it
+//! grows back slowly, as TCP's congestion window does. Without it, a bill run against an
+//! account busy with another integration keeps sending more than the account takes, and
+//! deliveries use up their retries on refusals.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -23,6 +32,9 @@ use crate::store::postgres::{PgStore, limits::SlotLease};
 /// The first and the longest wait before asking the database for a free slot again.
 const SLOT_POLL: (Duration, Duration) = (Duration::from_millis(10), Duration::from_millis(250));
 
+/// Answered requests in a row, without a concurrency refusal, that give one slot back.
+pub const GROW_AFTER: u32 = 20;
+
 /// One ERP's limits, per account.
 pub struct AccountLimits {
     concurrent: usize,
@@ -36,12 +48,68 @@ pub struct AccountLimits {
 struct LocalGate {
     in_flight: Arc<Semaphore>,
     rate: Option<DefaultDirectRateLimiter>,
+    /// The ceiling: the configured concurrency.
+    ceiling: usize,
+    learned: Mutex<Learned>,
+}
+
+/// What the account's answers taught about its real concurrency limit.
+struct Learned {
+    /// Slots in use plus free: the semaphore's size now.
+    slots: usize,
+    /// Requests answered in a row without a concurrency refusal.
+    streak: u32,
+}
+
+impl LocalGate {
+    /// One request was answered without a concurrency refusal.
+    fn answered(&self) {
+        let mut learned = self.learned.lock().expect("limits lock");
+        learned.streak += 1;
+        if learned.streak >= GROW_AFTER && learned.slots < self.ceiling {
+            learned.slots += 1;
+            learned.streak = 0;
+            self.in_flight.add_permits(1);
+        }
+    }
+
+    /// The account refused a request as one too many at once: whether the refused
+    /// request's slot is kept (only when it is the last one).
+    fn refused(&self) -> bool {
+        let mut learned = self.learned.lock().expect("limits lock");
+        learned.streak = 0;
+        if learned.slots > 1 {
+            learned.slots -= 1;
+            false
+        } else {
+            true
+        }
+    }
 }
 
 /// Leave to send one request; the slot is given back when it is dropped.
 pub struct Pass {
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
+    gate: Arc<LocalGate>,
     shared: Option<(PgStore, SlotLease)>,
+}
+
+impl Pass {
+    /// The request was answered, and not as one too many: after [`GROW_AFTER`] of these
+    /// in a row the account gets a slot back (up to the configured concurrency).
+    pub fn answered(&self) {
+        self.gate.answered();
+    }
+
+    /// The account answered that too many requests were in flight: this slot is given
+    /// up, so the account gets one fewer from now on (never fewer than one).
+    pub fn over_limit(mut self) {
+        if !self.gate.refused()
+            && let Some(permit) = self.permit.take()
+        {
+            permit.forget();
+        }
+    }
 }
 
 impl Drop for Pass {
@@ -96,6 +164,11 @@ impl AccountLimits {
                         .per_minute
                         .and_then(NonZeroU32::new)
                         .map(|n| RateLimiter::direct(Quota::per_minute(n))),
+                    ceiling: self.concurrent,
+                    learned: Mutex::new(Learned {
+                        slots: self.concurrent,
+                        streak: 0,
+                    }),
                 })
             })
             .clone()
@@ -124,7 +197,8 @@ impl AccountLimits {
         }
         let Some(pg) = &self.shared else {
             return Ok(Pass {
-                _permit: permit,
+                permit: Some(permit),
+                gate,
                 shared: None,
             });
         };
@@ -144,7 +218,8 @@ impl AccountLimits {
                 .await?
             {
                 return Ok(Pass {
-                    _permit: permit,
+                    permit: Some(permit),
+                    gate,
                     shared: Some((pg.clone(), lease)),
                 });
             }
@@ -152,5 +227,56 @@ impl AccountLimits {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(SLOT_POLL.1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(ceiling: usize) -> Arc<LocalGate> {
+        Arc::new(LocalGate {
+            in_flight: Arc::new(Semaphore::new(ceiling)),
+            rate: None,
+            ceiling,
+            learned: Mutex::new(Learned {
+                slots: ceiling,
+                streak: 0,
+            }),
+        })
+    }
+
+    async fn pass(gate: &Arc<LocalGate>) -> Pass {
+        Pass {
+            permit: Some(gate.in_flight.clone().acquire_owned().await.unwrap()),
+            gate: gate.clone(),
+            shared: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_take_slots_away_down_to_one_and_answers_give_them_back() {
+        let gate = gate(3);
+        for _ in 0..5 {
+            pass(&gate).await.over_limit();
+        }
+        assert_eq!(
+            gate.in_flight.available_permits(),
+            1,
+            "never below one slot"
+        );
+        for i in 1..=GROW_AFTER * 4 {
+            let p = pass(&gate).await;
+            p.answered();
+            drop(p);
+            let expected = (1 + (i / GROW_AFTER) as usize).min(3);
+            assert_eq!(
+                gate.in_flight.available_permits(),
+                expected,
+                "after {i} answers"
+            );
+        }
+        pass(&gate).await.over_limit();
+        assert_eq!(gate.in_flight.available_permits(), 2);
     }
 }

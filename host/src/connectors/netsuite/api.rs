@@ -80,6 +80,16 @@ impl NsError {
         }
     }
 
+    /// Whether the account refused the request as one too many at once: a 429, or a
+    /// concurrency code under any status.
+    pub fn is_over_concurrency(&self) -> bool {
+        self.status == Some(429)
+            || self
+                .details
+                .iter()
+                .any(|d| CONCURRENCY_CODES.contains(&d.code.as_str()))
+    }
+
     /// Whether NetSuite named this error code.
     pub fn has_code(&self, code: &str) -> bool {
         self.details.iter().any(|d| d.code == code)

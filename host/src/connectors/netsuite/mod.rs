@@ -26,7 +26,9 @@
 //! Limits: NetSuite limits the requests in flight per account (5 without SuiteCloud Plus,
 //! shared by every integration), and answers 429 beyond it. Each account gets a semaphore
 //! of [`DEFAULT_CONCURRENCY`] permits, or `ERP_SYNC_NETSUITE_CONCURRENCY` when set (for
-//! accounts with a larger or specially allocated limit). 429s and concurrency codes, 5xx
+//! accounts with a larger or specially allocated limit); a refusal takes a permit away and
+//! answered requests give it back (see [`super::limits`]), since other integrations may
+//! use part of the account's limit. 429s and concurrency codes, 5xx
 //! and timeouts are retried with backoff; a refused login is tried once more with a fresh
 //! nonce and timestamp, then fails asking to check the token; validation errors fail at
 //! once with NetSuite's `o:errorCode` and `o:errorPath` in the sync log.
@@ -170,13 +172,13 @@ impl NetSuiteConnector {
         loop {
             let result = {
                 let key = session.account.key();
-                let _pass = self.limits.try_enter(&key).await.map_err(|e| NsError {
+                let pass = self.limits.try_enter(&key).await.map_err(|e| NsError {
                     kind: NsErrorKind::Retryable(None),
                     status: None,
                     details: Vec::new(),
                     message: super::limits::unreadable(&key, &e),
                 })?;
-                client::send(
+                let result = client::send(
                     &self.http,
                     &session.account,
                     method.clone(),
@@ -184,7 +186,14 @@ impl NetSuiteConnector {
                     query,
                     body,
                 )
-                .await
+                .await;
+                // The account's limit is shared with its other integrations: learn it.
+                match &result {
+                    Err(e) if e.is_over_concurrency() => pass.over_limit(),
+                    Err(e) if e.status.is_none() => {}
+                    _ => pass.answered(),
+                }
+                result
             };
             match result {
                 Err(e) if e.kind == NsErrorKind::Unauthorized && !tried_again => {

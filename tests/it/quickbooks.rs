@@ -237,7 +237,13 @@ async fn a_refused_refresh_token_holds_deliveries_until_reauthorized() {
     })
     .await;
     assert_eq!(conn["status"], "needs_reauth");
-    let entries = server.log("invoice_id=inv_held").await;
+    // The worker marks the connection before it logs the held attempt (so that nothing
+    // claims the job again in between): the entry may come a moment later.
+    let entries = eventually("the held attempt logged", WAIT, || async {
+        let entries = server.log("invoice_id=inv_held").await;
+        (!entries.is_empty()).then_some(entries)
+    })
+    .await;
     assert!(
         entries[0]["error"]
             .as_str()

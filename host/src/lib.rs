@@ -15,6 +15,7 @@ pub mod console;
 pub mod crypto;
 pub use erp_sync_contracts::domain;
 pub mod http;
+pub mod kept;
 pub mod metrics;
 pub mod server;
 pub mod store;

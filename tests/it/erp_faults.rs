@@ -12,29 +12,14 @@ use serde_json::{Value, json};
 
 use crate::fakes::netsuite::{self as ns, FakeNetSuite};
 use crate::fakes::quickbooks::{self as qbo, FakeQuickBooks};
-use crate::support::{TestServer, eventually, invoice};
+use crate::support::{TestServer, invoice};
 
 const WAIT: Duration = Duration::from_secs(90);
 
 /// Waits until every invoice's delivery is final; answers the ids that FAILED, having
 /// checked each names its reason.
 async fn settle(server: &TestServer, ids: &[String]) -> Vec<String> {
-    let states = eventually("every delivery final", WAIT, || async {
-        let mut states = Vec::new();
-        for id in ids {
-            let (status, body) = server
-                .call("GET", &format!("/v1/invoices/{id}"), None)
-                .await;
-            assert_eq!(status, StatusCode::OK, "{id} is lost: {body}");
-            let sync = body["sync"][0].clone();
-            match sync["state"].as_str() {
-                Some("succeeded") | Some("failed") => states.push((id.clone(), sync)),
-                _ => return None,
-            }
-        }
-        Some(states)
-    })
-    .await;
+    let states = server.final_syncs(ids, WAIT).await;
     states
         .into_iter()
         .filter(|(_, s)| s["state"] == "failed")

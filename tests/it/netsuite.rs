@@ -415,24 +415,7 @@ async fn a_busier_accounts_lower_concurrency_limit_is_learned() {
     for id in &ids {
         server.ingest(&invoice(id)).await;
     }
-    eventually(
-        "every invoice synced or failed",
-        Duration::from_secs(60),
-        || async {
-            let mut done = 0;
-            for id in &ids {
-                let (_, body) = server
-                    .call("GET", &format!("/v1/invoices/{id}"), None)
-                    .await;
-                match body["sync"][0]["state"].as_str() {
-                    Some("succeeded") | Some("failed") => done += 1,
-                    _ => return None,
-                }
-            }
-            (done == N).then_some(())
-        },
-    )
-    .await;
+    server.final_syncs(&ids, Duration::from_secs(60)).await;
     let failed = server.log("status=FAILED&limit=1000").await;
     let refused = failed.iter().filter(|e| e["response_code"] == 429).count();
     assert!(refused >= 1, "the account's limit was hit");

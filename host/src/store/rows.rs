@@ -207,8 +207,9 @@ pub struct Claim {
 pub struct Claimed {
     pub claims: Vec<Claim>,
     /// Only when the claim leased fewer jobs than asked for: when the next claimable job
-    /// becomes due (unix ms), `None` if none is waiting. A job waiting behind an earlier version of its invoice
-    /// is not claimable; it becomes so when that version settles ([`Settled::unblocked`]).
+    /// becomes due (unix ms), `None` if none is waiting. A job waiting behind an earlier
+    /// version of its invoice is not claimable; it becomes so when that version settles
+    /// ([`Settled::unblocked`]).
     pub next_due_ms: Option<i64>,
 }
 

@@ -103,8 +103,8 @@ impl Worker {
         tracker.wait().await;
     }
 
-    /// Sleeps until the next job is due (as the empty claim said), a wake-up arrives, or
-    /// the idle poll elapses.
+    /// Sleeps until the next job is due (as the claim that took everything due said), a
+    /// wake-up arrives, or the idle poll elapses.
     async fn idle(&self, next_due_ms: Option<i64>, shutdown: &CancellationToken) {
         let mut sleep = self.settings.idle_poll;
         if let Some(due) = next_due_ms {

@@ -167,6 +167,25 @@ impl TestServer {
         body
     }
 
+    /// Waits until the latest delivery of every one of these invoices is final
+    /// (`succeeded` or `failed`), and answers each invoice's latest sync state.
+    pub async fn final_syncs(&self, ids: &[String], timeout: Duration) -> Vec<(String, Value)> {
+        super::eventually("every delivery final", timeout, || async {
+            let mut states = Vec::new();
+            for id in ids {
+                let (status, body) = self.call("GET", &format!("/v1/invoices/{id}"), None).await;
+                assert_eq!(status, StatusCode::OK, "{id} is lost: {body}");
+                let sync = body["sync"][0].clone();
+                match sync["state"].as_str() {
+                    Some("succeeded") | Some("failed") => states.push((id.clone(), sync)),
+                    _ => return None,
+                }
+            }
+            Some(states)
+        })
+        .await
+    }
+
     /// The sync log, filtered by a query string such as `invoice_id=inv_1`.
     pub async fn log(&self, query: &str) -> Vec<Value> {
         let (status, body) = self

@@ -28,10 +28,10 @@
 //! of [`DEFAULT_CONCURRENCY`] permits, or `ERP_SYNC_NETSUITE_CONCURRENCY` when set (for
 //! accounts with a larger or specially allocated limit); a refusal takes a permit away and
 //! answered requests give it back (see [`super::limits`]), since other integrations may
-//! use part of the account's limit. 429s and concurrency codes, 5xx
-//! and timeouts are retried with backoff; a refused login is tried once more with a fresh
-//! nonce and timestamp, then fails asking to check the token; validation errors fail at
-//! once with NetSuite's `o:errorCode` and `o:errorPath` in the sync log.
+//! use part of the account's limit. 429s and concurrency codes, 5xx and timeouts are
+//! retried with backoff; a refused login is tried once more with a fresh nonce and
+//! timestamp, then fails asking to check the token; validation errors fail at once with
+//! NetSuite's `o:errorCode` and `o:errorPath` in the sync log.
 
 pub mod api;
 pub mod client;

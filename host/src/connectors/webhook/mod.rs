@@ -7,8 +7,8 @@
 
 pub mod payload;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -51,8 +51,8 @@ pub struct WebhookConnector {
     client: reqwest::Client,
     allow_private: bool,
     payloads: payload::PayloadBuilder,
-    /// Each connection's parsed configuration, with the JSON it was parsed from.
-    parsed: Mutex<HashMap<String, (serde_json::Value, Arc<Parsed>)>>,
+    /// Each connection's parsed configuration, kept while its JSON is unchanged.
+    parsed: crate::kept::PerConnection<serde_json::Value, Parsed>,
 }
 
 /// A connection's configuration, parsed once for as long as it stays the same: parsing
@@ -75,33 +75,28 @@ impl WebhookConnector {
             client,
             allow_private,
             payloads: payload::PayloadBuilder::new(transforms),
-            parsed: Mutex::new(HashMap::new()),
+            parsed: crate::kept::PerConnection::default(),
         }
     }
 
     fn parsed(&self, connection: &ConnectionRow) -> Result<Arc<Parsed>, Outcome> {
-        let mut cache = self.parsed.lock().expect("webhook config cache lock");
-        if let Some((json, parsed)) = cache.get(&connection.id)
-            && *json == connection.config
-        {
-            return Ok(parsed.clone());
-        }
-        let config: WebhookConfig = serde_json::from_value(connection.config.clone())
-            .map_err(|e| Outcome::permanent(None, format!("webhook config is invalid: {e}")))?;
-        let url = url::Url::parse(&config.url).map_err(|e| format!("webhook url is invalid: {e}"));
-        let template = config.template.as_ref().map(|doc| {
-            crate::transform::template::Template::compile(doc).map_err(|e| e.to_string())
-        });
-        let parsed = Arc::new(Parsed {
-            config,
-            url,
-            template,
-        });
-        cache.insert(
-            connection.id.clone(),
-            (connection.config.clone(), parsed.clone()),
-        );
-        Ok(parsed)
+        self.parsed
+            .get_or_make(&connection.id, &connection.config, || {
+                let config: WebhookConfig = serde_json::from_value(connection.config.clone())
+                    .map_err(|e| {
+                        Outcome::permanent(None, format!("webhook config is invalid: {e}"))
+                    })?;
+                let url = url::Url::parse(&config.url)
+                    .map_err(|e| format!("webhook url is invalid: {e}"));
+                let template = config.template.as_ref().map(|doc| {
+                    crate::transform::template::Template::compile(doc).map_err(|e| e.to_string())
+                });
+                Ok(Parsed {
+                    config,
+                    url,
+                    template,
+                })
+            })
     }
 
     async fn send(
@@ -141,7 +136,7 @@ impl WebhookConnector {
         event_id: &str,
         body: payload::Payload,
     ) -> Outcome {
-        let secrets: WebhookSecrets = match serde_json::from_value(secrets.clone()) {
+        let secrets = match WebhookSecrets::deserialize(secrets) {
             Ok(s) => s,
             Err(e) => {
                 return Outcome::permanent(None, format!("webhook secrets are unreadable: {e}"));

@@ -164,9 +164,10 @@ impl PgStore {
             .fetch_all(&mut *tx)
             .await?;
         // Fewer than asked for: nothing else is due, so say when something will be.
-        let next_due_ms = match rows.len() < limit as usize {
-            true => sqlx::query_scalar(NEXT_DUE_SQL).fetch_one(&mut *tx).await?,
-            false => None,
+        let next_due_ms = if rows.len() < limit as usize {
+            sqlx::query_scalar(NEXT_DUE_SQL).fetch_one(&mut *tx).await?
+        } else {
+            None
         };
         if rows.is_empty() {
             tx.commit().await?;

@@ -134,9 +134,10 @@ impl SqliteStore {
                 .query_map(params![token, now + lease_ms, now, limit], claimed_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             // Fewer than asked for: nothing else is due, so say when something will be.
-            let next_due_ms = match jobs.len() < limit as usize {
-                true => next_due_ms(db)?,
-                false => None,
+            let next_due_ms = if jobs.len() < limit as usize {
+                next_due_ms(db)?
+            } else {
+                None
             };
             let mut connections: HashMap<String, ConnectionRow> = HashMap::new();
             let mut tweaking: HashMap<String, bool> = HashMap::new();

@@ -128,6 +128,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             config.allow_private_targets,
             config.request_timeout,
         ),
+        stops: Default::default(),
     });
     let metrics = Arc::new(Metrics::default());
     let handle = SyncHandle::default();
@@ -142,15 +143,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         metrics: metrics.clone(),
         settings: config.worker.clone(),
         handle: handle.clone(),
+        in_flight: Default::default(),
     });
     let worker = tokio::spawn(worker.run(shutdown.clone()));
     if let Some(pg) = store.postgres() {
         // Another host's ingest wakes this host's worker too.
         let handle = handle.clone();
-        tokio::spawn(
-            pg.clone()
-                .forward_wakeups(move || handle.wake(), shutdown.clone()),
-        );
+        let stops = connectors.clone();
+        tokio::spawn(pg.clone().forward_wakeups(
+            move || handle.wake(),
+            move |connection_id| stops.stops.stop(connection_id),
+            shutdown.clone(),
+        ));
     }
 
     let state = AppState {

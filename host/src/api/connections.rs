@@ -879,6 +879,8 @@ pub async fn disconnect(
     Path(id): Path<String>,
 ) -> Result<Json<Disconnected>, ApiError> {
     let (row, cancelled_jobs) = state.store.disconnect(&tenant.id, &id).await?;
+    // Attempts still waiting for the ERP's limits send nothing from now on.
+    state.connectors.stops.stop(&row.id);
     Ok(Json(Disconnected {
         connection: row.into(),
         cancelled_jobs,

@@ -1,29 +1,42 @@
-//! Per-account ERP limits: how many requests may be in flight, and how many a minute.
+//! Per-account ERP limits, counted the way each ERP counts them.
 //!
 //! An ERP counts per account (a QuickBooks company, a Xero organisation, a NetSuite
-//! account), not per connection and not per erp-sync host. Within one process the
-//! limits are a semaphore and a `governor` rate limiter per account. With a PostgreSQL
-//! store, several hosts send to the same accounts, so each request also takes a slot
-//! and a unit of budget from the database (`store/postgres/limits.rs`), which every
-//! host shares; the in-process limits still keep one host from queueing more than its
-//! share on the database.
+//! account), not per connection and not per erp-sync host. Each account gets:
 //!
-//! The configured concurrency is a ceiling, not a promise: a NetSuite account's limit is
-//! shared with every other integration of that account. So a connector that is told
-//! "too many requests at once" gives its slot up for good ([`Pass::over_limit`]), down
-//! to one, and each [`GROW_AFTER`] requests answered in a row without that message give
-//! one slot back, up to the ceiling: a wave of refusals shrinks the window at once, and it
-//! grows back slowly, as TCP's congestion window does. Without it, a bill run against an
-//! account busy with another integration keeps sending more than the account takes, and
-//! deliveries use up their retries on refusals.
+//! - **a concurrency window**: at most `concurrent` requests in flight. The configured
+//!   number is a ceiling, not a promise: a NetSuite account's limit is shared with every
+//!   other integration of that account, so a connector told "too many requests at once"
+//!   gives its slot up for good ([`Pass::over_limit`]), down to one, and each
+//!   [`GROW_AFTER`] requests answered in a row give one back, as TCP's congestion window
+//!   does;
+//! - **a rolling call budget** (`per_minute` calls in any 60 seconds), the way Xero and
+//!   QuickBooks count: a log of this account's send times ([`RollingWindow`]). A budget
+//!   with a burst (such as GCRA's) lets twice the budget out in the first minute and
+//!   every call after the burst is refused; a budget without one (one call a second)
+//!   wastes the minute a bill run starts with. The log is corrected by the provider's own
+//!   count on every answer ([`AccountLimits::observe`]), since other apps may spend the
+//!   same organisation's budget;
+//! - **a pause** when the provider answers 429 ([`AccountLimits::pause`]): every call to
+//!   the account waits it out, checked again just before sending, so calls queued
+//!   behind the limits never go out during it.
+//!
+//! Waiting ends early when the attempt's connection is stopped (disconnected): nothing
+//! goes out after the disconnect answered. An attempt waits at most `patience` in all;
+//! past it (a daily limit reached, a pause of hours) the call is not sent and the
+//! attempt is deferred, without counting as a retry ([`Blocked::Later`]).
+//!
+//! With a PostgreSQL store, several hosts send to the same accounts, so each request
+//! also takes a concurrency slot and a unit of budget from the database
+//! (`store/postgres/limits.rs`), which every host shares; the in-process limits keep one
+//! host from queueing more than its share there.
 
-use std::collections::HashMap;
-use std::num::NonZeroU32;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::Outcome;
 use crate::store::Store;
@@ -35,26 +48,128 @@ const SLOT_POLL: (Duration, Duration) = (Duration::from_millis(10), Duration::fr
 /// Answered requests in a row, without a concurrency refusal, that give one slot back.
 pub const GROW_AFTER: u32 = 20;
 
-/// One ERP's limits, per account.
-pub struct AccountLimits {
-    concurrent: usize,
-    /// How long a shared slot stays held if its host dies mid-request.
-    hold: Duration,
-    per_minute: Option<u32>,
-    shared: Option<PgStore>,
-    local: Mutex<HashMap<String, Arc<LocalGate>>>,
+/// The budget's window. A call is stamped when it leaves here and counted by the ERP
+/// when it arrives, a little later; the second of margin keeps the two from disagreeing
+/// about the oldest call at the window's edge.
+pub const WINDOW: Duration = Duration::from_secs(61);
+
+/// What one ERP allows per account.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Requests in flight at once.
+    pub concurrent: usize,
+    /// Requests in any 60 seconds, if the ERP counts them.
+    pub per_minute: Option<u32>,
+    /// The longest one attempt waits for the limits before it is deferred.
+    pub patience: Duration,
 }
 
+/// Why a call was not sent.
+#[derive(Debug)]
+pub enum Blocked {
+    /// The connection was stopped (disconnected) while the call waited.
+    Stopped,
+    /// The account's limits keep the call back longer than an attempt may wait: try again
+    /// after this long.
+    Later(Duration),
+    /// The shared limits could not be read (PostgreSQL).
+    Store(crate::store::StoreError),
+}
+
+impl Blocked {
+    /// The attempt's outcome: nothing was sent, so it never counts as a retry.
+    pub fn outcome(self, provider: &str, account: &str) -> Outcome {
+        match self {
+            Blocked::Stopped => Outcome::deferred(
+                format!(
+                    "not sent to {provider}: the connection was stopped while this attempt waited for {account}'s limits"
+                ),
+                Duration::from_secs(1),
+            ),
+            Blocked::Later(after) => Outcome::deferred(
+                format!(
+                    "not sent: {provider} asked to wait {} s before the next call to {account}; the delivery waits (not counted as a retry)",
+                    after.as_secs().max(1)
+                ),
+                after,
+            ),
+            Blocked::Store(e) => Outcome::retryable(None, unreadable(account, &e), None),
+        }
+    }
+}
+
+/// A log of one account's recent send times: at most `limit` in any [`WINDOW`].
+#[derive(Debug)]
+pub struct RollingWindow {
+    limit: usize,
+    sent: VecDeque<Instant>,
+}
+
+impl RollingWindow {
+    /// An empty window allowing `limit` calls.
+    pub fn new(limit: u32) -> Self {
+        RollingWindow {
+            limit: limit.max(1) as usize,
+            sent: VecDeque::new(),
+        }
+    }
+
+    fn prune(&mut self, now: Instant) {
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
+            self.sent.pop_front();
+        }
+    }
+
+    /// Takes one call of the budget, or says how long until one is free.
+    pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.prune(now);
+        if self.sent.len() < self.limit {
+            self.sent.push_back(now);
+            return Ok(());
+        }
+        let oldest = *self.sent.front().expect("a full window has calls");
+        Err(WINDOW.saturating_sub(now.duration_since(oldest)))
+    }
+
+    /// Gives back the call taken last (it was never sent).
+    pub fn untake(&mut self) {
+        self.sent.pop_back();
+    }
+
+    /// The provider says `remaining` calls are left: when that is fewer than this log
+    /// allows, others spent part of the budget, and as many calls as they made are
+    /// counted here, stamped now (so they leave the window no earlier than theirs).
+    pub fn correct(&mut self, remaining: u32, now: Instant) {
+        self.prune(now);
+        let used_there = self.limit.saturating_sub(remaining as usize);
+        for _ in self.sent.len()..used_there {
+            self.sent.push_back(now);
+        }
+    }
+
+    /// Calls left in the window now.
+    pub fn remaining(&mut self, now: Instant) -> usize {
+        self.prune(now);
+        self.limit.saturating_sub(self.sent.len())
+    }
+}
+
+/// One account's limits in this process.
 struct LocalGate {
     in_flight: Arc<Semaphore>,
-    rate: Option<DefaultDirectRateLimiter>,
     /// The ceiling: the configured concurrency.
     ceiling: usize,
-    learned: Mutex<Learned>,
+    state: Mutex<GateState>,
 }
 
-/// What the account's answers taught about its real concurrency limit.
-struct Learned {
+struct GateState {
+    budget: Option<RollingWindow>,
+    /// No call goes out before this (a 429's `Retry-After`).
+    paused_until: Option<Instant>,
     /// Slots in use plus free: the semaphore's size now.
     slots: usize,
     /// Requests answered in a row without a concurrency refusal.
@@ -62,13 +177,17 @@ struct Learned {
 }
 
 impl LocalGate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().expect("limits lock")
+    }
+
     /// One request was answered without a concurrency refusal.
     fn answered(&self) {
-        let mut learned = self.learned.lock().expect("limits lock");
-        learned.streak += 1;
-        if learned.streak >= GROW_AFTER && learned.slots < self.ceiling {
-            learned.slots += 1;
-            learned.streak = 0;
+        let mut s = self.lock();
+        s.streak += 1;
+        if s.streak >= GROW_AFTER && s.slots < self.ceiling {
+            s.slots += 1;
+            s.streak = 0;
             self.in_flight.add_permits(1);
         }
     }
@@ -76,14 +195,22 @@ impl LocalGate {
     /// The account refused a request as one too many at once: whether the refused
     /// request's slot is kept (only when it is the last one).
     fn refused(&self) -> bool {
-        let mut learned = self.learned.lock().expect("limits lock");
-        learned.streak = 0;
-        if learned.slots > 1 {
-            learned.slots -= 1;
+        let mut s = self.lock();
+        s.streak = 0;
+        if s.slots > 1 {
+            s.slots -= 1;
             false
         } else {
             true
         }
+    }
+
+    /// How long the account stays paused, if it is.
+    fn pause_left(&self, now: Instant) -> Option<Duration> {
+        self.lock()
+            .paused_until
+            .filter(|until| *until > now)
+            .map(|until| until - now)
     }
 }
 
@@ -133,21 +260,33 @@ pub fn unreadable(account: &str, e: &crate::store::StoreError) -> String {
     )
 }
 
+/// One ERP's limits, per account.
+pub struct AccountLimits {
+    rules: Rules,
+    /// How long a shared slot stays held if its host dies mid-request.
+    hold: Duration,
+    shared: Option<PgStore>,
+    local: Mutex<HashMap<String, Arc<LocalGate>>>,
+}
+
 impl AccountLimits {
-    /// `concurrent` requests in flight and, if given, `per_minute` requests a minute per
-    /// account; shared across hosts when `store` is PostgreSQL. `request_timeout` bounds
-    /// one request, so a slot is given up that long after a host died holding it.
-    pub fn new(
-        store: &Store,
-        concurrent: usize,
-        per_minute: Option<u32>,
-        request_timeout: Duration,
-    ) -> Self {
+    /// The limits `rules` describe, per account; shared across hosts when the store is
+    /// PostgreSQL. `request_timeout` bounds one request, so a slot is given up that long
+    /// after a host died holding it.
+    pub fn new(store: &Store, rules: Rules, request_timeout: Duration) -> Self {
+        Self::shared_by(store.postgres().cloned(), rules, request_timeout)
+    }
+
+    /// [`AccountLimits::new`] with the shared store (if any) given directly.
+    pub fn shared_by(shared: Option<PgStore>, rules: Rules, request_timeout: Duration) -> Self {
         AccountLimits {
-            concurrent: concurrent.max(1),
+            rules: Rules {
+                concurrent: rules.concurrent.max(1),
+                per_minute: rules.per_minute.filter(|n| *n > 0),
+                patience: rules.patience,
+            },
             hold: request_timeout * 2 + Duration::from_secs(30),
-            per_minute: per_minute.filter(|n| *n > 0),
-            shared: store.postgres().cloned(),
+            shared,
             local: Mutex::new(HashMap::new()),
         }
     }
@@ -159,14 +298,12 @@ impl AccountLimits {
             .entry(account.to_string())
             .or_insert_with(|| {
                 Arc::new(LocalGate {
-                    in_flight: Arc::new(Semaphore::new(self.concurrent)),
-                    rate: self
-                        .per_minute
-                        .and_then(NonZeroU32::new)
-                        .map(|n| RateLimiter::direct(Quota::per_minute(n))),
-                    ceiling: self.concurrent,
-                    learned: Mutex::new(Learned {
-                        slots: self.concurrent,
+                    in_flight: Arc::new(Semaphore::new(self.rules.concurrent)),
+                    ceiling: self.rules.concurrent,
+                    state: Mutex::new(GateState {
+                        budget: self.rules.per_minute.map(RollingWindow::new),
+                        paused_until: None,
+                        slots: self.rules.concurrent,
                         streak: 0,
                     }),
                 })
@@ -174,37 +311,149 @@ impl AccountLimits {
             .clone()
     }
 
-    /// Waits until `account` may take one more request, and holds its slot until the
-    /// returned pass is dropped. When the shared limits cannot be read, the attempt is
-    /// retried later (nothing was sent).
-    pub async fn enter(&self, account: &str) -> Result<Pass, Outcome> {
-        self.try_enter(account)
-            .await
-            .map_err(|e| Outcome::retryable(None, unreadable(account, &e), None))
+    /// The provider asked for a pause (a 429's `Retry-After`): no call to `account`
+    /// goes out for `d`, including calls already waiting for a slot.
+    pub fn pause(&self, account: &str, d: Duration) {
+        let until = Instant::now() + d;
+        let gate = self.local(account);
+        let mut s = gate.lock();
+        if s.paused_until.is_none_or(|current| current < until) {
+            s.paused_until = Some(until);
+        }
     }
 
-    /// [`AccountLimits::enter`] with the store's error as it is.
-    pub async fn try_enter(&self, account: &str) -> Result<Pass, crate::store::StoreError> {
+    /// The provider's count of calls left in its window, read from an answer: corrects
+    /// this account's budget when others spent part of it (see [`RollingWindow::correct`]).
+    pub async fn observe(&self, account: &str, remaining: u32) {
         let gate = self.local(account);
-        let permit = gate
-            .in_flight
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        if let Some(rate) = &gate.rate {
-            rate.until_ready().await;
-        }
-        let Some(pg) = &self.shared else {
-            return Ok(Pass {
-                permit: Some(permit),
-                gate,
-                shared: None,
-            });
+        let missing = {
+            let mut s = gate.lock();
+            let Some(budget) = s.budget.as_mut() else {
+                return;
+            };
+            let before = budget.remaining(Instant::now());
+            budget.correct(remaining, Instant::now());
+            before - budget.remaining(Instant::now())
         };
-        if let Some(per_minute) = self.per_minute {
-            while let Some(wait_ms) = pg.take_rate(account, per_minute.into(), 60_000).await? {
-                tokio::time::sleep(Duration::from_millis(wait_ms as u64)).await;
+        if missing > 0
+            && let (Some(pg), Some(per_minute)) = (&self.shared, self.rules.per_minute)
+            && let Err(e) = pg
+                .spend_rate(account, missing as i64, per_minute.into(), WINDOW.as_millis() as i64)
+                .await
+        {
+            tracing::warn!(error = %e, %account, "recording calls others made in the shared budget failed");
+        }
+    }
+
+    /// The configured concurrency per account (the most any account gets).
+    pub fn ceiling(&self) -> usize {
+        self.rules.concurrent
+    }
+
+    /// Calls left in `account`'s budget now, as far as this process knows (for batching
+    /// decisions); `None` when the ERP counts no calls.
+    pub fn remaining(&self, account: &str) -> Option<usize> {
+        let gate = self.local(account);
+        let mut s = gate.lock();
+        s.budget.as_mut().map(|b| b.remaining(Instant::now()))
+    }
+
+    /// Waits until `account` may take one more request, and holds its slot until the
+    /// returned pass is dropped; the attempt's outcome when it may not (see [`Blocked`]).
+    pub async fn enter(
+        &self,
+        provider: &str,
+        account: &str,
+        stop: &CancellationToken,
+    ) -> Result<Pass, Outcome> {
+        self.try_enter(account, stop)
+            .await
+            .map_err(|b| b.outcome(provider, account))
+    }
+
+    /// [`AccountLimits::enter`] with the reason as it is.
+    pub async fn try_enter(
+        &self,
+        account: &str,
+        stop: &CancellationToken,
+    ) -> Result<Pass, Blocked> {
+        let deadline = Instant::now() + self.rules.patience;
+        let gate = self.local(account);
+        loop {
+            // A pause first: waiting out a pause while holding a slot would keep calls
+            // to the account's other connections waiting for nothing.
+            wait_until(gate.pause_left(Instant::now()), deadline, stop).await?;
+            let permit = tokio::select! {
+                p = gate.in_flight.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                _ = stop.cancelled() => return Err(Blocked::Stopped),
+                _ = tokio::time::sleep_until(deadline) => return Err(Blocked::Later(Duration::from_secs(1))),
+            };
+            let took_budget = loop {
+                let wait = {
+                    let mut s = gate.lock();
+                    let now = Instant::now();
+                    if s.paused_until.is_some_and(|until| until > now) {
+                        break false;
+                    }
+                    match s.budget.as_mut().map(|b| b.take(now)) {
+                        None => break false,
+                        Some(Ok(())) => break true,
+                        Some(Err(wait)) => wait,
+                    }
+                };
+                wait_until(Some(wait), deadline, stop).await?;
+            };
+            let pass = match self.take_shared(account, stop, deadline).await {
+                Ok(shared) => Pass {
+                    permit: Some(permit),
+                    gate: gate.clone(),
+                    shared,
+                },
+                Err(e) => {
+                    if took_budget && let Some(b) = gate.lock().budget.as_mut() {
+                        b.untake();
+                    }
+                    return Err(e);
+                }
+            };
+            // The pause is checked again just before sending: a 429 may have come back
+            // for another call while this one waited.
+            if gate.pause_left(Instant::now()).is_some() {
+                if took_budget && let Some(b) = gate.lock().budget.as_mut() {
+                    b.untake();
+                }
+                drop(pass);
+                continue;
+            }
+            if stop.is_cancelled() {
+                return Err(Blocked::Stopped);
+            }
+            return Ok(pass);
+        }
+    }
+
+    /// The shared (PostgreSQL) budget and slot, when hosts share a store.
+    async fn take_shared(
+        &self,
+        account: &str,
+        stop: &CancellationToken,
+        deadline: Instant,
+    ) -> Result<Option<(PgStore, SlotLease)>, Blocked> {
+        let Some(pg) = &self.shared else {
+            return Ok(None);
+        };
+        if let Some(per_minute) = self.rules.per_minute {
+            while let Some(wait_ms) = pg
+                .take_rate(account, per_minute.into(), WINDOW.as_millis() as i64)
+                .await
+                .map_err(Blocked::Store)?
+            {
+                wait_until(
+                    Some(Duration::from_millis(wait_ms as u64)),
+                    deadline,
+                    stop,
+                )
+                .await?;
             }
         }
         let mut wait = SLOT_POLL.0;
@@ -212,20 +461,72 @@ impl AccountLimits {
             if let Some(lease) = pg
                 .take_slot(
                     account,
-                    self.concurrent as i32,
+                    self.rules.concurrent as i32,
                     self.hold.as_millis() as i64,
                 )
-                .await?
+                .await
+                .map_err(Blocked::Store)?
             {
-                return Ok(Pass {
-                    permit: Some(permit),
-                    gate,
-                    shared: Some((pg.clone(), lease)),
-                });
+                return Ok(Some((pg.clone(), lease)));
             }
             // Every slot is taken by other hosts: ask again, less often the longer it lasts.
-            tokio::time::sleep(wait).await;
+            wait_until(Some(wait), deadline, stop).await?;
             wait = (wait * 2).min(SLOT_POLL.1);
+        }
+    }
+}
+
+/// Sleeps `wait` (if any), unless the stop comes first or the wait would end past the
+/// attempt's `deadline`, in which case the attempt is deferred by the rest of the wait.
+async fn wait_until(
+    wait: Option<Duration>,
+    deadline: Instant,
+    stop: &CancellationToken,
+) -> Result<(), Blocked> {
+    let Some(wait) = wait.filter(|w| !w.is_zero()) else {
+        return if stop.is_cancelled() {
+            Err(Blocked::Stopped)
+        } else {
+            Ok(())
+        };
+    };
+    let until = Instant::now() + wait;
+    if until > deadline {
+        return Err(Blocked::Later(wait));
+    }
+    tokio::select! {
+        _ = tokio::time::sleep_until(until) => Ok(()),
+        _ = stop.cancelled() => Err(Blocked::Stopped),
+    }
+}
+
+/// Cancellation per connection: a disconnect stops the connection's attempts that are
+/// still waiting for an ERP's limits, so nothing goes out after it answered.
+#[derive(Default)]
+pub struct Stops {
+    tokens: Mutex<HashMap<String, CancellationToken>>,
+}
+
+impl Stops {
+    /// The token the connection's attempts watch (a fresh one after a stop).
+    pub fn token(&self, connection_id: &str) -> CancellationToken {
+        self.tokens
+            .lock()
+            .expect("stops lock")
+            .entry(connection_id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Stops every attempt of the connection that is waiting now.
+    pub fn stop(&self, connection_id: &str) {
+        if let Some(token) = self
+            .tokens
+            .lock()
+            .expect("stops lock")
+            .remove(connection_id)
+        {
+            token.cancel();
         }
     }
 }
@@ -237,9 +538,10 @@ mod tests {
     fn gate(ceiling: usize) -> Arc<LocalGate> {
         Arc::new(LocalGate {
             in_flight: Arc::new(Semaphore::new(ceiling)),
-            rate: None,
             ceiling,
-            learned: Mutex::new(Learned {
+            state: Mutex::new(GateState {
+                budget: None,
+                paused_until: None,
                 slots: ceiling,
                 streak: 0,
             }),
@@ -278,5 +580,68 @@ mod tests {
         }
         pass(&gate).await.over_limit();
         assert_eq!(gate.in_flight.available_permits(), 2);
+    }
+
+    #[test]
+    fn a_rolling_window_lets_the_budget_out_at_once_then_one_call_per_expiry() {
+        let start = Instant::now();
+        let mut w = RollingWindow::new(60);
+        for i in 0..60 {
+            w.take(start + Duration::from_millis(i * 100)).unwrap();
+        }
+        let wait = w.take(start + Duration::from_secs(30)).unwrap_err();
+        assert_eq!(wait, WINDOW - Duration::from_secs(30), "the oldest call leaves first");
+        assert!(w.take(start + WINDOW).is_ok(), "one call left the window");
+        assert!(w.take(start + WINDOW).is_err(), "and only one");
+    }
+
+    #[test]
+    fn the_providers_count_corrects_the_budget_downwards_only() {
+        let now = Instant::now();
+        let mut w = RollingWindow::new(60);
+        for _ in 0..10 {
+            w.take(now).unwrap();
+        }
+        w.correct(55, now);
+        assert_eq!(w.remaining(now), 50, "our own count is higher: unchanged");
+        w.correct(20, now);
+        assert_eq!(w.remaining(now), 20, "others spent 30 of the budget");
+        w.correct(0, now);
+        assert_eq!(w.remaining(now), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_back_calls_and_a_stop_ends_the_wait() {
+        let limits = AccountLimits::shared_by(
+            None,
+            Rules {
+                concurrent: 2,
+                per_minute: Some(60),
+                patience: Duration::from_secs(120),
+            },
+            Duration::from_secs(10),
+        );
+        let stop = CancellationToken::new();
+        limits.pause("a", Duration::from_secs(30));
+        let started = Instant::now();
+        let pass = limits.try_enter("a", &stop).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_secs(30), "the pause was waited out");
+        drop(pass);
+        limits.pause("a", Duration::from_secs(600));
+        assert!(
+            matches!(limits.try_enter("a", &stop).await, Err(Blocked::Later(_))),
+            "a pause longer than the patience defers the attempt"
+        );
+        let stop2 = CancellationToken::new();
+        limits.pause("b", Duration::from_secs(60));
+        let waiting = {
+            let stop2 = stop2.clone();
+            async move { limits.try_enter("b", &stop2).await }
+        };
+        let (result, ()) = tokio::join!(waiting, async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            stop2.cancel();
+        });
+        assert!(matches!(result, Err(Blocked::Stopped)), "the stop ends the wait");
     }
 }

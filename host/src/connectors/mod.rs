@@ -7,6 +7,7 @@
 //! keep their own memory in the store (OAuth tokens, and which ERP record stands for
 //! which invoice and customer); the webhook connector keeps none.
 
+pub mod coalesce;
 pub mod egress;
 pub mod limits;
 pub mod lines;
@@ -28,6 +29,9 @@ pub const PROVIDERS: &[&str] = &["webhook", "quickbooks", "xero", "netsuite"];
 
 /// One invoice version to deliver to one connection.
 pub struct SyncRequest<'a> {
+    /// Cancelled when the connection is disconnected: an attempt still waiting for the
+    /// ERP's limits then sends nothing.
+    pub stop: &'a tokio_util::sync::CancellationToken,
     pub connection: &'a ConnectionRow,
     /// The connection's opened (unsealed) secrets.
     pub secrets: &'a serde_json::Value,
@@ -60,6 +64,10 @@ pub enum OutcomeKind {
     /// The connection lost its authorization: the delivery waits (not failed, not
     /// counted) until an operator re-authorizes the connection.
     Held,
+    /// Nothing was sent: the ERP's limits keep the call back longer than an attempt may
+    /// wait (a daily limit, a long pause), or the connection stopped. The delivery runs
+    /// again after `after`, and the attempt does not count as a retry.
+    Deferred { after: Duration },
 }
 
 /// What a connector reports about one attempt; the worker logs it verbatim.
@@ -124,6 +132,17 @@ impl Outcome {
         }
     }
 
+    /// Nothing was sent; the delivery runs again after `after`, not counted as a retry.
+    pub fn deferred(detail: impl Into<String>, after: Duration) -> Self {
+        Outcome {
+            kind: OutcomeKind::Deferred { after },
+            response_code: None,
+            detail: Some(detail.into()),
+            erp_record_id: None,
+            guest_logs: None,
+        }
+    }
+
     /// Attaches a guest's captured logs.
     pub fn with_guest_logs(mut self, logs: Option<String>) -> Self {
         self.guest_logs = logs;
@@ -136,6 +155,42 @@ impl Outcome {
     }
 }
 
+/// A mapping gap: something a document needs that the connection's maps do not give
+/// (a line without an item, a tax code without a mapping, a currency the ERP cannot
+/// book). A delivery with gaps fails at once naming them all; a preview lists them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Gap {
+    /// The document field that has no mapping, e.g. `lines[0].tax_code`.
+    pub field: String,
+    /// What is missing and which setting gives it.
+    pub message: String,
+}
+
+impl Gap {
+    /// A gap at `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Gap {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The permanent failure of a delivery with these gaps.
+    pub fn failure(provider: &str, gaps: &[Gap]) -> Outcome {
+        let list: Vec<String> = gaps
+            .iter()
+            .map(|g| format!("{}: {}", g.field, g.message))
+            .collect();
+        Outcome::permanent(
+            None,
+            format!(
+                "the invoice cannot be booked in {provider} as mapped: {}",
+                list.join("; ")
+            ),
+        )
+    }
+}
+
 /// A destination provider.
 #[async_trait]
 pub trait Connector: Send + Sync {
@@ -144,6 +199,14 @@ pub trait Connector: Send + Sync {
 
     /// The read-only (or `test` event) check run when a connection is created or changed.
     async fn test(&self, connection: &ConnectionRow, secrets: &serde_json::Value) -> Outcome;
+
+    /// How many attempts of one connection the worker keeps in flight at most: enough to
+    /// use the provider's limits fully (a batching connector needs one batch sending and
+    /// another filling), few enough that one connection's backlog leaves the worker free
+    /// for the others.
+    fn in_flight_cap(&self) -> usize {
+        64
+    }
 }
 
 /// Every connector, built once at start-up.
@@ -152,6 +215,8 @@ pub struct Connectors {
     pub quickbooks: quickbooks::QuickBooksConnector,
     pub netsuite: netsuite::NetSuiteConnector,
     pub xero: xero::XeroConnector,
+    /// Stops a disconnected connection's attempts that still wait for an ERP's limits.
+    pub stops: limits::Stops,
 }
 
 impl Connectors {

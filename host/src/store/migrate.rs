@@ -22,7 +22,7 @@
 //! It works on raw sqlx on two connections rather than through [`crate::store::Store`]:
 //! it copies rows exactly as stored, which no typed store method does.
 //!
-//! The `hosts`, `erp_rate_windows` and `erp_slots` tables exist only on PostgreSQL and
+//! The `hosts`, `erp_rate_calls` and `erp_slots` tables exist only on PostgreSQL and
 //! are not copied; `jobs.lease_host` stays empty.
 
 use std::fmt;

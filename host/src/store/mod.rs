@@ -352,8 +352,9 @@ store_api! {
     /// Leases up to `limit` due jobs for `lease_ms`, with what their attempts read.
     /// Expired leases come first, then pending jobs in due order; a job waits while an
     /// earlier job of the same (connection, invoice) is open. When it leases everything
-    /// due, it says when the next job will be.
-    pub async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Claimed>;
+    /// due, it says when the next job will be. Pending jobs of the `exclude`d connections
+    /// (those with enough attempts in flight already) are left for later claims.
+    pub async fn claim_due(&self, limit: i64, lease_ms: i64, exclude: &[String]) -> StoreResult<Claimed>;
 
     /// Records an attempt and moves its job on, if the lease still holds (the entry is
     /// logged all the same), and says whether a later job of its invoice is waiting.

@@ -173,10 +173,11 @@ pub struct ClaimedJob {
 
 /// When the next claimable job becomes due (unix ms), so the worker can sleep until then:
 /// a pending job not waiting behind an earlier job of its invoice, or a lease running out.
-/// Both backends run it as is.
+/// Both backends run it, each with its own spelling of `NOT_EXCLUDED` (the connections the
+/// worker has enough of in flight, which it does not claim from now).
 pub(super) const NEXT_DUE_SQL: &str = "SELECT MIN(t) FROM (
         SELECT MIN(j.run_at_ms) AS t FROM jobs j
-        WHERE j.state = 'pending'
+        WHERE j.state = 'pending' AND NOT_EXCLUDED
           AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
           AND NOT EXISTS (SELECT 1 FROM jobs p
                           WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
@@ -232,6 +233,9 @@ pub enum JobNext {
     Held,
     /// Try again at this time (unix ms).
     RetryAt(i64),
+    /// Nothing was sent (the ERP's limits held the call back): run again at this time
+    /// (unix ms), and this attempt does not count against the job's retries.
+    Deferred(i64),
     Failed,
 }
 
@@ -243,6 +247,7 @@ impl JobNext {
             JobNext::Succeeded => ("succeeded", None, 0),
             JobNext::Held => ("pending", None, 1),
             JobNext::RetryAt(at) => ("pending", Some(at), 0),
+            JobNext::Deferred(at) => ("pending", Some(at), 1),
             JobNext::Failed => ("failed", None, 0),
         }
     }

@@ -1,6 +1,7 @@
 //! The worker: claims due jobs, runs them with bounded concurrency, settles each attempt.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -17,7 +18,9 @@ use crate::store::{
 /// Tunables of the worker.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// Attempts in flight at once.
+    /// Attempts in flight at once, over every connection. Each connection also has its
+    /// own cap, set by its connector ([`crate::connectors::Connector::in_flight_cap`]), so
+    /// a backlog on one connection never keeps another's deliveries waiting.
     pub concurrency: usize,
     /// Jobs claimed per claim statement.
     pub claim_batch: usize,
@@ -30,7 +33,7 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
-            concurrency: 64,
+            concurrency: 1024,
             claim_batch: 64,
             lease: Duration::from_secs(15 * 60),
             idle_poll: Duration::from_secs(1),
@@ -49,6 +52,50 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     pub settings: WorkerSettings,
     pub handle: SyncHandle,
+    /// Attempts in flight per connection, against each connection's cap.
+    pub in_flight: InFlight,
+}
+
+/// Attempts in flight per connection. A connection at its connector's cap is left out of
+/// claims until one of its attempts ends.
+#[derive(Default)]
+pub struct InFlight {
+    counts: Mutex<HashMap<String, (usize, usize)>>,
+}
+
+impl InFlight {
+    /// The connections at their cap now.
+    fn full(&self) -> Vec<String> {
+        self.counts
+            .lock()
+            .expect("in-flight lock")
+            .iter()
+            .filter(|(_, (n, cap))| n >= cap)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    fn start(&self, connection_id: &str, cap: usize) {
+        let mut counts = self.counts.lock().expect("in-flight lock");
+        let entry = counts.entry(connection_id.to_string()).or_insert((0, cap));
+        entry.0 += 1;
+        entry.1 = cap;
+    }
+
+    /// One attempt ended; answers whether the connection was at its cap (claims skipped
+    /// it, so the worker should look again).
+    fn end(&self, connection_id: &str) -> bool {
+        let mut counts = self.counts.lock().expect("in-flight lock");
+        let Some(entry) = counts.get_mut(connection_id) else {
+            return false;
+        };
+        let was_full = entry.0 >= entry.1;
+        entry.0 = entry.0.saturating_sub(1);
+        if entry.0 == 0 {
+            counts.remove(connection_id);
+        }
+        was_full
+    }
 }
 
 impl Worker {
@@ -67,7 +114,8 @@ impl Worker {
             }
             let want = (1 + permits.available_permits()).min(self.settings.claim_batch);
             let lease_ms = self.settings.lease.as_millis() as i64;
-            match self.store.claim_due(want as i64, lease_ms).await {
+            let full = self.in_flight.full();
+            match self.store.claim_due(want as i64, lease_ms, &full).await {
                 Ok(claimed) => {
                     // Fewer jobs than asked for: the claim took everything due, so the
                     // next claim waits for a wake-up or the next due time.
@@ -81,6 +129,11 @@ impl Worker {
                                 .try_acquire_owned()
                                 .expect("claimed no more jobs than free permits"),
                         };
+                        let cap = self
+                            .connectors
+                            .get(&job.connection.provider)
+                            .map_or(1, |c| c.in_flight_cap());
+                        self.in_flight.start(&job.connection.id, cap);
                         let worker = self.clone();
                         tracker.spawn(async move { worker.process(job, permit).await });
                     }
@@ -120,9 +173,13 @@ impl Worker {
 
     async fn process(&self, claim: Claim, _permit: OwnedSemaphorePermit) {
         let job_id = claim.job.id.clone();
+        let connection_id = claim.connection.id.clone();
         if let Err(e) = self.attempt(claim).await {
             // The lease runs out and the job is claimed again; nothing is lost.
             tracing::error!(job = %job_id, error = %e, "recording an attempt failed; the job will be retried");
+        }
+        if self.in_flight.end(&connection_id) {
+            self.handle.wake();
         }
     }
 
@@ -179,8 +236,10 @@ impl Worker {
                     ),
                 ),
                 Some(connector) => {
+                    let stop = self.connectors.stops.token(&connection.id);
                     connector
                         .sync(SyncRequest {
+                            stop: &stop,
                             connection: &connection,
                             secrets: &secrets,
                             invoice,
@@ -228,6 +287,16 @@ impl Worker {
                 JobNext::Failed,
                 Some("not retried: no retry can fix this".to_string()),
             ),
+            OutcomeKind::Deferred { after } => {
+                let at = now + after.as_millis() as i64;
+                (
+                    JobNext::Deferred(at),
+                    Some(format!(
+                        "runs again at {}; not counted as a retry",
+                        format_ms(at)
+                    )),
+                )
+            }
             OutcomeKind::Retryable { retry_after } => {
                 match self.policy.next_delay(job.attempts as u32, *retry_after) {
                     Some(delay) => {
@@ -285,6 +354,7 @@ impl Worker {
             JobNext::RetryAt(_) => "retry",
             JobNext::Failed => "failed",
             JobNext::Held => "held",
+            JobNext::Deferred(_) => "deferred",
         };
         self.metrics.attempt(&connection.provider, label);
         if next == JobNext::Succeeded {
@@ -300,7 +370,12 @@ impl Worker {
         // invoice waited for this job; a retry may be due before whatever the worker
         // sleeps towards; a held job is pending again and its connection may have been
         // re-authorized meanwhile. Otherwise an empty claim would only cost a write.
-        if settled.unblocked || matches!(next, JobNext::RetryAt(_) | JobNext::Held) {
+        if settled.unblocked
+            || matches!(
+                next,
+                JobNext::RetryAt(_) | JobNext::Held | JobNext::Deferred(_)
+            )
+        {
             self.handle.wake();
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! A fake NetSuite: the part of SuiteTalk REST web services (record service v1) that
 //! erp-sync uses — customers, invoices, credit memos by transform, currencies and
-//! subsidiaries — behind Token-Based Authentication.
+//! subsidiaries — and SuiteQL through the query service (reference lists: items,
+//! accounts, currencies, subsidiaries, tax codes), behind Token-Based Authentication.
 //!
 //! It checks what NetSuite checks and answers in NetSuite's wire shapes
 //! (`../shared/notes/erp-apis.md` §3 and §6):
@@ -19,6 +20,12 @@
 //!   alphabet, unique external ids, field names matched case-insensitively and unknown
 //!   ones refused [I]; totals recomputed from the lines;
 //! - an account-wide concurrency limit (default 5): requests beyond it answer 429;
+//! - SuiteQL (`POST /services/rest/query/v1/suiteql?limit=&offset=`, body `{"q": …}`):
+//!   signed like every call (`limit` and `offset` are query parameters, so they are in
+//!   the signature), `Prefer: transient` required [I], pages of at most 1000 rows with
+//!   `offset` a multiple of `limit`, rows with lower-case column names, every value a
+//!   string and NULL columns left out; a small subset of the language is understood (see
+//!   [`parse_suiteql`]) and anything else answers NetSuite's `INVALID_PARAMETER`;
 //! - errors in the REST envelope `{"type","title","status","o:errorDetails":[{"detail",
 //!   "o:errorCode","o:errorPath"?}]}`.
 //!
@@ -62,11 +69,49 @@ pub const ITEM_USAGE: &str = "87";
 pub const ITEM_DISCOUNT: &str = "90";
 pub const ITEM_TAX: &str = "95";
 
+/// The chart of accounts the fake starts with (internal ids).
+pub const ACCOUNT_BANK: &str = "1";
+pub const ACCOUNT_RECEIVABLE: &str = "6";
+pub const ACCOUNT_REVENUE: &str = "54";
+pub const ACCOUNT_DISCOUNTS: &str = "55";
+pub const ACCOUNT_DEFERRED_REVENUE: &str = "58";
+pub const ACCOUNT_TAX_PAYABLE: &str = "67";
+/// The legacy tax codes (`salestaxitem`) the fake starts with: 7.25 % and 0 %.
+pub const TAX_CA: &str = "101";
+pub const TAX_EXEMPT: &str = "102";
+
 /// NetSuite's base concurrency limit (no SuiteCloud Plus licence).
 pub const DEFAULT_CONCURRENCY_LIMIT: usize = 5;
 /// How far a timestamp may be from the server's clock.
 const TIMESTAMP_WINDOW_SECS: i64 = 300;
 const RECORD_PREFIX: &str = "/services/rest/record/v1/";
+const SUITEQL_PATH: &str = "/services/rest/query/v1/suiteql";
+/// Rows a SuiteQL page holds at most, and by default (Collection Paging).
+const SUITEQL_MAX_LIMIT: usize = 1000;
+/// Rows SuiteQL through REST reaches at most ("a maximum of 100,000 results").
+const SUITEQL_MAX_RESULTS: usize = 100_000;
+/// Account types as SuiteQL spells `account.accttype`.
+const ACCOUNT_TYPES: [&str; 19] = [
+    "Bank",
+    "OthCurrAsset",
+    "FixedAsset",
+    "OthAsset",
+    "AcctRec",
+    "Equity",
+    "Expense",
+    "OthExpense",
+    "COGS",
+    "AcctPay",
+    "CredCard",
+    "LongTermLiab",
+    "OthCurrLiab",
+    "Income",
+    "OthIncome",
+    "DeferExpense",
+    "UnbilledRec",
+    "DeferRevenue",
+    "NonPosting",
+];
 
 // ---------------------------------------------------------------------------------------
 // Public handle
@@ -101,8 +146,12 @@ impl Drop for FakeNetSuite {
 
 impl FakeNetSuite {
     /// Starts the fake on an ephemeral loopback port: account [`ACCOUNT_ID`], subsidiary
-    /// [`SUBSIDIARY_ID`], the four items and the currencies USD (1), GBP (2), CAD (3) and
-    /// EUR (4).
+    /// [`SUBSIDIARY_ID`], the four items, the currencies USD (1, the base currency), GBP
+    /// (2), CAD (3) and EUR (4), a small chart of accounts ([`ACCOUNT_BANK`] "1000
+    /// Checking", [`ACCOUNT_RECEIVABLE`] "1200 Accounts Receivable", [`ACCOUNT_TAX_PAYABLE`]
+    /// "2200 Sales Tax Payable", [`ACCOUNT_DEFERRED_REVENUE`] "2400 Deferred Revenue",
+    /// [`ACCOUNT_REVENUE`] "4000 Sales", [`ACCOUNT_DISCOUNTS`] "4900 Sales Discounts") and
+    /// the tax codes [`TAX_CA`] "CA Sales Tax" (7.25 %) and [`TAX_EXEMPT`] "Exempt" (0 %).
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -157,6 +206,12 @@ impl FakeNetSuite {
         lock(&self.state).login_audit.clone()
     }
 
+    /// The `q` of every SuiteQL request that got as far as its query (signed, with
+    /// `Prefer: transient` and a JSON body), in arrival order, refused ones included.
+    pub fn suiteql_queries(&self) -> Vec<String> {
+        lock(&self.state).suiteql.clone()
+    }
+
     // --- setup and faults ---
 
     /// Requests allowed in flight at once (default [`DEFAULT_CONCURRENCY_LIMIT`]).
@@ -185,11 +240,47 @@ impl FakeNetSuite {
         lock(&self.state).delay = d;
     }
 
-    /// Makes an item inactive: references to it answer 400.
+    /// Makes an item (or a tax code, which NetSuite keeps among its items) inactive:
+    /// references to it answer 400, and SuiteQL shows it with `isinactive` `T`.
     pub fn remove_item(&self, id: &str) {
         let mut s = lock(&self.state);
+        if let Some(tax) = s.tax_items.iter_mut().find(|t| t.id == id) {
+            tax.active = false;
+            return;
+        }
         let item = s.items.iter_mut().find(|i| i.id == id);
         item.unwrap_or_else(|| panic!("no item {id}")).active = false;
+    }
+
+    /// Adds an active account to the chart of accounts. `kind` is SuiteQL's `accttype`
+    /// (`Income`, `AcctRec`, `OthCurrLiab`, `Bank`, `DeferRevenue`, …); an unknown kind or
+    /// a taken id panics, as a mistake in the test.
+    pub fn add_account(&self, id: &str, number: &str, name: &str, kind: &str) {
+        let mut s = lock(&self.state);
+        assert!(ACCOUNT_TYPES.contains(&kind), "no account type {kind}");
+        assert!(
+            !s.accounts.iter().any(|a| a.id == id),
+            "account {id} exists"
+        );
+        s.accounts.push(Account::new(id, number, name, kind));
+    }
+
+    /// Makes an account inactive (SuiteQL shows it with `isinactive` `T`).
+    pub fn deactivate_account(&self, id: &str) {
+        let mut s = lock(&self.state);
+        let account = s.accounts.iter_mut().find(|a| a.id == id);
+        account.unwrap_or_else(|| panic!("no account {id}")).active = false;
+    }
+
+    /// Adds an active legacy tax code (`salestaxitem`, also listed among the items with
+    /// `itemtype` `TaxItem`); `rate` is a percentage such as `"7.25"`. A taken id panics.
+    pub fn add_tax_item(&self, id: &str, name: &str, rate: &str) {
+        let mut s = lock(&self.state);
+        assert!(
+            !s.items.iter().any(|i| i.id == id) && !s.tax_items.iter().any(|t| t.id == id),
+            "item {id} exists"
+        );
+        s.tax_items.push(TaxItem::new(id, name, rate));
     }
 }
 
@@ -218,6 +309,46 @@ struct Item {
     active: bool,
 }
 
+/// An account of the chart of accounts.
+struct Account {
+    id: String,
+    number: String,
+    name: String,
+    kind: String,
+    active: bool,
+}
+
+impl Account {
+    fn new(id: &str, number: &str, name: &str, kind: &str) -> Self {
+        Account {
+            id: id.into(),
+            number: number.into(),
+            name: name.into(),
+            kind: kind.into(),
+            active: true,
+        }
+    }
+}
+
+/// A legacy tax code (`salestaxitem`): a percentage.
+struct TaxItem {
+    id: String,
+    name: String,
+    rate: Decimal,
+    active: bool,
+}
+
+impl TaxItem {
+    fn new(id: &str, name: &str, rate: &str) -> Self {
+        TaxItem {
+            id: id.into(),
+            name: name.into(),
+            rate: Decimal::from_str(rate).unwrap_or_else(|_| panic!("a tax rate: {rate}")),
+            active: true,
+        }
+    }
+}
+
 /// A stored record: its internal id, external id and body fields (canonical names).
 #[derive(Clone, Debug)]
 struct Stored {
@@ -230,6 +361,10 @@ struct FakeState {
     base: String,
     items: Vec<Item>,
     currencies: Vec<(&'static str, &'static str, &'static str)>,
+    accounts: Vec<Account>,
+    tax_items: Vec<TaxItem>,
+    /// The `q` of every SuiteQL request that reached its query.
+    suiteql: Vec<String>,
     customers: Vec<Stored>,
     invoices: Vec<Stored>,
     credit_memos: Vec<Stored>,
@@ -266,6 +401,29 @@ impl FakeState {
                 ("3", "CAD", "Canadian Dollar"),
                 ("4", "EUR", "Euro"),
             ],
+            accounts: vec![
+                Account::new(ACCOUNT_BANK, "1000", "Checking", "Bank"),
+                Account::new(ACCOUNT_RECEIVABLE, "1200", "Accounts Receivable", "AcctRec"),
+                Account::new(
+                    ACCOUNT_TAX_PAYABLE,
+                    "2200",
+                    "Sales Tax Payable",
+                    "OthCurrLiab",
+                ),
+                Account::new(
+                    ACCOUNT_DEFERRED_REVENUE,
+                    "2400",
+                    "Deferred Revenue",
+                    "DeferRevenue",
+                ),
+                Account::new(ACCOUNT_REVENUE, "4000", "Sales", "Income"),
+                Account::new(ACCOUNT_DISCOUNTS, "4900", "Sales Discounts", "Income"),
+            ],
+            tax_items: vec![
+                TaxItem::new(TAX_CA, "CA Sales Tax", "7.25"),
+                TaxItem::new(TAX_EXEMPT, "Exempt", "0"),
+            ],
+            suiteql: Vec::new(),
             customers: Vec::new(),
             invoices: Vec::new(),
             credit_memos: Vec::new(),
@@ -429,6 +587,14 @@ fn error(status: StatusCode, code: &str, detail: &str, path: Option<&str>) -> An
             "o:errorDetails": [entry],
         }),
     )
+}
+
+/// `answer` with `field` (`o:errorQueryParam`, `o:errorHeader`) set on its error detail.
+fn with_detail(mut answer: Answer, field: &str, value: &str) -> Answer {
+    if let Some(body) = answer.body.as_mut() {
+        body["o:errorDetails"][0][field] = json!(value);
+    }
+    answer
 }
 
 fn user_error(detail: &str, path: Option<&str>) -> Answer {
@@ -716,7 +882,9 @@ async fn gate(
     let answer = {
         let mut s = lock(state);
         let answer = route(&mut s, method, uri, headers, body);
-        let write = *method != Method::GET && answer.status.is_success();
+        // A SuiteQL query is a POST but writes nothing: it has no commit to lose.
+        let write =
+            *method != Method::GET && uri.path() != SUITEQL_PATH && answer.status.is_success();
         if write && s.faults.fail_after_commit > 0 {
             s.faults.fail_after_commit -= 1;
             unexpected_error()
@@ -864,6 +1032,9 @@ fn route(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Answer {
+    if uri.path() == SUITEQL_PATH {
+        return s.suiteql(method, uri, headers, body);
+    }
     let Some(rest) = uri.path().strip_prefix(RECORD_PREFIX) else {
         return error(
             StatusCode::NOT_FOUND,
@@ -896,44 +1067,7 @@ fn route(
             None,
         );
     }
-    let json_body = || -> Result<Option<Map<String, Value>>, Answer> {
-        if body.is_empty() {
-            return Ok(None);
-        }
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !content_type.contains("json") {
-            return Err(error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "INVALID_CONTENT_TYPE",
-                "Content-Type must be application/json.",
-                None,
-            ));
-        }
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(m)) => Ok(Some(m)),
-            _ => Err(error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_CONTENT",
-                "The request body is not a valid JSON object.",
-                None,
-            )),
-        }
-    };
-    let body_or = |required: bool| -> Result<Map<String, Value>, Answer> {
-        match json_body()? {
-            Some(m) => Ok(m),
-            None if !required => Ok(Map::new()),
-            None => Err(error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_CONTENT",
-                "The request body is empty.",
-                None,
-            )),
-        }
-    };
+    let body_or = |required: bool| json_body(headers, body, required);
     let name = segments.first().copied().unwrap_or_default();
     let result = match (method.as_str(), segments.as_slice()) {
         ("GET", ["currency"]) => Ok(s.list_currencies(&params)),
@@ -998,6 +1132,47 @@ fn route(
         )),
     };
     result.unwrap_or_else(|e| e)
+}
+
+/// A JSON object body (`Content-Type` with `json`); an empty body is an empty object
+/// unless `required`.
+fn json_body(
+    headers: &HeaderMap,
+    body: &Bytes,
+    required: bool,
+) -> Result<Map<String, Value>, Answer> {
+    if body.is_empty() {
+        if !required {
+            return Ok(Map::new());
+        }
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_CONTENT",
+            "The request body is empty.",
+            None,
+        ));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.contains("json") {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "INVALID_CONTENT_TYPE",
+            "Content-Type must be application/json.",
+            None,
+        ));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_CONTENT",
+            "The request body is not a valid JSON object.",
+            None,
+        )),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1688,6 +1863,730 @@ fn field_is(view: &Value, field: &str, value: &str) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------
+// SuiteQL through the query service
+// ---------------------------------------------------------------------------------------
+
+/// The SuiteQL tables the fake answers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Table {
+    Item,
+    Account,
+    Currency,
+    Subsidiary,
+    SalesTaxItem,
+}
+
+impl Table {
+    fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "item" => Some(Table::Item),
+            "account" => Some(Table::Account),
+            "currency" => Some(Table::Currency),
+            "subsidiary" => Some(Table::Subsidiary),
+            "salestaxitem" => Some(Table::SalesTaxItem),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Table::Item => "item",
+            Table::Account => "account",
+            Table::Currency => "currency",
+            Table::Subsidiary => "subsidiary",
+            Table::SalesTaxItem => "salestaxitem",
+        }
+    }
+
+    /// The columns the fake knows, spelt as SuiteQL answers them (lower-case), in the
+    /// order `SELECT *` lists them. NetSuite has many more; naming one of those is refused
+    /// as an unknown identifier.
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Item => &[
+                "id",
+                "itemid",
+                "displayname",
+                "fullname",
+                "itemtype",
+                "isinactive",
+            ],
+            Table::Account => &[
+                "id",
+                "acctnumber",
+                "acctname",
+                "accountsearchdisplayname",
+                "displaynamewithhierarchy",
+                "fullname",
+                "accttype",
+                "description",
+                "isinactive",
+            ],
+            Table::Currency => &[
+                "id",
+                "name",
+                "symbol",
+                "isbasecurrency",
+                "currencyprecision",
+                "isinactive",
+            ],
+            Table::Subsidiary => &[
+                "id",
+                "name",
+                "fullname",
+                "currency",
+                "iselimination",
+                "isinactive",
+            ],
+            Table::SalesTaxItem => &[
+                "id",
+                "itemid",
+                "fullname",
+                "description",
+                "rate",
+                "isinactive",
+            ],
+        }
+    }
+}
+
+/// Columns `ORDER BY` compares as numbers; the others compare as text.
+fn numeric_column(column: &str) -> bool {
+    matches!(column, "id" | "currency" | "currencyprecision" | "rate")
+}
+
+/// One row: each known column and its value, `None` for NULL. SuiteQL through REST answers
+/// every value as a string (ids and numbers included) and booleans as `T`/`F`.
+type Row = Vec<(&'static str, Option<String>)>;
+
+fn cell<'r>(row: &'r Row, column: &str) -> Option<&'r str> {
+    row.iter()
+        .find(|(c, _)| *c == column)
+        .and_then(|(_, v)| v.as_deref())
+}
+
+fn text(value: &str) -> Option<String> {
+    Some(value.to_string())
+}
+
+fn flag(value: bool) -> Option<String> {
+    text(if value { "T" } else { "F" })
+}
+
+/// `item.itemtype` for a REST item record type.
+fn item_type(record_type: &str) -> &'static str {
+    match record_type {
+        "serviceItem" => "Service",
+        "discountItem" => "Discount",
+        "otherChargeItem" => "OthCharge",
+        "nonInventorySaleItem" => "NonInvtPart",
+        "inventoryItem" => "InvtPart",
+        other => panic!("no SuiteQL item type for {other}"),
+    }
+}
+
+/// Oracle's order: NULL after every value (so first when descending); numeric columns by
+/// value (a rate's `%` aside), the others as text.
+fn compare_cells(column: &str, a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(a), Some(b)) => {
+            let n = |v: &str| Decimal::from_str(v.trim_end_matches('%')).ok();
+            match (numeric_column(column), n(a), n(b)) {
+                (true, Some(x), Some(y)) => x.cmp(&y),
+                _ => a.cmp(b),
+            }
+        }
+    }
+}
+
+/// A token of the little SuiteQL the fake reads.
+#[derive(Clone, Debug, PartialEq)]
+enum Token {
+    /// A keyword or an identifier, possibly qualified (`item.id`).
+    Word(String),
+    /// A quoted literal, `''` read as `'`.
+    Text(String),
+    Number(String),
+    Comma,
+    Equals,
+    Star,
+}
+
+/// The tokens of `q`, or `None` for a character the fake does not read (`(`, `<`, `;`,
+/// `"`, …) or an unterminated literal.
+fn tokens(q: &str) -> Option<Vec<Token>> {
+    let chars: Vec<char> = q.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if let Some(t) = match c {
+            ',' => Some(Token::Comma),
+            '=' => Some(Token::Equals),
+            '*' => Some(Token::Star),
+            _ => None,
+        } {
+            out.push(t);
+            i += 1;
+        } else if c == '\'' {
+            let mut literal = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return None,
+                    Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                        literal.push('\'');
+                        i += 2;
+                    }
+                    Some('\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&ch) => {
+                        literal.push(ch);
+                        i += 1;
+                    }
+                }
+            }
+            out.push(Token::Text(literal));
+        } else if c.is_ascii_digit() {
+            let start = i;
+            while chars.get(i).is_some_and(char::is_ascii_digit) {
+                i += 1;
+            }
+            out.push(Token::Number(chars[start..i].iter().collect()));
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let start = i;
+            while chars
+                .get(i)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+            {
+                i += 1;
+            }
+            out.push(Token::Word(chars[start..i].iter().collect()));
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Words that are never a column: the keywords the fake reads and common ones it refuses.
+const RESERVED: [&str; 18] = [
+    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "ORDER", "BY", "ASC", "DESC", "AS", "JOIN",
+    "INNER", "LEFT", "ON", "GROUP", "HAVING", "DISTINCT",
+];
+
+struct Parser<'t> {
+    tokens: &'t [Token],
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn next(&mut self) -> Option<&Token> {
+        let token = self.tokens.get(self.at);
+        self.at += 1;
+        token
+    }
+
+    fn eat(&mut self, token: &Token) -> bool {
+        let found = self.tokens.get(self.at) == Some(token);
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    fn eat_keyword(&mut self, keyword: &str) -> bool {
+        let found = matches!(self.tokens.get(self.at), Some(Token::Word(w)) if w.eq_ignore_ascii_case(keyword));
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    fn keyword(&mut self, keyword: &str) -> Result<(), QueryError> {
+        if self.eat_keyword(keyword) {
+            Ok(())
+        } else {
+            Err(QueryError::Unsupported)
+        }
+    }
+
+    /// An identifier (not a keyword).
+    fn word(&mut self) -> Result<String, QueryError> {
+        match self.next() {
+            Some(Token::Word(w)) if !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(w)) => {
+                Ok(w.clone())
+            }
+            _ => Err(QueryError::Unsupported),
+        }
+    }
+}
+
+/// A query the fake answers.
+#[derive(Debug)]
+struct Select {
+    table: Table,
+    /// Each selected column and its name in the answer (its alias, lower-cased).
+    columns: Vec<(&'static str, String)>,
+    /// `column = literal` conditions, all of which a row must meet.
+    filters: Vec<(&'static str, String)>,
+    /// `ORDER BY` columns, `true` for descending.
+    order: Vec<(&'static str, bool)>,
+}
+
+/// Why a query is refused; each answers 400 `INVALID_PARAMETER` naming `q`.
+#[derive(Debug, PartialEq)]
+enum QueryError {
+    /// Anything outside the subset read here (NetSuite's wording for a query it cannot run;
+    /// a real account would run many of these).
+    Unsupported,
+    /// A table NetSuite does not have — or the fake does not serve (`customer`, …).
+    UnknownTable(String),
+    /// A column NetSuite does not have — or the fake does not know.
+    UnknownColumn(String, Table),
+}
+
+impl QueryError {
+    /// NetSuite's answers: `Invalid search type: x.` for an unknown table, `Unknown
+    /// identifier 'x'. Available identifiers are: {t=t}.` for an unknown column, `Invalid
+    /// or unsupported search.` otherwise, each after `Invalid search query. Detailed
+    /// unprocessed description follows.`, with `o:errorQueryParam` `q`.
+    fn answer(&self) -> Answer {
+        let detail = match self {
+            QueryError::Unsupported => {
+                "Search error occurred: Invalid or unsupported search.".to_string()
+            }
+            QueryError::UnknownTable(t) => format!("Invalid search type: {t}."),
+            QueryError::UnknownColumn(c, t) => {
+                let t = t.name();
+                format!(
+                    "Search error occurred: Unknown identifier '{c}'. Available identifiers are: {{{t}={t}}}."
+                )
+            }
+        };
+        let detail =
+            format!("Invalid search query. Detailed unprocessed description follows. {detail}");
+        with_detail(
+            error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER", &detail, None),
+            "o:errorQueryParam",
+            "q",
+        )
+    }
+}
+
+/// The SuiteQL the fake reads, keywords and identifiers in any case:
+///
+/// ```text
+/// SELECT * | <column> [AS <alias>] [, …]
+/// FROM item | account | currency | subsidiary | salestaxitem
+/// [WHERE <column> = '<text>' | <digits> [AND …]]
+/// [ORDER BY <column> [ASC | DESC] [, …]]
+/// ```
+///
+/// A column may be qualified by its table (`item.itemid`). Anything else — joins, table
+/// aliases, `OR`, other operators, functions, `FETCH FIRST`, `ROWNUM`, a trailing `;` — is
+/// refused.
+fn parse_suiteql(q: &str) -> Result<Select, QueryError> {
+    let tokens = tokens(q).ok_or(QueryError::Unsupported)?;
+    let mut p = Parser {
+        tokens: &tokens,
+        at: 0,
+    };
+    p.keyword("SELECT")?;
+    // `None`: `*`.
+    let mut wanted: Option<Vec<(String, Option<String>)>> = None;
+    if !p.eat(&Token::Star) {
+        let mut list = Vec::new();
+        loop {
+            let column = p.word()?;
+            let alias = if p.eat_keyword("AS") {
+                Some(p.word()?)
+            } else {
+                None
+            };
+            list.push((column, alias));
+            if !p.eat(&Token::Comma) {
+                break;
+            }
+        }
+        wanted = Some(list);
+    }
+    p.keyword("FROM")?;
+    let name = p.word()?;
+    let table = Table::parse(&name).ok_or(QueryError::UnknownTable(name))?;
+    let resolve = |name: &str| -> Result<&'static str, QueryError> {
+        let lower = name.to_ascii_lowercase();
+        let bare = lower
+            .strip_prefix(&format!("{}.", table.name()))
+            .unwrap_or(&lower);
+        table
+            .columns()
+            .iter()
+            .copied()
+            .find(|c| *c == bare)
+            .ok_or_else(|| QueryError::UnknownColumn(name.to_string(), table))
+    };
+    let columns = match wanted {
+        None => table
+            .columns()
+            .iter()
+            .map(|c| (*c, c.to_string()))
+            .collect(),
+        Some(list) => list
+            .iter()
+            .map(|(column, alias)| {
+                let column = resolve(column)?;
+                let name = alias
+                    .as_deref()
+                    .map_or(column.to_string(), str::to_ascii_lowercase);
+                Ok((column, name))
+            })
+            .collect::<Result<Vec<_>, QueryError>>()?,
+    };
+    let mut filters = Vec::new();
+    if p.eat_keyword("WHERE") {
+        loop {
+            let column = resolve(&p.word()?)?;
+            if !p.eat(&Token::Equals) {
+                return Err(QueryError::Unsupported);
+            }
+            let value = match p.next() {
+                Some(Token::Text(v) | Token::Number(v)) => v.clone(),
+                _ => return Err(QueryError::Unsupported),
+            };
+            filters.push((column, value));
+            if !p.eat_keyword("AND") {
+                break;
+            }
+        }
+    }
+    let mut order = Vec::new();
+    if p.eat_keyword("ORDER") {
+        p.keyword("BY")?;
+        loop {
+            let column = resolve(&p.word()?)?;
+            let descending = p.eat_keyword("DESC");
+            if !descending {
+                p.eat_keyword("ASC");
+            }
+            order.push((column, descending));
+            if !p.eat(&Token::Comma) {
+                break;
+            }
+        }
+    }
+    if p.at != tokens.len() {
+        return Err(QueryError::Unsupported);
+    }
+    Ok(Select {
+        table,
+        columns,
+        filters,
+        order,
+    })
+}
+
+/// Whether a `Prefer` header asks for `transient` (one preference among others will do).
+fn prefers_transient(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("transient"))
+}
+
+/// `limit` (1 to 1000, default 1000) and `offset` (default 0): NetSuite's Collection
+/// Paging, where the offset must be a multiple of the limit (ehmad11/netsuite-rest#25,
+/// for record lists; the same here [I]) and 100,000 results are the most SuiteQL reaches.
+/// The wording of these refusals is not published [I].
+fn suiteql_page(params: &Params) -> Result<(usize, usize), Answer> {
+    let refuse = |name: &str, detail: String| {
+        with_detail(
+            error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER", &detail, None),
+            "o:errorQueryParam",
+            name,
+        )
+    };
+    let limit = match params.get("limit") {
+        None => SUITEQL_MAX_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=SUITEQL_MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(refuse(
+                    "limit",
+                    format!("Invalid limit {l}: use an integer from 1 to {SUITEQL_MAX_LIMIT}."),
+                ));
+            }
+        },
+    };
+    let offset = match params.get("offset") {
+        None => 0,
+        Some(o) => o.parse::<usize>().map_err(|_| {
+            refuse(
+                "offset",
+                format!("Invalid offset {o}: use a non-negative integer."),
+            )
+        })?,
+    };
+    if offset % limit != 0 {
+        return Err(refuse(
+            "offset",
+            format!("Invalid offset {offset}: the offset must be a multiple of the limit {limit}."),
+        ));
+    }
+    if offset >= SUITEQL_MAX_RESULTS {
+        return Err(refuse(
+            "offset",
+            format!(
+                "Invalid offset {offset}: SuiteQL returns at most {SUITEQL_MAX_RESULTS} results."
+            ),
+        ));
+    }
+    Ok((limit, offset))
+}
+
+impl FakeState {
+    /// The rows of a table, from the fake's items, accounts, currencies, subsidiary and
+    /// tax codes.
+    fn table_rows(&self, table: Table) -> Vec<Row> {
+        match table {
+            Table::Item => {
+                let items = self.items.iter().map(|i| {
+                    vec![
+                        ("id", text(&i.id)),
+                        ("itemid", text(&i.name)),
+                        ("displayname", text(&i.name)),
+                        ("fullname", text(&i.name)),
+                        ("itemtype", text(item_type(i.record_type))),
+                        ("isinactive", flag(!i.active)),
+                    ]
+                });
+                // [I] Tax codes are items in NetSuite (one id sequence, `itemtype`
+                // `TaxItem`); they have no display name.
+                let taxes = self.tax_items.iter().map(|t| {
+                    vec![
+                        ("id", text(&t.id)),
+                        ("itemid", text(&t.name)),
+                        ("displayname", None),
+                        ("fullname", text(&t.name)),
+                        ("itemtype", text("TaxItem")),
+                        ("isinactive", flag(!t.active)),
+                    ]
+                });
+                items.chain(taxes).collect()
+            }
+            Table::Account => self
+                .accounts
+                .iter()
+                .map(|a| {
+                    // `accountsearchdisplayname` is the number and the name (LedgerSync's
+                    // recorded answer); the hierarchy names are [I] for accounts without a
+                    // parent.
+                    let display = format!("{} {}", a.number, a.name);
+                    vec![
+                        ("id", text(&a.id)),
+                        ("acctnumber", text(&a.number)),
+                        ("acctname", text(&a.name)),
+                        ("accountsearchdisplayname", text(&display)),
+                        ("displaynamewithhierarchy", text(&display)),
+                        ("fullname", text(&a.name)),
+                        ("accttype", text(&a.kind)),
+                        ("description", None),
+                        ("isinactive", flag(!a.active)),
+                    ]
+                })
+                .collect(),
+            Table::Currency => self
+                .currencies
+                .iter()
+                .map(|(id, symbol, name)| {
+                    vec![
+                        ("id", text(id)),
+                        ("name", text(name)),
+                        ("symbol", text(symbol)),
+                        ("isbasecurrency", flag(*id == "1")),
+                        ("currencyprecision", text("2")),
+                        ("isinactive", flag(false)),
+                    ]
+                })
+                .collect(),
+            Table::Subsidiary => vec![vec![
+                ("id", text(SUBSIDIARY_ID)),
+                ("name", text("Parent Company")),
+                ("fullname", text("Parent Company")),
+                ("currency", text("1")),
+                ("iselimination", flag(false)),
+                ("isinactive", flag(false)),
+            ]],
+            Table::SalesTaxItem => self
+                .tax_items
+                .iter()
+                .map(|t| {
+                    vec![
+                        ("id", text(&t.id)),
+                        ("itemid", text(&t.name)),
+                        ("fullname", text(&t.name)),
+                        ("description", None),
+                        // [I] A percentage with its sign, as NetSuite shows a tax code's rate.
+                        ("rate", Some(format!("{}%", t.rate.normalize()))),
+                        ("isinactive", flag(!t.active)),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    fn suiteql_url(&self, limit: usize, offset: usize) -> String {
+        format!("{}{SUITEQL_PATH}?limit={limit}&offset={offset}", self.base)
+    }
+
+    /// `POST /services/rest/query/v1/suiteql`: one page of a query's rows.
+    fn suiteql(&mut self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Answer {
+        if *method != Method::POST {
+            return error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "The HTTP method is not allowed for this resource.",
+                None,
+            );
+        }
+        let params = Params(
+            url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect(),
+        );
+        // [I] As on the record service, an unknown query parameter is refused.
+        if let Some((name, _)) = params.0.iter().find(|(k, _)| k != "limit" && k != "offset") {
+            return with_detail(
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_PARAMETER",
+                    &format!("Invalid query parameter: {name}."),
+                    None,
+                ),
+                "o:errorQueryParam",
+                name,
+            );
+        }
+        let (limit, offset) = match suiteql_page(&params) {
+            Ok(page) => page,
+            Err(refusal) => return refusal,
+        };
+        // [I] Oracle's request carries `Prefer: transient` and every public client sends
+        // it; what NetSuite answers without it is not published, so the fake refuses.
+        if !prefers_transient(headers) {
+            return with_detail(
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_HEADER",
+                    "Invalid Prefer header: SuiteQL queries require Prefer: transient.",
+                    None,
+                ),
+                "o:errorHeader",
+                "Prefer",
+            );
+        }
+        let body = match json_body(headers, body, true) {
+            Ok(body) => body,
+            Err(refusal) => return refusal,
+        };
+        let Some(q) = body.get("q").and_then(Value::as_str) else {
+            // [I] The wording is not published.
+            return error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_CONTENT",
+                "The request body must hold the query as the string q.",
+                Some("q"),
+            );
+        };
+        self.suiteql.push(q.to_string());
+        let select = match parse_suiteql(q) {
+            Ok(select) => select,
+            Err(e) => return e.answer(),
+        };
+        let mut rows: Vec<Row> = self
+            .table_rows(select.table)
+            .into_iter()
+            .filter(|row| {
+                select
+                    .filters
+                    .iter()
+                    .all(|(column, value)| cell(row, column) == Some(value.as_str()))
+            })
+            .collect();
+        // [I] Without ORDER BY NetSuite promises no order; the fake uses internal ids.
+        let order = if select.order.is_empty() {
+            vec![("id", false)]
+        } else {
+            select.order.clone()
+        };
+        rows.sort_by(|a, b| {
+            order
+                .iter()
+                .map(|(column, descending)| {
+                    let o = compare_cells(column, cell(a, column), cell(b, column));
+                    if *descending { o.reverse() } else { o }
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let total = rows.len();
+        let items: Vec<Value> = rows
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|row| {
+                // Every row has empty `links`; NULL columns are left out (LedgerSync's
+                // recorded answers).
+                let mut item = Map::new();
+                item.insert("links".into(), json!([]));
+                for (column, name) in &select.columns {
+                    if let Some(value) = cell(row, column) {
+                        item.insert(name.clone(), json!(value));
+                    }
+                }
+                Value::Object(item)
+            })
+            .collect();
+        let has_more = offset + items.len() < total;
+        // [I] The paging links of record collections (`first`, `prev`, `next`, `last`),
+        // then `self` as requested.
+        let mut links = Vec::new();
+        if offset > 0 {
+            links.push(json!({"rel": "first", "href": self.suiteql_url(limit, 0)}));
+            links.push(json!({"rel": "prev", "href": self.suiteql_url(limit, offset - limit)}));
+        }
+        if has_more {
+            let last = (total - 1) / limit * limit;
+            links.push(json!({"rel": "next", "href": self.suiteql_url(limit, offset + limit)}));
+            links.push(json!({"rel": "last", "href": self.suiteql_url(limit, last)}));
+        }
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        links.push(json!({"rel": "self", "href": format!("{}{SUITEQL_PATH}{query}", self.base)}));
+        Answer::json(
+            StatusCode::OK,
+            json!({
+                "links": links,
+                "count": items.len(),
+                "hasMore": has_more,
+                "items": items,
+                "offset": offset,
+                "totalResults": total,
+            }),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // The fake's own tests: it must be right before it can judge a connector
 // ---------------------------------------------------------------------------------------
 
@@ -1773,6 +2672,79 @@ mod tests {
             let header = self.header(method, path, query);
             self.send_with(method, path, query, body, header).await
         }
+
+        /// The SuiteQL URL with `query` encoded the RFC 3986 way, as erp-sync builds URLs.
+        fn suiteql_url(&self, query: &[(&str, &str)]) -> url::Url {
+            let mut text = format!("{}{SUITEQL_PATH}", self.fake.url);
+            if !query.is_empty() {
+                let pairs: Vec<String> = query
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", tba::encode(k), tba::encode(v)))
+                    .collect();
+                text.push('?');
+                text.push_str(&pairs.join("&"));
+            }
+            url::Url::parse(&text).unwrap()
+        }
+
+        /// A SuiteQL request sent with `query` but signed with `signed`, with `prefer` as
+        /// the `Prefer` header.
+        async fn suiteql_with(
+            &self,
+            method: &str,
+            query: &[(&str, &str)],
+            signed: &[(&str, &str)],
+            prefer: Option<&str>,
+            body: Option<Value>,
+        ) -> (u16, Value) {
+            let header = tba::authorization(
+                method,
+                &self.suiteql_url(signed),
+                ACCOUNT_ID,
+                &credentials(),
+                &tba::nonce(),
+                Utc::now().timestamp(),
+            );
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let mut request = self
+                .http
+                .request(method, self.suiteql_url(query))
+                .header("authorization", header);
+            if let Some(prefer) = prefer {
+                request = request.header("prefer", prefer);
+            }
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        }
+
+        /// A SuiteQL query as a connector must send it.
+        async fn suiteql(&self, q: &str, query: &[(&str, &str)]) -> (u16, Value) {
+            let body = Some(json!({ "q": q }));
+            self.suiteql_with("POST", query, query, Some("transient"), body)
+                .await
+        }
+    }
+
+    fn rows(body: &Value) -> &Vec<Value> {
+        body["items"].as_array().unwrap()
+    }
+
+    fn column(body: &Value, name: &str) -> Vec<String> {
+        rows(body)
+            .iter()
+            .map(|r| r[name].as_str().unwrap_or("<null>").to_string())
+            .collect()
+    }
+
+    fn detail(body: &Value) -> &str {
+        body["o:errorDetails"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
     }
 
     fn code(body: &Value) -> &str {
@@ -2239,5 +3211,332 @@ mod tests {
             fake.max_concurrent_seen()
         );
         assert!(fake.requests().iter().all(|r| r.status != 0));
+    }
+    #[test]
+    fn the_suiteql_subset() {
+        let s = parse_suiteql(
+            "select item.ItemId as Name from Item where itemid = 'O''Brien' and id = 7 order by id desc, itemid",
+        )
+        .unwrap();
+        assert_eq!(s.table, Table::Item);
+        assert_eq!(s.columns, [("itemid", "name".to_string())]);
+        assert_eq!(
+            s.filters,
+            [("itemid", "O'Brien".to_string()), ("id", "7".to_string())]
+        );
+        assert_eq!(s.order, [("id", true), ("itemid", false)]);
+        let s = parse_suiteql("SELECT * FROM currency").unwrap();
+        assert_eq!(s.columns.len(), Table::Currency.columns().len());
+        assert_eq!(
+            parse_suiteql("SELECT id FROM item WHERE x = 1").unwrap_err(),
+            QueryError::UnknownColumn("x".into(), Table::Item)
+        );
+        assert_eq!(
+            parse_suiteql("SELECT id FROM transaction").unwrap_err(),
+            QueryError::UnknownTable("transaction".into())
+        );
+        for q in [
+            "SELECT id FROM item WHERE id = 1 OR id = 2",
+            "SELECT id FROM item;",
+            "SELECT id, FROM item",
+            "SELECT id FROM item ORDER id",
+            "SELECT id FROM item WHERE id = itemid",
+        ] {
+            assert_eq!(
+                parse_suiteql(q).unwrap_err(),
+                QueryError::Unsupported,
+                "{q}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn suiteql_lists_reference_data_like_netsuite() {
+        let fake = FakeNetSuite::start().await;
+        let client = Client::new(&fake);
+        let (status, body) = client
+            .suiteql(
+                "SELECT id, itemid, displayname, itemtype, isinactive FROM item WHERE isinactive = 'F' ORDER BY id",
+                &[],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            (
+                &body["count"],
+                &body["totalResults"],
+                &body["hasMore"],
+                &body["offset"]
+            ),
+            (&json!(6), &json!(6), &json!(false), &json!(0))
+        );
+        assert_eq!(
+            column(&body, "id"),
+            [
+                ITEM_SERVICES,
+                ITEM_USAGE,
+                ITEM_DISCOUNT,
+                ITEM_TAX,
+                TAX_CA,
+                TAX_EXEMPT
+            ]
+        );
+        assert_eq!(
+            rows(&body)[0],
+            json!({"links": [], "id": "86", "itemid": "Services", "displayname": "Services",
+                   "itemtype": "Service", "isinactive": "F"})
+        );
+        // Tax codes are items too, and their NULL display name is left out.
+        let tax = &rows(&body)[4];
+        assert_eq!(tax["itemtype"], "TaxItem");
+        assert!(tax.get("displayname").is_none(), "{tax}");
+
+        // Keywords and identifiers in any case, answered in lower case; a qualified
+        // column, an alias, two conditions.
+        fake.deactivate_account(ACCOUNT_DISCOUNTS);
+        let (status, body) = client
+            .suiteql(
+                "select ID, account.AcctNumber, AccountSearchDisplayName as Name, ACCTTYPE from ACCOUNT \
+                 where IsInactive = 'F' and AcctType = 'Income' order by acctnumber desc",
+                &[],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            rows(&body),
+            &vec![
+                json!({"links": [], "id": ACCOUNT_REVENUE, "acctnumber": "4000",
+                          "name": "4000 Sales", "accttype": "Income"})
+            ]
+        );
+        fake.add_account("300", "4100", "Subscription Revenue", "Income");
+        let (_, body) = client
+            .suiteql(
+                "SELECT id FROM account WHERE accttype = 'Income' ORDER BY acctnumber DESC",
+                &[],
+            )
+            .await;
+        assert_eq!(
+            column(&body, "id"),
+            [ACCOUNT_DISCOUNTS, "300", ACCOUNT_REVENUE]
+        );
+
+        let (_, body) = client
+            .suiteql("SELECT * FROM currency ORDER BY symbol", &[])
+            .await;
+        assert_eq!(column(&body, "symbol"), ["CAD", "EUR", "GBP", "USD"]);
+        assert_eq!(
+            rows(&body)[3],
+            json!({"links": [], "id": "1", "name": "US Dollar", "symbol": "USD",
+                   "isbasecurrency": "T", "currencyprecision": "2", "isinactive": "F"})
+        );
+
+        fake.add_tax_item("103", "NY Sales Tax", "8.875");
+        fake.remove_item(TAX_EXEMPT);
+        let (_, body) = client
+            .suiteql(
+                "SELECT id, itemid, rate FROM salestaxitem WHERE isinactive = 'F' ORDER BY rate DESC",
+                &[],
+            )
+            .await;
+        assert_eq!(
+            rows(&body),
+            &vec![
+                json!({"links": [], "id": "103", "itemid": "NY Sales Tax", "rate": "8.875%"}),
+                json!({"links": [], "id": TAX_CA, "itemid": "CA Sales Tax", "rate": "7.25%"}),
+            ]
+        );
+
+        let (_, body) = client
+            .suiteql(
+                "SELECT id, name, currency FROM subsidiary WHERE id = 1",
+                &[],
+            )
+            .await;
+        assert_eq!(
+            rows(&body),
+            &vec![json!({"links": [], "id": "1", "name": "Parent Company", "currency": "1"})]
+        );
+
+        fake.remove_item(ITEM_USAGE);
+        let (_, body) = client
+            .suiteql("SELECT id, isinactive FROM item WHERE id = '87'", &[])
+            .await;
+        assert_eq!(rows(&body)[0]["isinactive"], "T");
+        assert_eq!(fake.suiteql_queries().len(), 7);
+        assert!(fake.requests().iter().all(|r| r.path == SUITEQL_PATH));
+    }
+
+    #[tokio::test]
+    async fn suiteql_pages_are_signed_and_bounded() {
+        let fake = FakeNetSuite::start().await;
+        let client = Client::new(&fake);
+        let q = "SELECT id FROM account ORDER BY id";
+        let mut seen = Vec::new();
+        let mut offset = 0;
+        loop {
+            let at = offset.to_string();
+            let (status, body) = client.suiteql(q, &[("limit", "4"), ("offset", &at)]).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(
+                (&body["totalResults"], &body["offset"]),
+                (&json!(6), &json!(offset))
+            );
+            seen.extend(column(&body, "id"));
+            let rels: Vec<&str> = body["links"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["rel"].as_str().unwrap())
+                .collect();
+            if body["hasMore"] == true {
+                assert_eq!(body["count"], 4);
+                assert_eq!(rels, ["next", "last", "self"]);
+                assert!(
+                    body["links"][0]["href"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with("?limit=4&offset=4")
+                );
+                offset += 4;
+            } else {
+                assert_eq!(body["count"], 2);
+                assert_eq!(rels, ["first", "prev", "self"]);
+                break;
+            }
+        }
+        // Ids sort as numbers.
+        assert_eq!(seen, ["1", "6", "54", "55", "58", "67"]);
+
+        // `limit` and `offset` are signed like any query parameter.
+        let body = Some(json!({ "q": q }));
+        let (status, res) = client
+            .suiteql_with("POST", &[("limit", "4")], &[], Some("transient"), body)
+            .await;
+        assert_eq!((status, code(&res)), (401, "INVALID_LOGIN"));
+        assert_eq!(fake.login_audit(), ["InvalidSignature"]);
+
+        for (query, param) in [
+            (vec![("limit", "1001")], "limit"),
+            (vec![("limit", "0")], "limit"),
+            (vec![("limit", "many")], "limit"),
+            (vec![("limit", "4"), ("offset", "2")], "offset"),
+            (vec![("offset", "-1000")], "offset"),
+            (vec![("offset", "100000")], "offset"),
+        ] {
+            let (status, res) = client.suiteql(q, &query).await;
+            assert_eq!(
+                (status, code(&res)),
+                (400, "INVALID_PARAMETER"),
+                "{query:?}: {res}"
+            );
+            assert_eq!(
+                res["o:errorDetails"][0]["o:errorQueryParam"], param,
+                "{res}"
+            );
+        }
+        // Past the end: an empty page.
+        let (status, res) = client.suiteql(q, &[("limit", "4"), ("offset", "8")]).await;
+        assert_eq!(status, 200);
+        assert_eq!((&res["count"], &res["hasMore"]), (&json!(0), &json!(false)));
+    }
+
+    #[tokio::test]
+    async fn suiteql_refuses_like_netsuite() {
+        let fake = FakeNetSuite::start().await;
+        let client = Client::new(&fake);
+        let q = json!({"q": "SELECT id FROM currency"});
+        let (status, res) = client
+            .suiteql_with("POST", &[], &[], None, Some(q.clone()))
+            .await;
+        assert_eq!((status, code(&res)), (400, "INVALID_HEADER"), "{res}");
+        assert_eq!(res["o:errorDetails"][0]["o:errorHeader"], "Prefer");
+        let (status, _) = client
+            .suiteql_with("POST", &[], &[], Some("respond-async"), Some(q.clone()))
+            .await;
+        assert_eq!(status, 400);
+        let (status, res) = client
+            .suiteql_with(
+                "POST",
+                &[],
+                &[],
+                Some("respond-async, Transient"),
+                Some(q.clone()),
+            )
+            .await;
+        assert_eq!(status, 200, "{res}");
+        let (status, res) = client
+            .suiteql_with("GET", &[], &[], Some("transient"), None)
+            .await;
+        assert_eq!((status, code(&res)), (405, "METHOD_NOT_ALLOWED"));
+        for body in [
+            None,
+            Some(json!({"query": "SELECT id FROM item"})),
+            Some(json!({"q": 1})),
+        ] {
+            let (status, res) = client
+                .suiteql_with("POST", &[], &[], Some("transient"), body)
+                .await;
+            assert_eq!((status, code(&res)), (400, "INVALID_CONTENT"), "{res}");
+        }
+        let (status, res) = client
+            .suiteql("SELECT id FROM item", &[("fields", "id")])
+            .await;
+        assert_eq!((status, code(&res)), (400, "INVALID_PARAMETER"));
+
+        let (status, res) = client.suiteql("SELECT id FROM customer", &[]).await;
+        assert_eq!((status, code(&res)), (400, "INVALID_PARAMETER"));
+        assert_eq!(
+            detail(&res),
+            "Invalid search query. Detailed unprocessed description follows. Invalid search type: customer."
+        );
+        assert_eq!(res["o:errorDetails"][0]["o:errorQueryParam"], "q");
+        let (_, res) = client.suiteql("SELECT id, nope FROM item", &[]).await;
+        assert_eq!(
+            detail(&res),
+            "Invalid search query. Detailed unprocessed description follows. Search error occurred: \
+             Unknown identifier 'nope'. Available identifiers are: {item=item}."
+        );
+        let (_, res) = client
+            .suiteql("SELECT id FROM item WHERE isinactive = 'F' OR id = 1", &[])
+            .await;
+        assert!(
+            detail(&res).ends_with("Invalid or unsupported search."),
+            "{res}"
+        );
+        for q in [
+            "SELECT id FROM item;",
+            "SELECT i.id FROM item i",
+            "SELECT id FROM item WHERE isinactive <> 'T'",
+            "SELECT COUNT(*) FROM item",
+            "SELECT id FROM item WHERE itemid LIKE 'S%'",
+            "SELECT id FROM item WHERE ROWNUM <= 2",
+            "SELECT id FROM item ORDER BY id FETCH FIRST 2 ROWS ONLY",
+            "SELECT id FROM item JOIN account ON item.id = account.id",
+            "SELECT id FROM item WHERE itemid = 'unterminated",
+            "SELECT FROM item",
+            "DELETE FROM item",
+            "",
+        ] {
+            let (status, res) = client.suiteql(q, &[]).await;
+            assert_eq!(
+                (status, code(&res)),
+                (400, "INVALID_PARAMETER"),
+                "{q}: {res}"
+            );
+        }
+
+        // A query is not a write: it leaves a lost-answer fault for the next write.
+        fake.fail_after_commit(1);
+        assert_eq!(client.suiteql("SELECT id FROM currency", &[]).await.0, 200);
+        let customer = json!({"companyName": "A", "subsidiary": {"id": "1"}});
+        let (status, _, _) = client
+            .send("PUT", "customer/eid:c", &[], Some(customer))
+            .await;
+        assert_eq!(status, 500);
+        // Throttled and signed like every call.
+        fake.throttle_next(1);
+        let (status, res) = client.suiteql("SELECT id FROM currency", &[]).await;
+        assert_eq!((status, code(&res)), (429, "CONCURRENCY_LIMIT_EXCEEDED"));
     }
 }

@@ -1,14 +1,16 @@
 //! A fake Xero: the identity endpoints (OAuth 2.0 authorization code with PKCE, token
 //! rotation, connections) and the part of the Accounting API 2.0 that erp-sync uses
-//! (organisation, accounts, tax rates, contacts, invoices).
+//! (organisation, accounts, tax rates, currencies, items, contacts, invoices).
 //!
 //! It checks what Xero checks and answers in Xero's wire shapes: `xero-tenant-id` against
 //! the organisations the grant authorized, scopes, rotating refresh tokens with a 30-minute
 //! grace, `Idempotency-Key` replay, `summarizeErrors`, the `ValidationException` envelope,
-//! element-level `HasErrors`, `/Date(ms+0000)/` dates, plain-text 404s, the rate limits
-//! (5 concurrent, 60 a minute, 5000 a day per organisation) with their `X-*Limit-Remaining`
-//! headers, and the problem bodies of 401 and 403 (with the casing of different eras), so a
-//! connector that is wrong about the protocol fails here. Where Xero's behaviour is not
+//! element-level `HasErrors`, `/Date(ms+0000)/` dates, plain-text 404s (also for a query
+//! string too long for Xero's web servers), the rate limits (5 concurrent, 60 in any 60
+//! seconds, 5000 in any 24 hours per organisation) with their `X-*Limit-Remaining` headers,
+//! the organisation's subscribed currencies and items, `summaryOnly`, the high volume
+//! threshold (opt-in), and the problem bodies of 401 and 403 (with the casing of different
+//! eras), so a connector that is wrong about the protocol fails here. Where Xero's behaviour is not
 //! documented, the choice made is marked "[I]". Faults (throttling, outages, lost responses,
 //! expired or revoked tokens, payments that lock an invoice) are injected through methods on
 //! [`FakeXero`].
@@ -58,8 +60,18 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 const MAX_INVOICE_NUMBER_LEN: usize = 255;
 const MAX_CONTACT_NAME_LEN: usize = 255;
 const MAX_CONTACT_NUMBER_LEN: usize = 50;
+const MAX_ITEM_CODE_LEN: usize = 30;
+const MAX_ITEM_NAME_LEN: usize = 50;
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// [I] exact figure: the longest (percent-encoded) query string Xero's web servers take,
+/// IIS's default `maxQueryString`. Longer ones answer the plain-text 404: GET Contacts with
+/// 52 ContactIDs works and 53 fail (xero-node#404), invoices above ~55 IDs fail
+/// (Xero-NetStandard#413), "a total URL length of >2091" fails (Xero-NetStandard#471), and
+/// an older answer was IIS's "404.15 ... the query string is too long" (Xero-Net#280).
+const MAX_QUERY_LEN: usize = 2048;
+/// `page` without `pageSize` gives 100 a page; `pageSize` is clamped to 1..=1000.
 const PAGE_SIZE: usize = 100;
+const MAX_PAGE_SIZE: usize = 1000;
 const ZERO_GUID: &str = "00000000-0000-0000-0000-000000000000";
 /// The body of every 404, as Xero sends it: plain text, not JSON.
 const NOT_FOUND_TEXT: &str = "The resource you're looking for cannot be found";
@@ -104,13 +116,51 @@ const ACCOUNTS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-/// UK sales tax rates: (tax type, name, rate in percent).
-const TAX_RATES: &[(&str, &str, &str)] = &[
-    ("OUTPUT2", "20% (VAT on Income)", "20"),
-    ("RROUTPUT", "5% (VAT on Income)", "5"),
-    ("ZERORATEDOUTPUT", "Zero Rated Income", "0"),
-    ("EXEMPTOUTPUT", "Exempt Income", "0"),
-    ("NONE", "No VAT", "0"),
+/// UK sales tax rates: (tax type, name, rate in percent, [I] ReportTaxType).
+const TAX_RATES: &[(&str, &str, &str, &str)] = &[
+    ("OUTPUT2", "20% (VAT on Income)", "20", "OUTPUT"),
+    ("RROUTPUT", "5% (VAT on Income)", "5", "OUTPUT"),
+    (
+        "ZERORATEDOUTPUT",
+        "Zero Rated Income",
+        "0",
+        "ZERORATEDOUTPUT",
+    ),
+    ("EXEMPTOUTPUT", "Exempt Income", "0", "EXEMPTOUTPUT"),
+    ("NONE", "No VAT", "0", "NONE"),
+];
+
+/// The items every organisation starts with: (Code, Name, Description, sales UnitPrice,
+/// sales AccountCode); the sales TaxType is the account's.
+const DEFAULT_ITEMS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "PRO-PLAN",
+        "Pro plan",
+        "Pro plan, one month",
+        "20.00",
+        "200",
+    ),
+    (
+        "HOURS",
+        "Consulting hours",
+        "Consulting, per hour",
+        "10.25",
+        "260",
+    ),
+];
+
+/// `Description`s of the currencies an organisation may subscribe to (NZD and USD as in
+/// Xero's spec examples, [I] the others); an unlisted code describes itself.
+const CURRENCY_NAMES: &[(&str, &str)] = &[
+    ("GBP", "British Pound"),
+    ("USD", "United States Dollar"),
+    ("EUR", "Euro"),
+    ("NZD", "New Zealand Dollar"),
+    ("AUD", "Australian Dollar"),
+    ("CAD", "Canadian Dollar"),
+    ("CHF", "Swiss Franc"),
+    ("JPY", "Japanese Yen"),
+    ("SEK", "Swedish Krona"),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -240,6 +290,25 @@ impl FakeXero {
         lock(&self.state).token_refreshes
     }
 
+    /// How many accounting calls (all organisations) were answered 429 because they went
+    /// over a limit: concurrent, minute, day or app minute. Throttles injected with
+    /// [`FakeXero::throttle_next`] are not counted.
+    pub fn rate_limited_count(&self) -> usize {
+        lock(&self.state).rate_limited
+    }
+
+    /// How many accounting calls for `tenant` were admitted (counted against its limits and
+    /// answered by the API, whatever the status); refused ones and the calls recorded by
+    /// [`FakeXero::spend_minute_budget`] are not included.
+    pub fn calls_for(&self, tenant: &str) -> usize {
+        self.with_org(tenant, |o| o.admitted)
+    }
+
+    /// Stored items of an organisation (the defaults first), with 4-decimal prices.
+    pub fn items(&self, tenant: &str) -> Vec<Value> {
+        self.with_org(tenant, |o| o.data.items.clone())
+    }
+
     // --- setup and faults ---
 
     /// Adds an organisation (base currency GBP); renames it if it exists. It is reachable
@@ -284,6 +353,91 @@ impl FakeXero {
                 .as_str()
                 .expect("a ContactID")
                 .to_string()
+        })
+    }
+
+    /// Creates an item directly (as if made in Xero's UI) and returns its ItemID: sold (on
+    /// account 200, `OUTPUT2`, [I] no unit price), not purchased, not tracked. Panics if
+    /// the code is taken, longer than 30 characters, or the name longer than 50.
+    pub fn add_item(&self, tenant: &str, code: &str, name: &str) -> String {
+        assert!(
+            (1..=MAX_ITEM_CODE_LEN).contains(&code.chars().count()),
+            "an item code has 1 to {MAX_ITEM_CODE_LEN} characters"
+        );
+        assert!(
+            name.chars().count() <= MAX_ITEM_NAME_LEN,
+            "an item name has at most {MAX_ITEM_NAME_LEN} characters"
+        );
+        self.with_org(tenant, |o| {
+            assert!(
+                o.data.item_by_code(code).is_none(),
+                "item code {code:?} is taken"
+            );
+            let sales = json!({ "AccountCode": "200", "TaxType": "OUTPUT2" });
+            let item = item_json(code, name, None, sales, Utc::now());
+            let id = item["ItemID"].as_str().expect("an ItemID").to_string();
+            o.data.items.push(item);
+            id
+        })
+    }
+
+    /// Subscribes the organisation to a currency (Settings > Currencies in Xero), so that
+    /// invoices may be raised in it and `GET Currencies` lists it. `code` is a 3-letter
+    /// ISO 4217 code; adding one twice is harmless.
+    pub fn add_currency(&self, tenant: &str, code: &str) {
+        let code = code.trim().to_ascii_uppercase();
+        assert!(
+            code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()),
+            "a currency code is three letters: {code:?}"
+        );
+        self.with_org(tenant, |o| {
+            if !o.data.currencies.contains(&code) {
+                o.data.currencies.push(code);
+            }
+        })
+    }
+
+    /// Creates an AUTHORISED purchase bill (ACCPAY) directly, as if entered in Xero, and
+    /// returns its InvoiceID: `total` (decimal text) with no tax, due in 30 days. A bill's
+    /// InvoiceNumber need not be unique, so it may repeat a sales invoice's number: lookups
+    /// by `InvoiceNumbers` then return both.
+    pub fn add_bill(&self, tenant: &str, contact_id: &str, number: &str, total: &str) -> String {
+        let total = Decimal::from_str(total).expect("a decimal total");
+        self.with_org(tenant, |o| {
+            let index = o
+                .data
+                .contact_index(contact_id)
+                .unwrap_or_else(|| panic!("no contact {contact_id}"));
+            let contact = &o.data.contacts[index];
+            let now = Utc::now();
+            let (date, due) = (now.date_naive(), now.date_naive() + chrono::Days::new(30));
+            let id = Uuid::new_v4().to_string();
+            let mut bill = json!({
+                "Type": "ACCPAY", "InvoiceID": id, "InvoiceNumber": number, "Reference": "",
+                "Payments": [], "CreditNotes": [], "Prepayments": [], "Overpayments": [],
+                "AmountDue": money(total), "AmountPaid": money(Decimal::ZERO),
+                "AmountCredited": money(Decimal::ZERO), "CurrencyRate": 1.0,
+                "IsDiscounted": false, "HasAttachments": false, "HasErrors": false,
+                "Contact": {
+                    "ContactID": contact["ContactID"], "ContactStatus": contact["ContactStatus"],
+                    "Name": contact["Name"], "Addresses": [], "Phones": [], "ContactGroups": [],
+                    "ContactPersons": [], "HasValidationErrors": false,
+                },
+                "DateString": date_string(date), "Date": xero_date(date),
+                "DueDateString": date_string(due), "DueDate": xero_date(due),
+                "Status": "AUTHORISED", "LineAmountTypes": "NoTax",
+                "LineItems": [{
+                    "LineItemID": Uuid::new_v4().to_string(), "Description": "Bill",
+                    "Quantity": 1.0, "UnitAmount": money(total), "AccountCode": "429",
+                    "TaxType": "NONE", "TaxAmount": 0.0, "LineAmount": money(total),
+                    "Tracking": [],
+                }],
+                "SubTotal": money(total), "TotalTax": 0.0, "Total": money(total),
+                "CurrencyCode": o.data.currencies[0],
+            });
+            set_updated(&mut bill, now);
+            o.data.invoices.push(bill);
+            id
         })
     }
 
@@ -369,6 +523,33 @@ impl FakeXero {
         lock(&self.state).day_limit = n;
     }
 
+    /// With `true`, the organisation is over Xero's high volume threshold (more than 100k
+    /// contacts or invoices): `GET Contacts` and `GET Invoices` then refuse, with 400
+    /// HighVolumeException, a `where` that is not optimised (contacts: `==` on Name,
+    /// EmailAddress or AccountNumber, joined by AND, without ToLower/ToUpper; invoices: `==`
+    /// on Status, Type, InvoiceID, InvoiceNumber, Reference, Contact.ContactID, Contact.Name
+    /// or Contact.ContactNumber joined by AND, or InvoiceID equalities joined by OR), and a
+    /// request that neither pages nor narrows by a list parameter, `where` or `searchTerm`.
+    pub fn set_high_volume(&self, tenant: &str, on: bool) {
+        self.with_org(tenant, |o| o.high_volume = on)
+    }
+
+    /// Records `n` calls in `tenant`'s minute and day windows now, as if another process
+    /// of the same app (a second worker or deployment with the same client id) had just
+    /// made them: `X-MinLimit-Remaining` and `X-DayLimit-Remaining` drop by `n`, and they
+    /// leave the windows 60 seconds (24 hours) from now like any call. The app-wide minute
+    /// count and [`FakeXero::calls_for`] are unchanged. (Xero counts per app and
+    /// organisation: another app connected to the same organisation has its own budget.)
+    pub fn spend_minute_budget(&self, tenant: &str, n: u32) {
+        let now = Instant::now();
+        self.with_org(tenant, |o| {
+            for _ in 0..n {
+                o.minute.push_back(now);
+                o.day.push_back(now);
+            }
+        })
+    }
+
     /// `expires_in` of access tokens issued from now on (default 1800 s).
     pub fn set_access_token_lifetime(&self, secs: u64) {
         lock(&self.state).access_token_lifetime = secs;
@@ -432,6 +613,8 @@ struct FakeState {
     day_limit: u32,
     /// Admitted calls of the whole app in the last minute.
     app_recent: VecDeque<Instant>,
+    /// Calls answered 429 for going over a limit (injected throttles excluded).
+    rate_limited: usize,
     idempotency_window: Duration,
     /// Answers by `Idempotency-Key` (keys are per app).
     idempotency: HashMap<String, Cached>,
@@ -497,9 +680,14 @@ struct Org {
     data: OrgData,
     in_flight: usize,
     max_in_flight: usize,
-    /// Arrival times of counted calls in the last minute and the last day.
+    /// Arrival times of counted calls in the last minute and the last day (rolling
+    /// windows), including those recorded by [`FakeXero::spend_minute_budget`].
     minute: VecDeque<Instant>,
     day: VecDeque<Instant>,
+    /// Accounting calls admitted so far.
+    admitted: usize,
+    /// Over Xero's high volume threshold (more than 100k contacts or invoices).
+    high_volume: bool,
 }
 
 /// What a write changes; cloned so that a rejected element (or request) leaves no trace.
@@ -508,6 +696,10 @@ struct OrgData {
     contacts: Vec<Value>,
     invoices: Vec<Value>,
     next_invoice_number: u64,
+    /// Items, with prices at 4 decimal places.
+    items: Vec<Value>,
+    /// Subscribed currency codes, the base currency first.
+    currencies: Vec<String>,
 }
 
 impl FakeState {
@@ -532,6 +724,7 @@ impl FakeState {
             minute_limit: DEFAULT_MINUTE_LIMIT,
             day_limit: DEFAULT_DAY_LIMIT,
             app_recent: VecDeque::new(),
+            rate_limited: 0,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
             idempotency: HashMap::new(),
         }
@@ -548,11 +741,15 @@ impl Org {
                 contacts: Vec::new(),
                 invoices: Vec::new(),
                 next_invoice_number: 1,
+                items: default_items(),
+                currencies: vec![BASE_CURRENCY.to_string()],
             },
             in_flight: 0,
             max_in_flight: 0,
             minute: VecDeque::new(),
             day: VecDeque::new(),
+            admitted: 0,
+            high_volume: false,
         }
     }
 }
@@ -691,6 +888,16 @@ fn no_data(kind: &str) -> Answer {
 /// 400 QueryParseException (ErrorNumber 16) for a bad `where`.
 fn query_parse(message: &str) -> Answer {
     api_exception(StatusCode::BAD_REQUEST, 16, "QueryParseException", message)
+}
+
+/// 400 HighVolumeException: an inefficient query of a high-volume organisation. Message as
+/// quoted in xero-python#148 (Contacts) and pyxero#373 (Invoices); ErrorNumber 51 as
+/// reported in Xero-NetStandard#604.
+fn high_volume(plural: &str, singular: &str) -> Answer {
+    let message = format!(
+        "Your request is not filtering {plural} efficiently, given the extremely high volume for this organisation. Please check https://developer.xero.com/documentation/api/efficient-data-retrieval for tips on making {singular} retrieval more efficient."
+    );
+    api_exception(StatusCode::BAD_REQUEST, 51, "HighVolumeException", &message)
 }
 
 /// [I] shape: the same key with another request (Xero: "... is used with a different request").
@@ -1361,6 +1568,10 @@ enum Route {
     Organisation,
     Accounts,
     TaxRates,
+    Currencies,
+    ListItems,
+    /// `GET Items/{ItemID or Code}`.
+    GetItem(String),
     ListContacts,
     GetContact(String),
     /// `PUT /Contacts` (create only) or `POST /Contacts` (create or update).
@@ -1393,6 +1604,9 @@ impl Route {
             ("GET", "organisation", None, 1) => Route::Organisation,
             ("GET", "accounts", None, 1) => Route::Accounts,
             ("GET", "taxrates", None, 1) => Route::TaxRates,
+            ("GET", "currencies", None, 1) => Route::Currencies,
+            ("GET", "items", None, 1) => Route::ListItems,
+            ("GET", "items", Some(id), 2) => Route::GetItem(id),
             ("GET", "contacts", None, 1) => Route::ListContacts,
             ("GET", "contacts", Some(id), 2) => Route::GetContact(id),
             ("PUT", "contacts", None, 1) => Route::WriteContacts(Mode::Create),
@@ -1410,7 +1624,12 @@ impl Route {
     /// The scopes of which the grant needs one (403 otherwise).
     fn scopes(&self) -> &'static [&'static str] {
         match self {
-            Route::Organisation | Route::Accounts | Route::TaxRates => SETTINGS_READ,
+            Route::Organisation
+            | Route::Accounts
+            | Route::TaxRates
+            | Route::Currencies
+            | Route::ListItems
+            | Route::GetItem(_) => SETTINGS_READ,
             Route::ListContacts | Route::GetContact(_) => CONTACT_READ,
             Route::WriteContacts(_) => CONTACT_WRITE,
             Route::ListInvoices | Route::GetInvoice(_) => INVOICE_READ,
@@ -1430,7 +1649,9 @@ struct Admitted {
 
 /// Admits the call (token, tenant, scope, `Accept`, faults, limits), waits the configured
 /// delay, then answers it under one lock, so `Idempotency-Key` replay is atomic. Every
-/// answer past the tenant check carries the `X-*Limit-Remaining` headers.
+/// answer past the token and tenant checks carries the `X-*Limit-Remaining` headers. An
+/// admitted call whose query string is longer than Xero's web servers take is answered
+/// the plain-text 404 ([I] it counts against the limits: the gateway admitted it).
 async fn api(
     State(state): State<Shared>,
     method: Method,
@@ -1448,6 +1669,13 @@ async fn api(
         tokio::time::sleep(admitted.delay).await;
     }
     let query = query.unwrap_or_default();
+    if query.len() > MAX_QUERY_LEN {
+        let mut answer = not_found();
+        answer
+            .headers
+            .extend(admitted.limit_headers.iter().cloned());
+        return answer;
+    }
     let request = ApiRequest {
         tenant: &admitted.tenant,
         method: &method,
@@ -1465,6 +1693,10 @@ async fn api(
 }
 
 /// The checks every accounting call goes through, in the order Xero's layers apply them.
+/// The per-organisation minute and day limits are rolling windows ("60 calls in a rolling
+/// 60 second window", "5000 calls in a rolling 24 hour window"); [I] refused calls are not
+/// counted in them. `Retry-After` is the whole seconds until the oldest counted call leaves
+/// the window that is full (at least 1; [I] 1 for the concurrent limit).
 fn admit(state: &Shared, headers: &HeaderMap, route: &Route) -> Result<Admitted, Answer> {
     let mut guard = lock(state);
     let s = &mut *guard;
@@ -1475,9 +1707,8 @@ fn admit(state: &Shared, headers: &HeaderMap, route: &Route) -> Result<Admitted,
     }
     let scopes = route.scopes();
     let granted = &s.grants[&grant_id].scopes;
-    if !scopes.is_empty() && !scopes.iter().any(|n| granted.iter().any(|g| g == n)) {
-        return Err(forbidden());
-    }
+    let scope_missing =
+        !scopes.is_empty() && !scopes.iter().any(|n| granted.iter().any(|g| g == n));
 
     let now = Instant::now();
     let minute = Duration::from_secs(60);
@@ -1509,6 +1740,9 @@ fn admit(state: &Shared, headers: &HeaderMap, route: &Route) -> Result<Admitted,
         answer.headers.extend(headers_now(org, app));
         Err(answer)
     };
+    if scope_missing {
+        return refuse(forbidden(), org, app_recent.len());
+    }
     if !header_str(headers, "accept").contains("application/json") {
         return refuse(xml_only(), org, app_recent.len());
     }
@@ -1525,6 +1759,7 @@ fn admit(state: &Shared, headers: &HeaderMap, route: &Route) -> Result<Admitted,
     org.max_in_flight = org.max_in_flight.max(org.in_flight);
     if org.in_flight > MAX_CONCURRENT_PER_TENANT {
         org.in_flight -= 1;
+        s.rate_limited += 1;
         return refuse(rate_limited("concurrent", 1), org, app_recent.len());
     }
     let over = if org.minute.len() >= minute_limit {
@@ -1538,10 +1773,12 @@ fn admit(state: &Shared, headers: &HeaderMap, route: &Route) -> Result<Admitted,
     };
     if let Some((problem_name, wait)) = over {
         org.in_flight -= 1;
+        s.rate_limited += 1;
         return refuse(rate_limited(problem_name, wait), org, app_recent.len());
     }
     org.minute.push_back(now);
     org.day.push_back(now);
+    org.admitted += 1;
     app_recent.push_back(now);
     let limit_headers = headers_now(org, app_recent.len());
     Ok(Admitted {
@@ -1644,8 +1881,11 @@ fn dispatch(org: &mut Org, request: &ApiRequest) -> (Answer, bool) {
     };
     match request.route {
         Route::Organisation => (organisation(org, request.tenant), false),
-        Route::Accounts => (accounts(), false),
-        Route::TaxRates => (tax_rates(), false),
+        Route::Accounts => (accounts(params), false),
+        Route::TaxRates => (tax_rates(params), false),
+        Route::Currencies => (currencies(&org.data, params), false),
+        Route::ListItems => (list_items(&org.data, params, unitdp), false),
+        Route::GetItem(key) => (get_item(&org.data, key, unitdp), false),
         Route::ListContacts => (list_contacts(org, params), false),
         Route::GetContact(id) => (get_contact(org, id), false),
         Route::WriteContacts(mode) => {
@@ -1705,11 +1945,51 @@ fn elements(
 }
 
 // ---------------------------------------------------------------------------------------
-// Accounting handlers: organisation, accounts, tax rates
+// Accounting handlers: organisation, accounts, tax rates, currencies, items
 // ---------------------------------------------------------------------------------------
 
 /// Every organisation's base currency.
 const BASE_CURRENCY: &str = "GBP";
+
+/// Fields an account `where` may name.
+const ACCOUNT_WHERE_FIELDS: &[&str] = &[
+    "AccountID",
+    "Code",
+    "Name",
+    "Type",
+    "Status",
+    "TaxType",
+    "Class",
+    "Description",
+    "EnablePaymentsToAccount",
+    "ShowInExpenseClaims",
+];
+/// Fields a tax rate `where` may name.
+const TAX_RATE_WHERE_FIELDS: &[&str] = &[
+    "Name",
+    "TaxType",
+    "Status",
+    "ReportTaxType",
+    "CanApplyToAssets",
+    "CanApplyToEquity",
+    "CanApplyToExpenses",
+    "CanApplyToLiabilities",
+    "CanApplyToRevenue",
+];
+/// Fields a currency `where` may name.
+const CURRENCY_WHERE_FIELDS: &[&str] = &["Code", "Description"];
+/// Fields an item `where` may name.
+const ITEM_WHERE_FIELDS: &[&str] = &[
+    "ItemID",
+    "Code",
+    "Name",
+    "Description",
+    "IsSold",
+    "IsPurchased",
+    "IsTrackedAsInventory",
+    "SalesDetails.AccountCode",
+    "SalesDetails.TaxType",
+];
 
 /// `GET Organisation`: `{"Organisations":[{...,"BaseCurrency":"GBP"}]}`.
 fn organisation(org: &Org, tenant: &str) -> Answer {
@@ -1728,45 +2008,167 @@ fn organisation(org: &Org, tenant: &str) -> Answer {
     envelope("Organisations", vec![organisation])
 }
 
-/// `GET Accounts`: the two revenue accounts.
-fn accounts() -> Answer {
+/// Keeps the entities a `where` parameter (if any) matches; a bad one is a 400
+/// QueryParseException.
+fn filtered(
+    params: &Params,
+    kind: &str,
+    fields: &[&str],
+    list: Vec<Value>,
+) -> Result<Vec<Value>, Answer> {
+    let Some(text) = params.get_ci("where") else {
+        return Ok(list);
+    };
+    let filter = Filter::parse(text, kind, fields).map_err(|m| query_parse(&m))?;
+    Ok(list.into_iter().filter(|e| filter.matches(e)).collect())
+}
+
+/// `GET Accounts[?where=]`: the two revenue accounts, with the fields of Xero's Account
+/// (`Description`, which every account but bank accounts returns, [I] its text; [I]
+/// `BankAccountType` empty and the reporting code).
+fn accounts(params: &Params) -> Answer {
     let list = ACCOUNTS
         .iter()
         .map(|(code, name, tax_type, id)| {
             json!({
                 "AccountID": id, "Code": code, "Name": name, "Status": "ACTIVE", "Type": "REVENUE",
-                "TaxType": tax_type, "Class": "REVENUE", "EnablePaymentsToAccount": false,
-                "ShowInExpenseClaims": false, "ReportingCode": "REV", "HasAttachments": false,
-                "AddToWatchlist": false, "UpdatedDateUTC": "/Date(1704067200000+0000)/",
+                "TaxType": tax_type, "Description": format!("Income from {}", name.to_lowercase()),
+                "Class": "REVENUE", "EnablePaymentsToAccount": false, "ShowInExpenseClaims": false,
+                "BankAccountType": "", "ReportingCode": "REV", "ReportingCodeName": "Revenue",
+                "HasAttachments": false, "AddToWatchlist": false,
+                "UpdatedDateUTC": "/Date(1704067200000+0000)/",
             })
         })
         .collect();
-    envelope("Accounts", list)
+    match filtered(params, "Account", ACCOUNT_WHERE_FIELDS, list) {
+        Ok(list) => envelope("Accounts", list),
+        Err(refusal) => refusal,
+    }
 }
 
-/// `GET TaxRates`: UK sales rates.
-fn tax_rates() -> Answer {
+/// `GET TaxRates[?where=]`: UK sales rates, in the shape of Xero's TaxRate (rates to 4
+/// decimal places).
+fn tax_rates(params: &Params) -> Answer {
     let list = TAX_RATES
         .iter()
-        .map(|(tax_type, name, rate)| {
+        .map(|(tax_type, name, rate, report_type)| {
             let rate = number(Decimal::from_str(rate).expect("a rate"), 4);
             json!({
-                "Name": name, "TaxType": tax_type, "Status": "ACTIVE", "ReportTaxType": "OUTPUT",
-                "CanApplyToAssets": true, "CanApplyToEquity": true, "CanApplyToExpenses": false,
-                "CanApplyToLiabilities": true, "CanApplyToRevenue": true,
-                "DisplayTaxRate": rate, "EffectiveRate": rate,
+                "Name": name, "TaxType": tax_type, "ReportTaxType": report_type,
+                "CanApplyToAssets": true, "CanApplyToEquity": true,
+                "CanApplyToExpenses": *tax_type == "NONE", "CanApplyToLiabilities": true,
+                "CanApplyToRevenue": true, "DisplayTaxRate": rate, "EffectiveRate": rate,
+                "Status": "ACTIVE",
                 "TaxComponents": [{ "Name": "VAT", "Rate": rate, "IsCompound": false, "IsNonRecoverable": false }],
             })
         })
         .collect();
-    envelope("TaxRates", list)
+    match filtered(params, "TaxRate", TAX_RATE_WHERE_FIELDS, list) {
+        Ok(list) => envelope("TaxRates", list),
+        Err(refusal) => refusal,
+    }
+}
+
+/// `GET Currencies[?where=]`: the organisation's subscribed currencies, the base currency
+/// first: `{"Currencies":[{"Code":"GBP","Description":"British Pound"}]}`.
+fn currencies(data: &OrgData, params: &Params) -> Answer {
+    let list = data
+        .currencies
+        .iter()
+        .map(|code| {
+            let description = CURRENCY_NAMES
+                .iter()
+                .find(|(c, _)| c == code)
+                .map_or(code.as_str(), |(_, d)| d);
+            json!({ "Code": code, "Description": description })
+        })
+        .collect();
+    match filtered(params, "Currency", CURRENCY_WHERE_FIELDS, list) {
+        Ok(list) => envelope("Currencies", list),
+        Err(refusal) => refusal,
+    }
+}
+
+/// The default items, new for each organisation.
+fn default_items() -> Vec<Value> {
+    let updated = DateTime::from_timestamp_millis(1_704_067_200_000).expect("a date");
+    DEFAULT_ITEMS
+        .iter()
+        .map(|(code, name, description, price, account)| {
+            let tax_type = ACCOUNTS
+                .iter()
+                .find(|a| a.0 == *account)
+                .map_or("NONE", |a| a.2);
+            let price = number(Decimal::from_str(price).expect("a price"), 4);
+            let sales = json!({ "UnitPrice": price, "AccountCode": account, "TaxType": tax_type });
+            item_json(code, name, Some(description), sales, updated)
+        })
+        .collect()
+}
+
+/// An item as Xero returns it (the shape of its spec's GET Items example): sold, not
+/// purchased, not tracked as inventory.
+fn item_json(
+    code: &str,
+    name: &str,
+    description: Option<&str>,
+    sales: Value,
+    updated: DateTime<Utc>,
+) -> Value {
+    let mut item = json!({
+        "ItemID": Uuid::new_v4().to_string(), "Code": code, "Name": name,
+        "PurchaseDetails": {}, "SalesDetails": sales, "IsTrackedAsInventory": false,
+        "IsSold": true, "IsPurchased": false,
+    });
+    if let Some(description) = description {
+        item["Description"] = json!(description);
+    }
+    item["UpdatedDateUTC"] = json!(format!("/Date({}+0000)/", updated.timestamp_millis()));
+    item
+}
+
+/// An item as answered: unit prices at 2 decimal places, or 4 with `unitdp=4`.
+fn item_view(item: &Value, unitdp: u32) -> Value {
+    let mut item = item.clone();
+    for details in ["SalesDetails", "PurchaseDetails"] {
+        if let Some(price) = decimal(&item[details]["UnitPrice"]) {
+            item[details]["UnitPrice"] = number(price, unitdp);
+        }
+    }
+    item
+}
+
+/// `GET Items[?where=&unitdp=]`: every item (Items has no paging).
+fn list_items(data: &OrgData, params: &Params, unitdp: u32) -> Answer {
+    let list = data.items.iter().map(|i| item_view(i, unitdp)).collect();
+    match filtered(params, "Item", ITEM_WHERE_FIELDS, list) {
+        Ok(list) => envelope("Items", list),
+        Err(refusal) => refusal,
+    }
+}
+
+/// `GET Items/{ItemID or Code}`; 404 in plain text when unknown.
+fn get_item(data: &OrgData, key: &str, unitdp: u32) -> Answer {
+    let found = data
+        .items
+        .iter()
+        .find(|i| {
+            i["ItemID"]
+                .as_str()
+                .is_some_and(|id| id.eq_ignore_ascii_case(key))
+        })
+        .or_else(|| data.item_by_code(key));
+    match found {
+        Some(item) => envelope("Items", vec![item_view(item, unitdp)]),
+        None => not_found(),
+    }
 }
 
 fn tax_rate(tax_type: &str) -> Option<Decimal> {
     TAX_RATES
         .iter()
-        .find(|(t, _, _)| *t == tax_type)
-        .map(|(_, _, rate)| Decimal::from_str(rate).expect("a rate"))
+        .find(|(t, ..)| *t == tax_type)
+        .map(|(_, _, rate, _)| Decimal::from_str(rate).expect("a rate"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1967,7 +2369,9 @@ impl OrgData {
 
     /// Lays the input over `contact` and validates the result: a Name (max 255) unique
     /// among active contacts ([I] compared trimmed and case-insensitively), ContactNumber
-    /// max 50, a plausible EmailAddress.
+    /// max 50 and unique ("if an existing contact matches your ContactName or ContactNumber
+    /// then you will receive an error"; [I] among all contacts, archived ones included,
+    /// compared like names), a plausible EmailAddress.
     fn merge_contact(
         &self,
         contact: &mut Value,
@@ -2009,11 +2413,28 @@ impl OrgData {
                 ));
             }
         }
-        let number = contact["ContactNumber"].as_str().unwrap_or_default();
+        let number = contact["ContactNumber"]
+            .as_str()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         if number.chars().count() > MAX_CONTACT_NUMBER_LEN {
             errors.push(format!(
                 "The Contact Number must be {MAX_CONTACT_NUMBER_LEN} characters or less."
             ));
+        } else if !number.is_empty() {
+            let taken = self.contacts.iter().enumerate().any(|(i, c)| {
+                Some(i) != own
+                    && c["ContactNumber"]
+                        .as_str()
+                        .is_some_and(|n| n.trim().to_lowercase() == number.to_lowercase())
+            });
+            if taken {
+                // [I] wording.
+                errors.push(format!(
+                    "The contact number {number} is already assigned to another contact."
+                ));
+            }
         }
         if let Some(email) = contact["EmailAddress"].as_str().filter(|e| !e.is_empty()) {
             let valid = email.split_once('@').is_some_and(|(user, domain)| {
@@ -2031,7 +2452,9 @@ impl OrgData {
     }
 }
 
-/// A failed contact element: the input with `HasValidationErrors` and its messages.
+/// A failed contact element: the input with its id (the zero GUID for a new one),
+/// `HasValidationErrors`, `StatusAttributeString: "ERROR"` and its messages, as in the
+/// spec's createContacts 400 example.
 fn contact_echo(input: &ContactInput, id: Option<String>, messages: Messages) -> Value {
     let mut echo = input.raw.clone();
     echo.insert(
@@ -2039,6 +2462,7 @@ fn contact_echo(input: &ContactInput, id: Option<String>, messages: Messages) ->
         json!(id.unwrap_or_else(|| ZERO_GUID.to_string())),
     );
     echo.insert("HasValidationErrors".into(), json!(true));
+    echo.insert("StatusAttributeString".into(), json!("ERROR"));
     echo.insert("ValidationErrors".into(), validation_errors(messages));
     Value::Object(echo)
 }
@@ -2141,13 +2565,77 @@ fn write_contacts(
             }
             .map_err(|messages| (id, messages))
         });
-        result.map_err(|(id, messages)| contact_echo(input, id, messages))
+        match result {
+            Ok(mut contact) => {
+                contact["StatusAttributeString"] = json!("OK");
+                Ok(contact)
+            }
+            Err((id, messages)) => Err(contact_echo(input, id, messages)),
+        }
     });
     answer
 }
 
-/// `GET Contacts[?where=&IDs=&searchTerm=&includeArchived=&page=]`.
+/// Contact `where` fields Xero optimises ("When using individually or combined with the
+/// AND operator"); they "should not be appended with ToLower() or ToUpper()".
+const CONTACT_OPTIMISED: &[&str] = &["Name", "EmailAddress", "AccountNumber"];
+/// What `summaryOnly=true` leaves out of contacts (Xero's list).
+const CONTACT_SUMMARY_EXCLUDED: &[&str] = &[
+    "Addresses",
+    "Balances",
+    "ContactGroups",
+    "ContactPersons",
+    "IsCustomer",
+    "IsSupplier",
+    "PurchasesDefaultAccountCode",
+    "PurchasesTrackingCategories",
+    "SalesDefaultAccountCode",
+    "SalesTrackingCategories",
+];
+
+/// Whether `summaryOnly=true` was asked for (it also enforces paging).
+fn summary_only(params: &Params) -> bool {
+    params
+        .get_ci("summaryOnly")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// For a high-volume organisation: whether a list request is refused (see
+/// [`FakeXero::set_high_volume`]). `narrowing` are the list parameters that count as
+/// optimised filters.
+fn too_broad(
+    params: &Params,
+    narrowing: &[&str],
+    kind: &str,
+    fields: &[&str],
+    optimised: impl Fn(&Filter) -> bool,
+) -> bool {
+    let paged = params.get_ci("page").is_some() || summary_only(params);
+    let listed = narrowing.iter().any(|p| params.get_ci(p).is_some());
+    let Some(text) = params.get_ci("where") else {
+        return !paged && !listed;
+    };
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("tolower") || lower.contains("toupper") {
+        return true;
+    }
+    // A bad filter is refused as such later.
+    Filter::parse(text, kind, fields).is_ok_and(|f| !optimised(&f))
+}
+
+/// `GET Contacts[?where=&IDs=&searchTerm=&includeArchived=&summaryOnly=&page=&pageSize=]`.
 fn list_contacts(org: &Org, params: &Params) -> Answer {
+    if org.high_volume
+        && too_broad(
+            params,
+            &["IDs", "searchTerm"],
+            "Contact",
+            CONTACT_WHERE_FIELDS,
+            |f| f.optimised(CONTACT_OPTIMISED, &[]),
+        )
+    {
+        return high_volume("Contacts", "Contact");
+    }
     let mut found: Vec<&Value> = org.data.contacts.iter().collect();
     let include_archived = params
         .get_ci("includeArchived")
@@ -2172,6 +2660,7 @@ fn list_contacts(org: &Org, params: &Params) -> Answer {
                 "FirstName",
                 "LastName",
                 "ContactNumber",
+                "CompanyNumber",
                 "EmailAddress",
             ]
             .iter()
@@ -2189,8 +2678,20 @@ fn list_contacts(org: &Org, params: &Params) -> Answer {
         };
         found.retain(|c| filter.matches(c));
     }
-    let found: Vec<Value> = found.into_iter().cloned().collect();
-    match page(params, found) {
+    let summary = summary_only(params);
+    let found: Vec<Value> = found
+        .into_iter()
+        .map(|c| {
+            let mut c = c.clone();
+            if summary && let Some(map) = c.as_object_mut() {
+                for field in CONTACT_SUMMARY_EXCLUDED {
+                    map.remove(*field);
+                }
+            }
+            c
+        })
+        .collect();
+    match page(params, found, summary) {
         Ok((list, pagination)) => envelope_with("Contacts", list, pagination),
         Err(refusal) => refusal,
     }
@@ -2212,23 +2713,39 @@ fn split_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `page=n` (100 a page, with `pagination`); without it, everything and no pagination.
-fn page(params: &Params, list: Vec<Value>) -> Result<(Vec<Value>, Option<Value>), Answer> {
-    let Some(page) = params.get_ci("page") else {
-        return Ok((list, None));
+/// `page=n[&pageSize=m]` (100 a page unless `pageSize` says otherwise, clamped to
+/// 1..=1000 as Xero does, with `pagination`); without `page`, everything and no
+/// pagination (`pageSize` alone is ignored) unless paging is `enforced` (then page 1).
+fn page(
+    params: &Params,
+    list: Vec<Value>,
+    enforced: bool,
+) -> Result<(Vec<Value>, Option<Value>), Answer> {
+    let page = match params.get_ci("page") {
+        Some(page) => page,
+        None if enforced => "1",
+        None => return Ok((list, None)),
     };
-    let Some(page) = page.parse::<usize>().ok().filter(|p| *p >= 1) else {
+    let Some(page) = page.trim().parse::<usize>().ok().filter(|p| *p >= 1) else {
+        // [I] wording.
         return Err(query_parse("The page parameter must be a positive integer"));
+    };
+    let size = match params.get_ci("pageSize").map(|s| s.trim().parse::<i64>()) {
+        None => PAGE_SIZE,
+        Some(Ok(size)) => size.clamp(1, MAX_PAGE_SIZE as i64) as usize,
+        // [I] wording.
+        Some(Err(_)) => {
+            return Err(query_parse("The pageSize parameter must be an integer"));
+        }
     };
     let count = list.len();
     let items: Vec<Value> = list
         .into_iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
+        .skip((page - 1).saturating_mul(size))
+        .take(size)
         .collect();
     let pagination = json!({
-        "page": page, "pageSize": PAGE_SIZE, "pageCount": count.div_ceil(PAGE_SIZE),
-        "itemCount": count,
+        "page": page, "pageSize": size, "pageCount": count.div_ceil(size), "itemCount": count,
     });
     Ok((items, Some(pagination)))
 }
@@ -2289,6 +2806,7 @@ struct InvoiceInput {
     status: Option<String>,
     amount_types: Option<String>,
     currency: Option<String>,
+    currency_rate: Option<Decimal>,
     lines: Option<Vec<LineInput>>,
 }
 
@@ -2355,6 +2873,7 @@ impl InvoiceInput {
             status: enum_field(raw, "Status", path, INVOICE_STATUSES)?,
             amount_types: enum_field(raw, "LineAmountTypes", path, LINE_AMOUNT_TYPES)?,
             currency: text_field(raw, "CurrencyCode", path)?,
+            currency_rate: amount_field(raw, "CurrencyRate", path)?,
             lines,
         })
     }
@@ -2381,6 +2900,7 @@ impl InvoiceInput {
             status: text("Status"),
             amount_types: text("LineAmountTypes"),
             currency: text("CurrencyCode"),
+            currency_rate: decimal(&stored["CurrencyRate"]),
             lines: Some(
                 stored["LineItems"]
                     .as_array()
@@ -2409,6 +2929,7 @@ impl InvoiceInput {
         over(&mut self.status, &given.status);
         over(&mut self.amount_types, &given.amount_types);
         over(&mut self.currency, &given.currency);
+        over(&mut self.currency_rate, &given.currency_rate);
         self
     }
 }
@@ -2667,6 +3188,45 @@ fn transition_allowed(from: &str, to: &str) -> bool {
 }
 
 impl OrgData {
+    /// The item with this Code ([I] compared case-insensitively).
+    fn item_by_code(&self, code: &str) -> Option<&Value> {
+        self.items.iter().find(|i| {
+            i["Code"]
+                .as_str()
+                .is_some_and(|c| c.eq_ignore_ascii_case(code.trim()))
+        })
+    }
+
+    /// A line naming an `ItemCode`: [I] what it leaves out (Description, UnitAmount,
+    /// AccountCode, TaxType) comes from the item's sales details, and the stored line
+    /// carries the item's own code. An unknown code is an error.
+    fn with_item(&self, line: &LineInput) -> Result<LineInput, String> {
+        let Some(code) = &line.item_code else {
+            return Ok(line.clone());
+        };
+        let Some(item) = self.item_by_code(code) else {
+            // [I] wording.
+            return Err(format!("Item code '{code}' is not valid."));
+        };
+        let sales = &item["SalesDetails"];
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let mut line = line.clone();
+        line.item_code = text(&item["Code"]);
+        if line.description.is_none() {
+            line.description = text(&item["Description"]);
+        }
+        if line.unit_amount.is_none() {
+            line.unit_amount = decimal(&sales["UnitPrice"]);
+        }
+        if line.account_code.is_none() {
+            line.account_code = text(&sales["AccountCode"]);
+        }
+        if line.tax_type.is_none() {
+            line.tax_type = text(&sales["TaxType"]);
+        }
+        Ok(line)
+    }
+
     fn invoice_index(&self, id: &str) -> Option<usize> {
         self.invoices.iter().position(|i| {
             i["InvoiceID"]
@@ -2887,13 +3447,30 @@ impl OrgData {
         if input.due_date.is_none() && matches!(status.as_str(), "SUBMITTED" | "AUTHORISED") {
             errors.push("Due Date must be specified.".to_string());
         }
-        if let Some(currency) = &input.currency
-            && !currency.eq_ignore_ascii_case(BASE_CURRENCY)
-        {
-            errors.push(format!(
-                "Organisation is not subscribed to currency {currency}"
-            ));
-        }
+        let base = self.currencies[0].clone();
+        let currency = match &input.currency {
+            None => base.clone(),
+            Some(given) => match self
+                .currencies
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(given.trim()))
+            {
+                Some(code) => code.clone(),
+                None => {
+                    errors.push(format!(
+                        "Organisation is not subscribed to currency {given}"
+                    ));
+                    given.clone()
+                }
+            },
+        };
+        // [I] Without a CurrencyRate Xero takes the day's XE.com rate; the fake takes 1.
+        let rate = match input.currency_rate {
+            _ if currency == base => Decimal::ONE,
+            Some(rate) if rate > Decimal::ZERO => rate,
+            _ => Decimal::ONE,
+        };
+        let currency_rate = number(rate, 6);
         let amount_types = input
             .amount_types
             .clone()
@@ -2926,7 +3503,14 @@ impl OrgData {
         let (mut line_total, mut tax_total, mut discount_total) =
             (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
         for line in lines {
-            match build_line(line, &amount_types, ctx.unitdp) {
+            let line = match self.with_item(line) {
+                Ok(line) => line,
+                Err(message) => {
+                    errors.push(message);
+                    line.clone()
+                }
+            };
+            match build_line(&line, &amount_types, ctx.unitdp) {
                 Ok((stored, amounts)) => {
                     line_total += amounts.line_amount;
                     tax_total += amounts.tax;
@@ -2958,7 +3542,8 @@ impl OrgData {
             "Payments": existing.map_or_else(|| json!([]), |e| e["Payments"].clone()),
             "CreditNotes": [], "Prepayments": [], "Overpayments": [],
             "AmountDue": money(total - paid), "AmountPaid": money(paid),
-            "AmountCredited": money(Decimal::ZERO), "SentToContact": false, "CurrencyRate": 1.0,
+            "AmountCredited": money(Decimal::ZERO), "SentToContact": false,
+            "CurrencyRate": currency_rate,
             "IsDiscounted": discount_total != Decimal::ZERO, "HasAttachments": false,
             "HasErrors": false,
             "Contact": {
@@ -2969,7 +3554,7 @@ impl OrgData {
             "DateString": date_string(date), "Date": xero_date(date), "Status": status,
             "LineAmountTypes": amount_types, "LineItems": stored_lines,
             "SubTotal": money(sub_total), "TotalTax": money(tax_total), "Total": money(total),
-            "CurrencyCode": BASE_CURRENCY,
+            "CurrencyCode": currency,
         });
         if let Some(number) = contact.get("ContactNumber").filter(|n| !n.is_null()) {
             invoice["Contact"]["ContactNumber"] = number.clone();
@@ -3049,10 +3634,47 @@ fn write_invoices(
     )
 }
 
-/// `GET Invoices[?InvoiceNumbers=&IDs=&ContactIDs=&Statuses=&where=&page=]`. Without
-/// `page` the invoices come without their line items (`"LineItems": []`), as Xero's list
-/// does; with it, 100 a page with lines and `pagination`.
+/// Invoice `where` fields Xero optimises when joined by AND, and the one it optimises
+/// when joined by OR ("the optimisation of the or operator is restricted to InvoiceId").
+const INVOICE_OPTIMISED: &[&str] = &[
+    "Status",
+    "Type",
+    "InvoiceID",
+    "InvoiceNumber",
+    "Reference",
+    "Contact.ContactID",
+    "Contact.Name",
+    "Contact.ContactNumber",
+];
+const INVOICE_OPTIMISED_OR: &[&str] = &["InvoiceID"];
+/// What `summaryOnly=true` leaves out of invoices (Xero's list).
+const INVOICE_SUMMARY_EXCLUDED: &[&str] =
+    &["Payments", "HasAttachments", "LineItems", "CISDeduction"];
+
+/// `GET Invoices[?InvoiceNumbers=&IDs=&ContactIDs=&Statuses=&where=&summaryOnly=&page=
+/// &pageSize=]`: every type (sales invoices and bills) matching all the filters given; the
+/// list parameters match any of their comma-separated values exactly ([I] ignoring case).
+/// Without `page` the invoices come without their line items (`"LineItems": []`), as
+/// Xero's list does; with it, 100 a page with lines and `pagination`; `summaryOnly=true`
+/// pages and leaves out lines, payments and attachments.
 fn list_invoices(org: &Org, params: &Params) -> Answer {
+    if org.high_volume
+        && too_broad(
+            params,
+            &[
+                "IDs",
+                "InvoiceNumbers",
+                "ContactIDs",
+                "Statuses",
+                "searchTerm",
+            ],
+            "Invoice",
+            INVOICE_WHERE_FIELDS,
+            |f| f.optimised(INVOICE_OPTIMISED, INVOICE_OPTIMISED_OR),
+        )
+    {
+        return high_volume("Invoices", "Invoice");
+    }
     let mut found: Vec<&Value> = org.data.invoices.iter().collect();
     let matches_any = |list: &[String], value: &Value| {
         value
@@ -3082,18 +3704,23 @@ fn list_invoices(org: &Org, params: &Params) -> Answer {
         };
         found.retain(|i| filter.matches(i));
     }
+    let summary = summary_only(params);
     let paged = params.get_ci("page").is_some();
     let found: Vec<Value> = found
         .into_iter()
         .map(|i| {
             let mut i = i.clone();
-            if !paged {
+            if summary && let Some(map) = i.as_object_mut() {
+                for field in INVOICE_SUMMARY_EXCLUDED {
+                    map.remove(*field);
+                }
+            } else if !paged {
                 i["LineItems"] = json!([]);
             }
             i
         })
         .collect();
-    match page(params, found) {
+    match page(params, found, summary) {
         Ok((list, pagination)) => envelope_with("Invoices", list, pagination),
         Err(refusal) => refusal,
     }
@@ -3394,6 +4021,28 @@ impl Filter {
 
     fn matches(&self, entity: &Value) -> bool {
         eval(&self.0, entity)
+    }
+
+    /// Whether Xero runs this filter on an index: equalities on `and_fields` joined by
+    /// AND, or equalities on `or_fields` joined by OR.
+    fn optimised(&self, and_fields: &[&str], or_fields: &[&str]) -> bool {
+        fn equality(expr: &Expr, fields: &[&str]) -> bool {
+            matches!(expr, Expr::Compare { field, equal: true, value: Literal::Text(_) }
+                if fields.contains(&field.as_str()))
+        }
+        fn all_and(expr: &Expr, fields: &[&str]) -> bool {
+            match expr {
+                Expr::And(a, b) => all_and(a, fields) && all_and(b, fields),
+                other => equality(other, fields),
+            }
+        }
+        fn all_or(expr: &Expr, fields: &[&str]) -> bool {
+            match expr {
+                Expr::Or(a, b) => all_or(a, fields) && all_or(b, fields),
+                other => equality(other, fields),
+            }
+        }
+        all_and(&self.0, and_fields) || all_or(&self.0, or_fields)
     }
 }
 
@@ -4518,6 +5167,728 @@ mod self_tests {
         assert_eq!(problems, ["concurrent"]);
         assert_eq!(fake.max_concurrent_seen(TENANT_ID), 6);
         assert!(fake.requests().iter().all(|r| r.status != 0));
+    }
+
+    #[tokio::test]
+    async fn items_currencies_accounts_and_tax_rates_are_settings() {
+        let fake = FakeXero::start().await;
+        let api = connect(&fake).await;
+
+        // Items: the defaults, in the spec's shape, 2 dp unless unitdp=4.
+        let (status, body) = api.get("Items", &[]).await;
+        assert_eq!(status, 200, "{body}");
+        let items = body["Items"].as_array().unwrap();
+        assert_eq!(items.len(), 2);
+        let pro = &items[0];
+        assert!(is_uuid(pro["ItemID"].as_str().unwrap()));
+        assert_eq!(
+            (&pro["Code"], &pro["Name"], &pro["Description"]),
+            (
+                &json!("PRO-PLAN"),
+                &json!("Pro plan"),
+                &json!("Pro plan, one month")
+            )
+        );
+        assert_eq!(
+            pro["SalesDetails"],
+            json!({ "UnitPrice": 20.0, "AccountCode": "200", "TaxType": "OUTPUT2" })
+        );
+        assert_eq!(pro["PurchaseDetails"], json!({}));
+        assert_eq!(
+            (
+                &pro["IsSold"],
+                &pro["IsPurchased"],
+                &pro["IsTrackedAsInventory"]
+            ),
+            (&json!(true), &json!(false), &json!(false))
+        );
+        assert!(
+            pro["UpdatedDateUTC"]
+                .as_str()
+                .unwrap()
+                .starts_with("/Date(")
+        );
+        let (_, body) = api.get("Items", &[("unitdp", "4")]).await;
+        assert_eq!(body["Items"][1]["SalesDetails"]["UnitPrice"], json!(10.25));
+        let id = fake.add_item(TENANT_ID, "SUPPORT", "Support");
+        assert_eq!(fake.items(TENANT_ID).len(), 3);
+        let (_, body) = api.get("Items", &[("where", r#"Code=="support""#)]).await;
+        assert_eq!(body["Items"].as_array().unwrap().len(), 1);
+        assert_eq!(body["Items"][0]["ItemID"], id.as_str());
+        assert_eq!(
+            body["Items"][0]["SalesDetails"],
+            json!({ "AccountCode": "200", "TaxType": "OUTPUT2" })
+        );
+        let (_, body) = api.get("Items", &[("where", "IsSold==true")]).await;
+        assert_eq!(body["Items"].as_array().unwrap().len(), 3);
+        let (status, body) = api.get("Items", &[("where", r#"Nope=="x""#)]).await;
+        assert_eq!(
+            (status, &body["Type"]),
+            (400, &json!("QueryParseException"))
+        );
+        let (status, body) = api.get(&format!("Items/{id}"), &[]).await;
+        assert_eq!(
+            (status, &body["Items"][0]["Code"]),
+            (200, &json!("SUPPORT"))
+        );
+        let (_, body) = api.get("Items/HOURS", &[]).await;
+        assert_eq!(body["Items"][0]["Name"], "Consulting hours");
+        assert_eq!(api.get("Items/NOPE", &[]).await.0, 404);
+
+        // Currencies: the base currency, then the ones added.
+        let (status, body) = api.get("Currencies", &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["Currencies"],
+            json!([{ "Code": "GBP", "Description": "British Pound" }])
+        );
+        fake.add_currency(TENANT_ID, "usd");
+        fake.add_currency(TENANT_ID, "USD");
+        let (_, body) = api.get("Currencies", &[]).await;
+        assert_eq!(
+            body["Currencies"],
+            json!([
+                { "Code": "GBP", "Description": "British Pound" },
+                { "Code": "USD", "Description": "United States Dollar" },
+            ])
+        );
+        let (_, body) = api.get("Currencies", &[("where", r#"Code=="USD""#)]).await;
+        assert_eq!(body["Currencies"].as_array().unwrap().len(), 1);
+
+        // Accounts and tax rates in Xero's shapes, filtered by `where`.
+        let (_, body) = api.get("Accounts", &[]).await;
+        let sales = &body["Accounts"][0];
+        for field in [
+            "AccountID",
+            "Code",
+            "Name",
+            "Type",
+            "Status",
+            "TaxType",
+            "Description",
+            "Class",
+            "EnablePaymentsToAccount",
+            "UpdatedDateUTC",
+        ] {
+            assert!(!sales[field].is_null(), "{field} in {sales}");
+        }
+        assert_eq!(
+            (&sales["Code"], &sales["Type"], &sales["TaxType"]),
+            (&json!("200"), &json!("REVENUE"), &json!("OUTPUT2"))
+        );
+        let (_, body) = api.get("Accounts", &[("where", r#"Code=="260""#)]).await;
+        assert_eq!(body["Accounts"].as_array().unwrap().len(), 1);
+        let (_, body) = api.get("TaxRates", &[]).await;
+        let rate = &body["TaxRates"][0];
+        assert_eq!(
+            (
+                &rate["Name"],
+                &rate["TaxType"],
+                &rate["EffectiveRate"],
+                &rate["DisplayTaxRate"],
+                &rate["Status"],
+                &rate["CanApplyToRevenue"],
+                &rate["ReportTaxType"],
+            ),
+            (
+                &json!("20% (VAT on Income)"),
+                &json!("OUTPUT2"),
+                &json!(20.0),
+                &json!(20.0),
+                &json!("ACTIVE"),
+                &json!(true),
+                &json!("OUTPUT"),
+            )
+        );
+        assert_eq!(rate["TaxComponents"][0]["Rate"], json!(20.0));
+        let (_, body) = api
+            .get("TaxRates", &[("where", r#"TaxType=="NONE""#)])
+            .await;
+        assert_eq!(body["TaxRates"][0]["Name"], "No VAT");
+
+        // All of these need a settings scope.
+        let narrow = connect_with(
+            &fake,
+            "offline_access accounting.invoices accounting.contacts",
+        )
+        .await;
+        for path in ["Items", "Currencies", "Accounts", "TaxRates"] {
+            let response = narrow
+                .request(reqwest::Method::GET, path)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 403, "{path}");
+            assert!(response.headers().contains_key("x-minlimit-remaining"));
+        }
+        let read_only = connect_with(
+            &fake,
+            "offline_access accounting.invoices accounting.contacts accounting.settings.read",
+        )
+        .await;
+        assert_eq!(read_only.get("Items", &[]).await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn invoices_take_subscribed_currencies_and_item_codes() {
+        let fake = FakeXero::start().await;
+        let api = connect(&fake).await;
+        let contact = fake.add_contact(TENANT_ID, "Acme Ltd");
+        let one = |number: &str| invoice(&contact, number, json!([line("A", 1.0, 10.0, "200")]));
+
+        // Not subscribed: refused, nothing stored; subscribed: stored in that currency.
+        let mut usd = one("USD-1");
+        usd["CurrencyCode"] = json!("USD");
+        let (status, body) = api
+            .put("Invoices", &[], &json!({ "Invoices": [usd.clone()] }))
+            .await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            first_error(&body),
+            "Organisation is not subscribed to currency USD"
+        );
+        fake.add_currency(TENANT_ID, "USD");
+        usd["CurrencyRate"] = json!(1.25);
+        let (status, body) = api
+            .put("Invoices", &[], &json!({ "Invoices": [usd] }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["Invoices"][0]["CurrencyCode"], "USD");
+        assert_eq!(body["Invoices"][0]["CurrencyRate"], json!(1.25));
+        let mut gbp = one("GBP-1");
+        gbp["CurrencyCode"] = json!("gbp");
+        let (status, body) = api
+            .put("Invoices", &[], &json!({ "Invoices": [gbp] }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            (
+                &body["Invoices"][0]["CurrencyCode"],
+                &body["Invoices"][0]["CurrencyRate"]
+            ),
+            (&json!("GBP"), &json!(1.0))
+        );
+        let mut eur = one("EUR-1");
+        eur["CurrencyCode"] = json!("EUR");
+        let (_, body) = api
+            .put(
+                "Invoices",
+                &[("summarizeErrors", "false")],
+                &json!({ "Invoices": [eur] }),
+            )
+            .await;
+        assert_eq!(
+            body["Invoices"][0]["ValidationErrors"][0]["Message"],
+            "Organisation is not subscribed to currency EUR"
+        );
+        assert_eq!(fake.invoices(TENANT_ID).len(), 2);
+
+        // A line naming an item takes what it leaves out from the item; an unknown code
+        // is an error.
+        let by_item = json!({ "ItemCode": "hours", "Quantity": 2 });
+        let (status, body) = api
+            .put(
+                "Invoices",
+                &[],
+                &json!({ "Invoices": [invoice(&contact, "ITEM-1", json!([by_item]))] }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let stored = &body["Invoices"][0]["LineItems"][0];
+        assert_eq!(
+            (
+                &stored["ItemCode"],
+                &stored["Description"],
+                &stored["UnitAmount"],
+                &stored["AccountCode"],
+                &stored["LineAmount"],
+            ),
+            (
+                &json!("HOURS"),
+                &json!("Consulting, per hour"),
+                &json!(10.25),
+                &json!("260"),
+                &json!(20.5),
+            )
+        );
+        let mut unknown = line("A", 1.0, 1.0, "200");
+        unknown["ItemCode"] = json!("NOPE");
+        let (status, body) = api
+            .put(
+                "Invoices",
+                &[],
+                &json!({ "Invoices": [invoice(&contact, "ITEM-2", json!([unknown]))] }),
+            )
+            .await;
+        assert_eq!(status, 400);
+        assert_eq!(first_error(&body), "Item code 'NOPE' is not valid.");
+    }
+
+    #[tokio::test]
+    async fn bulk_contacts_fail_per_element_and_are_found_by_contact_number() {
+        let fake = FakeXero::start().await;
+        let api = connect(&fake).await;
+        fake.add_contact(TENANT_ID, "Existing Ltd");
+        let archived = json!({ "Contacts": [{ "Name": "Old Ltd", "ContactNumber": "cust-old" }] });
+        let (_, body) = api.put("Contacts", &[], &archived).await;
+        let old_id = body["Contacts"][0]["ContactID"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let archive = json!({ "Contacts": [{ "ContactID": old_id, "ContactStatus": "ARCHIVED" }] });
+        assert_eq!(api.post("Contacts", &[], &archive).await.0, 200);
+
+        // 50 new ones, plus: a name taken by an existing contact, a name repeated within
+        // the batch, and a ContactNumber held by an archived contact.
+        let mut elements: Vec<Value> = (0..50)
+            .map(|i| json!({ "Name": format!("Customer {i}"), "ContactNumber": format!("cust-{i}") }))
+            .collect();
+        elements.push(json!({ "Name": "existing ltd", "ContactNumber": "cust-x1" }));
+        elements.push(json!({ "Name": "Customer 7", "ContactNumber": "cust-x2" }));
+        elements.push(json!({ "Name": "Someone New", "ContactNumber": "CUST-OLD" }));
+        let body = json!({ "Contacts": elements });
+        let (status, body) = api
+            .put("Contacts", &[("summarizeErrors", "false")], &body)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let results = body["Contacts"].as_array().unwrap();
+        assert_eq!(results.len(), 53);
+        for ok in &results[..50] {
+            assert_eq!(ok["HasValidationErrors"], false, "{ok}");
+            assert_eq!(ok["StatusAttributeString"], "OK");
+            assert!(is_uuid(ok["ContactID"].as_str().unwrap()));
+            assert_ne!(ok["ContactID"], ZERO_GUID);
+        }
+        let failed: Vec<(&Value, &Value, &Value)> = results[50..]
+            .iter()
+            .map(|f| {
+                (
+                    &f["HasValidationErrors"],
+                    &f["ContactID"],
+                    &f["ValidationErrors"][0]["Message"],
+                )
+            })
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                (
+                    &json!(true),
+                    &json!(ZERO_GUID),
+                    &json!(
+                        "The contact name existing ltd is already assigned to another contact. The contact name must be unique across all active contacts."
+                    )
+                ),
+                (
+                    &json!(true),
+                    &json!(ZERO_GUID),
+                    &json!(
+                        "The contact name Customer 7 is already assigned to another contact. The contact name must be unique across all active contacts."
+                    )
+                ),
+                (
+                    &json!(true),
+                    &json!(ZERO_GUID),
+                    &json!("The contact number CUST-OLD is already assigned to another contact.")
+                ),
+            ]
+        );
+        assert_eq!(results[52]["StatusAttributeString"], "ERROR");
+        assert_eq!(fake.contacts(TENANT_ID).len(), 52);
+
+        // Many at once by ContactNumber: OR'ed equalities, with paging.
+        let wanted = ["cust-3", "CUST-17", "cust-42", "cust-nope"];
+        let filter = wanted
+            .iter()
+            .map(|n| format!("ContactNumber==\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let (status, body) = api
+            .get("Contacts", &[("where", &filter), ("page", "1")])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let mut numbers: Vec<&str> = body["Contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["ContactNumber"].as_str().unwrap())
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, ["cust-17", "cust-3", "cust-42"]);
+        assert_eq!(
+            body["pagination"],
+            json!({ "page": 1, "pageSize": 100, "pageCount": 1, "itemCount": 3 })
+        );
+        // `||` works too; an archived contact needs includeArchived.
+        let (_, body) = api
+            .get(
+                "Contacts",
+                &[(
+                    "where",
+                    r#"ContactNumber=="cust-old" || ContactNumber=="cust-0""#,
+                )],
+            )
+            .await;
+        assert_eq!(body["Contacts"].as_array().unwrap().len(), 1);
+        let (_, body) = api
+            .get(
+                "Contacts",
+                &[
+                    (
+                        "where",
+                        r#"ContactNumber=="cust-old" || ContactNumber=="cust-0""#,
+                    ),
+                    ("includeArchived", "true"),
+                ],
+            )
+            .await;
+        assert_eq!(body["Contacts"].as_array().unwrap().len(), 2);
+
+        // pageSize is clamped to 1..=1000.
+        let (_, body) = api
+            .get("Contacts", &[("page", "2"), ("pageSize", "20")])
+            .await;
+        assert_eq!(body["Contacts"].as_array().unwrap().len(), 20);
+        assert_eq!(
+            body["pagination"],
+            json!({ "page": 2, "pageSize": 20, "pageCount": 3, "itemCount": 51 })
+        );
+        let (_, body) = api
+            .get("Contacts", &[("page", "1"), ("pageSize", "5000")])
+            .await;
+        assert_eq!(body["pagination"]["pageSize"], 1000);
+        let (_, body) = api
+            .get("Contacts", &[("page", "1"), ("pageSize", "0")])
+            .await;
+        assert_eq!(body["Contacts"].as_array().unwrap().len(), 1);
+
+        // A query string longer than 2048 characters: the plain-text 404.
+        let many: Vec<String> = (0..60)
+            .map(|i| format!("ContactNumber==\"cust-{i}\""))
+            .collect();
+        let long = many.join(" OR ");
+        let response = api
+            .request(reqwest::Method::GET, "Contacts")
+            .query(&[("where", &long)])
+            .send()
+            .await
+            .unwrap();
+        assert!(response.url().query().unwrap().len() > MAX_QUERY_LEN);
+        assert_eq!(response.status(), 404);
+        assert!(response.headers().contains_key("x-minlimit-remaining"));
+        assert_eq!(response.text().await.unwrap(), NOT_FOUND_TEXT);
+        let (status, body) = api
+            .get("Contacts", &[("where", &many[..20].join(" OR "))])
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["Contacts"].as_array().unwrap().len(), 20);
+    }
+
+    #[tokio::test]
+    async fn invoice_numbers_find_sales_invoices_and_bills() {
+        let fake = FakeXero::start().await;
+        let api = connect(&fake).await;
+        let contact = fake.add_contact(TENANT_ID, "Acme Ltd");
+        let supplier = fake.add_contact(TENANT_ID, "Supplier Ltd");
+        let batch: Vec<Value> = ["INV-1", "INV-2", "INV-3", "INV-4"]
+            .iter()
+            .map(|n| invoice(&contact, n, json!([line("A", 1.0, 10.0, "200")])))
+            .collect();
+        let (status, _) = api
+            .put("Invoices", &[], &json!({ "Invoices": batch }))
+            .await;
+        assert_eq!(status, 200);
+        let bill = fake.add_bill(TENANT_ID, &supplier, "INV-2", "99.50");
+        fake.add_bill(TENANT_ID, &supplier, "BILL-9", "5");
+
+        let (status, body) = api
+            .get(
+                "Invoices",
+                &[("InvoiceNumbers", "INV-1,inv-2,INV-4,INV-404")],
+            )
+            .await;
+        assert_eq!(status, 200);
+        let mut found: Vec<(&str, &str)> = body["Invoices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["InvoiceNumber"].as_str().unwrap(),
+                    i["Type"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        found.sort_unstable();
+        assert_eq!(
+            found,
+            [
+                ("INV-1", "ACCREC"),
+                ("INV-2", "ACCPAY"),
+                ("INV-2", "ACCREC"),
+                ("INV-4", "ACCREC")
+            ]
+        );
+        let the_bill = body["Invoices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["Type"] == "ACCPAY")
+            .unwrap();
+        assert_eq!(the_bill["InvoiceID"], bill.as_str());
+        assert_eq!(the_bill["Total"], json!(99.5));
+        assert_eq!(the_bill["Contact"]["Name"], "Supplier Ltd");
+        // Quoted items and spaces; the key is case-insensitive; with paging, lines too.
+        let (_, body) = api
+            .get(
+                "Invoices",
+                &[("invoicenumbers", r#""INV-3", "BILL-9""#), ("page", "1")],
+            )
+            .await;
+        assert_eq!(body["Invoices"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            body["Invoices"][0]["LineItems"].as_array().unwrap().len(),
+            1
+        );
+        // Bills don't make a sales invoice number unique-violating, nor the reverse.
+        let (status, body) = api
+            .put(
+                "Invoices",
+                &[],
+                &json!({ "Invoices": [invoice(&contact, "BILL-9", json!([line("A", 1.0, 1.0, "200")]))] }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    #[tokio::test]
+    async fn minute_limit_is_a_rolling_window_per_organisation() {
+        let fake = FakeXero::start().await;
+        fake.add_tenant(OTHER, "Other Ltd");
+        fake.authorize_tenants(&[TENANT_ID, OTHER]);
+        fake.set_minute_limit(3);
+        let api = connect(&fake).await;
+        let other = Api {
+            fake: &fake,
+            token: api.token.clone(),
+            tenant: OTHER.to_string(),
+        };
+        let remaining = |r: &reqwest::Response| {
+            let h = |n: &str| r.headers()[n].to_str().unwrap().to_string();
+            (
+                h("x-minlimit-remaining"),
+                h("x-daylimit-remaining"),
+                h("x-appminlimit-remaining"),
+            )
+        };
+        let send = |api: &Api<'_>| api.request(reqwest::Method::GET, "Organisation").send();
+
+        // Nothing else uses the budget: three calls pass, none refused.
+        for left in ["2", "1", "0"] {
+            let response = send(&api).await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(remaining(&response).0, left);
+        }
+        assert_eq!(fake.rate_limited_count(), 0);
+        assert_eq!(fake.calls_for(TENANT_ID), 3);
+        // The other organisation has its own minute budget, the app minute is shared.
+        let response = send(&other).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            remaining(&response),
+            ("2".into(), "4999".into(), "9996".into())
+        );
+
+        // The fourth in the minute is refused, and counted as rate limited.
+        let response = send(&api).await.unwrap();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["x-rate-limit-problem"], "minute");
+        assert_eq!(remaining(&response).0, "0");
+        assert_eq!(fake.rate_limited_count(), 1);
+        assert_eq!(fake.calls_for(TENANT_ID), 3);
+        // Injected throttles are not.
+        fake.throttle_next(1, "minute");
+        assert_eq!(send(&other).await.unwrap().status(), 429);
+        assert_eq!(fake.rate_limited_count(), 1);
+
+        // Rolling: a call 61 s ago has left the window, one 55 s ago has not.
+        let (Some(old), Some(recent)) = (
+            Instant::now().checked_sub(Duration::from_secs(61)),
+            Instant::now().checked_sub(Duration::from_secs(55)),
+        ) else {
+            return;
+        };
+        fake.with_org(TENANT_ID, |o| {
+            o.minute = VecDeque::from([old, old, recent]);
+        });
+        let response = send(&api).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(remaining(&response).0, "1");
+        let response = send(&api).await.unwrap();
+        assert_eq!(remaining(&response).0, "0");
+        let response = send(&api).await.unwrap();
+        assert_eq!(response.status(), 429);
+        // Retry-After: until the call of 55 s ago leaves the window.
+        let wait: u64 = response.headers()[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=5).contains(&wait), "{wait}");
+    }
+
+    #[tokio::test]
+    async fn another_process_spends_the_organisations_budget() {
+        let fake = FakeXero::start().await;
+        let api = connect(&fake).await;
+        let send = || api.request(reqwest::Method::GET, "Organisation").send();
+        let response = send().await.unwrap();
+        assert_eq!(response.headers()["x-minlimit-remaining"], "59");
+        assert_eq!(response.headers()["x-daylimit-remaining"], "4999");
+
+        fake.spend_minute_budget(TENANT_ID, 50);
+        let response = send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-minlimit-remaining"], "8");
+        assert_eq!(response.headers()["x-daylimit-remaining"], "4948");
+        assert_eq!(response.headers()["x-appminlimit-remaining"], "9998");
+        assert_eq!(fake.calls_for(TENANT_ID), 2);
+
+        fake.spend_minute_budget(TENANT_ID, 8);
+        let response = send().await.unwrap();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["x-rate-limit-problem"], "minute");
+        assert_eq!(response.headers()["x-minlimit-remaining"], "0");
+        let wait: u64 = response.headers()[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert_eq!(fake.rate_limited_count(), 1);
+        assert_eq!(fake.calls_for(TENANT_ID), 2);
+
+        // The day budget too.
+        let fake = FakeXero::start().await;
+        let api = connect(&fake).await;
+        fake.set_day_limit(10);
+        fake.spend_minute_budget(TENANT_ID, 10);
+        let response = api
+            .request(reqwest::Method::GET, "Organisation")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["x-rate-limit-problem"], "day");
+        assert_eq!(response.headers()["x-daylimit-remaining"], "0");
+        assert_eq!(response.headers()["x-minlimit-remaining"], "50");
+        assert_eq!(fake.rate_limited_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn summary_only_and_high_volume_organisations() {
+        let fake = FakeXero::start().await;
+        let api = connect(&fake).await;
+        let contact = fake.add_contact(TENANT_ID, "Acme Ltd");
+        let one = invoice(&contact, "INV-1", json!([line("A", 1.0, 10.0, "200")]));
+        let (_, body) = api
+            .put("Invoices", &[], &json!({ "Invoices": [one] }))
+            .await;
+        let invoice_id = body["Invoices"][0]["InvoiceID"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        // summaryOnly: lightweight, and paged even without `page`.
+        let (status, body) = api.get("Contacts", &[("summaryOnly", "true")]).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["pagination"],
+            json!({ "page": 1, "pageSize": 100, "pageCount": 1, "itemCount": 1 })
+        );
+        let c = &body["Contacts"][0];
+        assert_eq!(c["Name"], "Acme Ltd");
+        for field in [
+            "Addresses",
+            "ContactGroups",
+            "ContactPersons",
+            "IsCustomer",
+            "IsSupplier",
+        ] {
+            assert!(c.get(field).is_none(), "{field} in {c}");
+        }
+        let (_, body) = api
+            .get(
+                "Invoices",
+                &[("InvoiceNumbers", "INV-1"), ("summaryOnly", "true")],
+            )
+            .await;
+        assert_eq!(body["pagination"]["itemCount"], 1);
+        let i = &body["Invoices"][0];
+        assert_eq!(i["InvoiceNumber"], "INV-1");
+        for field in ["LineItems", "Payments", "HasAttachments"] {
+            assert!(i.get(field).is_none(), "{field} in {i}");
+        }
+
+        // Over the high volume threshold: unoptimised queries are refused.
+        fake.set_high_volume(TENANT_ID, true);
+        let by_ids =
+            format!(r#"InvoiceID==Guid("{invoice_id}") OR InvoiceID==Guid("{ZERO_GUID}")"#);
+        let refused: [(&str, Vec<(&str, &str)>); 7] = [
+            ("Contacts", vec![]),
+            (
+                "Contacts",
+                vec![("where", r#"ContactNumber=="a" OR ContactNumber=="b""#)],
+            ),
+            (
+                "Contacts",
+                vec![("where", r#"ContactNumber=="a""#), ("page", "1")],
+            ),
+            ("Contacts", vec![("where", r#"Name.Contains("Acme")"#)]),
+            ("Contacts", vec![("where", r#"Name.ToLower()=="acme ltd""#)]),
+            ("Invoices", vec![]),
+            (
+                "Invoices",
+                vec![(
+                    "where",
+                    r#"InvoiceNumber=="INV-1" OR InvoiceNumber=="INV-2""#,
+                )],
+            ),
+        ];
+        for (path, query) in &refused {
+            let (status, body) = api.get(path, query).await;
+            assert_eq!(
+                (status, &body["Type"], &body["ErrorNumber"]),
+                (400, &json!("HighVolumeException"), &json!(51)),
+                "{path} {query:?}"
+            );
+        }
+        let (_, body) = api.get("Contacts", &[]).await;
+        assert_eq!(
+            body["Message"],
+            "Your request is not filtering Contacts efficiently, given the extremely high volume for this organisation. Please check https://developer.xero.com/documentation/api/efficient-data-retrieval for tips on making Contact retrieval more efficient."
+        );
+        let allowed: [(&str, Vec<(&str, &str)>); 9] = [
+            ("Contacts", vec![("page", "1")]),
+            ("Contacts", vec![("where", r#"Name=="acme ltd""#)]),
+            (
+                "Contacts",
+                vec![("where", r#"Name=="Acme Ltd" AND EmailAddress=="a@b.c""#)],
+            ),
+            ("Contacts", vec![("IDs", contact.as_str())]),
+            ("Contacts", vec![("searchTerm", "acme")]),
+            ("Contacts", vec![("summaryOnly", "true")]),
+            ("Invoices", vec![("InvoiceNumbers", "INV-1,INV-2")]),
+            (
+                "Invoices",
+                vec![("where", r#"Type=="ACCREC" AND Status=="AUTHORISED""#)],
+            ),
+            ("Invoices", vec![("where", by_ids.as_str())]),
+        ];
+        for (path, query) in &allowed {
+            let (status, body) = api.get(path, query).await;
+            assert_eq!(status, 200, "{path} {query:?}: {body}");
+        }
     }
 
     #[test]

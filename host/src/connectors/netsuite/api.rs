@@ -44,6 +44,9 @@ pub enum NsErrorKind {
     NotFound,
     /// No retry can fix it.
     Permanent,
+    /// Nothing was sent: the account's limits held the call back longer than an attempt
+    /// may wait, or the connection was stopped. Runs again after this long, not counted.
+    Deferred(Duration),
 }
 
 /// One entry of `o:errorDetails`.

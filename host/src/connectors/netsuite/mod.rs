@@ -45,8 +45,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
-use super::limits::AccountLimits;
+use super::limits::{AccountLimits, Rules};
 use super::{Connector, Outcome, SyncRequest};
 use crate::store::{ConnectionRow, ErpRecord, Store, StoreError};
 use api::{NsError, NsErrorKind};
@@ -61,10 +62,38 @@ pub const DEFAULT_CONCURRENCY: usize = 5;
 /// The environment variable overriding [`DEFAULT_CONCURRENCY`].
 pub const CONCURRENCY_ENV: &str = "ERP_SYNC_NETSUITE_CONCURRENCY";
 
+/// Refusals for too many requests at once one call waits out before it gives up as a
+/// retryable failure.
+const MAX_REFUSALS: u32 = 8;
+
+/// How long a call waits after its `n`th refusal for too many requests at once: 250 ms,
+/// doubling, up to 5 s, with ±20 % jitter so refused calls do not return together.
+fn refusal_backoff(n: u32) -> Duration {
+    let base = Duration::from_millis(250) * 2u32.saturating_pow(n.saturating_sub(1).min(5));
+    let base = base.min(Duration::from_secs(5));
+    base.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.8..1.2))
+}
+
+/// A call the limits held back, as the connector's error.
+fn blocked_error(blocked: super::limits::Blocked, account: &str) -> NsError {
+    let outcome = blocked.outcome("NetSuite", account);
+    let kind = match outcome.kind {
+        super::OutcomeKind::Deferred { after } => NsErrorKind::Deferred(after),
+        _ => NsErrorKind::Retryable(None),
+    };
+    NsError {
+        kind,
+        status: None,
+        details: Vec::new(),
+        message: outcome.detail.unwrap_or_default(),
+    }
+}
+
 impl From<NsError> for Outcome {
     fn from(e: NsError) -> Self {
         match e.kind {
             NsErrorKind::Retryable(after) => Outcome::retryable(e.status, e.message, after),
+            NsErrorKind::Deferred(after) => Outcome::deferred(e.message, after),
             _ => Outcome::permanent(e.status, e.message),
         }
     }
@@ -99,6 +128,8 @@ struct Session {
     account: Account,
     tenant_id: String,
     subsidiary_id: Option<String>,
+    /// Cancelled when the connection is disconnected.
+    stop: CancellationToken,
 }
 
 impl NetSuiteConnector {
@@ -122,14 +153,27 @@ impl NetSuiteConnector {
         NetSuiteConnector {
             api_base: api_base.filter(|b| !b.trim().is_empty()),
             http,
-            limits: AccountLimits::new(&store, concurrency, None, timeout),
+            limits: AccountLimits::new(
+                &store,
+                Rules {
+                    concurrent: concurrency,
+                    per_minute: None,
+                    patience: Duration::from_secs(60),
+                },
+                timeout,
+            ),
             store,
             customer_locks: Mutex::new(HashMap::new()),
         }
     }
 
     /// The account, credentials and limit of a connection.
-    fn session(&self, connection: &ConnectionRow, secrets: &Value) -> Result<Session, Outcome> {
+    fn session(
+        &self,
+        connection: &ConnectionRow,
+        secrets: &Value,
+        stop: CancellationToken,
+    ) -> Result<Session, Outcome> {
         let config = &connection.config;
         let text = |key: &str| {
             config
@@ -155,11 +199,14 @@ impl NetSuiteConnector {
             account,
             tenant_id: connection.tenant_id.clone(),
             subsidiary_id: text("subsidiary_id"),
+            stop,
         })
     }
 
     /// One call within the account's limit; a refused login is tried once more with a
-    /// fresh nonce and timestamp (a clock step or a nonce clash must not fail a sync).
+    /// fresh nonce and timestamp (a clock step or a nonce clash must not fail a sync),
+    /// and a refusal for too many requests at once is waited out (the account's window
+    /// has just shrunk) and sent again, without spending a retry.
     async fn call(
         &self,
         session: &Session,
@@ -169,35 +216,45 @@ impl NetSuiteConnector {
         body: Option<&Value>,
     ) -> Result<Answer, NsError> {
         let mut tried_again = false;
+        let mut refusals = 0;
+        let key = session.account.key();
         loop {
-            let result = {
-                let key = session.account.key();
-                let pass = self.limits.try_enter(&key).await.map_err(|e| NsError {
-                    kind: NsErrorKind::Retryable(None),
-                    status: None,
-                    details: Vec::new(),
-                    message: super::limits::unreadable(&key, &e),
-                })?;
-                let result = client::send(
-                    &self.http,
-                    &session.account,
-                    method.clone(),
-                    path,
-                    query,
-                    body,
-                )
-                .await;
-                // The account's limit is shared with its other integrations: learn it.
-                match &result {
-                    Err(e) if e.is_over_concurrency() => pass.over_limit(),
-                    Err(e) if e.status.is_none() => {}
-                    _ => pass.answered(),
-                }
-                result
-            };
+            let pass = self
+                .limits
+                .try_enter(&key, &session.stop)
+                .await
+                .map_err(|blocked| blocked_error(blocked, &key))?;
+            let result = client::send(
+                &self.http,
+                &session.account,
+                method.clone(),
+                path,
+                query,
+                body,
+            )
+            .await;
+            // The account's limit is shared with its other integrations: learn it.
+            match &result {
+                Err(e) if e.is_over_concurrency() => pass.over_limit(),
+                Err(e) if e.status.is_none() => drop(pass),
+                _ => pass.answered(),
+            }
             match result {
                 Err(e) if e.kind == NsErrorKind::Unauthorized && !tried_again => {
                     tried_again = true;
+                }
+                Err(e) if e.is_over_concurrency() && refusals < MAX_REFUSALS => {
+                    refusals += 1;
+                    let wait = match e.kind {
+                        NsErrorKind::Retryable(Some(after)) => after,
+                        _ => refusal_backoff(refusals),
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = session.stop.cancelled() => {
+                            return Err(blocked_error(super::limits::Blocked::Stopped, &key));
+                        }
+                    }
                 }
                 other => return other,
             }
@@ -388,7 +445,7 @@ impl NetSuiteConnector {
     }
 
     async fn sync_invoice(&self, req: &SyncRequest<'_>) -> Result<Outcome, Outcome> {
-        let session = self.session(req.connection, req.secrets)?;
+        let session = self.session(req.connection, req.secrets, req.stop.clone())?;
         let invoice = req.invoice;
         if invoice.is_void() {
             return self.void(&session, req).await;
@@ -508,8 +565,12 @@ impl Connector for NetSuiteConnector {
 
     /// A cheap authenticated read (one customer), and the configured subsidiary, so wrong
     /// credentials or a wrong subsidiary fail here rather than at the first invoice.
+    fn in_flight_cap(&self) -> usize {
+        self.limits.ceiling() * 2
+    }
+
     async fn test(&self, connection: &ConnectionRow, secrets: &Value) -> Outcome {
-        let session = match self.session(connection, secrets) {
+        let session = match self.session(connection, secrets, CancellationToken::new()) {
             Ok(s) => s,
             Err(o) => return o,
         };

@@ -1,6 +1,6 @@
 //! Talking to the QuickBooks Online API: one request, its limits, and its errors.
 //!
-//! QuickBooks answers failures in several shapes (see `../shared/notes/erp-apis.md` §1.6):
+//! QuickBooks answers failures in several shapes (see `docs/erp-apis.md`, QuickBooks):
 //! a capital-F `Fault` for validation errors, a lowercase `fault` from the gateway on
 //! 401/403, an XML or JSON throttle fault on 429 with no `Retry-After`, and an HTML page
 //! on 503. [`QboError::from_response`] turns all of them into one typed error.
@@ -18,8 +18,11 @@ pub const THROTTLE_PAUSE: Duration = Duration::from_secs(60);
 /// What to do about a failed call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QboErrorKind {
-    /// Try again later (throttle, outage, 5xx, network); `Some` is the least wait.
+    /// Try again later (outage, 5xx, network); `Some` is the least wait.
     Retryable(Option<Duration>),
+    /// 429 (or fault 3001): the company's limit was reached; wait this long and send the
+    /// same request again.
+    Throttled(Duration),
     /// The request was sent but no answer came back: it may or may not have happened.
     Uncertain,
     /// No retry can fix it (validation, bad mapping, forbidden).
@@ -64,7 +67,7 @@ impl QboError {
         let (code, detail) = json.as_ref().map(fault_text).unwrap_or_default();
         let kind = match (status, code.as_str()) {
             (401, _) => QboErrorKind::Unauthorized,
-            (429, _) | (_, "3001") => QboErrorKind::Retryable(Some(THROTTLE_PAUSE)),
+            (429, _) | (_, "3001") => QboErrorKind::Throttled(THROTTLE_PAUSE),
             (400, "5010") => QboErrorKind::Stale,
             (400, "6240") => QboErrorKind::DuplicateName,
             (400, "610") => QboErrorKind::NotFound,
@@ -142,7 +145,7 @@ mod tests {
         let throttle = r#"{"Fault":{"Error":[{"Message":"message=ThrottleExceeded; errorCode=003001; statusCode=429","Detail":"The request limit was reached.","code":"3001"}],"type":"SERVICE"}}"#;
         assert_eq!(
             QboError::from_response(429, "application/json", throttle).kind,
-            QboErrorKind::Retryable(Some(THROTTLE_PAUSE))
+            QboErrorKind::Throttled(THROTTLE_PAUSE)
         );
         let html = "<html><title>503 Service Temporarily Unavailable</title></html>";
         let e = QboError::from_response(503, "text/html", html);

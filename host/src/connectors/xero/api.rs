@@ -3,7 +3,7 @@
 //! Xero answers a 401 or 403 with a problem document whose casing varies by era, a 404
 //! with plain text, a 400 `ValidationException` listing element errors, element errors
 //! inside a 200 when `summarizeErrors=false`, and a 429 with `Retry-After` and
-//! `X-Rate-Limit-Problem` (see `../shared/notes/erp-apis.md` §2.6).
+//! `X-Rate-Limit-Problem` (see `docs/erp-apis.md`, Xero).
 
 use std::time::Duration;
 
@@ -13,6 +13,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum XeroErrorKind {
     Retryable(Option<Duration>),
+    /// 429: a limit was reached; wait this long (`Retry-After`) and send the same request
+    /// again.
+    Throttled(Duration),
     /// Sent, but no answer: it may have happened.
     Uncertain,
     Permanent,
@@ -72,7 +75,7 @@ impl XeroError {
                 let wait = retry_after.unwrap_or(Duration::from_secs(60));
                 let problem = problem.unwrap_or("unknown");
                 (
-                    XeroErrorKind::Retryable(Some(wait)),
+                    XeroErrorKind::Throttled(wait),
                     format!(
                         "Xero's {problem} rate limit was reached; retrying after {} s",
                         wait.as_secs()
@@ -161,10 +164,7 @@ mod tests {
         assert_eq!(e.kind, XeroErrorKind::Permanent);
         assert!(e.message.contains("Invoice # must be unique."));
         let e = XeroError::from_response(429, "", Some(Duration::from_secs(7)), Some("minute"));
-        assert_eq!(
-            e.kind,
-            XeroErrorKind::Retryable(Some(Duration::from_secs(7)))
-        );
+        assert_eq!(e.kind, XeroErrorKind::Throttled(Duration::from_secs(7)));
         assert!(e.message.contains("minute"));
         let e = XeroError::from_response(
             401,

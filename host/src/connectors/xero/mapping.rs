@@ -11,12 +11,13 @@
 //! - Each line's account code comes from `account_map` (product id, then line type),
 //!   else `account_code` (default `200`, Xero's default sales account); its `TaxType`
 //!   from `tax_map` (our tax code to Xero's), else `tax_type` when set; its `TaxAmount`
-//!   is our line tax, so Xero's `Total` equals ours.
+//!   is our line tax, so Xero's `Total` equals ours; its `ItemCode` from `item_map`
+//!   (product id, then line type) when one is mapped.
 
 use serde_json::{Value, json};
 
 use crate::connectors::lines::amount;
-use crate::domain::Invoice;
+use crate::domain::{Customer, Invoice};
 
 /// Per-connection mapping settings.
 #[derive(Debug, Clone)]
@@ -25,6 +26,7 @@ pub struct LineRules {
     pub account_map: serde_json::Map<String, Value>,
     pub tax_type: Option<String>,
     pub tax_map: serde_json::Map<String, Value>,
+    pub item_map: serde_json::Map<String, Value>,
     pub status: String,
 }
 
@@ -44,6 +46,7 @@ impl LineRules {
             account_map: map("account_map"),
             tax_type: text("tax_type"),
             tax_map: map("tax_map"),
+            item_map: map("item_map"),
             status: text("status").unwrap_or_else(|| "AUTHORISED".into()),
         }
     }
@@ -85,6 +88,15 @@ pub fn invoice_element(invoice: &Invoice, contact_id: &str, rules: &LineRules) -
             if let Some(t) = tax_type {
                 item["TaxType"] = json!(t);
             }
+            let item_code = line
+                .product_id
+                .as_deref()
+                .and_then(|p| rules.item_map.get(p))
+                .or_else(|| rules.item_map.get(line.line_type.as_str()))
+                .and_then(Value::as_str);
+            if let Some(code) = item_code {
+                item["ItemCode"] = json!(code);
+            }
             item
         })
         .collect();
@@ -111,8 +123,7 @@ pub fn invoice_element(invoice: &Invoice, contact_id: &str, rules: &LineRules) -
 }
 
 /// A new contact, keyed by our customer id in `ContactNumber`.
-pub fn contact_element(invoice: &Invoice) -> Value {
-    let c = &invoice.customer;
+pub fn contact_element(c: &Customer) -> Value {
     let mut contact = json!({"Name": c.name, "ContactNumber": c.id});
     if let Some(email) = &c.email {
         contact["EmailAddress"] = json!(email);

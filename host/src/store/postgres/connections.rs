@@ -205,6 +205,15 @@ impl PgStore {
             super::jobs::cancel_open_jobs(&mut tx, id, &conn.provider, CANCELLED_BY_DISCONNECT)
                 .await?;
         tx.commit().await?;
+        // Other hosts stop their attempts that still wait for the ERP's limits.
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(super::STOP_CHANNEL)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %e, connection = id, "telling the other hosts of a disconnect failed; their waiting attempts find it when they settle");
+        }
         Ok((raw.try_into()?, cancelled))
     }
 }

@@ -92,7 +92,7 @@ WITH expired AS (
     FOR UPDATE OF j SKIP LOCKED
 ), due AS (
     SELECT j.seq FROM jobs j
-    WHERE j.state = 'pending' AND j.run_at_ms <= $3
+    WHERE j.state = 'pending' AND j.run_at_ms <= $3 AND NOT (j.connection_id = ANY($6))
       AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
       AND NOT EXISTS (SELECT 1 FROM jobs p
                       WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
@@ -149,7 +149,12 @@ impl PgStore {
     /// Leases up to `limit` due jobs for `lease_ms`, with what their attempts read: the
     /// claim (with the bodies), the connections and the customers' tweaks, in one
     /// transaction.
-    pub(crate) async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Claimed> {
+    pub(crate) async fn claim_due(
+        &self,
+        limit: i64,
+        lease_ms: i64,
+        exclude: &[String],
+    ) -> StoreResult<Claimed> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let now = now_ms();
         // One transaction, so a claim whose connections cannot be read leases nothing.
@@ -161,11 +166,15 @@ impl PgStore {
             .bind(now)
             .bind(limit)
             .bind(&*self.host_id)
+            .bind(exclude)
             .fetch_all(&mut *tx)
             .await?;
         // Fewer than asked for: nothing else is due, so say when something will be.
         let next_due_ms = if rows.len() < limit as usize {
-            sqlx::query_scalar(NEXT_DUE_SQL).fetch_one(&mut *tx).await?
+            static SQL: LazyLock<String> = LazyLock::new(|| {
+                NEXT_DUE_SQL.replace("NOT_EXCLUDED", "NOT (j.connection_id = ANY($1))")
+            });
+            sqlx::query_scalar(&SQL).bind(exclude).fetch_one(&mut *tx).await?
         } else {
             None
         };

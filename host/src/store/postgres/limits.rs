@@ -4,8 +4,9 @@
 //! and 500 a minute), however many erp-sync hosts send to it. One process enforces them
 //! in memory (`connectors/limits.rs`); several hosts share them here:
 //!
-//! - a request budget per account as a fixed one-minute window (`erp_rate_windows`),
-//!   taken with one upsert that cannot overspend under concurrency;
+//! - a request budget per account as a rolling window over its recent calls
+//!   (`erp_rate_calls`), taken under a transaction-level advisory lock per account, so
+//!   hosts taking at once cannot overspend it;
 //! - concurrency slots per account (`erp_slots`), taken with `FOR UPDATE SKIP LOCKED`
 //!   and given back when the request ends; a slot a dead host held frees itself after
 //!   its deadline;
@@ -37,6 +38,32 @@ pub struct RefreshLock {
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
+/// Locks `account`'s budget for the transaction, forgets calls older than the window,
+/// and answers the oldest call's time when the budget of `per_window` is spent.
+async fn rate_window(
+    tx: &mut Transaction<'static, Postgres>,
+    account: &str,
+    now: i64,
+    window_ms: i64,
+    per_window: i64,
+) -> StoreResult<Option<i64>> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("erp-sync rate {account}"))
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM erp_rate_calls WHERE account = $1 AND at_ms <= $2")
+        .bind(account)
+        .bind(now - window_ms)
+        .execute(&mut **tx)
+        .await?;
+    let (count, oldest): (i64, Option<i64>) =
+        sqlx::query_as("SELECT count(*), min(at_ms) FROM erp_rate_calls WHERE account = $1")
+            .bind(account)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok((count >= per_window).then_some(oldest.unwrap_or(now)))
+}
+
 impl RefreshLock {
     /// Ends the refresh, letting the next host in.
     pub async fn release(self) -> StoreResult<()> {
@@ -46,8 +73,9 @@ impl RefreshLock {
 }
 
 impl PgStore {
-    /// Spends one request of `account`'s budget of `per_window` requests per
-    /// `window_ms`. `None`: go ahead. `Some(ms)`: the budget is spent, try again in `ms`.
+    /// Spends one request of `account`'s budget of `per_window` requests in any
+    /// `window_ms` (a rolling window, as the ERPs count). `None`: go ahead. `Some(ms)`:
+    /// the budget is spent, try again in `ms`.
     pub async fn take_rate(
         &self,
         account: &str,
@@ -55,31 +83,47 @@ impl PgStore {
         window_ms: i64,
     ) -> StoreResult<Option<i64>> {
         let now = now_ms();
-        // A new window starts when the old one is over; otherwise the count grows only
-        // while it is under the budget (the WHERE refuses the update, returning nothing).
-        let taken: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO erp_rate_windows AS w (account, window_start_ms, used) VALUES ($1, $2, 1)
-             ON CONFLICT (account) DO UPDATE SET
-                window_start_ms = CASE WHEN w.window_start_ms + $3 <= $2 THEN $2 ELSE w.window_start_ms END,
-                used = CASE WHEN w.window_start_ms + $3 <= $2 THEN 1 ELSE w.used + 1 END
-             WHERE w.window_start_ms + $3 <= $2 OR w.used < $4
-             RETURNING used",
+        let mut tx = self.pool.begin().await?;
+        let oldest = rate_window(&mut tx, account, now, window_ms, per_window).await?;
+        let wait = match oldest {
+            Some(oldest) => Some((oldest + window_ms - now).max(1)),
+            None => {
+                sqlx::query("INSERT INTO erp_rate_calls (account, at_ms) VALUES ($1, $2)")
+                    .bind(account)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                None
+            }
+        };
+        tx.commit().await?;
+        Ok(wait)
+    }
+
+    /// Counts `n` calls others made (the ERP said fewer calls are left than this budget
+    /// knew), stamped now, up to the budget.
+    pub async fn spend_rate(
+        &self,
+        account: &str,
+        n: i64,
+        per_window: i64,
+        window_ms: i64,
+    ) -> StoreResult<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        rate_window(&mut tx, account, now, window_ms, per_window).await?;
+        sqlx::query(
+            "INSERT INTO erp_rate_calls (account, at_ms)
+             SELECT $1, $2 FROM generate_series(1, LEAST($3, $4 - (SELECT count(*) FROM erp_rate_calls WHERE account = $1)))",
         )
         .bind(account)
         .bind(now)
-        .bind(window_ms)
+        .bind(n)
         .bind(per_window)
-        .fetch_optional(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        if taken.is_some() {
-            return Ok(None);
-        }
-        let start: Option<i64> =
-            sqlx::query_scalar("SELECT window_start_ms FROM erp_rate_windows WHERE account = $1")
-                .bind(account)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(Some(start.map_or(0, |s| (s + window_ms - now).max(1))))
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Takes one of `slots` concurrency slots of `account` for at most `hold_ms`, or

@@ -40,6 +40,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 pub const HOST_TIMEOUT: Duration = Duration::from_secs(15);
 /// The channel that says "new work is queued".
 const WAKE_CHANNEL: &str = "erp_sync_jobs";
+/// The channel that says "this connection was disconnected" (the payload is its id).
+const STOP_CHANNEL: &str = "erp_sync_stops";
 
 /// The PostgreSQL backend; cheap to clone.
 #[derive(Clone)]
@@ -120,14 +122,20 @@ impl PgStore {
         self.queued.notify_one();
     }
 
-    /// Calls `wake` whenever any host queues work, until `stop`. The listener
-    /// reconnects by itself after a lost connection (sqlx's `PgListener`); a wake-up
-    /// lost meanwhile costs at most the worker's idle poll.
-    pub async fn forward_wakeups(self, wake: impl Fn() + Send + 'static, stop: CancellationToken) {
+    /// Calls `wake` whenever any host queues work, and `stopped` with a connection's id
+    /// when any host disconnects it, until `stop`. The listener reconnects by itself
+    /// after a lost connection (sqlx's `PgListener`); a wake-up lost meanwhile costs at
+    /// most the worker's idle poll.
+    pub async fn forward_wakeups(
+        self,
+        wake: impl Fn() + Send + 'static,
+        stopped: impl Fn(&str) + Send + 'static,
+        stop: CancellationToken,
+    ) {
         loop {
             let listener = async {
                 let mut l = PgListener::connect_with(&self.pool).await?;
-                l.listen(WAKE_CHANNEL).await?;
+                l.listen_all([WAKE_CHANNEL, STOP_CHANNEL]).await?;
                 Ok::<_, sqlx::Error>(l)
             };
             let mut listener = tokio::select! {
@@ -138,6 +146,7 @@ impl PgStore {
                 Ok(l) => loop {
                     tokio::select! {
                         n = l.recv() => match n {
+                            Ok(n) if n.channel() == STOP_CHANNEL => stopped(n.payload()),
                             Ok(_) => wake(),
                             Err(e) => {
                                 tracing::warn!(error = %e, "the wake-up listener lost PostgreSQL; reconnecting");

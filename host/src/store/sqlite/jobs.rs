@@ -92,10 +92,17 @@ fn later_job_waits(
         .query_row(params![connection_id, invoice_id, job_id], |r| r.get(0))?)
 }
 
-fn next_due_ms(db: &Connection) -> StoreResult<Option<i64>> {
+/// The connections a claim skips, as a JSON array (`?N`, NULL for none).
+fn not_excluded(n: u8) -> String {
+    format!("(?{n} IS NULL OR j.connection_id NOT IN (SELECT value FROM json_each(?{n})))")
+}
+
+fn next_due_ms(db: &Connection, exclude: Option<&str>) -> StoreResult<Option<i64>> {
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| NEXT_DUE_SQL.replace("NOT_EXCLUDED", &not_excluded(1)));
     Ok(db
-        .prepare_cached(NEXT_DUE_SQL)?
-        .query_row([], |r| r.get(0))?)
+        .prepare_cached(&SQL)?
+        .query_row(params![exclude], |r| r.get(0))?)
 }
 
 impl SqliteStore {
@@ -105,8 +112,15 @@ impl SqliteStore {
     /// the `jobs_due (state, run_at_ms)` index in order and stops at `limit`, so a claim
     /// costs the same with a backlog of a million jobs as with ten (no sort of every due
     /// job, which the single `OR` query needed).
-    pub(crate) async fn claim_due(&self, limit: i64, lease_ms: i64) -> StoreResult<Claimed> {
+    pub(crate) async fn claim_due(
+        &self,
+        limit: i64,
+        lease_ms: i64,
+        exclude: &[String],
+    ) -> StoreResult<Claimed> {
         let token = uuid::Uuid::new_v4().simple().to_string();
+        let exclude = (!exclude.is_empty())
+            .then(|| serde_json::to_string(exclude).expect("strings serialize"));
         self.write(move |db| {
             let now = now_ms();
             let jobs = db
@@ -122,20 +136,21 @@ impl SqliteStore {
                         UNION ALL
                         SELECT seq FROM (
                             SELECT j.seq FROM jobs j
-                            WHERE j.state = 'pending' AND j.run_at_ms <= ?3
+                            WHERE j.state = 'pending' AND j.run_at_ms <= ?3 AND {excluded}
                               AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
                               AND NOT EXISTS (SELECT 1 FROM jobs p
                                               WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
                                                 AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
                             ORDER BY j.run_at_ms, j.seq LIMIT ?4)
                         LIMIT ?4)
-                     RETURNING {CLAIMED_COLUMNS}"
+                     RETURNING {CLAIMED_COLUMNS}",
+                    excluded = not_excluded(5)
                 ))?
-                .query_map(params![token, now + lease_ms, now, limit], claimed_from_row)?
+                .query_map(params![token, now + lease_ms, now, limit, exclude], claimed_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             // Fewer than asked for: nothing else is due, so say when something will be.
             let next_due_ms = if jobs.len() < limit as usize {
-                next_due_ms(db)?
+                next_due_ms(db, exclude.as_deref())?
             } else {
                 None
             };

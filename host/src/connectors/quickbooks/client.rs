@@ -1,0 +1,214 @@
+//! One connection's calls to the QuickBooks Online Accounting API: its session (tokens
+//! and company) and each call within the company's limits.
+//!
+//! A call waits for one of the company's 10 slots and a unit of its budget (500 calls in
+//! any minute), checks the connection was not stopped, and sends. A 429 (QuickBooks
+//! sends no `Retry-After`; its docs say to wait a minute) pauses every call to the
+//! company and the same request (same `requestid`) goes again after the pause, without
+//! spending a retry. A 401 refreshes the token once and sends again.
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::QuickBooksConnector;
+use super::api::{MINOR_VERSION, QboError, QboErrorKind};
+use super::mapping::quote;
+use crate::connectors::Outcome;
+use crate::connectors::oauth::OAuthTokens;
+use crate::store::ConnectionRow;
+
+/// 429s one call waits out before it gives up as a retryable failure.
+const MAX_THROTTLES: u32 = 4;
+
+/// One connection's live credentials.
+pub struct Session {
+    pub connection: ConnectionRow,
+    pub realm: String,
+    pub tokens: OAuthTokens,
+    /// Cancelled when the connection is disconnected.
+    pub stop: CancellationToken,
+}
+
+impl Session {
+    /// The company's key for limits and ERP records.
+    pub fn account(&self) -> String {
+        format!("quickbooks:{}", self.realm)
+    }
+}
+
+impl QuickBooksConnector {
+    pub(super) fn session(
+        connection: ConnectionRow,
+        tokens: OAuthTokens,
+        stop: CancellationToken,
+    ) -> Result<Session, Outcome> {
+        let realm = connection
+            .config
+            .get("realm_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Outcome::held("the QuickBooks connection has not been authorized yet")
+            })?;
+        Ok(Session {
+            connection,
+            realm,
+            tokens,
+            stop,
+        })
+    }
+
+    /// A session whose access token is valid for at least a minute.
+    pub(super) async fn fresh_session(
+        &self,
+        connection_id: &str,
+        stop: CancellationToken,
+    ) -> Result<Session, Outcome> {
+        let (connection, tokens) = self.tokens.fresh(connection_id).await?;
+        Self::session(connection, tokens, stop)
+    }
+
+    /// One API call within the company's limits (see the module docs).
+    pub(super) async fn call(
+        &self,
+        session: &mut Session,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, Outcome> {
+        let mut refreshed = false;
+        let mut throttled = 0;
+        loop {
+            let result = {
+                let _pass = self
+                    .limits
+                    .enter("QuickBooks", &session.account(), &session.stop)
+                    .await?;
+                self.send(session, method.clone(), path, query, body).await
+            };
+            match result {
+                Err(e) if e.kind == QboErrorKind::Unauthorized && !refreshed => {
+                    refreshed = true;
+                    let failed = session.tokens.access_token.clone();
+                    let (connection, tokens) = self
+                        .tokens
+                        .refresh(&session.connection.id, Some(&failed))
+                        .await?;
+                    *session = Self::session(connection, tokens, session.stop.clone())?;
+                }
+                Err(QboError {
+                    kind: QboErrorKind::Throttled(wait),
+                    ..
+                }) if throttled < MAX_THROTTLES => {
+                    throttled += 1;
+                    self.limits.pause(&session.account(), wait);
+                }
+                Err(e) => return Err(e.into()),
+                Ok(v) => return Ok(v),
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        session: &Session,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, QboError> {
+        let url = format!(
+            "{}/v3/company/{}/{path}",
+            self.app.api_base.trim_end_matches('/'),
+            session.realm
+        );
+        let mut request = self
+            .http
+            .request(method, url)
+            .bearer_auth(&session.tokens.access_token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .query(&[("minorversion", MINOR_VERSION)])
+            .query(query);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| QboError::network(&e))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let text = response.text().await.map_err(|e| QboError::network(&e))?;
+        if (200..300).contains(&status) {
+            serde_json::from_str(&text).map_err(|e| QboError {
+                kind: QboErrorKind::Retryable(None),
+                status: Some(status),
+                message: format!("QuickBooks answered {status} with unreadable JSON: {e}"),
+            })
+        } else {
+            Err(QboError::from_response(status, &content_type, &text))
+        }
+    }
+
+    /// The first `entity` whose `field` equals `value`, if any.
+    pub(super) async fn query_one(
+        &self,
+        session: &mut Session,
+        entity: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<Value>, Outcome> {
+        let q = format!("select * from {entity} where {field} = {}", quote(value));
+        let answer = self
+            .call(
+                session,
+                reqwest::Method::GET,
+                "query",
+                &[("query", &q)],
+                None,
+            )
+            .await?;
+        Ok(answer["QueryResponse"][entity].get(0).cloned())
+    }
+
+    /// Every `entity` matching `filter` (e.g. `where Active = true`), a page of 1,000 at a
+    /// time, up to `limit`.
+    pub(super) async fn query_all(
+        &self,
+        session: &mut Session,
+        entity: &str,
+        filter: &str,
+        limit: usize,
+    ) -> Result<Vec<Value>, Outcome> {
+        const PAGE: usize = 1000;
+        let mut all = Vec::new();
+        loop {
+            let q = format!(
+                "select * from {entity} {filter} startposition {} maxresults {PAGE}",
+                all.len() + 1
+            );
+            let answer = self
+                .call(
+                    session,
+                    reqwest::Method::GET,
+                    "query",
+                    &[("query", &q)],
+                    None,
+                )
+                .await?;
+            let page = answer["QueryResponse"][entity]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let n = page.len();
+            all.extend(page);
+            if n < PAGE || all.len() >= limit {
+                all.truncate(limit);
+                return Ok(all);
+            }
+        }
+    }
+}

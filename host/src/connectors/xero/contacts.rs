@@ -1,0 +1,284 @@
+//! Xero contacts for our customers, resolved a batch at a time.
+//!
+//! A contact is keyed by our customer id in `ContactNumber`. A customer met for the first
+//! time on a connection is resolved together with the others its bill run brings: one
+//! `GET Contacts` with every unknown customer's `ContactNumber` (`where` OR'ed
+//! equalities), then one `PUT Contacts` creating the ones missing. A contact whose name
+//! is taken by a contact without our number (Xero refuses duplicate names) is linked to
+//! that contact, found by name in one more call. Each customer is resolved once at a
+//! time per connection: the other deliveries of that customer wait for its answer
+//! instead of racing to create it. Resolved contacts are remembered (ERP records), so a
+//! customer costs no call after the first time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use super::client::{Call, Session};
+use super::mapping::{self, where_literal};
+use super::{XeroConnector, store_err};
+use crate::connectors::Outcome;
+use crate::connectors::coalesce::{Coalescer, Fill};
+use crate::domain::Customer;
+use crate::store::ErpRecord;
+
+/// Customers per look-up and per create: the `where` filter stays well inside the
+/// length of a URL Xero accepts, and the create inside the elements Xero recommends per
+/// request.
+pub const PER_CALL: usize = 50;
+
+/// How contact resolutions fill.
+pub const FILL: Fill = Fill {
+    max: PER_CALL,
+    quiet: std::time::Duration::from_millis(30),
+    max_wait: std::time::Duration::from_millis(400),
+};
+
+type Resolution = Result<String, Outcome>;
+
+/// The contacts being resolved now, per (connection, customer).
+#[derive(Default)]
+pub struct Resolving {
+    running: Mutex<HashMap<(String, String), watch::Receiver<Option<Resolution>>>>,
+}
+
+/// A customer waiting for its contact, with the channel its result goes to.
+pub struct Wanted {
+    customer: Customer,
+    done: watch::Sender<Option<Resolution>>,
+}
+
+/// The coalescer of contact resolutions.
+pub type ContactBatches = Coalescer<Wanted, ()>;
+
+impl XeroConnector {
+    /// The ContactID of `customer` in the session's organisation.
+    pub(super) async fn contact(
+        &self,
+        session: &mut Session,
+        customer: &Customer,
+    ) -> Result<String, Outcome> {
+        let account = session.account();
+        let tenant = session.connection.tenant_id.clone();
+        if let Some(r) = self
+            .store
+            .erp_record(&account, &tenant, "customer", &customer.id)
+            .await
+            .map_err(store_err)?
+        {
+            return Ok(r.remote_id);
+        }
+        let key = (session.connection.id.clone(), customer.id.clone());
+        let (mine, mut result) = {
+            let mut running = self.resolving.running.lock().expect("contacts lock");
+            match running.get(&key) {
+                Some(rx) => (None, rx.clone()),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    running.insert(key.clone(), rx.clone());
+                    (Some(tx), rx)
+                }
+            }
+        };
+        if let Some(done) = mine {
+            let wanted = Wanted {
+                customer: customer.clone(),
+                done,
+            };
+            let connection_id = session.connection.id.clone();
+            let _ = self
+                .contact_batches
+                .submit(
+                    &connection_id,
+                    wanted,
+                    async || Ok(()),
+                    async |(), wanted: Vec<Wanted>| {
+                        let n = wanted.len();
+                        self.resolve(session, wanted).await;
+                        vec![Ok(()); n]
+                    },
+                )
+                .await;
+            // Whoever resolved it has sent the result; later deliveries read the record.
+            self.resolving
+                .running
+                .lock()
+                .expect("contacts lock")
+                .remove(&key);
+        }
+        let answer = result
+            .wait_for(Option::is_some)
+            .await
+            .map(|r| r.clone())
+            .ok()
+            .flatten();
+        answer.unwrap_or_else(|| {
+            Err(Outcome::retryable(
+                None,
+                format!(
+                    "resolving the Xero contact of customer {} was abandoned",
+                    customer.id
+                ),
+                None,
+            ))
+        })
+    }
+
+    /// Resolves a batch of customers and tells each its result.
+    async fn resolve(&self, session: &mut Session, wanted: Vec<Wanted>) {
+        let customers: Vec<&Customer> = wanted.iter().map(|w| &w.customer).collect();
+        let results = match self.resolve_batch(session, &customers).await {
+            Ok(found) => found,
+            Err(o) => {
+                for w in &wanted {
+                    let _ = w.done.send(Some(Err(o.clone())));
+                }
+                return;
+            }
+        };
+        for w in &wanted {
+            let result = results.get(&w.customer.id).cloned().unwrap_or_else(|| {
+                Err(Outcome::permanent(
+                    None,
+                    format!(
+                        "Xero neither found nor created a contact for customer {}",
+                        w.customer.id
+                    ),
+                ))
+            });
+            let _ = w.done.send(Some(result));
+        }
+    }
+
+    /// Looks the customers up by `ContactNumber`, creates the missing ones, links the
+    /// ones whose name is taken, and remembers every contact found.
+    async fn resolve_batch(
+        &self,
+        session: &mut Session,
+        customers: &[&Customer],
+    ) -> Result<HashMap<String, Resolution>, Outcome> {
+        let mut results: HashMap<String, Resolution> = HashMap::new();
+        let numbers: Vec<String> = customers
+            .iter()
+            .map(|c| format!("ContactNumber=={}", where_literal(&c.id)))
+            .collect();
+        let filter = numbers.join(" OR ");
+        let query = [("where", filter.as_str()), ("summaryOnly", "true")];
+        let found = self.call(session, Call::get("Contacts", &query)).await?;
+        for contact in found["Contacts"].as_array().into_iter().flatten() {
+            let (Some(number), Some(id)) = (
+                contact["ContactNumber"].as_str(),
+                contact["ContactID"].as_str(),
+            ) else {
+                continue;
+            };
+            results.insert(number.to_string(), Ok(id.to_string()));
+        }
+        let missing: Vec<&Customer> = customers
+            .iter()
+            .copied()
+            .filter(|c| !results.contains_key(&c.id))
+            .collect();
+        if !missing.is_empty() {
+            let elements: Vec<Value> = missing.iter().map(|c| mapping::contact_element(c)).collect();
+            let body = json!({"Contacts": elements});
+            let key = idempotency_key(&session.connection.id, &missing);
+            let query = [("summarizeErrors", "false")];
+            let created = self
+                .call(
+                    session,
+                    Call::write(reqwest::Method::PUT, "Contacts", &query, &body, &key),
+                )
+                .await?;
+            let mut name_taken: Vec<(&Customer, Outcome)> = Vec::new();
+            for (i, customer) in missing.iter().enumerate() {
+                let element = created["Contacts"].get(i).cloned().unwrap_or(Value::Null);
+                match XeroConnector::element_ok(&element) {
+                    Ok(()) => match element["ContactID"].as_str() {
+                        Some(id) => {
+                            results.insert(customer.id.clone(), Ok(id.to_string()));
+                        }
+                        None => name_taken.push((
+                            customer,
+                            Outcome::retryable(
+                                Some(200),
+                                "Xero answered fewer contacts than were sent",
+                                None,
+                            ),
+                        )),
+                    },
+                    Err(refused) => name_taken.push((customer, refused)),
+                }
+            }
+            if !name_taken.is_empty() {
+                self.link_by_name(session, name_taken, &mut results).await?;
+            }
+        }
+        let account = session.account();
+        let tenant = session.connection.tenant_id.clone();
+        for (customer, result) in &results {
+            if let Ok(id) = result {
+                let record = ErpRecord {
+                    remote_id: id.clone(),
+                    version: None,
+                };
+                self.store
+                    .put_erp_record(&account, &tenant, "customer", customer, &record)
+                    .await
+                    .map_err(store_err)?;
+            }
+        }
+        Ok(results)
+    }
+
+    /// Customers Xero refused to create, most often because a contact of that name
+    /// exists without our number: found by name in one call and linked.
+    async fn link_by_name(
+        &self,
+        session: &mut Session,
+        refused: Vec<(&Customer, Outcome)>,
+        results: &mut HashMap<String, Resolution>,
+    ) -> Result<(), Outcome> {
+        let names: Vec<String> = refused
+            .iter()
+            .map(|(c, _)| format!("Name=={}", where_literal(&c.name)))
+            .collect();
+        let filter = names.join(" OR ");
+        let query = [("where", filter.as_str()), ("summaryOnly", "true")];
+        let found = self.call(session, Call::get("Contacts", &query)).await?;
+        let by_name: HashMap<String, String> = found["Contacts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                Some((
+                    c["Name"].as_str()?.to_lowercase(),
+                    c["ContactID"].as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        for (customer, why) in refused {
+            let result = by_name
+                .get(&customer.name.to_lowercase())
+                .cloned()
+                .ok_or(why);
+            results.insert(customer.id.clone(), result);
+        }
+        Ok(())
+    }
+}
+
+/// One key per (connection, set of customers): a retry of the same create within Xero's
+/// replay window is answered, not done twice.
+fn idempotency_key(connection_id: &str, customers: &[&Customer]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(connection_id.as_bytes());
+    for c in customers {
+        hasher.update(b"\n");
+        hasher.update(c.id.as_bytes());
+    }
+    format!("contacts-{}", hex::encode(&hasher.finalize()[..16]))
+}

@@ -113,6 +113,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             store.clone(),
             sealer.clone(),
             config.request_timeout,
+            config.retry.max_retry_after,
         ),
         xero: XeroConnector::new(
             config.xero.clone(),
@@ -121,12 +122,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             store.clone(),
             sealer.clone(),
             config.request_timeout,
+            config.retry.max_retry_after,
         ),
         netsuite: NetSuiteConnector::new(
             config.netsuite_api_base.clone(),
             store.clone(),
             config.allow_private_targets,
             config.request_timeout,
+            config.retry.max_retry_after,
         ),
         stops: Default::default(),
     });

@@ -98,7 +98,7 @@ async fn a_quickbooks_fault_storm_never_duplicates_an_invoice() {
     let by_code = |c: u16| log.iter().filter(|e| e["response_code"] == c).count();
     eprintln!(
         "erp faults: QuickBooks storm over {N} invoices: {} FAILED after retries and re-synced; \
-         log: {} x 500 (lost answers), {} x 429, {} x 503; {} token refreshes; {} records, no duplicate",
+         log: {} x 500 (lost answers), {} x 429 (throttles not waited out), {} x 503; {} token refreshes; {} records, no duplicate",
         failed.len(),
         by_code(500),
         by_code(429),
@@ -110,7 +110,8 @@ async fn a_quickbooks_fault_storm_never_duplicates_an_invoice() {
         fake.token_refreshes() > refreshes,
         "the token expired mid-run"
     );
-    assert!(by_code(500) >= 1 && by_code(429) >= 1, "the storm hit");
+    let throttled = fake.requests().iter().filter(|r| r.status == 429).count();
+    assert!(by_code(500) >= 1 && throttled >= 1, "the storm hit");
 
     // Second wave: every invoice changes (version 2, a doubled amount) while a third of
     // them were edited in QuickBooks meanwhile (their SyncToken is stale), answers are
@@ -187,19 +188,10 @@ async fn netsuite_concurrency_limits_and_lost_answers_never_duplicate_an_invoice
         .collect();
     assert_eq!(records.len(), N, "one NetSuite invoice per invoice");
     assert_eq!(numbers.len(), N);
-    let log: Vec<Value> = server.log("limit=1000").await;
-    let limited = log
-        .iter()
-        .filter(|e| {
-            e["error"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("CONCURRENCY_LIMIT_EXCEEDED")
-        })
-        .count();
+    let limited = fake.requests().iter().filter(|r| r.status == 429).count();
     eprintln!(
         "erp faults: NetSuite at a concurrency limit of 2 over {N} invoices: {limited} concurrency-limit \
-         answers, {} FAILED after retries and re-synced, {} records, no duplicate",
+         answers (waited out within attempts), {} FAILED after retries and re-synced, {} records, no duplicate",
         failed.len(),
         records.len()
     );

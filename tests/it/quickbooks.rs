@@ -33,6 +33,11 @@ async fn connect(server: &TestServer) -> String {
     id
 }
 
+/// The multi-line UK example invoice (GBP, 20 % VAT on two lines, a discount).
+fn uk_invoice() -> Value {
+    serde_json::from_str(include_str!("../../examples/invoices/multi-line-uk.json")).unwrap()
+}
+
 fn total(inv: &Value) -> String {
     inv["TotalAmt"].to_string()
 }
@@ -89,9 +94,9 @@ async fn connect_authorizes_tests_and_refuses_a_replayed_state() {
     assert_eq!(done["test_sync"]["status"], "SUCCESS", "{done}");
     assert_eq!(done["connection"]["status"], "active");
     assert_eq!(done["connection"]["config"]["realm_id"], qbo::REALM);
-    assert_eq!(
-        done["connection"]["config"]["default_item_id"], "1",
-        "the Services item was found"
+    assert!(
+        done["connection"]["config"].get("default_item_id").is_none(),
+        "the default stays the company's Services Item, not a copy of its id: {done}"
     );
     assert!(
         !done.to_string().contains("access_token"),
@@ -128,8 +133,9 @@ async fn one_quickbooks_invoice_per_invoice_through_updates_and_void() {
     let fake = FakeQuickBooks::start().await;
     let server = start(&fake).await;
     connect(&server).await;
-    let mut inv: Value =
-        serde_json::from_str(include_str!("../../examples/invoices/multi-line-uk.json")).unwrap();
+    let mut inv = uk_invoice();
+    // The company books in its home currency, dollars.
+    inv["currency"] = json!("USD");
     inv["customer"]["name"] = json!("O'Brien & Müller Ltd");
     server.ingest(&inv).await;
     let entries = synced(&server, "inv_01J9Z8Q4UK0007", 1).await;
@@ -291,9 +297,15 @@ async fn validation_faults_fail_at_once_and_outages_retry() {
         .rev()
         .map(|e| e["response_code"].clone())
         .collect();
-    assert!(
-        codes.contains(&json!(429)) && codes.contains(&json!(503)),
-        "{codes:?}"
+    assert_eq!(
+        codes,
+        vec![json!(503), json!(200)],
+        "the outage spent a retry; the throttle was waited out within an attempt"
+    );
+    assert_eq!(
+        fake.requests().iter().filter(|r| r.status == 429).count(),
+        1,
+        "QuickBooks did throttle"
     );
     assert_eq!(fake.invoices(qbo::REALM).len(), 1);
 
@@ -361,4 +373,139 @@ async fn limits_hold_and_reconnecting_the_same_company_updates_the_same_records(
         .find(|i| i["DocNumber"] == "INV-inv_many_3")
         .unwrap();
     assert_eq!(updated["SyncToken"], "1");
+}
+
+/// Issue 18's case: `item_map` for one product and no `default_item_id`. The other lines
+/// book to the company's `Services` Item, as the contract says, instead of failing.
+#[tokio::test]
+async fn a_partial_item_map_books_the_other_lines_to_services() {
+    let fake = FakeQuickBooks::start().await;
+    let server = start(&fake).await;
+    let (first, done) = server
+        .connect_oauth(json!({"provider": "quickbooks", "config": {"item_map": {"prod_plan": "2"}}}))
+        .await;
+    assert_eq!(done["test_sync"]["status"], "SUCCESS", "{done}");
+    let mut inv = uk_invoice();
+    inv["currency"] = json!("USD");
+    server.ingest(&inv).await;
+    synced(&server, "inv_01J9Z8Q4UK0007", 1).await;
+    let stored = fake.invoices(qbo::REALM);
+    let items: Vec<&Value> = stored[0]["Line"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["DetailType"] == "SalesItemLineDetail")
+        .map(|l| &l["SalesItemLineDetail"]["ItemRef"]["value"])
+        .collect();
+    assert_eq!(items, vec!["2", "1"], "mapped product, then Services: {stored:?}");
+    assert_eq!(total(&stored[0]), "162.0");
+
+    // Without a Services Item and without default_item_id, the test sync says which
+    // setting to add.
+    fake.remove_item(qbo::REALM, "Services");
+    let (status, _) = server
+        .call("DELETE", &format!("/v1/connections/{first}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, again) = server
+        .connect_oauth(json!({"provider": "quickbooks", "config": {"item_map": {"prod_plan": "2"}}}))
+        .await;
+    let error = again["test_sync"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("default_item_id"), "{again}");
+}
+
+/// A multicurrency company: a euro invoice books in euros, to a customer created in
+/// euros; the same customer's dollar invoice gets a dollar customer of its own. Without
+/// multicurrency, a euro invoice fails at once naming the setting, and nothing is written.
+#[tokio::test]
+async fn foreign_currencies_book_in_their_own_currency_or_fail_naming_multicurrency() {
+    let fake = FakeQuickBooks::start().await;
+    fake.set_company_settings(qbo::REALM, "US", "USD", true);
+    fake.add_currency(qbo::REALM, "EUR");
+    let server = start(&fake).await;
+    connect(&server).await;
+    let mut eur = invoice("inv_eur");
+    eur["currency"] = json!("EUR");
+    server.ingest(&eur).await;
+    server.ingest(&invoice("inv_usd")).await;
+    synced(&server, "inv_eur", 1).await;
+    synced(&server, "inv_usd", 1).await;
+    let invoices = fake.invoices(qbo::REALM);
+    let by_number = |n: &str| invoices.iter().find(|i| i["DocNumber"] == n).unwrap().clone();
+    let (e, u) = (by_number("INV-inv_eur"), by_number("INV-inv_usd"));
+    assert_eq!(e["CurrencyRef"]["value"], "EUR", "{e}");
+    assert_eq!(total(&e), "12.99");
+    assert_eq!(u["CurrencyRef"]["value"], "USD", "{u}");
+    let customers = fake.customers(qbo::REALM);
+    assert_eq!(customers.len(), 2, "{customers:?}");
+    let euro_customer = customers
+        .iter()
+        .find(|c| c["Id"] == e["CustomerRef"]["value"])
+        .unwrap();
+    assert_eq!(euro_customer["CurrencyRef"]["value"], "EUR");
+    assert_ne!(e["CustomerRef"], u["CustomerRef"]);
+
+    let off = FakeQuickBooks::start().await;
+    let server = start(&off).await;
+    connect(&server).await;
+    server.ingest(&eur).await;
+    let entry = eventually("the currency failure", WAIT, || async {
+        server.log("invoice_id=inv_eur").await.pop()
+    })
+    .await;
+    assert_eq!(entry["status"], "FAILED");
+    let error = entry["error"].as_str().unwrap();
+    assert!(
+        error.contains("multicurrency") && error.contains("not retried"),
+        "{error}"
+    );
+    assert!(off.invoices(qbo::REALM).is_empty());
+    assert!(off.customers(qbo::REALM).is_empty(), "nothing was written");
+}
+
+/// A UK company computes VAT from each line's TaxCode: `tax_code_map` names them, and
+/// QuickBooks' total equals ours (the discount comes off before tax, as on our invoice).
+/// Without the map, the delivery fails at once naming it.
+#[tokio::test]
+async fn a_uk_company_books_tax_codes_from_the_tax_code_map() {
+    let fake = FakeQuickBooks::start().await;
+    fake.set_company_settings(qbo::REALM, "GB", "GBP", false);
+    let server = start(&fake).await;
+    let id = connect(&server).await;
+    server.ingest(&uk_invoice()).await;
+    let entry = eventually("the tax failure", WAIT, || async {
+        server.log("invoice_id=inv_01J9Z8Q4UK0007").await.pop()
+    })
+    .await;
+    assert_eq!(entry["status"], "FAILED");
+    assert!(
+        entry["error"].as_str().unwrap().contains("tax_code_map"),
+        "{entry}"
+    );
+    assert!(fake.invoices(qbo::REALM).is_empty());
+
+    let (status, patched) = server
+        .call(
+            "PATCH",
+            &format!("/v1/connections/{id}"),
+            Some(json!({"config": {"tax_code_map": {"UK-VAT-20": "3"}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let (status, _) = server
+        .call("POST", "/v1/invoices/inv_01J9Z8Q4UK0007/sync", None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    synced(&server, "inv_01J9Z8Q4UK0007", 1).await;
+    let stored = fake.invoices(qbo::REALM);
+    assert_eq!(stored.len(), 1);
+    let q = &stored[0];
+    assert!(q.get("CurrencyRef").is_none_or(|c| c["value"] == "GBP"), "{q}");
+    assert_eq!(q["TxnTaxDetail"]["TotalTax"].to_string(), "27.0", "{q}");
+    assert_eq!(total(q), "162.0", "QuickBooks' VAT total equals ours: {q}");
+    for line in q["Line"].as_array().unwrap() {
+        if line["DetailType"] == "SalesItemLineDetail" {
+            assert_eq!(line["SalesItemLineDetail"]["TaxCodeRef"]["value"], "3");
+        }
+    }
 }

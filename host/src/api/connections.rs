@@ -208,7 +208,8 @@ async fn webhook_config(
     Ok((Value::Object(config), secret))
 }
 
-/// Checks a QuickBooks config (`item_map`, `default_item_id`); `realm_id` is learnt at
+/// Checks a QuickBooks config (`item_map`, `default_item_id`, `tax_code_map`);
+/// `realm_id` is learnt at
 /// the OAuth callback and kept from `current`.
 fn quickbooks_config(
     mut config: serde_json::Map<String, Value>,
@@ -231,6 +232,13 @@ fn quickbooks_config(
                     "must be a string Item id",
                 ));
             }
+            ("tax_code_map", Value::Object(m)) if m.values().all(Value::is_string) => {}
+            ("tax_code_map", _) => {
+                return Err(field_error(
+                    "config.tax_code_map",
+                    "must map our tax codes (and NONE for untaxed lines) to QuickBooks TaxCode ids, e.g. {\"UK-VAT-20\": \"3\", \"NONE\": \"7\"}",
+                ));
+            }
             ("realm_id", _) => {
                 return Err(field_error(
                     "config.realm_id",
@@ -240,7 +248,7 @@ fn quickbooks_config(
             (other, _) => {
                 return Err(field_error(
                     &format!("config.{other}"),
-                    "is not a QuickBooks setting (known: item_map, default_item_id)",
+                    "is not a QuickBooks setting (known: item_map, default_item_id, tax_code_map)",
                 ));
             }
         }
@@ -518,9 +526,11 @@ fn xero_config(
             ("status", _) => {
                 return Err(field_error("config.status", "must be AUTHORISED or DRAFT"));
             }
-            ("account_map" | "tax_map", Value::Object(m)) if m.values().all(Value::is_string) => {}
+            ("account_map" | "tax_map" | "item_map", Value::Object(m))
+                if m.values().all(Value::is_string) => {}
             (
-                other @ ("tenant_id" | "account_code" | "tax_type" | "account_map" | "tax_map"),
+                other @ ("tenant_id" | "account_code" | "tax_type" | "account_map" | "tax_map"
+                | "item_map"),
                 _,
             ) => {
                 return Err(field_error(
@@ -531,7 +541,7 @@ fn xero_config(
             (other, _) => {
                 return Err(field_error(
                     &format!("config.{other}"),
-                    "is not a Xero setting (known: tenant_id, account_code, tax_type, status, account_map, tax_map)",
+                    "is not a Xero setting (known: tenant_id, account_code, tax_type, status, account_map, tax_map, item_map)",
                 ));
             }
         }

@@ -263,6 +263,8 @@ pub fn unreadable(account: &str, e: &crate::store::StoreError) -> String {
 /// One ERP's limits, per account.
 pub struct AccountLimits {
     rules: Rules,
+    /// The longest pause a provider's answer can impose (`--max-retry-after`).
+    pause_cap: Option<Duration>,
     /// How long a shared slot stays held if its host dies mid-request.
     hold: Duration,
     shared: Option<PgStore>,
@@ -286,9 +288,17 @@ impl AccountLimits {
                 patience: rules.patience,
             },
             hold: request_timeout * 2 + Duration::from_secs(30),
+            pause_cap: None,
             shared,
             local: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Caps every pause a provider asks for at `cap` (the server's longest honoured
+    /// `Retry-After`).
+    pub fn capping_pauses(mut self, cap: Duration) -> Self {
+        self.pause_cap = Some(cap);
+        self
     }
 
     fn local(&self, account: &str) -> Arc<LocalGate> {
@@ -314,6 +324,7 @@ impl AccountLimits {
     /// The provider asked for a pause (a 429's `Retry-After`): no call to `account`
     /// goes out for `d`, including calls already waiting for a slot.
     pub fn pause(&self, account: &str, d: Duration) {
+        let d = self.pause_cap.map_or(d, |cap| d.min(cap));
         let until = Instant::now() + d;
         let gate = self.local(account);
         let mut s = gate.lock();

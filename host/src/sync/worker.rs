@@ -288,6 +288,7 @@ impl Worker {
                 Some("not retried: no retry can fix this".to_string()),
             ),
             OutcomeKind::Deferred { after } => {
+                let after = (*after).min(self.policy.max_retry_after);
                 let at = now + after.as_millis() as i64;
                 (
                     JobNext::Deferred(at),

@@ -2878,11 +2878,11 @@ impl Company {
                 .ok_or_else(|| required("Line.DetailType"))?;
             let mut stored = match detail_type {
                 "SalesItemLineDetail" => {
-                    let (stored, net, taxed) = self.sales_line(line, mode)?;
-                    out.subtotal += net;
-                    out.taxed.extend(taxed);
+                    let sales = self.sales_line(line, mode)?;
+                    out.subtotal += sales.net;
+                    out.taxed.extend(sales.taxed);
                     sales_lines += 1;
-                    stored
+                    sales.stored
                 }
                 "DiscountLineDetail" => {
                     let (stored, amount) = discount_line(line)?;
@@ -2941,8 +2941,7 @@ impl Company {
     }
 
     /// A `SalesItemLineDetail` line: `Amount` and an active `ItemRef` are required;
-    /// `Amount` must be `Qty * UnitPrice` to the cent when both are given. Answers the
-    /// stored line, its net amount and, in the global tax model, how it is taxed.
+    /// `Amount` must be `Qty * UnitPrice` to the cent when both are given.
     ///
     /// `TaxCodeRef`:
     /// - US: absent, `TAX` or `NON`; anything else is refused with 6100.
@@ -2956,11 +2955,7 @@ impl Company {
     /// `SalesItemLineDetail.TaxInclusiveAmt` ("The total amount of the line item including
     /// tax", Intuit); [I] the stored `Amount` is then the gross less tax, rounded per line,
     /// and the line's tax the difference.
-    fn sales_line(
-        &self,
-        line: &Map<String, Value>,
-        mode: TaxMode,
-    ) -> Result<(Map<String, Value>, Decimal, Option<TaxedLine>), Answer> {
+    fn sales_line(&self, line: &Map<String, Value>, mode: TaxMode) -> Result<SalesLine, Answer> {
         let amount = amount_field(line, "Line.Amount")?.ok_or_else(|| required("Line.Amount"))?;
         let element = "Line.SalesItemLineDetail.ItemRef";
         let detail = line
@@ -3042,7 +3037,7 @@ impl Company {
         let mut stored = line.clone();
         stored.insert("Amount".into(), money(net));
         stored.insert("SalesItemLineDetail".into(), Value::Object(detail));
-        Ok((stored, net, taxed))
+        Ok(SalesLine { stored, net, taxed })
     }
 }
 
@@ -3096,6 +3091,13 @@ struct Lines {
     discount: Decimal,
     /// The sales lines under the global tax model (empty for US and `NotApplicable`).
     taxed: Vec<TaxedLine>,
+}
+
+/// A checked sales line: as stored, its amount before tax, and how it is taxed.
+struct SalesLine {
+    stored: Map<String, Value>,
+    net: Decimal,
+    taxed: Option<TaxedLine>,
 }
 
 /// A sales line as the global tax model sees it.

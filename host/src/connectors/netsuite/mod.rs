@@ -143,6 +143,7 @@ impl NetSuiteConnector {
         store: Store,
         allow_private: bool,
         timeout: Duration,
+        max_pause: Duration,
     ) -> Self {
         let concurrency = std::env::var(CONCURRENCY_ENV)
             .ok()
@@ -161,7 +162,8 @@ impl NetSuiteConnector {
                     patience: Duration::from_secs(60),
                 },
                 timeout,
-            ),
+            )
+            .capping_pauses(max_pause),
             store,
             customer_locks: Mutex::new(HashMap::new()),
         }

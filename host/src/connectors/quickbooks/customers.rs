@@ -69,7 +69,9 @@ impl QuickBooksConnector {
         if let Some(r) = remembered(&self.store).await? {
             return Ok(r.remote_id);
         }
-        let lock_key = format!("{account}/{local}");
+        // One lock per customer, whatever the currency: two currencies of one new
+        // customer would otherwise both claim its plain name.
+        let lock_key = format!("{account}/{}", customer.id);
         let lock = self
             .customer_locks
             .locks
@@ -127,7 +129,7 @@ impl QuickBooksConnector {
                 {
                     return id_of(&c);
                 }
-                suffixed
+                suffixed.clone()
             }
             None => customer.name.clone(),
         };
@@ -142,11 +144,24 @@ impl QuickBooksConnector {
         {
             Ok(created) => id_of(&created["Customer"]),
             Err(o) if o.detail.as_deref().is_some_and(|d| d.contains("error 6240")) => {
+                // The name was taken meanwhile (or by a vendor or employee): use it if it
+                // is this customer in this currency, else take the suffixed name.
                 match self
                     .query_one(session, "Customer", "DisplayName", &name)
                     .await?
                 {
                     Some(c) if currency_of(&c, company) == currency => id_of(&c),
+                    _ if name != suffixed => {
+                        let body = mapping::customer_body(
+                            customer,
+                            &suffixed,
+                            company.is_foreign(&currency).then_some(currency.as_str()),
+                        );
+                        let created = self
+                            .call(session, reqwest::Method::POST, "customer", &[], Some(&body))
+                            .await?;
+                        id_of(&created["Customer"])
+                    }
                     _ => Err(o),
                 }
             }

@@ -14,7 +14,7 @@
 //! - **tax, other companies** (UK, CA, AU, ...): each line names its TaxCode, from
 //!   `tax_code_map` keyed by our line's `tax_code` (`NONE` for a line without one), and
 //!   QuickBooks computes the tax on the net amounts (`GlobalTaxCalculation`
-//!   `TaxExcluded`);
+//!   `TaxExcluded`), after discounts as ours is (`ApplyTaxAfterDiscount`);
 //! - **currency**: an invoice in the company's home currency carries no `CurrencyRef`;
 //!   one in another currency carries it, which needs multicurrency on in the company;
 //! - `DocNumber` is the invoice number (QuickBooks allows 21 characters);
@@ -188,6 +188,11 @@ pub fn invoice_body(
         body["TxnTaxDetail"] = json!({"TotalTax": amount(invoice.tax_total)});
     } else {
         body["GlobalTaxCalculation"] = json!("TaxExcluded");
+        // Our lines' tax is on the amounts after discount; QuickBooks taxes before the
+        // discount unless told otherwise.
+        if invoice.lines.iter().any(|l| l.amount.is_sign_negative()) {
+            body["ApplyTaxAfterDiscount"] = json!(true);
+        }
     }
     if company.is_foreign(&invoice.currency) {
         body["CurrencyRef"] = json!({"value": invoice.currency});

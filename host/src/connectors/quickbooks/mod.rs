@@ -83,6 +83,7 @@ impl QuickBooksConnector {
         store: Store,
         sealer: Sealer,
         timeout: Duration,
+        max_pause: Duration,
     ) -> Self {
         let redirect = format!("{}/v1/oauth/callback", public_url.trim_end_matches('/'));
         let flow = if app.client_id.is_empty() {
@@ -103,7 +104,7 @@ impl QuickBooksConnector {
             app,
             tokens: TokenKeeper::new("QuickBooks", flow, store.clone(), sealer),
             http,
-            limits: AccountLimits::new(&store, LIMITS, timeout),
+            limits: AccountLimits::new(&store, LIMITS, timeout).capping_pauses(max_pause),
             store,
             companies: company::Companies::default(),
             customer_locks: customers::CustomerLocks::default(),

@@ -25,10 +25,13 @@ use crate::connectors::coalesce::{Coalescer, Fill};
 use crate::domain::Customer;
 use crate::store::ErpRecord;
 
-/// Customers per look-up and per create: the `where` filter stays well inside the
-/// length of a URL Xero accepts, and the create inside the elements Xero recommends per
-/// request.
+/// Customers per resolution and per create: the elements Xero recommends per request.
 pub const PER_CALL: usize = 50;
+
+/// The longest `where` filter a look-up sends, before encoding: Xero answers a query
+/// string longer than about 2,048 characters with a 404, and the filter's quotes and
+/// spaces take three characters each once encoded.
+pub const MAX_FILTER: usize = 1_200;
 
 /// How contact resolutions fill.
 pub const FILL: Fill = Fill {
@@ -161,21 +164,17 @@ impl XeroConnector {
         customers: &[&Customer],
     ) -> Result<HashMap<String, Resolution>, Outcome> {
         let mut results: HashMap<String, Resolution> = HashMap::new();
-        let numbers: Vec<String> = customers
-            .iter()
-            .map(|c| format!("ContactNumber=={}", where_literal(&c.id)))
-            .collect();
-        let filter = numbers.join(" OR ");
-        let query = [("where", filter.as_str()), ("summaryOnly", "true")];
-        let found = self.call(session, Call::get("Contacts", &query)).await?;
-        for contact in found["Contacts"].as_array().into_iter().flatten() {
-            let (Some(number), Some(id)) = (
-                contact["ContactNumber"].as_str(),
-                contact["ContactID"].as_str(),
-            ) else {
-                continue;
-            };
-            results.insert(number.to_string(), Ok(id.to_string()));
+        for filter in filters(customers.iter().map(|c| ("ContactNumber", c.id.as_str()))) {
+            let query = [("where", filter.as_str()), ("summaryOnly", "true")];
+            let found = self.call(session, Call::get("Contacts", &query)).await?;
+            for contact in found["Contacts"].as_array().into_iter().flatten() {
+                if let (Some(number), Some(id)) = (
+                    contact["ContactNumber"].as_str(),
+                    contact["ContactID"].as_str(),
+                ) {
+                    results.insert(number.to_string(), Ok(id.to_string()));
+                }
+            }
         }
         let missing: Vec<&Customer> = customers
             .iter()
@@ -242,24 +241,16 @@ impl XeroConnector {
         refused: Vec<(&Customer, Outcome)>,
         results: &mut HashMap<String, Resolution>,
     ) -> Result<(), Outcome> {
-        let names: Vec<String> = refused
-            .iter()
-            .map(|(c, _)| format!("Name=={}", where_literal(&c.name)))
-            .collect();
-        let filter = names.join(" OR ");
-        let query = [("where", filter.as_str()), ("summaryOnly", "true")];
-        let found = self.call(session, Call::get("Contacts", &query)).await?;
-        let by_name: HashMap<String, String> = found["Contacts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| {
-                Some((
-                    c["Name"].as_str()?.to_lowercase(),
-                    c["ContactID"].as_str()?.to_string(),
-                ))
-            })
-            .collect();
+        let mut by_name: HashMap<String, String> = HashMap::new();
+        for filter in filters(refused.iter().map(|(c, _)| ("Name", c.name.as_str()))) {
+            let query = [("where", filter.as_str()), ("summaryOnly", "true")];
+            let found = self.call(session, Call::get("Contacts", &query)).await?;
+            for c in found["Contacts"].as_array().into_iter().flatten() {
+                if let (Some(name), Some(id)) = (c["Name"].as_str(), c["ContactID"].as_str()) {
+                    by_name.insert(name.to_lowercase(), id.to_string());
+                }
+            }
+        }
         for (customer, why) in refused {
             let result = by_name
                 .get(&customer.name.to_lowercase())
@@ -269,6 +260,26 @@ impl XeroConnector {
         }
         Ok(())
     }
+}
+
+/// `field == value` equalities OR'ed together, as few filters as fit [`MAX_FILTER`].
+fn filters<'a>(equalities: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for (field, value) in equalities {
+        let clause = format!("{field}=={}", where_literal(value));
+        if !current.is_empty() && current.len() + 4 + clause.len() > MAX_FILTER {
+            out.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push_str(" OR ");
+        }
+        current.push_str(&clause);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 /// One key per (connection, set of customers): a retry of the same create within Xero's

@@ -101,6 +101,7 @@ impl XeroConnector {
         store: Store,
         sealer: Sealer,
         timeout: Duration,
+        max_pause: Duration,
     ) -> Self {
         let redirect = format!("{}/v1/oauth/callback", public_url.trim_end_matches('/'));
         let scopes: Vec<&str> = scopes.split_whitespace().collect();
@@ -120,7 +121,7 @@ impl XeroConnector {
             app,
             tokens: TokenKeeper::new("Xero", flow, store.clone(), sealer),
             http,
-            limits: AccountLimits::new(&store, LIMITS, timeout),
+            limits: AccountLimits::new(&store, LIMITS, timeout).capping_pauses(max_pause),
             store,
             contact_batches: Coalescer::new(contacts::FILL),
             resolving: contacts::Resolving::default(),

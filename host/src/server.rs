@@ -132,6 +132,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             config.retry.max_retry_after,
         ),
         stops: Default::default(),
+        lists: Default::default(),
     });
     let metrics = Arc::new(Metrics::default());
     let handle = SyncHandle::default();

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::fakes::netsuite::{self as ns, FakeNetSuite};
 use crate::fakes::quickbooks::{self as qbo, FakeQuickBooks};

@@ -16,6 +16,7 @@ mod hostile_guests;
 mod hostile_http;
 mod ingest;
 mod isolation;
+mod mapping;
 mod migrate_store;
 mod multi_host;
 mod netsuite;

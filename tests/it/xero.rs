@@ -310,3 +310,130 @@ async fn two_hosts_meeting_an_expired_token_refresh_it_once() {
     assert_eq!(conn["status"], "active", "{conn}");
     assert_eq!(fake.invoices(fx::TENANT_ID).len(), ids.len());
 }
+
+/// An invoice in pounds for customer `c` of a bill run.
+fn run_invoice(id: &str, c: usize) -> Value {
+    let mut inv = gbp(id);
+    inv["customer"] = json!({"id": format!("cus_run_{c:04}"), "name": format!("Run Customer {c:04} Ltd")});
+    inv
+}
+
+/// Accounting calls the fake received, by method and resource.
+fn calls(fake: &FakeXero, method: &str, resource: &str) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.method == method && r.path.starts_with("/api.xro/") && r.path.ends_with(resource))
+        .count()
+}
+
+/// A first bill run with every customer new, against Xero's limits (60 calls in any
+/// minute, 5 in flight): 600 invoices of 12 customers. The contacts are looked up and
+/// created a batch at a time (not once per invoice), the invoices go 50 a request, no
+/// call is refused, and each invoice is in Xero once, with its customer's contact.
+#[tokio::test]
+async fn a_first_bill_run_resolves_contacts_in_bulk_within_xeros_limits() {
+    const N: usize = 600;
+    const CUSTOMERS: usize = 12;
+    let fake = FakeXero::start().await;
+    fake.set_delay(Duration::from_millis(20));
+    let server = start(&fake).await;
+    connect(&server).await;
+    let ids: Vec<String> = (0..N).map(|i| format!("inv_bill_{i:04}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        server.ingest(&run_invoice(id, i % CUSTOMERS)).await;
+    }
+    server.final_syncs(&ids, Duration::from_secs(120)).await;
+    let failed = server.log("status=FAILED&limit=1000").await;
+    assert!(failed.is_empty(), "{failed:?}");
+    let stored = fake.invoices(fx::TENANT_ID);
+    assert_eq!(stored.len(), N);
+    let numbers: std::collections::HashSet<&str> = stored
+        .iter()
+        .map(|i| i["InvoiceNumber"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), N, "each invoice once");
+    let contacts = fake.contacts(fx::TENANT_ID);
+    assert_eq!(contacts.len(), CUSTOMERS);
+    for inv in &stored {
+        let number = inv["InvoiceNumber"].as_str().unwrap();
+        let i: usize = number.trim_start_matches("INV-inv_bill_").parse().unwrap();
+        let contact = contacts
+            .iter()
+            .find(|c| c["ContactID"] == inv["Contact"]["ContactID"])
+            .unwrap();
+        assert_eq!(contact["ContactNumber"], format!("cus_run_{:04}", i % CUSTOMERS));
+    }
+    let (lookups, creates) = (calls(&fake, "GET", "/Contacts"), calls(&fake, "PUT", "/Contacts"));
+    let writes = calls(&fake, "PUT", "/Invoices");
+    eprintln!(
+        "xero bill run: {N} invoices of {CUSTOMERS} customers: {lookups} contact look-ups, {creates} contact creates, {writes} invoice writes"
+    );
+    assert!(lookups <= 2 && creates <= 2, "{lookups} look-ups, {creates} creates");
+    assert!(writes <= 2 * N / 50, "{writes} invoice writes for {N} invoices");
+    assert_eq!(fake.rate_limited_count(), 0, "nothing else used the budget: no 429");
+    assert!(fake.max_concurrent_seen(fx::TENANT_ID) <= 5);
+}
+
+/// Another app spent 58 of the organisation's 60 calls this minute. The first answer's
+/// `X-MinLimit-Remaining` tells erp-sync, which then waits for the window instead of
+/// sending into a 429; the invoice syncs on its first attempt.
+#[tokio::test]
+async fn calls_others_spent_are_counted_from_xeros_remaining_header() {
+    let fake = FakeXero::start().await;
+    let server = start(&fake).await;
+    connect(&server).await;
+    fake.spend_minute_budget(fx::TENANT_ID, 58);
+    server.ingest(&gbp("inv_shared_budget")).await;
+    let entries = eventually(
+        "the invoice synced",
+        Duration::from_secs(150),
+        || async {
+            let entries = server.log("invoice_id=inv_shared_budget").await;
+            entries.iter().any(|e| e["status"] == "SUCCESS").then_some(entries)
+        },
+    )
+    .await;
+    assert_eq!(entries.len(), 1, "one attempt: {entries:?}");
+    assert_eq!(fake.rate_limited_count(), 0, "no call went over the limit");
+    assert_eq!(fake.invoices(fx::TENANT_ID).len(), 1);
+}
+
+/// A 429's Retry-After holds back every call to the organisation, including the calls
+/// already waiting for a slot; and after `DELETE /v1/connections/{id}` answers, nothing
+/// more goes to Xero, though hundreds of deliveries were waiting for the limits.
+#[tokio::test]
+async fn a_pause_holds_every_call_and_a_disconnect_stops_the_waiting_ones() {
+    let fake = FakeXero::start().await;
+    fake.set_delay(Duration::from_millis(150));
+    let server = start(&fake).await;
+    let id = connect(&server).await;
+    fake.throttle_next(1, "minute");
+    // Every customer new, so each delivery needs its contact: many calls queue up.
+    for i in 0..300 {
+        server.ingest(&run_invoice(&format!("inv_stop_{i:03}"), i)).await;
+    }
+    eventually("some invoices in Xero", Duration::from_secs(30), || async {
+        (!fake.invoices(fx::TENANT_ID).is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(fake.calls_during_retry_after(), 0, "the pause held every call back");
+    let (status, body) = server
+        .call("DELETE", &format!("/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let sent = fake.requests().len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after: Vec<String> = fake.requests()[sent..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(after.is_empty(), "calls after the disconnect answered: {after:?}");
+    let in_xero = fake.invoices(fx::TENANT_ID).len();
+    assert!(in_xero < 300, "the run was still going when it was disconnected");
+    let numbers: std::collections::HashSet<String> = fake
+        .invoices(fx::TENANT_ID)
+        .iter()
+        .map(|i| i["InvoiceNumber"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(numbers.len(), in_xero, "each invoice once");
+}

@@ -849,7 +849,7 @@ pub async fn update(
     }))
 }
 
-fn open_secrets(state: &AppState, row: &ConnectionRow) -> Result<Value, ApiError> {
+pub(crate) fn open_secrets(state: &AppState, row: &ConnectionRow) -> Result<Value, ApiError> {
     let Some(sealed) = &row.secrets else {
         return Ok(Value::Null);
     };

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod body;
 pub mod connections;
+pub mod erp;
 pub mod error;
 pub mod health;
 pub mod invoices;
@@ -46,6 +47,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .merge(invoices::router())
         .merge(connections::router())
+        .merge(erp::router())
         .merge(oauth::router())
         .merge(sync_log::router())
         .merge(settings::router())

@@ -34,6 +34,7 @@ impl Modify for BearerKey {
         super::invoices::ingest, super::invoices::show, super::invoices::manual_sync,
         super::connections::create, super::connections::list, super::connections::show,
         super::connections::update, super::connections::disconnect, super::connections::reauthorize,
+        super::erp::list, super::erp::preview,
         super::oauth::callback,
         super::sync_log::list,
         super::settings::show, super::settings::update,

@@ -11,6 +11,7 @@ pub mod coalesce;
 pub mod egress;
 pub mod limits;
 pub mod lines;
+pub mod mapping_aids;
 pub mod netsuite;
 pub mod oauth;
 pub mod quickbooks;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 
 use crate::domain::Invoice;
 use crate::store::ConnectionRow;
+pub use mapping_aids::{ErpEntry, ErpList, Preview, PreviewInput, PreviewRequest};
 
 /// The providers erp-sync can connect to.
 pub const PROVIDERS: &[&str] = &["webhook", "quickbooks", "xero", "netsuite"];
@@ -207,6 +209,25 @@ pub trait Connector: Send + Sync {
     fn in_flight_cap(&self) -> usize {
         64
     }
+
+    /// Reads one of the ERP's lists (items, accounts, tax rates, currencies) for a
+    /// mapping page; read-only.
+    async fn lookup(
+        &self,
+        connection: &ConnectionRow,
+        secrets: &serde_json::Value,
+        list: ErpList,
+    ) -> Result<Vec<ErpEntry>, Outcome> {
+        let _ = (connection, secrets, list);
+        Err(Outcome::permanent(
+            None,
+            "this provider has no lists to map to",
+        ))
+    }
+
+    /// The exact request a delivery of this document would send, and every mapping gap;
+    /// sends nothing (it may read what the request depends on).
+    async fn preview(&self, input: PreviewInput<'_>) -> Result<Preview, Outcome>;
 }
 
 /// Every connector, built once at start-up.
@@ -217,6 +238,8 @@ pub struct Connectors {
     pub xero: xero::XeroConnector,
     /// Stops a disconnected connection's attempts that still wait for an ERP's limits.
     pub stops: limits::Stops,
+    /// ERP lists read for mapping pages, kept briefly.
+    pub lists: mapping_aids::KeptLists,
 }
 
 impl Connectors {
@@ -229,5 +252,23 @@ impl Connectors {
             "xero" => Some(&self.xero),
             _ => None,
         }
+    }
+
+    /// One of a connection's ERP lists, read at most once a minute.
+    pub async fn lookup(
+        &self,
+        connection: &ConnectionRow,
+        secrets: &serde_json::Value,
+        list: ErpList,
+    ) -> Result<Vec<ErpEntry>, Outcome> {
+        if let Some(entries) = self.lists.get(&connection.id, list) {
+            return Ok(entries);
+        }
+        let connector = self.get(&connection.provider).ok_or_else(|| {
+            Outcome::permanent(None, format!("no connector for {}", connection.provider))
+        })?;
+        let entries = connector.lookup(connection, secrets, list).await?;
+        self.lists.put(&connection.id, list, entries.clone());
+        Ok(entries)
     }
 }

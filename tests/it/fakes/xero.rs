@@ -297,6 +297,12 @@ impl FakeXero {
         lock(&self.state).rate_limited
     }
 
+    /// How many accounting calls arrived while a 429's `Retry-After` still asked their
+    /// organisation's callers to wait (a client that honours it sends none).
+    pub fn calls_during_retry_after(&self) -> usize {
+        lock(&self.state).calls_during_retry_after
+    }
+
     /// How many accounting calls for `tenant` were admitted (counted against its limits and
     /// answered by the API, whatever the status); refused ones and the calls recorded by
     /// [`FakeXero::spend_minute_budget`] are not included.
@@ -615,6 +621,7 @@ struct FakeState {
     app_recent: VecDeque<Instant>,
     /// Calls answered 429 for going over a limit (injected throttles excluded).
     rate_limited: usize,
+    calls_during_retry_after: usize,
     idempotency_window: Duration,
     /// Answers by `Idempotency-Key` (keys are per app).
     idempotency: HashMap<String, Cached>,
@@ -688,6 +695,8 @@ struct Org {
     admitted: usize,
     /// Over Xero's high volume threshold (more than 100k contacts or invoices).
     high_volume: bool,
+    /// Until when the last 429's `Retry-After` asked this organisation's callers to wait.
+    retry_after_until: Option<Instant>,
 }
 
 /// What a write changes; cloned so that a rejected element (or request) leaves no trace.
@@ -725,6 +734,7 @@ impl FakeState {
             day_limit: DEFAULT_DAY_LIMIT,
             app_recent: VecDeque::new(),
             rate_limited: 0,
+            calls_during_retry_after: 0,
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
             idempotency: HashMap::new(),
         }
@@ -750,6 +760,7 @@ impl Org {
             day: VecDeque::new(),
             admitted: 0,
             high_volume: false,
+            retry_after_until: None,
         }
     }
 }
@@ -1746,12 +1757,16 @@ fn admit(state: &Shared, headers: &HeaderMap, route: &Route) -> Result<Admitted,
     if !header_str(headers, "accept").contains("application/json") {
         return refuse(xml_only(), org, app_recent.len());
     }
+    if org.retry_after_until.is_some_and(|until| now < until) {
+        s.calls_during_retry_after += 1;
+    }
     if s.faults.outage > 0 {
         s.faults.outage -= 1;
         return refuse(unavailable(), org, app_recent.len());
     }
     if s.faults.throttle > 0 {
         s.faults.throttle -= 1;
+        org.retry_after_until = Some(now + Duration::from_secs(1));
         let answer = rate_limited(&s.faults.throttle_problem, 1);
         return refuse(answer, org, app_recent.len());
     }
@@ -1760,6 +1775,7 @@ fn admit(state: &Shared, headers: &HeaderMap, route: &Route) -> Result<Admitted,
     if org.in_flight > MAX_CONCURRENT_PER_TENANT {
         org.in_flight -= 1;
         s.rate_limited += 1;
+        org.retry_after_until = Some(now + Duration::from_secs(1));
         return refuse(rate_limited("concurrent", 1), org, app_recent.len());
     }
     let over = if org.minute.len() >= minute_limit {
@@ -1774,6 +1790,7 @@ fn admit(state: &Shared, headers: &HeaderMap, route: &Route) -> Result<Admitted,
     if let Some((problem_name, wait)) = over {
         org.in_flight -= 1;
         s.rate_limited += 1;
+        org.retry_after_until = Some(now + Duration::from_secs(wait));
         return refuse(rate_limited(problem_name, wait), org, app_recent.len());
     }
     org.minute.push_back(now);

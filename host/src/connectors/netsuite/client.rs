@@ -14,6 +14,8 @@ use crate::store::now_ms;
 
 /// Where the record service lives below an API base.
 pub const RECORD_PATH: &str = "/services/rest/record/v1";
+/// Where the query service (SuiteQL) lives below an API base.
+pub const QUERY_PATH: &str = "/services/rest/query/v1";
 
 /// One NetSuite account as one connection reaches it.
 #[derive(Debug, Clone)]
@@ -52,7 +54,17 @@ pub struct Answer {
 
 /// The URL of `path` (below the record service) with `query`, encoded for signing.
 pub fn request_url(base: &str, path: &str, query: &[(&str, &str)]) -> Result<url::Url, NsError> {
-    let mut text = format!("{}{RECORD_PATH}/{path}", base.trim_end_matches('/'));
+    service_url(base, RECORD_PATH, path, query)
+}
+
+/// The URL of `path` below `service` with `query`, encoded for signing.
+pub fn service_url(
+    base: &str,
+    service: &str,
+    path: &str,
+    query: &[(&str, &str)],
+) -> Result<url::Url, NsError> {
+    let mut text = format!("{}{service}/{path}", base.trim_end_matches('/'));
     if !query.is_empty() {
         let q: Vec<String> = query
             .iter()
@@ -69,7 +81,8 @@ pub fn request_url(base: &str, path: &str, query: &[(&str, &str)]) -> Result<url
     })
 }
 
-/// Sends one signed request (fresh nonce and timestamp) and reads the answer.
+/// Sends one signed request to the record service (fresh nonce and timestamp) and reads
+/// the answer.
 pub async fn send(
     http: &reqwest::Client,
     account: &Account,
@@ -79,6 +92,45 @@ pub async fn send(
     body: Option<&Value>,
 ) -> Result<Answer, NsError> {
     let url = request_url(&account.base, path, query)?;
+    send_url(http, account, method, url, body, &[]).await
+}
+
+/// Sends one SuiteQL query (`POST …/query/v1/suiteql`, `Prefer: transient`) for one
+/// page of `limit` rows from `offset`.
+pub async fn suiteql(
+    http: &reqwest::Client,
+    account: &Account,
+    q: &str,
+    limit: usize,
+    offset: usize,
+) -> Result<Answer, NsError> {
+    let (limit, offset) = (limit.to_string(), offset.to_string());
+    let url = service_url(
+        &account.base,
+        QUERY_PATH,
+        "suiteql",
+        &[("limit", &limit), ("offset", &offset)],
+    )?;
+    let body = serde_json::json!({ "q": q });
+    send_url(
+        http,
+        account,
+        reqwest::Method::POST,
+        url,
+        Some(&body),
+        &[("Prefer", "transient")],
+    )
+    .await
+}
+
+async fn send_url(
+    http: &reqwest::Client,
+    account: &Account,
+    method: reqwest::Method,
+    url: url::Url,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> Result<Answer, NsError> {
     let authorization = tba::authorization(
         method.as_str(),
         &url,
@@ -91,6 +143,9 @@ pub async fn send(
         .request(method, url)
         .header(reqwest::header::AUTHORIZATION, authorization)
         .header(reqwest::header::ACCEPT, "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     if let Some(body) = body {
         // `json` sets `Content-Type: application/json`; the body is not signed.
         request = request.json(body);

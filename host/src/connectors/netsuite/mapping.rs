@@ -32,6 +32,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub use crate::connectors::lines::{ItemRules, amount};
+use crate::connectors::Gap;
 use crate::domain::Invoice;
 
 /// The `item_map` key of tax lines without their own tax-code entry.
@@ -57,22 +58,41 @@ fn tax_item_for<'a>(rules: &'a ItemRules, tax_code: Option<&str>) -> Option<&'a 
 }
 
 /// The lines of the invoice's `item` sublist (charges, discounts, then tax), or why an
-/// item is missing. Their amounts add up to the invoice's total.
+/// item is missing (every missing item, in one message). Their amounts add up to the
+/// invoice's total.
 pub fn item_lines(invoice: &Invoice, rules: &ItemRules) -> Result<Vec<Value>, String> {
+    let (lines, gaps) = item_lines_with_gaps(invoice, rules);
+    if gaps.is_empty() {
+        Ok(lines)
+    } else {
+        Err(gaps
+            .iter()
+            .map(|g| g.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+}
+
+/// The lines of the invoice's `item` sublist, with an empty item where the maps give
+/// none, and a [`Gap`] for each such line.
+pub fn item_lines_with_gaps(invoice: &Invoice, rules: &ItemRules) -> (Vec<Value>, Vec<Gap>) {
     let mut lines = Vec::new();
-    for line in &invoice.lines {
-        let item = rules
-            .item_for(line.product_id.as_deref(), line.line_type.as_str())
-            .ok_or_else(|| {
+    let mut gaps = Vec::new();
+    for (i, line) in invoice.lines.iter().enumerate() {
+        let item = rules.item_for(line.product_id.as_deref(), line.line_type.as_str());
+        if item.is_none() {
+            gaps.push(Gap::new(
+                format!("lines[{i}].product_id"),
                 format!(
                     "line {} has no NetSuite item: add {:?} or {:?} to the connection's item_map, or set default_item_id",
                     line.id,
                     line.product_id.as_deref().unwrap_or("<product id>"),
                     line.line_type.as_str()
-                )
-            })?;
+                ),
+            ));
+        }
         let mut out = json!({
-            "item": {"id": item},
+            "item": {"id": item.cloned().unwrap_or_default()},
             "description": line.description,
             "amount": amount(line.amount),
         });
@@ -98,26 +118,30 @@ pub fn item_lines(invoice: &Invoice, rules: &ItemRules) -> Result<Vec<Value>, St
         taxes.push((None, invoice.tax_total));
     }
     for (code, sum) in taxes.into_iter().filter(|(_, s)| !s.is_zero()) {
-        let item = tax_item_for(rules, code.as_deref()).ok_or_else(|| {
+        let item = tax_item_for(rules, code.as_deref());
+        if item.is_none() {
             let key = code
                 .as_deref()
                 .map(|c| format!("{c:?} or {TAX_KEY:?}"))
                 .unwrap_or_else(|| format!("{TAX_KEY:?}"));
-            format!(
-                "the invoice has tax but no NetSuite item to book it to: add {key} to the connection's item_map (e.g. an Other Charge item posting to sales tax payable)"
-            )
-        })?;
+            gaps.push(Gap::new(
+                "tax_total",
+                format!(
+                    "the invoice has tax but no NetSuite item to book it to: add {key} to the connection's item_map (e.g. an Other Charge item posting to sales tax payable)"
+                ),
+            ));
+        }
         let description = match &code {
             Some(c) => format!("Tax {c}"),
             None => "Tax".to_string(),
         };
         lines.push(json!({
-            "item": {"id": item},
+            "item": {"id": item.cloned().unwrap_or_default()},
             "description": description,
             "amount": amount(sum),
         }));
     }
-    Ok(lines)
+    (lines, gaps)
 }
 
 /// The invoice body for `PUT /invoice/eid:<id>?replace=item`.

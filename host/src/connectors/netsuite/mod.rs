@@ -35,7 +35,9 @@
 
 pub mod api;
 pub mod client;
+pub mod lists;
 pub mod mapping;
+pub mod preview;
 pub mod tba;
 
 use std::collections::HashMap;
@@ -48,7 +50,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::limits::{AccountLimits, Rules};
-use super::{Connector, Outcome, SyncRequest};
+use super::{Connector, ErpEntry, ErpList, Outcome, Preview, PreviewInput, SyncRequest};
 use crate::store::{ConnectionRow, ErpRecord, Store, StoreError};
 use api::{NsError, NsErrorKind};
 use client::{Account, Answer};
@@ -121,6 +123,23 @@ pub struct NetSuiteConnector {
     /// One customer upsert at a time per (account, customer): a burst of a new
     /// customer's invoices sends one upsert, not one each racing to create it.
     customer_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// One request to NetSuite.
+enum Request<'a> {
+    /// A record service request.
+    Record {
+        method: Method,
+        path: &'a str,
+        query: &'a [(&'a str, &'a str)],
+        body: Option<&'a Value>,
+    },
+    /// One page of a SuiteQL query.
+    Query {
+        q: &'a str,
+        limit: usize,
+        offset: usize,
+    },
 }
 
 /// One connection's account and who it works for.
@@ -217,6 +236,20 @@ impl NetSuiteConnector {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Answer, NsError> {
+        self.call_request(
+            session,
+            Request::Record {
+                method,
+                path,
+                query,
+                body,
+            },
+        )
+        .await
+    }
+
+    /// [`NetSuiteConnector::call`] for any request, a record one or a SuiteQL query.
+    async fn call_request(&self, session: &Session, request: Request<'_>) -> Result<Answer, NsError> {
         let mut tried_again = false;
         let mut refusals = 0;
         let key = session.account.key();
@@ -226,15 +259,20 @@ impl NetSuiteConnector {
                 .try_enter(&key, &session.stop)
                 .await
                 .map_err(|blocked| blocked_error(blocked, &key))?;
-            let result = client::send(
-                &self.http,
-                &session.account,
-                method.clone(),
-                path,
-                query,
-                body,
-            )
-            .await;
+            let result = match &request {
+                Request::Record {
+                    method,
+                    path,
+                    query,
+                    body,
+                } => {
+                    client::send(&self.http, &session.account, method.clone(), path, query, *body)
+                        .await
+                }
+                Request::Query { q, limit, offset } => {
+                    client::suiteql(&self.http, &session.account, q, *limit, *offset).await
+                }
+            };
             // The account's limit is shared with its other integrations: learn it.
             match &result {
                 Err(e) if e.is_over_concurrency() => pass.over_limit(),
@@ -569,6 +607,19 @@ impl Connector for NetSuiteConnector {
     /// credentials or a wrong subsidiary fail here rather than at the first invoice.
     fn in_flight_cap(&self) -> usize {
         self.limits.ceiling() * 2
+    }
+
+    async fn lookup(
+        &self,
+        connection: &ConnectionRow,
+        secrets: &Value,
+        list: ErpList,
+    ) -> Result<Vec<ErpEntry>, Outcome> {
+        self.list(connection, secrets, list).await
+    }
+
+    async fn preview(&self, input: PreviewInput<'_>) -> Result<Preview, Outcome> {
+        self.preview_invoice(input).await
     }
 
     async fn test(&self, connection: &ConnectionRow, secrets: &Value) -> Outcome {

@@ -29,7 +29,7 @@ pub struct CustomerLocks {
 
 /// The key of a customer's mapping: its id in the home currency (as before currencies
 /// were known), `<id>@<currency>` in another.
-fn local_key(customer: &Customer, currency: &str, company: &Company) -> String {
+pub(super) fn local_key(customer: &Customer, currency: &str, company: &Company) -> String {
     if company.is_foreign(currency) {
         format!("{}@{}", customer.id, currency.to_ascii_uppercase())
     } else {

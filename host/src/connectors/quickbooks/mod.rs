@@ -17,7 +17,9 @@ pub mod client;
 pub mod company;
 pub mod customers;
 pub mod invoices;
+pub mod lists;
 pub mod mapping;
+pub mod preview;
 
 use std::time::Duration;
 
@@ -28,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::limits::{AccountLimits, Rules};
 use super::oauth::{Authorization, OAuthFlow, TokenKeeper};
-use super::{Connector, Outcome, SyncRequest};
+use super::{Connector, ErpEntry, ErpList, Outcome, Preview, PreviewInput, SyncRequest};
 use crate::config::OAuthApp;
 use crate::crypto::seal::Sealer;
 use crate::store::{ConnectionRow, Store};
@@ -195,5 +197,18 @@ impl Connector for QuickBooksConnector {
 
     fn in_flight_cap(&self) -> usize {
         LIMITS.concurrent * 2
+    }
+
+    async fn lookup(
+        &self,
+        connection: &ConnectionRow,
+        _secrets: &Value,
+        list: ErpList,
+    ) -> Result<Vec<ErpEntry>, Outcome> {
+        self.list(connection, list).await
+    }
+
+    async fn preview(&self, input: PreviewInput<'_>) -> Result<Preview, Outcome> {
+        self.preview_invoice(input).await
     }
 }

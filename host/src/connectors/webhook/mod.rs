@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Connector, Outcome, SyncRequest, egress};
+use super::{Connector, Outcome, Preview, PreviewInput, PreviewRequest, SyncRequest, egress};
 use crate::crypto::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::domain::ids::{new_id, prefix};
 use crate::store::ConnectionRow;
@@ -162,22 +162,12 @@ impl WebhookConnector {
                 );
             }
         }
-        let t = chrono::Utc::now().timestamp();
-        let mut keys: Vec<&[u8]> = vec![secrets.secret.as_bytes()];
-        keys.extend(secrets.previous.iter().map(|s| s.as_bytes()));
-        let signature = signature::sign(t, &body.body, &keys);
+        let signed = signed_headers(&secrets, event_id, &body);
         let mut request = self.client.post(url);
-        for (name, value) in &body.headers {
-            request = request.header(name, value);
+        for (name, value) in &signed {
+            request = request.header(name.as_str(), value.as_str());
         }
-        let result = request
-            .header(reqwest::header::CONTENT_TYPE, &body.content_type)
-            .header(EVENT_ID_HEADER, event_id)
-            .header(TIMESTAMP_HEADER, t.to_string())
-            .header(SIGNATURE_HEADER, signature)
-            .body(body.body)
-            .send()
-            .await;
+        let result = request.body(body.body).send().await;
         let response = match result {
             Ok(r) => r,
             Err(e) => return network_failure(&e),
@@ -199,6 +189,28 @@ impl WebhookConnector {
         };
         Outcome::retryable(Some(status.as_u16()), detail, retry_after)
     }
+}
+
+/// Every header a delivery carries, in order: the transform's extra headers, then the
+/// content type and the signed `X-Aforo-*` headers (signed now, with every secret in
+/// use, so the receiver can check it).
+fn signed_headers(
+    secrets: &WebhookSecrets,
+    event_id: &str,
+    body: &payload::Payload,
+) -> Vec<(String, String)> {
+    let t = chrono::Utc::now().timestamp();
+    let mut keys: Vec<&[u8]> = vec![secrets.secret.as_bytes()];
+    keys.extend(secrets.previous.iter().map(|s| s.as_bytes()));
+    let signature = signature::sign(t, &body.body, &keys);
+    let mut headers = body.headers.clone();
+    headers.extend([
+        ("Content-Type".to_string(), body.content_type.clone()),
+        (EVENT_ID_HEADER.to_string(), event_id.to_string()),
+        (TIMESTAMP_HEADER.to_string(), t.to_string()),
+        (SIGNATURE_HEADER.to_string(), signature),
+    ]);
+    headers
 }
 
 /// Classifies a request that got no HTTP response.
@@ -280,6 +292,46 @@ impl Connector for WebhookConnector {
             .to_string()
         };
         self.send(connection, secrets, event, &data).await
+    }
+
+    /// The body the template, transform or envelope makes of the document, with its
+    /// signed headers (a transform runs in its sandbox, as at delivery).
+    async fn preview(&self, input: PreviewInput<'_>) -> Result<Preview, Outcome> {
+        let parsed = self.parsed(input.connection)?;
+        let event = payload::Event {
+            id: "evt_preview",
+            event_type: input.event_type,
+            created_ms: crate::store::now_ms(),
+        };
+        let (body, _logs) = self
+            .payloads
+            .build(
+                input.connection,
+                &parsed.config,
+                parsed.template.as_ref(),
+                &event,
+                input.invoice_json,
+            )
+            .await?;
+        let secrets = WebhookSecrets::deserialize(input.secrets).map_err(|e| {
+            Outcome::permanent(None, format!("webhook secrets are unreadable: {e}"))
+        })?;
+        let headers = signed_headers(&secrets, event.id, &body).into_iter().collect();
+        let text = String::from_utf8_lossy(&body.body).into_owned();
+        let json = serde_json::from_slice(&body.body).unwrap_or_else(|_| text.clone().into());
+        Ok(Preview {
+            request: Some(PreviewRequest {
+                method: "POST".into(),
+                url: parsed.config.url.clone(),
+                headers,
+                body: json,
+                raw_body: Some(text),
+            }),
+            gaps: Vec::new(),
+            notes: vec![
+                "a delivery carries its own event id (X-Aforo-Event-Id), the same on every retry, and is signed when it is sent".into(),
+            ],
+        })
     }
 }
 

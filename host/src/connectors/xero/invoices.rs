@@ -36,6 +36,12 @@ pub const CREATE_FILL: Fill = Fill {
     max_wait: std::time::Duration::from_secs(1),
 };
 
+/// Calls left in the organisation's minute below which a create batch waits to fill up
+/// (up to [`SCARCE_FILL`]) even once it may be sent.
+pub const SCARCE: usize = 20;
+/// How long a batch waits to fill when calls are scarce.
+pub const SCARCE_FILL: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// How look-ups by number fill.
 pub const CHECK_FILL: Fill = Fill {
     max: PER_REQUEST,
@@ -166,7 +172,20 @@ impl XeroConnector {
     async fn create(&self, session: &mut Session, new: NewInvoice) -> Result<Value, Outcome> {
         let connection_id = session.connection.id.clone();
         let stop_session = &*session;
-        let ready = async || self.enter(stop_session).await;
+        let ready = async || {
+            let pass = self.enter(stop_session).await?;
+            // With few calls left in the minute, each one should carry a full batch.
+            let account = stop_session.account();
+            if self.limits.remaining(&account).is_some_and(|left| left < SCARCE) {
+                let until = tokio::time::Instant::now() + SCARCE_FILL;
+                while self.invoice_creates.waiting(&connection_id) < PER_REQUEST
+                    && tokio::time::Instant::now() < until
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+            Ok(pass)
+        };
         // The leader's own session sends the batch; a clone of its credentials is enough
         // (the batch is one connection's).
         let mut sender = Session {

@@ -18,7 +18,9 @@ pub mod api;
 pub mod client;
 pub mod contacts;
 pub mod invoices;
+pub mod lists;
 pub mod mapping;
+pub mod preview;
 
 use std::time::Duration;
 
@@ -29,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use super::coalesce::Coalescer;
 use super::limits::{AccountLimits, Rules};
 use super::oauth::{Authorization, OAuthFlow, TokenKeeper};
-use super::{Connector, Outcome, SyncRequest};
+use super::{Connector, ErpEntry, ErpList, Outcome, Preview, PreviewInput, SyncRequest};
 use crate::config::OAuthApp;
 use crate::crypto::seal::Sealer;
 use crate::store::{ConnectionRow, Store};
@@ -246,5 +248,18 @@ impl Connector for XeroConnector {
 
     fn in_flight_cap(&self) -> usize {
         IN_FLIGHT
+    }
+
+    async fn lookup(
+        &self,
+        connection: &ConnectionRow,
+        _secrets: &Value,
+        list: ErpList,
+    ) -> Result<Vec<ErpEntry>, Outcome> {
+        self.list(connection, list).await
+    }
+
+    async fn preview(&self, input: PreviewInput<'_>) -> Result<Preview, Outcome> {
+        self.preview_invoice(input).await
     }
 }

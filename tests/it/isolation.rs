@@ -68,6 +68,18 @@ async fn another_tenants_objects_are_not_found() {
             None,
             StatusCode::NOT_FOUND,
         ),
+        (
+            "GET",
+            "/v1/connections/{connection}/erp/items",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "POST",
+            "/v1/connections/{connection}/preview",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
         ("GET", "/v1/connections", None, StatusCode::OK),
         ("GET", "/v1/sync-log", None, StatusCode::OK),
         ("GET", "/v1/settings", None, StatusCode::OK),
@@ -181,7 +193,8 @@ async fn another_tenants_objects_are_not_found() {
                 p.replace("{invoice}", "{id}")
                     .replace("{connection}", "{id}")
                     .replace("{transform}", "{id}")
-                    .replace("{customer}", "{customer_id}"),
+                    .replace("{customer}", "{customer_id}")
+                    .replace("/erp/items", "/erp/{list}"),
             )
         })
         .collect();

@@ -46,7 +46,9 @@ async fn quickbooks_lists_and_previews_send_nothing() {
     fake.add_currency(qbo::REALM, "EUR");
     let server = quickbooks_server(&fake).await;
     let (id, _) = server
-        .connect_oauth(json!({"provider": "quickbooks", "config": {"item_map": {"prod_api": "99"}}}))
+        .connect_oauth(
+            json!({"provider": "quickbooks", "config": {"item_map": {"prod_api": "99"}}}),
+        )
         .await;
     let list = |name: &str| format!("/v1/connections/{id}/erp/{name}");
     let (status, items) = server.call("GET", &list("items"), None).await;
@@ -54,7 +56,14 @@ async fn quickbooks_lists_and_previews_send_nothing() {
     assert!(ids(&items).contains(&"1".to_string()), "Services: {items}");
     assert!(items[0]["name"].is_string());
     let (_, accounts) = server.call("GET", &list("accounts"), None).await;
-    assert!(accounts.as_array().unwrap().iter().any(|a| a["type"] == "Bank"), "{accounts}");
+    assert!(
+        accounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["type"] == "Bank"),
+        "{accounts}"
+    );
     let (_, taxes) = server.call("GET", &list("tax-rates"), None).await;
     assert_eq!(ids(&taxes), vec!["TAX", "NON"], "a US company's tax codes");
     let (_, currencies) = server.call("GET", &list("currencies"), None).await;
@@ -77,33 +86,59 @@ async fn quickbooks_lists_and_previews_send_nothing() {
     let mut inv = invoice("inv_preview");
     inv["currency"] = json!("EUR");
     let (status, preview) = server
-        .call("POST", &format!("/v1/connections/{id}/preview"), Some(json!({"invoice": inv})))
+        .call(
+            "POST",
+            &format!("/v1/connections/{id}/preview"),
+            Some(json!({"invoice": inv})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{preview}");
     let request = &preview["request"];
     assert_eq!(request["method"], "POST");
-    assert!(request["url"].as_str().unwrap().contains("/invoice?"), "{request}");
+    assert!(
+        request["url"].as_str().unwrap().contains("/invoice?"),
+        "{request}"
+    );
     assert_eq!(request["body"]["CurrencyRef"]["value"], "EUR");
-    assert!(request["body"]["CustomerRef"]["value"].is_null(), "not created yet");
+    assert!(
+        request["body"]["CustomerRef"]["value"].is_null(),
+        "not created yet"
+    );
     assert!(!preview["notes"].as_array().unwrap().is_empty());
     let gaps = preview["gaps"].as_array().unwrap();
     assert_eq!(gaps.len(), 1, "{gaps:?}");
-    assert_eq!(gaps[0]["field"], "Line[0].ItemRef", "item 99 does not exist: {gaps:?}");
+    assert_eq!(
+        gaps[0]["field"], "Line[0].ItemRef",
+        "item 99 does not exist: {gaps:?}"
+    );
     assert_eq!(
         writes(fake.requests().into_iter().map(|r| r.method)),
         sent_before,
         "a preview writes nothing"
     );
     assert!(fake.customers(qbo::REALM).is_empty());
-    assert!(server.log("limit=1000").await.iter().all(|e| e["kind"] == "test"), "nothing logged as a delivery");
+    assert!(
+        server
+            .log("limit=1000")
+            .await
+            .iter()
+            .all(|e| e["kind"] == "test"),
+        "nothing logged as a delivery"
+    );
 
     // A UK company: tax_code_map is a gap until it names the invoice's tax code.
     let uk = FakeQuickBooks::start().await;
     uk.set_company_settings(qbo::REALM, "GB", "GBP", false);
     let server = quickbooks_server(&uk).await;
-    let (id, _) = server.connect_oauth(json!({"provider": "quickbooks"})).await;
+    let (id, _) = server
+        .connect_oauth(json!({"provider": "quickbooks"}))
+        .await;
     let (_, preview) = server
-        .call("POST", &format!("/v1/connections/{id}/preview"), Some(json!({"invoice": uk_invoice()})))
+        .call(
+            "POST",
+            &format!("/v1/connections/{id}/preview"),
+            Some(json!({"invoice": uk_invoice()})),
+        )
         .await;
     let fields: Vec<&str> = preview["gaps"]
         .as_array()
@@ -111,7 +146,11 @@ async fn quickbooks_lists_and_previews_send_nothing() {
         .iter()
         .map(|g| g["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, vec!["lines[0].tax_code", "lines[1].tax_code"], "{preview}");
+    assert_eq!(
+        fields,
+        vec!["lines[0].tax_code", "lines[1].tax_code"],
+        "{preview}"
+    );
 }
 
 async fn xero_server(fake: &FakeXero) -> TestServer {
@@ -143,11 +182,18 @@ async fn xero_lists_and_previews_check_the_mapping_against_the_organisation() {
 
     let requests_before = fake.requests().len();
     let (status, preview) = server
-        .call("POST", &format!("/v1/connections/{id}/preview"), Some(json!({"invoice": invoice("inv_x")})))
+        .call(
+            "POST",
+            &format!("/v1/connections/{id}/preview"),
+            Some(json!({"invoice": invoice("inv_x")})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{preview}");
     assert_eq!(preview["request"]["method"], "PUT");
-    assert_eq!(preview["request"]["headers"]["xero-tenant-id"], fx::TENANT_ID);
+    assert_eq!(
+        preview["request"]["headers"]["xero-tenant-id"],
+        fx::TENANT_ID
+    );
     let element = &preview["request"]["body"]["Invoices"][0];
     assert_eq!(element["InvoiceNumber"], "INV-inv_x");
     assert_eq!(element["LineItems"][0]["AccountCode"], "999");
@@ -157,9 +203,15 @@ async fn xero_lists_and_previews_check_the_mapping_against_the_organisation() {
         .iter()
         .map(|g| g["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, vec!["currency", "lines[0].account"], "USD is not subscribed; 999 is no account: {preview}");
+    assert_eq!(
+        fields,
+        vec!["currency", "lines[0].account"],
+        "USD is not subscribed; 999 is no account: {preview}"
+    );
     assert!(
-        fake.requests()[requests_before..].iter().all(|r| r.method == "GET"),
+        fake.requests()[requests_before..]
+            .iter()
+            .all(|r| r.method == "GET"),
         "a preview only reads"
     );
     assert!(fake.invoices(fx::TENANT_ID).is_empty());
@@ -177,36 +229,68 @@ async fn netsuite_lists_come_from_suiteql_and_previews_name_missing_items() {
         "default_item_id": ns::ITEM_SERVICES, "api_base": fake.url,
     });
     let (status, created) = server
-        .call("POST", "/v1/connections", Some(json!({"provider": "netsuite", "config": config})))
+        .call(
+            "POST",
+            "/v1/connections",
+            Some(json!({"provider": "netsuite", "config": config})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap();
     let list = |name: &str| format!("/v1/connections/{id}/erp/{name}");
     let (status, items) = server.call("GET", &list("items"), None).await;
     assert_eq!(status, StatusCode::OK, "{items}");
-    assert!(ids(&items).contains(&ns::ITEM_SERVICES.to_string()), "{items}");
+    assert!(
+        ids(&items).contains(&ns::ITEM_SERVICES.to_string()),
+        "{items}"
+    );
     let (_, accounts) = server.call("GET", &list("accounts"), None).await;
-    assert!(ids(&accounts).contains(&ns::ACCOUNT_REVENUE.to_string()), "{accounts}");
+    assert!(
+        ids(&accounts).contains(&ns::ACCOUNT_REVENUE.to_string()),
+        "{accounts}"
+    );
     let (_, taxes) = server.call("GET", &list("tax-rates"), None).await;
-    let ca = taxes.as_array().unwrap().iter().find(|t| t["id"] == ns::TAX_CA).unwrap();
+    let ca = taxes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == ns::TAX_CA)
+        .unwrap();
     assert_eq!(ca["rate"], "7.25", "{ca}");
     let (_, currencies) = server.call("GET", &list("currencies"), None).await;
-    assert!(currencies.as_array().unwrap().iter().any(|c| c["name"] == "USD"), "{currencies}");
+    assert!(
+        currencies
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "USD"),
+        "{currencies}"
+    );
     assert!(!fake.suiteql_queries().is_empty());
 
     let (status, preview) = server
-        .call("POST", &format!("/v1/connections/{id}/preview"), Some(json!({"invoice": invoice("inv_ns")})))
+        .call(
+            "POST",
+            &format!("/v1/connections/{id}/preview"),
+            Some(json!({"invoice": invoice("inv_ns")})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{preview}");
     assert_eq!(preview["request"]["method"], "PUT");
     assert!(
-        preview["request"]["url"].as_str().unwrap().ends_with("?replace=item"),
+        preview["request"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("?replace=item"),
         "{preview}"
     );
     let gaps = preview["gaps"].as_array().unwrap();
     assert_eq!(gaps.len(), 1, "the invoice's tax has no item: {gaps:?}");
     assert!(gaps[0]["message"].as_str().unwrap().contains("TAX"));
-    assert!(fake.invoices().is_empty() && fake.customers().is_empty(), "nothing sent");
+    assert!(
+        fake.invoices().is_empty() && fake.customers().is_empty(),
+        "nothing sent"
+    );
 }
 
 #[tokio::test]
@@ -219,7 +303,11 @@ async fn a_webhook_preview_is_the_signed_request_and_sends_nothing() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let received = receiver.received().len();
     let (status, preview) = server
-        .call("POST", &format!("/v1/connections/{id}/preview"), Some(json!({"invoice": invoice("inv_w")})))
+        .call(
+            "POST",
+            &format!("/v1/connections/{id}/preview"),
+            Some(json!({"invoice": invoice("inv_w")})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{preview}");
     let request = &preview["request"];
@@ -229,19 +317,34 @@ async fn a_webhook_preview_is_the_signed_request_and_sends_nothing() {
     assert_eq!(request["body"]["type"], "invoice.finalized");
     let raw = request["raw_body"].as_str().unwrap();
     let signature = request["headers"]["X-Aforo-Signature"].as_str().unwrap();
-    let t: i64 = request["headers"]["X-Aforo-Timestamp"].as_str().unwrap().parse().unwrap();
+    let t: i64 = request["headers"]["X-Aforo-Timestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(
-        erp_sync::crypto::signature::verify(signature, raw.as_bytes(), secret.as_bytes(), t, 300).is_ok(),
+        erp_sync::crypto::signature::verify(signature, raw.as_bytes(), secret.as_bytes(), t, 300)
+            .is_ok(),
         "the preview's signature verifies with the connection's secret"
     );
     assert!(preview["gaps"].as_array().unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(receiver.received().len(), received, "nothing was sent");
 
-    let (status, body) = server.call("GET", &format!("/v1/connections/{id}/erp/items"), None).await;
-    assert_eq!(status, StatusCode::CONFLICT, "a webhook has no ERP lists: {body}");
     let (status, body) = server
-        .call("POST", &format!("/v1/connections/{id}/preview"), Some(json!({"invoice": {"id": "x"}})))
+        .call("GET", &format!("/v1/connections/{id}/erp/items"), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a webhook has no ERP lists: {body}"
+    );
+    let (status, body) = server
+        .call(
+            "POST",
+            &format!("/v1/connections/{id}/preview"),
+            Some(json!({"invoice": {"id": "x"}})),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "invalid_invoice");

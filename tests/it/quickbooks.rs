@@ -95,7 +95,9 @@ async fn connect_authorizes_tests_and_refuses_a_replayed_state() {
     assert_eq!(done["connection"]["status"], "active");
     assert_eq!(done["connection"]["config"]["realm_id"], qbo::REALM);
     assert!(
-        done["connection"]["config"].get("default_item_id").is_none(),
+        done["connection"]["config"]
+            .get("default_item_id")
+            .is_none(),
         "the default stays the company's Services Item, not a copy of its id: {done}"
     );
     assert!(
@@ -382,7 +384,9 @@ async fn a_partial_item_map_books_the_other_lines_to_services() {
     let fake = FakeQuickBooks::start().await;
     let server = start(&fake).await;
     let (first, done) = server
-        .connect_oauth(json!({"provider": "quickbooks", "config": {"item_map": {"prod_plan": "2"}}}))
+        .connect_oauth(
+            json!({"provider": "quickbooks", "config": {"item_map": {"prod_plan": "2"}}}),
+        )
         .await;
     assert_eq!(done["test_sync"]["status"], "SUCCESS", "{done}");
     let mut inv = uk_invoice();
@@ -397,7 +401,11 @@ async fn a_partial_item_map_books_the_other_lines_to_services() {
         .filter(|l| l["DetailType"] == "SalesItemLineDetail")
         .map(|l| &l["SalesItemLineDetail"]["ItemRef"]["value"])
         .collect();
-    assert_eq!(items, vec!["2", "1"], "mapped product, then Services: {stored:?}");
+    assert_eq!(
+        items,
+        vec!["2", "1"],
+        "mapped product, then Services: {stored:?}"
+    );
     assert_eq!(total(&stored[0]), "162.0");
 
     // Without a Services Item and without default_item_id, the test sync says which
@@ -408,7 +416,9 @@ async fn a_partial_item_map_books_the_other_lines_to_services() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, again) = server
-        .connect_oauth(json!({"provider": "quickbooks", "config": {"item_map": {"prod_plan": "2"}}}))
+        .connect_oauth(
+            json!({"provider": "quickbooks", "config": {"item_map": {"prod_plan": "2"}}}),
+        )
         .await;
     let error = again["test_sync"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("default_item_id"), "{again}");
@@ -431,7 +441,13 @@ async fn foreign_currencies_book_in_their_own_currency_or_fail_naming_multicurre
     synced(&server, "inv_eur", 1).await;
     synced(&server, "inv_usd", 1).await;
     let invoices = fake.invoices(qbo::REALM);
-    let by_number = |n: &str| invoices.iter().find(|i| i["DocNumber"] == n).unwrap().clone();
+    let by_number = |n: &str| {
+        invoices
+            .iter()
+            .find(|i| i["DocNumber"] == n)
+            .unwrap()
+            .clone()
+    };
     let (e, u) = (by_number("INV-inv_eur"), by_number("INV-inv_usd"));
     assert_eq!(e["CurrencyRef"]["value"], "EUR", "{e}");
     assert_eq!(total(&e), "12.99");
@@ -500,7 +516,10 @@ async fn a_uk_company_books_tax_codes_from_the_tax_code_map() {
     let stored = fake.invoices(qbo::REALM);
     assert_eq!(stored.len(), 1);
     let q = &stored[0];
-    assert!(q.get("CurrencyRef").is_none_or(|c| c["value"] == "GBP"), "{q}");
+    assert!(
+        q.get("CurrencyRef").is_none_or(|c| c["value"] == "GBP"),
+        "{q}"
+    );
     assert_eq!(q["TxnTaxDetail"]["TotalTax"].to_string(), "27.0", "{q}");
     assert_eq!(total(q), "162.0", "QuickBooks' VAT total equals ours: {q}");
     for line in q["Line"].as_array().unwrap() {

@@ -888,9 +888,18 @@ pub async fn disconnect(
     AuthTenant(tenant): AuthTenant,
     Path(id): Path<String>,
 ) -> Result<Json<Disconnected>, ApiError> {
-    let (row, cancelled_jobs) = state.store.disconnect(&tenant.id, &id).await?;
-    // Attempts still waiting for the ERP's limits send nothing from now on.
-    state.connectors.stops.stop(&row.id);
+    // The tenant's own connection (another tenant's id is simply not found).
+    state.store.connection(&tenant.id, &id).await?;
+    // Attempts still waiting for the ERP's limits send nothing from now on: stopped
+    // before the disconnect commits, so none slips out between the two.
+    state.connectors.stops.stop(&id);
+    let (row, cancelled_jobs) = match state.store.disconnect(&tenant.id, &id).await {
+        Ok(done) => done,
+        Err(e) => {
+            state.connectors.stops.reset(&id);
+            return Err(e.into());
+        }
+    };
     Ok(Json(Disconnected {
         connection: row.into(),
         cancelled_jobs,

@@ -19,7 +19,9 @@ use super::connections::open_secrets;
 use super::error::ApiError;
 use super::{AppState, body};
 use crate::connectors::mapping_aids::ErpLists;
-use crate::connectors::{ErpEntry, ErpList, Gap, Outcome, OutcomeKind, PreviewInput, PreviewRequest};
+use crate::connectors::{
+    ErpEntry, ErpList, Gap, Outcome, OutcomeKind, PreviewInput, PreviewRequest,
+};
 use crate::domain::{parse_invoice, sample};
 use crate::store::ConnectionRow;
 
@@ -40,7 +42,10 @@ fn erp_error(connection: &ConnectionRow, what: &str, outcome: Outcome) -> ApiErr
         OutcomeKind::Permanent => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "erp_refused",
-            format!("{} refused {what} for connection {}: {detail}", connection.provider, connection.id),
+            format!(
+                "{} refused {what} for connection {}: {detail}",
+                connection.provider, connection.id
+            ),
         ),
         _ => ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -155,7 +160,9 @@ pub async fn preview(
     };
     let invoice = match request.invoice {
         None => sample::sample_invoice(),
-        Some(v) => parse_invoice(v.to_string().as_bytes()).map_err(super::invoices::invoice_error)?,
+        Some(v) => {
+            parse_invoice(v.to_string().as_bytes()).map_err(super::invoices::invoice_error)?
+        }
     };
     let row = state.store.connection(&tenant.id, &id).await?;
     let secrets = if row.provider == "webhook" {
@@ -204,9 +211,10 @@ pub async fn preview(
     } else {
         "invoice.finalized"
     };
-    let connector = state.connectors.get(&row.provider).ok_or_else(|| {
-        ApiError::invalid(format!("provider {} has no connector", row.provider))
-    })?;
+    let connector = state
+        .connectors
+        .get(&row.provider)
+        .ok_or_else(|| ApiError::invalid(format!("provider {} has no connector", row.provider)))?;
     let preview = connector
         .preview(PreviewInput {
             connection: &row,

@@ -87,8 +87,11 @@ pub struct ServeArgs {
     /// Timeout of one outbound delivery request, in milliseconds.
     #[arg(long, env = "ERP_SYNC_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
-    /// Deliveries in flight at once.
-    #[arg(long, env = "ERP_SYNC_CONCURRENCY", default_value_t = 64)]
+    /// Deliveries in flight at once, over every connection. Each connection also has a
+    /// cap of its own (64 for a webhook, 400 for Xero's batches, twice the account's
+    /// concurrency for QuickBooks and NetSuite), so one connection's backlog never holds
+    /// up the others.
+    #[arg(long, env = "ERP_SYNC_CONCURRENCY", default_value_t = 1024)]
     pub concurrency: usize,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "ERP_SYNC_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -130,9 +133,9 @@ impl ServeArgs {
             max_body_bytes: self.max_body_bytes,
             max_component_bytes: self.max_component_bytes,
             wasm: crate::transform::wasm::Limits {
-                // One sandbox slot per delivery in flight, so transforms never queue
-                // behind each other while the worker has capacity.
-                concurrency: self.concurrency.max(1) as u32,
+                // One sandbox slot per webhook delivery a connection keeps in flight;
+                // each slot reserves address space, and more calls than slots wait.
+                concurrency: self.concurrency.clamp(1, 64) as u32,
                 ..self.wasm.limits()
             },
             public_url: std::env::var("ERP_SYNC_PUBLIC_URL")

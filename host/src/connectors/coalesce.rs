@@ -119,7 +119,11 @@ impl<I: Send, O: Send> Coalescer<I, O> {
 
     /// How many items wait under `key` now.
     pub fn waiting(&self, key: &str) -> usize {
-        self.queue(key).lock().expect("coalescer queue").waiting.len()
+        self.queue(key)
+            .lock()
+            .expect("coalescer queue")
+            .waiting
+            .len()
     }
 
     /// Submits `item` and waits for its result. If this attempt leads a batch, `ready`

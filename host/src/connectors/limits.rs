@@ -349,7 +349,12 @@ impl AccountLimits {
         if missing > 0
             && let (Some(pg), Some(per_minute)) = (&self.shared, self.rules.per_minute)
             && let Err(e) = pg
-                .spend_rate(account, missing as i64, per_minute.into(), WINDOW.as_millis() as i64)
+                .spend_rate(
+                    account,
+                    missing as i64,
+                    per_minute.into(),
+                    WINDOW.as_millis() as i64,
+                )
                 .await
         {
             tracing::warn!(error = %e, %account, "recording calls others made in the shared budget failed");
@@ -459,12 +464,7 @@ impl AccountLimits {
                 .await
                 .map_err(Blocked::Store)?
             {
-                wait_until(
-                    Some(Duration::from_millis(wait_ms as u64)),
-                    deadline,
-                    stop,
-                )
-                .await?;
+                wait_until(Some(Duration::from_millis(wait_ms as u64)), deadline, stop).await?;
             }
         }
         let mut wait = SLOT_POLL.0;
@@ -512,14 +512,16 @@ async fn wait_until(
 }
 
 /// Cancellation per connection: a disconnect stops the connection's attempts that are
-/// still waiting for an ERP's limits, so nothing goes out after it answered.
+/// still waiting for an ERP's limits, so nothing goes out after it answered. A stopped
+/// connection stays stopped (its token stays cancelled, for attempts that start later
+/// too) until [`Stops::reset`].
 #[derive(Default)]
 pub struct Stops {
     tokens: Mutex<HashMap<String, CancellationToken>>,
 }
 
 impl Stops {
-    /// The token the connection's attempts watch (a fresh one after a stop).
+    /// The token the connection's attempts watch.
     pub fn token(&self, connection_id: &str) -> CancellationToken {
         self.tokens
             .lock()
@@ -529,16 +531,17 @@ impl Stops {
             .clone()
     }
 
-    /// Stops every attempt of the connection that is waiting now.
+    /// Stops every attempt of the connection, waiting now or starting later.
     pub fn stop(&self, connection_id: &str) {
-        if let Some(token) = self
-            .tokens
+        self.token(connection_id).cancel();
+    }
+
+    /// Lets the connection's attempts run again (a stop whose disconnect did not happen).
+    pub fn reset(&self, connection_id: &str) {
+        self.tokens
             .lock()
             .expect("stops lock")
-            .remove(connection_id)
-        {
-            token.cancel();
-        }
+            .remove(connection_id);
     }
 }
 
@@ -601,7 +604,11 @@ mod tests {
             w.take(start + Duration::from_millis(i * 100)).unwrap();
         }
         let wait = w.take(start + Duration::from_secs(30)).unwrap_err();
-        assert_eq!(wait, WINDOW - Duration::from_secs(30), "the oldest call leaves first");
+        assert_eq!(
+            wait,
+            WINDOW - Duration::from_secs(30),
+            "the oldest call leaves first"
+        );
         assert!(w.take(start + WINDOW).is_ok(), "one call left the window");
         assert!(w.take(start + WINDOW).is_err(), "and only one");
     }
@@ -636,7 +643,10 @@ mod tests {
         limits.pause("a", Duration::from_secs(30));
         let started = Instant::now();
         let pass = limits.try_enter("a", &stop).await.unwrap();
-        assert!(started.elapsed() >= Duration::from_secs(30), "the pause was waited out");
+        assert!(
+            started.elapsed() >= Duration::from_secs(30),
+            "the pause was waited out"
+        );
         drop(pass);
         limits.pause("a", Duration::from_secs(600));
         assert!(
@@ -653,6 +663,9 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(1)).await;
             stop2.cancel();
         });
-        assert!(matches!(result, Err(Blocked::Stopped)), "the stop ends the wait");
+        assert!(
+            matches!(result, Err(Blocked::Stopped)),
+            "the stop ends the wait"
+        );
     }
 }

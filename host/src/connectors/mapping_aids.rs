@@ -159,7 +159,10 @@ pub fn json_headers(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
     .chain(extra)
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    headers.insert("Authorization".into(), "(the connection's credentials)".into());
+    headers.insert(
+        "Authorization".into(),
+        "(the connection's credentials)".into(),
+    );
     headers
 }
 

@@ -69,7 +69,9 @@ pub enum OutcomeKind {
     /// Nothing was sent: the ERP's limits keep the call back longer than an attempt may
     /// wait (a daily limit, a long pause), or the connection stopped. The delivery runs
     /// again after `after`, and the attempt does not count as a retry.
-    Deferred { after: Duration },
+    Deferred {
+        after: Duration,
+    },
 }
 
 /// What a connector reports about one attempt; the worker logs it verbatim.

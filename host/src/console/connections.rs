@@ -114,7 +114,12 @@ fn show_page(session: &Session, c: &Value, notice: Notice) -> Markup {
             }
             h2 { "Settings" }
             pre.output { (serde_json::to_string_pretty(&c["config"]).unwrap_or_default()) }
-            p { a href={ "/sync-log" (api_client::query([("connection_id", id)])) } { "Sync log of this connection" } }
+            p {
+                a href={ "/sync-log" (api_client::query([("connection_id", id)])) } { "Sync log of this connection" }
+                @if provider != "webhook" && status == "active" {
+                    " · " a href=(api_client::path(&["connections", id, "mapping"])) { "Mapping and preview" }
+                }
+            }
             @if oauth && (status == "needs_reauth" || status == "pending_auth") {
                 section.card aria-labelledby="h_reauth" {
                     h2 #h_reauth { "Re-authorize" }

@@ -4,7 +4,8 @@
 //! # How it is built
 //!
 //! * **Server-rendered HTML** with maud (every spliced value is escaped), one file per
-//!   page: [`connections`] (list, disconnect, re-authorize), [`connect`], [`sync_log`],
+//!   page: [`connections`] (list, disconnect, re-authorize), [`connect`], [`mapping`]
+//!   (an ERP connection's maps, from the ERP's own lists, and a preview), [`sync_log`],
 //!   [`invoice`], [`settings`], [`transforms`]; [`layout`] is the shared frame.
 //!   One stylesheet and one small script are compiled into the binary
 //!   ([`assets`]); nothing is fetched from the network, nothing is built with Node.
@@ -29,6 +30,7 @@ pub mod connections;
 pub mod invoice;
 pub mod layout;
 pub mod login;
+pub mod mapping;
 pub mod multipart;
 pub mod session;
 pub mod settings;
@@ -188,6 +190,11 @@ pub fn router(api: Router, settings: &ConsoleSettings) -> Router {
             "/connections/{id}/organisation",
             post(connections::choose_organisation),
         )
+        .route(
+            "/connections/{id}/mapping",
+            get(mapping::page).post(mapping::save),
+        )
+        .route("/connections/{id}/mapping/preview", post(mapping::preview))
         .route("/sync-log", get(sync_log::page))
         .route("/sync-log/rows", get(sync_log::rows))
         .route("/invoices", get(invoice::find))

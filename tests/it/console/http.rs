@@ -695,3 +695,82 @@ async fn manual_sync_of_one_connection_and_a_refusal_in_the_apis_words() {
     let words = api["error"]["message"].as_str().unwrap();
     assert!(page.contains(words), "{words} in {page}");
 }
+
+/// The Mapping page of a QuickBooks connection: the Item drop-downs list the company's
+/// Items, the sample invoice's unmapped product is marked as a gap in the preview,
+/// saving a choice goes through the API (PATCH), and a pasted invoice is previewed.
+#[tokio::test]
+async fn the_mapping_page_maps_from_the_erps_lists_and_marks_the_gaps() {
+    use crate::fakes::quickbooks::{self as qbo, FakeQuickBooks};
+    let fake = FakeQuickBooks::start().await;
+    fake.set_company_settings(qbo::REALM, "GB", "GBP", true);
+    // The sample invoice is in dollars.
+    fake.add_currency(qbo::REALM, "USD");
+    let app = fake.app();
+    let server = TestServer::start_with(move |c| {
+        c.public_url = "http://erp-sync.test".into();
+        c.quickbooks = app;
+    })
+    .await;
+    let (id, _) = server
+        .connect_oauth(serde_json::json!({"provider": "quickbooks", "name": "UK books"}))
+        .await;
+    let operator = Operator::sign_in(&server).await;
+    let (status, _, page) = operator.get(&format!("/connections/{id}/mapping")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Services (1)"),
+        "the company's Items fill the drop-downs"
+    );
+    assert!(page.contains("20.0% S (3)"), "and its TaxCodes: {page}");
+    assert!(
+        page.contains("mapping gap"),
+        "the sample's tax code has no TaxCode yet"
+    );
+    assert!(page.contains("status bad"), "its row is marked");
+
+    // Map the sample's tax code to TaxCode 3 (row numbers follow the page's order).
+    let row = page
+        .split("name=\"k")
+        .skip(1)
+        .find(|r| r.contains("value=\"TX-STATE\""))
+        .and_then(|r| r.split('"').next())
+        .expect("a row for the sample's tax code")
+        .to_string();
+    let csrf = operator.csrf.clone();
+    let (m, k, v) = (format!("m{row}"), format!("k{row}"), format!("v{row}"));
+    let (status, _, saved) = operator
+        .post(
+            &format!("/connections/{id}/mapping"),
+            &[
+                ("csrf", &csrf),
+                (&m, "tax_code_map"),
+                (&k, "TX-STATE"),
+                (&v, "3"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert!(saved.contains("Mapping saved."), "{saved}");
+    assert!(saved.contains("No mapping gap"), "{saved}");
+    let (_, conn) = server
+        .call("GET", &format!("/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(conn["config"]["tax_code_map"]["TX-STATE"], "3", "{conn}");
+
+    // A pasted invoice with another tax code shows its own gap.
+    let mut pasted = crate::support::invoice("inv_pasted");
+    pasted["currency"] = serde_json::json!("GBP");
+    pasted["lines"][0]["tax_code"] = serde_json::json!("UK-VAT-5");
+    let text = pasted.to_string();
+    let (status, _, page) = operator
+        .post(
+            &format!("/connections/{id}/mapping/preview"),
+            &[("csrf", &csrf), ("invoice", &text)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("lines[0].tax_code"), "{page}");
+    assert!(page.contains("UK-VAT-5"));
+    assert!(fake.invoices(qbo::REALM).is_empty(), "nothing was sent");
+}

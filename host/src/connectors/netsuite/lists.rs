@@ -64,27 +64,42 @@ impl NetSuiteConnector {
             .iter()
             .map(|r| match list {
                 ErpList::Items => {
-                    let name = r.get("displayname").filter(|v| !v.is_null()).unwrap_or(&r["itemid"]);
+                    let name = r
+                        .get("displayname")
+                        .filter(|v| !v.is_null())
+                        .unwrap_or(&r["itemid"]);
                     ErpEntry::new(
                         text(&r["id"]),
                         text(name),
-                        [("item_name", r["itemid"].clone()), ("type", r["itemtype"].clone())],
+                        [
+                            ("item_name", r["itemid"].clone()),
+                            ("type", r["itemtype"].clone()),
+                        ],
                     )
                 }
                 ErpList::Accounts => ErpEntry::new(
                     text(&r["id"]),
                     text(&r["acctname"]),
-                    [("number", r["acctnumber"].clone()), ("type", r["accttype"].clone())],
+                    [
+                        ("number", r["acctnumber"].clone()),
+                        ("type", r["accttype"].clone()),
+                    ],
                 ),
                 ErpList::TaxRates => ErpEntry::new(
                     text(&r["id"]),
                     text(&r["itemid"]),
-                    [("rate", Value::String(text(&r["rate"]).trim_end_matches('%').to_string()))],
+                    [(
+                        "rate",
+                        Value::String(text(&r["rate"]).trim_end_matches('%').to_string()),
+                    )],
                 ),
                 ErpList::Currencies => ErpEntry::new(
                     text(&r["id"]),
                     text(&r["symbol"]),
-                    [("description", r["name"].clone()), ("base", Value::Bool(r["isbasecurrency"] == "T"))],
+                    [
+                        ("description", r["name"].clone()),
+                        ("base", Value::Bool(r["isbasecurrency"] == "T")),
+                    ],
                 ),
             })
             .collect())

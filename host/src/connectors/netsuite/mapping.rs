@@ -31,8 +31,8 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-pub use crate::connectors::lines::{ItemRules, amount};
 use crate::connectors::Gap;
+pub use crate::connectors::lines::{ItemRules, amount};
 use crate::domain::Invoice;
 
 /// The `item_map` key of tax lines without their own tax-code entry.

@@ -249,7 +249,11 @@ impl NetSuiteConnector {
     }
 
     /// [`NetSuiteConnector::call`] for any request, a record one or a SuiteQL query.
-    async fn call_request(&self, session: &Session, request: Request<'_>) -> Result<Answer, NsError> {
+    async fn call_request(
+        &self,
+        session: &Session,
+        request: Request<'_>,
+    ) -> Result<Answer, NsError> {
         let mut tried_again = false;
         let mut refusals = 0;
         let key = session.account.key();
@@ -266,8 +270,15 @@ impl NetSuiteConnector {
                     query,
                     body,
                 } => {
-                    client::send(&self.http, &session.account, method.clone(), path, query, *body)
-                        .await
+                    client::send(
+                        &self.http,
+                        &session.account,
+                        method.clone(),
+                        path,
+                        query,
+                        *body,
+                    )
+                    .await
                 }
                 Request::Query { q, limit, offset } => {
                     client::suiteql(&self.http, &session.account, q, *limit, *offset).await

@@ -53,7 +53,8 @@ impl NetSuiteConnector {
             Err(o) => {
                 gaps.push(Gap::new(
                     "currency",
-                    o.detail.unwrap_or_else(|| format!("currency {} not found", invoice.currency)),
+                    o.detail
+                        .unwrap_or_else(|| format!("currency {} not found", invoice.currency)),
                 ));
                 String::new()
             }
@@ -73,7 +74,10 @@ impl NetSuiteConnector {
             None => body["entity"] = json!({"id": null}),
         }
         if let Some(items) = known_ids(input.lists, ErpList::Items, &mut notes) {
-            let sent = body["item"]["items"].as_array().cloned().unwrap_or_default();
+            let sent = body["item"]["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             for (i, line) in sent.iter().enumerate() {
                 if let Some(id) = line["item"]["id"].as_str().filter(|id| !id.is_empty())
                     && !items.iter().any(|known| known == id)

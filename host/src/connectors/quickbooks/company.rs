@@ -120,7 +120,11 @@ impl QuickBooksConnector {
     /// Forgets what is kept of the session's company, so the next read is fresh (a test
     /// sync reads everything anew).
     pub(super) fn forget_company(&self, session: &Session) {
-        self.companies.kept.lock().expect("companies lock").remove(&session.realm);
+        self.companies
+            .kept
+            .lock()
+            .expect("companies lock")
+            .remove(&session.realm);
         self.companies
             .services
             .lock()

@@ -91,7 +91,10 @@ impl QuickBooksConnector {
         {
             let mut locks = self.customer_locks.locks.lock().expect("customer locks");
             drop(lock);
-            if locks.get(&lock_key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            if locks
+                .get(&lock_key)
+                .is_some_and(|l| Arc::strong_count(l) == 1)
+            {
                 locks.remove(&lock_key);
             }
         }
@@ -143,7 +146,11 @@ impl QuickBooksConnector {
             .await
         {
             Ok(created) => id_of(&created["Customer"]),
-            Err(o) if o.detail.as_deref().is_some_and(|d| d.contains("error 6240")) => {
+            Err(o)
+                if o.detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains("error 6240")) =>
+            {
                 // The name was taken meanwhile (or by a vendor or employee): use it if it
                 // is this customer in this currency, else take the suffixed name.
                 match self

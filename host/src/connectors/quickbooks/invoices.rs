@@ -164,7 +164,12 @@ impl QuickBooksConnector {
             return Err(Gap::failure("QuickBooks", &gaps));
         }
         let customer = self
-            .customer(&mut session, &req.invoice.customer, &req.invoice.currency, &company)
+            .customer(
+                &mut session,
+                &req.invoice.customer,
+                &req.invoice.currency,
+                &company,
+            )
             .await?;
         let body = mapping::invoice_body(req.invoice, &customer, &items, &tax_codes, &company).body;
         let answer = match existing {

@@ -80,9 +80,12 @@ impl QuickBooksConnector {
                     let others = self
                         .query_all(&mut session, "CompanyCurrency", "", MAX_ENTRIES)
                         .await?;
-                    entries.extend(others.iter().filter(|r| r["Active"] != false).map(|r| {
-                        ErpEntry::new(text(&r["Code"]), text(&r["Name"]), [])
-                    }));
+                    entries.extend(
+                        others
+                            .iter()
+                            .filter(|r| r["Active"] != false)
+                            .map(|r| ErpEntry::new(text(&r["Code"]), text(&r["Name"]), [])),
+                    );
                 }
                 entries
             }

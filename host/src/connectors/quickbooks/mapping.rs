@@ -295,13 +295,21 @@ mod tests {
             multicurrency: true,
         };
         let none = invoice_body(&invoice, "58", &rules, &TaxCodes::default(), &uk);
-        assert_eq!(none.gaps.len(), 2, "both taxed lines lack a code: {:?}", none.gaps);
+        assert_eq!(
+            none.gaps.len(),
+            2,
+            "both taxed lines lack a code: {:?}",
+            none.gaps
+        );
         assert_eq!(none.gaps[0].field, "lines[0].tax_code");
         let codes = TaxCodes(HashMap::from([("UK-VAT-20".to_string(), "3".to_string())]));
         let mapped = invoice_body(&invoice, "58", &rules, &codes, &uk);
         assert!(mapped.gaps.is_empty(), "{:?}", mapped.gaps);
         let body = &mapped.body;
-        assert_eq!(body["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"]["value"], "3");
+        assert_eq!(
+            body["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"]["value"],
+            "3"
+        );
         assert_eq!(body["GlobalTaxCalculation"], "TaxExcluded");
         assert!(body.get("TxnTaxDetail").is_none());
         assert_eq!(body["CurrencyRef"]["value"], "GBP");
@@ -311,7 +319,11 @@ mod tests {
         };
         let refused = invoice_body(&invoice, "58", &rules, &codes, &off);
         assert_eq!(refused.gaps.len(), 1);
-        assert!(refused.gaps[0].message.contains("multicurrency"), "{:?}", refused.gaps);
+        assert!(
+            refused.gaps[0].message.contains("multicurrency"),
+            "{:?}",
+            refused.gaps
+        );
     }
 
     #[test]

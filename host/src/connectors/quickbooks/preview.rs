@@ -94,7 +94,10 @@ impl QuickBooksConnector {
                 value
                     .as_str()
                     .filter(|v| !v.is_empty())
-                    .filter(|v| ids.as_ref().is_some_and(|ids| !ids.iter().any(|id| id == v)))
+                    .filter(|v| {
+                        ids.as_ref()
+                            .is_some_and(|ids| !ids.iter().any(|id| id == v))
+                    })
                     .map(str::to_string)
             };
             if let Some(item) = unknown(&item_ids, &detail["ItemRef"]["value"]) {

@@ -316,7 +316,9 @@ impl Connector for WebhookConnector {
         let secrets = WebhookSecrets::deserialize(input.secrets).map_err(|e| {
             Outcome::permanent(None, format!("webhook secrets are unreadable: {e}"))
         })?;
-        let headers = signed_headers(&secrets, event.id, &body).into_iter().collect();
+        let headers = signed_headers(&secrets, event.id, &body)
+            .into_iter()
+            .collect();
         let text = String::from_utf8_lossy(&body.body).into_owned();
         let json = serde_json::from_slice(&body.body).unwrap_or_else(|_| text.clone().into());
         Ok(Preview {

@@ -119,7 +119,11 @@ impl XeroConnector {
     }
 
     /// One call within the organisation's limits (see the module docs).
-    pub(super) async fn call(&self, session: &mut Session, call: Call<'_>) -> Result<Value, Outcome> {
+    pub(super) async fn call(
+        &self,
+        session: &mut Session,
+        call: Call<'_>,
+    ) -> Result<Value, Outcome> {
         self.call_with(session, None, call).await
     }
 

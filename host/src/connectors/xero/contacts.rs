@@ -182,7 +182,10 @@ impl XeroConnector {
             .filter(|c| !results.contains_key(&c.id))
             .collect();
         if !missing.is_empty() {
-            let elements: Vec<Value> = missing.iter().map(|c| mapping::contact_element(c)).collect();
+            let elements: Vec<Value> = missing
+                .iter()
+                .map(|c| mapping::contact_element(c))
+                .collect();
             let body = json!({"Contacts": elements});
             let key = idempotency_key(&session.connection.id, &missing);
             let query = [("summarizeErrors", "false")];

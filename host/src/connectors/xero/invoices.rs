@@ -176,7 +176,11 @@ impl XeroConnector {
             let pass = self.enter(stop_session).await?;
             // With few calls left in the minute, each one should carry a full batch.
             let account = stop_session.account();
-            if self.limits.remaining(&account).is_some_and(|left| left < SCARCE) {
+            if self
+                .limits
+                .remaining(&account)
+                .is_some_and(|left| left < SCARCE)
+            {
                 let until = tokio::time::Instant::now() + SCARCE_FILL;
                 while self.invoice_creates.waiting(&connection_id) < PER_REQUEST
                     && tokio::time::Instant::now() < until

@@ -64,11 +64,9 @@ impl XeroConnector {
                         ("can_apply_to_revenue", r["CanApplyToRevenue"].clone()),
                     ],
                 )),
-                ErpList::Currencies => Some(ErpEntry::new(
-                    text(&r["Code"]),
-                    text(&r["Description"]),
-                    [],
-                )),
+                ErpList::Currencies => {
+                    Some(ErpEntry::new(text(&r["Code"]), text(&r["Description"]), []))
+                }
             })
             .collect())
     }

@@ -26,8 +26,11 @@ impl XeroConnector {
             })?;
         let account = format!("xero:{tenant_id}");
         let record = |kind: &'static str, local: String| {
-            let (store, account, tenant) =
-                (self.store.clone(), account.clone(), connection.tenant_id.clone());
+            let (store, account, tenant) = (
+                self.store.clone(),
+                account.clone(),
+                connection.tenant_id.clone(),
+            );
             async move {
                 store
                     .erp_record(&account, &tenant, kind, &local)
@@ -60,7 +63,10 @@ impl XeroConnector {
             return Ok(Preview {
                 request: Some(PreviewRequest {
                     method: "POST".into(),
-                    url: format!("/api.xro/2.0/Invoices/{}?summarizeErrors=false", existing.remote_id),
+                    url: format!(
+                        "/api.xro/2.0/Invoices/{}?summarizeErrors=false",
+                        existing.remote_id
+                    ),
                     headers,
                     body: json!({"Invoices": [{"InvoiceID": existing.remote_id, "Status": status}]}),
                     raw_body: None,
@@ -98,7 +104,11 @@ impl XeroConnector {
                 notes.push(
                     "a new invoice goes in a multi-invoice request with the others syncing at the same time (up to 50)".into(),
                 );
-                ("PUT", format!("/api.xro/2.0/Invoices?{query}"), json!({"Invoices": [element]}))
+                (
+                    "PUT",
+                    format!("/api.xro/2.0/Invoices?{query}"),
+                    json!({"Invoices": [element]}),
+                )
             }
         };
         Ok(Preview {
@@ -124,7 +134,9 @@ fn gaps(
 ) -> Vec<Gap> {
     let mut gaps = Vec::new();
     if let Some(currencies) = known_ids(lists, ErpList::Currencies, notes)
-        && !currencies.iter().any(|c| c.eq_ignore_ascii_case(&invoice.currency))
+        && !currencies
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(&invoice.currency))
     {
         gaps.push(Gap::new(
             "currency",
@@ -142,7 +154,10 @@ fn gaps(
         let unknown = |ids: &Option<Vec<String>>, key: &str| {
             line[key]
                 .as_str()
-                .filter(|v| ids.as_ref().is_some_and(|ids| !ids.iter().any(|id| id == v)))
+                .filter(|v| {
+                    ids.as_ref()
+                        .is_some_and(|ids| !ids.iter().any(|id| id == v))
+                })
                 .map(str::to_string)
         };
         if let Some(code) = unknown(&accounts, "AccountCode") {
@@ -164,7 +179,9 @@ fn gaps(
         if let Some(item) = unknown(&items, "ItemCode") {
             gaps.push(Gap::new(
                 format!("lines[{i}].product_id"),
-                format!("item code {item} is not an item of the organisation: choose one in item_map"),
+                format!(
+                    "item code {item} is not an item of the organisation: choose one in item_map"
+                ),
             ));
         }
     }

@@ -174,7 +174,10 @@ impl PgStore {
             static SQL: LazyLock<String> = LazyLock::new(|| {
                 NEXT_DUE_SQL.replace("NOT_EXCLUDED", "NOT (j.connection_id = ANY($1))")
             });
-            sqlx::query_scalar(&SQL).bind(exclude).fetch_one(&mut *tx).await?
+            sqlx::query_scalar(&SQL)
+                .bind(exclude)
+                .fetch_one(&mut *tx)
+                .await?
         } else {
             None
         };

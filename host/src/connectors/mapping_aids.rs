@@ -166,10 +166,13 @@ pub fn json_headers(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
     headers
 }
 
+/// A list and when it was read.
+type Read = (Instant, Vec<ErpEntry>);
+
 /// Lists read from ERPs, kept per (connection, list) for [`KEEP_LISTS`].
 #[derive(Default)]
 pub struct KeptLists {
-    kept: Mutex<HashMap<(String, ErpList), (Instant, Vec<ErpEntry>)>>,
+    kept: Mutex<HashMap<(String, ErpList), Read>>,
 }
 
 impl KeptLists {

@@ -42,10 +42,13 @@ pub const FILL: Fill = Fill {
 
 type Resolution = Result<String, Outcome>;
 
+/// Where a resolution's result will appear.
+type Pending = watch::Receiver<Option<Resolution>>;
+
 /// The contacts being resolved now, per (connection, customer).
 #[derive(Default)]
 pub struct Resolving {
-    running: Mutex<HashMap<(String, String), watch::Receiver<Option<Resolution>>>>,
+    running: Mutex<HashMap<(String, String), Pending>>,
 }
 
 /// A customer waiting for its contact, with the channel its result goes to.

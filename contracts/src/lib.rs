@@ -1,7 +1,7 @@
 //! The contracts of erp-sync that every other part speaks, with no I/O in them.
 //!
 //! - [`domain`]: the invoice schema and the rules an invoice must satisfy before it is
-//!   stored (DESIGN.md, "Invoice schema").
+//!   stored (`docs/contracts.md`, "The invoice").
 //! - [`signature`]: the `X-Aforo-Signature` header of the webhook contract.
 //! - [`template`]: JSONPath payload templates, compiled once and rendered per delivery.
 //!

@@ -8,6 +8,7 @@ mod support;
 mod cli;
 mod connections;
 mod console;
+mod contracts_doc;
 mod crash;
 mod delivery;
 mod erp_faults;

@@ -704,8 +704,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// The example invoice of DESIGN.md, verbatim.
-    const DESIGN_EXAMPLE: &str = r#"{
+    /// The contract's example invoice (`docs/contracts.md`), verbatim but for its id.
+    const CONTRACT_EXAMPLE: &str = r#"{
       "id": "inv_01J9Z...", "number": "INV-2026-0042", "status": "OPEN",
       "entity": "US", "currency": "USD",
       "issue_date": "2026-11-01", "due_date": "2026-12-01",
@@ -721,7 +721,7 @@ mod tests {
     }"#;
 
     fn example() -> Value {
-        serde_json::from_str(DESIGN_EXAMPLE).expect("the example is JSON")
+        serde_json::from_str(CONTRACT_EXAMPLE).expect("the example is JSON")
     }
 
     fn parse(v: &Value) -> Result<Invoice, InvoiceError> {
@@ -805,7 +805,7 @@ mod tests {
 
     #[test]
     fn design_example_parses() {
-        let invoice = parse_invoice(DESIGN_EXAMPLE.as_bytes()).expect("the example is valid");
+        let invoice = parse_invoice(CONTRACT_EXAMPLE.as_bytes()).expect("the example is valid");
         assert_eq!(invoice.id, "inv_01J9Z...");
         assert_eq!(invoice.status, InvoiceStatus::Open);
         assert_eq!(invoice.entity.as_deref(), Some("US"));
@@ -837,7 +837,7 @@ mod tests {
 
     #[test]
     fn design_example_round_trips() {
-        let invoice = parse_invoice(DESIGN_EXAMPLE.as_bytes()).expect("the example is valid");
+        let invoice = parse_invoice(CONTRACT_EXAMPLE.as_bytes()).expect("the example is valid");
         // The canonical JSON is the example itself (all of its fields are in the model).
         assert_eq!(invoice.canonical_json(), example());
         // ...parses again to the same invoice...
@@ -894,7 +894,7 @@ mod tests {
             "email":"ap@acme.test","name":"Acme Inc","id":"cus_42"},"finalized_at":"2026-11-01T10:00:00Z",
             "due_date":"2026-12-01","issue_date":"2026-11-01","currency":"USD","entity":"US",
             "status":"OPEN","number":"INV-2026-0042","id":"inv_01J9Z..."}"#;
-        let original = parse_invoice(DESIGN_EXAMPLE.as_bytes()).expect("valid");
+        let original = parse_invoice(CONTRACT_EXAMPLE.as_bytes()).expect("valid");
         let reordered = parse_invoice(reordered.as_bytes()).expect("valid");
         let compact =
             parse_invoice(&serde_json::to_vec(&example()).expect("serializes")).expect("valid");

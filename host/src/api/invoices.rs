@@ -64,7 +64,7 @@ pub(crate) fn invoice_error(e: InvoiceError) -> ApiError {
 
 /// Ingests a finalized invoice: stores it and queues one job per routed connection.
 #[utoipa::path(post, path = "/v1/invoices", tag = "invoices",
-    request_body(content = serde_json::Value, description = "An invoice as the contract defines it (see DESIGN.md)"),
+    request_body(content = serde_json::Value, description = "An invoice as the contract defines it (see docs/contracts.md)"),
     responses(
         (status = 202, body = IngestResponse),
         (status = 400, body = super::error::ErrorBody, description = "Malformed JSON"),

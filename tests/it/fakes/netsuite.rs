@@ -4,7 +4,7 @@
 //! accounts, currencies, subsidiaries, tax codes), behind Token-Based Authentication.
 //!
 //! It checks what NetSuite checks and answers in NetSuite's wire shapes
-//! (`../shared/notes/erp-apis.md` §3 and §6):
+//! (`docs/erp-apis.md` §3 and §6):
 //! - every request's OAuth 1.0a signature is recomputed (RFC 5849, HMAC-SHA256) with the
 //!   known consumer and token secrets, independently of erp-sync's signer: wrong keys or
 //!   secrets, a `realm` not spelled like the account id (`1234567_SB1`), HMAC-SHA1, a

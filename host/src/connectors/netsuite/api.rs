@@ -2,7 +2,7 @@
 //!
 //! REST web services answer errors as
 //! `{"type", "title", "status", "o:errorDetails": [{"detail", "o:errorCode", "o:errorPath"?, ...}]}`
-//! (`../shared/notes/erp-apis.md` §3.6). The `type` URI changed over the years and is never
+//! (`docs/erp-apis.md` §3.6). The `type` URI changed over the years and is never
 //! looked at; the codes and paths go into the sync log word for word.
 //!
 //! What a failure means:

@@ -190,7 +190,7 @@ pub fn authorization(
 mod tests {
     use super::*;
 
-    // The synthetic NetSuite credentials of `../shared/notes/erp-apis.md` §3.1(b).
+    // The synthetic NetSuite credentials of `docs/erp-apis.md` §3.1(b).
     const CONSUMER_KEY: &str = "ef40afdd8abaac111b13825dd5e5e2ddddb44f86d5a0dd6dcf38c20aae6b67e4";
     const CONSUMER_SECRET: &str =
         "d26ad321a4b2f23b0741c8d38392ce01c3e23e109df6c96eac6d099e9ab9a8b5";

@@ -38,7 +38,8 @@ impl Default for Limits {
 }
 
 /// Caps linear memory and remembers whether the cap was hit and the peak, because a
-/// refused growth does not surface as a `Trap` (see `../shared/notes/wasm-host.md`).
+/// refused growth does not surface as a `Trap`: the guest's `memory.grow` just returns
+/// -1 and the guest fails in its own way.
 pub struct Limiter {
     pub max_memory: usize,
     pub peak_memory: usize,

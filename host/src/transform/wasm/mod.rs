@@ -8,8 +8,8 @@
 //! restart does not recompile. Every call gets a new `Store` with its own memory cap,
 //! fuel and deadline, a WASI context with nothing but captured stdout/stderr (no
 //! filesystem, network, environment or inherited stdio), and is classified into a
-//! [`TransformFailure`] when it goes wrong. See `../shared/notes/wasm-host.md` for the
-//! measurements behind these choices.
+//! [`TransformFailure`] when it goes wrong. `docs/architecture.md` ("The Wasm host") and
+//! `docs/performance.md` hold the measurements behind these choices.
 
 pub mod bindings;
 mod invoke;

@@ -147,7 +147,8 @@ async fn bill_run(run: &Run) {
     let posted = started.elapsed();
     let mut last_report = Instant::now();
     loop {
-        let in_xero = fake.invoices(fake::TENANT_ID).len();
+        // Counted without cloning: the fake answers calls under the same lock.
+        let in_xero = fake.invoice_count(fake::TENANT_ID);
         if in_xero >= run.invoices {
             break;
         }
@@ -160,11 +161,11 @@ async fn bill_run(run: &Run) {
             );
             last_report = Instant::now();
         }
-        if started.elapsed() > Duration::from_secs(1800) {
-            eprintln!("  gave up after 30 minutes with {in_xero} invoices in Xero");
+        if started.elapsed() > Duration::from_secs(900) {
+            eprintln!("  gave up after 15 minutes with {in_xero} invoices in Xero");
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let took = started.elapsed();
     let failed: Value = http
@@ -176,6 +177,29 @@ async fn bill_run(run: &Run) {
         .json()
         .await
         .unwrap();
+    // What went wrong, most frequent first (the detail up to its first digit or quote,
+    // so that ids and times do not split the counts).
+    let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+    for e in failed["entries"].as_array().into_iter().flatten() {
+        let error = e["error"].as_str().unwrap_or_default();
+        let head: String = error
+            .chars()
+            .take_while(|c| !c.is_ascii_digit() && *c != '"')
+            .take(90)
+            .collect();
+        *reasons.entry(head).or_default() += 1;
+    }
+    let mut reasons: Vec<(String, usize)> = reasons.into_iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    for (reason, n) in reasons.iter().take(8) {
+        println!("  FAILED x{n}: {reason}");
+    }
+    if let Some(first) = failed["entries"].as_array().and_then(|e| e.last()) {
+        println!(
+            "  first FAILED entry: {}",
+            first["error"].as_str().unwrap_or_default()
+        );
+    }
     let numbers: std::collections::HashSet<String> = fake
         .invoices(fake::TENANT_ID)
         .iter()
@@ -212,6 +236,12 @@ async fn bill_run(run: &Run) {
 
 #[tokio::main]
 async fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     for run in runs() {
         bill_run(&run).await;
     }

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::connectors::netsuite::NetSuiteConnector;
 use crate::connectors::quickbooks::QuickBooksConnector;
 use crate::connectors::xero::XeroConnector;
-use crate::connectors::{Connectors, egress, webhook::WebhookConnector};
+use crate::connectors::{Connectors, OAuthConnect, Provider, egress, webhook::WebhookConnector};
 use crate::crypto::seal::{KeySource, Sealer};
 use crate::metrics::Metrics;
 use crate::store::{Location, Store};
@@ -105,35 +105,43 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         Some(config.data_dir.join("wasm-cache")),
     )?;
     let transforms = Arc::new(Transforms::new(store.clone(), wasm));
-    let connectors = Arc::new(Connectors {
-        webhook: WebhookConnector::new(client, config.allow_private_targets, transforms.clone()),
-        quickbooks: QuickBooksConnector::new(
-            config.quickbooks.clone(),
-            &config.public_url,
-            store.clone(),
-            sealer.clone(),
-            config.request_timeout,
-            config.retry.max_retry_after,
-        ),
-        xero: XeroConnector::new(
-            config.xero.clone(),
-            &config.public_url,
-            &config.xero_scopes,
-            store.clone(),
-            sealer.clone(),
-            config.request_timeout,
-            config.retry.max_retry_after,
-        ),
-        netsuite: NetSuiteConnector::new(
-            config.netsuite_api_base.clone(),
-            store.clone(),
-            config.allow_private_targets,
-            config.request_timeout,
-            config.retry.max_retry_after,
-        ),
-        stops: Default::default(),
-        lists: Default::default(),
-    });
+    let quickbooks = Arc::new(QuickBooksConnector::new(
+        config.quickbooks.clone(),
+        &config.public_url,
+        store.clone(),
+        sealer.clone(),
+        config.request_timeout,
+        config.retry.max_retry_after,
+    ));
+    let xero = Arc::new(XeroConnector::new(
+        config.xero.clone(),
+        &config.public_url,
+        &config.xero_scopes,
+        store.clone(),
+        sealer.clone(),
+        config.request_timeout,
+        config.retry.max_retry_after,
+    ));
+    let netsuite = Arc::new(NetSuiteConnector::new(
+        config.netsuite_api_base.clone(),
+        store.clone(),
+        config.allow_private_targets,
+        config.request_timeout,
+        config.retry.max_retry_after,
+    ));
+    let webhook = Arc::new(WebhookConnector::new(
+        client,
+        config.allow_private_targets,
+        transforms.clone(),
+    ));
+    // One line per provider: its connector, and its OAuth flow if it has one.
+    let connectors = Arc::new(Connectors::new(
+        vec![webhook, quickbooks.clone(), xero.clone(), netsuite],
+        vec![
+            (Provider::QuickBooks, quickbooks as Arc<dyn OAuthConnect>),
+            (Provider::Xero, xero as Arc<dyn OAuthConnect>),
+        ],
+    ));
     let metrics = Arc::new(Metrics::default());
     let handle = SyncHandle::default();
     let shutdown = CancellationToken::new();

@@ -20,7 +20,8 @@ use super::error::ApiError;
 use super::{AppState, body};
 use crate::connectors::mapping_aids::ErpLists;
 use crate::connectors::{
-    ErpEntry, ErpList, Gap, Outcome, OutcomeKind, PreviewInput, PreviewRequest,
+    ConnectionStatus, ErpEntry, ErpList, Gap, Outcome, OutcomeKind, PreviewInput, PreviewRequest,
+    Provider,
 };
 use crate::domain::{parse_invoice, sample};
 use crate::store::ConnectionRow;
@@ -65,7 +66,7 @@ async fn erp_connection(
     id: &str,
 ) -> Result<(ConnectionRow, Value), ApiError> {
     let row = state.store.connection(tenant_id, id).await?;
-    if row.status != "active" {
+    if row.status != ConnectionStatus::Active {
         return Err(ApiError::conflict(format!(
             "connection {id} is {}: it reaches {} only once it is active",
             row.status, row.provider
@@ -96,7 +97,7 @@ pub async fn list(
         ))
     })?;
     let row = state.store.connection(&tenant.id, &id).await?;
-    if row.provider == "webhook" {
+    if row.provider == Provider::Webhook {
         return Err(ApiError::conflict(format!(
             "connection {id} is a webhook: it has no ERP lists (they exist for quickbooks, xero and netsuite)"
         )));
@@ -123,7 +124,7 @@ pub struct PreviewBody {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PreviewAnswer {
     pub connection_id: String,
-    pub provider: String,
+    pub provider: Provider,
     pub document_type: String,
     pub document_id: String,
     /// The request a delivery would send; `null` when it would send nothing.
@@ -165,7 +166,7 @@ pub async fn preview(
         }
     };
     let row = state.store.connection(&tenant.id, &id).await?;
-    let secrets = if row.provider == "webhook" {
+    let secrets = if row.provider == Provider::Webhook {
         open_secrets(&state, &row)?
     } else {
         erp_connection(&state, &tenant.id, &id).await?.1
@@ -200,7 +201,7 @@ pub async fn preview(
     };
     let text = invoice.canonical_text();
     let mut lists: ErpLists = HashMap::new();
-    if row.provider != "webhook" {
+    if row.provider != Provider::Webhook {
         for kind in ErpList::ALL {
             let read = state.connectors.lookup(&row, &secrets, kind).await;
             lists.insert(kind, read.map_err(|o| o.detail.unwrap_or_default()));
@@ -211,10 +212,7 @@ pub async fn preview(
     } else {
         "invoice.finalized"
     };
-    let connector = state
-        .connectors
-        .get(&row.provider)
-        .ok_or_else(|| ApiError::invalid(format!("provider {} has no connector", row.provider)))?;
+    let connector = state.connectors.get(row.provider);
     let preview = connector
         .preview(PreviewInput {
             connection: &row,

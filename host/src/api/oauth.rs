@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{AppState, connections};
+use crate::connectors::{Callback, ConnectError, ConnectionStatus};
 use crate::store::StoreError;
 
 pub fn router() -> Router<AppState> {
@@ -141,75 +142,18 @@ async fn finish(
         .store
         .connection(&pending.tenant_id, &pending.connection_id)
         .await?;
-    if connection.status == "disconnected" {
+    if connection.status == ConnectionStatus::Disconnected {
         return Err(ApiError::conflict(format!(
             "connection {} was disconnected meanwhile; create a new connection",
             connection.id
         )));
     }
-    match pending.provider.as_str() {
-        "quickbooks" => {
-            let realm = param("realmId").ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_oauth_callback",
-                    "QuickBooks did not say which company was authorized (no realmId)",
-                )
-            })?;
-            if let Some(previous) = connection.config.get("realm_id").and_then(Value::as_str)
-                && previous != realm
-            {
-                return Err(ApiError::conflict(format!(
-                    "connection {} is bound to QuickBooks company {previous}, but company {realm} was authorized; \
-                     re-authorize the same company, or create a new connection for the other one",
-                    connection.id
-                )));
-            }
-            state
-                .connectors
-                .quickbooks
-                .complete_authorization(&connection, code, realm)
-                .await
-                .map_err(|m| ApiError::new(StatusCode::BAD_GATEWAY, "authorization_failed", m))?;
-        }
-        "xero" => complete_xero(state, pending, &connection, code).await?,
-        other => {
-            return Err(ApiError::bad_request(
-                "invalid_oauth_state",
-                format!("{other} does not authorize with OAuth"),
-            ));
-        }
-    }
-    let connection = state
-        .store
-        .connection(&pending.tenant_id, &pending.connection_id)
-        .await?;
-    let test = connections::run_test(state, &connection, &Value::Null).await?;
-    if test.status == crate::store::SUCCESS {
-        state
-            .store
-            .set_connection_status(&connection.id, "active")
-            .await?;
-        state.sync.wake();
-    }
-    let connection = state
-        .store
-        .connection(&pending.tenant_id, &pending.connection_id)
-        .await?;
-    Ok(json!({
-        "connection": connections::ConnectionView::from(connection),
-        "test_sync": test,
-    }))
-}
-
-/// Xero: exchange with the PKCE verifier, then bind the connection to the one
-/// organisation authorized (or the one it is already bound to); with several and no
-/// choice yet, answer 409 listing them, for `PATCH /v1/connections/{id}`.
-async fn complete_xero(
-    state: &AppState,
-    pending: &crate::store::OAuthState,
-    connection: &crate::store::ConnectionRow,
-    code: &str,
-) -> Result<(), ApiError> {
+    let oauth = state.connectors.oauth(pending.provider).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_oauth_state",
+            format!("{} does not authorize with OAuth", pending.provider),
+        )
+    })?;
     let verifier = match &pending.verifier {
         Some(sealed) => Some(
             state
@@ -226,58 +170,42 @@ async fn complete_xero(
         ),
         None => None,
     };
-    let tenants = state
-        .connectors
-        .xero
-        .complete_authorization(connection, code, verifier)
+    let callback = Callback {
+        code,
+        params,
+        verifier,
+    };
+    oauth
+        .finish(&connection, &callback)
         .await
-        .map_err(|m| ApiError::new(StatusCode::BAD_GATEWAY, "authorization_failed", m))?;
-    let mut row = state
+        .map_err(|e| match e {
+            ConnectError::BadCallback(m) => ApiError::bad_request("invalid_oauth_callback", m),
+            ConnectError::NothingAuthorized(m) => ApiError::bad_request("authorization_failed", m),
+            ConnectError::Conflict { message, details } => {
+                ApiError::conflict(message).with_details(details)
+            }
+            ConnectError::Upstream(m) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "authorization_failed", m)
+            }
+        })?;
+    let connection = state
         .store
         .connection(&pending.tenant_id, &pending.connection_id)
         .await?;
-    let chosen = row
-        .config
-        .get("tenant_id")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let listed = |id: &str| tenants.iter().any(|t| t.tenant_id == id);
-    let choice = match chosen {
-        Some(id) if listed(&id) => id,
-        Some(id) => {
-            return Err(ApiError::conflict(format!(
-                "connection {} is bound to Xero organisation {id}, which this authorization does not include; \
-                 authorize that organisation, or create a new connection",
-                connection.id
-            )));
-        }
-        None if tenants.len() == 1 => tenants[0].tenant_id.clone(),
-        None if tenants.is_empty() => {
-            return Err(ApiError::bad_request(
-                "authorization_failed",
-                "no Xero organisation was authorized; authorize again and select one",
-            ));
-        }
-        None => {
-            let names: Vec<String> = tenants
-                .iter()
-                .map(|t| format!("{} ({})", t.tenant_id, t.name))
-                .collect();
-            return Err(ApiError::conflict(format!(
-                "several Xero organisations were authorized: choose one with PATCH /v1/connections/{} \
-                 {{\"config\": {{\"tenant_id\": \"...\"}}}}; authorized: {}",
-                connection.id,
-                names.join(", ")
-            ))
-            .with_details(
-                tenants
-                    .iter()
-                    .map(|t| json!({"tenant_id": t.tenant_id, "name": t.name}))
-                    .collect(),
-            ));
-        }
-    };
-    row.config["tenant_id"] = json!(choice);
-    state.store.update_connection(&row).await?;
-    Ok(())
+    let test = connections::run_test(state, &connection, &Value::Null).await?;
+    if test.status == crate::store::SUCCESS {
+        state
+            .store
+            .set_connection_status(&connection.id, ConnectionStatus::Active)
+            .await?;
+        state.sync.wake();
+    }
+    let connection = state
+        .store
+        .connection(&pending.tenant_id, &pending.connection_id)
+        .await?;
+    Ok(json!({
+        "connection": connections::ConnectionView::from(connection),
+        "test_sync": test,
+    }))
 }

@@ -160,7 +160,9 @@ impl<I: Send, O: Send> Coalescer<I, O> {
             queue: queue.clone(),
             done: false,
         };
+        let leading = Instant::now();
         let ticket = ready().await;
+        let ready_after = leading.elapsed();
         if ticket.is_ok() {
             self.gather(&queue).await;
         }
@@ -172,6 +174,13 @@ impl<I: Send, O: Send> Coalescer<I, O> {
             lead.done = true;
             taken
         };
+        tracing::debug!(
+            key,
+            taken = taken.len(),
+            ready_ms = ready_after.as_millis() as u64,
+            led_ms = leading.elapsed().as_millis() as u64,
+            "a batch leaves"
+        );
         let (items, tells): (Vec<I>, Vec<_>) = taken.into_iter().map(|w| (w.item, w.tell)).unzip();
         match ticket {
             Ok(ticket) => {

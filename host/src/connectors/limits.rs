@@ -21,9 +21,10 @@
 //!   behind the limits never go out during it.
 //!
 //! Waiting ends early when the attempt's connection is stopped (disconnected): nothing
-//! goes out after the disconnect answered. An attempt waits at most `patience` in all;
-//! past it (a daily limit reached, a pause of hours) the call is not sent and the
-//! attempt is deferred, without counting as a retry ([`Blocked::Later`]).
+//! goes out after the disconnect answered. A pause longer than the connector's
+//! `patience` (a daily limit reached, a pause of hours) is not waited out: the call is not
+//! sent and the attempt is deferred, without counting as a retry ([`Blocked::Later`]).
+//! Waiting for a turn behind the account's other calls is bounded by [`QUEUE_PATIENCE`].
 //!
 //! With a PostgreSQL store, several hosts send to the same accounts, so each request
 //! also takes a concurrency slot and a unit of budget from the database
@@ -40,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Outcome;
 use crate::store::Store;
-use crate::store::postgres::{PgStore, limits::SlotLease};
+use crate::store::{SharedLimits, SlotLease};
 
 /// The first and the longest wait before asking the database for a free slot again.
 const SLOT_POLL: (Duration, Duration) = (Duration::from_millis(10), Duration::from_millis(250));
@@ -60,9 +61,14 @@ pub struct Rules {
     pub concurrent: usize,
     /// Requests in any 60 seconds, if the ERP counts them.
     pub per_minute: Option<u32>,
-    /// The longest one attempt waits for the limits before it is deferred.
+    /// The longest pause an attempt waits out; a longer one (a daily limit) defers it.
     pub patience: Duration,
 }
+
+/// The longest an attempt waits for its turn (a slot, the budget) behind the account's
+/// other calls. Well inside the job's lease (15 minutes), so a waiting attempt is never
+/// claimed twice; a bill run's queue drains long before it.
+pub const QUEUE_PATIENCE: Duration = Duration::from_secs(600);
 
 /// Why a call was not sent.
 #[derive(Debug)]
@@ -218,7 +224,7 @@ impl LocalGate {
 pub struct Pass {
     permit: Option<OwnedSemaphorePermit>,
     gate: Arc<LocalGate>,
-    shared: Option<(PgStore, SlotLease)>,
+    shared: Option<(SharedLimits, SlotLease)>,
 }
 
 impl Pass {
@@ -267,7 +273,7 @@ pub struct AccountLimits {
     pause_cap: Option<Duration>,
     /// How long a shared slot stays held if its host dies mid-request.
     hold: Duration,
-    shared: Option<PgStore>,
+    shared: Option<SharedLimits>,
     local: Mutex<HashMap<String, Arc<LocalGate>>>,
 }
 
@@ -276,11 +282,15 @@ impl AccountLimits {
     /// PostgreSQL. `request_timeout` bounds one request, so a slot is given up that long
     /// after a host died holding it.
     pub fn new(store: &Store, rules: Rules, request_timeout: Duration) -> Self {
-        Self::shared_by(store.postgres().cloned(), rules, request_timeout)
+        Self::shared_by(store.shared_limits(), rules, request_timeout)
     }
 
     /// [`AccountLimits::new`] with the shared store (if any) given directly.
-    pub fn shared_by(shared: Option<PgStore>, rules: Rules, request_timeout: Duration) -> Self {
+    pub fn shared_by(
+        shared: Option<SharedLimits>,
+        rules: Rules,
+        request_timeout: Duration,
+    ) -> Self {
         AccountLimits {
             rules: Rules {
                 concurrent: rules.concurrent.max(1),
@@ -393,16 +403,19 @@ impl AccountLimits {
         account: &str,
         stop: &CancellationToken,
     ) -> Result<Pass, Blocked> {
-        let deadline = Instant::now() + self.rules.patience;
+        let started = Instant::now();
+        let turn = started + QUEUE_PATIENCE;
         let gate = self.local(account);
         loop {
             // A pause first: waiting out a pause while holding a slot would keep calls
-            // to the account's other connections waiting for nothing.
-            wait_until(gate.pause_left(Instant::now()), deadline, stop).await?;
+            // to the account's other connections waiting for nothing. A pause longer
+            // than the patience is not waited out.
+            let pause = gate.pause_left(Instant::now());
+            wait_until(pause, Instant::now() + self.rules.patience, stop).await?;
             let permit = tokio::select! {
                 p = gate.in_flight.clone().acquire_owned() => p.expect("the semaphore is never closed"),
                 _ = stop.cancelled() => return Err(Blocked::Stopped),
-                _ = tokio::time::sleep_until(deadline) => return Err(Blocked::Later(Duration::from_secs(1))),
+                _ = tokio::time::sleep_until(turn) => return Err(Blocked::Later(Duration::from_secs(1))),
             };
             let took_budget = loop {
                 let wait = {
@@ -417,9 +430,9 @@ impl AccountLimits {
                         Some(Err(wait)) => wait,
                     }
                 };
-                wait_until(Some(wait), deadline, stop).await?;
+                wait_until(Some(wait), turn, stop).await?;
             };
-            let pass = match self.take_shared(account, stop, deadline).await {
+            let pass = match self.take_shared(account, stop, turn).await {
                 Ok(shared) => Pass {
                     permit: Some(permit),
                     gate: gate.clone(),
@@ -454,7 +467,7 @@ impl AccountLimits {
         account: &str,
         stop: &CancellationToken,
         deadline: Instant,
-    ) -> Result<Option<(PgStore, SlotLease)>, Blocked> {
+    ) -> Result<Option<(SharedLimits, SlotLease)>, Blocked> {
         let Some(pg) = &self.shared else {
             return Ok(None);
         };

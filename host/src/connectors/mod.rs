@@ -1,11 +1,20 @@
-//! Destinations: one connector per provider behind one trait.
+//! Destinations: one connector per provider behind one trait, each in its own folder.
+//!
+//! A provider's folder holds everything erp-sync knows of it: its config and how a
+//! connection is made (`config.rs`, and `connect.rs` for OAuth providers), how a document
+//! becomes its record (`mapping.rs`), one call within its limits (`client.rs`), its
+//! errors (`api.rs`), its lists for mapping pages (`lists.rs`) and previews
+//! (`preview.rs`). The rest of erp-sync reaches a provider only through [`Connector`]
+//! (and [`OAuthConnect`] for the OAuth round trip), found by [`Provider`] in
+//! [`Connectors`]: adding a provider is a folder and one registration line.
 //!
 //! The worker hands a connector one invoice version for one connection and gets back an
 //! [`Outcome`]: success, a failure worth retrying (maybe with the provider's
-//! `Retry-After`), a permanent failure that no retry can fix, or a hold until the
-//! connection is re-authorized. The worker records what they report. ERP connectors also
-//! keep their own memory in the store (OAuth tokens, and which ERP record stands for
-//! which invoice and customer); the webhook connector keeps none.
+//! `Retry-After`), a permanent failure that no retry can fix, a hold until the connection
+//! is re-authorized, or a deferral when the ERP's limits keep the call back. The worker
+//! records what they report. ERP connectors also keep their own memory in the store
+//! (OAuth tokens, and which ERP record stands for which invoice and customer); the
+//! webhook connector keeps none.
 
 pub mod coalesce;
 pub mod egress;
@@ -14,6 +23,8 @@ pub mod lines;
 pub mod mapping_aids;
 pub mod netsuite;
 pub mod oauth;
+pub mod oauth_client;
+pub mod onboarding;
 pub mod quickbooks;
 pub mod webhook;
 pub mod xero;
@@ -23,11 +34,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::Invoice;
-use crate::store::ConnectionRow;
+pub use crate::store::{ConnectionRow, ConnectionStatus, JobKind, Provider};
 pub use mapping_aids::{ErpEntry, ErpList, Preview, PreviewInput, PreviewRequest};
-
-/// The providers erp-sync can connect to.
-pub const PROVIDERS: &[&str] = &["webhook", "quickbooks", "xero", "netsuite"];
+pub use onboarding::{
+    Callback, CheckedConfig, ConfigContext, ConfigError, ConnectError, OAuthConnect, Onboarding,
+};
 
 /// One invoice version to deliver to one connection.
 pub struct SyncRequest<'a> {
@@ -45,8 +56,8 @@ pub struct SyncRequest<'a> {
     /// re-sync is a new job).
     pub job_id: &'a str,
     pub event_id: &'a str,
-    /// `sync` (automatic) or `manual` (an operator's re-sync, a new job).
-    pub kind: &'a str,
+    /// An automatic delivery, or an operator's re-sync (a new job).
+    pub kind: JobKind,
     pub event_type: &'a str,
     /// When the event was created (unix ms); stable across retries.
     pub event_created_ms: i64,
@@ -157,6 +168,52 @@ impl Outcome {
     pub fn is_success(&self) -> bool {
         self.kind == OutcomeKind::Success
     }
+
+    /// The sync-log entry of this outcome: `error` is what the entry says went wrong
+    /// (the detail, with the worker's note on what happens next), `None` on success.
+    pub fn log_entry(&self, about: Attempted<'_>, error: Option<String>) -> crate::store::LogEntry {
+        crate::store::LogEntry {
+            tenant_id: about.connection.tenant_id.clone(),
+            at_ms: about.at_ms,
+            invoice_id: about.job.map(|j| j.invoice_id.to_string()),
+            connection_id: about.connection.id.clone(),
+            provider: about.connection.provider,
+            kind: about.kind,
+            job_id: about.job.map(|j| j.job_id.to_string()),
+            event_id: about.job.map(|j| j.event_id.to_string()),
+            attempt: about.attempt,
+            status: if self.is_success() {
+                crate::store::SUCCESS
+            } else {
+                crate::store::FAILED
+            },
+            response_code: self.response_code.map(i64::from),
+            error,
+            erp_record_id: self.erp_record_id.clone(),
+            duration_ms: about.took.as_millis() as i64,
+            guest_logs: self.guest_logs.clone(),
+        }
+    }
+}
+
+/// What an attempt (or a test sync) was about, for its log entry.
+#[derive(Clone, Copy)]
+pub struct Attempted<'a> {
+    pub connection: &'a ConnectionRow,
+    pub kind: crate::store::LogKind,
+    /// The job and its event, for a delivery (a test sync has none).
+    pub job: Option<JobRef<'a>>,
+    pub attempt: i64,
+    pub at_ms: i64,
+    pub took: Duration,
+}
+
+/// The ids of a delivery's job, for its log entry.
+#[derive(Clone, Copy)]
+pub struct JobRef<'a> {
+    pub job_id: &'a str,
+    pub event_id: &'a str,
+    pub invoice_id: &'a str,
 }
 
 /// A mapping gap: something a document needs that the connection's maps do not give
@@ -198,6 +255,28 @@ impl Gap {
 /// A destination provider.
 #[async_trait]
 pub trait Connector: Send + Sync {
+    /// Which provider this is.
+    fn provider(&self) -> Provider;
+
+    /// How its new connections are made.
+    fn onboarding(&self) -> Onboarding;
+
+    /// Checks a config for a new connection (`current` is `None`) or for a change of
+    /// `current` (the keys already merged): the config to store and the secrets to seal.
+    async fn check_config(
+        &self,
+        ctx: &ConfigContext<'_>,
+        config: serde_json::Map<String, serde_json::Value>,
+        current: Option<&ConnectionRow>,
+    ) -> Result<CheckedConfig, ConfigError>;
+
+    /// Whether a config change completes this pending connection, so that its test sync
+    /// runs and a pass activates it (Xero: authorized, then its organisation chosen).
+    fn completes_on_change(&self, connection: &ConnectionRow) -> bool {
+        let _ = connection;
+        false
+    }
+
     /// Delivers one invoice version.
     async fn sync(&self, request: SyncRequest<'_>) -> Outcome;
 
@@ -232,12 +311,12 @@ pub trait Connector: Send + Sync {
     async fn preview(&self, input: PreviewInput<'_>) -> Result<Preview, Outcome>;
 }
 
-/// Every connector, built once at start-up.
+/// Every connector, built once at start-up, and what they share.
 pub struct Connectors {
-    pub webhook: webhook::WebhookConnector,
-    pub quickbooks: quickbooks::QuickBooksConnector,
-    pub netsuite: netsuite::NetSuiteConnector,
-    pub xero: xero::XeroConnector,
+    /// One connector per provider ([`Connectors::new`] checks that none is missing).
+    all: Vec<std::sync::Arc<dyn Connector>>,
+    /// The OAuth providers' connect flows.
+    oauth: Vec<(Provider, std::sync::Arc<dyn OAuthConnect>)>,
     /// Stops a disconnected connection's attempts that still wait for an ERP's limits.
     pub stops: limits::Stops,
     /// ERP lists read for mapping pages, kept briefly.
@@ -245,15 +324,41 @@ pub struct Connectors {
 }
 
 impl Connectors {
-    /// The connector serving `provider`, if erp-sync has one.
-    pub fn get(&self, provider: &str) -> Option<&dyn Connector> {
-        match provider {
-            "webhook" => Some(&self.webhook),
-            "quickbooks" => Some(&self.quickbooks),
-            "netsuite" => Some(&self.netsuite),
-            "xero" => Some(&self.xero),
-            _ => None,
+    /// The registry of `connectors`, one per provider, and of the OAuth providers among
+    /// them. Every [`Provider`] must have one.
+    pub fn new(
+        connectors: Vec<std::sync::Arc<dyn Connector>>,
+        oauth: Vec<(Provider, std::sync::Arc<dyn OAuthConnect>)>,
+    ) -> Self {
+        for p in Provider::ALL {
+            assert!(
+                connectors.iter().any(|c| c.provider() == *p),
+                "no connector registered for {p}"
+            );
         }
+        Connectors {
+            all: connectors,
+            oauth,
+            stops: Default::default(),
+            lists: Default::default(),
+        }
+    }
+
+    /// The connector serving `provider`.
+    pub fn get(&self, provider: Provider) -> &dyn Connector {
+        self.all
+            .iter()
+            .find(|c| c.provider() == provider)
+            .map(|c| c.as_ref())
+            .expect("every provider has a connector (checked by Connectors::new)")
+    }
+
+    /// The connect flow of an OAuth provider; `None` for the others.
+    pub fn oauth(&self, provider: Provider) -> Option<&dyn OAuthConnect> {
+        self.oauth
+            .iter()
+            .find(|(p, _)| *p == provider)
+            .map(|(_, c)| c.as_ref())
     }
 
     /// One of a connection's ERP lists, read at most once a minute.
@@ -266,10 +371,10 @@ impl Connectors {
         if let Some(entries) = self.lists.get(&connection.id, list) {
             return Ok(entries);
         }
-        let connector = self.get(&connection.provider).ok_or_else(|| {
-            Outcome::permanent(None, format!("no connector for {}", connection.provider))
-        })?;
-        let entries = connector.lookup(connection, secrets, list).await?;
+        let entries = self
+            .get(connection.provider)
+            .lookup(connection, secrets, list)
+            .await?;
         self.lists.put(&connection.id, list, entries.clone());
         Ok(entries)
     }

@@ -13,18 +13,23 @@
 //! The values the API takes and returns are in [`rows`]; [`migrate`] copies a SQLite
 //! store into PostgreSQL (`erp-sync migrate-store`).
 
+pub mod kinds;
 pub mod migrate;
-pub mod postgres;
+pub(crate) mod postgres;
+mod reads;
 mod rows;
-pub mod sqlite;
+mod shared;
+pub(crate) mod sqlite;
 
 use std::path::{Path, PathBuf};
 
+pub use kinds::{ConnectionStatus, JobKind, LogKind, Provider};
 pub use rows::{
     Claim, Claimed, ClaimedJob, ConnectionRow, ErpRecord, FAILED, IngestOutcome, InvoiceState,
     InvoiceVersionInfo, JobNext, LogEntry, LogFilter, LogPage, LogRow, NewConnection, NewTransform,
     OAuthState, QueuedJob, SUCCESS, Settled, SyncStateRow, Tenant, TransformRow, event_type_for,
 };
+pub use shared::{RefreshLock, SharedLimits, SlotLease};
 pub use sqlite::WriteStats;
 
 use postgres::PgStore;
@@ -45,6 +50,8 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
     #[error("the data dir {path} is in use by another erp-sync process (lock file {lock})")]
     Locked { path: PathBuf, lock: PathBuf },
     #[error("preparing the data dir {path}: {source}")]
@@ -179,12 +186,17 @@ impl Store {
         }
     }
 
-    /// The PostgreSQL backend, when that is what this store is (wake-ups, shared limits).
-    pub fn postgres(&self) -> Option<&PgStore> {
+    /// The PostgreSQL backend, when that is what this store is (cross-host wake-ups).
+    pub(crate) fn postgres(&self) -> Option<&PgStore> {
         match &self.backend {
             Backend::Postgres(p) => Some(p),
             Backend::Sqlite(_) => None,
         }
+    }
+
+    /// The limits hosts share through this store: `None` on SQLite (one host).
+    pub fn shared_limits(&self) -> Option<SharedLimits> {
+        self.postgres().cloned().map(SharedLimits)
     }
 
     /// The SQLite writer's commits and writes so far (group-commit efficiency, for
@@ -234,11 +246,7 @@ store_api! {
     /// The tenant an API key belongs to, if any.
     pub async fn tenant_by_api_key(&self, key: &str) -> StoreResult<Option<Tenant>>;
 
-    /// How many tenants exist; `serve --dev` only creates one on an empty database.
-    pub async fn tenant_count(&self) -> StoreResult<i64>;
 
-    /// One tenant by id.
-    pub async fn tenant(&self, tenant_id: &str) -> StoreResult<Tenant>;
 
     /// Turns Multi-ERP mode on or off. Turning it off is refused while more than one
     /// connection is active, since the tenant would silently keep several destinations.
@@ -249,18 +257,9 @@ store_api! {
     /// Inserts a connection, enforcing one live connection per tenant unless Multi-ERP is on.
     pub async fn insert_connection(&self, new: &NewConnection) -> StoreResult<ConnectionRow>;
 
-    /// Refuses early (before any test delivery) when a new connection would break the
-    /// one-connection rule; [`Store::insert_connection`] checks again atomically.
-    pub async fn check_connection_allowed(&self, tenant_id: &str) -> StoreResult<()>;
 
-    /// One connection of a tenant; another tenant's id is simply not found.
-    pub async fn connection(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectionRow>;
 
-    /// A connection by id alone, for the worker (which already holds a tenant-scoped job).
-    pub async fn connection_by_id(&self, id: &str) -> StoreResult<ConnectionRow>;
 
-    /// Every connection of a tenant, newest first.
-    pub async fn list_connections(&self, tenant_id: &str) -> StoreResult<Vec<ConnectionRow>>;
 
     /// Saves a changed name, entity or config. Secrets and status have their own writes
     /// ([`Store::save_connection_credentials`], [`Store::set_connection_status`]) so an
@@ -280,7 +279,7 @@ store_api! {
     pub async fn disconnect(&self, tenant_id: &str, id: &str) -> StoreResult<(ConnectionRow, u64)>;
 
     /// Sets a connection's status (e.g. `active` after authorization, `needs_reauth`).
-    pub async fn set_connection_status(&self, connection_id: &str, status: &str) -> StoreResult<()>;
+    pub async fn set_connection_status(&self, connection_id: &str, status: ConnectionStatus) -> StoreResult<()>;
 
     /// Replaces a connection's sealed secrets, and its config when given, in one
     /// transaction: a rotated refresh token is never half-saved, and a token refresh
@@ -300,7 +299,7 @@ store_api! {
         state: &str,
         tenant_id: &str,
         connection_id: &str,
-        provider: &str,
+        provider: Provider,
         verifier: Option<&[u8]>,
         ttl_ms: i64,
     ) -> StoreResult<()>;
@@ -308,14 +307,6 @@ store_api! {
     /// Consumes an OAuth `state`: it works once, before it expires.
     pub async fn take_oauth_state(&self, state: &str) -> StoreResult<OAuthState>;
 
-    /// The ERP record mapped to a local object, if any.
-    pub async fn erp_record(
-        &self,
-        account: &str,
-        tenant_id: &str,
-        kind: &str,
-        local_id: &str,
-    ) -> StoreResult<Option<ErpRecord>>;
 
     /// Records (or updates) the ERP record standing for a local object.
     pub async fn put_erp_record(
@@ -334,8 +325,6 @@ store_api! {
     /// the next version.
     pub async fn ingest_invoice(&self, tenant_id: &str, invoice: &crate::domain::Invoice) -> StoreResult<IngestOutcome>;
 
-    /// An invoice, its versions and its sync state per connection.
-    pub async fn invoice_state(&self, tenant_id: &str, invoice_id: &str) -> StoreResult<InvoiceState>;
 
     /// Manual sync: queues the current version of an invoice again, to one connection or
     /// to every active connection it routes to. A job still waiting for a retry is run
@@ -364,19 +353,13 @@ store_api! {
     /// when the attempt never started (its connection stopped being active meanwhile).
     pub async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()>;
 
-    /// Jobs waiting or in flight, per state; backs the queue-depth metric.
-    pub async fn queue_depth(&self) -> StoreResult<Vec<(String, i64)>>;
 
-    /// Jobs still leased; after a graceful shutdown this must be zero.
-    pub async fn leased_count(&self) -> StoreResult<i64>;
 
     // The sync log.
 
     /// Appends one entry on its own (tests, start-up recovery notes).
     pub async fn append_log(&self, entry: &LogEntry) -> StoreResult<()>;
 
-    /// A page of a tenant's log, filtered.
-    pub async fn query_log(&self, tenant_id: &str, f: &LogFilter) -> StoreResult<LogPage>;
 
     // Transforms.
 
@@ -384,14 +367,8 @@ store_api! {
     /// transform (`false` as the second value) instead of a copy.
     pub async fn insert_transform(&self, new: &NewTransform<'_>) -> StoreResult<(TransformRow, bool)>;
 
-    /// One transform of a tenant.
-    pub async fn transform(&self, tenant_id: &str, id: &str) -> StoreResult<TransformRow>;
 
-    /// Every transform of a tenant, newest first.
-    pub async fn list_transforms(&self, tenant_id: &str) -> StoreResult<Vec<TransformRow>>;
 
-    /// A component's bytes by content hash.
-    pub async fn wasm_bytes(&self, sha256: &str) -> StoreResult<Vec<u8>>;
 
     /// Sets (or with `None` removes) the invoice tweak of one customer.
     pub async fn set_customer_tweak(
@@ -401,6 +378,4 @@ store_api! {
         transform_id: Option<&str>,
     ) -> StoreResult<()>;
 
-    /// The tweak transform applied to a customer's invoices, if any.
-    pub async fn customer_tweak(&self, tenant_id: &str, customer_id: &str) -> StoreResult<Option<TransformRow>>;
 }

@@ -1,5 +1,6 @@
 //! The values the store's API takes and returns, shared by both backends.
 
+use super::kinds::{ConnectionStatus, JobKind, LogKind, Provider};
 use super::{StoreError, StoreResult, parse_json};
 
 /// A tenant: one billing platform account whose objects are isolated from all others.
@@ -15,10 +16,10 @@ pub struct Tenant {
 pub struct ConnectionRow {
     pub id: String,
     pub tenant_id: String,
-    pub provider: String,
+    pub provider: Provider,
     pub name: String,
     pub entity: Option<String>,
-    pub status: String,
+    pub status: ConnectionStatus,
     pub config: serde_json::Value,
     pub secrets: Option<Vec<u8>>,
     pub last_test: Option<serde_json::Value>,
@@ -55,12 +56,12 @@ impl TryFrom<RawConnection> for ConnectionRow {
                 .as_deref()
                 .map(|t| parse_json("connections.last_test", t))
                 .transpose()?,
+            provider: Provider::try_from(r.provider).map_err(StoreError::Corrupt)?,
+            status: ConnectionStatus::try_from(r.status).map_err(StoreError::Corrupt)?,
             id: r.id,
             tenant_id: r.tenant_id,
-            provider: r.provider,
             name: r.name,
             entity: r.entity,
-            status: r.status,
             secrets: r.secrets,
             created_ms: r.created_ms,
             updated_ms: r.updated_ms,
@@ -74,10 +75,10 @@ impl TryFrom<RawConnection> for ConnectionRow {
 pub struct NewConnection {
     pub id: String,
     pub tenant_id: String,
-    pub provider: String,
+    pub provider: Provider,
     pub name: String,
     pub entity: Option<String>,
-    pub status: String,
+    pub status: ConnectionStatus,
     pub config: serde_json::Value,
     pub secrets: Option<Vec<u8>>,
 }
@@ -161,7 +162,7 @@ pub struct ClaimedJob {
     pub version: i64,
     pub event_id: String,
     pub event_type: String,
-    pub kind: String,
+    pub kind: JobKind,
     /// The number of this attempt, 1 for the first.
     pub attempts: i64,
     pub lease_token: String,
@@ -262,7 +263,7 @@ pub(super) struct StoppedJob {
     pub connection_id: String,
     pub invoice_id: String,
     pub event_id: String,
-    pub kind: String,
+    pub kind: JobKind,
     pub attempts: i64,
 }
 
@@ -283,14 +284,14 @@ pub(super) const CANCELLED_BY_DISCONNECT: &str =
 
 impl StoppedJob {
     /// The FAILED entry saying why this job's attempt has no result.
-    pub(super) fn entry(&self, provider: &str, at_ms: i64, reason: &str) -> LogEntry {
+    pub(super) fn entry(&self, provider: Provider, at_ms: i64, reason: &str) -> LogEntry {
         LogEntry {
             tenant_id: self.tenant_id.clone(),
             at_ms,
             invoice_id: Some(self.invoice_id.clone()),
             connection_id: self.connection_id.clone(),
-            provider: provider.to_string(),
-            kind: self.kind.clone(),
+            provider,
+            kind: self.kind.into(),
             job_id: Some(self.id.clone()),
             event_id: Some(self.event_id.clone()),
             attempt: self.attempts,
@@ -311,8 +312,8 @@ pub struct LogEntry {
     pub at_ms: i64,
     pub invoice_id: Option<String>,
     pub connection_id: String,
-    pub provider: String,
-    pub kind: String,
+    pub provider: Provider,
+    pub kind: LogKind,
     pub job_id: Option<String>,
     pub event_id: Option<String>,
     pub attempt: i64,
@@ -470,7 +471,7 @@ pub struct OAuthState {
     pub state: String,
     pub tenant_id: String,
     pub connection_id: String,
-    pub provider: String,
+    pub provider: Provider,
     pub verifier: Option<Vec<u8>>,
 }
 

@@ -1,5 +1,6 @@
 //! The worker: claims due jobs, runs them with bounded concurrency, settles each attempt.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,10 +10,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{RetryPolicy, SyncHandle};
-use crate::connectors::{Connectors, Outcome, OutcomeKind, SyncRequest};
+use crate::connectors::{Attempted, Connectors, JobRef, Outcome, OutcomeKind, SyncRequest};
+use crate::domain::Invoice;
 use crate::metrics::Metrics;
 use crate::store::{
-    Claim, ClaimedJob, FAILED, JobNext, LogEntry, SUCCESS, Store, TransformRow, format_ms, now_ms,
+    Claim, ClaimedJob, ConnectionRow, ConnectionStatus, JobNext, Store, TransformRow, format_ms,
+    now_ms,
 };
 
 /// Tunables of the worker.
@@ -82,14 +85,16 @@ impl InFlight {
         entry.1 = cap;
     }
 
-    /// One attempt ended; answers whether the connection was at its cap (claims skipped
-    /// it, so the worker should look again).
+    /// One attempt ended; answers whether that took the connection below its cap (claims
+    /// skipped it until now, so the worker should look again). A claim may take a few
+    /// more than the cap: the wake-up comes when the count is below the cap, not on the
+    /// first end, which would find it still full.
     fn end(&self, connection_id: &str) -> bool {
         let mut counts = self.counts.lock().expect("in-flight lock");
         let Some(entry) = counts.get_mut(connection_id) else {
             return false;
         };
-        let was_full = entry.0 >= entry.1;
+        let was_full = entry.0 == entry.1;
         entry.0 = entry.0.saturating_sub(1);
         if entry.0 == 0 {
             counts.remove(connection_id);
@@ -129,10 +134,7 @@ impl Worker {
                                 .try_acquire_owned()
                                 .expect("claimed no more jobs than free permits"),
                         };
-                        let cap = self
-                            .connectors
-                            .get(&job.connection.provider)
-                            .map_or(1, |c| c.in_flight_cap());
+                        let cap = self.connectors.get(job.connection.provider).in_flight_cap();
                         self.in_flight.start(&job.connection.id, cap);
                         let worker = self.clone();
                         tracker.spawn(async move { worker.process(job, permit).await });
@@ -183,6 +185,8 @@ impl Worker {
         }
     }
 
+    /// One attempt of one job: load the invoice, tweak it, deliver it, decide what the
+    /// job does next, and record the attempt.
     async fn attempt(&self, claim: Claim) -> Result<(), crate::store::StoreError> {
         let Claim {
             job,
@@ -190,102 +194,95 @@ impl Worker {
             invoice_body,
             tweak,
         } = claim;
-        let job = &job;
-        if connection.status != "active" {
+        if connection.status != ConnectionStatus::Active {
             // Disconnect already cancelled (and logged) this job; give the lease back.
-            self.store.release_lease(job).await?;
-            return Ok(());
+            return self.store.release_lease(&job).await;
         }
         let started = Instant::now();
-        let parsed = match &invoice_body {
-            None => Err(format!(
-                "invoice {} version {} not found",
-                job.invoice_id, job.version
-            )),
-            Some(body) => serde_json::from_str::<crate::domain::Invoice>(body)
-                .map_err(|e| format!("corrupt stored JSON in invoice_versions.body: {e}")),
-        };
-        let tweaked = tweak.is_some();
-        let (invoice, tweak_logs) = match parsed {
+        let (outcome, invoice) = match load(&job, invoice_body.as_deref()) {
+            Err(failed) => (failed, None),
             Ok(invoice) => {
-                let stored = invoice_body.as_deref().unwrap_or_default();
-                self.tweaked(job, tweak, invoice, stored).await
+                let (tweaked, tweak_logs) = self
+                    .tweaked(
+                        &job,
+                        tweak,
+                        invoice,
+                        invoice_body.as_deref().unwrap_or_default(),
+                    )
+                    .await;
+                let outcome = match &tweaked {
+                    Err(failed) => failed.clone(),
+                    Ok((invoice, text)) => self.deliver(&job, &connection, invoice, text).await,
+                };
+                (
+                    with_tweak_logs(outcome, tweak_logs),
+                    tweaked.ok().map(|(invoice, _)| invoice),
+                )
             }
-            Err(e) => (
-                Err(Outcome::permanent(
-                    None,
-                    format!("the stored invoice could not be loaded: {e}"),
-                )),
-                None,
-            ),
         };
-        // The stored body is the invoice's canonical text; a tweaked invoice needs its own.
-        let invoice_json = match (&invoice, tweaked) {
-            (Ok(invoice), true) => std::borrow::Cow::Owned(invoice.canonical_text()),
-            _ => std::borrow::Cow::Borrowed(invoice_body.as_deref().unwrap_or_default()),
-        };
-        let outcome = match (self.secrets.open(&connection), &invoice) {
-            (_, Err(failed)) => failed.clone(),
-            (Err(detail), _) => Outcome::permanent(None, detail),
-            (Ok(secrets), Ok(invoice)) => match self.connectors.get(&connection.provider) {
-                None => Outcome::permanent(
-                    None,
-                    format!(
-                        "this erp-sync build has no connector for provider {}",
-                        connection.provider
-                    ),
-                ),
-                Some(connector) => {
-                    let stop = self.connectors.stops.token(&connection.id);
-                    connector
-                        .sync(SyncRequest {
-                            stop: &stop,
-                            connection: &connection,
-                            secrets: &secrets,
-                            invoice,
-                            invoice_json: &invoice_json,
-                            job_id: &job.id,
-                            event_id: &job.event_id,
-                            kind: &job.kind,
-                            event_type: &job.event_type,
-                            event_created_ms: job.event_ms,
-                            attempt: job.attempts,
-                        })
-                        .await
-                }
-            },
-        };
-        let mut outcome = outcome;
-        if let Some(tweak) = tweak_logs {
-            // What the customer's tweak printed comes first, then the connector's guest.
-            let rest = outcome
-                .guest_logs
-                .take()
-                .map(|l| format!("\n{l}"))
-                .unwrap_or_default();
-            outcome.guest_logs = Some(format!("invoice tweak:\n{tweak}{rest}"));
-        }
-        if outcome.kind == OutcomeKind::Held && connection.status == "active" {
+        if outcome.kind == OutcomeKind::Held && connection.status == ConnectionStatus::Active {
             // Held, yet still active (e.g. no organisation chosen): stop claiming its jobs
             // until an operator acts, rather than holding the same job again and again.
             self.store
-                .set_connection_status(&connection.id, "needs_reauth")
+                .set_connection_status(&connection.id, ConnectionStatus::NeedsReauth)
                 .await?;
         }
-        let duration_ms = started.elapsed().as_millis() as i64;
+        let (next, note) = self.decide(&job, &outcome);
+        self.record(
+            &job,
+            &connection,
+            &outcome,
+            next,
+            note,
+            started.elapsed(),
+            invoice.as_ref(),
+        )
+        .await
+    }
+
+    /// Sends the (tweaked) invoice through the connection's connector.
+    async fn deliver(
+        &self,
+        job: &ClaimedJob,
+        connection: &ConnectionRow,
+        invoice: &Invoice,
+        invoice_json: &str,
+    ) -> Outcome {
+        let secrets = match self.secrets.open(connection) {
+            Ok(s) => s,
+            Err(detail) => return Outcome::permanent(None, detail),
+        };
+        let stop = self.connectors.stops.token(&connection.id);
+        self.connectors
+            .get(connection.provider)
+            .sync(SyncRequest {
+                stop: &stop,
+                connection,
+                secrets: &secrets,
+                invoice,
+                invoice_json,
+                job_id: &job.id,
+                event_id: &job.event_id,
+                kind: job.kind,
+                event_type: &job.event_type,
+                event_created_ms: job.event_ms,
+                attempt: job.attempts,
+            })
+            .await
+    }
+
+    /// What the job does after this outcome, and the note the log entry ends with.
+    fn decide(&self, job: &ClaimedJob, outcome: &Outcome) -> (JobNext, Option<String>) {
         let now = now_ms();
-        let (next, note) = match &outcome.kind {
+        match &outcome.kind {
             OutcomeKind::Success => (JobNext::Succeeded, None),
             OutcomeKind::Held => (
                 JobNext::Held,
-                Some(
-                    "waiting: the delivery resumes when the connection is re-authorized"
-                        .to_string(),
-                ),
+                Some("waiting: the delivery resumes when the connection is re-authorized".into()),
             ),
             OutcomeKind::Permanent => (
                 JobNext::Failed,
-                Some("not retried: no retry can fix this".to_string()),
+                Some("not retried: no retry can fix this".into()),
             ),
             OutcomeKind::Deferred { after } => {
                 let after = (*after).min(self.policy.max_retry_after);
@@ -318,34 +315,42 @@ impl Worker {
                     ),
                 }
             }
-        };
+        }
+    }
+
+    /// Logs the attempt and moves the job on (one transaction), counts it, and wakes the
+    /// worker when something may have become claimable.
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        &self,
+        job: &ClaimedJob,
+        connection: &ConnectionRow,
+        outcome: &Outcome,
+        next: JobNext,
+        note: Option<String>,
+        took: Duration,
+        invoice: Option<&Invoice>,
+    ) -> Result<(), crate::store::StoreError> {
+        let now = now_ms();
         let error = match (&outcome.detail, note) {
             (_, None) if outcome.is_success() => None,
             (Some(d), Some(n)) => Some(format!("{d} ({n})")),
             (Some(d), None) => Some(d.clone()),
             (None, n) => n,
         };
-        let entry = LogEntry {
-            tenant_id: job.tenant_id.clone(),
-            at_ms: now,
-            invoice_id: Some(job.invoice_id.clone()),
-            connection_id: job.connection_id.clone(),
-            provider: connection.provider.clone(),
-            kind: job.kind.clone(),
-            job_id: Some(job.id.clone()),
-            event_id: Some(job.event_id.clone()),
+        let about = Attempted {
+            connection,
+            kind: job.kind.into(),
+            job: Some(JobRef {
+                job_id: &job.id,
+                event_id: &job.event_id,
+                invoice_id: &job.invoice_id,
+            }),
             attempt: job.attempts,
-            status: if outcome.is_success() {
-                SUCCESS
-            } else {
-                FAILED
-            },
-            response_code: outcome.response_code.map(i64::from),
-            error,
-            erp_record_id: outcome.erp_record_id.clone(),
-            duration_ms,
-            guest_logs: outcome.guest_logs.clone(),
+            at_ms: now,
+            took,
         };
+        let entry = outcome.log_entry(about, error);
         let settled = self.store.settle_attempt(job, next, &entry).await?;
         if !settled.applied {
             tracing::warn!(job = %job.id, "the lease was lost during the attempt; its result was logged but not applied");
@@ -357,11 +362,11 @@ impl Worker {
             JobNext::Held => "held",
             JobNext::Deferred(_) => "deferred",
         };
-        self.metrics.attempt(&connection.provider, label);
+        self.metrics.attempt(connection.provider.as_str(), label);
         if next == JobNext::Succeeded {
             let since_ingest = (now - job.created_ms).max(0) as f64 / 1000.0;
             self.metrics.ingest_to_success.observe(since_ingest);
-            if let Ok(invoice) = &invoice {
+            if let Some(invoice) = invoice {
                 let since_final =
                     (now - invoice.finalized_at.timestamp_millis()).max(0) as f64 / 1000.0;
                 self.metrics.finalization_to_success.observe(since_final);
@@ -369,8 +374,9 @@ impl Worker {
         }
         // Look again when something may have become claimable: the next version of this
         // invoice waited for this job; a retry may be due before whatever the worker
-        // sleeps towards; a held job is pending again and its connection may have been
-        // re-authorized meanwhile. Otherwise an empty claim would only cost a write.
+        // sleeps towards; a held or deferred job is pending again and its connection may
+        // have been re-authorized meanwhile. Otherwise an empty claim would only cost a
+        // write.
         if settled.unblocked
             || matches!(
                 next,
@@ -382,17 +388,18 @@ impl Worker {
         Ok(())
     }
 
-    /// Applies the customer's invoice tweak, if one is set. A failing tweak fails the
-    /// attempt (permanently, unless the Wasm pool was only busy), with the guest's logs.
-    async fn tweaked(
+    /// Applies the customer's invoice tweak, if one is set: the invoice and its canonical
+    /// text (the stored text when nothing changed it). A failing tweak fails the attempt
+    /// (permanently, unless the Wasm pool was only busy), with the guest's logs.
+    async fn tweaked<'s>(
         &self,
         job: &ClaimedJob,
         tweak: Option<TransformRow>,
-        invoice: crate::domain::Invoice,
-        invoice_json: &str,
-    ) -> (Result<crate::domain::Invoice, Outcome>, Option<String>) {
+        invoice: Invoice,
+        stored: &'s str,
+    ) -> (Result<(Invoice, Cow<'s, str>), Outcome>, Option<String>) {
         let Some(tweak) = tweak else {
-            return (Ok(invoice), None);
+            return (Ok((invoice, Cow::Borrowed(stored))), None);
         };
         let ctx = crate::transform::wasm::GuestContext {
             event_type: job.event_type.clone(),
@@ -403,11 +410,15 @@ impl Worker {
         };
         let run = self
             .transforms
-            .tweak(&job.tenant_id, &tweak.id, &ctx, &invoice, invoice_json)
+            .tweak(&job.tenant_id, &tweak.id, &ctx, &invoice, stored)
             .await;
         let logs = run.logs_text();
         match run.result {
-            Ok(tweaked) => (Ok(tweaked), logs),
+            // The stored body is the invoice's canonical text; a tweaked invoice needs its own.
+            Ok(tweaked) => {
+                let text = Cow::Owned(tweaked.canonical_text());
+                (Ok((tweaked, text)), logs)
+            }
             Err(f) => {
                 let detail = format!("invoice tweak {} ({}): {f}", tweak.id, tweak.name);
                 let outcome = if f.is_retryable() {
@@ -419,4 +430,38 @@ impl Worker {
             }
         }
     }
+}
+
+/// The stored invoice version of the job, parsed.
+fn load(job: &ClaimedJob, body: Option<&str>) -> Result<Invoice, Outcome> {
+    let body = body.ok_or_else(|| {
+        Outcome::permanent(
+            None,
+            format!(
+                "the stored invoice could not be loaded: invoice {} version {} not found",
+                job.invoice_id, job.version
+            ),
+        )
+    })?;
+    serde_json::from_str(body).map_err(|e| {
+        Outcome::permanent(
+            None,
+            format!(
+                "the stored invoice could not be loaded: corrupt stored JSON in invoice_versions.body: {e}"
+            ),
+        )
+    })
+}
+
+/// What the customer's tweak printed comes first, then the connector's guest.
+fn with_tweak_logs(mut outcome: Outcome, tweak_logs: Option<String>) -> Outcome {
+    if let Some(tweak) = tweak_logs {
+        let rest = outcome
+            .guest_logs
+            .take()
+            .map(|l| format!("\n{l}"))
+            .unwrap_or_default();
+        outcome.guest_logs = Some(format!("invoice tweak:\n{tweak}{rest}"));
+    }
+    outcome
 }

@@ -268,6 +268,11 @@ impl FakeXero {
         self.with_org(tenant, |o| o.data.invoices.clone())
     }
 
+    /// How many invoices an organisation holds (cheap: nothing is cloned).
+    pub fn invoice_count(&self, tenant: &str) -> usize {
+        self.with_org(tenant, |o| o.data.invoices.len())
+    }
+
     /// Stored contacts of an organisation, in creation order.
     pub fn contacts(&self, tenant: &str) -> Vec<Value> {
         self.with_org(tenant, |o| o.data.contacts.clone())
@@ -2503,28 +2508,33 @@ fn write_batch<I>(
     kind: &str,
     mut apply: impl FnMut(&mut OrgData, &I) -> Result<Value, Value>,
 ) -> (Answer, bool) {
-    let mut work = org.data.clone();
+    // One copy per request, for summarizeErrors=true's all-or-nothing; each element's
+    // `apply` changes nothing when it fails (a copy per element made a 50-invoice batch
+    // copy the whole organisation 50 times).
+    let before = summarize.then(|| org.data.clone());
     let mut results = Vec::new();
     let mut failed = Vec::new();
     let mut stored = false;
     for input in inputs {
-        let mut attempt = work.clone();
-        match apply(&mut attempt, input) {
+        let number = org.data.next_invoice_number;
+        match apply(&mut org.data, input) {
             Ok(result) => {
-                work = attempt;
                 stored = true;
                 results.push(result);
             }
             Err(echo) => {
+                org.data.next_invoice_number = number;
                 failed.push(echo.clone());
                 results.push(echo);
             }
         }
     }
-    if summarize && !failed.is_empty() {
+    if let Some(before) = before
+        && !failed.is_empty()
+    {
+        org.data = before;
         return (validation_exception(failed), false);
     }
-    org.data = work;
     (envelope(kind, results), stored)
 }
 
@@ -3315,11 +3325,13 @@ impl OrgData {
             Mode::Update(key) => self.find_invoice(key),
         };
         let Some(index) = target else {
-            self.apply_contact_fields(given, ctx.now)
+            let undo = self
+                .apply_contact_fields(given, ctx.now)
                 .map_err(|messages| Rejected { id: None, messages })?;
-            let stored = self
-                .build_invoice(given, None, ctx)
-                .map_err(|messages| Rejected { id: None, messages })?;
+            let stored = self.build_invoice(given, None, ctx).map_err(|messages| {
+                self.undo_contact(undo);
+                Rejected { id: None, messages }
+            })?;
             self.invoices.push(stored.clone());
             return Ok(stored);
         };
@@ -3377,29 +3389,33 @@ impl OrgData {
             id: Some(id.clone()),
             messages,
         };
-        self.apply_contact_fields(given, ctx.now).map_err(with_id)?;
+        let undo = self.apply_contact_fields(given, ctx.now).map_err(with_id)?;
         let stored = self
             .build_invoice(&merged, Some(&current), ctx)
-            .map_err(with_id)?;
+            .map_err(|messages| {
+                self.undo_contact(undo);
+                with_id(messages)
+            })?;
         self.invoices[index] = stored.clone();
         Ok(stored)
     }
 
     /// Contact properties sent besides `ContactID` update that contact (as Xero does).
+    /// Returns the contact as it was, to put back if the invoice is refused.
     fn apply_contact_fields(
         &mut self,
         given: &InvoiceInput,
         now: DateTime<Utc>,
-    ) -> Result<(), Messages> {
+    ) -> Result<Option<(usize, Value)>, Messages> {
         let Some(contact) = &given.contact else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(index) = contact
             .get("ContactID")
             .and_then(Value::as_str)
             .and_then(|id| self.contact_index(id))
         else {
-            return Ok(());
+            return Ok(None);
         };
         let extra: Map<String, Value> = contact
             .iter()
@@ -3407,10 +3423,19 @@ impl OrgData {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if extra.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let input = ContactInput::parse(&extra, "Contact").map_err(|e| vec![e])?;
-        self.update_contact(index, &input, now).map(|_| ())
+        let before = self.contacts[index].clone();
+        self.update_contact(index, &input, now)?;
+        Ok(Some((index, before)))
+    }
+
+    /// Puts back a contact [`OrgData::apply_contact_fields`] changed.
+    fn undo_contact(&mut self, undo: Option<(usize, Value)>) {
+        if let Some((index, before)) = undo {
+            self.contacts[index] = before;
+        }
     }
 
     /// Validates a complete invoice (new, or merged for an update) and computes what Xero

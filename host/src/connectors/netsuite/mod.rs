@@ -35,6 +35,7 @@
 
 pub mod api;
 pub mod client;
+pub mod config;
 pub mod lists;
 pub mod mapping;
 pub mod preview;
@@ -50,7 +51,10 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::limits::{AccountLimits, Rules};
-use super::{Connector, ErpEntry, ErpList, Outcome, Preview, PreviewInput, SyncRequest};
+use super::{
+    CheckedConfig, ConfigContext, ConfigError, Connector, ErpEntry, ErpList, Onboarding, Outcome,
+    Preview, PreviewInput, Provider, SyncRequest,
+};
 use crate::store::{ConnectionRow, ErpRecord, Store, StoreError};
 use api::{NsError, NsErrorKind};
 use client::{Account, Answer};
@@ -608,6 +612,23 @@ impl NetSuiteConnector {
 
 #[async_trait]
 impl Connector for NetSuiteConnector {
+    fn provider(&self) -> Provider {
+        Provider::NetSuite
+    }
+
+    fn onboarding(&self) -> Onboarding {
+        Onboarding::TestFirst
+    }
+
+    async fn check_config(
+        &self,
+        ctx: &ConfigContext<'_>,
+        config: serde_json::Map<String, serde_json::Value>,
+        current: Option<&ConnectionRow>,
+    ) -> Result<CheckedConfig, ConfigError> {
+        config::check(ctx, config, current).await
+    }
+
     async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
         match self.sync_invoice(&req).await {
             Ok(o) | Err(o) => o,

@@ -1,5 +1,6 @@
-//! One connection's calls to the QuickBooks Online Accounting API: its session (tokens
-//! and company) and each call within the company's limits.
+//! One connection's calls to the QuickBooks Online Accounting API, on the shared OAuth
+//! client ([`crate::connectors::oauth_client`]): how a request is sent and its answer
+//! read, and the queries built on it.
 //!
 //! A call waits for one of the company's 10 slots and a unit of its budget (500 calls in
 //! any minute), checks the connection was not stopped, and sends. A 429 (QuickBooks
@@ -8,66 +9,16 @@
 //! spending a retry. A 401 refreshes the token once and sends again.
 
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 use super::QuickBooksConnector;
 use super::api::{MINOR_VERSION, QboError, QboErrorKind};
 use super::mapping::quote;
 use crate::connectors::Outcome;
-use crate::connectors::oauth::OAuthTokens;
-use crate::store::ConnectionRow;
+use crate::connectors::oauth_client::{Next, Retries, Sent};
 
-/// 429s one call waits out before it gives up as a retryable failure.
-const MAX_THROTTLES: u32 = 4;
-
-/// One connection's live credentials.
-pub struct Session {
-    pub connection: ConnectionRow,
-    pub realm: String,
-    pub tokens: OAuthTokens,
-    /// Cancelled when the connection is disconnected.
-    pub stop: CancellationToken,
-}
-
-impl Session {
-    /// The company's key for limits and ERP records.
-    pub fn account(&self) -> String {
-        format!("quickbooks:{}", self.realm)
-    }
-}
+pub use crate::connectors::oauth_client::Session;
 
 impl QuickBooksConnector {
-    pub(super) fn session(
-        connection: ConnectionRow,
-        tokens: OAuthTokens,
-        stop: CancellationToken,
-    ) -> Result<Session, Outcome> {
-        let realm = connection
-            .config
-            .get("realm_id")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                Outcome::held("the QuickBooks connection has not been authorized yet")
-            })?;
-        Ok(Session {
-            connection,
-            realm,
-            tokens,
-            stop,
-        })
-    }
-
-    /// A session whose access token is valid for at least a minute.
-    pub(super) async fn fresh_session(
-        &self,
-        connection_id: &str,
-        stop: CancellationToken,
-    ) -> Result<Session, Outcome> {
-        let (connection, tokens) = self.tokens.fresh(connection_id).await?;
-        Self::session(connection, tokens, stop)
-    }
-
     /// One API call within the company's limits (see the module docs).
     pub(super) async fn call(
         &self,
@@ -77,35 +28,20 @@ impl QuickBooksConnector {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, Outcome> {
-        let mut refreshed = false;
-        let mut throttled = 0;
+        let mut retries = Retries::default();
         loop {
-            let result = {
-                let _pass = self
-                    .limits
-                    .enter("QuickBooks", &session.account(), &session.stop)
-                    .await?;
-                self.send(session, method.clone(), path, query, body).await
-            };
-            match result {
-                Err(e) if e.kind == QboErrorKind::Unauthorized && !refreshed => {
-                    refreshed = true;
-                    let failed = session.tokens.access_token.clone();
-                    let (connection, tokens) = self
-                        .tokens
-                        .refresh(&session.connection.id, Some(&failed))
-                        .await?;
-                    *session = Self::session(connection, tokens, session.stop.clone())?;
-                }
-                Err(QboError {
-                    kind: QboErrorKind::Throttled(wait),
-                    ..
-                }) if throttled < MAX_THROTTLES => {
-                    throttled += 1;
-                    self.limits.pause(&session.account(), wait);
-                }
-                Err(e) => return Err(e.into()),
-                Ok(v) => return Ok(v),
+            let leave = self.client.pass(session, None).await?;
+            let sent = self
+                .send(session, method.clone(), path, query, body)
+                .await
+                .map_err(|e| match e.kind {
+                    QboErrorKind::Unauthorized => Sent::Unauthorized(e),
+                    QboErrorKind::Throttled(wait) => Sent::Throttled(e, wait),
+                    _ => Sent::Failed(e),
+                });
+            drop(leave);
+            if let Next::Done(v) = self.client.after(session, &mut retries, sent).await? {
+                return Ok(v);
             }
         }
     }
@@ -121,7 +57,7 @@ impl QuickBooksConnector {
         let url = format!(
             "{}/v3/company/{}/{path}",
             self.app.api_base.trim_end_matches('/'),
-            session.realm
+            session.account_id
         );
         let mut request = self
             .http

@@ -38,23 +38,22 @@ impl QuickBooksConnector {
             .kept
             .lock()
             .expect("companies lock")
-            .get(&session.realm)
+            .get(&session.account_id)
             && at.elapsed() < KEEP
         {
             return Ok(company.clone());
         }
         let company = self.read_company(session).await?;
-        self.companies
-            .kept
-            .lock()
-            .expect("companies lock")
-            .insert(session.realm.clone(), (Instant::now(), company.clone()));
+        self.companies.kept.lock().expect("companies lock").insert(
+            session.account_id.clone(),
+            (Instant::now(), company.clone()),
+        );
         Ok(company)
     }
 
     /// Reads `Preferences` (currency) and `CompanyInfo` (country) now.
     pub(super) async fn read_company(&self, session: &mut Session) -> Result<Company, Outcome> {
-        let path = format!("companyinfo/{}", session.realm);
+        let path = format!("companyinfo/{}", session.account_id);
         let info = self
             .call(session, reqwest::Method::GET, &path, &[], None)
             .await?;
@@ -100,7 +99,7 @@ impl QuickBooksConnector {
             .services
             .lock()
             .expect("companies lock")
-            .get(&session.realm)
+            .get(&session.account_id)
             && at.elapsed() < KEEP
         {
             return Ok(id.clone());
@@ -113,7 +112,7 @@ impl QuickBooksConnector {
             .services
             .lock()
             .expect("companies lock")
-            .insert(session.realm.clone(), (Instant::now(), id.clone()));
+            .insert(session.account_id.clone(), (Instant::now(), id.clone()));
         Ok(id)
     }
 
@@ -124,11 +123,11 @@ impl QuickBooksConnector {
             .kept
             .lock()
             .expect("companies lock")
-            .remove(&session.realm);
+            .remove(&session.account_id);
         self.companies
             .services
             .lock()
             .expect("companies lock")
-            .remove(&session.realm);
+            .remove(&session.account_id);
     }
 }

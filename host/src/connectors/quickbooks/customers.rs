@@ -53,7 +53,7 @@ impl QuickBooksConnector {
         currency: &str,
         company: &Company,
     ) -> Result<String, Outcome> {
-        let account = session.account();
+        let account = session.account().to_string();
         let tenant = session.connection.tenant_id.clone();
         let local = local_key(customer, currency, company);
         let remembered = |store: &crate::store::Store| {

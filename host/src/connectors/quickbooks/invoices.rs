@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::QuickBooksConnector;
 use super::client::Session;
 use super::mapping::{self, TaxCodes};
-use crate::connectors::{Gap, Outcome, SyncRequest};
+use crate::connectors::{Gap, JobKind, Outcome, SyncRequest};
 use crate::store::ErpRecord;
 
 impl QuickBooksConnector {
@@ -62,7 +62,7 @@ impl QuickBooksConnector {
         }
         // A first automatic attempt cannot have written before; a retry, or a manual
         // re-sync after a failure, might have (an answer lost after the ERP committed).
-        if req.attempt <= 1 && req.kind == "sync" {
+        if req.attempt <= 1 && req.kind == JobKind::Sync {
             return Ok(None);
         }
         match self
@@ -130,6 +130,7 @@ impl QuickBooksConnector {
 
     pub(super) async fn sync_invoice(&self, req: &SyncRequest<'_>) -> Result<Outcome, Outcome> {
         let mut session = self
+            .client
             .fresh_session(&req.connection.id, req.stop.clone())
             .await?;
         let tenant = req.connection.tenant_id.clone();

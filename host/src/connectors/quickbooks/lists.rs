@@ -19,6 +19,7 @@ impl QuickBooksConnector {
         list: ErpList,
     ) -> Result<Vec<ErpEntry>, Outcome> {
         let mut session = self
+            .client
             .fresh_session(&connection.id, CancellationToken::new())
             .await?;
         let text = |v: &Value| v.as_str().unwrap_or_default().to_string();

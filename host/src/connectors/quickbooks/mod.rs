@@ -15,6 +15,8 @@
 pub mod api;
 pub mod client;
 pub mod company;
+pub mod config;
+pub mod connect;
 pub mod customers;
 pub mod invoices;
 pub mod lists;
@@ -24,14 +26,18 @@ pub mod preview;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use tokio_util::sync::CancellationToken;
 
 use super::limits::{AccountLimits, Rules};
-use super::oauth::{Authorization, OAuthFlow, TokenKeeper};
-use super::{Connector, ErpEntry, ErpList, Outcome, Preview, PreviewInput, SyncRequest};
-use crate::config::OAuthApp;
+use super::oauth::OAuthApp;
+use super::oauth::{OAuthFlow, TokenKeeper};
+use super::oauth_client::OAuthClient;
+use super::{
+    CheckedConfig, ConfigContext, ConfigError, Connector, ErpEntry, ErpList, Onboarding, Outcome,
+    Preview, PreviewInput, Provider, SyncRequest,
+};
 use crate::crypto::seal::Sealer;
 use crate::store::{ConnectionRow, Store};
 use api::{QboError, QboErrorKind};
@@ -54,12 +60,11 @@ pub const LIMITS: Rules = Rules {
 /// The connector; one per process.
 pub struct QuickBooksConnector {
     app: OAuthApp,
-    tokens: TokenKeeper,
+    /// Tokens and per-company limits, shared by every connection to that company (and,
+    /// with a PostgreSQL store, by every host).
+    client: OAuthClient,
     http: reqwest::Client,
     store: Store,
-    /// Per-company limits, shared by every connection to that company (and, with a
-    /// PostgreSQL store, by every host).
-    limits: AccountLimits,
     companies: company::Companies,
     customer_locks: customers::CustomerLocks,
 }
@@ -104,44 +109,41 @@ impl QuickBooksConnector {
             .expect("a static HTTP client configuration");
         QuickBooksConnector {
             app,
-            tokens: TokenKeeper::new("QuickBooks", flow, store.clone(), sealer),
+            client: OAuthClient::new(
+                Provider::QuickBooks,
+                TokenKeeper::new("QuickBooks", flow, store.clone(), sealer),
+                AccountLimits::new(&store, LIMITS, timeout).capping_pauses(max_pause),
+                "realm_id",
+                "the QuickBooks connection has not been authorized yet",
+            ),
             http,
-            limits: AccountLimits::new(&store, LIMITS, timeout).capping_pauses(max_pause),
             store,
             companies: company::Companies::default(),
             customer_locks: customers::CustomerLocks::default(),
         }
     }
-
-    /// A fresh authorization URL (and its state) for the operator to visit.
-    pub fn authorize(&self) -> Result<Authorization, String> {
-        Ok(self.tokens.flow()?.authorize())
-    }
-
-    /// Finishes the OAuth round trip: exchanges the code, stores the tokens sealed and
-    /// the company (realm) in the config.
-    pub async fn complete_authorization(
-        &self,
-        connection: &ConnectionRow,
-        code: &str,
-        realm: &str,
-    ) -> Result<(), String> {
-        let tokens = self
-            .tokens
-            .flow()?
-            .exchange(code, None)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut config = connection.config.clone();
-        config["realm_id"] = json!(realm);
-        self.tokens
-            .save(&connection.id, Some(&config), &tokens)
-            .await
-    }
 }
 
 #[async_trait]
 impl Connector for QuickBooksConnector {
+    fn provider(&self) -> Provider {
+        Provider::QuickBooks
+    }
+
+    fn onboarding(&self) -> Onboarding {
+        Onboarding::OAuth
+    }
+
+    async fn check_config(
+        &self,
+        ctx: &ConfigContext<'_>,
+        config: serde_json::Map<String, serde_json::Value>,
+        current: Option<&ConnectionRow>,
+    ) -> Result<CheckedConfig, ConfigError> {
+        let _ = ctx;
+        config::check(config, current)
+    }
+
     async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
         match self.sync_invoice(&req).await {
             Ok(o) | Err(o) => o,
@@ -153,6 +155,7 @@ impl Connector for QuickBooksConnector {
     /// first invoice.
     async fn test(&self, connection: &ConnectionRow, _secrets: &Value) -> Outcome {
         let mut session = match self
+            .client
             .fresh_session(&connection.id, CancellationToken::new())
             .await
         {
@@ -191,7 +194,7 @@ impl Connector for QuickBooksConnector {
                 "connected to {} ({}; {currencies}); unmapped lines book to {default_item}",
                 company.name, company.country
             )),
-            ..Outcome::success(Some(200), Some(session.realm.clone()))
+            ..Outcome::success(Some(200), Some(session.account_id.clone()))
         }
     }
 

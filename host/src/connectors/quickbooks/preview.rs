@@ -20,10 +20,11 @@ impl QuickBooksConnector {
     ) -> Result<Preview, Outcome> {
         let invoice = input.invoice;
         let mut session = self
+            .client
             .fresh_session(&input.connection.id, CancellationToken::new())
             .await?;
         let company = self.company(&mut session).await?;
-        let account = session.account();
+        let account = session.account().to_string();
         let tenant = input.connection.tenant_id.clone();
         let record = |kind: &'static str, local: String| {
             let (store, account, tenant) = (self.store.clone(), account.clone(), tenant.clone());
@@ -36,7 +37,7 @@ impl QuickBooksConnector {
         };
         let existing = record("invoice", invoice.id.clone()).await?;
         let headers = json_headers(&[]);
-        let realm = session.realm.clone();
+        let realm = session.account_id.clone();
         let path = |query: &str| {
             format!("/v3/company/{realm}/invoice?{query}&minorversion={MINOR_VERSION}")
         };

@@ -5,6 +5,7 @@
 //! (see [`crate::crypto::signature`]). Any 2xx is success; anything else, a timeout or a
 //! network error is retried, as promised to users, honouring `Retry-After`.
 
+pub mod config;
 pub mod payload;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Connector, Outcome, Preview, PreviewInput, PreviewRequest, SyncRequest, egress};
+use super::{
+    CheckedConfig, ConfigContext, ConfigError, Connector, Onboarding, Outcome, Preview,
+    PreviewInput, PreviewRequest, Provider, SyncRequest, egress,
+};
 use crate::crypto::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::domain::ids::{new_id, prefix};
 use crate::store::ConnectionRow;
@@ -260,6 +264,23 @@ async fn read_prefix(mut response: reqwest::Response, max: usize) -> String {
 
 #[async_trait]
 impl Connector for WebhookConnector {
+    fn provider(&self) -> Provider {
+        Provider::Webhook
+    }
+
+    fn onboarding(&self) -> Onboarding {
+        Onboarding::Immediate
+    }
+
+    async fn check_config(
+        &self,
+        ctx: &ConfigContext<'_>,
+        config: serde_json::Map<String, serde_json::Value>,
+        current: Option<&ConnectionRow>,
+    ) -> Result<CheckedConfig, ConfigError> {
+        config::check(ctx, config, current).await
+    }
+
     async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
         let event = payload::Event {
             id: req.event_id,

@@ -1,5 +1,6 @@
-//! One connection's calls to the Xero Accounting API: its session (tokens and
-//! organisation), and each call within the organisation's limits.
+//! One connection's calls to the Xero Accounting API, on the shared OAuth client
+//! ([`crate::connectors::oauth_client`]): how a request is sent and how its answer is
+//! read.
 //!
 //! A call waits for a slot and a unit of the organisation's budget (60 calls in any
 //! minute, 5 in flight), checks the connection was not stopped, sends, and reads Xero's
@@ -12,33 +13,14 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 use super::XeroConnector;
 use super::api::{XeroError, XeroErrorKind};
 use crate::connectors::Outcome;
 use crate::connectors::limits::Pass;
-use crate::connectors::oauth::OAuthTokens;
-use crate::store::ConnectionRow;
+use crate::connectors::oauth_client::{Next, Retries, Sent};
 
-/// 429s one call waits out before it gives up as a retryable failure.
-const MAX_THROTTLES: u32 = 8;
-
-/// One connection's live credentials and the organisation it books into.
-pub struct Session {
-    pub connection: ConnectionRow,
-    pub tenant_id: String,
-    pub tokens: OAuthTokens,
-    /// Cancelled when the connection is disconnected.
-    pub stop: CancellationToken,
-}
-
-impl Session {
-    /// The organisation's key for limits and ERP records.
-    pub fn account(&self) -> String {
-        format!("xero:{}", self.tenant_id)
-    }
-}
+pub use crate::connectors::oauth_client::Session;
 
 /// One request: method, path below `api.xro/2.0/`, query, body and idempotency key.
 pub struct Call<'a> {
@@ -80,44 +62,6 @@ impl<'a> Call<'a> {
 }
 
 impl XeroConnector {
-    pub(super) fn session(
-        connection: ConnectionRow,
-        tokens: OAuthTokens,
-        stop: CancellationToken,
-    ) -> Result<Session, Outcome> {
-        let tenant_id = connection
-            .config
-            .get("tenant_id")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                Outcome::held("no Xero organisation is chosen yet: set tenant_id on the connection")
-            })?;
-        Ok(Session {
-            connection,
-            tenant_id,
-            tokens,
-            stop,
-        })
-    }
-
-    /// A session whose access token is valid for at least a minute.
-    pub(super) async fn fresh_session(
-        &self,
-        connection_id: &str,
-        stop: CancellationToken,
-    ) -> Result<Session, Outcome> {
-        let (connection, tokens) = self.tokens.fresh(connection_id).await?;
-        Self::session(connection, tokens, stop)
-    }
-
-    /// Waits for leave to send one call to the session's organisation.
-    pub(super) async fn enter(&self, session: &Session) -> Result<Pass, Outcome> {
-        self.limits
-            .enter("Xero", &session.account(), &session.stop)
-            .await
-    }
-
     /// One call within the organisation's limits (see the module docs).
     pub(super) async fn call(
         &self,
@@ -135,34 +79,17 @@ impl XeroConnector {
         mut pass: Option<Pass>,
         call: Call<'_>,
     ) -> Result<Value, Outcome> {
-        let mut refreshed = false;
-        let mut throttled = 0;
+        let mut retries = Retries::default();
         loop {
-            let pass = match pass.take() {
-                Some(p) => p,
-                None => self.enter(session).await?,
-            };
-            let result = self.send(session, &call).await;
-            drop(pass);
-            match result {
-                Err(e) if e.kind == XeroErrorKind::Unauthorized && !refreshed => {
-                    refreshed = true;
-                    let failed = session.tokens.access_token.clone();
-                    let (connection, tokens) = self
-                        .tokens
-                        .refresh(&session.connection.id, Some(&failed))
-                        .await?;
-                    *session = Self::session(connection, tokens, session.stop.clone())?;
-                }
-                Err(XeroError {
-                    kind: XeroErrorKind::Throttled(wait),
-                    ..
-                }) if throttled < MAX_THROTTLES => {
-                    throttled += 1;
-                    self.limits.pause(&session.account(), wait);
-                }
-                Err(e) => return Err(e.into()),
-                Ok(v) => return Ok(v),
+            let leave = self.client.pass(session, pass.take()).await?;
+            let sent = self.send(session, &call).await.map_err(|e| match e.kind {
+                XeroErrorKind::Unauthorized => Sent::Unauthorized(e),
+                XeroErrorKind::Throttled(wait) => Sent::Throttled(e, wait),
+                _ => Sent::Failed(e),
+            });
+            drop(leave);
+            if let Next::Done(v) = self.client.after(session, &mut retries, sent).await? {
+                return Ok(v);
             }
         }
     }
@@ -177,7 +104,7 @@ impl XeroConnector {
             .http
             .request(call.method.clone(), url)
             .bearer_auth(&session.tokens.access_token)
-            .header("xero-tenant-id", &session.tenant_id)
+            .header("xero-tenant-id", &session.account_id)
             .header(reqwest::header::ACCEPT, "application/json")
             .query(call.query);
         if let Some(key) = call.idempotency_key {
@@ -202,7 +129,7 @@ impl XeroConnector {
         let minute_left = header("x-minlimit-remaining").and_then(|v| v.trim().parse::<u32>().ok());
         let text = response.text().await.map_err(|e| XeroError::network(&e))?;
         if let Some(left) = minute_left {
-            self.limits.observe(&session.account(), left).await;
+            self.client.limits.observe(session.account(), left).await;
         }
         if (200..300).contains(&status) {
             return serde_json::from_str(&text).map_err(|e| XeroError {

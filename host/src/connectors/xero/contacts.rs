@@ -1,9 +1,13 @@
 //! Xero contacts for our customers, resolved a batch at a time.
 //!
 //! A contact is keyed by our customer id in `ContactNumber`. A customer met for the first
-//! time on a connection is resolved together with the others its bill run brings: one
-//! `GET Contacts` with every unknown customer's `ContactNumber` (`where` OR'ed
-//! equalities), then one `PUT Contacts` creating the ones missing. A contact whose name
+//! time on a connection is resolved together with the others its bill run brings. Their
+//! contacts are found in the organisation's **directory**, its numbered contacts read a
+//! page of 1,000 at a time and kept five minutes (an organisation with more than
+//! [`DIRECTORY_PAGES`] pages is looked up instead: one `GET Contacts` with the customers'
+//! `ContactNumber`s as `where` OR'ed equalities); then one `PUT Contacts` creates the
+//! ones missing. A first bill run's 2,000 new customers thus cost one read and 40
+//! creates, not 40 look-ups more. A contact whose name
 //! is taken by a contact without our number (Xero refuses duplicate names) is linked to
 //! that contact, found by name in one more call. Each customer is resolved once at a
 //! time per connection: the other deliveries of that customer wait for its answer
@@ -60,6 +64,27 @@ pub struct Wanted {
 /// The coalescer of contact resolutions.
 pub type ContactBatches = Coalescer<Wanted, ()>;
 
+/// How long a directory read is trusted. A contact numbered with one of our customer ids
+/// by someone else meanwhile would be missed; its creation then meets Xero's duplicate
+/// name check and is linked by name.
+pub const DIRECTORY_KEEP: std::time::Duration = std::time::Duration::from_secs(300);
+/// Pages of 1,000 contacts read for a directory at most; a larger organisation is looked
+/// up by `where` instead (reading it whole would cost more calls than it saves).
+pub const DIRECTORY_PAGES: u64 = 3;
+
+/// The numbered contacts of the organisations read lately, per account.
+#[derive(Default)]
+pub struct Directories {
+    read: Mutex<HashMap<String, Directory>>,
+}
+
+/// One organisation's numbered contacts (`ContactNumber` to `ContactID`), or the fact
+/// that it has too many to read whole.
+struct Directory {
+    read_at: tokio::time::Instant,
+    contacts: Option<HashMap<String, String>>,
+}
+
 impl XeroConnector {
     /// The ContactID of `customer` in the session's organisation.
     pub(super) async fn contact(
@@ -67,7 +92,7 @@ impl XeroConnector {
         session: &mut Session,
         customer: &Customer,
     ) -> Result<String, Outcome> {
-        let account = session.account();
+        let account = session.account().to_string();
         let tenant = session.connection.tenant_id.clone();
         if let Some(r) = self
             .store
@@ -167,15 +192,21 @@ impl XeroConnector {
         customers: &[&Customer],
     ) -> Result<HashMap<String, Resolution>, Outcome> {
         let mut results: HashMap<String, Resolution> = HashMap::new();
-        for filter in filters(customers.iter().map(|c| ("ContactNumber", c.id.as_str()))) {
-            let query = [("where", filter.as_str()), ("summaryOnly", "true")];
-            let found = self.call(session, Call::get("Contacts", &query)).await?;
-            for contact in found["Contacts"].as_array().into_iter().flatten() {
-                if let (Some(number), Some(id)) = (
-                    contact["ContactNumber"].as_str(),
-                    contact["ContactID"].as_str(),
-                ) {
-                    results.insert(number.to_string(), Ok(id.to_string()));
+        match self.directory(session).await? {
+            Some(directory) => {
+                for c in customers {
+                    if let Some(id) = directory.get(&c.id) {
+                        results.insert(c.id.clone(), Ok(id.clone()));
+                    }
+                }
+            }
+            None => {
+                for filter in filters(customers.iter().map(|c| ("ContactNumber", c.id.as_str()))) {
+                    let query = [("where", filter.as_str()), ("summaryOnly", "true")];
+                    let found = self.call(session, Call::get("Contacts", &query)).await?;
+                    for (number, id) in numbered(&found) {
+                        results.insert(number, Ok(id));
+                    }
                 }
             }
         }
@@ -222,7 +253,8 @@ impl XeroConnector {
                 self.link_by_name(session, name_taken, &mut results).await?;
             }
         }
-        let account = session.account();
+        let account = session.account().to_string();
+        self.remember_in_directory(&account, &results);
         let tenant = session.connection.tenant_id.clone();
         for (customer, result) in &results {
             if let Ok(id) = result {
@@ -266,6 +298,88 @@ impl XeroConnector {
         }
         Ok(())
     }
+}
+
+impl XeroConnector {
+    /// The organisation's numbered contacts, read (a page of 1,000 at a time) when the
+    /// last read is older than [`DIRECTORY_KEEP`]; `None` for an organisation with more
+    /// than [`DIRECTORY_PAGES`] pages of contacts.
+    async fn directory(
+        &self,
+        session: &mut Session,
+    ) -> Result<Option<HashMap<String, String>>, Outcome> {
+        let account = session.account().to_string();
+        if let Some(d) = self
+            .directories
+            .read
+            .lock()
+            .expect("directories")
+            .get(&account)
+            && d.read_at.elapsed() < DIRECTORY_KEEP
+        {
+            return Ok(d.contacts.clone());
+        }
+        let read_at = tokio::time::Instant::now();
+        let mut contacts = HashMap::new();
+        let mut page = 1u64;
+        let complete = loop {
+            let number = page.to_string();
+            let query = [
+                ("summaryOnly", "true"),
+                ("pageSize", "1000"),
+                ("page", number.as_str()),
+            ];
+            let found = self.call(session, Call::get("Contacts", &query)).await?;
+            contacts.extend(numbered(&found));
+            let pages = found["pagination"]["pageCount"].as_u64().unwrap_or(1);
+            if pages > DIRECTORY_PAGES {
+                break false;
+            }
+            if page >= pages {
+                break true;
+            }
+            page += 1;
+        };
+        let contacts = complete.then_some(contacts);
+        self.directories.read.lock().expect("directories").insert(
+            account,
+            Directory {
+                read_at,
+                contacts: contacts.clone(),
+            },
+        );
+        Ok(contacts)
+    }
+
+    /// Adds contacts just found or created to the organisation's directory.
+    fn remember_in_directory(&self, account: &str, results: &HashMap<String, Resolution>) {
+        let mut read = self.directories.read.lock().expect("directories");
+        if let Some(contacts) = read.get_mut(account).and_then(|d| d.contacts.as_mut()) {
+            for (number, result) in results {
+                if let Ok(id) = result {
+                    contacts.insert(number.clone(), id.clone());
+                }
+            }
+        }
+    }
+}
+
+/// The `(ContactNumber, ContactID)` of every numbered contact in a `GET Contacts` answer.
+fn numbered(answer: &Value) -> Vec<(String, String)> {
+    answer["Contacts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            Some((
+                c["ContactNumber"]
+                    .as_str()
+                    .filter(|n| !n.is_empty())?
+                    .to_string(),
+                c["ContactID"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// `field == value` equalities OR'ed together, as few filters as fit [`MAX_FILTER`].

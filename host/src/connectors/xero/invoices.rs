@@ -23,7 +23,7 @@ use super::mapping::{self, LineRules};
 use super::{XeroConnector, store_err};
 use crate::connectors::coalesce::Fill;
 use crate::connectors::limits::Pass;
-use crate::connectors::{Outcome, SyncRequest};
+use crate::connectors::{JobKind, Outcome, SyncRequest};
 use crate::store::ErpRecord;
 
 /// Invoices per multi-invoice request (Xero recommends about 50 elements a request).
@@ -62,6 +62,7 @@ const WRITE_QUERY: [(&str, &str); 2] = [("summarizeErrors", "false"), ("unitdp",
 impl XeroConnector {
     pub(super) async fn sync_invoice(&self, req: &SyncRequest<'_>) -> Result<Outcome, Outcome> {
         let mut session = self
+            .client
             .fresh_session(&req.connection.id, req.stop.clone())
             .await?;
         let existing = self.existing(&mut session, req).await?;
@@ -121,7 +122,7 @@ impl XeroConnector {
         }
         // A first automatic attempt cannot have written before; a retry, or a manual
         // re-sync after a failure, might have (an answer lost after Xero committed).
-        if req.attempt <= 1 && req.kind == "sync" {
+        if req.attempt <= 1 && req.kind == JobKind::Sync {
             return Ok(None);
         }
         let connection_id = session.connection.id.clone();
@@ -173,10 +174,11 @@ impl XeroConnector {
         let connection_id = session.connection.id.clone();
         let stop_session = &*session;
         let ready = async || {
-            let pass = self.enter(stop_session).await?;
+            let pass = self.client.enter(stop_session).await?;
             // With few calls left in the minute, each one should carry a full batch.
-            let account = stop_session.account();
+            let account = stop_session.account().to_string();
             if self
+                .client
                 .limits
                 .remaining(&account)
                 .is_some_and(|left| left < SCARCE)
@@ -192,12 +194,7 @@ impl XeroConnector {
         };
         // The leader's own session sends the batch; a clone of its credentials is enough
         // (the batch is one connection's).
-        let mut sender = Session {
-            connection: session.connection.clone(),
-            tenant_id: session.tenant_id.clone(),
-            tokens: session.tokens.clone(),
-            stop: session.stop.clone(),
-        };
+        let mut sender = session.fork();
         self.invoice_creates
             .submit(
                 &connection_id,
@@ -220,6 +217,7 @@ impl XeroConnector {
         let elements: Vec<Value> = batch.iter().map(|n| n.element.clone()).collect();
         let body = json!({"Invoices": elements});
         let key = batch_key(&batch);
+        let sending = std::time::Instant::now();
         let sent = self
             .call_with(
                 session,
@@ -227,6 +225,12 @@ impl XeroConnector {
                 Call::write(reqwest::Method::PUT, "Invoices", &WRITE_QUERY, &body, &key),
             )
             .await;
+        tracing::debug!(
+            invoices = batch.len(),
+            took_ms = sending.elapsed().as_millis() as u64,
+            ok = sent.is_ok(),
+            "a multi-invoice create was answered"
+        );
         match sent {
             Ok(answer) => (0..batch.len())
                 .map(|i| {

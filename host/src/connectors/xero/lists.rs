@@ -17,6 +17,7 @@ impl XeroConnector {
         list: ErpList,
     ) -> Result<Vec<ErpEntry>, Outcome> {
         let mut session = self
+            .client
             .fresh_session(&connection.id, CancellationToken::new())
             .await?;
         let (path, collection) = match list {

@@ -16,6 +16,8 @@
 
 pub mod api;
 pub mod client;
+pub mod config;
+pub mod connect;
 pub mod contacts;
 pub mod invoices;
 pub mod lists;
@@ -30,9 +32,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::coalesce::Coalescer;
 use super::limits::{AccountLimits, Rules};
-use super::oauth::{Authorization, OAuthFlow, TokenKeeper};
-use super::{Connector, ErpEntry, ErpList, Outcome, Preview, PreviewInput, SyncRequest};
-use crate::config::OAuthApp;
+use super::oauth::OAuthApp;
+use super::oauth::{OAuthFlow, TokenKeeper};
+use super::oauth_client::OAuthClient;
+use super::{
+    CheckedConfig, ConfigContext, ConfigError, ConnectionStatus, Connector, ErpEntry, ErpList,
+    Onboarding, Outcome, Preview, PreviewInput, Provider, SyncRequest,
+};
 use crate::crypto::seal::Sealer;
 use crate::store::{ConnectionRow, Store};
 use api::{XeroError, XeroErrorKind};
@@ -66,13 +72,13 @@ pub struct XeroTenant {
 /// The connector; one per process.
 pub struct XeroConnector {
     app: OAuthApp,
-    tokens: TokenKeeper,
+    /// Tokens and per-organisation limits (shared by every host on PostgreSQL).
+    client: OAuthClient,
     http: reqwest::Client,
     store: Store,
-    /// Per-organisation limits (and, with a PostgreSQL store, shared by every host).
-    limits: AccountLimits,
     contact_batches: contacts::ContactBatches,
     resolving: contacts::Resolving,
+    directories: contacts::Directories,
     invoice_creates: Coalescer<invoices::NewInvoice, Value>,
     invoice_checks: Coalescer<String, Option<Value>>,
 }
@@ -121,31 +127,33 @@ impl XeroConnector {
             .expect("a static HTTP client configuration");
         XeroConnector {
             app,
-            tokens: TokenKeeper::new("Xero", flow, store.clone(), sealer),
+            client: OAuthClient::new(
+                Provider::Xero,
+                TokenKeeper::new("Xero", flow, store.clone(), sealer),
+                AccountLimits::new(&store, LIMITS, timeout).capping_pauses(max_pause),
+                "tenant_id",
+                "no Xero organisation is chosen yet: set tenant_id on the connection",
+            ),
             http,
-            limits: AccountLimits::new(&store, LIMITS, timeout).capping_pauses(max_pause),
             store,
             contact_batches: Coalescer::new(contacts::FILL),
             resolving: contacts::Resolving::default(),
+            directories: contacts::Directories::default(),
             invoice_creates: Coalescer::new(invoices::CREATE_FILL),
             invoice_checks: Coalescer::new(invoices::CHECK_FILL),
         }
     }
 
-    /// A fresh authorization URL, `state` and PKCE verifier.
-    pub fn authorize(&self) -> Result<Authorization, String> {
-        Ok(self.tokens.flow()?.authorize())
-    }
-
     /// Exchanges the code (with the PKCE verifier), stores the tokens, and answers the
     /// organisations this authorization reaches (also kept in the config).
-    pub async fn complete_authorization(
+    async fn authorized_tenants(
         &self,
         connection: &ConnectionRow,
         code: &str,
         verifier: Option<String>,
     ) -> Result<Vec<XeroTenant>, String> {
         let tokens = self
+            .client
             .tokens
             .flow()?
             .exchange(code, verifier)
@@ -181,7 +189,8 @@ impl XeroConnector {
             .unwrap_or_default();
         let mut config = connection.config.clone();
         config["available_tenants"] = serde_json::to_value(&tenants).expect("tenants serialize");
-        self.tokens
+        self.client
+            .tokens
             .save(&connection.id, Some(&config), &tokens)
             .await?;
         Ok(tenants)
@@ -214,6 +223,29 @@ impl XeroConnector {
 
 #[async_trait]
 impl Connector for XeroConnector {
+    fn provider(&self) -> Provider {
+        Provider::Xero
+    }
+
+    fn onboarding(&self) -> Onboarding {
+        Onboarding::OAuth
+    }
+
+    async fn check_config(
+        &self,
+        ctx: &ConfigContext<'_>,
+        config: serde_json::Map<String, serde_json::Value>,
+        current: Option<&ConnectionRow>,
+    ) -> Result<CheckedConfig, ConfigError> {
+        let _ = ctx;
+        config::check(config, current)
+    }
+
+    /// Authorized, and now its organisation chosen by `PATCH`.
+    fn completes_on_change(&self, connection: &ConnectionRow) -> bool {
+        connection.status == ConnectionStatus::PendingAuth && connection.secrets.is_some()
+    }
+
     async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
         match self.sync_invoice(&req).await {
             Ok(o) | Err(o) => o,
@@ -223,6 +255,7 @@ impl Connector for XeroConnector {
     /// Reads the organisation.
     async fn test(&self, connection: &ConnectionRow, _secrets: &Value) -> Outcome {
         let mut session = match self
+            .client
             .fresh_session(&connection.id, CancellationToken::new())
             .await
         {
@@ -239,7 +272,7 @@ impl Connector for XeroConnector {
                     .unwrap_or("the organisation");
                 Outcome {
                     detail: Some(format!("connected to {name}")),
-                    ..Outcome::success(Some(200), Some(session.tenant_id.clone()))
+                    ..Outcome::success(Some(200), Some(session.account_id.clone()))
                 }
             }
             Err(o) => o,

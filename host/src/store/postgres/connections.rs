@@ -6,6 +6,7 @@
 //! connection after its disconnect cancelled the open ones.
 
 use super::PgStore;
+use crate::store::kinds::ConnectionStatus;
 use crate::store::rows::{
     CANCELLED_BY_DISCONNECT, CONNECTION_COLUMNS, RawConnection, one_connection_message,
 };
@@ -55,68 +56,6 @@ impl PgStore {
         .await?;
         tx.commit().await?;
         raw.try_into()
-    }
-
-    /// Refuses early (before any test delivery) when a new connection would break the
-    /// one-connection rule; [`Store::insert_connection`] checks again atomically.
-    ///
-    /// [`Store::insert_connection`]: crate::store::Store::insert_connection
-    pub(crate) async fn check_connection_allowed(&self, tenant_id: &str) -> StoreResult<()> {
-        let tenant = self.tenant(tenant_id).await?;
-        if tenant.multi_erp {
-            return Ok(());
-        }
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM connections WHERE tenant_id = $1 AND status != 'disconnected' LIMIT 1",
-        )
-        .bind(tenant_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        match existing {
-            Some(existing) => Err(StoreError::Conflict(one_connection_message(&existing))),
-            None => Ok(()),
-        }
-    }
-
-    /// One connection of a tenant; another tenant's id is simply not found.
-    pub(crate) async fn connection(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectionRow> {
-        sqlx::query_as::<_, RawConnection>(&format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE tenant_id = $1 AND id = $2"
-        ))
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
-        .try_into()
-    }
-
-    /// A connection by id alone, for the worker (which already holds a tenant-scoped job).
-    pub(crate) async fn connection_by_id(&self, id: &str) -> StoreResult<ConnectionRow> {
-        sqlx::query_as::<_, RawConnection>(&format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
-        .try_into()
-    }
-
-    /// Every connection of a tenant, newest first.
-    pub(crate) async fn list_connections(
-        &self,
-        tenant_id: &str,
-    ) -> StoreResult<Vec<ConnectionRow>> {
-        sqlx::query_as::<_, RawConnection>(&format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE tenant_id = $1 ORDER BY created_ms DESC, id DESC"
-        ))
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(TryInto::try_into)
-        .collect()
     }
 
     /// Saves a changed name, entity or config. Secrets and status have their own writes
@@ -188,7 +127,7 @@ impl PgStore {
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
         .try_into()?;
-        if conn.status == "disconnected" {
+        if conn.status == ConnectionStatus::Disconnected {
             tx.commit().await?;
             return Ok((conn, 0));
         }
@@ -202,7 +141,7 @@ impl PgStore {
         .fetch_one(&mut *tx)
         .await?;
         let cancelled =
-            super::jobs::cancel_open_jobs(&mut tx, id, &conn.provider, CANCELLED_BY_DISCONNECT)
+            super::jobs::cancel_open_jobs(&mut tx, id, conn.provider, CANCELLED_BY_DISCONNECT)
                 .await?;
         tx.commit().await?;
         // Other hosts stop their attempts that still wait for the ERP's limits.

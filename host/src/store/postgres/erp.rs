@@ -2,6 +2,7 @@
 //! and the connection writes the connectors make (status, rotated credentials).
 
 use super::PgStore;
+use crate::store::kinds::{ConnectionStatus, Provider};
 use crate::store::rows::oauth_state_refused;
 use crate::store::{ErpRecord, OAuthState, StoreResult, now_ms};
 
@@ -12,7 +13,7 @@ impl PgStore {
         state: &str,
         tenant_id: &str,
         connection_id: &str,
-        provider: &str,
+        provider: Provider,
         verifier: Option<&[u8]>,
         ttl_ms: i64,
     ) -> StoreResult<()> {
@@ -44,26 +45,6 @@ impl PgStore {
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(oauth_state_refused)
-    }
-
-    /// The ERP record mapped to a local object, if any.
-    pub(crate) async fn erp_record(
-        &self,
-        account: &str,
-        tenant_id: &str,
-        kind: &str,
-        local_id: &str,
-    ) -> StoreResult<Option<ErpRecord>> {
-        Ok(sqlx::query_as::<_, ErpRecord>(
-            "SELECT remote_id, version FROM erp_records
-             WHERE account = $1 AND tenant_id = $2 AND kind = $3 AND local_id = $4",
-        )
-        .bind(account)
-        .bind(tenant_id)
-        .bind(kind)
-        .bind(local_id)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     /// Records (or updates) the ERP record standing for a local object.
@@ -98,7 +79,7 @@ impl PgStore {
     pub(crate) async fn set_connection_status(
         &self,
         connection_id: &str,
-        status: &str,
+        status: ConnectionStatus,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
@@ -111,7 +92,7 @@ impl PgStore {
         .await?
         .rows_affected();
         tx.commit().await?;
-        if changed > 0 && status == "active" {
+        if changed > 0 && status == ConnectionStatus::Active {
             self.wake_hosts();
         }
         Ok(())

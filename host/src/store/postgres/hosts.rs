@@ -18,6 +18,7 @@ use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 
 use super::{HEARTBEAT, HOST_TIMEOUT, PgStore};
+use crate::store::kinds::Provider;
 use crate::store::rows::{INTERRUPTED, INTERRUPTED_LAST_ERROR, STOPPED_COLUMNS, StoppedJob};
 use crate::store::{StoreResult, now_ms};
 
@@ -72,17 +73,17 @@ impl PgStore {
         .bind(INTERRUPTED_LAST_ERROR)
         .fetch_all(&mut *tx)
         .await?;
-        let mut providers: HashMap<String, String> = HashMap::new();
+        let mut providers: HashMap<String, Provider> = HashMap::new();
         for job in &recovered {
             let provider = match providers.get(&job.connection_id) {
-                Some(p) => p.clone(),
+                Some(p) => *p,
                 None => {
-                    let p: String =
+                    let p: Provider =
                         sqlx::query_scalar("SELECT provider FROM connections WHERE id = $1")
                             .bind(&job.connection_id)
                             .fetch_one(&mut *tx)
                             .await?;
-                    providers.insert(job.connection_id.clone(), p.clone());
+                    providers.insert(job.connection_id.clone(), p);
                     p
                 }
             };
@@ -92,7 +93,7 @@ impl PgStore {
                 attempts: job.attempts + 1,
                 ..job.clone()
             };
-            super::sync_log::insert(&mut tx, &cut.entry(&provider, now, INTERRUPTED)).await?;
+            super::sync_log::insert(&mut tx, &cut.entry(provider, now, INTERRUPTED)).await?;
         }
         tx.commit().await?;
         if !recovered.is_empty() {

@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 
 use super::PgStore;
 use super::sync_log::{self, bind_entry};
+use crate::store::kinds::Provider;
 use crate::store::rows::{
     CLAIMED_COLUMNS, CONNECTION_COLUMNS, NEXT_DUE_SQL, RawConnection, STOPPED_COLUMNS, StoppedJob,
     TRANSFORM_COLUMNS, insert_log_sql,
@@ -59,7 +60,7 @@ struct TweakRow {
 pub(super) async fn cancel_open_jobs(
     tx: &mut sqlx::PgConnection,
     connection_id: &str,
-    provider: &str,
+    provider: Provider,
     reason: &str,
 ) -> StoreResult<u64> {
     let now = now_ms();
@@ -306,21 +307,5 @@ impl PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    pub(crate) async fn queue_depth(&self) -> StoreResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT state, COUNT(*) FROM jobs WHERE state IN ('pending', 'leased') GROUP BY state",
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    pub(crate) async fn leased_count(&self) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'leased'")
-                .fetch_one(&self.pool)
-                .await?,
-        )
     }
 }

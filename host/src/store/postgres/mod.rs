@@ -88,11 +88,6 @@ impl PgStore {
         Ok(store)
     }
 
-    /// This host's id.
-    pub fn host_id(&self) -> &str {
-        &self.host_id
-    }
-
     /// The pool, for the shared ERP limits and `migrate-store`.
     pub fn pool(&self) -> &PgPool {
         &self.pool

@@ -7,11 +7,9 @@
 
 use std::sync::LazyLock;
 
-use sqlx::Postgres;
-
 use super::PgStore;
 use crate::store::rows::insert_log_sql;
-use crate::store::{LogEntry, LogFilter, LogPage, LogRow, StoreResult};
+use crate::store::{LogEntry, StoreResult};
 
 /// The sync-log `INSERT` with PostgreSQL's placeholders.
 static INSERT_LOG: LazyLock<String> = LazyLock::new(|| insert_log_sql(|n| format!("${n}")));
@@ -51,11 +49,5 @@ impl PgStore {
     pub(crate) async fn append_log(&self, entry: &LogEntry) -> StoreResult<()> {
         let mut db = self.pool.acquire().await?;
         insert(&mut db, entry).await
-    }
-
-    pub(crate) async fn query_log(&self, tenant_id: &str, f: &LogFilter) -> StoreResult<LogPage> {
-        let mut q = f.query::<Postgres>(tenant_id);
-        let entries: Vec<LogRow> = q.build_query_as().fetch_all(&self.pool).await?;
-        Ok(LogPage::from_rows(entries, f.limit))
     }
 }

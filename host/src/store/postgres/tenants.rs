@@ -48,22 +48,6 @@ impl PgStore {
         .await?)
     }
 
-    /// How many tenants exist; `serve --dev` only creates one on an empty database.
-    pub(crate) async fn tenant_count(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
-    /// One tenant by id.
-    pub(crate) async fn tenant(&self, tenant_id: &str) -> StoreResult<Tenant> {
-        sqlx::query_as::<_, Tenant>("SELECT id, name, multi_erp FROM tenants WHERE id = $1")
-            .bind(tenant_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant_id} not found")))
-    }
-
     /// Turns Multi-ERP mode on or off. Turning it off is refused while more than one
     /// connection is active, since the tenant would silently keep several destinations.
     ///

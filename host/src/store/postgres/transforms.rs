@@ -6,7 +6,7 @@
 use super::PgStore;
 use crate::domain::ids::new_id;
 use crate::store::rows::TRANSFORM_COLUMNS;
-use crate::store::{NewTransform, StoreError, StoreResult, TransformRow, now_ms};
+use crate::store::{NewTransform, StoreResult, TransformRow, now_ms};
 
 impl PgStore {
     /// Stores an upload; the same bytes for the same world and tenant return the existing
@@ -74,37 +74,6 @@ impl PgStore {
         Ok(outcome)
     }
 
-    /// One transform of a tenant.
-    pub(crate) async fn transform(&self, tenant_id: &str, id: &str) -> StoreResult<TransformRow> {
-        sqlx::query_as::<_, TransformRow>(&format!(
-            "SELECT {TRANSFORM_COLUMNS} FROM transforms WHERE tenant_id = $1 AND id = $2"
-        ))
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("transform {id} not found")))
-    }
-
-    /// Every transform of a tenant, newest first.
-    pub(crate) async fn list_transforms(&self, tenant_id: &str) -> StoreResult<Vec<TransformRow>> {
-        Ok(sqlx::query_as::<_, TransformRow>(&format!(
-            "SELECT {TRANSFORM_COLUMNS} FROM transforms WHERE tenant_id = $1 ORDER BY created_ms DESC, id DESC"
-        ))
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// A component's bytes by content hash.
-    pub(crate) async fn wasm_bytes(&self, sha256: &str) -> StoreResult<Vec<u8>> {
-        sqlx::query_scalar("SELECT bytes FROM wasm_modules WHERE sha256 = $1")
-            .bind(sha256)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("component {sha256} not found")))
-    }
-
     /// Sets (or with `None` removes) the invoice tweak of one customer.
     pub(crate) async fn set_customer_tweak(
         &self,
@@ -138,23 +107,5 @@ impl PgStore {
             }
         }
         Ok(())
-    }
-
-    /// The tweak transform applied to a customer's invoices, if any. (The worker reads
-    /// the tweak of an invoice's customer inside its claim, in `jobs`.)
-    pub(crate) async fn customer_tweak(
-        &self,
-        tenant_id: &str,
-        customer_id: &str,
-    ) -> StoreResult<Option<TransformRow>> {
-        Ok(sqlx::query_as::<_, TransformRow>(
-            "SELECT t.id, t.tenant_id, t.name, t.world, t.export, t.sha256, t.size, t.created_ms
-             FROM customer_tweaks c JOIN transforms t ON t.id = c.transform_id
-             WHERE c.tenant_id = $1 AND c.customer_id = $2",
-        )
-        .bind(tenant_id)
-        .bind(customer_id)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 }

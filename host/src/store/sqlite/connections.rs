@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
+use crate::store::kinds::ConnectionStatus;
 use crate::store::rows::{
     CANCELLED_BY_DISCONNECT, CONNECTION_COLUMNS, RawConnection, one_connection_message,
 };
@@ -75,67 +76,7 @@ impl SqliteStore {
             Ok(())
         })
         .await?;
-        self.connection(&new.tenant_id, &new.id).await
-    }
-
-    /// Refuses early (before any test delivery) when a new connection would break the
-    /// one-connection rule; [`Store::insert_connection`] checks again atomically.
-    pub(crate) async fn check_connection_allowed(&self, tenant_id: &str) -> StoreResult<()> {
-        let tenant = self.tenant(tenant_id).await?;
-        if tenant.multi_erp {
-            return Ok(());
-        }
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM connections WHERE tenant_id = ? AND status != 'disconnected' LIMIT 1",
-        )
-        .bind(tenant_id)
-        .fetch_optional(&self.reader)
-        .await?;
-        match existing {
-            Some(existing) => Err(StoreError::Conflict(one_connection_message(&existing))),
-            None => Ok(()),
-        }
-    }
-
-    /// One connection of a tenant; another tenant's id is simply not found.
-    pub(crate) async fn connection(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectionRow> {
-        sqlx::query_as::<_, RawConnection>(&format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE tenant_id = ? AND id = ?"
-        ))
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
-        .try_into()
-    }
-
-    /// A connection by id alone, for the worker (which already holds a tenant-scoped job).
-    pub(crate) async fn connection_by_id(&self, id: &str) -> StoreResult<ConnectionRow> {
-        sqlx::query_as::<_, RawConnection>(&format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
-        .try_into()
-    }
-
-    /// Every connection of a tenant, newest first.
-    pub(crate) async fn list_connections(
-        &self,
-        tenant_id: &str,
-    ) -> StoreResult<Vec<ConnectionRow>> {
-        sqlx::query_as::<_, RawConnection>(&format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE tenant_id = ? ORDER BY created_ms DESC, id DESC"
-        ))
-        .bind(tenant_id)
-        .fetch_all(&self.reader)
-        .await?
-        .into_iter()
-        .map(TryInto::try_into)
-        .collect()
+        crate::store::reads::connection(self.reads(), &new.tenant_id, &new.id).await
     }
 
     /// Saves a changed name, entity or config. Secrets and status have their own writes
@@ -170,7 +111,7 @@ impl SqliteStore {
             Ok(())
         })
         .await?;
-        self.connection(&tenant_id, &id).await
+        crate::store::reads::connection(self.reads(), &tenant_id, &id).await
     }
 
     /// Records a test sync: its log entry, and the result shown on the connection.
@@ -197,8 +138,8 @@ impl SqliteStore {
         tenant_id: &str,
         id: &str,
     ) -> StoreResult<(ConnectionRow, u64)> {
-        let conn = self.connection(tenant_id, id).await?;
-        if conn.status == "disconnected" {
+        let conn = crate::store::reads::connection(self.reads(), tenant_id, id).await?;
+        if conn.status == ConnectionStatus::Disconnected {
             return Ok((conn, 0));
         }
         let (tenant, conn_id, provider) = (tenant_id.to_string(), id.to_string(), conn.provider);
@@ -211,11 +152,14 @@ impl SqliteStore {
                 super::jobs::cancel_open_jobs(
                     db,
                     &conn_id,
-                    &provider,
+                    provider,
                     CANCELLED_BY_DISCONNECT,
                 )
             })
             .await?;
-        Ok((self.connection(tenant_id, id).await?, cancelled))
+        Ok((
+            crate::store::reads::connection(self.reads(), tenant_id, id).await?,
+            cancelled,
+        ))
     }
 }

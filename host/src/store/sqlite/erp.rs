@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
+use crate::store::kinds::{ConnectionStatus, Provider};
 use crate::store::rows::oauth_state_refused;
 use crate::store::{ErpRecord, OAuthState, StoreResult, now_ms};
 
@@ -13,7 +14,7 @@ impl SqliteStore {
         state: &str,
         tenant_id: &str,
         connection_id: &str,
-        provider: &str,
+        provider: Provider,
         verifier: Option<&[u8]>,
         ttl_ms: i64,
     ) -> StoreResult<()> {
@@ -21,7 +22,7 @@ impl SqliteStore {
             state.to_string(),
             tenant_id.to_string(),
             connection_id.to_string(),
-            provider.to_string(),
+            provider,
         );
         let verifier = verifier.map(<[u8]>::to_vec);
         let expires = now_ms() + ttl_ms;
@@ -60,25 +61,6 @@ impl SqliteStore {
             })
             .await?;
         row.ok_or_else(oauth_state_refused)
-    }
-
-    /// The ERP record mapped to a local object, if any.
-    pub(crate) async fn erp_record(
-        &self,
-        account: &str,
-        tenant_id: &str,
-        kind: &str,
-        local_id: &str,
-    ) -> StoreResult<Option<ErpRecord>> {
-        Ok(sqlx::query_as::<_, ErpRecord>(
-            "SELECT remote_id, version FROM erp_records WHERE account = ? AND tenant_id = ? AND kind = ? AND local_id = ?",
-        )
-        .bind(account)
-        .bind(tenant_id)
-        .bind(kind)
-        .bind(local_id)
-        .fetch_optional(&self.reader)
-        .await?)
     }
 
     /// Records (or updates) the ERP record standing for a local object.
@@ -122,9 +104,9 @@ impl SqliteStore {
     pub(crate) async fn set_connection_status(
         &self,
         connection_id: &str,
-        status: &str,
+        status: ConnectionStatus,
     ) -> StoreResult<()> {
-        let (connection_id, status) = (connection_id.to_string(), status.to_string());
+        let connection_id = connection_id.to_string();
         self.write(move |db| {
             db.prepare_cached(
                 "UPDATE connections SET status = ?, updated_ms = ? WHERE id = ? AND status != 'disconnected'",

@@ -6,10 +6,7 @@ use super::SqliteStore;
 use crate::domain::Invoice;
 use crate::domain::ids::{new_id, prefix};
 use crate::store::rows::event_type_for;
-use crate::store::{
-    IngestOutcome, InvoiceState, InvoiceVersionInfo, QueuedJob, StoreError, StoreResult,
-    SyncStateRow, now_ms, parse_json,
-};
+use crate::store::{IngestOutcome, QueuedJob, StoreError, StoreResult, now_ms};
 
 /// One delivery to queue: which version goes where, as which event.
 struct NewJob<'a> {
@@ -149,54 +146,6 @@ impl SqliteStore {
             })
         })
         .await
-    }
-
-    /// An invoice, its versions and its sync state per connection.
-    pub(crate) async fn invoice_state(
-        &self,
-        tenant_id: &str,
-        invoice_id: &str,
-    ) -> StoreResult<InvoiceState> {
-        let version: i64 =
-            sqlx::query_scalar("SELECT version FROM invoices WHERE tenant_id = ? AND id = ?")
-                .bind(tenant_id)
-                .bind(invoice_id)
-                .fetch_optional(&self.reader)
-                .await?
-                .ok_or_else(|| StoreError::NotFound(format!("invoice {invoice_id} not found")))?;
-        let body: String = sqlx::query_scalar(
-            "SELECT body FROM invoice_versions WHERE tenant_id = ? AND invoice_id = ? AND version = ?",
-        )
-        .bind(tenant_id)
-        .bind(invoice_id)
-        .bind(version)
-        .fetch_one(&self.reader)
-        .await?;
-        let versions = sqlx::query_as::<_, InvoiceVersionInfo>(
-            "SELECT version, status, content_hash, received_ms FROM invoice_versions
-             WHERE tenant_id = ? AND invoice_id = ? ORDER BY version",
-        )
-        .bind(tenant_id)
-        .bind(invoice_id)
-        .fetch_all(&self.reader)
-        .await?;
-        let sync = sqlx::query_as::<_, SyncStateRow>(
-            "SELECT connection_id, id AS job_id, version, event_id, event_type, state, attempts, last_code,
-                    last_error, updated_ms
-             FROM jobs j WHERE tenant_id = ? AND invoice_id = ?
-               AND seq = (SELECT MAX(seq) FROM jobs k WHERE k.connection_id = j.connection_id AND k.invoice_id = j.invoice_id)
-             ORDER BY connection_id",
-        )
-        .bind(tenant_id)
-        .bind(invoice_id)
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(InvoiceState {
-            invoice: parse_json("invoice_versions.body", &body)?,
-            version,
-            versions,
-            sync,
-        })
     }
 
     /// Manual sync: queues the current version of an invoice again, to one connection or

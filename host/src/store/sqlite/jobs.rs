@@ -16,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::SqliteStore;
 use super::connections::read_connection;
 use super::transforms::{has_tweaks, read_invoice_tweak};
+use crate::store::kinds::Provider;
 use crate::store::rows::{
     CLAIMED_COLUMNS, INTERRUPTED, INTERRUPTED_LAST_ERROR, NEXT_DUE_SQL, STOPPED_COLUMNS, StoppedJob,
 };
@@ -58,7 +59,7 @@ fn stopped_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoppedJob> {
 pub(super) fn cancel_open_jobs(
     db: &Connection,
     connection_id: &str,
-    provider: &str,
+    provider: Provider,
     reason: &str,
 ) -> StoreResult<u64> {
     let now = now_ms();
@@ -274,7 +275,7 @@ impl SqliteStore {
                 .query_map(params![now, INTERRUPTED_LAST_ERROR], stopped_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             for job in &recovered {
-                let provider: String = db
+                let provider: Provider = db
                     .prepare_cached("SELECT provider FROM connections WHERE id = ?")?
                     .query_row([&job.connection_id], |r| r.get(0))?;
                 // RETURNING shows the row after the update: the attempt that was cut is
@@ -283,28 +284,10 @@ impl SqliteStore {
                     attempts: job.attempts + 1,
                     ..job.clone()
                 };
-                cut.entry(&provider, now, INTERRUPTED).insert(db)?;
+                cut.entry(provider, now, INTERRUPTED).insert(db)?;
             }
             Ok(recovered.len() as u64)
         })
         .await
-    }
-
-    /// Jobs waiting or in flight, per state; backs the queue-depth metric.
-    pub(crate) async fn queue_depth(&self) -> StoreResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT state, COUNT(*) FROM jobs WHERE state IN ('pending', 'leased') GROUP BY state",
-        )
-        .fetch_all(&self.reader)
-        .await?)
-    }
-
-    /// Jobs still leased; after a graceful shutdown this must be zero.
-    pub(crate) async fn leased_count(&self) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'leased'")
-                .fetch_one(&self.reader)
-                .await?,
-        )
     }
 }

@@ -45,6 +45,16 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The read pool.
+    pub(super) fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// The read pool, for the reads both backends share.
+    pub(super) fn reads(&self) -> super::reads::Reader<'_> {
+        super::reads::Reader::Sqlite(&self.reader)
+    }
+
     /// Opens (creating if needed) the database in `data_dir` for a server: takes the
     /// data dir's exclusive lock and migrates.
     pub async fn open(data_dir: &Path) -> StoreResult<Self> {

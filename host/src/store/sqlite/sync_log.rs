@@ -7,11 +7,9 @@
 
 use std::sync::LazyLock;
 
-use sqlx::Sqlite;
-
 use super::SqliteStore;
 use crate::store::rows::insert_log_sql;
-use crate::store::{LogEntry, LogFilter, LogPage, LogRow, StoreResult};
+use crate::store::{LogEntry, StoreResult};
 
 /// The sync-log `INSERT` with SQLite's placeholders.
 static INSERT_LOG: LazyLock<String> = LazyLock::new(|| insert_log_sql(|_| "?".into()));
@@ -45,12 +43,5 @@ impl SqliteStore {
     pub(crate) async fn append_log(&self, entry: &LogEntry) -> StoreResult<()> {
         let entry = entry.clone();
         self.write(move |db| entry.insert(db)).await
-    }
-
-    /// A page of a tenant's log, filtered.
-    pub(crate) async fn query_log(&self, tenant_id: &str, f: &LogFilter) -> StoreResult<LogPage> {
-        let mut q = f.query::<Sqlite>(tenant_id);
-        let entries: Vec<LogRow> = q.build_query_as().fetch_all(&self.reader).await?;
-        Ok(LogPage::from_rows(entries, f.limit))
     }
 }

@@ -63,22 +63,6 @@ impl SqliteStore {
         Ok(tenant)
     }
 
-    /// How many tenants exist; `serve --dev` only creates one on an empty database.
-    pub(crate) async fn tenant_count(&self) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
-            .fetch_one(&self.reader)
-            .await?)
-    }
-
-    /// One tenant by id.
-    pub(crate) async fn tenant(&self, tenant_id: &str) -> StoreResult<Tenant> {
-        sqlx::query_as::<_, Tenant>("SELECT id, name, multi_erp FROM tenants WHERE id = ?")
-            .bind(tenant_id)
-            .fetch_optional(&self.reader)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant_id} not found")))
-    }
-
     /// Turns Multi-ERP mode on or off. Turning it off is refused while more than one
     /// connection is active, since the tenant would silently keep several destinations.
     pub(crate) async fn set_multi_erp(&self, tenant_id: &str, on: bool) -> StoreResult<Tenant> {
@@ -101,7 +85,7 @@ impl SqliteStore {
             Ok(())
         })
         .await?;
-        let tenant = self.tenant(tenant_id).await?;
+        let tenant = crate::store::reads::tenant(self.reads(), tenant_id).await?;
         if let Ok(mut known) = self.known_keys.write() {
             for cached in known.values_mut().filter(|t| t.id == tenant.id) {
                 *cached = tenant.clone();

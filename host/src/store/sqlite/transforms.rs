@@ -4,8 +4,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
 use crate::domain::ids::new_id;
-use crate::store::rows::TRANSFORM_COLUMNS;
-use crate::store::{NewTransform, StoreError, StoreResult, TransformRow, now_ms};
+use crate::store::{NewTransform, StoreResult, TransformRow, now_ms};
 
 /// Whether the tenant has any customer tweak: most have none, and then the claim skips
 /// [`read_invoice_tweak`], whose `json_extract` parses the whole invoice body.
@@ -83,38 +82,10 @@ impl SqliteStore {
                 Ok((id, true))
             })
             .await?;
-        Ok((self.transform(new.tenant_id, &id).await?, created))
-    }
-
-    /// One transform of a tenant.
-    pub(crate) async fn transform(&self, tenant_id: &str, id: &str) -> StoreResult<TransformRow> {
-        sqlx::query_as::<_, TransformRow>(&format!(
-            "SELECT {TRANSFORM_COLUMNS} FROM transforms WHERE tenant_id = ? AND id = ?"
+        Ok((
+            crate::store::reads::transform(self.reads(), new.tenant_id, &id).await?,
+            created,
         ))
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("transform {id} not found")))
-    }
-
-    /// Every transform of a tenant, newest first.
-    pub(crate) async fn list_transforms(&self, tenant_id: &str) -> StoreResult<Vec<TransformRow>> {
-        Ok(sqlx::query_as::<_, TransformRow>(&format!(
-            "SELECT {TRANSFORM_COLUMNS} FROM transforms WHERE tenant_id = ? ORDER BY created_ms DESC, id DESC"
-        ))
-        .bind(tenant_id)
-        .fetch_all(&self.reader)
-        .await?)
-    }
-
-    /// A component's bytes by content hash.
-    pub(crate) async fn wasm_bytes(&self, sha256: &str) -> StoreResult<Vec<u8>> {
-        sqlx::query_scalar("SELECT bytes FROM wasm_modules WHERE sha256 = ?")
-            .bind(sha256)
-            .fetch_optional(&self.reader)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("component {sha256} not found")))
     }
 
     /// Sets (or with `None` removes) the invoice tweak of one customer.
@@ -146,22 +117,5 @@ impl SqliteStore {
             Ok(())
         })
         .await
-    }
-
-    /// The tweak transform applied to a customer's invoices, if any.
-    pub(crate) async fn customer_tweak(
-        &self,
-        tenant_id: &str,
-        customer_id: &str,
-    ) -> StoreResult<Option<TransformRow>> {
-        Ok(sqlx::query_as::<_, TransformRow>(
-            "SELECT t.id, t.tenant_id, t.name, t.world, t.export, t.sha256, t.size, t.created_ms
-             FROM customer_tweaks c JOIN transforms t ON t.id = c.transform_id
-             WHERE c.tenant_id = ? AND c.customer_id = ?",
-        )
-        .bind(tenant_id)
-        .bind(customer_id)
-        .fetch_optional(&self.reader)
-        .await?)
     }
 }

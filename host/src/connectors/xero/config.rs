@@ -1,0 +1,86 @@
+//! A Xero connection's config: the maps and defaults of [`super::mapping`], `status`, and
+//! `tenant_id`, the organisation. The organisations an authorization reached are kept by
+//! the callback in `available_tenants`, which cannot be set; a `tenant_id` must be one of
+//! them (before any authorization, any `tenant_id` is taken, and checked at the callback).
+
+use serde_json::{Map, Value};
+
+use crate::connectors::onboarding::{CheckedConfig, ConfigError, without_nulls};
+use crate::store::ConnectionRow;
+
+const KNOWN: [&str; 7] = [
+    "tenant_id",
+    "account_code",
+    "tax_type",
+    "status",
+    "account_map",
+    "tax_map",
+    "item_map",
+];
+
+/// Checks a Xero config, for a new connection or a change of `current`.
+pub fn check(
+    config: Map<String, Value>,
+    current: Option<&ConnectionRow>,
+) -> Result<CheckedConfig, ConfigError> {
+    let learned = current.and_then(|c| c.config.get("available_tenants"));
+    let mut config = without_nulls(config);
+    match (config.remove("available_tenants"), learned) {
+        (None, _) => {}
+        (Some(given), Some(learned)) if given == *learned => {}
+        (Some(_), _) => {
+            return Err(ConfigError::new(
+                "config.available_tenants",
+                "lists the organisations an authorization reached; it is kept by the OAuth callback",
+            ));
+        }
+    }
+    for (key, value) in &config {
+        match (key.as_str(), value) {
+            ("tenant_id", Value::String(t)) => {
+                if let Some(list) = learned.and_then(Value::as_array)
+                    && !list.iter().any(|x| x["tenant_id"] == *t)
+                {
+                    let names: Vec<String> = list
+                        .iter()
+                        .map(|x| {
+                            format!(
+                                "{} ({})",
+                                x["tenant_id"].as_str().unwrap_or(""),
+                                x["name"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect();
+                    return Err(ConfigError::new(
+                        "config.tenant_id",
+                        format!(
+                            "is not an organisation this connection authorized; choose one of {}",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            }
+            ("account_code" | "tax_type", Value::String(_)) => {}
+            ("status", Value::String(s)) if s == "AUTHORISED" || s == "DRAFT" => {}
+            ("status", _) => {
+                return Err(ConfigError::new(
+                    "config.status",
+                    "must be AUTHORISED or DRAFT",
+                ));
+            }
+            ("account_map" | "tax_map" | "item_map", Value::Object(m))
+                if m.values().all(Value::is_string) => {}
+            (other, _) if KNOWN.contains(&other) => {
+                return Err(ConfigError::new(
+                    format!("config.{other}"),
+                    "has the wrong type",
+                ));
+            }
+            (other, _) => return Err(ConfigError::unknown(other, "Xero", &KNOWN)),
+        }
+    }
+    if let Some(list) = learned {
+        config.insert("available_tenants".into(), list.clone());
+    }
+    Ok(CheckedConfig::plain(Value::Object(config)))
+}

@@ -1,0 +1,307 @@
+//! The reads both backends make the same way, written once: each runs one sqlx query
+//! on whichever pool the store has (SQLite's read pool, or PostgreSQL's pool). The SQL
+//! uses `$N` placeholders, which sqlx binds on both. What differs per backend (writes,
+//! claims, the API-key cache, hosts and shared limits) stays in [`super::sqlite`] and
+//! [`super::postgres`].
+
+use sqlx::{PgPool, SqlitePool};
+
+use super::rows::{CONNECTION_COLUMNS, RawConnection, TRANSFORM_COLUMNS, one_connection_message};
+use super::{
+    Backend, ConnectionRow, ErpRecord, InvoiceState, InvoiceVersionInfo, LogFilter, LogPage,
+    LogRow, Store, StoreError, StoreResult, SyncStateRow, Tenant, TransformRow, parse_json,
+};
+
+/// A pool of either backend.
+#[derive(Clone, Copy)]
+pub(super) enum Reader<'a> {
+    Sqlite(&'a SqlitePool),
+    Postgres(&'a PgPool),
+}
+
+/// Evaluates `$body` with `$pool` bound to the reader's pool, whichever it is: the same
+/// query text and binds serve both backends.
+macro_rules! on_pool {
+    ($reader:expr, |$pool:ident| $body:expr) => {
+        match $reader {
+            Reader::Sqlite($pool) => $body,
+            Reader::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// One connection of a tenant; another tenant's id is simply not found.
+pub(super) async fn connection(
+    r: Reader<'_>,
+    tenant_id: &str,
+    id: &str,
+) -> StoreResult<ConnectionRow> {
+    let sql =
+        format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE tenant_id = $1 AND id = $2");
+    let raw: Option<RawConnection> = on_pool!(r, |pool| {
+        sqlx::query_as(&sql)
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+    })?;
+    raw.ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
+        .try_into()
+}
+
+/// One tenant by id.
+pub(super) async fn tenant(r: Reader<'_>, tenant_id: &str) -> StoreResult<Tenant> {
+    let found: Option<Tenant> = on_pool!(r, |pool| {
+        sqlx::query_as("SELECT id, name, multi_erp FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(pool)
+            .await
+    })?;
+    found.ok_or_else(|| StoreError::NotFound(format!("tenant {tenant_id} not found")))
+}
+
+/// One transform of a tenant.
+pub(super) async fn transform(
+    r: Reader<'_>,
+    tenant_id: &str,
+    id: &str,
+) -> StoreResult<TransformRow> {
+    let sql =
+        format!("SELECT {TRANSFORM_COLUMNS} FROM transforms WHERE tenant_id = $1 AND id = $2");
+    let found: Option<TransformRow> = on_pool!(r, |pool| {
+        sqlx::query_as(&sql)
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+    })?;
+    found.ok_or_else(|| StoreError::NotFound(format!("transform {id} not found")))
+}
+
+/// Refuses early (before any test delivery) when a new connection would break the
+/// one-connection rule; inserting checks again atomically.
+pub(super) async fn check_connection_allowed(r: Reader<'_>, tenant_id: &str) -> StoreResult<()> {
+    if tenant(r, tenant_id).await?.multi_erp {
+        return Ok(());
+    }
+    let existing: Option<String> = on_pool!(r, |pool| {
+        sqlx::query_scalar(
+            "SELECT id FROM connections WHERE tenant_id = $1 AND status != 'disconnected' LIMIT 1",
+        )
+        .bind(tenant_id)
+        .fetch_optional(pool)
+        .await
+    })?;
+    match existing {
+        Some(existing) => Err(StoreError::Conflict(one_connection_message(&existing))),
+        None => Ok(()),
+    }
+}
+
+impl Store {
+    /// The pool the shared reads run on.
+    fn reader(&self) -> Reader<'_> {
+        match &self.backend {
+            Backend::Sqlite(s) => Reader::Sqlite(s.reader()),
+            Backend::Postgres(p) => Reader::Postgres(p.pool()),
+        }
+    }
+
+    /// How many tenants exist; `serve --dev` only creates one on an empty database.
+    pub async fn tenant_count(&self) -> StoreResult<i64> {
+        Ok(on_pool!(self.reader(), |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+                .fetch_one(pool)
+                .await
+        })?)
+    }
+
+    /// One tenant by id.
+    pub async fn tenant(&self, tenant_id: &str) -> StoreResult<Tenant> {
+        tenant(self.reader(), tenant_id).await
+    }
+
+    /// Refuses early (before any test delivery) when a new connection would break the
+    /// one-connection rule; [`Store::insert_connection`] checks again atomically.
+    pub async fn check_connection_allowed(&self, tenant_id: &str) -> StoreResult<()> {
+        check_connection_allowed(self.reader(), tenant_id).await
+    }
+
+    /// One connection of a tenant; another tenant's id is simply not found.
+    pub async fn connection(&self, tenant_id: &str, id: &str) -> StoreResult<ConnectionRow> {
+        connection(self.reader(), tenant_id, id).await
+    }
+
+    /// A connection by id alone, for the worker (which already holds a tenant-scoped job).
+    pub async fn connection_by_id(&self, id: &str) -> StoreResult<ConnectionRow> {
+        let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1");
+        let raw: Option<RawConnection> = on_pool!(self.reader(), |pool| {
+            sqlx::query_as(&sql).bind(id).fetch_optional(pool).await
+        })?;
+        raw.ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
+            .try_into()
+    }
+
+    /// Every connection of a tenant, newest first.
+    pub async fn list_connections(&self, tenant_id: &str) -> StoreResult<Vec<ConnectionRow>> {
+        let sql = format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE tenant_id = $1 ORDER BY created_ms DESC, id DESC"
+        );
+        let rows: Vec<RawConnection> = on_pool!(self.reader(), |pool| {
+            sqlx::query_as(&sql).bind(tenant_id).fetch_all(pool).await
+        })?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// The ERP record mapped to a local object, if any.
+    pub async fn erp_record(
+        &self,
+        account: &str,
+        tenant_id: &str,
+        kind: &str,
+        local_id: &str,
+    ) -> StoreResult<Option<ErpRecord>> {
+        Ok(on_pool!(self.reader(), |pool| {
+            sqlx::query_as(
+                "SELECT remote_id, version FROM erp_records
+                 WHERE account = $1 AND tenant_id = $2 AND kind = $3 AND local_id = $4",
+            )
+            .bind(account)
+            .bind(tenant_id)
+            .bind(kind)
+            .bind(local_id)
+            .fetch_optional(pool)
+            .await
+        })?)
+    }
+
+    /// An invoice, its versions and its sync state per connection.
+    pub async fn invoice_state(
+        &self,
+        tenant_id: &str,
+        invoice_id: &str,
+    ) -> StoreResult<InvoiceState> {
+        let r = self.reader();
+        let version: Option<i64> = on_pool!(r, |pool| {
+            sqlx::query_scalar("SELECT version FROM invoices WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(invoice_id)
+                .fetch_optional(pool)
+                .await
+        })?;
+        let version = version
+            .ok_or_else(|| StoreError::NotFound(format!("invoice {invoice_id} not found")))?;
+        let body: String = on_pool!(r, |pool| {
+            sqlx::query_scalar(
+                "SELECT body FROM invoice_versions WHERE tenant_id = $1 AND invoice_id = $2 AND version = $3",
+            )
+            .bind(tenant_id)
+            .bind(invoice_id)
+            .bind(version)
+            .fetch_one(pool)
+            .await
+        })?;
+        let versions: Vec<InvoiceVersionInfo> = on_pool!(r, |pool| {
+            sqlx::query_as(
+                "SELECT version, status, content_hash, received_ms FROM invoice_versions
+                 WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY version",
+            )
+            .bind(tenant_id)
+            .bind(invoice_id)
+            .fetch_all(pool)
+            .await
+        })?;
+        let sync: Vec<SyncStateRow> = on_pool!(r, |pool| {
+            sqlx::query_as(
+                "SELECT connection_id, id AS job_id, version, event_id, event_type, state, attempts, last_code,
+                        last_error, updated_ms
+                 FROM jobs j WHERE tenant_id = $1 AND invoice_id = $2
+                   AND seq = (SELECT MAX(seq) FROM jobs k WHERE k.connection_id = j.connection_id AND k.invoice_id = j.invoice_id)
+                 ORDER BY connection_id",
+            )
+            .bind(tenant_id)
+            .bind(invoice_id)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(InvoiceState {
+            invoice: parse_json("invoice_versions.body", &body)?,
+            version,
+            versions,
+            sync,
+        })
+    }
+
+    /// Jobs waiting or in flight, per state; backs the queue-depth metric.
+    pub async fn queue_depth(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(on_pool!(self.reader(), |pool| {
+            sqlx::query_as(
+                "SELECT state, COUNT(*) FROM jobs WHERE state IN ('pending', 'leased') GROUP BY state",
+            )
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// Jobs still leased; after a graceful shutdown this must be zero.
+    pub async fn leased_count(&self) -> StoreResult<i64> {
+        Ok(on_pool!(self.reader(), |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'leased'")
+                .fetch_one(pool)
+                .await
+        })?)
+    }
+
+    /// A page of a tenant's log, filtered.
+    pub async fn query_log(&self, tenant_id: &str, f: &LogFilter) -> StoreResult<LogPage> {
+        let entries: Vec<LogRow> = on_pool!(self.reader(), |pool| {
+            f.query(tenant_id).build_query_as().fetch_all(pool).await
+        })?;
+        Ok(LogPage::from_rows(entries, f.limit))
+    }
+
+    /// One transform of a tenant.
+    pub async fn transform(&self, tenant_id: &str, id: &str) -> StoreResult<TransformRow> {
+        transform(self.reader(), tenant_id, id).await
+    }
+
+    /// Every transform of a tenant, newest first.
+    pub async fn list_transforms(&self, tenant_id: &str) -> StoreResult<Vec<TransformRow>> {
+        let sql = format!(
+            "SELECT {TRANSFORM_COLUMNS} FROM transforms WHERE tenant_id = $1 ORDER BY created_ms DESC, id DESC"
+        );
+        Ok(on_pool!(self.reader(), |pool| {
+            sqlx::query_as(&sql).bind(tenant_id).fetch_all(pool).await
+        })?)
+    }
+
+    /// A component's bytes by content hash.
+    pub async fn wasm_bytes(&self, sha256: &str) -> StoreResult<Vec<u8>> {
+        let found: Option<Vec<u8>> = on_pool!(self.reader(), |pool| {
+            sqlx::query_scalar("SELECT bytes FROM wasm_modules WHERE sha256 = $1")
+                .bind(sha256)
+                .fetch_optional(pool)
+                .await
+        })?;
+        found.ok_or_else(|| StoreError::NotFound(format!("component {sha256} not found")))
+    }
+
+    /// The tweak transform applied to a customer's invoices, if any.
+    pub async fn customer_tweak(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+    ) -> StoreResult<Option<TransformRow>> {
+        Ok(on_pool!(self.reader(), |pool| {
+            sqlx::query_as(
+                "SELECT t.id, t.tenant_id, t.name, t.world, t.export, t.sha256, t.size, t.created_ms
+                 FROM customer_tweaks c JOIN transforms t ON t.id = c.transform_id
+                 WHERE c.tenant_id = $1 AND c.customer_id = $2",
+            )
+            .bind(tenant_id)
+            .bind(customer_id)
+            .fetch_optional(pool)
+            .await
+        })?)
+    }
+}

@@ -1,7 +1,8 @@
 //! The contracts of erp-sync that every other part speaks, with no I/O in them.
 //!
-//! - [`domain`]: the invoice schema and the rules an invoice must satisfy before it is
-//!   stored (`docs/contracts.md`, "The invoice").
+//! - [`domain`]: the ledger documents (invoices, credit notes, payments, refunds, customer
+//!   updates) and the rules each must satisfy before it is stored (`docs/contracts.md`,
+//!   "The invoice" and "The ledger beyond invoices").
 //! - [`signature`]: the `X-Aforo-Signature` header of the webhook contract.
 //! - [`template`]: JSONPath payload templates, compiled once and rendered per delivery.
 //!

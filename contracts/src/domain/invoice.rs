@@ -21,14 +21,19 @@
 //! [`Invoice::content_hash`] hashes its compact bytes, so two bodies that differ only in key
 //! order, whitespace, ignored extra fields or `null`-versus-absent optional fields hash the
 //! same, while any change of a value (including an amount's scale, or the status) changes
-//! the hash.
+//! the hash. The other documents of the ledger (credit notes, payments, refunds, customer
+//! updates) share this canonical form and its code: see [`super::document`].
 
+use super::code::code_enum;
+#[cfg(test)]
+use super::document::rebuild_sorted;
+use super::document::{Document, DocumentType, Sealed};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+#[cfg(test)]
 use sha2::{Digest, Sha256};
-use std::fmt;
 
 /// A finalized invoice of the billing platform, checked and ready to sync.
 ///
@@ -135,117 +140,43 @@ pub struct Line {
     pub unit_price: Option<Decimal>,
 }
 
-/// Where a finalized invoice is in its life on the billing platform.
-///
-/// Exists to drive what a sync does: `Void` voids the ERP record, the others create or
-/// update it. `DRAFT` is deliberately absent: drafts are refused at ingest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum InvoiceStatus {
-    Open,
-    Paid,
-    Overdue,
-    Uncollectible,
-    Void,
-}
-
-impl InvoiceStatus {
-    /// Every status, in contract order (used to list the allowed values in errors).
-    pub const ALL: [Self; 5] = [
-        Self::Open,
-        Self::Paid,
-        Self::Overdue,
-        Self::Uncollectible,
-        Self::Void,
-    ];
-
-    /// The contract spelling, e.g. `"OPEN"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "OPEN",
-            Self::Paid => "PAID",
-            Self::Overdue => "OVERDUE",
-            Self::Uncollectible => "UNCOLLECTIBLE",
-            Self::Void => "VOID",
-        }
-    }
-
-    /// The status with exactly this contract spelling (case-sensitive), if any.
-    pub fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == code)
-    }
-}
-
-impl fmt::Display for InvoiceStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What kind of charge a line is.
-///
-/// Exists so connectors can map lines to ERP items or accounts per kind (e.g. QuickBooks'
-/// `item_map` keyed by line type).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum LineType {
-    Charge,
-    UsageFee,
-    SetupFee,
-    Discount,
-    TaxAdjustment,
-    Credit,
-    Proration,
-}
-
-impl LineType {
-    /// Every line type, in contract order (used to list the allowed values in errors).
-    pub const ALL: [Self; 7] = [
-        Self::Charge,
-        Self::UsageFee,
-        Self::SetupFee,
-        Self::Discount,
-        Self::TaxAdjustment,
-        Self::Credit,
-        Self::Proration,
-    ];
-
-    /// The contract spelling, e.g. `"USAGE_FEE"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Charge => "CHARGE",
-            Self::UsageFee => "USAGE_FEE",
-            Self::SetupFee => "SETUP_FEE",
-            Self::Discount => "DISCOUNT",
-            Self::TaxAdjustment => "TAX_ADJUSTMENT",
-            Self::Credit => "CREDIT",
-            Self::Proration => "PRORATION",
-        }
-    }
-
-    /// The line type with exactly this contract spelling (case-sensitive), if any.
-    pub fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == code)
-    }
-}
-
-impl fmt::Display for LineType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Invoice {
-    /// The invoice as contract JSON with every object's keys sorted.
+code_enum! {
+    /// Where a finalized invoice is in its life on the billing platform.
     ///
-    /// Exists as the one form that is stored, hashed and handed to transforms and webhooks,
-    /// so they all see the same bytes for the same invoice. Key order does not depend on
-    /// `serde_json` features (`preserve_order`), because keys are sorted here explicitly.
+    /// Exists to drive what a sync does: `Void` voids the ERP record, the others create or
+    /// update it. `DRAFT` is deliberately absent: drafts are refused at ingest.
+    pub enum InvoiceStatus {
+        Open = "OPEN",
+        Paid = "PAID",
+        Overdue = "OVERDUE",
+        Uncollectible = "UNCOLLECTIBLE",
+        Void = "VOID",
+    }
+}
+
+code_enum! {
+    /// What kind of charge a line is.
+    ///
+    /// Exists so connectors can map lines to ERP items or accounts per kind (e.g.
+    /// QuickBooks' `item_map` keyed by line type).
+    pub enum LineType {
+        Charge = "CHARGE",
+        UsageFee = "USAGE_FEE",
+        SetupFee = "SETUP_FEE",
+        Discount = "DISCOUNT",
+        TaxAdjustment = "TAX_ADJUSTMENT",
+        Credit = "CREDIT",
+        Proration = "PRORATION",
+    }
+}
+
+/// The canonical form is the one every document shares ([`Document`]); these inherent
+/// methods keep it callable without importing the trait.
+impl Invoice {
+    /// The invoice as contract JSON with every object's keys sorted: see
+    /// [`Document::canonical_json`].
     pub fn canonical_json(&self) -> Value {
-        // Serializing these types cannot fail: every map key is a string and every field's
-        // `Serialize` (strings, decimals, dates, JSON values) is infallible.
-        let value = serde_json::to_value(self).expect("an Invoice always serializes to JSON");
-        sorted_keys(value)
+        Document::canonical_json(self)
     }
 
     /// Lowercase hex SHA-256 of the compact bytes of [`Invoice::canonical_json`].
@@ -253,31 +184,19 @@ impl Invoice {
     /// Exists to tell a re-post of the same invoice (a no-op) from a changed one (a new
     /// version that re-syncs). See the module documentation for what counts as a change.
     pub fn content_hash(&self) -> String {
-        self.canonical_body().1
+        Document::content_hash(self)
     }
 
     /// The compact text of [`Invoice::canonical_json`] and its [`Invoice::content_hash`],
     /// built once: ingest stores the one and compares the other.
     pub fn canonical_body(&self) -> (String, String) {
-        let text = self.canonical_text();
-        let hash = hex::encode(Sha256::digest(text.as_bytes()));
-        (text, hash)
+        Document::canonical_body(self)
     }
 
-    /// The compact text of [`Invoice::canonical_json`], byte for byte.
-    ///
-    /// Exists because building the `Value` tree first cost more than the rest of an
-    /// ingest's JSON work: with sorted maps (see [`sorted_keys`]) and the fields declared
-    /// in sorted order, serializing the typed invoice writes the same bytes directly.
+    /// The compact text of [`Invoice::canonical_json`], byte for byte, written directly
+    /// from the typed invoice: see [`Document::canonical_text`].
     pub fn canonical_text(&self) -> String {
-        if maps_are_sorted() {
-            // Sized for a typical invoice up front: growing the buffer showed in profiles.
-            let mut out = Vec::with_capacity(512 + 256 * self.lines.len());
-            serde_json::to_writer(&mut out, self).expect("an Invoice always serializes to JSON");
-            String::from_utf8(out).expect("serde_json writes UTF-8")
-        } else {
-            self.canonical_json().to_string()
-        }
+        Document::canonical_text(self)
     }
 
     /// Whether the platform voided this invoice, so a sync voids the ERP record.
@@ -286,44 +205,26 @@ impl Invoice {
     }
 }
 
-/// Rebuilds every object with its keys inserted in sorted order, recursively.
-///
-/// Without `serde_json`'s `preserve_order` feature a `Map` is a `BTreeMap` and already
-/// iterates in sorted order, so there is nothing to do; but any crate in the build can
-/// turn that feature on, so whether it is on is checked once, at run time, not assumed.
-fn sorted_keys(value: Value) -> Value {
-    if maps_are_sorted() {
-        return value;
+impl Sealed for Invoice {}
+
+impl Document for Invoice {
+    const TYPE: DocumentType = DocumentType::Invoice;
+
+    fn id(&self) -> &str {
+        &self.id
     }
-    rebuild_sorted(value)
-}
 
-/// Whether `serde_json`'s maps iterate in sorted key order (no `preserve_order`), checked
-/// once.
-fn maps_are_sorted() -> bool {
-    static MAPS_ARE_SORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *MAPS_ARE_SORTED.get_or_init(|| {
-        let mut probe = Map::new();
-        probe.insert("b".into(), Value::Null);
-        probe.insert("a".into(), Value::Null);
-        probe.keys().next().map(String::as_str) == Some("a")
-    })
-}
+    fn entity(&self) -> Option<&str> {
+        self.entity.as_deref()
+    }
 
-fn rebuild_sorted(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|(a, _), (b, _)| a.cmp(b));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k, rebuild_sorted(v)))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(rebuild_sorted).collect()),
-        other => other,
+    fn status_code(&self) -> Option<&'static str> {
+        Some(self.status.as_str())
+    }
+
+    fn canonical_size_hint(&self) -> usize {
+        // Sized for a typical invoice up front: growing the buffer showed in profiles.
+        512 + 256 * self.lines.len()
     }
 }
 
@@ -479,6 +380,20 @@ mod tests {
         assert_eq!(LineType::TaxAdjustment.as_str(), "TAX_ADJUSTMENT");
         assert_eq!(InvoiceStatus::from_code("open"), None);
         assert_eq!(InvoiceStatus::from_code("DRAFT"), None);
+    }
+
+    #[test]
+    fn is_a_document() {
+        let mut invoice = sample();
+        assert_eq!(<Invoice as Document>::TYPE, DocumentType::Invoice);
+        assert_eq!(Document::id(&invoice), "inv_1");
+        assert_eq!(Document::entity(&invoice), None);
+        assert_eq!(invoice.status_code(), Some("OPEN"));
+        assert_eq!(invoice.event_type(true), "invoice.finalized");
+        assert_eq!(invoice.event_type(false), "invoice.updated");
+        invoice.status = InvoiceStatus::Void;
+        assert!(Document::is_void(&invoice));
+        assert_eq!(invoice.event_type(true), "invoice.voided");
     }
 
     #[test]

@@ -1,12 +1,36 @@
-//! Turning an ingest body into an [`Invoice`], or into the complete list of what is wrong.
+//! Turning an ingest body into a checked document, or into the complete list of what is
+//! wrong with it.
 //!
 //! The body is parsed into a `serde_json::Value` first and then walked field by field, so a
-//! bad invoice is answered with **every** problem at once (each with a path such as
-//! `customer.name`, `lines[2].amount` or `total`), never just the first one.
+//! bad document is answered with **every** problem at once (each with a path such as
+//! `customer.name`, `lines[2].amount` or `total`), never just the first one. One entry
+//! point per document: [`parse_invoice`] (below), [`parse_credit_note`] (`credit_note.rs`),
+//! [`parse_payment`] (`payment.rs`), [`parse_refund`] (`refund.rs`) and
+//! [`parse_customer_update`] (`customer.rs`), each documenting its own rules.
 //!
-//! The rules:
+//! Rules every document shares:
 //!
-//! - The body must be a JSON object, else [`InvoiceError::Malformed`] with the position.
+//! - The body must be a JSON object, else `Malformed` ([`InvoiceError::Malformed`],
+//!   [`DocumentError::Malformed`]) with the position.
+//! - An optional field set to `null` counts as absent. Unknown extra fields are ignored.
+//! - Strings are taken as given (nothing is trimmed) but must not be empty (except a line's
+//!   `description`, which defaults to `""`), may be at most [`MAX_STRING_CHARS`]
+//!   characters (Unicode scalar values) long, and must not contain U+0000.
+//! - Statuses and line types are case-sensitive.
+//! - `currency` is an ISO 4217 code with a minor unit (so not `XXX` or `XAU`); lower case is
+//!   accepted and stored upper case.
+//! - Dates are `YYYY-MM-DD` and real calendar dates; timestamps are RFC 3339 with any
+//!   offset and are stored in UTC.
+//! - Amounts follow [`super::money::parse_amount`] and are compared by value (`12.0`
+//!   equals `12.00`) but stored with the scale they arrived with. A check that needs
+//!   several amounts runs only when all of them parsed (and, where a sign is required,
+//!   have it), so one bad amount is reported once, not again as a wrong sum.
+//! - A `customer` is an object with `id` and `name` and optionally `email` and `address`;
+//!   an `address` needs `line1` and may have `line2`, `city`, `region`, `postal_code`,
+//!   `country`. `metadata` is an optional object.
+//!
+//! The invoice's own rules ([`parse_invoice`]):
+//!
 //! - `"status": "DRAFT"` gives [`InvoiceError::Draft`] and nothing else, whatever else is
 //!   wrong: the fix is to finalize the invoice, which may change the rest anyway.
 //! - Required: `id`, `number`, `status`, `currency`, `issue_date`, `finalized_at`,
@@ -15,40 +39,46 @@
 //! - Optional: `entity`, `due_date`, `metadata` (an object), `customer.email`,
 //!   `customer.address` (and its `line2`, `city`, `region`, `postal_code`, `country`), and on
 //!   lines `description`, `product_id`, `quantity`, `unit_price`, `tax_amount`, `tax_code`.
-//!   An optional field set to `null` counts as absent. Unknown extra fields are ignored.
-//! - Strings are taken as given (nothing is trimmed) but must not be empty (except a line's
-//!   `description`, which defaults to `""`), may be at most [`MAX_STRING_CHARS`]
-//!   characters (Unicode scalar values) long, and must not contain U+0000.
 //! - `status` is one of `OPEN`, `PAID`, `OVERDUE`, `UNCOLLECTIBLE`, `VOID`; a line's `type`
 //!   one of `CHARGE`, `USAGE_FEE`, `SETUP_FEE`, `DISCOUNT`, `TAX_ADJUSTMENT`, `CREDIT`,
-//!   `PRORATION`. Both are case-sensitive.
-//! - `currency` is an ISO 4217 code with a minor unit (so not `XXX` or `XAU`); lower case is
-//!   accepted and stored upper case.
-//! - Dates are `YYYY-MM-DD` and real calendar dates; `due_date` is not before `issue_date`;
-//!   `finalized_at` is RFC 3339 with any offset and is stored in UTC.
-//! - Amounts follow [`super::money::parse_amount`]. `subtotal`, `tax_total` and `total` may
-//!   not have more decimal places than the currency has (trailing zeros don't count, so JPY
-//!   `"12.00"` is fine and USD `"12.001"` is not); line amounts, quantities and prices may
-//!   (usage is often priced in fractions of a cent).
+//!   `PRORATION`.
+//! - `due_date` is not before `issue_date`; `finalized_at` is a timestamp.
+//! - `subtotal`, `tax_total` and `total` may not have more decimal places than the currency
+//!   has (trailing zeros don't count, so JPY `"12.00"` is fine and USD `"12.001"` is not);
+//!   line amounts, quantities and prices may (usage is often priced in fractions of a cent).
 //! - `lines` is a non-empty array with unique line ids. The lines' amounts add up to
 //!   `subtotal`; `subtotal + tax_total = total`; and when any line has a `tax_amount`, the
-//!   lines' tax amounts (absent counting as zero) add up to `tax_total`. Amounts are compared
-//!   by value (`12.0` equals `12.00`). Each of these checks runs only when all its inputs
-//!   parsed, so one bad amount is reported once, not again as a wrong sum.
+//!   lines' tax amounts (absent counting as zero) add up to `tax_total`.
 //!
-//! The sign of amounts is not checked: discounts and credits are usually negative lines.
+//! The sign of an invoice's amounts is not checked: discounts and credits are usually
+//! negative lines.
 
-use super::invoice::{Address, Customer, Invoice, InvoiceStatus, Line, LineType};
-use super::money::parse_amount;
-use chrono::{DateTime, NaiveDate, Utc};
-use iso_currency::Currency;
-use rust_decimal::Decimal;
+mod checker;
+mod credit_note;
+mod customer;
+mod parts;
+mod payment;
+mod refund;
+#[cfg(test)]
+mod test_support;
+
+pub use credit_note::parse_credit_note;
+pub use customer::parse_customer_update;
+pub use payment::parse_payment;
+pub use refund::parse_refund;
+
+use super::document::DocumentType;
+#[cfg(test)]
+use super::invoice::LineType;
+use super::invoice::{Invoice, InvoiceStatus};
+use checker::{Checker, Malformed, json_object};
+#[cfg(test)]
+use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 use std::fmt;
 
-/// The longest string (in characters) any invoice field may hold.
+/// The longest string (in characters) any field of any document may hold.
 pub const MAX_STRING_CHARS: usize = 1024;
 
 /// Why a body could not become an [`Invoice`].
@@ -69,11 +99,65 @@ pub enum InvoiceError {
     #[error("the invoice is a DRAFT: only finalized invoices sync; finalize it first")]
     Draft,
     /// The invoice breaks one or more rules; every problem found is listed (never empty).
-    #[error("{}", describe_problems(.0))]
+    #[error("{}", describe_problems(&DocumentType::Invoice, .0))]
     Invalid(Vec<FieldError>),
 }
 
-/// One problem with one field of an invoice.
+impl From<Malformed> for InvoiceError {
+    fn from(m: Malformed) -> Self {
+        InvoiceError::Malformed {
+            message: m.message,
+            line: m.line,
+            column: m.column,
+        }
+    }
+}
+
+/// Why a body could not become a credit note, payment, refund or customer update.
+///
+/// Exists so the API can answer like it does for invoices ([`InvoiceError`], which keeps
+/// its own type for its `Draft` case): a malformed body with one message (400), an invalid
+/// document with the list of every offending field (422).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DocumentError {
+    /// The bytes are not JSON, or the JSON is not an object. `line` and `column` are
+    /// 1-based and point at the problem (`column` is 0 when the body is empty).
+    #[error("the body is not a JSON object: {message} (line {line}, column {column})")]
+    Malformed {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+    /// The document breaks one or more rules; every problem found is listed (never empty).
+    #[error("{}", describe_problems(.document, .problems))]
+    Invalid {
+        /// Which kind of document was refused, for the message.
+        document: DocumentType,
+        problems: Vec<FieldError>,
+    },
+}
+
+impl DocumentError {
+    /// Every problem found (none for a malformed body).
+    pub fn problems(&self) -> &[FieldError] {
+        match self {
+            DocumentError::Malformed { .. } => &[],
+            DocumentError::Invalid { problems, .. } => problems,
+        }
+    }
+}
+
+impl From<Malformed> for DocumentError {
+    fn from(m: Malformed) -> Self {
+        DocumentError::Malformed {
+            message: m.message,
+            line: m.line,
+            column: m.column,
+        }
+    }
+}
+
+/// One problem with one field of a document.
 ///
 /// Exists so an API error can point at the exact field (`lines[2].amount`) with a message
 /// a person can act on (`must be a decimal amount such as "12.00" (got "abc")`).
@@ -91,15 +175,16 @@ impl fmt::Display for FieldError {
     }
 }
 
-fn describe_problems(errors: &[FieldError]) -> String {
+fn describe_problems(document: &DocumentType, errors: &[FieldError]) -> String {
     let list = errors
         .iter()
         .map(FieldError::to_string)
         .collect::<Vec<_>>()
         .join("; ");
+    let noun = document.noun();
     match errors.len() {
-        1 => format!("the invoice has 1 problem: {list}"),
-        n => format!("the invoice has {n} problems: {list}"),
+        1 => format!("the {noun} has 1 problem: {list}"),
+        n => format!("the {noun} has {n} problems: {list}"),
     }
 }
 
@@ -108,147 +193,45 @@ fn describe_problems(errors: &[FieldError]) -> String {
 /// Exists as the only way into the domain: whatever it returns `Ok` for satisfies every
 /// rule in the module documentation, and an `Err(Invalid)` lists all problems at once.
 pub fn parse_invoice(body: &[u8]) -> Result<Invoice, InvoiceError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| malformed(&e))?;
-    let Value::Object(obj) = value else {
-        let (line, column) = first_token_position(body);
-        return Err(InvoiceError::Malformed {
-            message: format!("expected an object, got {}", kind(&value)),
-            line,
-            column,
-        });
-    };
+    let obj = json_object(body)?;
     if obj.get("status").and_then(Value::as_str) == Some("DRAFT") {
         return Err(InvoiceError::Draft);
     }
     let mut checker = Checker::default();
     let invoice = checker.invoice(&obj);
-    match invoice {
-        Some(invoice) if checker.errors.is_empty() => Ok(invoice),
-        _ => Err(checker.into_error()),
-    }
+    checker
+        .finish(invoice, DocumentType::Invoice.noun())
+        .map_err(InvoiceError::Invalid)
 }
 
-fn malformed(e: &serde_json::Error) -> InvoiceError {
-    // serde_json appends " at line L column C" to its messages; we report those separately.
-    let full = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
-    InvoiceError::Malformed {
-        message,
-        line: e.line(),
-        column: e.column(),
-    }
-}
-
-/// 1-based line and column of the first non-whitespace byte (where the value starts).
-fn first_token_position(body: &[u8]) -> (usize, usize) {
-    let (mut line, mut column) = (1, 1);
-    for &b in body {
-        match b {
-            b'\n' => {
-                line += 1;
-                column = 1;
-            }
-            b' ' | b'\t' | b'\r' => column += 1,
-            _ => break,
-        }
-    }
-    (line, column)
-}
-
-/// How a JSON value is named in messages.
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A field's path (`prefix.key`, or just `key` at the top level), written out only when
-/// a problem is recorded: formatting every field's path up front was a visible share of
-/// validating a valid invoice.
-#[derive(Clone, Copy)]
-struct Field<'a> {
-    prefix: &'a str,
-    key: &'a str,
-}
-
-impl<'a> Field<'a> {
-    fn new(prefix: &'a str, key: &'a str) -> Self {
-        Field { prefix, key }
-    }
-}
-
-impl<'a> From<&'a str> for Field<'a> {
-    fn from(key: &'a str) -> Self {
-        Field { prefix: "", key }
-    }
-}
-
-impl fmt::Display for Field<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.prefix.is_empty() {
-            f.write_str(self.key)
-        } else {
-            write!(f, "{}.{}", self.prefix, self.key)
-        }
-    }
-}
-
-fn one_of<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str) -> String {
-    all.iter().map(|&x| name(x)).collect::<Vec<_>>().join(", ")
-}
-
-/// The amounts of one line that take part in the invoice's sums.
-///
-/// `amount` is `None` when it did not parse; `tax` follows the optional-reader convention
-/// (`None`: did not parse, `Some(None)`: absent).
-struct LineSums {
-    amount: Option<Decimal>,
-    tax: Option<Option<Decimal>>,
-}
-
-/// Walks an invoice, collecting every problem.
-///
-/// Convention for all readers: they return `None` only after recording an error for that
-/// field. Readers of optional fields return `Some(None)` when the field is absent or `null`.
-#[derive(Default)]
-struct Checker {
-    errors: Vec<FieldError>,
+/// Parses and checks the body of one kind of document other than an invoice with `read`.
+fn parse_document<T>(
+    document: DocumentType,
+    body: &[u8],
+    read: impl FnOnce(&mut Checker, &Map<String, Value>) -> Option<T>,
+) -> Result<T, DocumentError> {
+    let obj = json_object(body)?;
+    let mut checker = Checker::default();
+    let value = read(&mut checker, &obj);
+    checker
+        .finish(value, document.noun())
+        .map_err(|problems| DocumentError::Invalid { document, problems })
 }
 
 impl Checker {
-    fn push(&mut self, field: impl fmt::Display, message: impl Into<String>) {
-        self.errors.push(FieldError {
-            field: field.to_string(),
-            message: message.into(),
-        });
-    }
-
-    fn into_error(mut self) -> InvoiceError {
-        if self.errors.is_empty() {
-            // Unreachable by the readers' convention; never answer "invalid" with no reason.
-            debug_assert!(false, "an invoice was refused without a recorded problem");
-            self.push("", "is not a valid invoice");
-        }
-        InvoiceError::Invalid(self.errors)
-    }
-
-    // ---- the invoice, top down ----
-
     fn invoice(&mut self, obj: &Map<String, Value>) -> Option<Invoice> {
         let id = self.required_string(obj, "", "id");
         let number = self.required_string(obj, "", "number");
-        let status = self.status(obj);
+        let status = self.code(
+            obj,
+            "",
+            "status",
+            &InvoiceStatus::ALL,
+            InvoiceStatus::as_str,
+        );
         let entity = self.optional_string(obj, "", "entity");
-        let currency = self.currency(obj);
-        let issue_date = self
-            .required(obj, "", "issue_date")
-            .and_then(|v| self.date(v, "issue_date".into()));
+        let currency = self.currency(obj, "invoices cannot be issued in it");
+        let issue_date = self.required_date(obj, "issue_date");
         let due_date = self.optional_date(obj, "due_date");
         if let (Some(issue), Some(Some(due))) = (issue_date, due_date)
             && due < issue
@@ -258,7 +241,7 @@ impl Checker {
                 format!("must not be before issue_date ({issue}) (got \"{due}\")"),
             );
         }
-        let finalized_at = self.finalized_at(obj);
+        let finalized_at = self.timestamp(obj, "finalized_at");
         let customer = self.customer(obj);
         let (lines, sums) = self.lines(obj);
         let subtotal = self.required_amount(obj, "", "subtotal");
@@ -280,16 +263,7 @@ impl Checker {
         if let Some(sums) = &sums {
             self.line_sums(sums, subtotal, tax_total);
         }
-        if let (Some(subtotal), Some(tax_total), Some(total)) = (subtotal, tax_total, total) {
-            match subtotal.checked_add(tax_total) {
-                Some(sum) if sum == total => {}
-                Some(sum) => self.push(
-                    "total",
-                    format!("subtotal + tax_total is {sum} but total is {total}"),
-                ),
-                None => self.push("total", "subtotal + tax_total is too large to be an amount"),
-            }
-        }
+        self.total_adds_up(subtotal, tax_total, total);
 
         Some(Invoice {
             id: id?,
@@ -308,395 +282,6 @@ impl Checker {
             metadata: metadata?,
         })
     }
-
-    fn status(&mut self, obj: &Map<String, Value>) -> Option<InvoiceStatus> {
-        let code = self.required_string(obj, "", "status")?;
-        let status = InvoiceStatus::from_code(&code);
-        if status.is_none() {
-            let allowed = one_of(&InvoiceStatus::ALL, InvoiceStatus::as_str);
-            self.push("status", format!("must be one of {allowed} (got {code:?})"));
-        }
-        status
-    }
-
-    /// The upper-cased code and its number of decimal places.
-    fn currency(&mut self, obj: &Map<String, Value>) -> Option<(String, u16)> {
-        let given = self.required_string(obj, "", "currency")?;
-        let code = given.to_ascii_uppercase();
-        let Some(currency) = Currency::from_code(&code) else {
-            self.push(
-                "currency",
-                format!("must be an ISO 4217 currency code such as \"USD\" (got {given:?})"),
-            );
-            return None;
-        };
-        let Some(exponent) = currency.exponent() else {
-            self.push(
-                "currency",
-                format!("{code} has no minor unit, so invoices cannot be issued in it"),
-            );
-            return None;
-        };
-        Some((code, exponent))
-    }
-
-    fn currency_precision(&mut self, field: &str, amount: Decimal, code: &str, exponent: u16) {
-        if amount.normalize().scale() > u32::from(exponent) {
-            let places = match exponent {
-                0 => "no decimal places".to_owned(),
-                1 => "at most 1 decimal place".to_owned(),
-                n => format!("at most {n} decimal places"),
-            };
-            self.push(
-                field,
-                format!("must have {places} in {code} (got \"{amount}\")"),
-            );
-        }
-    }
-
-    fn finalized_at(&mut self, obj: &Map<String, Value>) -> Option<DateTime<Utc>> {
-        let text = self
-            .required(obj, "", "finalized_at")
-            .and_then(|v| self.string(v, "finalized_at".into()))?;
-        match DateTime::parse_from_rfc3339(&text) {
-            Ok(at) => Some(at.with_timezone(&Utc)),
-            Err(_) => {
-                self.push(
-                    "finalized_at",
-                    format!(
-                        "must be an RFC 3339 timestamp such as \"2026-11-01T10:00:00Z\" (got {text:?})"
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    fn customer(&mut self, obj: &Map<String, Value>) -> Option<Customer> {
-        let customer = self.required(obj, "", "customer")?;
-        let obj = self.object(customer, "customer".into())?;
-        let id = self.required_string(obj, "customer", "id");
-        let name = self.required_string(obj, "customer", "name");
-        let email = self.optional_string(obj, "customer", "email");
-        let address = match optional(obj, "address") {
-            None => Some(None),
-            Some(v) => self.address(v).map(Some),
-        };
-        Some(Customer {
-            id: id?,
-            name: name?,
-            email: email?,
-            address: address?,
-        })
-    }
-
-    fn address(&mut self, v: &Value) -> Option<Address> {
-        const AT: &str = "customer.address";
-        let obj = self.object(v, AT.into())?;
-        let line1 = self.required_string(obj, AT, "line1");
-        let line2 = self.optional_string(obj, AT, "line2");
-        let city = self.optional_string(obj, AT, "city");
-        let region = self.optional_string(obj, AT, "region");
-        let postal_code = self.optional_string(obj, AT, "postal_code");
-        let country = self.optional_string(obj, AT, "country");
-        Some(Address {
-            line1: line1?,
-            line2: line2?,
-            city: city?,
-            region: region?,
-            postal_code: postal_code?,
-            country: country?,
-        })
-    }
-
-    /// The lines, and the amounts for the sum checks when `lines` is a non-empty array.
-    fn lines(&mut self, obj: &Map<String, Value>) -> (Option<Vec<Line>>, Option<Vec<LineSums>>) {
-        let Some(value) = self.required(obj, "", "lines") else {
-            return (None, None);
-        };
-        let Value::Array(items) = value else {
-            self.push("lines", format!("must be an array (got {})", kind(value)));
-            return (None, None);
-        };
-        if items.is_empty() {
-            self.push("lines", "must contain at least one line");
-            return (None, None);
-        }
-        let mut first_with_id: HashMap<String, usize> = HashMap::new();
-        let mut lines = Vec::with_capacity(items.len());
-        let mut sums = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            lines.push(self.line(i, item, &mut first_with_id, &mut sums));
-        }
-        (lines.into_iter().collect(), Some(sums))
-    }
-
-    /// One line; its amounts are recorded in `sums` whatever else is wrong with it.
-    fn line(
-        &mut self,
-        i: usize,
-        v: &Value,
-        first_with_id: &mut HashMap<String, usize>,
-        sums: &mut Vec<LineSums>,
-    ) -> Option<Line> {
-        let at = format!("lines[{i}]");
-        let Some(obj) = self.object(v, at.as_str().into()) else {
-            sums.push(LineSums {
-                amount: None,
-                tax: None,
-            });
-            return None;
-        };
-        let id = self.required_string(obj, &at, "id");
-        if let Some(id) = &id {
-            if let Some(first) = first_with_id.get(id) {
-                self.push(
-                    Field::new(&at, "id"),
-                    format!("duplicates the id of lines[{first}] (got {id:?})"),
-                );
-            } else {
-                first_with_id.insert(id.clone(), i);
-            }
-        }
-        let line_type = self.line_type(obj, &at);
-        let description = match optional(obj, "description") {
-            None => Some(String::new()),
-            Some(v) => self.string_maybe_empty(v, Field::new(&at, "description")),
-        };
-        let product_id = self.optional_string(obj, &at, "product_id");
-        let quantity = self.optional_amount(obj, &at, "quantity");
-        let unit_price = self.optional_amount(obj, &at, "unit_price");
-        let amount = self.required_amount(obj, &at, "amount");
-        let tax_amount = self.optional_amount(obj, &at, "tax_amount");
-        let tax_code = self.optional_string(obj, &at, "tax_code");
-        sums.push(LineSums {
-            amount,
-            tax: tax_amount,
-        });
-
-        Some(Line {
-            id: id?,
-            line_type: line_type?,
-            description: description?,
-            product_id: product_id?,
-            quantity: quantity?,
-            unit_price: unit_price?,
-            amount: amount?,
-            tax_amount: tax_amount?,
-            tax_code: tax_code?,
-        })
-    }
-
-    fn line_type(&mut self, obj: &Map<String, Value>, at: &str) -> Option<LineType> {
-        let code = self.required_string(obj, at, "type")?;
-        let line_type = LineType::from_code(&code);
-        if line_type.is_none() {
-            let allowed = one_of(&LineType::ALL, LineType::as_str);
-            self.push(
-                Field::new(at, "type"),
-                format!("must be one of {allowed} (got {code:?})"),
-            );
-        }
-        line_type
-    }
-
-    /// Lines add up to the subtotal, and their tax amounts (if any) to the tax total.
-    fn line_sums(
-        &mut self,
-        sums: &[LineSums],
-        subtotal: Option<Decimal>,
-        tax_total: Option<Decimal>,
-    ) {
-        let amounts: Option<Vec<Decimal>> = sums.iter().map(|s| s.amount).collect();
-        if let (Some(amounts), Some(subtotal)) = (amounts, subtotal) {
-            match checked_sum(amounts) {
-                Some(sum) if sum == subtotal => {}
-                Some(sum) => self.push(
-                    "subtotal",
-                    format!("lines sum to {sum} but subtotal is {subtotal}"),
-                ),
-                None => self.push("lines", "amounts add up to more than an amount can hold"),
-            }
-        }
-
-        let taxes: Option<Vec<Option<Decimal>>> = sums.iter().map(|s| s.tax).collect();
-        if let (Some(taxes), Some(tax_total)) = (taxes, tax_total)
-            && taxes.iter().any(Option::is_some)
-        {
-            match checked_sum(taxes.into_iter().flatten()) {
-                Some(sum) if sum == tax_total => {}
-                Some(sum) => self.push(
-                    "tax_total",
-                    format!("lines' tax_amount sum to {sum} but tax_total is {tax_total}"),
-                ),
-                None => self.push(
-                    "lines",
-                    "tax amounts add up to more than an amount can hold",
-                ),
-            }
-        }
-    }
-
-    fn metadata(&mut self, obj: &Map<String, Value>) -> Option<Map<String, Value>> {
-        match optional(obj, "metadata") {
-            None => Some(Map::new()),
-            Some(v) => self.object(v, "metadata".into()).cloned(),
-        }
-    }
-
-    // ---- readers for single fields ----
-
-    /// The field's value; records "is required" when it is absent or `null`.
-    fn required<'v>(
-        &mut self,
-        obj: &'v Map<String, Value>,
-        at: &str,
-        key: &str,
-    ) -> Option<&'v Value> {
-        let value = optional(obj, key);
-        if value.is_none() {
-            self.push(Field::new(at, key), "is required");
-        }
-        value
-    }
-
-    fn object<'v>(&mut self, v: &'v Value, field: Field<'_>) -> Option<&'v Map<String, Value>> {
-        let obj = v.as_object();
-        if obj.is_none() {
-            self.push(field, format!("must be an object (got {})", kind(v)));
-        }
-        obj
-    }
-
-    /// A non-empty string of at most [`MAX_STRING_CHARS`] characters.
-    fn string(&mut self, v: &Value, field: Field<'_>) -> Option<String> {
-        let s = self.string_maybe_empty(v, field)?;
-        if s.is_empty() {
-            self.push(field, "must not be empty");
-            return None;
-        }
-        Some(s)
-    }
-
-    fn string_maybe_empty(&mut self, v: &Value, field: Field<'_>) -> Option<String> {
-        let Value::String(s) = v else {
-            self.push(field, format!("must be a string (got {})", kind(v)));
-            return None;
-        };
-        if s.contains('\0') {
-            // No database text column can hold it, and it has no business in an invoice.
-            self.push(field, "must not contain the NUL character (U+0000)");
-            return None;
-        }
-        // No more bytes than the limit means no more characters either: count only then.
-        if s.len() > MAX_STRING_CHARS {
-            let chars = s.chars().count();
-            if chars > MAX_STRING_CHARS {
-                self.push(
-                    field,
-                    format!("must be at most {MAX_STRING_CHARS} characters long (got {chars})"),
-                );
-                return None;
-            }
-        }
-        Some(s.clone())
-    }
-
-    fn required_string(&mut self, obj: &Map<String, Value>, at: &str, key: &str) -> Option<String> {
-        let v = self.required(obj, at, key)?;
-        self.string(v, Field::new(at, key))
-    }
-
-    fn optional_string(
-        &mut self,
-        obj: &Map<String, Value>,
-        at: &str,
-        key: &str,
-    ) -> Option<Option<String>> {
-        let Some(v) = optional(obj, key) else {
-            return Some(None);
-        };
-        let field = Field::new(at, key);
-        if v.as_str() == Some("") {
-            self.push(
-                field,
-                "must not be empty (leave it out, or use null, when there is none)",
-            );
-            return None;
-        }
-        self.string(v, field).map(Some)
-    }
-
-    fn amount(&mut self, v: &Value, field: Field<'_>) -> Option<Decimal> {
-        parse_amount(v)
-            .map_err(|message| self.push(field, message))
-            .ok()
-    }
-
-    fn required_amount(
-        &mut self,
-        obj: &Map<String, Value>,
-        at: &str,
-        key: &str,
-    ) -> Option<Decimal> {
-        let v = self.required(obj, at, key)?;
-        self.amount(v, Field::new(at, key))
-    }
-
-    fn optional_amount(
-        &mut self,
-        obj: &Map<String, Value>,
-        at: &str,
-        key: &str,
-    ) -> Option<Option<Decimal>> {
-        match optional(obj, key) {
-            None => Some(None),
-            Some(v) => self.amount(v, Field::new(at, key)).map(Some),
-        }
-    }
-
-    /// A `YYYY-MM-DD` calendar date (exactly that form: no signs, no missing zeros).
-    fn date(&mut self, v: &Value, field: Field<'_>) -> Option<NaiveDate> {
-        let text = self.string(v, field)?;
-        let shaped = text.len() == 10
-            && text.bytes().enumerate().all(|(i, b)| match i {
-                4 | 7 => b == b'-',
-                _ => b.is_ascii_digit(),
-            });
-        if !shaped {
-            self.push(
-                field,
-                format!("must be a date in YYYY-MM-DD form (got {text:?})"),
-            );
-            return None;
-        }
-        match NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
-            Ok(date) => Some(date),
-            Err(_) => {
-                self.push(field, format!("is not a calendar date (got {text:?})"));
-                None
-            }
-        }
-    }
-
-    fn optional_date(&mut self, obj: &Map<String, Value>, key: &str) -> Option<Option<NaiveDate>> {
-        match optional(obj, key) {
-            None => Some(None),
-            Some(v) => self.date(v, key.into()).map(Some),
-        }
-    }
-}
-
-/// The field's value, treating `null` like an absent field.
-fn optional<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
-    obj.get(key).filter(|v| !v.is_null())
-}
-
-/// The sum, or `None` when it does not fit in a `Decimal`.
-fn checked_sum(amounts: impl IntoIterator<Item = Decimal>) -> Option<Decimal> {
-    amounts
-        .into_iter()
-        .try_fold(Decimal::ZERO, |sum, amount| sum.checked_add(amount))
 }
 
 #[cfg(test)]

@@ -1,0 +1,8 @@
+//! libFuzzer target; the check itself is [`ledger_oracles::payment_parse`].
+#![no_main]
+
+#[allow(dead_code)] // each target uses one of the shared checks
+#[path = "../ledger_oracles.rs"]
+mod ledger_oracles;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ledger_oracles::payment_parse(data));

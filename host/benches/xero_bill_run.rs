@@ -1,5 +1,5 @@
 //! A first Xero bill run, every customer new, against the fake Xero of the integration
-//! tests (`tests/it/fakes/xero.rs`), which limits the way Xero does: 60 calls in any
+//! tests (`tests/it/fakes/xero/`), which limits the way Xero does: 60 calls in any
 //! minute per organisation, 5 in flight, 5,000 a day, answered 429 with `Retry-After`.
 //!
 //! Run: `cargo bench -p erp-sync --bench xero_bill_run` (both runs of issue 18: 600
@@ -12,9 +12,10 @@
 //! docs/performance.md. The fake is test code, so this is a bench target, not a
 //! subcommand of the binary.
 
-#[allow(dead_code)]
-#[path = "../../tests/it/fakes/xero.rs"]
-mod fake;
+#[allow(dead_code, unused_imports)]
+#[path = "../../tests/it/fakes/mod.rs"]
+mod fakes;
+use fakes::xero as fake;
 
 use std::time::{Duration, Instant};
 
@@ -190,7 +191,7 @@ async fn bill_run(run: &Run) {
         *reasons.entry(head).or_default() += 1;
     }
     let mut reasons: Vec<(String, usize)> = reasons.into_iter().collect();
-    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     for (reason, n) in reasons.iter().take(8) {
         println!("  FAILED x{n}: {reason}");
     }

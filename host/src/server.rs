@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::connectors::netsuite::NetSuiteConnector;
+use crate::connectors::oauth_client::OAuthSetup;
 use crate::connectors::quickbooks::QuickBooksConnector;
 use crate::connectors::xero::XeroConnector;
 use crate::connectors::{Connectors, OAuthConnect, Provider, egress, webhook::WebhookConnector};
@@ -105,22 +106,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         Some(config.data_dir.join("wasm-cache")),
     )?;
     let transforms = Arc::new(Transforms::new(store.clone(), wasm));
-    let quickbooks = Arc::new(QuickBooksConnector::new(
-        config.quickbooks.clone(),
-        &config.public_url,
-        store.clone(),
-        sealer.clone(),
-        config.request_timeout,
-        config.retry.max_retry_after,
-    ));
+    let oauth_setup = |app| OAuthSetup {
+        app,
+        public_url: &config.public_url,
+        store: &store,
+        sealer: sealer.clone(),
+        timeout: config.request_timeout,
+        max_pause: config.retry.max_retry_after,
+    };
+    let quickbooks = Arc::new(QuickBooksConnector::new(oauth_setup(&config.quickbooks)));
     let xero = Arc::new(XeroConnector::new(
-        config.xero.clone(),
-        &config.public_url,
+        oauth_setup(&config.xero),
         &config.xero_scopes,
-        store.clone(),
-        sealer.clone(),
-        config.request_timeout,
-        config.retry.max_retry_after,
     ));
     let netsuite = Arc::new(NetSuiteConnector::new(
         config.netsuite_api_base.clone(),

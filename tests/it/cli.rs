@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use crate::process::{Serve, call, http, run, tenant_create};
+use crate::support::process::{Serve, call, http, run, tenant_create};
 
 #[tokio::test]
 async fn tenant_create_prints_an_id_and_a_key_that_the_server_accepts() {
@@ -36,12 +36,7 @@ async fn tenant_create_prints_an_id_and_a_key_that_the_server_accepts() {
             "the error echoes a key: {body}"
         );
     }
-    let status = server.terminate().await;
-    assert!(
-        status.success(),
-        "exit {status}; stderr:\n{}",
-        server.stderr()
-    );
+    server.stop_cleanly().await;
 }
 
 #[tokio::test]
@@ -139,12 +134,7 @@ async fn tenant_create_works_while_a_server_runs_on_the_same_data_dir() {
         let (status, body) = call(&http, &server.base, key, "GET", "/v1/settings", None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let status = server.terminate().await;
-    assert!(
-        status.success(),
-        "exit {status}; stderr:\n{}",
-        server.stderr()
-    );
+    server.stop_cleanly().await;
 }
 
 #[tokio::test]

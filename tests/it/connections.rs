@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Receiver, Reply, TestServer, eventually, invoice};
+use crate::support::{Receiver, Reply, TestServer, error_message, eventually, invoice};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -18,25 +18,13 @@ async fn a_second_connection_needs_multi_erp_and_then_routes_by_entity() {
     let us_conn = server.connect_webhook(&us, Some("US")).await;
 
     let (status, body) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "webhook", "config": {"url": uk.url()}})),
-        )
+        .post_connection(json!({"provider": "webhook", "config": {"url": uk.url()}}))
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("multi_erp"),
-        "{body}"
-    );
+    assert!(error_message(&body).contains("multi_erp"), "{body}");
     assert_eq!(uk.received().len(), 0, "a refused connection sends no test");
 
-    let (status, settings) = server
-        .call("PATCH", "/v1/settings", Some(json!({"multi_erp": true})))
-        .await;
+    let (status, settings) = server.set_multi_erp(true).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(settings["multi_erp"], true);
     server.connect_webhook(&uk, Some("UK")).await;
@@ -55,11 +43,9 @@ async fn a_second_connection_needs_multi_erp_and_then_routes_by_entity() {
     assert!(us.for_invoice("inv_uk").is_empty());
     assert!(uk.for_invoice("inv_us").is_empty());
 
-    let (status, body) = server
-        .call("PATCH", "/v1/settings", Some(json!({"multi_erp": false})))
-        .await;
+    let (status, body) = server.set_multi_erp(false).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    let (_, list) = server.connections().await;
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert!(
         list.as_array()
@@ -82,9 +68,7 @@ async fn disconnect_cancels_waiting_jobs_and_sends_nothing_more() {
     })
     .await;
 
-    let (status, body) = server
-        .call("DELETE", &format!("/v1/connections/{id}"), None)
-        .await;
+    let (status, body) = server.disconnect(id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "disconnected");
     assert_eq!(body["cancelled_jobs"], 1);
@@ -103,13 +87,7 @@ async fn disconnect_cancels_waiting_jobs_and_sends_nothing_more() {
     receiver.set_default(Reply::status(200));
     let accepted = server.ingest(&invoice("inv_after")).await;
     assert!(accepted["jobs"].as_array().unwrap().is_empty());
-    let (status, _) = server
-        .call(
-            "POST",
-            "/v1/invoices/inv_d/sync",
-            Some(json!({"connection_id": id})),
-        )
-        .await;
+    let (status, _) = server.resync("inv_d", Some(id)).await;
     assert_eq!(status, StatusCode::CONFLICT);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.for_invoice("inv_d").len(), 1);
@@ -132,22 +110,15 @@ async fn private_targets_are_refused_unless_allowed() {
         "http://192.168.1.20/hook",
     ] {
         let (status, body) = server
-            .call(
-                "POST",
-                "/v1/connections",
-                Some(json!({"provider": "webhook", "config": {"url": url}})),
-            )
+            .post_connection(json!({"provider": "webhook", "config": {"url": url}}))
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
         assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("--allow-private-targets"),
+            error_message(&body).contains("--allow-private-targets"),
             "{body}"
         );
     }
-    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    let (_, list) = server.connections().await;
     assert!(list.as_array().unwrap().is_empty());
 }
 
@@ -176,14 +147,9 @@ async fn bad_connection_requests_name_the_problem() {
         (json!({"config": {}}), "provider"),
     ];
     for (body, field) in cases {
-        let (status, answer) = server
-            .call("POST", "/v1/connections", Some(body.clone()))
-            .await;
+        let (status, answer) = server.post_connection(body.clone()).await;
         assert!(status.is_client_error(), "{body}: {status}");
-        assert!(
-            answer["error"]["message"].as_str().unwrap().contains(field),
-            "{body}: {answer}"
-        );
+        assert!(error_message(&answer).contains(field), "{body}: {answer}");
     }
 }
 
@@ -192,16 +158,11 @@ async fn secrets_stay_sealed_and_are_never_returned() {
     let mut server = TestServer::start().await;
     let receiver = Receiver::start().await;
     let secret = "whsec_my-own-very-secret-signing-key";
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(
-                json!({"provider": "webhook", "config": {"url": receiver.url(), "secret": secret}}),
-            ),
+    let created = server
+        .create_connection(
+            json!({"provider": "webhook", "config": {"url": receiver.url(), "secret": secret}}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED);
     assert!(
         created["secret"].is_null(),
         "a secret the operator brought is not echoed"
@@ -248,31 +209,19 @@ async fn patching_the_url_reruns_the_test() {
     let conn = server.connect_webhook(&first, None).await;
     let id = conn["id"].as_str().unwrap();
     let (status, body) = server
-        .call(
-            "PATCH",
-            &format!("/v1/connections/{id}"),
-            Some(json!({"name": "renamed"})),
-        )
+        .patch_connection(id, json!({"name": "renamed"}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["name"], "renamed");
     assert!(body["test_sync"].is_null());
     let (status, body) = server
-        .call(
-            "PATCH",
-            &format!("/v1/connections/{id}"),
-            Some(json!({"config": {"url": second.url()}})),
-        )
+        .patch_connection(id, json!({"config": {"url": second.url()}}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["test_sync"]["status"], "SUCCESS");
     assert_eq!(second.received().len(), 1);
     let (status, _) = server
-        .call(
-            "PATCH",
-            &format!("/v1/connections/{id}"),
-            Some(json!({"config": {"secret": "0123456789abcdef0"}})),
-        )
+        .patch_connection(id, json!({"config": {"secret": "0123456789abcdef0"}}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }

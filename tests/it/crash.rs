@@ -20,12 +20,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use erp_sync::store::{Location, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::process::{Serve, call, http, tenant_create, try_call};
+use crate::support::process::{
+    Serve, call, http, invoice_state, open_store, tenant_create, try_call,
+};
 use crate::support::{eventually, invoice};
 
 const INVOICES: usize = 2_000;
@@ -286,15 +287,7 @@ async fn two_dozen_sigkills_during_a_flaky_flow_of_2000_invoices_lose_nothing() 
             let (client, base, key) = (client.clone(), server.base.clone(), key.clone());
             let id = id.clone();
             async move {
-                let (status, state) = call(
-                    &client,
-                    &base,
-                    &key,
-                    "GET",
-                    &format!("/v1/invoices/{id}"),
-                    None,
-                )
-                .await;
+                let (status, state) = invoice_state(&client, &base, &key, &id).await;
                 assert_eq!(status, StatusCode::OK, "{id} is lost: {state}");
                 let sync = state["sync"].as_array().expect("sync states");
                 assert_eq!(sync.len(), 1, "{id} has one delivery: {state}");
@@ -416,15 +409,8 @@ async fn two_dozen_sigkills_during_a_flaky_flow_of_2000_invoices_lose_nothing() 
     }
 
     // A graceful stop, then nothing is leased or pending in the database.
-    let status = server.terminate().await;
-    assert!(
-        status.success(),
-        "exit {status}; stderr:\n{}",
-        server.stderr()
-    );
-    let store = Store::open_shared(Location::DataDir(dir.path()))
-        .await
-        .expect("the database opens");
+    server.stop_cleanly().await;
+    let store = open_store(dir.path()).await;
     assert_eq!(store.leased_count().await.expect("a count"), 0);
     assert_eq!(store.queue_depth().await.expect("depths"), vec![]);
     store.close().await;

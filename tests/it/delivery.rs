@@ -19,9 +19,7 @@ fn statuses(got: &[Received]) -> Vec<String> {
 
 #[tokio::test]
 async fn connecting_runs_a_signed_test_delivery_and_logs_it() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    let created = server.connect_webhook(&receiver, None).await;
+    let (server, receiver, created) = TestServer::start_with_webhook().await;
     assert_eq!(created["status"], "active");
     assert_eq!(created["test_sync"]["status"], "SUCCESS");
     assert_eq!(created["test_sync"]["response_code"], 200);
@@ -42,13 +40,7 @@ async fn connecting_runs_a_signed_test_delivery_and_logs_it() {
     assert_eq!(log[0]["status"], "SUCCESS");
     assert_eq!(log[0]["connection_id"], created["id"]);
 
-    let (_, shown) = server
-        .call(
-            "GET",
-            &format!("/v1/connections/{}", created["id"].as_str().unwrap()),
-            None,
-        )
-        .await;
+    let (_, shown) = server.connection(created["id"].as_str().unwrap()).await;
     assert!(
         !shown.to_string().contains(secret),
         "the secret is shown only once"
@@ -58,9 +50,7 @@ async fn connecting_runs_a_signed_test_delivery_and_logs_it() {
 
 #[tokio::test]
 async fn an_invoice_is_delivered_signed_and_logged() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    let conn = server.connect_webhook(&receiver, None).await;
+    let (server, receiver, conn) = TestServer::start_with_webhook().await;
     let sent = invoice("inv_1");
     let accepted = server.ingest(&sent).await;
     assert_eq!(accepted["version"], 1);
@@ -95,7 +85,7 @@ async fn an_invoice_is_delivered_signed_and_logged() {
     assert!(entry["duration_ms"].as_i64().unwrap() >= 0);
     assert_eq!(entry["event_id"], body["id"]);
 
-    let (status, state) = server.call("GET", "/v1/invoices/inv_1", None).await;
+    let (status, state) = server.invoice_state("inv_1").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(state["sync"][0]["state"], "succeeded");
     assert_eq!(state["invoice"]["number"], "INV-inv_1");
@@ -103,9 +93,7 @@ async fn an_invoice_is_delivered_signed_and_logged() {
 
 #[tokio::test]
 async fn same_content_is_a_no_op_and_changes_are_updates_then_voids() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    server.connect_webhook(&receiver, None).await;
+    let (server, receiver, _) = TestServer::start_with_webhook().await;
     let mut inv = invoice("inv_2");
     server.ingest(&inv).await;
     eventually("v1", WAIT, || async {
@@ -184,9 +172,7 @@ async fn retries_and_waiting_versions_need_no_polling() {
 
 #[tokio::test]
 async fn versions_of_one_invoice_arrive_in_order_even_when_one_retries() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    server.connect_webhook(&receiver, None).await;
+    let (server, receiver, _) = TestServer::start_with_webhook().await;
     // The first delivery fails twice; the later versions must wait for it.
     receiver.script([
         crate::support::Reply::status(500),

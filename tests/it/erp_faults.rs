@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::fakes::netsuite::{self as ns, FakeNetSuite};
 use crate::fakes::quickbooks::{self as qbo, FakeQuickBooks};
-use crate::support::{TestServer, invoice};
+use crate::support::{TestServer, erp, invoice};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -42,9 +42,7 @@ async fn resync(server: &TestServer, ids: &[String], failed: &[String]) {
             return;
         }
         for id in &failed {
-            let (status, body) = server
-                .call("POST", &format!("/v1/invoices/{id}/sync"), None)
-                .await;
+            let (status, body) = server.resync(id, None).await;
             assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         }
         failed = settle(server, ids).await;
@@ -59,10 +57,9 @@ async fn resync(server: &TestServer, ids: &[String], failed: &[String]) {
 async fn a_quickbooks_fault_storm_never_duplicates_an_invoice() {
     const N: usize = 60;
     let fake = FakeQuickBooks::start().await;
-    let app = fake.app();
+    let quickbooks = erp::quickbooks(&fake);
     let server = TestServer::start_with(move |c| {
-        c.public_url = "http://erp-sync.test".into();
-        c.quickbooks = app;
+        quickbooks(c);
         c.retry.max_retry_after = Duration::from_millis(100);
     })
     .await;
@@ -153,21 +150,11 @@ async fn netsuite_concurrency_limits_and_lost_answers_never_duplicate_an_invoice
     const N: usize = 30;
     let fake = FakeNetSuite::start().await;
     let server = TestServer::start().await;
-    let config = json!({
-        "account_id": ns::ACCOUNT_ID, "consumer_key": ns::CONSUMER_KEY,
-        "consumer_secret": ns::CONSUMER_SECRET, "token_id": ns::TOKEN_ID,
-        "token_secret": ns::TOKEN_SECRET, "subsidiary_id": ns::SUBSIDIARY_ID,
-        "default_item_id": ns::ITEM_SERVICES, "api_base": fake.url,
-        "item_map": {"prod_api": ns::ITEM_USAGE, "TAX": ns::ITEM_TAX},
-    });
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "netsuite", "config": config})),
-        )
+    let mut config = erp::netsuite_config(&fake);
+    config["item_map"] = json!({"prod_api": ns::ITEM_USAGE, "TAX": ns::ITEM_TAX});
+    server
+        .create_connection(json!({"provider": "netsuite", "config": config}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
 
     // The account allows 2 requests at once (erp-sync assumes 5), answers slowly, and
     // loses the answers of 6 committed writes.

@@ -66,29 +66,18 @@ async fn hostile_guests_of_one_tenant_do_not_hold_up_another_tenants_deliveries(
     let quiet = server.second_tenant().await;
 
     // The noisy tenant: two webhooks through the hostile guest, one spinning, one hoarding.
-    let (status, _) = server
-        .call("PATCH", "/v1/settings", Some(json!({"multi_erp": true})))
-        .await;
+    let (status, _) = server.set_multi_erp(true).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, upload) = crate::transforms::upload(
-        &server,
-        std::fs::read(guests::HOSTILE).expect("a built guest"),
-        "world=webhook-transform&name=hostile",
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{upload}");
+    let upload = server
+        .upload_guest(guests::HOSTILE, "world=webhook-transform&name=hostile")
+        .await;
     let noisy_sink = Receiver::start().await;
     for mode in ["loop", "memory"] {
-        let (status, conn) = server
-            .call(
-                "POST",
-                "/v1/connections",
-                Some(json!({"provider": "webhook", "name": mode, "config": {
-                    "url": noisy_sink.url(), "transform_id": upload["id"],
-                    "transform_config": {"mode": mode}}})),
-            )
+        server
+            .create_connection(json!({"provider": "webhook", "name": mode, "config": {
+                "url": noisy_sink.url(), "transform_id": upload["id"],
+                "transform_config": {"mode": mode}}}))
             .await;
-        assert_eq!(status, StatusCode::CREATED, "{conn}");
     }
 
     // The quiet tenant: one plain webhook.
@@ -143,12 +132,7 @@ async fn hostile_guests_of_one_tenant_do_not_hold_up_another_tenants_deliveries(
         "every hostile delivery settled",
         Duration::from_secs(120),
         || async {
-            let failed: Vec<_> = server
-                .log("status=FAILED&limit=1000")
-                .await
-                .into_iter()
-                .filter(|e| e["kind"] == "sync")
-                .collect();
+            let failed = server.log_of_kind("status=FAILED&limit=1000", "sync").await;
             (failed.len() >= 2 * HOSTILE_INVOICES).then_some(failed)
         },
     )

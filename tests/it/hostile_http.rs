@@ -15,8 +15,8 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::process::{Serve, call, http, tenant_create};
 use crate::support::invoice;
+use crate::support::process::{Serve, call, http, tenant_create};
 
 /// Writes `request` on a fresh connection and answers the status code of the reply, or
 /// 0 when the server closed the connection without a status line.

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Receiver, TestServer, invoice};
+use crate::support::{TestServer, error_message, invoice};
 
 fn fields(body: &Value) -> Vec<String> {
     body["error"]["details"]
@@ -18,9 +18,7 @@ fn fields(body: &Value) -> Vec<String> {
 
 /// The invoice is unknown and nothing was queued or logged.
 async fn assert_nothing_stored(server: &TestServer, id: &str) {
-    let (status, _) = server
-        .call("GET", &format!("/v1/invoices/{id}"), None)
-        .await;
+    let (status, _) = server.invoice_state(id).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(server.log(&format!("invoice_id={id}")).await.is_empty());
 }
@@ -33,10 +31,7 @@ async fn malformed_json_is_a_400_naming_the_position() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "malformed_json");
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("line"),
-        "{body}"
-    );
+    assert!(error_message(&body).contains("line"), "{body}");
     assert_nothing_stored(&server, "inv_1").await;
 }
 
@@ -82,13 +77,7 @@ async fn unbalanced_totals_and_draft_are_refused() {
     let (status, body) = server.call("POST", "/v1/invoices", Some(draft)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["code"], "invoice_not_finalized");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("finalize"),
-        "{body}"
-    );
+    assert!(error_message(&body).contains("finalize"), "{body}");
     assert_nothing_stored(&server, "inv_sum").await;
     assert_nothing_stored(&server, "inv_draft").await;
 }
@@ -106,9 +95,7 @@ async fn oversized_bodies_are_a_413_and_not_stored() {
 
 #[tokio::test]
 async fn wrong_types_never_cause_a_server_error() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    server.connect_webhook(&receiver, None).await;
+    let (server, receiver, _) = TestServer::start_with_webhook().await;
     let cases = [
         json!([]),
         json!("invoice"),
@@ -138,9 +125,7 @@ async fn wrong_types_never_cause_a_server_error() {
 /// PostgreSQL a `jsonb` cast of such a body once failed every claim on every host.
 #[tokio::test]
 async fn a_nul_character_is_refused_in_fields_and_harmless_in_metadata() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    server.connect_webhook(&receiver, None).await;
+    let (server, receiver, _) = TestServer::start_with_webhook().await;
 
     let mut bad = invoice("inv_nul_field");
     bad["customer"]["id"] = json!("cus_\u{0}42");

@@ -6,32 +6,23 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Receiver, TestServer, invoice};
+use crate::support::{TestServer, invoice};
 
 #[tokio::test]
 async fn another_tenants_objects_are_not_found() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    let conn = server.connect_webhook(&receiver, None).await;
+    let (server, receiver, conn) = TestServer::start_with_webhook().await;
     let conn_id = conn["id"].as_str().unwrap().to_string();
     server.ingest(&invoice("inv_private")).await;
-    let transform = {
-        let (status, body) = crate::transforms::upload(
-            &server,
-            std::fs::read(erp_sync_guest_artifacts::PO_REFERENCE).unwrap(),
+    let transform = server
+        .upload_guest(
+            erp_sync_guest_artifacts::PO_REFERENCE,
             "world=invoice-tweak&name=tweak-named-confidential",
         )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["id"].as_str().unwrap().to_string()
-    };
-    server
-        .call(
-            "PUT",
-            "/v1/customers/cus_42/tweak",
-            Some(json!({"transform_id": transform})),
-        )
-        .await;
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.set_tweak("cus_42", transform.as_str()).await;
     let other = server.second_tenant().await;
     let receiver_url = receiver.url();
 
@@ -168,7 +159,7 @@ async fn another_tenants_objects_are_not_found() {
         );
     }
     // The owner still sees everything untouched.
-    let (_, tweak) = server.call("GET", "/v1/customers/cus_42/tweak", None).await;
+    let (_, tweak) = server.tweak("cus_42").await;
     assert_eq!(
         tweak["transform_id"],
         json!(transform),

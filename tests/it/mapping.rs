@@ -9,9 +9,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fakes::netsuite::{self as ns, FakeNetSuite};
-use crate::fakes::quickbooks::{self as qbo, FakeQuickBooks};
+use crate::fakes::quickbooks as qbo;
 use crate::fakes::xero::{self as fx, FakeXero};
-use crate::support::{Receiver, TestServer, invoice};
+use crate::support::erp::{netsuite_config, quickbooks_company, quickbooks_server, xero_server};
+use crate::support::{TestServer, invoice, uk_invoice};
 
 fn ids(entries: &Value) -> Vec<String> {
     entries
@@ -22,40 +23,34 @@ fn ids(entries: &Value) -> Vec<String> {
         .collect()
 }
 
-fn uk_invoice() -> Value {
-    serde_json::from_str(include_str!("../../examples/invoices/multi-line-uk.json")).unwrap()
+/// The fields a preview names as mapping gaps, in order.
+fn gap_fields(preview: &Value) -> Vec<&str> {
+    preview["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["field"].as_str().unwrap())
+        .collect()
 }
 
 fn writes(methods: impl Iterator<Item = String>) -> usize {
     methods.filter(|m| m != "GET").count()
 }
 
-async fn quickbooks_server(fake: &FakeQuickBooks) -> TestServer {
-    let app = fake.app();
-    TestServer::start_with(move |c| {
-        c.public_url = "http://erp-sync.test".into();
-        c.quickbooks = app;
-    })
-    .await
-}
-
 #[tokio::test]
 async fn quickbooks_lists_and_previews_send_nothing() {
-    let fake = FakeQuickBooks::start().await;
-    fake.set_company_settings(qbo::REALM, "US", "USD", true);
-    fake.add_currency(qbo::REALM, "EUR");
+    let fake = quickbooks_company("US", "USD", &["EUR"]).await;
     let server = quickbooks_server(&fake).await;
     let (id, _) = server
         .connect_oauth(
             json!({"provider": "quickbooks", "config": {"item_map": {"prod_api": "99"}}}),
         )
         .await;
-    let list = |name: &str| format!("/v1/connections/{id}/erp/{name}");
-    let (status, items) = server.call("GET", &list("items"), None).await;
+    let (status, items) = server.erp_list(&id, "items").await;
     assert_eq!(status, StatusCode::OK, "{items}");
     assert!(ids(&items).contains(&"1".to_string()), "Services: {items}");
     assert!(items[0]["name"].is_string());
-    let (_, accounts) = server.call("GET", &list("accounts"), None).await;
+    let (_, accounts) = server.erp_list(&id, "accounts").await;
     assert!(
         accounts
             .as_array()
@@ -64,9 +59,9 @@ async fn quickbooks_lists_and_previews_send_nothing() {
             .any(|a| a["type"] == "Bank"),
         "{accounts}"
     );
-    let (_, taxes) = server.call("GET", &list("tax-rates"), None).await;
+    let (_, taxes) = server.erp_list(&id, "tax-rates").await;
     assert_eq!(ids(&taxes), vec!["TAX", "NON"], "a US company's tax codes");
-    let (_, currencies) = server.call("GET", &list("currencies"), None).await;
+    let (_, currencies) = server.erp_list(&id, "currencies").await;
     assert_eq!(ids(&currencies), vec!["USD", "EUR"], "{currencies}");
     // Read once a minute at most: a second read is answered from what was kept.
     let item_queries = || {
@@ -77,21 +72,15 @@ async fn quickbooks_lists_and_previews_send_nothing() {
     };
     let before = item_queries();
     assert!(before >= 1, "the items were read from QuickBooks");
-    server.call("GET", &list("items"), None).await;
+    server.erp_list(&id, "items").await;
     assert_eq!(item_queries(), before, "kept, not read again");
-    let (status, missing) = server.call("GET", &list("vendors"), None).await;
+    let (status, missing) = server.erp_list(&id, "vendors").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
 
     let sent_before = writes(fake.requests().into_iter().map(|r| r.method));
     let mut inv = invoice("inv_preview");
     inv["currency"] = json!("EUR");
-    let (status, preview) = server
-        .call(
-            "POST",
-            &format!("/v1/connections/{id}/preview"),
-            Some(json!({"invoice": inv})),
-        )
-        .await;
+    let (status, preview) = server.preview(&id, inv).await;
     assert_eq!(status, StatusCode::OK, "{preview}");
     let request = &preview["request"];
     assert_eq!(request["method"], "POST");
@@ -127,39 +116,17 @@ async fn quickbooks_lists_and_previews_send_nothing() {
     );
 
     // A UK company: tax_code_map is a gap until it names the invoice's tax code.
-    let uk = FakeQuickBooks::start().await;
-    uk.set_company_settings(qbo::REALM, "GB", "GBP", false);
+    let uk = quickbooks_company("GB", "GBP", &[]).await;
     let server = quickbooks_server(&uk).await;
     let (id, _) = server
         .connect_oauth(json!({"provider": "quickbooks"}))
         .await;
-    let (_, preview) = server
-        .call(
-            "POST",
-            &format!("/v1/connections/{id}/preview"),
-            Some(json!({"invoice": uk_invoice()})),
-        )
-        .await;
-    let fields: Vec<&str> = preview["gaps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["field"].as_str().unwrap())
-        .collect();
+    let (_, preview) = server.preview(&id, uk_invoice()).await;
     assert_eq!(
-        fields,
+        gap_fields(&preview),
         vec!["lines[0].tax_code", "lines[1].tax_code"],
         "{preview}"
     );
-}
-
-async fn xero_server(fake: &FakeXero) -> TestServer {
-    let app = fake.app();
-    TestServer::start_with(move |c| {
-        c.public_url = "http://erp-sync.test".into();
-        c.xero = app;
-    })
-    .await
 }
 
 #[tokio::test]
@@ -169,25 +136,18 @@ async fn xero_lists_and_previews_check_the_mapping_against_the_organisation() {
     let (id, _) = server
         .connect_oauth(json!({"provider": "xero", "config": {"account_map": {"USAGE_FEE": "999"}}}))
         .await;
-    let list = |name: &str| format!("/v1/connections/{id}/erp/{name}");
-    let (status, accounts) = server.call("GET", &list("accounts"), None).await;
+    let (status, accounts) = server.erp_list(&id, "accounts").await;
     assert_eq!(status, StatusCode::OK, "{accounts}");
     assert!(ids(&accounts).contains(&"200".to_string()), "{accounts}");
-    let (_, taxes) = server.call("GET", &list("tax-rates"), None).await;
+    let (_, taxes) = server.erp_list(&id, "tax-rates").await;
     assert!(ids(&taxes).contains(&"OUTPUT2".to_string()), "{taxes}");
-    let (_, currencies) = server.call("GET", &list("currencies"), None).await;
+    let (_, currencies) = server.erp_list(&id, "currencies").await;
     assert_eq!(ids(&currencies), vec!["GBP"]);
-    let (_, items) = server.call("GET", &list("items"), None).await;
+    let (_, items) = server.erp_list(&id, "items").await;
     assert!(!ids(&items).is_empty(), "{items}");
 
     let requests_before = fake.requests().len();
-    let (status, preview) = server
-        .call(
-            "POST",
-            &format!("/v1/connections/{id}/preview"),
-            Some(json!({"invoice": invoice("inv_x")})),
-        )
-        .await;
+    let (status, preview) = server.preview(&id, invoice("inv_x")).await;
     assert_eq!(status, StatusCode::OK, "{preview}");
     assert_eq!(preview["request"]["method"], "PUT");
     assert_eq!(
@@ -197,14 +157,8 @@ async fn xero_lists_and_previews_check_the_mapping_against_the_organisation() {
     let element = &preview["request"]["body"]["Invoices"][0];
     assert_eq!(element["InvoiceNumber"], "INV-inv_x");
     assert_eq!(element["LineItems"][0]["AccountCode"], "999");
-    let fields: Vec<&str> = preview["gaps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["field"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        fields,
+        gap_fields(&preview),
         vec!["currency", "lines[0].account"],
         "USD is not subscribed; 999 is no account: {preview}"
     );
@@ -222,34 +176,22 @@ async fn xero_lists_and_previews_check_the_mapping_against_the_organisation() {
 async fn netsuite_lists_come_from_suiteql_and_previews_name_missing_items() {
     let fake = FakeNetSuite::start().await;
     let server = TestServer::start().await;
-    let config = json!({
-        "account_id": ns::ACCOUNT_ID, "consumer_key": ns::CONSUMER_KEY,
-        "consumer_secret": ns::CONSUMER_SECRET, "token_id": ns::TOKEN_ID,
-        "token_secret": ns::TOKEN_SECRET, "subsidiary_id": ns::SUBSIDIARY_ID,
-        "default_item_id": ns::ITEM_SERVICES, "api_base": fake.url,
-    });
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "netsuite", "config": config})),
-        )
+    let created = server
+        .create_connection(json!({"provider": "netsuite", "config": netsuite_config(&fake)}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap();
-    let list = |name: &str| format!("/v1/connections/{id}/erp/{name}");
-    let (status, items) = server.call("GET", &list("items"), None).await;
+    let (status, items) = server.erp_list(id, "items").await;
     assert_eq!(status, StatusCode::OK, "{items}");
     assert!(
         ids(&items).contains(&ns::ITEM_SERVICES.to_string()),
         "{items}"
     );
-    let (_, accounts) = server.call("GET", &list("accounts"), None).await;
+    let (_, accounts) = server.erp_list(id, "accounts").await;
     assert!(
         ids(&accounts).contains(&ns::ACCOUNT_REVENUE.to_string()),
         "{accounts}"
     );
-    let (_, taxes) = server.call("GET", &list("tax-rates"), None).await;
+    let (_, taxes) = server.erp_list(id, "tax-rates").await;
     let ca = taxes
         .as_array()
         .unwrap()
@@ -257,7 +199,7 @@ async fn netsuite_lists_come_from_suiteql_and_previews_name_missing_items() {
         .find(|t| t["id"] == ns::TAX_CA)
         .unwrap();
     assert_eq!(ca["rate"], "7.25", "{ca}");
-    let (_, currencies) = server.call("GET", &list("currencies"), None).await;
+    let (_, currencies) = server.erp_list(id, "currencies").await;
     assert!(
         currencies
             .as_array()
@@ -268,13 +210,7 @@ async fn netsuite_lists_come_from_suiteql_and_previews_name_missing_items() {
     );
     assert!(!fake.suiteql_queries().is_empty());
 
-    let (status, preview) = server
-        .call(
-            "POST",
-            &format!("/v1/connections/{id}/preview"),
-            Some(json!({"invoice": invoice("inv_ns")})),
-        )
-        .await;
+    let (status, preview) = server.preview(id, invoice("inv_ns")).await;
     assert_eq!(status, StatusCode::OK, "{preview}");
     assert_eq!(preview["request"]["method"], "PUT");
     assert!(
@@ -295,20 +231,12 @@ async fn netsuite_lists_come_from_suiteql_and_previews_name_missing_items() {
 
 #[tokio::test]
 async fn a_webhook_preview_is_the_signed_request_and_sends_nothing() {
-    let receiver = Receiver::start().await;
-    let server = TestServer::start().await;
-    let created = server.connect_webhook(&receiver, None).await;
+    let (server, receiver, created) = TestServer::start_with_webhook().await;
     let id = created["id"].as_str().unwrap();
     let secret = created["secret"].as_str().unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let received = receiver.received().len();
-    let (status, preview) = server
-        .call(
-            "POST",
-            &format!("/v1/connections/{id}/preview"),
-            Some(json!({"invoice": invoice("inv_w")})),
-        )
-        .await;
+    let (status, preview) = server.preview(id, invoice("inv_w")).await;
     assert_eq!(status, StatusCode::OK, "{preview}");
     let request = &preview["request"];
     assert_eq!(request["method"], "POST");
@@ -331,21 +259,13 @@ async fn a_webhook_preview_is_the_signed_request_and_sends_nothing() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(receiver.received().len(), received, "nothing was sent");
 
-    let (status, body) = server
-        .call("GET", &format!("/v1/connections/{id}/erp/items"), None)
-        .await;
+    let (status, body) = server.erp_list(id, "items").await;
     assert_eq!(
         status,
         StatusCode::CONFLICT,
         "a webhook has no ERP lists: {body}"
     );
-    let (status, body) = server
-        .call(
-            "POST",
-            &format!("/v1/connections/{id}/preview"),
-            Some(json!({"invoice": {"id": "x"}})),
-        )
-        .await;
+    let (status, body) = server.preview(id, json!({"id": "x"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "invalid_invoice");
 }

@@ -18,17 +18,11 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
 use crate::fakes::quickbooks::FakeQuickBooks;
+use crate::support::erp;
+use crate::support::postgres::{admin_connection, admin_url};
 use crate::support::{Receiver, TestServer, eventually, invoice};
-use crate::transforms::upload;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// The admin URL of the test PostgreSQL server, if there is one.
-fn admin_url() -> Option<String> {
-    std::env::var("ERP_SYNC_TEST_POSTGRES")
-        .ok()
-        .filter(|v| !v.is_empty())
-}
 
 /// Runs `test` with the URL of a fresh database, dropping it afterwards, even when the
 /// test fails.
@@ -38,9 +32,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let name = format!("migrate_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(admin)
-        .await
-        .expect("the test PostgreSQL server answers (ERP_SYNC_TEST_POSTGRES)");
+    let mut conn = admin_connection(admin).await;
     sqlx::query(&format!("CREATE DATABASE \"{name}\""))
         .execute(&mut conn)
         .await
@@ -114,19 +106,16 @@ fn assert_counts(report: &MigrationReport, source: &[(String, u64)]) {
 /// Fills a store through the public API (every table gets rows), then stops the server.
 async fn filled_store() -> (TestServer, FakeQuickBooks, Receiver) {
     let fake = FakeQuickBooks::start().await;
-    let app = fake.app();
+    let quickbooks = erp::quickbooks(&fake);
     let mut server = TestServer::start_with(move |c| {
         // The source is SQLite, also when the suite runs against PostgreSQL.
         c.database_url = None;
-        c.public_url = "http://erp-sync.test".into();
-        c.quickbooks = app;
+        quickbooks(c);
     })
     .await;
     let receiver = Receiver::start().await;
 
-    let (status, body) = server
-        .call("PATCH", "/v1/settings", Some(json!({"multi_erp": true})))
-        .await;
+    let (status, body) = server.set_multi_erp(true).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     server.connect_webhook(&receiver, None).await;
     // QuickBooks: an OAuth state, sealed tokens, and ERP record mappings once it syncs.
@@ -135,20 +124,10 @@ async fn filled_store() -> (TestServer, FakeQuickBooks, Receiver) {
         .await;
 
     // A Wasm module, a transform and a customer tweak using it.
-    let (status, tweak) = upload(
-        &server,
-        std::fs::read(guests::PO_REFERENCE).expect("a built guest"),
-        "world=invoice-tweak&name=po",
-    )
-    .await;
-    assert!(status.is_success(), "{tweak}");
-    let (status, body) = server
-        .call(
-            "PUT",
-            "/v1/customers/cus_42/tweak",
-            Some(json!({"transform_id": tweak["id"]})),
-        )
+    let tweak = server
+        .upload_guest(guests::PO_REFERENCE, "world=invoice-tweak&name=po")
         .await;
+    let (status, body) = server.set_tweak("cus_42", tweak["id"].clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Three invoices in two versions each, to both connections.

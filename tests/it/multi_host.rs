@@ -16,8 +16,8 @@ use std::time::Duration;
 use erp_sync::store::{Location, Store};
 use serde_json::{Value, json};
 
-use crate::process::{PROCESS_TIMEOUT, Serve, call, http, run, try_call};
-use crate::support::postgres::{TEST_SECRET_KEY, admin_url, fresh_schema};
+use crate::support::postgres::{TEST_SECRET_KEY, admin_url_or_skip, fresh_schema};
+use crate::support::process::{PROCESS_TIMEOUT, Serve, call, http, tenant_create_with, try_call};
 use crate::support::{Receiver, eventually, invoice};
 
 const INVOICES: usize = 5_000;
@@ -71,8 +71,7 @@ static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_hosts_share_one_queue_and_survive_a_sigkill() {
-    let Some(admin) = admin_url() else {
-        eprintln!("skipped: needs PostgreSQL (set ERP_SYNC_TEST_POSTGRES; .ci/run does)");
+    let Some(admin) = admin_url_or_skip() else {
         return;
     };
     let url = fresh_schema(&admin).await;
@@ -81,23 +80,7 @@ async fn three_hosts_share_one_queue_and_survive_a_sigkill() {
     for dir in &dirs {
         hosts.push(host(dir.path(), &url).await);
     }
-    let (status, stdout, stderr) = run(&[
-        "tenant",
-        "create",
-        "billing",
-        "--data-dir",
-        dirs[0].path().to_str().unwrap(),
-        "--database-url",
-        &url,
-    ])
-    .await;
-    assert!(status.success(), "{stdout}\n{stderr}");
-    let key = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("api_key:"))
-        .expect("an api_key line")
-        .trim()
-        .to_string();
+    let (_, key) = tenant_create_with(dirs[0].path(), "billing", &["--database-url", &url]).await;
     KEY.set(key.clone()).unwrap();
     let client = http();
     let receiver = Receiver::start().await;
@@ -263,8 +246,7 @@ async fn three_hosts_share_one_queue_and_survive_a_sigkill() {
 /// numbered 1..=N with none lost or doubled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hosts_ingesting_one_invoice_at_once_number_its_versions_without_gaps() {
-    if admin_url().is_none() {
-        eprintln!("skipped: needs PostgreSQL (set ERP_SYNC_TEST_POSTGRES; .ci/run does)");
+    if admin_url_or_skip().is_none() {
         return;
     }
     const N: usize = 24;

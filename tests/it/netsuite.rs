@@ -8,34 +8,24 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fakes::netsuite::{self as ns, FakeNetSuite};
-use crate::support::{TestServer, eventually, invoice};
+use crate::support::erp::{NETSUITE_SECRETS, netsuite_config};
+use crate::support::postgres::admin_url_or_skip;
+use crate::support::{TestServer, error_message, eventually, invoice, uk_invoice};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// The connection config: the fake's credentials and items, and its URL as `api_base`.
 fn config(fake: &FakeNetSuite) -> Value {
-    json!({
-        "account_id": ns::ACCOUNT_ID,
-        "consumer_key": ns::CONSUMER_KEY,
-        "consumer_secret": ns::CONSUMER_SECRET,
-        "token_id": ns::TOKEN_ID,
-        "token_secret": ns::TOKEN_SECRET,
-        "subsidiary_id": ns::SUBSIDIARY_ID,
-        "default_item_id": ns::ITEM_SERVICES,
-        "item_map": {"prod_api": ns::ITEM_USAGE, "DISCOUNT": ns::ITEM_DISCOUNT, "TAX": ns::ITEM_TAX},
-        "api_base": fake.url,
-    })
+    let mut config = netsuite_config(fake);
+    config["item_map"] =
+        json!({"prod_api": ns::ITEM_USAGE, "DISCOUNT": ns::ITEM_DISCOUNT, "TAX": ns::ITEM_TAX});
+    config
 }
 
 async fn connect_with(server: &TestServer, config: Value) -> String {
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "netsuite", "name": "Books", "config": config})),
-        )
+    let created = server
+        .create_connection(json!({"provider": "netsuite", "name": "Books", "config": config}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["status"], "active", "{created}");
     created["id"].as_str().unwrap().to_string()
 }
@@ -44,22 +34,12 @@ async fn connect(server: &TestServer, fake: &FakeNetSuite) -> String {
     connect_with(server, config(fake)).await
 }
 
-/// The log of an invoice once it has `successes` SUCCESS entries (newest first).
-async fn synced(server: &TestServer, invoice_id: &str, successes: usize) -> Vec<Value> {
-    eventually(
-        &format!("{successes} SUCCESS for {invoice_id}"),
-        WAIT,
-        || async {
-            let entries = server.log(&format!("invoice_id={invoice_id}")).await;
-            let ok = entries.iter().filter(|e| e["status"] == "SUCCESS").count();
-            (ok >= successes).then_some(entries)
-        },
-    )
-    .await
-}
-
-fn uk_invoice() -> Value {
-    serde_json::from_str(include_str!("../../examples/invoices/multi-line-uk.json")).unwrap()
+/// A fake NetSuite account and a server connected to it, where most tests here start.
+async fn connected() -> (FakeNetSuite, TestServer) {
+    let fake = FakeNetSuite::start().await;
+    let server = TestServer::start().await;
+    connect(&server, &fake).await;
+    (fake, server)
 }
 
 /// The fake's invoice with our tranId.
@@ -85,39 +65,22 @@ async fn connect_runs_a_signed_test_sync_and_never_shows_the_credentials() {
     let server = TestServer::start_with(move |c| c.netsuite_api_base = Some(url)).await;
     let mut body = config(&fake);
     body.as_object_mut().unwrap().remove("api_base");
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "netsuite", "config": body})),
-        )
+    let created = server
+        .create_connection(json!({"provider": "netsuite", "config": body}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["status"], "active");
     assert_eq!(created["test_sync"]["status"], "SUCCESS", "{created}");
     assert_eq!(created["test_sync"]["response_code"], 200);
     assert_eq!(created["config"]["account_id"], ns::ACCOUNT_ID);
     let id = created["id"].as_str().unwrap();
-    let (_, shown) = server
-        .call("GET", &format!("/v1/connections/{id}"), None)
-        .await;
+    let (_, shown) = server.connection(id).await;
     for text in [created.to_string(), shown.to_string()] {
-        for secret in [
-            ns::CONSUMER_KEY,
-            ns::CONSUMER_SECRET,
-            ns::TOKEN_ID,
-            ns::TOKEN_SECRET,
-        ] {
+        for secret in NETSUITE_SECRETS {
             assert!(!text.contains(secret), "a credential is shown: {text}");
         }
     }
 
-    let tests: Vec<Value> = server
-        .log("")
-        .await
-        .into_iter()
-        .filter(|e| e["kind"] == "test")
-        .collect();
+    let tests = server.log_of_kind("", "test").await;
     assert_eq!(tests.len(), 1);
     assert_eq!(tests[0]["status"], "SUCCESS");
     assert_eq!(tests[0]["provider"], "netsuite");
@@ -145,15 +108,11 @@ async fn wrong_credentials_or_subsidiary_are_refused_and_nothing_is_stored() {
     wrong["token_secret"] =
         json!("0000000000000000000000000000000000000000000000000000000000000000");
     let (status, body) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "netsuite", "config": wrong})),
-        )
+        .post_connection(json!({"provider": "netsuite", "config": wrong}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "connection_test_failed");
-    let message = body["error"]["message"].as_str().unwrap();
+    let message = error_message(&body);
     assert!(
         message.contains("INVALID_LOGIN") && message.contains("token"),
         "{message}"
@@ -171,35 +130,23 @@ async fn wrong_credentials_or_subsidiary_are_refused_and_nothing_is_stored() {
     let mut wrong = config(&fake);
     wrong["subsidiary_id"] = json!("7");
     let (status, body) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "netsuite", "config": wrong})),
-        )
+        .post_connection(json!({"provider": "netsuite", "config": wrong}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("subsidiary_id 7"),
-        "{body}"
-    );
+    assert!(error_message(&body).contains("subsidiary_id 7"), "{body}");
 
-    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    let (_, list) = server.connections().await;
     assert!(list.as_array().unwrap().is_empty(), "{list}");
     assert!(server.log("").await.is_empty());
 }
 
 #[tokio::test]
 async fn one_netsuite_invoice_per_invoice_through_lost_answers_and_resyncs() {
-    let fake = FakeNetSuite::start().await;
-    let server = TestServer::start().await;
-    connect(&server, &fake).await;
+    let (fake, server) = connected().await;
 
     let mut inv = uk_invoice();
     server.ingest(&inv).await;
-    let entries = synced(&server, "inv_01J9Z8Q4UK0007", 1).await;
+    let entries = server.synced("inv_01J9Z8Q4UK0007", 1).await;
     let stored = by_number(&fake, "INV-UK-0007");
     assert_eq!(entries[0]["erp_record_id"], stored["id"]);
     assert_eq!(
@@ -239,7 +186,7 @@ async fn one_netsuite_invoice_per_invoice_through_lost_answers_and_resyncs() {
     other["number"] = json!("INV-UK-0008");
     fake.fail_after_commit(1);
     server.ingest(&other).await;
-    let entries = synced(&server, "inv_lost_answer", 1).await;
+    let entries = server.synced("inv_lost_answer", 1).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert_eq!(entries[1]["status"], "FAILED");
     assert_eq!(entries[1]["response_code"], 500);
@@ -258,15 +205,13 @@ async fn one_netsuite_invoice_per_invoice_through_lost_answers_and_resyncs() {
     // Three re-syncs of the first invoice: new versions, then a manual sync.
     inv["status"] = json!("PAID");
     server.ingest(&inv).await;
-    synced(&server, "inv_01J9Z8Q4UK0007", 2).await;
+    server.synced("inv_01J9Z8Q4UK0007", 2).await;
     inv["lines"][1]["description"] = json!("Events above plan (corrected)");
     server.ingest(&inv).await;
-    synced(&server, "inv_01J9Z8Q4UK0007", 3).await;
-    let (status, body) = server
-        .call("POST", "/v1/invoices/inv_01J9Z8Q4UK0007/sync", None)
-        .await;
+    server.synced("inv_01J9Z8Q4UK0007", 3).await;
+    let (status, body) = server.resync("inv_01J9Z8Q4UK0007", None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let entries = synced(&server, "inv_01J9Z8Q4UK0007", 4).await;
+    let entries = server.synced("inv_01J9Z8Q4UK0007", 4).await;
     assert!(
         entries.iter().all(|e| e["status"] == "SUCCESS"),
         "{entries:?}"
@@ -295,13 +240,11 @@ async fn one_netsuite_invoice_per_invoice_through_lost_answers_and_resyncs() {
 
 #[tokio::test]
 async fn void_credits_the_invoice_in_full_once() {
-    let fake = FakeNetSuite::start().await;
-    let server = TestServer::start().await;
-    connect(&server, &fake).await;
+    let (fake, server) = connected().await;
 
     let mut inv = invoice("inv_void");
     server.ingest(&inv).await;
-    synced(&server, "inv_void", 1).await;
+    server.synced("inv_void", 1).await;
     let created = by_number(&fake, "INV-inv_void");
     assert_eq!(created["total"], json!(12.99));
 
@@ -309,7 +252,7 @@ async fn void_credits_the_invoice_in_full_once() {
     fake.fail_after_commit(1);
     inv["status"] = json!("VOID");
     server.ingest(&inv).await;
-    let entries = synced(&server, "inv_void", 2).await;
+    let entries = server.synced("inv_void", 2).await;
     assert_eq!(entries[0]["erp_record_id"], created["id"], "{entries:?}");
     assert_eq!(entries[1]["response_code"], 500, "{entries:?}");
     let memos = fake.credit_memos();
@@ -326,11 +269,9 @@ async fn void_credits_the_invoice_in_full_once() {
     assert_eq!(voided["amountRemaining"], json!(0));
 
     // Voiding again changes nothing.
-    let (status, _) = server
-        .call("POST", "/v1/invoices/inv_void/sync", None)
-        .await;
+    let (status, _) = server.resync("inv_void", None).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    synced(&server, "inv_void", 3).await;
+    server.synced("inv_void", 3).await;
     assert_eq!(fake.credit_memos().len(), 1);
     assert_eq!(fake.invoices().len(), 1);
 
@@ -338,7 +279,7 @@ async fn void_credits_the_invoice_in_full_once() {
     let mut never = invoice("inv_never");
     never["status"] = json!("VOID");
     server.ingest(&never).await;
-    let entries = synced(&server, "inv_never", 1).await;
+    let entries = server.synced("inv_never", 1).await;
     assert_eq!(entries.len(), 1);
     assert!(entries[0]["erp_record_id"].is_null());
     assert_eq!(fake.invoices().len(), 1);
@@ -347,9 +288,7 @@ async fn void_credits_the_invoice_in_full_once() {
 
 #[tokio::test]
 async fn throttling_and_outages_retry_within_the_accounts_concurrency_limit() {
-    let fake = FakeNetSuite::start().await;
-    let server = TestServer::start().await;
-    connect(&server, &fake).await;
+    let (fake, server) = connected().await;
     fake.set_delay(Duration::from_millis(30));
     fake.throttle_next(2);
     fake.outage_next(1);
@@ -406,9 +345,7 @@ async fn throttling_and_outages_retry_within_the_accounts_concurrency_limit() {
 #[tokio::test]
 async fn a_busier_accounts_lower_concurrency_limit_is_learned() {
     const N: usize = 40;
-    let fake = FakeNetSuite::start().await;
-    let server = TestServer::start().await;
-    connect(&server, &fake).await;
+    let (fake, server) = connected().await;
     fake.set_concurrency_limit(2);
     fake.set_delay(Duration::from_millis(20));
     let ids: Vec<String> = (0..N).map(|i| format!("inv_busy_{i:02}")).collect();
@@ -419,9 +356,7 @@ async fn a_busier_accounts_lower_concurrency_limit_is_learned() {
     let refused = fake.requests().iter().filter(|r| r.status == 429).count();
     assert!(refused >= 1, "the account's limit was hit");
     for id in &ids {
-        let (_, body) = server
-            .call("GET", &format!("/v1/invoices/{id}"), None)
-            .await;
+        let (_, body) = server.invoice_state(id).await;
         assert_eq!(
             body["sync"][0]["state"], "succeeded",
             "{id} did not sync on its own: {}",
@@ -447,10 +382,7 @@ async fn validation_errors_fail_at_once_with_netsuites_codes() {
     connect_with(&server, cfg).await;
 
     server.ingest(&invoice("inv_bad_item")).await;
-    let entry = eventually("the validation failure", WAIT, || async {
-        server.log("invoice_id=inv_bad_item").await.pop()
-    })
-    .await;
+    let entry = server.first_attempt("inv_bad_item", WAIT).await;
     assert_eq!(entry["status"], "FAILED");
     assert_eq!(entry["response_code"], 400);
     let error = entry["error"].as_str().unwrap();
@@ -464,10 +396,7 @@ async fn validation_errors_fail_at_once_with_netsuites_codes() {
     unmapped["lines"][0]["product_id"] = json!("prod_other");
     let before = fake.requests().len();
     server.ingest(&unmapped).await;
-    let entry = eventually("the mapping failure", WAIT, || async {
-        server.log("invoice_id=inv_unmapped").await.pop()
-    })
-    .await;
+    let entry = server.first_attempt("inv_unmapped", WAIT).await;
     assert_eq!(entry["status"], "FAILED");
     assert!(entry["response_code"].is_null());
     let error = entry["error"].as_str().unwrap();
@@ -478,11 +407,11 @@ async fn validation_errors_fail_at_once_with_netsuites_codes() {
 
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
-        server.log("invoice_id=inv_bad_item").await.len(),
+        server.logged_attempts("inv_bad_item").await,
         1,
         "not retried"
     );
-    assert_eq!(server.log("invoice_id=inv_unmapped").await.len(), 1);
+    assert_eq!(server.logged_attempts("inv_unmapped").await, 1);
     assert!(
         fake.requests()[before..]
             .iter()
@@ -498,8 +427,7 @@ async fn validation_errors_fail_at_once_with_netsuites_codes() {
 /// PostgreSQL (`ERP_SYNC_TEST_POSTGRES`).
 #[tokio::test]
 async fn two_hosts_share_one_accounts_concurrency_limit() {
-    if crate::support::postgres::admin_url().is_none() {
-        eprintln!("skipped: needs PostgreSQL (set ERP_SYNC_TEST_POSTGRES; .ci/run does)");
+    if admin_url_or_skip().is_none() {
         return;
     }
     let fake = FakeNetSuite::start().await;

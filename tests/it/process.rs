@@ -2,285 +2,20 @@
 //! deliveries, stopped with SIGTERM, and started twice on one data dir. Nothing may be
 //! lost, redeliveries keep their event id, and nothing stays leased.
 //!
-//! The helpers here (spawning `serve`, `tenant create`, calling the API of a child
-//! process) are shared with `cli.rs`.
+//! The helpers that spawn `serve`, run `tenant create` and call the API of a child
+//! process are in `support/process.rs`, shared with the other tests of the binary.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use erp_sync::store::{Location, LogFilter, Store};
+use erp_sync::store::LogFilter;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
 
+use crate::support::process::{
+    Serve, call, http, invoice_state, open_store, run, tenant_create, try_call,
+};
 use crate::support::{Receiver, Reply, eventually, invoice};
-
-/// The product binary.
-pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_erp-sync");
-
-/// How long a child may take to start or to stop; generous, never a speed assertion.
-pub(crate) const PROCESS_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A command for the binary, unaffected by any `ERP_SYNC_*` variable of the test's own
-/// environment, and killed if its handle is dropped.
-pub(crate) fn erp_sync() -> Command {
-    let mut cmd = Command::new(BIN);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("ERP_SYNC_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.stdin(Stdio::null()).kill_on_drop(true);
-    cmd
-}
-
-/// Runs the binary to completion: exit status, stdout, stderr.
-pub(crate) async fn run(args: &[&str]) -> (ExitStatus, String, String) {
-    let child = erp_sync()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let output = tokio::time::timeout(PROCESS_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("erp-sync {args:?} did not finish"))
-        .expect("the binary's output");
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-/// `erp-sync tenant create <name> --data-dir <dir>`: the tenant id and API key it prints.
-pub(crate) async fn tenant_create(dir: &Path, name: &str) -> (String, String) {
-    let dir = dir.to_str().expect("a UTF-8 temp dir");
-    let (status, stdout, stderr) = run(&["tenant", "create", name, "--data-dir", dir]).await;
-    assert!(
-        status.success(),
-        "tenant create failed: {status}\n{stdout}\n{stderr}"
-    );
-    let field = |label: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(label))
-            .map(|v| v.trim().to_string())
-            .unwrap_or_else(|| panic!("no `{label}` line in:\n{stdout}"))
-    };
-    (field("tenant_id:"), field("api_key:"))
-}
-
-/// A running `erp-sync serve` child; killed (SIGKILL) when dropped, whatever happened.
-pub(crate) struct Serve {
-    child: Child,
-    /// `http://127.0.0.1:PORT`, from the `listening on` line.
-    pub base: String,
-    /// The key of a `dev tenant api_key:` line printed before `listening on`, if any.
-    pub dev_key: Option<String>,
-    /// Every stdout line up to and including `listening on`.
-    pub startup_lines: Vec<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-/// Reads a child's stderr to the end into a shared buffer, so the pipe never fills.
-fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
-    let buffer = Arc::new(Mutex::new(String::new()));
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let sink = buffer.clone();
-    tokio::spawn(async move {
-        let mut chunk = [0u8; 8192];
-        while let Ok(n) = stderr.read(&mut chunk).await {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&chunk[..n]));
-        }
-    });
-    buffer
-}
-
-impl Serve {
-    /// `serve --listen 127.0.0.1:0 --data-dir <dir> --allow-private-targets
-    /// --retry-base-ms 50 --request-timeout-ms 2000` plus `extra`, once it listens.
-    pub(crate) async fn start(dir: &Path, extra: &[&str]) -> Serve {
-        Self::start_tuned(dir, 50, 2000, &[], extra).await
-    }
-
-    /// [`Serve::start`] with other retry and timeout settings (the crash suite's) and
-    /// `ERP_SYNC_*` variables (fake ERP endpoints, the log filter).
-    pub(crate) async fn start_tuned(
-        dir: &Path,
-        retry_base_ms: u64,
-        request_timeout_ms: u64,
-        env: &[(&str, &str)],
-        extra: &[&str],
-    ) -> Serve {
-        let dir = dir.to_str().expect("a UTF-8 temp dir");
-        let mut command = erp_sync();
-        let mut child = command
-            .envs(env.iter().copied())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", dir])
-            .arg("--allow-private-targets")
-            .args(["--retry-base-ms", &retry_base_ms.to_string()])
-            .args(["--request-timeout-ms", &request_timeout_ms.to_string()])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("erp-sync serve starts");
-        let stderr = collect_stderr(&mut child);
-        let (tx, mut lines) = mpsc::unbounded_channel();
-        let stdout = child.stdout.take().expect("piped stdout");
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut serve = Serve {
-            child,
-            base: String::new(),
-            dev_key: None,
-            startup_lines: Vec::new(),
-            stderr,
-        };
-        let deadline = tokio::time::Instant::now() + PROCESS_TIMEOUT;
-        loop {
-            let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
-                Ok(Some(line)) => line,
-                Ok(None) => {
-                    // Give the stderr reader a moment to collect the reason.
-                    let _ = tokio::time::timeout(Duration::from_secs(5), serve.child.wait()).await;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    panic!(
-                        "erp-sync serve exited before listening; stdout {:?}\nstderr:\n{}",
-                        serve.startup_lines,
-                        serve.stderr()
-                    );
-                }
-                Err(_) => panic!(
-                    "erp-sync serve did not print `listening on` in time; stdout {:?}\nstderr:\n{}",
-                    serve.startup_lines,
-                    serve.stderr()
-                ),
-            };
-            serve.startup_lines.push(line.clone());
-            if let Some(key) = line.strip_prefix("dev tenant api_key:") {
-                serve.dev_key = Some(key.trim().to_string());
-            }
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                let addr = addr.trim();
-                assert!(
-                    addr.starts_with("http://127.0.0.1:"),
-                    "unexpected listen line: {line}"
-                );
-                serve.base = addr.to_string();
-                break;
-            }
-        }
-        serve
-    }
-
-    /// The child's process id (to read its memory use in `/proc`).
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id().expect("the child is running")
-    }
-
-    /// What the child wrote to stderr so far.
-    pub(crate) fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// SIGKILL, and reap the child.
-    pub(crate) async fn kill(&mut self) {
-        self.child.start_kill().expect("SIGKILL is sent");
-        tokio::time::timeout(PROCESS_TIMEOUT, self.child.wait())
-            .await
-            .expect("a killed child exits")
-            .expect("the child's status");
-    }
-
-    /// SIGTERM, then waits for the exit status (a graceful stop drains first).
-    pub(crate) async fn terminate(&mut self) -> ExitStatus {
-        let pid = self.child.id().expect("the child is still running");
-        let sent = Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .status()
-            .await
-            .expect("kill runs");
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        tokio::time::timeout(PROCESS_TIMEOUT, self.child.wait())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "erp-sync did not stop after SIGTERM; stderr:\n{}",
-                    self.stderr()
-                )
-            })
-            .expect("the child's status")
-    }
-}
-
-/// An HTTP client for child servers; a request either answers or fails (server down).
-pub(crate) fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("an HTTP client")
-}
-
-/// Sends a request with `key`; `Err` when the server could not be reached.
-pub(crate) async fn try_call(
-    http: &reqwest::Client,
-    base: &str,
-    key: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<(StatusCode, Value), reqwest::Error> {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a valid method");
-    let mut request = http
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(key);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await?;
-    let status = response.status();
-    let text = response.text().await?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
-}
-
-/// Like [`try_call`], for a server that must be up.
-pub(crate) async fn call(
-    http: &reqwest::Client,
-    base: &str,
-    key: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> (StatusCode, Value) {
-    try_call(http, base, key, method, path, body)
-        .await
-        .unwrap_or_else(|e| panic!("{method} {base}{path} got no answer: {e}"))
-}
 
 /// Creates a webhook connection to `receiver` and teaches the receiver its secret.
 async fn connect(http: &reqwest::Client, base: &str, key: &str, receiver: &Receiver) {
@@ -311,6 +46,13 @@ async fn post_all(
     accepted
 }
 
+/// Posts the example invoice `id` to the server at `base`, expecting it accepted.
+async fn post_invoice(http: &reqwest::Client, base: &str, key: &str, id: &str) {
+    let body = invoice(id);
+    let (status, answer) = call(http, base, key, "POST", "/v1/invoices", Some(&body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{id}: {answer}");
+}
+
 /// Every `sync` entry with status SUCCESS, following `next_cursor` page by page.
 async fn successes(http: &reqwest::Client, base: &str, key: &str, limit: usize) -> Vec<Value> {
     let mut entries = Vec::new();
@@ -331,6 +73,31 @@ async fn successes(http: &reqwest::Client, base: &str, key: &str, limit: usize) 
         }
     }
     panic!("the sync log did not end within 1000 pages");
+}
+
+/// Waits until the log's SUCCESS entries (pages of `limit`) cover exactly `all`; answers them.
+async fn all_succeeded(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    all: &HashSet<String>,
+    limit: usize,
+    timeout_secs: u64,
+) -> Vec<Value> {
+    let timeout = Duration::from_secs(timeout_secs);
+    eventually(
+        "a SUCCESS in the sync log for every invoice",
+        timeout,
+        || async {
+            let entries = successes(http, base, key, limit).await;
+            let done: HashSet<String> = entries
+                .iter()
+                .filter_map(|e| e["invoice_id"].as_str().map(str::to_string))
+                .collect();
+            (done == *all).then_some(entries)
+        },
+    )
+    .await
 }
 
 /// The invoice requests the receiver got (not the connection's test event).
@@ -389,16 +156,7 @@ async fn sigkill_mid_delivery_loses_nothing_and_redelivers_with_the_same_event_i
                 .cloned()
                 .collect();
             for id in missing {
-                let (status, body) = call(
-                    &http,
-                    &server.base,
-                    &key,
-                    "POST",
-                    "/v1/invoices",
-                    Some(&invoice(&id)),
-                )
-                .await;
-                assert_eq!(status, StatusCode::ACCEPTED, "{id}: {body}");
+                post_invoice(&http, &server.base, &key, &id).await;
                 accepted.insert(id);
             }
         } else {
@@ -414,19 +172,7 @@ async fn sigkill_mid_delivery_loses_nothing_and_redelivers_with_the_same_event_i
 
     // The sync log shows exactly one SUCCESS per invoice (one job each, settled once).
     let all: HashSet<String> = accepted.clone();
-    let page = eventually(
-        "a SUCCESS in the sync log for every invoice",
-        Duration::from_secs(60),
-        || async {
-            let entries = successes(&http, &server.base, &key, 1000).await;
-            let done: HashSet<String> = entries
-                .iter()
-                .filter_map(|e| e["invoice_id"].as_str().map(str::to_string))
-                .collect();
-            (done == all).then_some(entries)
-        },
-    )
-    .await;
+    let page = all_succeeded(&http, &server.base, &key, &all, 1000, 60).await;
     let mut per_invoice: HashMap<String, usize> = HashMap::new();
     for entry in &page {
         *per_invoice
@@ -562,15 +308,7 @@ async fn sigkill_mid_delivery_loses_nothing_and_redelivers_with_the_same_event_i
     sample.sort();
     sample.dedup();
     for id in &sample {
-        let (status, state) = call(
-            &http,
-            &server.base,
-            &key,
-            "GET",
-            &format!("/v1/invoices/{id}"),
-            None,
-        )
-        .await;
+        let (status, state) = invoice_state(&http, &server.base, &key, id).await;
         assert_eq!(status, StatusCode::OK, "{state}");
         assert_eq!(state["sync"][0]["state"], "succeeded", "{id}: {state}");
         let log = call(
@@ -591,15 +329,8 @@ async fn sigkill_mid_delivery_loses_nothing_and_redelivers_with_the_same_event_i
     }
 
     // A graceful stop leaves nothing leased.
-    let status = server.terminate().await;
-    assert!(
-        status.success(),
-        "exit {status}; stderr:\n{}",
-        server.stderr()
-    );
-    let store = Store::open_shared(Location::DataDir(dir.path()))
-        .await
-        .expect("the database opens");
+    server.stop_cleanly().await;
+    let store = open_store(dir.path()).await;
     assert_eq!(store.leased_count().await.expect("a count"), 0);
     store.close().await;
 }
@@ -617,16 +348,7 @@ async fn sigterm_lets_deliveries_in_flight_finish_and_leaves_nothing_leased() {
 
     let ids: Vec<String> = (0..6).map(|i| format!("inv_term_{i}")).collect();
     for id in &ids {
-        let (status, body) = call(
-            &http,
-            &server.base,
-            &key,
-            "POST",
-            "/v1/invoices",
-            Some(&invoice(id)),
-        )
-        .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        post_invoice(&http, &server.base, &key, id).await;
     }
     eventually(
         "two deliveries in flight",
@@ -634,18 +356,11 @@ async fn sigterm_lets_deliveries_in_flight_finish_and_leaves_nothing_leased() {
         || async { (invoice_requests(&receiver) >= 2).then_some(()) },
     )
     .await;
-    let status = server.terminate().await;
-    assert!(
-        status.success(),
-        "exit {status}; stderr:\n{}",
-        server.stderr()
-    );
+    server.stop_cleanly().await;
 
     // Before any new server runs (start-up would recover leases): nothing is leased, and
     // each delivery the receiver got before the stop completed and is logged SUCCESS.
-    let store = Store::open_shared(Location::DataDir(dir.path()))
-        .await
-        .expect("the database opens");
+    let store = open_store(dir.path()).await;
     assert_eq!(
         store.leased_count().await.expect("a count"),
         0,
@@ -682,19 +397,7 @@ async fn sigterm_lets_deliveries_in_flight_finish_and_leaves_nothing_leased() {
     // After a restart the rest is delivered, and nothing twice.
     let mut server = Serve::start(dir.path(), &[]).await;
     let all: HashSet<String> = ids.iter().cloned().collect();
-    eventually(
-        "every invoice delivered after the restart",
-        Duration::from_secs(30),
-        || async {
-            let entries = successes(&http, &server.base, &key, 100).await;
-            let done: HashSet<String> = entries
-                .iter()
-                .filter_map(|e| e["invoice_id"].as_str().map(str::to_string))
-                .collect();
-            (done == all).then_some(())
-        },
-    )
-    .await;
+    all_succeeded(&http, &server.base, &key, &all, 100, 30).await;
     let mut per_invoice: HashMap<String, usize> = HashMap::new();
     for request in receiver.received() {
         assert!(request.signature_ok, "a delivery with a bad signature");
@@ -720,12 +423,7 @@ async fn sigterm_lets_deliveries_in_flight_finish_and_leaves_nothing_leased() {
     )
     .await;
     assert_eq!(failed["entries"], json!([]), "no attempt was interrupted");
-    let status = server.terminate().await;
-    assert!(
-        status.success(),
-        "exit {status}; stderr:\n{}",
-        server.stderr()
-    );
+    server.stop_cleanly().await;
 }
 
 #[tokio::test]
@@ -751,10 +449,5 @@ async fn a_second_server_on_the_same_data_dir_is_refused_naming_the_lock() {
     // The first server is unharmed.
     let (status, body) = call(&http(), &first.base, &key, "GET", "/v1/settings", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let status = first.terminate().await;
-    assert!(
-        status.success(),
-        "exit {status}; stderr:\n{}",
-        first.stderr()
-    );
+    first.stop_cleanly().await;
 }

@@ -8,15 +8,15 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fakes::quickbooks::{self as qbo, FakeQuickBooks};
-use crate::support::{TestServer, eventually, invoice};
+use crate::support::erp::{self, callback_url, quickbooks_company};
+use crate::support::{TestServer, eventually, invoice, uk_invoice};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn start(fake: &FakeQuickBooks) -> TestServer {
-    let app = fake.app();
+    let quickbooks = erp::quickbooks(fake);
     TestServer::start_with(move |c| {
-        c.public_url = "http://erp-sync.test".into();
-        c.quickbooks = app;
+        quickbooks(c);
         // QuickBooks' 60 s throttle pause, shortened for the test.
         c.retry.max_retry_after = Duration::from_millis(100);
     })
@@ -33,40 +33,25 @@ async fn connect(server: &TestServer) -> String {
     id
 }
 
-/// The multi-line UK example invoice (GBP, 20 % VAT on two lines, a discount).
-fn uk_invoice() -> Value {
-    serde_json::from_str(include_str!("../../examples/invoices/multi-line-uk.json")).unwrap()
+/// A fake QuickBooks company and a server connected to it, where most tests here start.
+async fn connected() -> (FakeQuickBooks, TestServer, String) {
+    let fake = FakeQuickBooks::start().await;
+    let server = start(&fake).await;
+    let id = connect(&server).await;
+    (fake, server, id)
 }
 
 fn total(inv: &Value) -> String {
     inv["TotalAmt"].to_string()
 }
 
-async fn synced(server: &TestServer, invoice_id: &str, successes: usize) -> Vec<Value> {
-    eventually(
-        &format!("{successes} SUCCESS for {invoice_id}"),
-        WAIT,
-        || async {
-            let entries = server.log(&format!("invoice_id={invoice_id}")).await;
-            let ok = entries.iter().filter(|e| e["status"] == "SUCCESS").count();
-            (ok >= successes).then_some(entries)
-        },
-    )
-    .await
-}
-
 #[tokio::test]
 async fn connect_authorizes_tests_and_refuses_a_replayed_state() {
     let fake = FakeQuickBooks::start().await;
     let server = start(&fake).await;
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "quickbooks"})),
-        )
+    let created = server
+        .create_connection(json!({"provider": "quickbooks"}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["status"], "pending_auth");
     let url = created["authorize_url"].as_str().unwrap();
     assert!(url.starts_with(&fake.auth_url()), "{url}");
@@ -83,11 +68,7 @@ async fn connect_authorizes_tests_and_refuses_a_replayed_state() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let location = browser.get(url).send().await.unwrap().headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let callback = location.replace("http://erp-sync.test", &server.base);
+    let callback = callback_url(&browser, url, &server.base).await;
     let first = browser.get(&callback).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
     let done: Value = first.json().await.unwrap();
@@ -120,27 +101,20 @@ async fn connect_authorizes_tests_and_refuses_a_replayed_state() {
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
-    let tests: Vec<Value> = server
-        .log("")
-        .await
-        .into_iter()
-        .filter(|e| e["kind"] == "test")
-        .collect();
+    let tests = server.log_of_kind("", "test").await;
     assert_eq!(tests.len(), 1);
     assert_eq!(tests[0]["provider"], "quickbooks");
 }
 
 #[tokio::test]
 async fn one_quickbooks_invoice_per_invoice_through_updates_and_void() {
-    let fake = FakeQuickBooks::start().await;
-    let server = start(&fake).await;
-    connect(&server).await;
+    let (fake, server, _) = connected().await;
     let mut inv = uk_invoice();
     // The company books in its home currency, dollars.
     inv["currency"] = json!("USD");
     inv["customer"]["name"] = json!("O'Brien & Müller Ltd");
     server.ingest(&inv).await;
-    let entries = synced(&server, "inv_01J9Z8Q4UK0007", 1).await;
+    let entries = server.synced("inv_01J9Z8Q4UK0007", 1).await;
     let record_id = entries[0]["erp_record_id"].as_str().unwrap().to_string();
 
     let stored = fake.invoices(qbo::REALM);
@@ -161,7 +135,7 @@ async fn one_quickbooks_invoice_per_invoice_through_updates_and_void() {
     inv["status"] = json!("PAID");
     inv["lines"][1]["description"] = json!("Events above plan (corrected)");
     server.ingest(&inv).await;
-    synced(&server, "inv_01J9Z8Q4UK0007", 2).await;
+    server.synced("inv_01J9Z8Q4UK0007", 2).await;
     let stored = fake.invoices(qbo::REALM);
     assert_eq!(stored.len(), 1, "the re-sync updated the same record");
     assert_eq!(stored[0]["SyncToken"], "1");
@@ -169,7 +143,7 @@ async fn one_quickbooks_invoice_per_invoice_through_updates_and_void() {
 
     inv["status"] = json!("VOID");
     server.ingest(&inv).await;
-    synced(&server, "inv_01J9Z8Q4UK0007", 3).await;
+    server.synced("inv_01J9Z8Q4UK0007", 3).await;
     let stored = fake.invoices(qbo::REALM);
     assert_eq!(stored.len(), 1);
     assert!(
@@ -189,14 +163,12 @@ async fn one_quickbooks_invoice_per_invoice_through_updates_and_void() {
 
 #[tokio::test]
 async fn a_lost_answer_a_stale_token_and_an_expired_token_never_duplicate() {
-    let fake = FakeQuickBooks::start().await;
-    let server = start(&fake).await;
-    connect(&server).await;
+    let (fake, server, _) = connected().await;
 
     // The create commits but the answer is lost: the retry is replayed by requestid.
     fake.fail_after_commit(1);
     server.ingest(&invoice("inv_lost")).await;
-    let entries = synced(&server, "inv_lost", 1).await;
+    let entries = server.synced("inv_lost", 1).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert_eq!(entries[1]["status"], "FAILED");
     assert_eq!(entries[1]["response_code"], 500);
@@ -211,7 +183,7 @@ async fn a_lost_answer_a_stale_token_and_an_expired_token_never_duplicate() {
     let mut inv = invoice("inv_lost");
     inv["status"] = json!("PAID");
     server.ingest(&inv).await;
-    let entries = synced(&server, "inv_lost", 2).await;
+    let entries = server.synced("inv_lost", 2).await;
     assert_eq!(
         entries[0]["status"], "SUCCESS",
         "recovered within the attempt: {entries:?}"
@@ -222,7 +194,7 @@ async fn a_lost_answer_a_stale_token_and_an_expired_token_never_duplicate() {
     fake.expire_access_tokens();
     let refreshes = fake.token_refreshes();
     server.ingest(&invoice("inv_after_expiry")).await;
-    let entries = synced(&server, "inv_after_expiry", 1).await;
+    let entries = server.synced("inv_after_expiry", 1).await;
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0]["attempt"], 1);
     assert!(fake.token_refreshes() > refreshes);
@@ -231,16 +203,12 @@ async fn a_lost_answer_a_stale_token_and_an_expired_token_never_duplicate() {
 
 #[tokio::test]
 async fn a_refused_refresh_token_holds_deliveries_until_reauthorized() {
-    let fake = FakeQuickBooks::start().await;
-    let server = start(&fake).await;
-    let id = connect(&server).await;
+    let (fake, server, id) = connected().await;
     fake.revoke_refresh_tokens();
     fake.expire_access_tokens();
     server.ingest(&invoice("inv_held")).await;
     let (_, conn) = eventually("needs_reauth", WAIT, || async {
-        let (s, c) = server
-            .call("GET", &format!("/v1/connections/{id}"), None)
-            .await;
+        let (s, c) = server.connection(&id).await;
         (c["status"] == "needs_reauth").then_some((s, c))
     })
     .await;
@@ -260,7 +228,7 @@ async fn a_refused_refresh_token_holds_deliveries_until_reauthorized() {
         "{entries:?}"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, state) = server.call("GET", "/v1/invoices/inv_held", None).await;
+    let (_, state) = server.invoice_state("inv_held").await;
     assert_eq!(
         state["sync"][0]["state"], "pending",
         "held, not failed: {state}"
@@ -270,30 +238,26 @@ async fn a_refused_refresh_token_holds_deliveries_until_reauthorized() {
     let accepted = server.ingest(&invoice("inv_during")).await;
     assert_eq!(accepted["jobs"].as_array().unwrap().len(), 1, "{accepted}");
 
-    let (status, again) = server
-        .call("POST", &format!("/v1/connections/{id}/reauthorize"), None)
-        .await;
+    let (status, again) = server.reauthorize(&id).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     let (status, done) = server
         .authorize(again["authorize_url"].as_str().unwrap())
         .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["connection"]["status"], "active");
-    synced(&server, "inv_held", 1).await;
-    synced(&server, "inv_during", 1).await;
+    server.synced("inv_held", 1).await;
+    server.synced("inv_during", 1).await;
     assert_eq!(fake.invoices(qbo::REALM).len(), 2);
 }
 
 #[tokio::test]
 async fn validation_faults_fail_at_once_and_outages_retry() {
-    let fake = FakeQuickBooks::start().await;
-    let server = start(&fake).await;
-    connect(&server).await;
+    let (fake, server, _) = connected().await;
 
     fake.throttle_next(1);
     fake.outage_next(1);
     server.ingest(&invoice("inv_bumpy")).await;
-    let entries = synced(&server, "inv_bumpy", 1).await;
+    let entries = server.synced("inv_bumpy", 1).await;
     let codes: Vec<_> = entries
         .iter()
         .rev()
@@ -313,26 +277,17 @@ async fn validation_faults_fail_at_once_and_outages_retry() {
 
     fake.remove_item(qbo::REALM, "Services");
     server.ingest(&invoice("inv_noitem")).await;
-    let entry = eventually("the validation failure", WAIT, || async {
-        server.log("invoice_id=inv_noitem").await.pop()
-    })
-    .await;
+    let entry = server.first_attempt("inv_noitem", WAIT).await;
     assert_eq!(entry["status"], "FAILED");
     assert_eq!(entry["response_code"], 400);
     assert!(entry["error"].as_str().unwrap().contains("2500"), "{entry}");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(
-        server.log("invoice_id=inv_noitem").await.len(),
-        1,
-        "not retried"
-    );
+    assert_eq!(server.logged_attempts("inv_noitem").await, 1, "not retried");
 }
 
 #[tokio::test]
 async fn limits_hold_and_reconnecting_the_same_company_updates_the_same_records() {
-    let fake = FakeQuickBooks::start().await;
-    let server = start(&fake).await;
-    let first = connect(&server).await;
+    let (fake, server, first) = connected().await;
     fake.set_delay(Duration::from_millis(30));
     for i in 0..25 {
         server.ingest(&invoice(&format!("inv_many_{i}"))).await;
@@ -350,9 +305,7 @@ async fn limits_hold_and_reconnecting_the_same_company_updates_the_same_records(
     );
     fake.set_delay(Duration::ZERO);
 
-    let (status, _) = server
-        .call("DELETE", &format!("/v1/connections/{first}"), None)
-        .await;
+    let (status, _) = server.disconnect(&first).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         fake.invoices(qbo::REALM).len(),
@@ -363,7 +316,7 @@ async fn limits_hold_and_reconnecting_the_same_company_updates_the_same_records(
     let mut inv = invoice("inv_many_3");
     inv["status"] = json!("PAID");
     server.ingest(&inv).await;
-    synced(&server, "inv_many_3", 2).await;
+    server.synced("inv_many_3", 2).await;
     let stored = fake.invoices(qbo::REALM);
     assert_eq!(
         stored.len(),
@@ -392,7 +345,7 @@ async fn a_partial_item_map_books_the_other_lines_to_services() {
     let mut inv = uk_invoice();
     inv["currency"] = json!("USD");
     server.ingest(&inv).await;
-    synced(&server, "inv_01J9Z8Q4UK0007", 1).await;
+    server.synced("inv_01J9Z8Q4UK0007", 1).await;
     let stored = fake.invoices(qbo::REALM);
     let items: Vec<&Value> = stored[0]["Line"]
         .as_array()
@@ -411,9 +364,7 @@ async fn a_partial_item_map_books_the_other_lines_to_services() {
     // Without a Services Item and without default_item_id, the test sync says which
     // setting to add.
     fake.remove_item(qbo::REALM, "Services");
-    let (status, _) = server
-        .call("DELETE", &format!("/v1/connections/{first}"), None)
-        .await;
+    let (status, _) = server.disconnect(&first).await;
     assert_eq!(status, StatusCode::OK);
     let (_, again) = server
         .connect_oauth(
@@ -429,17 +380,15 @@ async fn a_partial_item_map_books_the_other_lines_to_services() {
 /// multicurrency, a euro invoice fails at once naming the setting, and nothing is written.
 #[tokio::test]
 async fn foreign_currencies_book_in_their_own_currency_or_fail_naming_multicurrency() {
-    let fake = FakeQuickBooks::start().await;
-    fake.set_company_settings(qbo::REALM, "US", "USD", true);
-    fake.add_currency(qbo::REALM, "EUR");
+    let fake = quickbooks_company("US", "USD", &["EUR"]).await;
     let server = start(&fake).await;
     connect(&server).await;
     let mut eur = invoice("inv_eur");
     eur["currency"] = json!("EUR");
     server.ingest(&eur).await;
     server.ingest(&invoice("inv_usd")).await;
-    synced(&server, "inv_eur", 1).await;
-    synced(&server, "inv_usd", 1).await;
+    server.synced("inv_eur", 1).await;
+    server.synced("inv_usd", 1).await;
     let invoices = fake.invoices(qbo::REALM);
     let by_number = |n: &str| {
         invoices
@@ -465,10 +414,7 @@ async fn foreign_currencies_book_in_their_own_currency_or_fail_naming_multicurre
     let server = start(&off).await;
     connect(&server).await;
     server.ingest(&eur).await;
-    let entry = eventually("the currency failure", WAIT, || async {
-        server.log("invoice_id=inv_eur").await.pop()
-    })
-    .await;
+    let entry = server.first_attempt("inv_eur", WAIT).await;
     assert_eq!(entry["status"], "FAILED");
     let error = entry["error"].as_str().unwrap();
     assert!(
@@ -484,15 +430,11 @@ async fn foreign_currencies_book_in_their_own_currency_or_fail_naming_multicurre
 /// Without the map, the delivery fails at once naming it.
 #[tokio::test]
 async fn a_uk_company_books_tax_codes_from_the_tax_code_map() {
-    let fake = FakeQuickBooks::start().await;
-    fake.set_company_settings(qbo::REALM, "GB", "GBP", false);
+    let fake = quickbooks_company("GB", "GBP", &[]).await;
     let server = start(&fake).await;
     let id = connect(&server).await;
     server.ingest(&uk_invoice()).await;
-    let entry = eventually("the tax failure", WAIT, || async {
-        server.log("invoice_id=inv_01J9Z8Q4UK0007").await.pop()
-    })
-    .await;
+    let entry = server.first_attempt("inv_01J9Z8Q4UK0007", WAIT).await;
     assert_eq!(entry["status"], "FAILED");
     assert!(
         entry["error"].as_str().unwrap().contains("tax_code_map"),
@@ -501,18 +443,12 @@ async fn a_uk_company_books_tax_codes_from_the_tax_code_map() {
     assert!(fake.invoices(qbo::REALM).is_empty());
 
     let (status, patched) = server
-        .call(
-            "PATCH",
-            &format!("/v1/connections/{id}"),
-            Some(json!({"config": {"tax_code_map": {"UK-VAT-20": "3"}}})),
-        )
+        .patch_connection(&id, json!({"config": {"tax_code_map": {"UK-VAT-20": "3"}}}))
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
-    let (status, _) = server
-        .call("POST", "/v1/invoices/inv_01J9Z8Q4UK0007/sync", None)
-        .await;
+    let (status, _) = server.resync("inv_01J9Z8Q4UK0007", None).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    synced(&server, "inv_01J9Z8Q4UK0007", 1).await;
+    server.synced("inv_01J9Z8Q4UK0007", 1).await;
     let stored = fake.invoices(qbo::REALM);
     assert_eq!(stored.len(), 1);
     let q = &stored[0];

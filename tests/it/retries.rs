@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::json;
 
 use crate::support::{Receiver, Reply, TestServer, eventually, invoice};
 
@@ -12,9 +11,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 #[tokio::test]
 async fn four_failures_end_failed_and_manual_sync_recovers() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    let conn = server.connect_webhook(&receiver, None).await;
+    let (server, receiver, conn) = TestServer::start_with_webhook().await;
     receiver.set_default(Reply::status(500));
     server.ingest(&invoice("inv_fail")).await;
 
@@ -70,18 +67,12 @@ async fn four_failures_end_failed_and_manual_sync_recovers() {
         "retry gaps {gaps:?}, each must be at least {lower_bounds:?}"
     );
 
-    let (_, state) = server.call("GET", "/v1/invoices/inv_fail", None).await;
+    let (_, state) = server.invoice_state("inv_fail").await;
     assert_eq!(state["sync"][0]["state"], "failed");
     assert_eq!(state["sync"][0]["attempts"], 4);
 
     receiver.set_default(Reply::status(200));
-    let (status, body) = server
-        .call(
-            "POST",
-            "/v1/invoices/inv_fail/sync",
-            Some(json!({"connection_id": conn["id"]})),
-        )
-        .await;
+    let (status, body) = server.resync("inv_fail", conn["id"].as_str()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["jobs"].as_array().unwrap().len(), 1);
     let ok = eventually("the manual sync", WAIT, || async {
@@ -105,9 +96,7 @@ async fn four_failures_end_failed_and_manual_sync_recovers() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    server.connect_webhook(&receiver, None).await;
+    let (server, receiver, _) = TestServer::start_with_webhook().await;
     receiver.script([Reply {
         status: 429,
         delay: Duration::ZERO,

@@ -23,7 +23,8 @@ use serde_json::{Value, json};
 
 use crate::fakes::netsuite::{self as ns, FakeNetSuite};
 use crate::fakes::quickbooks::{self as qbo, FakeQuickBooks};
-use crate::process::{Serve, call, http, tenant_create};
+use crate::support::erp::{netsuite_config, oauth_round_trip, quickbooks_server};
+use crate::support::process::{Serve, call, http, tenant_create};
 use crate::support::{Receiver, TestServer, eventually, invoice};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -46,24 +47,6 @@ fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
         }
     }
     found
-}
-
-/// Completes an OAuth round trip at the fake provider for a server whose public URL is
-/// `http://erp-sync.test`, following the callback to `base`.
-async fn authorize(base: &str, authorize_url: &str) -> (StatusCode, Value) {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let answer = browser.get(authorize_url).send().await.unwrap();
-    assert_eq!(answer.status(), StatusCode::FOUND, "{authorize_url}");
-    let location = answer.headers()["location"].to_str().unwrap().to_string();
-    let answer = browser
-        .get(location.replace("http://erp-sync.test", base))
-        .send()
-        .await
-        .unwrap();
-    (answer.status(), answer.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,19 +119,14 @@ async fn no_secret_reaches_the_data_dir_the_logs_or_an_api_answer() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, done) = authorize(&base, created["authorize_url"].as_str().unwrap()).await;
+    let (status, done) = oauth_round_trip(&base, created["authorize_url"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{done}");
+    let mut ns_config = netsuite_config(&netsuite);
+    ns_config["item_map"] = json!({"prod_api": ns::ITEM_USAGE, "TAX": ns::ITEM_TAX});
     let (status, ns_conn) = api(
         "POST",
         "/v1/connections".into(),
-        Some(
-            json!({"provider": "netsuite", "name": "ns", "entity": "US", "config": {
-            "account_id": ns::ACCOUNT_ID, "consumer_key": ns::CONSUMER_KEY,
-            "consumer_secret": ns::CONSUMER_SECRET, "token_id": ns::TOKEN_ID,
-            "token_secret": ns::TOKEN_SECRET, "subsidiary_id": ns::SUBSIDIARY_ID,
-            "default_item_id": ns::ITEM_SERVICES, "api_base": netsuite.url,
-            "item_map": {"prod_api": ns::ITEM_USAGE, "TAX": ns::ITEM_TAX}}}),
-        ),
+        Some(json!({"provider": "netsuite", "name": "ns", "entity": "US", "config": ns_config})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{ns_conn}");
@@ -252,17 +230,6 @@ async fn no_secret_reaches_the_data_dir_the_logs_or_an_api_answer() {
     );
 }
 
-/// Starts a server with the fake QuickBooks as its provider (public URL
-/// `http://erp-sync.test`).
-async fn with_quickbooks(fake: &FakeQuickBooks) -> TestServer {
-    let app = fake.app();
-    TestServer::start_with(move |c| {
-        c.public_url = "http://erp-sync.test".into();
-        c.quickbooks = app;
-    })
-    .await
-}
-
 /// The `state` parameter of an authorize URL.
 fn state_of(authorize_url: &str) -> String {
     url::Url::parse(authorize_url)
@@ -276,12 +243,10 @@ fn state_of(authorize_url: &str) -> String {
 #[tokio::test]
 async fn an_oauth_state_completes_its_own_connection_once_and_nothing_else() {
     let fake = FakeQuickBooks::start().await;
-    let server = with_quickbooks(&fake).await;
+    let server = quickbooks_server(&fake).await;
     let other_key = server.second_tenant().await;
     let body = json!({"provider": "quickbooks", "name": "Books"});
-    let (_, mine) = server
-        .call("POST", "/v1/connections", Some(body.clone()))
-        .await;
+    let (_, mine) = server.post_connection(body.clone()).await;
     let (_, theirs) = server
         .call_as(&other_key, "POST", "/v1/connections", Some(body))
         .await;
@@ -294,25 +259,15 @@ async fn an_oauth_state_completes_its_own_connection_once_and_nothing_else() {
     );
 
     // My state activates my connection, and only mine.
-    let (status, done) = authorize(&server.base, my_url).await;
+    let (status, done) = server.authorize(my_url).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["connection"]["id"], mine["id"]);
     let (_, their_conn) = server
-        .call_as(
-            &other_key,
-            "GET",
-            &format!("/v1/connections/{}", theirs["id"].as_str().unwrap()),
-            None,
-        )
+        .connection_as(&other_key, theirs["id"].as_str().unwrap())
         .await;
     assert_eq!(their_conn["status"], "pending_auth", "{their_conn}");
     let (status, _) = server
-        .call_as(
-            &other_key,
-            "GET",
-            &format!("/v1/connections/{}", mine["id"].as_str().unwrap()),
-            None,
-        )
+        .connection_as(&other_key, mine["id"].as_str().unwrap())
         .await;
     assert_eq!(
         status,
@@ -348,33 +303,24 @@ async fn an_oauth_state_completes_its_own_connection_once_and_nothing_else() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // The other tenant's own state still works, for its own connection.
-    let (status, done) = authorize(&server.base, their_url).await;
+    let (status, done) = server.authorize(their_url).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["connection"]["id"], theirs["id"]);
 
     // A state whose connection was disconnected meanwhile activates nothing.
-    let (status, _) = server
-        .call("PATCH", "/v1/settings", Some(json!({"multi_erp": true})))
-        .await;
+    let (status, _) = server.set_multi_erp(true).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, later) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "quickbooks", "name": "Later"})),
-        )
+    let later = server
+        .create_connection(json!({"provider": "quickbooks", "name": "Later"}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{later}");
     let id = later["id"].as_str().unwrap();
-    let (status, _) = server
-        .call("DELETE", &format!("/v1/connections/{id}"), None)
-        .await;
+    let (status, _) = server.disconnect(id).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, answer) = authorize(&server.base, later["authorize_url"].as_str().unwrap()).await;
-    assert!(status.is_client_error(), "{status} {answer}");
-    let (_, conn) = server
-        .call("GET", &format!("/v1/connections/{id}"), None)
+    let (status, answer) = server
+        .authorize(later["authorize_url"].as_str().unwrap())
         .await;
+    assert!(status.is_client_error(), "{status} {answer}");
+    let (_, conn) = server.connection(id).await;
     assert_eq!(conn["status"], "disconnected", "{conn}");
 }
 
@@ -414,15 +360,11 @@ async fn ssrf_refusals_cover_other_spellings_of_private_addresses() {
         "https://user:pw@127.0.0.1:443/x",   // credentials in the URL
     ] {
         let (status, body) = server
-            .call(
-                "POST",
-                "/v1/connections",
-                Some(json!({"provider": "webhook", "config": {"url": url}})),
-            )
+            .post_connection(json!({"provider": "webhook", "config": {"url": url}}))
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
     }
-    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    let (_, list) = server.connections().await;
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
 }
 
@@ -473,20 +415,13 @@ async fn redirects_are_never_followed() {
     let inner = Receiver::start().await;
     for status in [301, 302, 307, 308] {
         let target = redirector(status, inner.url()).await;
-        let (code, conn) = server
-            .call(
-                "POST",
-                "/v1/connections",
-                Some(json!({"provider": "webhook", "config": {"url": target}})),
-            )
+        let conn = server
+            .create_connection(json!({"provider": "webhook", "config": {"url": target}}))
             .await;
-        assert_eq!(code, StatusCode::CREATED, "{conn}");
         assert_eq!(conn["test_sync"]["status"], "FAILED", "{status}: {conn}");
         assert_eq!(conn["test_sync"]["response_code"], status, "{conn}");
         let id = conn["id"].as_str().unwrap();
-        let (code, _) = server
-            .call("DELETE", &format!("/v1/connections/{id}"), None)
-            .await;
+        let (code, _) = server.disconnect(id).await;
         assert_eq!(code, StatusCode::OK);
     }
     assert_eq!(inner.received().len(), 0, "no redirect was followed");

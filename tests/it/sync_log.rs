@@ -5,13 +5,11 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::support::{Receiver, Reply, TestServer, eventually, invoice};
+use crate::support::{Reply, TestServer, eventually, invoice};
 
 #[tokio::test]
 async fn filters_by_status_invoice_connection_and_time() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    let conn = server.connect_webhook(&receiver, None).await;
+    let (server, receiver, conn) = TestServer::start_with_webhook().await;
     receiver.script([Reply::status(500)]);
     server.ingest(&invoice("inv_a")).await;
     eventually(
@@ -80,9 +78,7 @@ fn enc(s: &str) -> String {
 
 #[tokio::test]
 async fn pages_neither_skip_nor_repeat_while_entries_arrive() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    server.connect_webhook(&receiver, None).await;
+    let (server, _receiver, _) = TestServer::start_with_webhook().await;
     for i in 0..30 {
         server.ingest(&invoice(&format!("inv_p{i}"))).await;
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Receiver, TestServer, eventually, invoice};
+use crate::support::{Receiver, TestServer, error_message, eventually, invoice};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -20,14 +20,9 @@ fn flat_template() -> Value {
 async fn a_template_shapes_the_delivered_body() {
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "webhook", "config": {"url": receiver.url(), "template": flat_template()}})),
-        )
+    let created = server
+        .create_connection(json!({"provider": "webhook", "config": {"url": receiver.url(), "template": flat_template()}}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(
         created["config"]["template"],
         flat_template(),
@@ -71,22 +66,20 @@ async fn bad_templates_are_refused_when_saved_with_their_location() {
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
     let (status, body) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "webhook", "config": {"url": receiver.url(),
-                       "template": {"doc": {"lines": {"$each": "$.lines", "$map": {"amt": "$.amount[?"}}}}}})),
+        .post_connection(
+            json!({"provider": "webhook", "config": {"url": receiver.url(),
+            "template": {"doc": {"lines": {"$each": "$.lines", "$map": {"amt": "$.amount[?"}}}}}}),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
+    let message = error_message(&body);
     assert!(message.contains("/doc/lines/$map/amt"), "{message}");
     assert!(message.contains("JSONPath"), "{message}");
     assert!(
         receiver.received().is_empty(),
         "nothing was tested or stored"
     );
-    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    let (_, list) = server.connections().await;
     assert!(list.as_array().unwrap().is_empty());
 }
 
@@ -95,21 +88,15 @@ async fn a_strict_template_fails_the_sync_naming_the_missing_field() {
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
     let template = json!({"$missing": "error", "po": "$.metadata.po_number", "n": "$.number"});
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "webhook", "config": {"url": receiver.url(), "template": template}})),
+    server
+        .create_connection(
+            json!({"provider": "webhook", "config": {"url": receiver.url(), "template": template}}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
     let mut inv = invoice("inv_nopo");
     inv["metadata"] = json!({});
     server.ingest(&inv).await;
-    let entry = eventually("the failure", WAIT, || async {
-        server.log("invoice_id=inv_nopo").await.pop()
-    })
-    .await;
+    let entry = server.first_attempt("inv_nopo", WAIT).await;
     assert_eq!(entry["status"], "FAILED");
     let error = entry["error"].as_str().unwrap();
     assert!(
@@ -117,9 +104,5 @@ async fn a_strict_template_fails_the_sync_naming_the_missing_field() {
         "{error}"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        server.log("invoice_id=inv_nopo").await.len(),
-        1,
-        "not retried"
-    );
+    assert_eq!(server.logged_attempts("inv_nopo").await, 1, "not retried");
 }

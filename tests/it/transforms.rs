@@ -7,55 +7,35 @@ use erp_sync_guest_artifacts as guests;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Receiver, TestServer, eventually, invoice};
+use crate::support::api::built_guest as wasm;
+use crate::support::{Receiver, TestServer, error_message, eventually, invoice};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn wasm(path: &str) -> Vec<u8> {
-    std::fs::read(path).expect("a built guest")
-}
-
-/// Uploads a component; answers the status and body.
-pub async fn upload(server: &TestServer, bytes: Vec<u8>, query: &str) -> (StatusCode, Value) {
-    let response = server
-        .http
-        .post(format!("{}/v1/transforms?{query}", server.base))
-        .bearer_auth(&server.key)
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn uploaded(server: &TestServer, path: &str, world: &str) -> String {
-    let (status, body) = upload(server, wasm(path), &format!("world={world}&name=t")).await;
-    assert!(status.is_success(), "{body}");
+    let body = server
+        .upload_guest(path, &format!("world={world}&name=t"))
+        .await;
     body["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
 async fn uploads_are_validated_against_their_world_and_deduplicated() {
     let server = TestServer::start_with(|c| c.max_component_bytes = 4 << 20).await;
-    let (status, first) = upload(
-        &server,
-        wasm(guests::WEBHOOK_TEMPLATE),
-        "world=webhook-transform&name=mine",
-    )
-    .await;
+    let (status, first) = server
+        .upload_transform(
+            wasm(guests::WEBHOOK_TEMPLATE),
+            "world=webhook-transform&name=mine",
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     assert_eq!(first["world"], "webhook-transform");
     assert_eq!(first["export"], "erp-sync:transform/webhook@1.0.0");
     assert_eq!(first["name"], "mine");
     assert_eq!(first["sha256"].as_str().unwrap().len(), 64);
-    let (status, again) = upload(
-        &server,
-        wasm(guests::WEBHOOK_TEMPLATE),
-        "world=webhook-transform",
-    )
-    .await;
+    let (status, again) = server
+        .upload_transform(wasm(guests::WEBHOOK_TEMPLATE), "world=webhook-transform")
+        .await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -120,12 +100,9 @@ async fn uploads_are_validated_against_their_world_and_deduplicated() {
         ),
     ];
     for (bytes, query, expected, words) in refusals {
-        let (status, body) = upload(&server, bytes, query).await;
+        let (status, body) = server.upload_transform(bytes, query).await;
         assert_eq!(status, expected, "{query}: {body}");
-        assert!(
-            body["error"]["message"].as_str().unwrap().contains(words),
-            "{query}: {body}"
-        );
+        assert!(error_message(&body).contains(words), "{query}: {body}");
     }
     let (_, list) = server.call("GET", "/v1/transforms", None).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
@@ -256,14 +233,9 @@ async fn a_webhook_transform_builds_the_delivered_body() {
     let server = TestServer::start().await;
     let receiver = Receiver::start().await;
     let hostile = uploaded(&server, guests::HOSTILE, "webhook-transform").await;
-    let (status, created) = server
-        .call(
-            "POST",
-            "/v1/connections",
-            Some(json!({"provider": "webhook", "config": {"url": receiver.url(), "transform_id": hostile}})),
-        )
+    let created = server
+        .create_connection(json!({"provider": "webhook", "config": {"url": receiver.url(), "transform_id": hostile}}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(
         created["test_sync"]["status"], "SUCCESS",
         "the test ran the transform on the sample invoice"
@@ -298,10 +270,9 @@ async fn a_webhook_transform_builds_the_delivered_body() {
     // A guest that fails fails the sync at once: no retries wasted on the same code.
     let id = created["id"].as_str().unwrap();
     let (status, body) = server
-        .call(
-            "PATCH",
-            &format!("/v1/connections/{id}"),
-            Some(json!({"config": {"transform_config": {"mode": "panic"}}})),
+        .patch_connection(
+            id,
+            json!({"config": {"transform_config": {"mode": "panic"}}}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -334,11 +305,7 @@ async fn a_webhook_transform_builds_the_delivered_body() {
     let tweak = uploaded(&server, guests::TWEAK_TEMPLATE, "invoice-tweak").await;
     for bad in [json!(tweak), json!("tr_unknown")] {
         let (status, body) = server
-            .call(
-                "PATCH",
-                &format!("/v1/connections/{id}"),
-                Some(json!({"config": {"transform_id": bad}})),
-            )
+            .patch_connection(id, json!({"config": {"transform_id": bad}}))
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     }
@@ -346,35 +313,15 @@ async fn a_webhook_transform_builds_the_delivered_body() {
 
 #[tokio::test]
 async fn customer_tweaks_adjust_invoices_before_delivery() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    server.connect_webhook(&receiver, None).await;
+    let (server, receiver, _) = TestServer::start_with_webhook().await;
     let po = uploaded(&server, guests::PO_REFERENCE, "invoice-tweak").await;
     let webhook = uploaded(&server, guests::WEBHOOK_TEMPLATE, "webhook-transform").await;
 
-    let (status, body) = server
-        .call(
-            "PUT",
-            "/v1/customers/cus_42/tweak",
-            Some(json!({"transform_id": webhook})),
-        )
-        .await;
+    let (status, body) = server.set_tweak("cus_42", webhook).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let (status, body) = server
-        .call(
-            "PUT",
-            "/v1/customers/cus_42/tweak",
-            Some(json!({"transform_id": po})),
-        )
-        .await;
+    let (status, body) = server.set_tweak("cus_42", po.as_str()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(
-        server
-            .call("GET", "/v1/customers/cus_42/tweak", None)
-            .await
-            .1["transform_id"],
-        json!(po)
-    );
+    assert_eq!(server.tweak("cus_42").await.1["transform_id"], json!(po));
 
     server.ingest(&invoice("inv_po")).await;
     let mut other = invoice("inv_other");
@@ -398,18 +345,9 @@ async fn customer_tweaks_adjust_invoices_before_delivery() {
 
     // A tweak whose output breaks the rules fails that sync with the reason.
     let bad = uploaded(&server, guests::BAD_TWEAK, "invoice-tweak").await;
-    server
-        .call(
-            "PUT",
-            "/v1/customers/cus_42/tweak",
-            Some(json!({"transform_id": bad})),
-        )
-        .await;
+    server.set_tweak("cus_42", bad).await;
     server.ingest(&invoice("inv_badtweak")).await;
-    let entry = eventually("the refused tweak", WAIT, || async {
-        server.log("invoice_id=inv_badtweak").await.pop()
-    })
-    .await;
+    let entry = server.first_attempt("inv_badtweak", WAIT).await;
     assert_eq!(entry["status"], "FAILED");
     assert!(
         entry["error"]
@@ -424,11 +362,5 @@ async fn customer_tweaks_adjust_invoices_before_delivery() {
         .call("DELETE", "/v1/customers/cus_42/tweak", None)
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        server
-            .call("GET", "/v1/customers/cus_42/tweak", None)
-            .await
-            .1["transform_id"]
-            .is_null()
-    );
+    assert!(server.tweak("cus_42").await.1["transform_id"].is_null());
 }

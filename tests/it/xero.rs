@@ -8,7 +8,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fakes::xero::{self as fx, FakeXero};
-use crate::support::{TestServer, eventually, invoice};
+use crate::support::erp::{self, authorize_two_organisations};
+use crate::support::postgres::admin_url_or_skip;
+use crate::support::{TestServer, error_message, eventually, invoice, uk_invoice};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -18,10 +20,9 @@ async fn start(fake: &FakeXero) -> TestServer {
 
 /// Points a server's Xero app at the fake.
 fn configure(fake: &FakeXero) -> impl FnOnce(&mut erp_sync::config::Config) + use<> {
-    let app = fake.app();
+    let xero = erp::xero(fake);
     move |c| {
-        c.public_url = "http://erp-sync.test".into();
-        c.xero = app;
+        xero(c);
         c.retry.max_retry_after = Duration::from_secs(2);
     }
 }
@@ -34,17 +35,12 @@ async fn connect(server: &TestServer) -> String {
     id
 }
 
-async fn synced(server: &TestServer, invoice_id: &str, successes: usize) -> Vec<Value> {
-    eventually(
-        &format!("{successes} SUCCESS for {invoice_id}"),
-        WAIT,
-        || async {
-            let entries = server.log(&format!("invoice_id={invoice_id}")).await;
-            let ok = entries.iter().filter(|e| e["status"] == "SUCCESS").count();
-            (ok >= successes).then_some(entries)
-        },
-    )
-    .await
+/// A fake Xero organisation and a server connected to it, where most tests here start.
+async fn connected() -> (FakeXero, TestServer, String) {
+    let fake = FakeXero::start().await;
+    let server = start(&fake).await;
+    let id = connect(&server).await;
+    (fake, server, id)
 }
 
 /// The contract's example invoice in pounds: the fake organisation's currency is GBP,
@@ -55,18 +51,11 @@ fn gbp(id: &str) -> Value {
     inv
 }
 
-fn uk_invoice() -> Value {
-    serde_json::from_str(include_str!("../../examples/invoices/multi-line-uk.json")).unwrap()
-}
-
 #[tokio::test]
 async fn connect_uses_pkce_and_binds_the_only_organisation() {
     let fake = FakeXero::start().await;
     let server = start(&fake).await;
-    let (status, created) = server
-        .call("POST", "/v1/connections", Some(json!({"provider": "xero"})))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = server.create_connection(json!({"provider": "xero"})).await;
     assert_eq!(created["status"], "pending_auth");
     let url = created["authorize_url"].as_str().unwrap();
     for part in [
@@ -88,47 +77,29 @@ async fn connect_uses_pkce_and_binds_the_only_organisation() {
 #[tokio::test]
 async fn several_organisations_wait_for_a_choice() {
     let fake = FakeXero::start().await;
-    let second = "b4c1d8f3-0000-4000-8000-00000000000b";
-    fake.add_tenant(second, "Second Ltd");
-    fake.authorize_tenants(&[fx::TENANT_ID, second]);
+    let second = authorize_two_organisations(&fake, "Second Ltd");
     let server = start(&fake).await;
-    let (_, created) = server
-        .call("POST", "/v1/connections", Some(json!({"provider": "xero"})))
-        .await;
+    let (_, created) = server.post_connection(json!({"provider": "xero"})).await;
     let id = created["id"].as_str().unwrap();
     let (status, answer) = server
         .authorize(created["authorize_url"].as_str().unwrap())
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Second Ltd"),
-        "{answer}"
-    );
+    assert!(error_message(&answer).contains("Second Ltd"), "{answer}");
 
     let (status, bad) = server
-        .call(
-            "PATCH",
-            &format!("/v1/connections/{id}"),
-            Some(json!({"config": {"tenant_id": "not-one-of-them"}})),
-        )
+        .patch_connection(id, json!({"config": {"tenant_id": "not-one-of-them"}}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     let (status, chosen) = server
-        .call(
-            "PATCH",
-            &format!("/v1/connections/{id}"),
-            Some(json!({"config": {"tenant_id": second}})),
-        )
+        .patch_connection(id, json!({"config": {"tenant_id": second}}))
         .await;
     assert_eq!(status, StatusCode::OK, "{chosen}");
     assert_eq!(chosen["test_sync"]["status"], "SUCCESS", "{chosen}");
     assert_eq!(chosen["status"], "active");
 
     server.ingest(&uk_invoice()).await;
-    synced(&server, "inv_01J9Z8Q4UK0007", 1).await;
+    server.synced("inv_01J9Z8Q4UK0007", 1).await;
     assert_eq!(fake.invoices(second).len(), 1);
     assert!(
         fake.invoices(fx::TENANT_ID).is_empty(),
@@ -138,14 +109,12 @@ async fn several_organisations_wait_for_a_choice() {
 
 #[tokio::test]
 async fn one_xero_invoice_per_invoice_with_the_right_totals() {
-    let fake = FakeXero::start().await;
-    let server = start(&fake).await;
-    connect(&server).await;
+    let (fake, server, _) = connected().await;
     let mut inv = uk_invoice();
     inv["customer"]["name"] = json!("O'Brien & Müller Ltd");
     fake.fail_after_commit(1);
     server.ingest(&inv).await;
-    synced(&server, "inv_01J9Z8Q4UK0007", 1).await;
+    server.synced("inv_01J9Z8Q4UK0007", 1).await;
     // The create's answer was lost after Xero committed it: one look-up by number found
     // it, within the same attempt, and nothing was created twice.
     let lookups = fake
@@ -174,7 +143,7 @@ async fn one_xero_invoice_per_invoice_with_the_right_totals() {
 
     inv["lines"][0]["description"] = json!("Platform plan (November, corrected)");
     server.ingest(&inv).await;
-    synced(&server, "inv_01J9Z8Q4UK0007", 2).await;
+    server.synced("inv_01J9Z8Q4UK0007", 2).await;
     let stored = fake.invoices(fx::TENANT_ID);
     assert_eq!(stored.len(), 1, "the update addressed the same InvoiceID");
     assert!(stored[0].to_string().contains("corrected"));
@@ -186,7 +155,7 @@ async fn one_xero_invoice_per_invoice_with_the_right_totals() {
 
     inv["status"] = json!("VOID");
     server.ingest(&inv).await;
-    synced(&server, "inv_01J9Z8Q4UK0007", 3).await;
+    server.synced("inv_01J9Z8Q4UK0007", 3).await;
     assert_eq!(fake.invoices(fx::TENANT_ID)[0]["Status"], "VOIDED");
     let writes: Vec<_> = fake
         .requests()
@@ -201,12 +170,10 @@ async fn one_xero_invoice_per_invoice_with_the_right_totals() {
 
 #[tokio::test]
 async fn rate_limits_pause_and_validation_errors_fail_at_once() {
-    let fake = FakeXero::start().await;
-    let server = start(&fake).await;
-    let id = connect(&server).await;
+    let (fake, server, id) = connected().await;
     fake.throttle_next(1, "minute");
     server.ingest(&gbp("inv_throttled")).await;
-    let entries = synced(&server, "inv_throttled", 1).await;
+    let entries = server.synced("inv_throttled", 1).await;
     // The 429 (Retry-After: 1) was waited out and the same request sent again, within
     // the first attempt: no retry was spent.
     assert_eq!(entries.len(), 1, "{entries:?}");
@@ -219,18 +186,11 @@ async fn rate_limits_pause_and_validation_errors_fail_at_once() {
     assert_eq!(fake.invoices(fx::TENANT_ID).len(), 1);
 
     let (status, _) = server
-        .call(
-            "PATCH",
-            &format!("/v1/connections/{id}"),
-            Some(json!({"config": {"account_code": "999"}})),
-        )
+        .patch_connection(&id, json!({"config": {"account_code": "999"}}))
         .await;
     assert_eq!(status, StatusCode::OK);
     server.ingest(&gbp("inv_bad_account")).await;
-    let entry = eventually("the validation failure", WAIT, || async {
-        server.log("invoice_id=inv_bad_account").await.pop()
-    })
-    .await;
+    let entry = server.first_attempt("inv_bad_account", WAIT).await;
     assert_eq!(entry["status"], "FAILED");
     assert!(
         entry["error"]
@@ -241,7 +201,7 @@ async fn rate_limits_pause_and_validation_errors_fail_at_once() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        server.log("invoice_id=inv_bad_account").await.len(),
+        server.logged_attempts("inv_bad_account").await,
         1,
         "not retried"
     );
@@ -284,8 +244,7 @@ async fn a_bill_run_uses_multi_invoice_requests_within_the_minute_limit() {
 /// other uses the new token. Needs PostgreSQL (`ERP_SYNC_TEST_POSTGRES`).
 #[tokio::test]
 async fn two_hosts_meeting_an_expired_token_refresh_it_once() {
-    if crate::support::postgres::admin_url().is_none() {
-        eprintln!("skipped: needs PostgreSQL (set ERP_SYNC_TEST_POSTGRES; .ci/run does)");
+    if admin_url_or_skip().is_none() {
         return;
     }
     let fake = FakeXero::start().await;
@@ -303,16 +262,14 @@ async fn two_hosts_meeting_an_expired_token_refresh_it_once() {
         host.ingest(&inv).await;
     }
     for id in &ids {
-        synced(&a, id, 1).await;
+        a.synced(id, 1).await;
     }
     assert_eq!(
         fake.token_refreshes(),
         1,
         "one refresh for both hosts (a second would have used a dead refresh token)"
     );
-    let (_, conn) = b
-        .call("GET", &format!("/v1/connections/{connection}"), None)
-        .await;
+    let (_, conn) = b.connection(&connection).await;
     assert_eq!(conn["status"], "active", "{conn}");
     assert_eq!(fake.invoices(fx::TENANT_ID).len(), ids.len());
 }
@@ -406,9 +363,7 @@ async fn a_first_bill_run_resolves_contacts_in_bulk_within_xeros_limits() {
 /// sending into a 429; the invoice syncs on its first attempt.
 #[tokio::test]
 async fn calls_others_spent_are_counted_from_xeros_remaining_header() {
-    let fake = FakeXero::start().await;
-    let server = start(&fake).await;
-    connect(&server).await;
+    let (fake, server, _) = connected().await;
     fake.spend_minute_budget(fx::TENANT_ID, 58);
     server.ingest(&gbp("inv_shared_budget")).await;
     let entries = eventually("the invoice synced", Duration::from_secs(150), || async {
@@ -450,9 +405,7 @@ async fn a_pause_holds_every_call_and_a_disconnect_stops_the_waiting_ones() {
         0,
         "the pause held every call back"
     );
-    let (status, body) = server
-        .call("DELETE", &format!("/v1/connections/{id}"), None)
-        .await;
+    let (status, body) = server.disconnect(&id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let sent = fake.requests().len();
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -23,7 +23,7 @@ use crate::connectors::{
     Outcome, Provider,
 };
 use crate::domain::ids::{new_id, prefix};
-use crate::store::{ConnectionRow, FAILED, LogKind, NewConnection, SUCCESS, now_ms};
+use crate::store::{ConnectionRow, LogKind, LogStatus, NewConnection, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -89,7 +89,7 @@ impl From<ConnectionRow> for ConnectionView {
 #[derive(Serialize, Clone, utoipa::ToSchema)]
 pub struct TestSync {
     /// `SUCCESS` or `FAILED`.
-    pub status: String,
+    pub status: LogStatus,
     pub response_code: Option<u16>,
     pub error: Option<String>,
 }
@@ -185,12 +185,7 @@ async fn remember_state(
 
 fn test_result(outcome: &Outcome) -> TestSync {
     TestSync {
-        status: if outcome.is_success() {
-            SUCCESS
-        } else {
-            FAILED
-        }
-        .into(),
+        status: LogStatus::of(outcome.is_success()),
         response_code: outcome.response_code,
         error: if outcome.is_success() {
             None
@@ -467,7 +462,7 @@ pub async fn update(
     let test_sync = if target_changed && (row.status == ConnectionStatus::Active || completes) {
         let secrets = open_secrets(&state, &row)?;
         let test = run_test(&state, &row, &secrets).await?;
-        if completes && test.status == SUCCESS {
+        if completes && test.status == LogStatus::Success {
             // The pending connection is complete and answers: it is ready.
             state
                 .store

@@ -193,7 +193,7 @@ async fn finish(
         .connection(&pending.tenant_id, &pending.connection_id)
         .await?;
     let test = connections::run_test(state, &connection, &Value::Null).await?;
-    if test.status == crate::store::SUCCESS {
+    if test.status == crate::store::LogStatus::Success {
         state
             .store
             .set_connection_status(&connection.id, ConnectionStatus::Active)

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::auth::AuthTenant;
 use super::error::ApiError;
 use super::{AppState, time};
-use crate::store::{LogFilter, LogRow};
+use crate::store::{LogFilter, LogKind, LogRow, LogStatus, Provider};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/sync-log", get(list))
@@ -24,14 +24,14 @@ pub struct LogEntryView {
     pub at: String,
     pub invoice_id: Option<String>,
     pub connection_id: String,
-    pub provider: String,
+    pub provider: Provider,
     /// `sync`, `test` or `manual`.
-    pub kind: String,
+    pub kind: LogKind,
     pub job_id: Option<String>,
     pub event_id: Option<String>,
     pub attempt: i64,
     /// `SUCCESS` or `FAILED`.
-    pub status: String,
+    pub status: LogStatus,
     pub response_code: Option<i64>,
     pub error: Option<String>,
     pub erp_record_id: Option<String>,
@@ -106,11 +106,9 @@ fn parse_filter(params: HashMap<String, String>) -> Result<LogFilter, ApiError> 
             "from" => f.from_ms = Some(parse_time("from", &value)?),
             "to" => f.to_ms = Some(parse_time("to", &value)?),
             "status" => {
-                let upper = value.to_ascii_uppercase();
-                if upper != "SUCCESS" && upper != "FAILED" {
-                    return Err(bad_param("status", "must be SUCCESS or FAILED"));
-                }
-                f.status = Some(upper);
+                let status = LogStatus::parse(&value.to_ascii_uppercase())
+                    .ok_or_else(|| bad_param("status", "must be SUCCESS or FAILED"))?;
+                f.status = Some(status);
             }
             "invoice_id" => f.invoice_id = Some(value),
             "connection_id" => f.connection_id = Some(value),

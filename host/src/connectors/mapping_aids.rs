@@ -89,6 +89,39 @@ impl ErpEntry {
     }
 }
 
+/// Where an ERP record keeps what a list entry shows: JSON pointers to its id, its name
+/// (the first of these present) and its details.
+pub struct EntryShape {
+    pub id: &'static str,
+    pub name: &'static [&'static str],
+    pub details: &'static [(&'static str, &'static str)],
+}
+
+impl EntryShape {
+    /// The entry of one `record`; `None` when it has no id (nothing could map to it).
+    pub fn read(&self, record: &Value) -> Option<ErpEntry> {
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        let at = |pointer: &str| record.pointer(pointer).unwrap_or(&Value::Null);
+        let id = text(at(self.id));
+        if id.is_empty() {
+            return None;
+        }
+        let name = self
+            .name
+            .iter()
+            .map(|p| at(p))
+            .find(|v| !v.is_null())
+            .map(text)
+            .unwrap_or_default();
+        let details = self.details.iter().map(|(key, p)| (*key, at(p).clone()));
+        Some(ErpEntry::new(id, name, details))
+    }
+}
+
 /// One document to preview for one connection.
 pub struct PreviewInput<'a> {
     pub connection: &'a ConnectionRow,
@@ -147,6 +180,44 @@ pub struct Preview {
     /// What the request depends on that only the delivery settles (a customer looked up
     /// or created first, an id known once created).
     pub notes: Vec<String>,
+}
+
+impl Preview {
+    /// A delivery that would send nothing, and why.
+    pub fn nothing_sent(why: impl Into<String>) -> Self {
+        Preview {
+            request: None,
+            gaps: Vec::new(),
+            notes: vec![why.into()],
+        }
+    }
+
+    /// A request that maps nothing (a void), so it has no gaps.
+    pub fn unmapped(request: PreviewRequest, notes: Vec<String>) -> Self {
+        Preview {
+            request: Some(request),
+            gaps: Vec::new(),
+            notes,
+        }
+    }
+}
+
+impl PreviewRequest {
+    /// A JSON request to an ERP: `path` below its API base.
+    pub fn json(
+        method: &str,
+        path: String,
+        headers: BTreeMap<String, String>,
+        body: Value,
+    ) -> Self {
+        PreviewRequest {
+            method: method.to_string(),
+            url: path,
+            headers,
+            body,
+            raw_body: None,
+        }
+    }
 }
 
 /// The headers of a JSON request to an ERP, as a preview shows them.

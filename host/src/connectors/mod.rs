@@ -182,17 +182,20 @@ impl Outcome {
             job_id: about.job.map(|j| j.job_id.to_string()),
             event_id: about.job.map(|j| j.event_id.to_string()),
             attempt: about.attempt,
-            status: if self.is_success() {
-                crate::store::SUCCESS
-            } else {
-                crate::store::FAILED
-            },
+            status: crate::store::LogStatus::of(self.is_success()),
             response_code: self.response_code.map(i64::from),
             error,
             erp_record_id: self.erp_record_id.clone(),
             duration_ms: about.took.as_millis() as i64,
             guest_logs: self.guest_logs.clone(),
         }
+    }
+}
+
+/// The store failed under an attempt: nothing is known to be lost, so it is retried.
+impl From<crate::store::StoreError> for Outcome {
+    fn from(e: crate::store::StoreError) -> Self {
+        Outcome::retryable(None, e.to_string(), None)
     }
 }
 

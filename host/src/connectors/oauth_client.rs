@@ -16,9 +16,10 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::Outcome;
-use super::limits::{AccountLimits, Pass};
-use super::oauth::{OAuthTokens, TokenKeeper};
-use crate::store::{ConnectionRow, Provider};
+use super::limits::{AccountLimits, Pass, Rules};
+use super::oauth::{OAuthApp, OAuthFlow, OAuthTokens, TokenKeeper};
+use crate::crypto::seal::Sealer;
+use crate::store::{ConnectionRow, Provider, Store};
 
 /// 429s one call waits out before it gives up as a retryable failure.
 pub const MAX_THROTTLES: u32 = 8;
@@ -53,14 +54,103 @@ impl Session {
     }
 }
 
-/// How one request ended, as far as the shared call loop is concerned.
-pub enum Sent<E> {
-    /// The access token was refused (401): refresh and send again, once.
-    Unauthorized(E),
-    /// A limit was reached (429): pause the account this long and send again.
-    Throttled(E, Duration),
-    /// Anything else: the call's result.
-    Failed(E),
+/// What to do about a failed call to an OAuth ERP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallErrorKind {
+    /// Try again later (outage, 5xx, network); `Some` is the least wait.
+    Retryable(Option<Duration>),
+    /// 429: the account's limit was reached; wait this long and send the same request
+    /// again.
+    Throttled(Duration),
+    /// The request was sent but no answer came back: it may or may not have happened.
+    Uncertain,
+    /// No retry can fix it (validation, bad mapping, forbidden).
+    Permanent,
+    /// 401: the access token was refused; refresh it and send once more.
+    Unauthorized,
+    /// The object does not exist (any more).
+    NotFound,
+    /// QuickBooks 5010: the SyncToken is stale; re-read and re-apply.
+    Stale,
+    /// QuickBooks 6240: a customer with this DisplayName exists already.
+    DuplicateName,
+}
+
+/// A failed call to an OAuth ERP; each provider reads its own answers into one
+/// (`quickbooks/api.rs`, `xero/api.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CallError {
+    pub kind: CallErrorKind,
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl CallError {
+    /// A failure that happened before or instead of an HTTP answer: a timeout may have
+    /// reached the ERP.
+    pub fn network(provider: Provider, e: &reqwest::Error) -> Self {
+        CallError {
+            kind: if e.is_timeout() {
+                CallErrorKind::Uncertain
+            } else {
+                CallErrorKind::Retryable(None)
+            },
+            status: None,
+            message: format!("{} did not answer: {e}", provider.label()),
+        }
+    }
+
+    /// A 2xx answer whose body is not the JSON it should be.
+    pub fn unreadable(provider: Provider, status: u16, e: &serde_json::Error) -> Self {
+        CallError {
+            kind: CallErrorKind::Retryable(None),
+            status: Some(status),
+            message: format!(
+                "{} answered {status} with unreadable JSON: {e}",
+                provider.label()
+            ),
+        }
+    }
+}
+
+impl From<CallError> for Outcome {
+    fn from(e: CallError) -> Self {
+        match e.kind {
+            CallErrorKind::Retryable(after) => Outcome::retryable(e.status, e.message, after),
+            CallErrorKind::Throttled(wait) => Outcome::retryable(e.status, e.message, Some(wait)),
+            CallErrorKind::Uncertain | CallErrorKind::Unauthorized => {
+                Outcome::retryable(e.status, e.message, None)
+            }
+            _ => Outcome::permanent(e.status, e.message),
+        }
+    }
+}
+
+/// What an OAuth provider tells the shared client about itself.
+pub struct OAuthSpec {
+    pub provider: Provider,
+    /// Whether the authorization code flow uses PKCE (Xero).
+    pub pkce: bool,
+    /// The provider's limits per account.
+    pub limits: Rules,
+    /// The config key holding the account id (`realm_id`, `tenant_id`).
+    pub account_key: &'static str,
+    /// Why a delivery waits while the account is not known yet.
+    pub unbound: &'static str,
+}
+
+/// Where and how the OAuth connectors run, as the server configures them.
+pub struct OAuthSetup<'a> {
+    pub app: &'a OAuthApp,
+    /// The service's public address; OAuth redirects go to `<public_url>/v1/oauth/callback`.
+    pub public_url: &'a str,
+    pub store: &'a Store,
+    pub sealer: Sealer,
+    /// Bounds one request to the ERP.
+    pub timeout: Duration,
+    /// The longest pause a provider's answer can impose (`--max-retry-after`).
+    pub max_pause: Duration,
 }
 
 /// One OAuth provider's tokens and limits, and where its connections name their
@@ -69,28 +159,42 @@ pub struct OAuthClient {
     pub provider: Provider,
     pub tokens: TokenKeeper,
     pub limits: AccountLimits,
-    /// The config key holding the account id (`realm_id`, `tenant_id`).
+    /// The HTTP client for API calls: no redirects, each request bounded.
+    pub http: reqwest::Client,
     account_key: &'static str,
-    /// Why a delivery waits when the account is not known yet.
     unbound: &'static str,
 }
 
 impl OAuthClient {
-    /// A client whose connections name their account in `config[account_key]`;
-    /// `unbound` says why a delivery waits while it is missing.
-    pub fn new(
-        provider: Provider,
-        tokens: TokenKeeper,
-        limits: AccountLimits,
-        account_key: &'static str,
-        unbound: &'static str,
-    ) -> Self {
+    /// The client of `spec`'s provider, asking for `scopes`. Without a client id the
+    /// provider is not configured: its connections cannot be authorized (the connect
+    /// flow says so) but the service runs.
+    pub fn new(spec: OAuthSpec, scopes: &[&str], setup: OAuthSetup<'_>) -> Self {
+        let label = spec.provider.label();
+        let redirect = format!(
+            "{}/v1/oauth/callback",
+            setup.public_url.trim_end_matches('/')
+        );
+        let flow = if setup.app.client_id.is_empty() {
+            None
+        } else {
+            OAuthFlow::new(setup.app, &redirect, scopes, spec.pkce)
+                .map_err(|e| tracing::error!(error = %e, "the {label} OAuth settings are invalid"))
+                .ok()
+        };
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(setup.timeout)
+            .build()
+            .expect("a static HTTP client configuration");
         OAuthClient {
-            provider,
-            tokens,
-            limits,
-            account_key,
-            unbound,
+            provider: spec.provider,
+            tokens: TokenKeeper::new(label, flow, setup.store.clone(), setup.sealer),
+            limits: AccountLimits::new(setup.store, spec.limits, setup.timeout)
+                .capping_pauses(setup.max_pause),
+            http,
+            account_key: spec.account_key,
+            unbound: spec.unbound,
         }
     }
 
@@ -101,19 +205,28 @@ impl OAuthClient {
         tokens: OAuthTokens,
         stop: CancellationToken,
     ) -> Result<Session, Outcome> {
-        let account_id = connection
-            .config
-            .get(self.account_key)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| Outcome::held(self.unbound))?;
+        let (account_id, account) = self.account_of(&connection)?;
         Ok(Session {
-            account: format!("{}:{account_id}", self.provider),
+            account,
             connection,
             account_id,
             tokens,
             stop,
         })
+    }
+
+    /// The provider's id of the account the connection books into, and the account's
+    /// key for limits and ERP records; held while the connection has not chosen one.
+    pub fn account_of(&self, connection: &ConnectionRow) -> Result<(String, String), Outcome> {
+        let account_id = connection
+            .config
+            .get(self.account_key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| Outcome::held(self.unbound))?;
+        Ok((
+            account_id.to_string(),
+            format!("{}:{account_id}", self.provider),
+        ))
     }
 
     /// A session whose access token is valid for at least a minute.
@@ -146,15 +259,18 @@ impl OAuthClient {
     /// [`Next::Again`] after a token refresh (the first 401) or a pause (a 429, up to
     /// [`MAX_THROTTLES`]). A provider's call is the loop
     /// `pass` → its own send → `after`, until `after` says it is done.
-    pub async fn after<T, E: Into<Outcome>>(
+    pub async fn after<T>(
         &self,
         session: &mut Session,
         retries: &mut Retries,
-        sent: Result<T, Sent<E>>,
+        sent: Result<T, CallError>,
     ) -> Result<Next<T>, Outcome> {
-        match sent {
-            Ok(v) => Ok(Next::Done(v)),
-            Err(Sent::Unauthorized(_)) if !retries.refreshed => {
+        let e = match sent {
+            Ok(v) => return Ok(Next::Done(v)),
+            Err(e) => e,
+        };
+        match e.kind {
+            CallErrorKind::Unauthorized if !retries.refreshed => {
                 retries.refreshed = true;
                 let failed = session.tokens.access_token.clone();
                 let (connection, tokens) = self
@@ -164,12 +280,12 @@ impl OAuthClient {
                 *session = self.session(connection, tokens, session.stop.clone())?;
                 Ok(Next::Again)
             }
-            Err(Sent::Throttled(_, wait)) if retries.throttled < MAX_THROTTLES => {
+            CallErrorKind::Throttled(wait) if retries.throttled < MAX_THROTTLES => {
                 retries.throttled += 1;
                 self.limits.pause(session.account(), wait);
                 Ok(Next::Again)
             }
-            Err(Sent::Unauthorized(e) | Sent::Throttled(e, _) | Sent::Failed(e)) => Err(e.into()),
+            _ => Err(e.into()),
         }
     }
 }

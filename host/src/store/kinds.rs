@@ -161,6 +161,26 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// How an attempt (or a test sync, or a dry run) ended.
+    LogStatus {
+        Success = "SUCCESS",
+        /// Failed, cancelled, or waiting (the entry's error says which).
+        Failed = "FAILED",
+    }
+}
+
+impl LogStatus {
+    /// `Success` when `ok`.
+    pub fn of(ok: bool) -> Self {
+        if ok {
+            LogStatus::Success
+        } else {
+            LogStatus::Failed
+        }
+    }
+}
+
 impl From<JobKind> for LogKind {
     fn from(kind: JobKind) -> Self {
         match kind {

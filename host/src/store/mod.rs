@@ -23,11 +23,11 @@ pub(crate) mod sqlite;
 
 use std::path::{Path, PathBuf};
 
-pub use kinds::{ConnectionStatus, JobKind, LogKind, Provider};
+pub use kinds::{ConnectionStatus, JobKind, LogKind, LogStatus, Provider};
 pub use rows::{
-    Claim, Claimed, ClaimedJob, ConnectionRow, ErpRecord, FAILED, IngestOutcome, InvoiceState,
+    Claim, Claimed, ClaimedJob, ConnectionRow, ErpRecord, IngestOutcome, InvoiceState,
     InvoiceVersionInfo, JobNext, LogEntry, LogFilter, LogPage, LogRow, NewConnection, NewTransform,
-    OAuthState, QueuedJob, SUCCESS, Settled, SyncStateRow, Tenant, TransformRow, event_type_for,
+    OAuthState, QueuedJob, Settled, SyncStateRow, Tenant, TransformRow, event_type_for,
 };
 pub use shared::{RefreshLock, SharedLimits, SlotLease};
 pub use sqlite::WriteStats;

@@ -1,6 +1,6 @@
 //! The values the store's API takes and returns, shared by both backends.
 
-use super::kinds::{ConnectionStatus, JobKind, LogKind, Provider};
+use super::kinds::{ConnectionStatus, JobKind, LogKind, LogStatus, Provider};
 use super::{StoreError, StoreResult, parse_json};
 
 /// A tenant: one billing platform account whose objects are isolated from all others.
@@ -295,7 +295,7 @@ impl StoppedJob {
             job_id: Some(self.id.clone()),
             event_id: Some(self.event_id.clone()),
             attempt: self.attempts,
-            status: FAILED,
+            status: LogStatus::Failed,
             response_code: None,
             error: Some(reason.to_string()),
             erp_record_id: None,
@@ -317,7 +317,7 @@ pub struct LogEntry {
     pub job_id: Option<String>,
     pub event_id: Option<String>,
     pub attempt: i64,
-    pub status: &'static str,
+    pub status: LogStatus,
     pub response_code: Option<i64>,
     pub error: Option<String>,
     pub erp_record_id: Option<String>,
@@ -325,11 +325,6 @@ pub struct LogEntry {
     /// What a Wasm guest printed during the attempt (bounded), if one ran.
     pub guest_logs: Option<String>,
 }
-
-/// Status of a successful entry.
-pub const SUCCESS: &str = "SUCCESS";
-/// Status of a failed (or cancelled) entry.
-pub const FAILED: &str = "FAILED";
 
 /// The `INSERT` of one sync-log entry, with its 15 placeholders written by `p(n)`.
 pub(super) fn insert_log_sql(p: impl Fn(usize) -> String) -> String {
@@ -349,12 +344,12 @@ pub struct LogRow {
     pub at_ms: i64,
     pub invoice_id: Option<String>,
     pub connection_id: String,
-    pub provider: String,
-    pub kind: String,
+    pub provider: Provider,
+    pub kind: LogKind,
     pub job_id: Option<String>,
     pub event_id: Option<String>,
     pub attempt: i64,
-    pub status: String,
+    pub status: LogStatus,
     pub response_code: Option<i64>,
     pub error: Option<String>,
     pub erp_record_id: Option<String>,
@@ -371,7 +366,7 @@ pub(super) const LOG_COLUMNS: &str = "id, at_ms, invoice_id, connection_id, prov
 pub struct LogFilter {
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
-    pub status: Option<String>,
+    pub status: Option<LogStatus>,
     pub invoice_id: Option<String>,
     pub connection_id: Option<String>,
     /// Only entries with an id below this one (the cursor of the previous page).

@@ -4,9 +4,9 @@ use erp_sync_guest_artifacts as guests;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::{Operator, client, form, location, set_cookie};
+use super::{Operator, client, form, location, log_in, sent_on, set_cookie};
 use crate::fakes::quickbooks::FakeQuickBooks;
-use crate::support::{Receiver, TestServer, invoice};
+use crate::support::{TestServer, erp, error_message, invoice};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -50,26 +50,14 @@ async fn signing_in_sets_a_strict_cookie_pages_need_it_and_carry_security_header
     }
 
     // A wrong key: the sign-in page again, 401, a clear message, no cookie.
-    let answer = http
-        .post(format!("{}/login", server.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[("api_key", "esk_not_a_real_key")]))
-        .send()
-        .await
-        .unwrap();
+    let answer = log_in(&http, &server.base, "esk_not_a_real_key").await;
     assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
     assert!(answer.headers().get("set-cookie").is_none());
     let page = answer.text().await.unwrap();
     assert!(page.contains("That API key is not valid here"), "{page}");
 
     // The right key: a cookie that scripts cannot read and other sites do not send.
-    let answer = http
-        .post(format!("{}/login", server.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[("api_key", &server.key)]))
-        .send()
-        .await
-        .unwrap();
+    let answer = log_in(&http, &server.base, &server.key).await;
     assert_eq!(answer.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(answer.headers()), "/connections");
     let cookie = set_cookie(answer.headers());
@@ -118,21 +106,13 @@ async fn signing_in_sets_a_strict_cookie_pages_need_it_and_carry_security_header
 
     // Served at an https public URL, the cookie is also `Secure`.
     let secure = TestServer::start_with(|c| c.public_url = "https://erp-sync.example".into()).await;
-    let answer = http
-        .post(format!("{}/login", secure.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[("api_key", &secure.key)]))
-        .send()
-        .await
-        .unwrap();
+    let answer = log_in(&http, &secure.base, &secure.key).await;
     assert!(set_cookie(answer.headers()).contains("; Secure"));
 }
 
 #[tokio::test]
 async fn forms_without_the_right_token_or_from_another_site_are_refused_and_change_nothing() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    let connection = server.connect_webhook(&receiver, None).await;
+    let (server, _receiver, connection) = TestServer::start_with_webhook().await;
     let id = connection["id"].as_str().unwrap();
     let operator = Operator::sign_in(&server).await;
     let other = Operator::sign_in(&server).await;
@@ -166,9 +146,7 @@ async fn forms_without_the_right_token_or_from_another_site_are_refused_and_chan
 
     let (_, settings) = server.call("GET", "/v1/settings", None).await;
     assert_eq!(settings["multi_erp"], false, "nothing changed");
-    let (_, shown) = server
-        .call("GET", &format!("/v1/connections/{id}"), None)
-        .await;
+    let (_, shown) = server.connection(id).await;
     assert_eq!(shown["status"], "active", "nothing changed");
 
     // With the token, from this site, the same forms work.
@@ -187,9 +165,7 @@ async fn forms_without_the_right_token_or_from_another_site_are_refused_and_chan
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(location(&headers).starts_with(&format!("/connections/{id}?disconnected=")));
-    let (_, shown) = server
-        .call("GET", &format!("/v1/connections/{id}"), None)
-        .await;
+    let (_, shown) = server.connection(id).await;
     assert_eq!(shown["status"], "disconnected");
 }
 
@@ -322,27 +298,13 @@ async fn transforms_upload_shows_refusals_and_runs_on_the_sample_invoice() {
 #[tokio::test]
 async fn the_oauth_callback_answers_json_to_api_clients_and_sends_browsers_to_the_console() {
     let fake = FakeQuickBooks::start().await;
-    let app = fake.app();
-    let server = TestServer::start_with(move |c| {
-        c.public_url = "http://erp-sync.test".into();
-        c.quickbooks = app;
-    })
-    .await;
+    let server = erp::quickbooks_server(&fake).await;
     let operator = Operator::sign_in(&server).await;
     let http = client();
 
     // Connect from the console: the form's answer goes to the provider, which the CSP's
     // form-action allows.
-    let (status, headers, _) = operator
-        .post(
-            "/connections",
-            &[
-                ("csrf", &operator.csrf),
-                ("provider", "quickbooks"),
-                ("name", "Books"),
-            ],
-        )
-        .await;
+    let (status, headers, _) = operator.connect_erp("quickbooks", "Books").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let authorize_url = location(&headers);
     let fake_origin = url::Url::parse(&fake.auth_url())
@@ -356,17 +318,14 @@ async fn the_oauth_callback_answers_json_to_api_clients_and_sends_browsers_to_th
     );
 
     // The provider sends the browser back; a browser is sent on to the console.
-    let at_provider = http.get(&authorize_url).send().await.unwrap();
-    let callback = location(at_provider.headers()).replace("http://erp-sync.test", &server.base);
-    let answer = http
-        .get(&callback)
-        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    let to = location(answer.headers());
-    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    let callback = erp::callback_url(&http, &authorize_url, &server.base).await;
+    let to = sent_on(
+        &http,
+        &callback,
+        "text/html,application/xhtml+xml,*/*;q=0.8",
+    )
+    .await;
+    let (_, list) = server.connections().await;
     let id = list[0]["id"].as_str().unwrap();
     assert_eq!(to, format!("/connections/{id}?oauth=done"));
     assert_eq!(list[0]["status"], "active");
@@ -388,9 +347,7 @@ async fn the_oauth_callback_answers_json_to_api_clients_and_sends_browsers_to_th
     assert!(location(&headers).starts_with(&fake_origin));
 
     // An API client completing the same kind of round trip still gets JSON.
-    let (_, again) = server
-        .call("POST", &format!("/v1/connections/{id}/reauthorize"), None)
-        .await;
+    let (_, again) = server.reauthorize(id).await;
     let (status, done) = server
         .authorize(again["authorize_url"].as_str().unwrap())
         .await;
@@ -403,22 +360,13 @@ async fn the_oauth_callback_answers_json_to_api_clients_and_sends_browsers_to_th
     assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_oauth_state");
-    let answer = http
-        .get(&callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    let to = location(answer.headers());
+    let to = sent_on(&http, &callback, "text/html").await;
     assert!(to.starts_with("/connections?oauth=failed&message="), "{to}");
 }
 
 #[tokio::test]
 async fn the_rows_fragment_answers_only_newer_rows_escaped() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    server.connect_webhook(&receiver, None).await;
+    let (server, _receiver, _) = TestServer::start_with_webhook().await;
     let operator = Operator::sign_in(&server).await;
     let first = server.log("").await;
     let newest = first[0]["id"].as_str().unwrap().to_string();
@@ -464,41 +412,16 @@ async fn the_rows_fragment_answers_only_newer_rows_escaped() {
 
 #[tokio::test]
 async fn a_browser_back_from_xero_with_several_organisations_chooses_one_in_the_console() {
-    use crate::fakes::xero::{self as fx, FakeXero};
-    let fake = FakeXero::start().await;
-    let second = "b4c1d8f3-0000-4000-8000-00000000000b";
-    fake.add_tenant(second, "Second <Ltd>");
-    fake.authorize_tenants(&[fx::TENANT_ID, second]);
-    let app = fake.app();
-    let server = TestServer::start_with(move |c| {
-        c.public_url = "http://erp-sync.test".into();
-        c.xero = app;
-    })
-    .await;
+    let fake = crate::fakes::xero::FakeXero::start().await;
+    let second = erp::authorize_two_organisations(&fake, "Second <Ltd>");
+    let server = erp::xero_server(&fake).await;
     let operator = Operator::sign_in(&server).await;
     let http = client();
-    let (status, headers, _) = operator
-        .post(
-            "/connections",
-            &[
-                ("csrf", &operator.csrf),
-                ("provider", "xero"),
-                ("name", "UK books"),
-            ],
-        )
-        .await;
+    let (status, headers, _) = operator.connect_erp("xero", "UK books").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let at_provider = http.get(location(&headers)).send().await.unwrap();
-    let callback = location(at_provider.headers()).replace("http://erp-sync.test", &server.base);
-    let answer = http
-        .get(&callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    let to = location(answer.headers());
-    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    let callback = erp::callback_url(&http, &location(&headers), &server.base).await;
+    let to = sent_on(&http, &callback, "text/html").await;
+    let (_, list) = server.connections().await;
     let id = list[0]["id"].as_str().unwrap();
     assert!(
         to.starts_with(&format!("/connections/{id}?oauth=failed&message=")),
@@ -529,9 +452,7 @@ async fn a_browser_back_from_xero_with_several_organisations_chooses_one_in_the_
         page.contains("Organisation chosen; test sync SUCCESS."),
         "{page}"
     );
-    let (_, shown) = server
-        .call("GET", &format!("/v1/connections/{id}"), None)
-        .await;
+    let (_, shown) = server.connection(id).await;
     assert_eq!(shown["status"], "active");
     assert_eq!(shown["config"]["tenant_id"], second);
 }
@@ -567,14 +488,14 @@ async fn netsuite_credentials_are_taken_once_and_never_shown_again() {
     ] {
         assert!(!page.contains(secret), "a credential was shown again");
     }
-    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    let (_, list) = server.connections().await;
     assert_eq!(list, json!([]), "nothing stored");
 
     fields[7] = ("token_secret", ns::TOKEN_SECRET);
     let (status, headers, _) = operator.post("/connections", &fields).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let to = location(&headers);
-    let (_, list) = server.call("GET", "/v1/connections", None).await;
+    let (_, list) = server.connections().await;
     let id = list[0]["id"].as_str().unwrap();
     assert_eq!(to, format!("/connections/{id}?created=1"));
     let (status, _, page) = operator.get(&to).await;
@@ -583,12 +504,7 @@ async fn netsuite_credentials_are_taken_once_and_never_shown_again() {
         page.contains("Connection created.") && page.contains("SUCCESS"),
         "{page}"
     );
-    for secret in [
-        ns::CONSUMER_KEY,
-        ns::CONSUMER_SECRET,
-        ns::TOKEN_ID,
-        ns::TOKEN_SECRET,
-    ] {
+    for secret in erp::NETSUITE_SECRETS {
         assert!(!page.contains(secret), "a credential was shown again");
     }
 
@@ -600,9 +516,7 @@ async fn netsuite_credentials_are_taken_once_and_never_shown_again() {
 
 #[tokio::test]
 async fn the_sync_log_pages_with_the_api_cursor_and_keeps_its_filters() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    server.connect_webhook(&receiver, None).await;
+    let (server, _receiver, _) = TestServer::start_with_webhook().await;
     for id in ["inv_p1", "inv_p2", "inv_p3"] {
         server.ingest(&invoice(id)).await;
     }
@@ -641,9 +555,7 @@ async fn the_sync_log_pages_with_the_api_cursor_and_keeps_its_filters() {
 
 #[tokio::test]
 async fn manual_sync_of_one_connection_and_a_refusal_in_the_apis_words() {
-    let server = TestServer::start().await;
-    let receiver = Receiver::start().await;
-    let hook = server.connect_webhook(&receiver, None).await;
+    let (server, _receiver, hook) = TestServer::start_with_webhook().await;
     let id = hook["id"].as_str().unwrap();
     server.ingest(&invoice("inv_m")).await;
     // The first delivery ends first: a manual sync of a still-open job only pulls that
@@ -684,15 +596,9 @@ async fn manual_sync_of_one_connection_and_a_refusal_in_the_apis_words() {
             &[("csrf", &operator.csrf), ("connection_id", "conn_nope")],
         )
         .await;
-    let (api_status, api) = server
-        .call(
-            "POST",
-            "/v1/invoices/inv_m/sync",
-            Some(json!({"connection_id": "conn_nope"})),
-        )
-        .await;
+    let (api_status, api) = server.resync("inv_m", Some("conn_nope")).await;
     assert_eq!(status.as_u16(), api_status.as_u16(), "{page}");
-    let words = api["error"]["message"].as_str().unwrap();
+    let words = error_message(&api);
     assert!(page.contains(words), "{words} in {page}");
 }
 
@@ -701,17 +607,10 @@ async fn manual_sync_of_one_connection_and_a_refusal_in_the_apis_words() {
 /// saving a choice goes through the API (PATCH), and a pasted invoice is previewed.
 #[tokio::test]
 async fn the_mapping_page_maps_from_the_erps_lists_and_marks_the_gaps() {
-    use crate::fakes::quickbooks::{self as qbo, FakeQuickBooks};
-    let fake = FakeQuickBooks::start().await;
-    fake.set_company_settings(qbo::REALM, "GB", "GBP", true);
+    use crate::fakes::quickbooks as qbo;
     // The sample invoice is in dollars.
-    fake.add_currency(qbo::REALM, "USD");
-    let app = fake.app();
-    let server = TestServer::start_with(move |c| {
-        c.public_url = "http://erp-sync.test".into();
-        c.quickbooks = app;
-    })
-    .await;
+    let fake = erp::quickbooks_company("GB", "GBP", &["USD"]).await;
+    let server = erp::quickbooks_server(&fake).await;
     let (id, _) = server
         .connect_oauth(serde_json::json!({"provider": "quickbooks", "name": "UK books"}))
         .await;
@@ -753,9 +652,7 @@ async fn the_mapping_page_maps_from_the_erps_lists_and_marks_the_gaps() {
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert!(saved.contains("Mapping saved."), "{saved}");
     assert!(saved.contains("No mapping gap"), "{saved}");
-    let (_, conn) = server
-        .call("GET", &format!("/v1/connections/{id}"), None)
-        .await;
+    let (_, conn) = server.connection(&id).await;
     assert_eq!(conn["config"]["tax_code_map"]["TX-STATE"], "3", "{conn}");
 
     // A pasted invoice with another tax code shows its own gap.

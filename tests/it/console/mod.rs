@@ -25,6 +25,16 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// Posts the sign-in form to the server at `base` with `api_key`, as every sign-in does.
+pub async fn log_in(http: &reqwest::Client, base: &str, api_key: &str) -> reqwest::Response {
+    http.post(format!("{base}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("api_key", api_key)]))
+        .send()
+        .await
+        .expect("an answer")
+}
+
 /// A signed-in browser, as plain HTTP: its cookie and its CSRF token.
 pub struct Operator {
     pub http: reqwest::Client,
@@ -37,13 +47,7 @@ impl Operator {
     /// Signs in to `server` with its tenant's key.
     pub async fn sign_in(server: &TestServer) -> Self {
         let http = client();
-        let answer = http
-            .post(format!("{}/login", server.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[("api_key", &server.key)]))
-            .send()
-            .await
-            .expect("an answer");
+        let answer = log_in(&http, &server.base, &server.key).await;
         assert_eq!(answer.status(), StatusCode::SEE_OTHER);
         let cookie = set_cookie(answer.headers())
             .split(';')
@@ -74,6 +78,16 @@ impl Operator {
         (status, headers, answer.text().await.expect("a body"))
     }
 
+    /// Posts the console's connect form for an OAuth provider, which redirects to it.
+    pub async fn connect_erp(&self, provider: &str, name: &str) -> (StatusCode, HeaderMap, String) {
+        let fields = [
+            ("csrf", self.csrf.as_str()),
+            ("provider", provider),
+            ("name", name),
+        ];
+        self.post("/connections", &fields).await
+    }
+
     /// `POST path` with the cookie and a form (add `("csrf", …)` yourself).
     pub async fn post(
         &self,
@@ -92,6 +106,18 @@ impl Operator {
         let (status, headers) = (answer.status(), answer.headers().clone());
         (status, headers, answer.text().await.expect("a body"))
     }
+}
+
+/// Opens `url` as a browser (`accept`ing HTML) expecting a 303, and answers where to.
+pub async fn sent_on(http: &reqwest::Client, url: &str, accept: &str) -> String {
+    let answer = http
+        .get(url)
+        .header("accept", accept)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER, "{url}");
+    location(answer.headers())
 }
 
 /// The `Set-Cookie` header (the console sets one at a time).

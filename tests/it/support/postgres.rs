@@ -6,6 +6,8 @@
 
 use std::str::FromStr;
 
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+
 /// The sealing key test servers share on PostgreSQL (a shared store needs one key).
 pub const TEST_SECRET_KEY: &str =
     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -17,13 +19,28 @@ pub fn admin_url() -> Option<String> {
         .filter(|u| !u.trim().is_empty())
 }
 
+/// The admin URL for a test that needs PostgreSQL; without one, says that the test is
+/// skipped (the caller then returns at once).
+pub fn admin_url_or_skip() -> Option<String> {
+    let admin = admin_url();
+    if admin.is_none() {
+        eprintln!("skipped: needs PostgreSQL (set ERP_SYNC_TEST_POSTGRES; .ci/run does)");
+    }
+    admin
+}
+
+/// An admin connection to the test cluster, to create (and drop) schemas and databases.
+pub async fn admin_connection(admin: &str) -> PgConnection {
+    let options = PgConnectOptions::from_str(admin).expect("a valid admin URL");
+    sqlx::ConnectOptions::connect(&options)
+        .await
+        .expect("the test PostgreSQL cluster answers (ERP_SYNC_TEST_POSTGRES)")
+}
+
 /// Creates an empty schema and answers a URL whose connections use it.
 pub async fn fresh_schema(admin: &str) -> String {
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let options = sqlx::postgres::PgConnectOptions::from_str(admin).expect("a valid admin URL");
-    let mut conn = sqlx::ConnectOptions::connect(&options)
-        .await
-        .expect("the test PostgreSQL cluster answers (ERP_SYNC_TEST_POSTGRES)");
+    let mut conn = admin_connection(admin).await;
     sqlx::query(&format!("CREATE SCHEMA {name}"))
         .execute(&mut conn)
         .await

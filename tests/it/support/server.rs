@@ -65,6 +65,14 @@ impl TestServer {
         }
     }
 
+    /// A server with a webhook connection to a fresh receiver, where most delivery tests start.
+    pub async fn start_with_webhook() -> (Self, Receiver, Value) {
+        let server = Self::start().await;
+        let receiver = Receiver::start().await;
+        let connection = server.connect_webhook(&receiver, None).await;
+        (server, receiver, connection)
+    }
+
     /// A second host on this server's PostgreSQL store, configured by `tweak` and
     /// speaking for the same tenant. Only on PostgreSQL.
     pub async fn another_host(&self, tweak: impl FnOnce(&mut Config)) -> TestServer {
@@ -131,11 +139,21 @@ impl TestServer {
 
     /// Posts raw bytes (for malformed bodies).
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        self.post_bytes(path, "application/json", body).await
+    }
+
+    /// Posts raw bytes of any content type (JSON or not, Wasm), answering as [`Self::call`].
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
         let response = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(body)
             .send()
             .await
@@ -152,8 +170,7 @@ impl TestServer {
         if let Some(entity) = entity {
             body["entity"] = json!(entity);
         }
-        let (status, created) = self.call("POST", "/v1/connections", Some(body)).await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let created = self.create_connection(body).await;
         receiver.set_secret(created["secret"].as_str().expect("a generated secret"));
         created
     }
@@ -167,40 +184,11 @@ impl TestServer {
         body
     }
 
-    /// Waits until the latest delivery of every one of these invoices is final
-    /// (`succeeded` or `failed`), and answers each invoice's latest sync state.
-    pub async fn final_syncs(&self, ids: &[String], timeout: Duration) -> Vec<(String, Value)> {
-        super::eventually("every delivery final", timeout, || async {
-            let mut states = Vec::new();
-            for id in ids {
-                let (status, body) = self.call("GET", &format!("/v1/invoices/{id}"), None).await;
-                assert_eq!(status, StatusCode::OK, "{id} is lost: {body}");
-                let sync = body["sync"][0].clone();
-                match sync["state"].as_str() {
-                    Some("succeeded") | Some("failed") => states.push((id.clone(), sync)),
-                    _ => return None,
-                }
-            }
-            Some(states)
-        })
-        .await
-    }
-
-    /// The sync log, filtered by a query string such as `invoice_id=inv_1`.
-    pub async fn log(&self, query: &str) -> Vec<Value> {
-        let (status, body) = self
-            .call("GET", &format!("/v1/sync-log?{query}"), None)
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["entries"].as_array().expect("entries").clone()
-    }
-
     /// Creates an OAuth connection (`body` as for `POST /v1/connections`) and completes
     /// its authorization at the fake provider; answers the connection's id and the
     /// callback's answer.
     pub async fn connect_oauth(&self, body: Value) -> (String, Value) {
-        let (status, created) = self.call("POST", "/v1/connections", Some(body)).await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let created = self.create_connection(body).await;
         let (status, done) = self
             .authorize(created["authorize_url"].as_str().unwrap())
             .await;
@@ -208,24 +196,10 @@ impl TestServer {
         (created["id"].as_str().unwrap().to_string(), done)
     }
 
-    /// Plays the operator's browser through an OAuth round trip: opens the authorize URL
-    /// at a fake provider, which redirects to erp-sync's callback (configured as
-    /// `http://erp-sync.test`), and follows that to this server.
+    /// Plays the operator's browser through an OAuth round trip to this server (see
+    /// [`super::erp::oauth_round_trip`]).
     pub async fn authorize(&self, authorize_url: &str) -> (StatusCode, Value) {
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let answer = browser.get(authorize_url).send().await.unwrap();
-        assert_eq!(
-            answer.status(),
-            StatusCode::FOUND,
-            "the fake authorizes {authorize_url}"
-        );
-        let location = answer.headers()["location"].to_str().unwrap().to_string();
-        let callback = location.replace("http://erp-sync.test", &self.base);
-        let answer = browser.get(callback).send().await.unwrap();
-        (answer.status(), answer.json().await.unwrap_or(Value::Null))
+        super::erp::oauth_round_trip(&self.base, authorize_url).await
     }
 
     /// Stops the server gracefully.

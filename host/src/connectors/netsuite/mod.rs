@@ -55,7 +55,7 @@ use super::{
     CheckedConfig, ConfigContext, ConfigError, Connector, ErpEntry, ErpList, Onboarding, Outcome,
     Preview, PreviewInput, Provider, SyncRequest,
 };
-use crate::store::{ConnectionRow, ErpRecord, Store, StoreError};
+use crate::store::{ConnectionRow, ErpRecord, Store};
 use api::{NsError, NsErrorKind};
 use client::{Account, Answer};
 use mapping::{ItemRules, external_id};
@@ -103,10 +103,6 @@ impl From<NsError> for Outcome {
             _ => Outcome::permanent(e.status, e.message),
         }
     }
-}
-
-fn store_failed(e: StoreError) -> Outcome {
-    Outcome::retryable(None, e.to_string(), None)
 }
 
 /// A successful attempt with a note for the sync log.
@@ -348,7 +344,7 @@ impl NetSuiteConnector {
         self.store
             .erp_record(&session.account.key(), &session.tenant_id, kind, local_id)
             .await
-            .map_err(store_failed)
+            .map_err(Outcome::from)
     }
 
     async fn remember(
@@ -372,7 +368,7 @@ impl NetSuiteConnector {
                 &record,
             )
             .await
-            .map_err(store_failed)
+            .map_err(Outcome::from)
     }
 
     /// Upserts `body` as the `record_type` with external id `eid`; answers its internal

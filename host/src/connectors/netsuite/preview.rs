@@ -27,20 +27,13 @@ impl NetSuiteConnector {
                 "REST web services cannot void an invoice: the invoice (external id {eid}) is credited in full with a credit memo, POST {RECORD_PATH}/invoice/<id>/!transform/creditMemo, once; an invoice never in NetSuite needs nothing"
             ));
             let memo = external_id("void", &session.tenant_id, &invoice.id);
-            return Ok(Preview {
-                request: Some(PreviewRequest {
-                    method: "POST".into(),
-                    url: format!("{RECORD_PATH}/invoice/eid:{eid}/!transform/creditMemo"),
-                    headers,
-                    body: json!({
-                        "externalId": memo,
-                        "memo": format!("Voided in the billing platform: invoice {} (erp-sync {})", invoice.number, invoice.id),
-                    }),
-                    raw_body: None,
-                }),
-                gaps: Vec::new(),
-                notes,
+            let path = format!("{RECORD_PATH}/invoice/eid:{eid}/!transform/creditMemo");
+            let body = json!({
+                "externalId": memo,
+                "memo": format!("Voided in the billing platform: invoice {} (erp-sync {})", invoice.number, invoice.id),
             });
+            let request = PreviewRequest::json("POST", path, headers, body);
+            return Ok(Preview::unmapped(request, notes));
         }
         let rules = ItemRules::from_config(&input.connection.config);
         let (lines, mut gaps) = mapping::item_lines_with_gaps(invoice, &rules);
@@ -90,13 +83,12 @@ impl NetSuiteConnector {
             }
         }
         Ok(Preview {
-            request: Some(PreviewRequest {
-                method: "PUT".into(),
-                url: format!("{RECORD_PATH}/invoice/eid:{eid}?replace=item"),
+            request: Some(PreviewRequest::json(
+                "PUT",
+                format!("{RECORD_PATH}/invoice/eid:{eid}?replace=item"),
                 headers,
                 body,
-                raw_body: None,
-            }),
+            )),
             gaps,
             notes,
         })

@@ -11,10 +11,11 @@
 use serde_json::Value;
 
 use super::QuickBooksConnector;
-use super::api::{MINOR_VERSION, QboError, QboErrorKind};
+use super::api::MINOR_VERSION;
 use super::mapping::quote;
 use crate::connectors::Outcome;
-use crate::connectors::oauth_client::{Next, Retries, Sent};
+use crate::connectors::oauth_client::{CallError, Next, Retries};
+use crate::store::Provider;
 
 pub use crate::connectors::oauth_client::Session;
 
@@ -31,14 +32,7 @@ impl QuickBooksConnector {
         let mut retries = Retries::default();
         loop {
             let leave = self.client.pass(session, None).await?;
-            let sent = self
-                .send(session, method.clone(), path, query, body)
-                .await
-                .map_err(|e| match e.kind {
-                    QboErrorKind::Unauthorized => Sent::Unauthorized(e),
-                    QboErrorKind::Throttled(wait) => Sent::Throttled(e, wait),
-                    _ => Sent::Failed(e),
-                });
+            let sent = self.send(session, method.clone(), path, query, body).await;
             drop(leave);
             if let Next::Done(v) = self.client.after(session, &mut retries, sent).await? {
                 return Ok(v);
@@ -53,13 +47,14 @@ impl QuickBooksConnector {
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
-    ) -> Result<Value, QboError> {
+    ) -> Result<Value, CallError> {
         let url = format!(
             "{}/v3/company/{}/{path}",
             self.app.api_base.trim_end_matches('/'),
             session.account_id
         );
         let mut request = self
+            .client
             .http
             .request(method, url)
             .bearer_auth(&session.tokens.access_token)
@@ -69,7 +64,10 @@ impl QuickBooksConnector {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| QboError::network(&e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CallError::network(Provider::QuickBooks, &e))?;
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -77,15 +75,15 @@ impl QuickBooksConnector {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        let text = response.text().await.map_err(|e| QboError::network(&e))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| CallError::network(Provider::QuickBooks, &e))?;
         if (200..300).contains(&status) {
-            serde_json::from_str(&text).map_err(|e| QboError {
-                kind: QboErrorKind::Retryable(None),
-                status: Some(status),
-                message: format!("QuickBooks answered {status} with unreadable JSON: {e}"),
-            })
+            serde_json::from_str(&text)
+                .map_err(|e| CallError::unreadable(Provider::QuickBooks, status, &e))
         } else {
-            Err(QboError::from_response(status, &content_type, &text))
+            Err(CallError::from_quickbooks(status, &content_type, &text))
         }
     }
 

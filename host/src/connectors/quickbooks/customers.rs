@@ -63,7 +63,7 @@ impl QuickBooksConnector {
                 store
                     .erp_record(&account, &tenant, "customer", &local)
                     .await
-                    .map_err(super::store_err)
+                    .map_err(Outcome::from)
             }
         };
         if let Some(r) = remembered(&self.store).await? {
@@ -106,7 +106,7 @@ impl QuickBooksConnector {
         self.store
             .put_erp_record(&account, &tenant, "customer", &local, &record)
             .await
-            .map_err(super::store_err)?;
+            .map_err(Outcome::from)?;
         Ok(id)
     }
 

@@ -33,14 +33,14 @@ impl QuickBooksConnector {
         };
         self.store
             .put_erp_record(
-                &session.account(),
+                session.account(),
                 tenant_id,
                 "invoice",
                 invoice_id,
                 &record,
             )
             .await
-            .map_err(super::store_err)?;
+            .map_err(Outcome::from)?;
         Ok(record)
     }
 
@@ -54,9 +54,9 @@ impl QuickBooksConnector {
         let tenant = &req.connection.tenant_id;
         if let Some(r) = self
             .store
-            .erp_record(&session.account(), tenant, "invoice", &req.invoice.id)
+            .erp_record(session.account(), tenant, "invoice", &req.invoice.id)
             .await
-            .map_err(super::store_err)?
+            .map_err(Outcome::from)?
         {
             return Ok(Some(r));
         }

@@ -6,11 +6,41 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::QuickBooksConnector;
+use super::client::Session;
+use crate::connectors::mapping_aids::EntryShape;
 use crate::connectors::{ErpEntry, ErpList, Outcome};
 use crate::store::ConnectionRow;
 
 /// The most entries a list answers.
 const MAX_ENTRIES: usize = 10_000;
+
+const ITEMS: EntryShape = EntryShape {
+    id: "/Id",
+    name: &["/Name"],
+    details: &[
+        ("type", "/Type"),
+        ("income_account", "/IncomeAccountRef/name"),
+    ],
+};
+const ACCOUNTS: EntryShape = EntryShape {
+    id: "/Id",
+    name: &["/Name"],
+    details: &[
+        ("type", "/AccountType"),
+        ("subtype", "/AccountSubType"),
+        ("number", "/AcctNum"),
+    ],
+};
+const TAX_CODES: EntryShape = EntryShape {
+    id: "/Id",
+    name: &["/Name"],
+    details: &[("taxable", "/Taxable"), ("description", "/Description")],
+};
+const CURRENCIES: EntryShape = EntryShape {
+    id: "/Code",
+    name: &["/Name"],
+    details: &[],
+};
 
 impl QuickBooksConnector {
     pub(super) async fn list(
@@ -22,75 +52,37 @@ impl QuickBooksConnector {
             .client
             .fresh_session(&connection.id, CancellationToken::new())
             .await?;
-        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-        let entries = match list {
-            ErpList::Items => self
-                .query_all(&mut session, "Item", "", MAX_ENTRIES)
-                .await?
-                .iter()
-                .map(|r| {
-                    ErpEntry::new(
-                        text(&r["Id"]),
-                        text(&r["Name"]),
-                        [
-                            ("type", r["Type"].clone()),
-                            ("income_account", r["IncomeAccountRef"]["name"].clone()),
-                        ],
-                    )
-                })
-                .collect(),
-            ErpList::Accounts => self
-                .query_all(&mut session, "Account", "", MAX_ENTRIES)
-                .await?
-                .iter()
-                .map(|r| {
-                    ErpEntry::new(
-                        text(&r["Id"]),
-                        text(&r["Name"]),
-                        [
-                            ("type", r["AccountType"].clone()),
-                            ("subtype", r["AccountSubType"].clone()),
-                            ("number", r["AcctNum"].clone()),
-                        ],
-                    )
-                })
-                .collect(),
-            ErpList::TaxRates => self
-                .query_all(&mut session, "TaxCode", "", MAX_ENTRIES)
-                .await?
-                .iter()
-                .map(|r| {
-                    ErpEntry::new(
-                        text(&r["Id"]),
-                        text(&r["Name"]),
-                        [
-                            ("taxable", r["Taxable"].clone()),
-                            ("description", r["Description"].clone()),
-                        ],
-                    )
-                })
-                .collect(),
-            ErpList::Currencies => {
-                let company = self.company(&mut session).await?;
-                let mut entries = vec![ErpEntry::new(
-                    company.home_currency.clone(),
-                    company.home_currency.clone(),
-                    [("home", Value::Bool(true))],
-                )];
-                if company.multicurrency {
-                    let others = self
-                        .query_all(&mut session, "CompanyCurrency", "", MAX_ENTRIES)
-                        .await?;
-                    entries.extend(
-                        others
-                            .iter()
-                            .filter(|r| r["Active"] != false)
-                            .map(|r| ErpEntry::new(text(&r["Code"]), text(&r["Name"]), [])),
-                    );
-                }
-                entries
-            }
+        let (entity, shape) = match list {
+            ErpList::Items => ("Item", &ITEMS),
+            ErpList::Accounts => ("Account", &ACCOUNTS),
+            ErpList::TaxRates => ("TaxCode", &TAX_CODES),
+            ErpList::Currencies => return self.currencies(&mut session).await,
         };
+        let records = self
+            .query_all(&mut session, entity, "", MAX_ENTRIES)
+            .await?;
+        Ok(records.iter().filter_map(|r| shape.read(r)).collect())
+    }
+
+    /// The home currency, then the company's other active ones (with multicurrency on).
+    async fn currencies(&self, session: &mut Session) -> Result<Vec<ErpEntry>, Outcome> {
+        let company = self.company(session).await?;
+        let mut entries = vec![ErpEntry::new(
+            company.home_currency.clone(),
+            company.home_currency.clone(),
+            [("home", Value::Bool(true))],
+        )];
+        if company.multicurrency {
+            let others = self
+                .query_all(session, "CompanyCurrency", "", MAX_ENTRIES)
+                .await?;
+            entries.extend(
+                others
+                    .iter()
+                    .filter(|r| r["Active"] != false)
+                    .filter_map(|r| CURRENCIES.read(r)),
+            );
+        }
         Ok(entries)
     }
 }

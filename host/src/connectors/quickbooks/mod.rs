@@ -30,21 +30,14 @@ use serde_json::Value;
 
 use tokio_util::sync::CancellationToken;
 
-use super::limits::{AccountLimits, Rules};
+use super::limits::Rules;
 use super::oauth::OAuthApp;
-use super::oauth::{OAuthFlow, TokenKeeper};
-use super::oauth_client::OAuthClient;
+use super::oauth_client::{OAuthClient, OAuthSetup, OAuthSpec};
 use super::{
     CheckedConfig, ConfigContext, ConfigError, Connector, ErpEntry, ErpList, Onboarding, Outcome,
     Preview, PreviewInput, Provider, SyncRequest,
 };
-use crate::crypto::seal::Sealer;
 use crate::store::{ConnectionRow, Store};
-use api::{QboError, QboErrorKind};
-
-pub(crate) fn store_err(e: crate::store::StoreError) -> Outcome {
-    Outcome::retryable(None, e.to_string(), None)
-}
 
 /// The OAuth scope erp-sync asks for.
 pub const SCOPE: &str = "com.intuit.quickbooks.accounting";
@@ -63,61 +56,25 @@ pub struct QuickBooksConnector {
     /// Tokens and per-company limits, shared by every connection to that company (and,
     /// with a PostgreSQL store, by every host).
     client: OAuthClient,
-    http: reqwest::Client,
     store: Store,
     companies: company::Companies,
     customer_locks: customers::CustomerLocks,
 }
 
-impl From<QboError> for Outcome {
-    fn from(e: QboError) -> Self {
-        match e.kind {
-            QboErrorKind::Retryable(after) => Outcome::retryable(e.status, e.message, after),
-            QboErrorKind::Throttled(wait) => Outcome::retryable(e.status, e.message, Some(wait)),
-            QboErrorKind::Uncertain | QboErrorKind::Unauthorized => {
-                Outcome::retryable(e.status, e.message, None)
-            }
-            _ => Outcome::permanent(e.status, e.message),
-        }
-    }
-}
-
 impl QuickBooksConnector {
-    /// A connector for `app`; OAuth redirects go to `<public_url>/v1/oauth/callback`.
-    pub fn new(
-        app: OAuthApp,
-        public_url: &str,
-        store: Store,
-        sealer: Sealer,
-        timeout: Duration,
-        max_pause: Duration,
-    ) -> Self {
-        let redirect = format!("{}/v1/oauth/callback", public_url.trim_end_matches('/'));
-        let flow = if app.client_id.is_empty() {
-            None
-        } else {
-            OAuthFlow::new(&app, &redirect, &[SCOPE], false)
-                .map_err(
-                    |e| tracing::error!(error = %e, "the QuickBooks OAuth settings are invalid"),
-                )
-                .ok()
+    /// The connector, for the app in `setup`.
+    pub fn new(setup: OAuthSetup<'_>) -> Self {
+        let spec = OAuthSpec {
+            provider: Provider::QuickBooks,
+            pkce: false,
+            limits: LIMITS,
+            account_key: "realm_id",
+            unbound: "the QuickBooks connection has not been authorized yet",
         };
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .build()
-            .expect("a static HTTP client configuration");
         QuickBooksConnector {
-            app,
-            client: OAuthClient::new(
-                Provider::QuickBooks,
-                TokenKeeper::new("QuickBooks", flow, store.clone(), sealer),
-                AccountLimits::new(&store, LIMITS, timeout).capping_pauses(max_pause),
-                "realm_id",
-                "the QuickBooks connection has not been authorized yet",
-            ),
-            http,
-            store,
+            app: setup.app.clone(),
+            store: setup.store.clone(),
+            client: OAuthClient::new(spec, &[SCOPE], setup),
             companies: company::Companies::default(),
             customer_locks: customers::CustomerLocks::default(),
         }

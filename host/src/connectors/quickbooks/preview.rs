@@ -25,17 +25,11 @@ impl QuickBooksConnector {
             .await?;
         let company = self.company(&mut session).await?;
         let account = session.account().to_string();
-        let tenant = input.connection.tenant_id.clone();
-        let record = |kind: &'static str, local: String| {
-            let (store, account, tenant) = (self.store.clone(), account.clone(), tenant.clone());
-            async move {
-                store
-                    .erp_record(&account, &tenant, kind, &local)
-                    .await
-                    .map_err(super::store_err)
-            }
-        };
-        let existing = record("invoice", invoice.id.clone()).await?;
+        let tenant = &input.connection.tenant_id;
+        let existing = self
+            .store
+            .erp_record(&account, tenant, "invoice", &invoice.id)
+            .await?;
         let headers = json_headers(&[]);
         let realm = session.account_id.clone();
         let path = |query: &str| {
@@ -44,32 +38,23 @@ impl QuickBooksConnector {
         let mut notes = Vec::new();
         if invoice.is_void() {
             let Some(existing) = existing else {
-                notes.push("the invoice was never in QuickBooks: a VOID sends nothing".into());
-                return Ok(Preview {
-                    request: None,
-                    gaps: Vec::new(),
-                    notes,
-                });
+                return Ok(Preview::nothing_sent(
+                    "the invoice was never in QuickBooks: a VOID sends nothing",
+                ));
             };
-            return Ok(Preview {
-                request: Some(PreviewRequest {
-                    method: "POST".into(),
-                    url: path("operation=void&requestid=(the delivery's job)"),
-                    headers,
-                    body: json!({"Id": existing.remote_id, "SyncToken": existing.version, "sparse": true}),
-                    raw_body: None,
-                }),
-                gaps: Vec::new(),
-                notes,
-            });
+            let body =
+                json!({"Id": existing.remote_id, "SyncToken": existing.version, "sparse": true});
+            let path = path("operation=void&requestid=(the delivery's job)");
+            let request = PreviewRequest::json("POST", path, headers, body);
+            return Ok(Preview::unmapped(request, notes));
         }
         let items = self.item_rules(&mut session).await?;
         let tax_codes = TaxCodes::from_config(&input.connection.config);
-        let customer = record(
-            "customer",
-            local_key(&invoice.customer, &invoice.currency, &company),
-        )
-        .await?;
+        let customer_key = local_key(&invoice.customer, &invoice.currency, &company);
+        let customer = self
+            .store
+            .erp_record(&account, tenant, "customer", &customer_key)
+            .await?;
         let mapped = mapping::invoice_body(
             invoice,
             customer.as_ref().map_or("", |c| c.remote_id.as_str()),
@@ -122,13 +107,7 @@ impl QuickBooksConnector {
         }
         let url = path("requestid=(the delivery's job)");
         Ok(Preview {
-            request: Some(PreviewRequest {
-                method: "POST".into(),
-                url,
-                headers,
-                body,
-                raw_body: None,
-            }),
+            request: Some(PreviewRequest::json("POST", url, headers, body)),
             gaps,
             notes,
         })

@@ -9,46 +9,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// What to do about a failed call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum XeroErrorKind {
-    Retryable(Option<Duration>),
-    /// 429: a limit was reached; wait this long (`Retry-After`) and send the same request
-    /// again.
-    Throttled(Duration),
-    /// Sent, but no answer: it may have happened.
-    Uncertain,
-    Permanent,
-    /// 401: refresh the access token and try once more.
-    Unauthorized,
-    NotFound,
-}
+use crate::connectors::oauth_client::{CallError, CallErrorKind};
 
-/// A failed Xero call.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct XeroError {
-    pub kind: XeroErrorKind,
-    pub status: Option<u16>,
-    pub message: String,
-}
-
-impl XeroError {
-    /// A failure without an HTTP answer.
-    pub fn network(e: &reqwest::Error) -> Self {
-        XeroError {
-            kind: if e.is_timeout() {
-                XeroErrorKind::Uncertain
-            } else {
-                XeroErrorKind::Retryable(None)
-            },
-            status: None,
-            message: format!("Xero did not answer: {e}"),
-        }
-    }
-
-    /// Reads a non-2xx answer; `retry_after` and `problem` come from the headers.
-    pub fn from_response(
+impl CallError {
+    /// Reads a non-2xx Xero answer; `retry_after` and `problem` come from the headers.
+    pub fn from_xero(
         status: u16,
         body: &str,
         retry_after: Option<Duration>,
@@ -57,25 +22,25 @@ impl XeroError {
         let json: Option<Value> = serde_json::from_str(body).ok();
         let (kind, message) = match status {
             401 => (
-                XeroErrorKind::Unauthorized,
+                CallErrorKind::Unauthorized,
                 format!(
                     "Xero refused the access token: {}",
                     problem_detail(&json, body)
                 ),
             ),
             403 => (
-                XeroErrorKind::Permanent,
+                CallErrorKind::Permanent,
                 format!(
                     "Xero refused access to this organisation ({}): it may have been disconnected from the app, or a scope is missing; re-authorize",
                     problem_detail(&json, body)
                 ),
             ),
-            404 => (XeroErrorKind::NotFound, format!("Xero: {}", body.trim())),
+            404 => (CallErrorKind::NotFound, format!("Xero: {}", body.trim())),
             429 => {
                 let wait = retry_after.unwrap_or(Duration::from_secs(60));
                 let problem = problem.unwrap_or("unknown");
                 (
-                    XeroErrorKind::Throttled(wait),
+                    CallErrorKind::Throttled(wait),
                     format!(
                         "Xero's {problem} rate limit was reached; retrying after {} s",
                         wait.as_secs()
@@ -83,28 +48,28 @@ impl XeroError {
                 )
             }
             400 => (
-                XeroErrorKind::Permanent,
+                CallErrorKind::Permanent,
                 format!(
                     "Xero validation error: {}",
                     validation_messages(&json, body)
                 ),
             ),
             s if s >= 500 => (
-                XeroErrorKind::Retryable(None),
+                CallErrorKind::Retryable(None),
                 format!(
                     "Xero answered HTTP {s}: {}",
                     body.chars().take(200).collect::<String>()
                 ),
             ),
             s => (
-                XeroErrorKind::Permanent,
+                CallErrorKind::Permanent,
                 format!(
                     "Xero answered HTTP {s}: {}",
                     body.chars().take(200).collect::<String>()
                 ),
             ),
         };
-        XeroError {
+        CallError {
             kind,
             status: Some(status),
             message,
@@ -160,25 +125,25 @@ mod tests {
     fn reads_xero_error_shapes() {
         let v = r#"{"ErrorNumber":10,"Type":"ValidationException","Message":"A validation exception occurred",
             "Elements":[{"ValidationErrors":[{"Message":"Invoice # must be unique."}]}]}"#;
-        let e = XeroError::from_response(400, v, None, None);
-        assert_eq!(e.kind, XeroErrorKind::Permanent);
+        let e = CallError::from_xero(400, v, None, None);
+        assert_eq!(e.kind, CallErrorKind::Permanent);
         assert!(e.message.contains("Invoice # must be unique."));
-        let e = XeroError::from_response(429, "", Some(Duration::from_secs(7)), Some("minute"));
-        assert_eq!(e.kind, XeroErrorKind::Throttled(Duration::from_secs(7)));
+        let e = CallError::from_xero(429, "", Some(Duration::from_secs(7)), Some("minute"));
+        assert_eq!(e.kind, CallErrorKind::Throttled(Duration::from_secs(7)));
         assert!(e.message.contains("minute"));
-        let e = XeroError::from_response(
+        let e = CallError::from_xero(
             401,
             r#"{"Title":"Unauthorized","Status":401,"Detail":"TokenExpired: token expired"}"#,
             None,
             None,
         );
-        assert_eq!(e.kind, XeroErrorKind::Unauthorized);
-        let e = XeroError::from_response(
+        assert_eq!(e.kind, CallErrorKind::Unauthorized);
+        let e = CallError::from_xero(
             404,
             "The resource you're looking for cannot be found",
             None,
             None,
         );
-        assert_eq!(e.kind, XeroErrorKind::NotFound);
+        assert_eq!(e.kind, CallErrorKind::NotFound);
     }
 }

@@ -15,10 +15,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::XeroConnector;
-use super::api::{XeroError, XeroErrorKind};
 use crate::connectors::Outcome;
 use crate::connectors::limits::Pass;
-use crate::connectors::oauth_client::{Next, Retries, Sent};
+use crate::connectors::oauth_client::{CallError, Next, Retries};
+use crate::store::Provider;
 
 pub use crate::connectors::oauth_client::Session;
 
@@ -82,11 +82,7 @@ impl XeroConnector {
         let mut retries = Retries::default();
         loop {
             let leave = self.client.pass(session, pass.take()).await?;
-            let sent = self.send(session, &call).await.map_err(|e| match e.kind {
-                XeroErrorKind::Unauthorized => Sent::Unauthorized(e),
-                XeroErrorKind::Throttled(wait) => Sent::Throttled(e, wait),
-                _ => Sent::Failed(e),
-            });
+            let sent = self.send(session, &call).await;
             drop(leave);
             if let Next::Done(v) = self.client.after(session, &mut retries, sent).await? {
                 return Ok(v);
@@ -94,13 +90,14 @@ impl XeroConnector {
         }
     }
 
-    async fn send(&self, session: &Session, call: &Call<'_>) -> Result<Value, XeroError> {
+    async fn send(&self, session: &Session, call: &Call<'_>) -> Result<Value, CallError> {
         let url = format!(
             "{}/api.xro/2.0/{}",
             self.app.api_base.trim_end_matches('/'),
             call.path
         );
         let mut request = self
+            .client
             .http
             .request(call.method.clone(), url)
             .bearer_auth(&session.tokens.access_token)
@@ -113,7 +110,10 @@ impl XeroConnector {
         if let Some(body) = call.body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| XeroError::network(&e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CallError::network(Provider::Xero, &e))?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -127,18 +127,18 @@ impl XeroConnector {
             .map(Duration::from_secs);
         let problem = header("x-rate-limit-problem");
         let minute_left = header("x-minlimit-remaining").and_then(|v| v.trim().parse::<u32>().ok());
-        let text = response.text().await.map_err(|e| XeroError::network(&e))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| CallError::network(Provider::Xero, &e))?;
         if let Some(left) = minute_left {
             self.client.limits.observe(session.account(), left).await;
         }
         if (200..300).contains(&status) {
-            return serde_json::from_str(&text).map_err(|e| XeroError {
-                kind: XeroErrorKind::Retryable(None),
-                status: Some(status),
-                message: format!("Xero answered {status} with unreadable JSON: {e}"),
-            });
+            return serde_json::from_str(&text)
+                .map_err(|e| CallError::unreadable(Provider::Xero, status, &e));
         }
-        Err(XeroError::from_response(
+        Err(CallError::from_xero(
             status,
             &text,
             retry_after,

@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use super::XeroConnector;
 use super::client::{Call, Session};
 use super::mapping::{self, where_literal};
-use super::{XeroConnector, store_err};
 use crate::connectors::Outcome;
 use crate::connectors::coalesce::{Coalescer, Fill};
 use crate::domain::Customer;
@@ -98,7 +98,7 @@ impl XeroConnector {
             .store
             .erp_record(&account, &tenant, "customer", &customer.id)
             .await
-            .map_err(store_err)?
+            .map_err(Outcome::from)?
         {
             return Ok(r.remote_id);
         }
@@ -265,7 +265,7 @@ impl XeroConnector {
                 self.store
                     .put_erp_record(&account, &tenant, "customer", customer, &record)
                     .await
-                    .map_err(store_err)?;
+                    .map_err(Outcome::from)?;
             }
         }
         Ok(results)

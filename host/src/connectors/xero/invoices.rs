@@ -18,9 +18,9 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::XeroConnector;
 use super::client::{Call, Session};
 use super::mapping::{self, LineRules};
-use super::{XeroConnector, store_err};
 use crate::connectors::coalesce::Fill;
 use crate::connectors::limits::Pass;
 use crate::connectors::{JobKind, Outcome, SyncRequest};
@@ -110,13 +110,13 @@ impl XeroConnector {
         if let Some(r) = self
             .store
             .erp_record(
-                &session.account(),
+                session.account(),
                 &req.connection.tenant_id,
                 "invoice",
                 &req.invoice.id,
             )
             .await
-            .map_err(store_err)?
+            .map_err(Outcome::from)?
         {
             return Ok(Some(r));
         }
@@ -308,14 +308,14 @@ impl XeroConnector {
         };
         self.store
             .put_erp_record(
-                &session.account(),
+                session.account(),
                 &session.connection.tenant_id,
                 "invoice",
                 invoice_id,
                 &record,
             )
             .await
-            .map_err(store_err)?;
+            .map_err(Outcome::from)?;
         Ok(record)
     }
 }

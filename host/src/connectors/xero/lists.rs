@@ -7,8 +7,44 @@ use tokio_util::sync::CancellationToken;
 
 use super::XeroConnector;
 use super::client::Call;
+use crate::connectors::mapping_aids::EntryShape;
 use crate::connectors::{ErpEntry, ErpList, Outcome};
 use crate::store::ConnectionRow;
+
+const ITEMS: EntryShape = EntryShape {
+    id: "/Code",
+    name: &["/Name"],
+    details: &[
+        ("item_id", "/ItemID"),
+        ("description", "/Description"),
+        ("account_code", "/SalesDetails/AccountCode"),
+        ("tax_type", "/SalesDetails/TaxType"),
+    ],
+};
+/// Bank accounts may have no code; the maps take codes only, so those are left out.
+const ACCOUNTS: EntryShape = EntryShape {
+    id: "/Code",
+    name: &["/Name"],
+    details: &[
+        ("type", "/Type"),
+        ("class", "/Class"),
+        ("tax_type", "/TaxType"),
+        ("account_id", "/AccountID"),
+    ],
+};
+const TAX_RATES: EntryShape = EntryShape {
+    id: "/TaxType",
+    name: &["/Name"],
+    details: &[
+        ("rate", "/EffectiveRate"),
+        ("can_apply_to_revenue", "/CanApplyToRevenue"),
+    ],
+};
+const CURRENCIES: EntryShape = EntryShape {
+    id: "/Code",
+    name: &["/Description"],
+    details: &[],
+};
 
 impl XeroConnector {
     pub(super) async fn list(
@@ -20,55 +56,20 @@ impl XeroConnector {
             .client
             .fresh_session(&connection.id, CancellationToken::new())
             .await?;
-        let (path, collection) = match list {
-            ErpList::Items => ("Items", "Items"),
-            ErpList::Accounts => ("Accounts", "Accounts"),
-            ErpList::TaxRates => ("TaxRates", "TaxRates"),
-            ErpList::Currencies => ("Currencies", "Currencies"),
+        let (collection, shape) = match list {
+            ErpList::Items => ("Items", &ITEMS),
+            ErpList::Accounts => ("Accounts", &ACCOUNTS),
+            ErpList::TaxRates => ("TaxRates", &TAX_RATES),
+            ErpList::Currencies => ("Currencies", &CURRENCIES),
         };
-        let answer = self.call(&mut session, Call::get(path, &[])).await?;
-        let rows = answer[collection].as_array().cloned().unwrap_or_default();
+        let answer = self.call(&mut session, Call::get(collection, &[])).await?;
         let active = |v: &Value| v["Status"].as_str().is_none_or(|s| s == "ACTIVE");
-        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-        Ok(rows
-            .iter()
+        Ok(answer[collection]
+            .as_array()
+            .into_iter()
+            .flatten()
             .filter(|r| active(r))
-            .filter_map(|r| match list {
-                ErpList::Items => Some(ErpEntry::new(
-                    text(&r["Code"]),
-                    text(&r["Name"]),
-                    [
-                        ("item_id", r["ItemID"].clone()),
-                        ("description", r["Description"].clone()),
-                        ("account_code", r["SalesDetails"]["AccountCode"].clone()),
-                        ("tax_type", r["SalesDetails"]["TaxType"].clone()),
-                    ],
-                )),
-                // Bank accounts may have no code; the maps take codes only.
-                ErpList::Accounts => r["Code"].as_str().filter(|c| !c.is_empty()).map(|code| {
-                    ErpEntry::new(
-                        code,
-                        text(&r["Name"]),
-                        [
-                            ("type", r["Type"].clone()),
-                            ("class", r["Class"].clone()),
-                            ("tax_type", r["TaxType"].clone()),
-                            ("account_id", r["AccountID"].clone()),
-                        ],
-                    )
-                }),
-                ErpList::TaxRates => Some(ErpEntry::new(
-                    text(&r["TaxType"]),
-                    text(&r["Name"]),
-                    [
-                        ("rate", r["EffectiveRate"].clone()),
-                        ("can_apply_to_revenue", r["CanApplyToRevenue"].clone()),
-                    ],
-                )),
-                ErpList::Currencies => {
-                    Some(ErpEntry::new(text(&r["Code"]), text(&r["Description"]), []))
-                }
-            })
+            .filter_map(|r| shape.read(r))
             .collect())
     }
 }

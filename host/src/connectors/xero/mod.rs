@@ -31,17 +31,14 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::coalesce::Coalescer;
-use super::limits::{AccountLimits, Rules};
+use super::limits::Rules;
 use super::oauth::OAuthApp;
-use super::oauth::{OAuthFlow, TokenKeeper};
-use super::oauth_client::OAuthClient;
+use super::oauth_client::{OAuthClient, OAuthSetup, OAuthSpec};
 use super::{
     CheckedConfig, ConfigContext, ConfigError, ConnectionStatus, Connector, ErpEntry, ErpList,
     Onboarding, Outcome, Preview, PreviewInput, Provider, SyncRequest,
 };
-use crate::crypto::seal::Sealer;
 use crate::store::{ConnectionRow, Store};
-use api::{XeroError, XeroErrorKind};
 use client::Call;
 
 /// The scopes erp-sync asks for by default: a refresh token, invoices, contacts, and
@@ -74,7 +71,6 @@ pub struct XeroConnector {
     app: OAuthApp,
     /// Tokens and per-organisation limits (shared by every host on PostgreSQL).
     client: OAuthClient,
-    http: reqwest::Client,
     store: Store,
     contact_batches: contacts::ContactBatches,
     resolving: contacts::Resolving,
@@ -83,59 +79,21 @@ pub struct XeroConnector {
     invoice_checks: Coalescer<String, Option<Value>>,
 }
 
-impl From<XeroError> for Outcome {
-    fn from(e: XeroError) -> Self {
-        match e.kind {
-            XeroErrorKind::Retryable(after) => Outcome::retryable(e.status, e.message, after),
-            XeroErrorKind::Throttled(wait) => Outcome::retryable(e.status, e.message, Some(wait)),
-            XeroErrorKind::Uncertain | XeroErrorKind::Unauthorized => {
-                Outcome::retryable(e.status, e.message, None)
-            }
-            _ => Outcome::permanent(e.status, e.message),
-        }
-    }
-}
-
-pub(crate) fn store_err(e: crate::store::StoreError) -> Outcome {
-    Outcome::retryable(None, e.to_string(), None)
-}
-
 impl XeroConnector {
-    /// A connector for `app` asking for `scopes` (space separated).
-    pub fn new(
-        app: OAuthApp,
-        public_url: &str,
-        scopes: &str,
-        store: Store,
-        sealer: Sealer,
-        timeout: Duration,
-        max_pause: Duration,
-    ) -> Self {
-        let redirect = format!("{}/v1/oauth/callback", public_url.trim_end_matches('/'));
-        let scopes: Vec<&str> = scopes.split_whitespace().collect();
-        let flow = if app.client_id.is_empty() {
-            None
-        } else {
-            OAuthFlow::new(&app, &redirect, &scopes, true)
-                .map_err(|e| tracing::error!(error = %e, "the Xero OAuth settings are invalid"))
-                .ok()
+    /// The connector, for the app in `setup`, asking for `scopes` (space separated).
+    pub fn new(setup: OAuthSetup<'_>, scopes: &str) -> Self {
+        let spec = OAuthSpec {
+            provider: Provider::Xero,
+            pkce: true,
+            limits: LIMITS,
+            account_key: "tenant_id",
+            unbound: "no Xero organisation is chosen yet: set tenant_id on the connection",
         };
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .build()
-            .expect("a static HTTP client configuration");
+        let scopes: Vec<&str> = scopes.split_whitespace().collect();
         XeroConnector {
-            app,
-            client: OAuthClient::new(
-                Provider::Xero,
-                TokenKeeper::new("Xero", flow, store.clone(), sealer),
-                AccountLimits::new(&store, LIMITS, timeout).capping_pauses(max_pause),
-                "tenant_id",
-                "no Xero organisation is chosen yet: set tenant_id on the connection",
-            ),
-            http,
-            store,
+            app: setup.app.clone(),
+            store: setup.store.clone(),
+            client: OAuthClient::new(spec, &scopes, setup),
             contact_batches: Coalescer::new(contacts::FILL),
             resolving: contacts::Resolving::default(),
             directories: contacts::Directories::default(),
@@ -161,6 +119,7 @@ impl XeroConnector {
             .map_err(|e| e.to_string())?;
         let url = format!("{}/connections", self.app.api_base.trim_end_matches('/'));
         let response = self
+            .client
             .http
             .get(url)
             .bearer_auth(&tokens.access_token)

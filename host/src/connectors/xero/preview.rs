@@ -17,63 +17,40 @@ impl XeroConnector {
     ) -> Result<Preview, Outcome> {
         let connection = input.connection;
         let invoice = input.invoice;
-        let tenant_id = connection
-            .config
-            .get("tenant_id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                Outcome::held("no Xero organisation is chosen yet: set tenant_id on the connection")
-            })?;
-        let account = format!("xero:{tenant_id}");
-        let record = |kind: &'static str, local: String| {
-            let (store, account, tenant) = (
-                self.store.clone(),
-                account.clone(),
-                connection.tenant_id.clone(),
-            );
-            async move {
-                store
-                    .erp_record(&account, &tenant, kind, &local)
-                    .await
-                    .map_err(super::store_err)
-            }
-        };
-        let existing: Option<ErpRecord> = record("invoice", invoice.id.clone()).await?;
-        let contact = record("customer", invoice.customer.id.clone()).await?;
+        let (tenant_id, account) = self.client.account_of(connection)?;
+        let tenant = &connection.tenant_id;
+        let existing: Option<ErpRecord> = self
+            .store
+            .erp_record(&account, tenant, "invoice", &invoice.id)
+            .await?;
+        let contact = self
+            .store
+            .erp_record(&account, tenant, "customer", &invoice.customer.id)
+            .await?;
         let mut notes = Vec::new();
         let headers = json_headers(&[
-            ("xero-tenant-id", tenant_id),
+            ("xero-tenant-id", &tenant_id),
             ("Idempotency-Key", "(derived from the delivery's job)"),
         ]);
         let query = "summarizeErrors=false&unitdp=4";
         if invoice.is_void() {
             let Some(existing) = existing else {
-                notes.push("the invoice was never in Xero: a VOID sends nothing".into());
-                return Ok(Preview {
-                    request: None,
-                    gaps: Vec::new(),
-                    notes,
-                });
+                return Ok(Preview::nothing_sent(
+                    "the invoice was never in Xero: a VOID sends nothing",
+                ));
             };
             let status = if existing.version.as_deref() == Some("DRAFT") {
                 "DELETED"
             } else {
                 "VOIDED"
             };
-            return Ok(Preview {
-                request: Some(PreviewRequest {
-                    method: "POST".into(),
-                    url: format!(
-                        "/api.xro/2.0/Invoices/{}?summarizeErrors=false",
-                        existing.remote_id
-                    ),
-                    headers,
-                    body: json!({"Invoices": [{"InvoiceID": existing.remote_id, "Status": status}]}),
-                    raw_body: None,
-                }),
-                gaps: Vec::new(),
-                notes,
-            });
+            let path = format!(
+                "/api.xro/2.0/Invoices/{}?summarizeErrors=false",
+                existing.remote_id
+            );
+            let body = json!({"Invoices": [{"InvoiceID": existing.remote_id, "Status": status}]});
+            let request = PreviewRequest::json("POST", path, headers, body);
+            return Ok(Preview::unmapped(request, notes));
         }
         let rules = LineRules::from_config(&connection.config);
         let contact_id = match &contact {
@@ -112,13 +89,7 @@ impl XeroConnector {
             }
         };
         Ok(Preview {
-            request: Some(PreviewRequest {
-                method: method.into(),
-                url,
-                headers,
-                body,
-                raw_body: None,
-            }),
+            request: Some(PreviewRequest::json(method, url, headers, body)),
             gaps,
             notes,
         })

@@ -15,15 +15,13 @@
 
 use sqlx::{Postgres, Transaction};
 
-use super::PgStore;
-
 /// Token refreshes one host runs at once (each holds a pooled connection).
 pub const REFRESHES_AT_ONCE: usize = 4;
 /// How long a host waits for another host's refresh of the same connection.
 pub const REFRESH_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-use crate::store::{StoreResult, now_ms};
+use crate::store::{SharedLimits, StoreResult, now_ms};
 
-/// A concurrency slot held on an account; give it back with [`PgStore::release_slot`].
+/// A concurrency slot held on an account; give it back with [`SharedLimits::release_slot`].
 #[derive(Debug, Clone)]
 pub struct SlotLease {
     pub account: String,
@@ -72,7 +70,7 @@ impl RefreshLock {
     }
 }
 
-impl PgStore {
+impl SharedLimits {
     /// Spends one request of `account`'s budget of `per_window` requests in any
     /// `window_ms` (a rolling window, as the ERPs count). `None`: go ahead. `Some(ms)`:
     /// the budget is spent, try again in `ms`.
@@ -83,7 +81,7 @@ impl PgStore {
         window_ms: i64,
     ) -> StoreResult<Option<i64>> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let oldest = rate_window(&mut tx, account, now, window_ms, per_window).await?;
         let wait = match oldest {
             Some(oldest) => Some((oldest + window_ms - now).max(1)),
@@ -110,7 +108,7 @@ impl PgStore {
         window_ms: i64,
     ) -> StoreResult<()> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         rate_window(&mut tx, account, now, window_ms, per_window).await?;
         sqlx::query(
             "INSERT INTO erp_rate_calls (account, at_ms)
@@ -135,14 +133,14 @@ impl PgStore {
         hold_ms: i64,
     ) -> StoreResult<Option<SlotLease>> {
         let now = now_ms();
-        let holder = format!("{}/{}", self.host_id, uuid::Uuid::new_v4().simple());
+        let holder = format!("{}/{}", self.0.host_id, uuid::Uuid::new_v4().simple());
         sqlx::query(
             "INSERT INTO erp_slots (account, slot) SELECT $1, s FROM generate_series(1, $2) s
              ON CONFLICT DO NOTHING",
         )
         .bind(account)
         .bind(slots)
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         let slot: Option<i32> = sqlx::query_scalar(
             "UPDATE erp_slots SET holder = $3, until_ms = $4
@@ -158,7 +156,7 @@ impl PgStore {
         .bind(&holder)
         .bind(now + hold_ms)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.0.pool)
         .await?;
         Ok(slot.map(|slot| SlotLease {
             account: account.to_string(),
@@ -176,7 +174,7 @@ impl PgStore {
         .bind(&lease.account)
         .bind(lease.slot)
         .bind(&lease.holder)
-        .execute(&self.pool)
+        .execute(&self.0.pool)
         .await?;
         Ok(())
     }
@@ -192,12 +190,13 @@ impl PgStore {
     /// PostgreSQL ends a lock holder's transaction left idle past twice that.
     pub async fn lock_refresh(&self, connection_id: &str) -> StoreResult<RefreshLock> {
         let slot = self
+            .0
             .refreshes
             .clone()
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.0.pool.begin().await?;
         let wait_ms = REFRESH_LOCK_WAIT.as_millis();
         for setting in [
             format!("SET LOCAL lock_timeout = {wait_ms}"),

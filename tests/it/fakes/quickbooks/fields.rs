@@ -1,0 +1,134 @@
+//! Reading and checking request properties the way QBO's JSON binder and business layer
+//! do: unknown properties, `SyncToken`, sparse updates, references, dates and amounts.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value, json};
+
+use super::super::harness::numbers::{decimal, round};
+use super::super::harness::wire::listed;
+
+use super::answers::{Answer, meta_time, required, stale_object, unsupported_property};
+
+/// Rejects properties QBO does not know (2010), as its JSON binder does.
+pub(super) fn check_properties(
+    object: &Map<String, Value>,
+    known: &str,
+    class: &str,
+) -> Result<(), Answer> {
+    match object.keys().find(|k| !listed(known, k)) {
+        None => Ok(()),
+        Some(unknown) => Err(unsupported_property(
+            unknown,
+            &format!(
+                "Unrecognized field \"{unknown}\" (class com.intuit.schema.finance.v3.{class}), not marked as ignorable"
+            ),
+        )),
+    }
+}
+
+/// The body's `SyncToken` must equal the stored one (else 5010).
+pub(super) fn check_sync_token(current: &Value, body: &Map<String, Value>) -> Result<(), Answer> {
+    match body.get("SyncToken").and_then(Value::as_str) {
+        None => Err(required("SyncToken")),
+        Some(given) if given == current["SyncToken"] => Ok(()),
+        Some(_) => Err(stale_object()),
+    }
+}
+
+/// The input of an update: the body, or for `sparse: true` the stored entity with the
+/// body's fields laid over it (the `computed` ones left out).
+pub(super) fn update_input(
+    current: &Value,
+    body: &Map<String, Value>,
+    computed: &str,
+) -> Map<String, Value> {
+    if body.get("sparse") != Some(&Value::Bool(true)) {
+        return body.clone();
+    }
+    let mut merged: Map<String, Value> = current
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !listed(computed, k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in body {
+        merged.insert(k.clone(), v.clone());
+    }
+    merged
+}
+
+/// A created entity: its checked fields with `Id`, `SyncToken` "0" and the `MetaData` times.
+pub(super) fn created(mut entity: Map<String, Value>, id: String) -> Value {
+    let now = meta_time();
+    entity.insert("Id".into(), json!(id));
+    entity.insert("SyncToken".into(), json!("0"));
+    entity.insert(
+        "MetaData".into(),
+        json!({ "CreateTime": now, "LastUpdatedTime": now }),
+    );
+    Value::Object(entity)
+}
+
+/// An updated entity: its checked fields with `Id`, the next `SyncToken`, and `MetaData`
+/// keeping the creation time of `current`.
+pub(super) fn updated(mut entity: Map<String, Value>, id: &str, current: &Value) -> Value {
+    entity.insert("Id".into(), json!(id));
+    entity.insert(
+        "SyncToken".into(),
+        json!((sync_token(current) + 1).to_string()),
+    );
+    let created = current["MetaData"]["CreateTime"].clone();
+    entity.insert(
+        "MetaData".into(),
+        json!({ "CreateTime": created, "LastUpdatedTime": meta_time() }),
+    );
+    Value::Object(entity)
+}
+
+/// `{"value": "<id>"}` of a reference.
+pub(super) fn ref_id(reference: Option<&Value>) -> Option<String> {
+    let id = reference?.get("value")?.as_str()?;
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// An optional `YYYY-MM-DD` property.
+pub(super) fn date_field(input: &Map<String, Value>, name: &str) -> Result<Option<String>, Answer> {
+    match input.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() => {
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(unsupported_property(name, "not a date in YYYY-MM-DD form")),
+    }
+}
+
+/// An optional amount, which must be a JSON number (a string is refused with 2010).
+pub(super) fn amount_field(
+    object: &Map<String, Value>,
+    path: &str,
+) -> Result<Option<Decimal>, Answer> {
+    match object.get(path.rsplit('.').next().unwrap_or(path)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => decimal(v)
+            .map(Some)
+            .ok_or_else(|| unsupported_property(path, "not a JSON number")),
+    }
+}
+
+/// Rounds to cents, half away from zero. As QBO writes them, a money amount is a JSON
+/// number with at least one decimal (`150.0`, `harness::numbers::money`), and a number that
+/// is not money (a rate, a percent) has no forced decimals (`20`, `7.1`, `1.085`,
+/// `harness::numbers::plain`).
+pub(super) fn cents(d: Decimal) -> Decimal {
+    round(d, 2)
+}
+
+/// An entity's `SyncToken` as a number.
+pub(super) fn sync_token(entity: &Value) -> u64 {
+    entity["SyncToken"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,235 @@
+//! A fake QuickBooks Online: Intuit's OAuth 2.0 endpoints and the part of the Accounting
+//! API v3 that erp-sync uses (company info, preferences, query, customer, invoice
+//! create/update/void/read, and the look-ups of mapping pages: items, accounts, tax codes,
+//! tax rates, company currencies).
+//!
+//! It checks what QBO checks and answers in QBO's wire shapes (bearer tokens per realm,
+//! `minorversion`, `requestid` replay, `SyncToken`, reference and length validation, the
+//! capital-`Fault` and lowercase gateway error envelopes, throttling), so a connector that
+//! is wrong about the protocol fails here. Where QBO's behaviour is undocumented, the choice
+//! made is marked "[I]". Faults (throttling, outages, lost responses, expired or revoked
+//! tokens, concurrent edits) are injected through methods on [`FakeQuickBooks`].
+//!
+//! Each company has a country, a home currency and a multicurrency switch
+//! ([`FakeQuickBooks::set_company_settings`]); they decide which currencies customers and
+//! invoices may use and which tax model applies:
+//! - US companies (the default) use the pseudo tax codes `TAX`/`NON` on lines and take the
+//!   invoice's tax from `TxnTaxDetail.TotalTax` as sent;
+//! - other countries use the global tax model: every sales line names an active `TaxCode`
+//!   and QBO computes the tax from the codes' rates per `GlobalTaxCalculation`.
+//!
+//! Sources for the currency and tax rules, cited where they are applied: Intuit's API
+//! reference (Invoice, Customer, CompanyCurrency, TaxCode, TaxRate, Preferences pages), the
+//! "Manage multiple currencies" and "Manage sales tax for US / non-US locales" guides,
+//! Intuit's error-code table, and `Finance.xsd` of `intuit/QuickBooks-V3-Java-SDK`; field
+//! reports are marked "[S]" (seen in the wild, not in Intuit's documentation).
+//!
+//! Layout: [`FakeQuickBooks`] and its router are here, its setup and fault injection in
+//! `setup`; `oauth` plays Intuit's OAuth 2.0 endpoints. Every API call passes `limits`
+//! (token, `minorversion`, throttling, the per-realm limits), then `gate` answers it under
+//! one lock (`requestid` replay) and routes it: reads of `entities`, `query`, `customers`
+//! and `invoices`, whose tax and currency rules are in `tax` and `currencies`, all reading
+//! properties through `fields`. `answers` holds QBO's fault envelopes, `state` the
+//! companies. Serving, request recording and the OAuth book of codes and tokens are the
+//! shared fake-ERP harness (`super::harness`).
+
+mod answers;
+mod currencies;
+mod customers;
+mod entities;
+mod fields;
+mod gate;
+mod invoices;
+mod limits;
+mod oauth;
+mod query;
+mod setup;
+mod state;
+mod tax;
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::routing::{any, get, post};
+use serde_json::Value;
+
+use super::harness::oauth as oauth_server;
+use super::harness::wire::{Params, random_string};
+use super::harness::{Record, Server, lock};
+
+use gate::{api, unknown_path};
+use oauth::{CLIENT, authorize};
+use state::{Company, FakeState, Shared};
+
+/// The app's OAuth client id.
+pub const CLIENT_ID: &str = "qbo-test-client";
+/// The app's OAuth client secret.
+pub const CLIENT_SECRET: &str = "qbo-test-secret";
+/// The company (realm) that exists from the start and is picked by default on authorize.
+pub const REALM: &str = "9130350000000001";
+
+/// [I] The sales tax codes (id, name, rate percent) a new company of `country` holds. QBO
+/// assigns the ids per company and names codes per edition; these follow the editions'
+/// usual names (the UK's "20.0% S" is seen in the wild [S]). `US` has none: it uses the
+/// pseudo codes `TAX`/`NON`. Every other country without a set of its own gets
+/// "Zero-rated" and "Exempt"; add more with [`FakeQuickBooks::add_tax_code`].
+pub fn default_tax_codes(country: &str) -> &'static [(&'static str, &'static str, f64)] {
+    match country {
+        "US" => &[],
+        "GB" => &[
+            ("3", "20.0% S", 20.0),
+            ("4", "5.0% R", 5.0),
+            ("5", "0.0% Z", 0.0),
+            ("6", "Exempt", 0.0),
+            ("7", "No VAT", 0.0),
+        ],
+        "CA" => &[
+            ("3", "GST", 5.0),
+            ("4", "HST ON", 13.0),
+            ("5", "Zero-rated", 0.0),
+            ("6", "Exempt", 0.0),
+            ("7", "Out of Scope", 0.0),
+        ],
+        "AU" => &[
+            ("3", "GST", 10.0),
+            ("4", "GST free", 0.0),
+            ("5", "Input taxed", 0.0),
+            ("6", "Out of scope", 0.0),
+        ],
+        _ => &[("3", "Zero-rated", 0.0), ("4", "Exempt", 0.0)],
+    }
+}
+
+/// One request the fake received (API, token and authorize endpoints alike).
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    /// The raw query string (percent-encoded, as sent), empty when there is none.
+    pub query: String,
+    /// The `requestid` query parameter, decoded.
+    pub requestid: Option<String>,
+    /// Whether an `Authorization` header was sent.
+    pub authorization: bool,
+    /// The status answered; 0 while the request is still in flight.
+    pub status: u16,
+}
+
+/// The running fake. Dropping it stops the server.
+pub struct FakeQuickBooks {
+    /// Base URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+    state: Shared,
+    server: Server<Recorded>,
+}
+
+impl FakeQuickBooks {
+    /// Starts the fake on an ephemeral loopback port, with company [`REALM`] ("Fake Co")
+    /// holding the items 1 "Services", 2 "Hours" and 3 "Setup".
+    pub async fn start() -> Self {
+        let state: Shared = Arc::new(Mutex::new(FakeState::new()));
+        let app = Router::new()
+            .route("/connect/oauth2", get(authorize))
+            .route(
+                "/oauth2/v1/tokens/bearer",
+                post(oauth_server::token::<FakeState>),
+            )
+            .route("/v3/company/{realm}/{*rest}", any(api))
+            .fallback(unknown_path)
+            .with_state(state.clone());
+        let server = Server::start("the fake QBO", app).await;
+        FakeQuickBooks {
+            url: server.url.clone(),
+            state,
+            server,
+        }
+    }
+
+    /// The OAuth app erp-sync connects as, pointed at this fake (its endpoints and the
+    /// client credentials it accepts).
+    pub fn app(&self) -> erp_sync::config::OAuthApp {
+        CLIENT.app(self.auth_url(), self.token_url(), self.api_base())
+    }
+
+    /// Intuit's authorize endpoint.
+    pub fn auth_url(&self) -> String {
+        format!("{}/connect/oauth2", self.url)
+    }
+
+    /// Intuit's token endpoint (code exchange and refresh).
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth2/v1/tokens/bearer", self.url)
+    }
+
+    /// The API base: paths are `{api_base}/v3/company/{realm}/...`.
+    pub fn api_base(&self) -> String {
+        self.url.clone()
+    }
+
+    // --- inspection ---
+
+    /// Stored invoices of a company, as QBO returns them, in creation order.
+    pub fn invoices(&self, realm: &str) -> Vec<Value> {
+        self.with_company(realm, |c| {
+            c.invoices.iter().map(|i| i.entity.clone()).collect()
+        })
+    }
+
+    /// Stored customers of a company, in creation order.
+    pub fn customers(&self, realm: &str) -> Vec<Value> {
+        self.with_company(realm, |c| c.customers.clone())
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.server.requests()
+    }
+
+    /// The most API requests for `realm` that were in flight at once (including any that
+    /// were refused for exceeding the limit).
+    pub fn max_concurrent_seen(&self, realm: &str) -> usize {
+        self.with_company(realm, |c| c.calls.max_seen())
+    }
+
+    /// How many `grant_type=refresh_token` requests reached the token endpoint with valid
+    /// client credentials (successful or not).
+    pub fn token_refreshes(&self) -> usize {
+        lock(&self.state).oauth.refreshes
+    }
+    fn with_company<T>(&self, realm: &str, f: impl FnOnce(&mut Company) -> T) -> T {
+        let mut s = lock(&self.state);
+        let company = s
+            .companies
+            .get_mut(realm)
+            .unwrap_or_else(|| panic!("unknown realm {realm}"));
+        f(company)
+    }
+}
+
+impl Record for Recorded {
+    fn new(head: &Parts, _body: &[u8]) -> Self {
+        let query = head.uri.query().unwrap_or_default().to_string();
+        Recorded {
+            method: head.method.to_string(),
+            path: head.uri.path().to_string(),
+            requestid: Params::parse(&query).get("requestid").map(str::to_string),
+            query,
+            authorization: head.headers.contains_key(header::AUTHORIZATION),
+            status: 0,
+        }
+    }
+
+    fn answered(&mut self, status: u16) {
+        self.status = status;
+    }
+
+    fn trace_header() -> Option<(&'static str, String)> {
+        let tid = format!("1-{}-{}", random_string(8), random_string(24)).to_lowercase();
+        Some(("intuit_tid", tid))
+    }
+}
+
+#[cfg(test)]
+mod self_tests;

@@ -32,13 +32,7 @@ impl QuickBooksConnector {
             version: entity["SyncToken"].as_str().map(str::to_string),
         };
         self.store
-            .put_erp_record(
-                session.account(),
-                tenant_id,
-                "invoice",
-                invoice_id,
-                &record,
-            )
+            .put_erp_record(session.account(), tenant_id, "invoice", invoice_id, &record)
             .await
             .map_err(Outcome::from)?;
         Ok(record)

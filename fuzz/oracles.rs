@@ -4,12 +4,13 @@
 //!
 //! Each function takes raw bytes, panics when a rule is broken, and returns otherwise.
 
-use erp_sync_contracts::domain::parse_invoice;
 use erp_sync_contracts::domain::sample::SAMPLE_INVOICE_JSON;
+use erp_sync_contracts::domain::{Document, parse_invoice};
 use erp_sync_contracts::signature::{sign, verify};
 use erp_sync_contracts::template::Template;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use std::fmt::{Debug, Display};
 
 /// Invoice ingest (`POST /v1/invoices`): never panics; whatever is accepted adds up
 /// exactly, and its stored (canonical) form reads back as the same invoice with the same
@@ -32,19 +33,30 @@ pub fn invoice_parse(data: &[u8]) {
         Some(invoice.total),
         "subtotal + tax_total = total"
     );
-    let canonical = serde_json::to_vec(&invoice.canonical_json()).expect("serializes");
+    canonical_round_trip(&invoice, parse_invoice);
+}
+
+/// The stored (canonical) form of an accepted document is what the direct writer gives,
+/// reads back as the same document with the same content hash (so re-posting it is a
+/// no-op), and `reparse` accepts it.
+pub fn canonical_round_trip<D, E>(document: &D, reparse: impl Fn(&[u8]) -> Result<D, E>)
+where
+    D: Document + PartialEq + Debug,
+    E: Display,
+{
+    let canonical = serde_json::to_vec(&document.canonical_json()).expect("serializes");
     assert_eq!(
-        invoice.canonical_text().as_bytes(),
+        document.canonical_text().as_bytes(),
         canonical.as_slice(),
         "the directly written canonical text is the canonical JSON"
     );
-    let again = parse_invoice(&canonical)
-        .unwrap_or_else(|e| panic!("the canonical form of an accepted invoice is refused: {e}"));
+    let again = reparse(&canonical)
+        .unwrap_or_else(|e| panic!("the canonical form of an accepted document is refused: {e}"));
     assert_eq!(
-        again, invoice,
-        "the canonical form reads back as the same invoice"
+        &again, document,
+        "the canonical form reads back as the same document"
     );
-    assert_eq!(again.content_hash(), invoice.content_hash());
+    assert_eq!(again.content_hash(), document.content_hash());
 }
 
 /// Payload templates: JSON input is compiled (what saving a connection does) and, when

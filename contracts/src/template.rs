@@ -22,6 +22,7 @@
 //! Templates are compiled when a connection is saved, so a bad path is refused with its
 //! location in the template and the parser's reason, never found first at sync time.
 
+use crate::domain::validate::json_kind as kind;
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde_json::{Map, Value};
 
@@ -375,17 +376,6 @@ impl Ctx<'_> {
                 format!("{:?} selected nothing in this invoice", q.text),
             )),
         }
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -65,14 +65,12 @@ async fn authorize(base: &str, authorize_url: &str) -> Value {
     let answer = browser.get(authorize_url).send().await.unwrap();
     let location = answer.headers()["location"].to_str().unwrap().to_string();
     let callback = location.replace("http://erp-sync.test", base);
-    browser
-        .get(callback)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    json_answer(browser.get(callback)).await
+}
+
+/// The JSON answer to a request that must get one.
+async fn json_answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 fn count(fake: &fake::FakeXero, method: &str, resource: &str) -> usize {
@@ -98,16 +96,12 @@ async fn bill_run(run: &Run) {
     let (_, key) = server.store.create_tenant("bench").await.unwrap();
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{base}/v1/connections"))
-        .bearer_auth(&key)
-        .json(&json!({"provider": "xero", "name": "bill run"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = json_answer(
+        http.post(format!("{base}/v1/connections"))
+            .bearer_auth(&key)
+            .json(&json!({"provider": "xero", "name": "bill run"})),
+    )
+    .await;
     let done = authorize(&base, created["authorize_url"].as_str().unwrap()).await;
     assert_eq!(done["connection"]["status"], "active", "{done}");
     let calls_before = fake.calls_for(fake::TENANT_ID);
@@ -169,15 +163,11 @@ async fn bill_run(run: &Run) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let took = started.elapsed();
-    let failed: Value = http
-        .get(format!("{base}/v1/sync-log?status=FAILED&limit=1000"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let failed = json_answer(
+        http.get(format!("{base}/v1/sync-log?status=FAILED&limit=1000"))
+            .bearer_auth(&key),
+    )
+    .await;
     // What went wrong, most frequent first (the detail up to its first digit or quote,
     // so that ids and times do not split the counts).
     let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();

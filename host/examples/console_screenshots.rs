@@ -251,6 +251,14 @@ async fn main() -> Result<()> {
     let profile = tempfile::tempdir()?;
     let (client, driver) = browser(profile.path()).await?;
     client.set_window_size(1200, 820).await?;
+    // Opens a page and saves a screenshot of it as `name`.
+    let visit = |url: String, name: &'static str| {
+        let (client, out) = (client.clone(), out.clone());
+        async move {
+            client.goto(&url).await?;
+            shot(&client, &out, name).await
+        }
+    };
     let click = |css: &'static str| {
         let client = client.clone();
         async move {
@@ -263,8 +271,7 @@ async fn main() -> Result<()> {
         }
     };
 
-    client.goto(&format!("{base}/login")).await?;
-    shot(&client, &out, "01-sign-in").await?;
+    visit(format!("{base}/login"), "01-sign-in").await?;
     client
         .find(Locator::Css("#api_key"))
         .await?
@@ -340,8 +347,7 @@ async fn main() -> Result<()> {
         .await?;
     failing.store(false, Ordering::SeqCst);
 
-    client.goto(&format!("{base}/connections")).await?;
-    shot(&client, &out, "02-connections").await?;
+    visit(format!("{base}/connections"), "02-connections").await?;
     let connections = api.call(Method::GET, "/v1/connections", None).await?;
     let finance = connections
         .as_array()
@@ -349,22 +355,20 @@ async fn main() -> Result<()> {
         .and_then(|c| c["id"].as_str())
         .context("the finance webhook")?
         .to_string();
-    client
-        .goto(&format!("{base}/connections/{finance}"))
-        .await?;
-    shot(&client, &out, "05-connection").await?;
-    client
-        .goto(&format!("{base}/connections/{finance}/disconnect"))
-        .await?;
-    shot(&client, &out, "06-disconnect-confirmation").await?;
+    visit(format!("{base}/connections/{finance}"), "05-connection").await?;
+    visit(
+        format!("{base}/connections/{finance}/disconnect"),
+        "06-disconnect-confirmation",
+    )
+    .await?;
 
     client.set_window_size(1200, 1100).await?;
-    client.goto(&format!("{base}/sync-log")).await?;
-    shot(&client, &out, "07-sync-log").await?;
-    client
-        .goto(&format!("{base}/sync-log?status=FAILED"))
-        .await?;
-    shot(&client, &out, "08-sync-log-failed").await?;
+    visit(format!("{base}/sync-log"), "07-sync-log").await?;
+    visit(
+        format!("{base}/sync-log?status=FAILED"),
+        "08-sync-log-failed",
+    )
+    .await?;
     client
         .goto(&format!("{base}/invoices/inv_2026_0045"))
         .await?;
@@ -375,10 +379,8 @@ async fn main() -> Result<()> {
     shot(&client, &out, "09-invoice").await?;
 
     client.set_window_size(1200, 820).await?;
-    client.goto(&format!("{base}/settings")).await?;
-    shot(&client, &out, "10-settings").await?;
-    client.goto(&format!("{base}/transforms")).await?;
-    shot(&client, &out, "11-transforms").await?;
+    visit(format!("{base}/settings"), "10-settings").await?;
+    visit(format!("{base}/transforms"), "11-transforms").await?;
     click("main table form button[type=submit]").await?;
     client
         .wait()
@@ -387,8 +389,7 @@ async fn main() -> Result<()> {
     shot(&client, &out, "12-transform-run").await?;
 
     client.set_window_size(390, 1500).await?;
-    client.goto(&format!("{base}/sync-log")).await?;
-    shot(&client, &out, "13-sync-log-phone").await?;
+    visit(format!("{base}/sync-log"), "13-sync-log-phone").await?;
 
     client.close().await?;
     drop(driver);

@@ -9,18 +9,29 @@
 //! [`super::document`] and [`super::invoice`].
 
 use super::code::code_enum;
-use super::document::{Document, DocumentType, Sealed};
+use super::document::impl_document;
 use super::invoice::{Customer, Line};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+code_enum! {
+    /// Where a credit note is in its life on the billing platform.
+    ///
+    /// Exists to drive what a sync does: `Void` voids the ERP record, `Issued` creates or
+    /// updates it.
+    pub enum CreditNoteStatus {
+        Issued = "ISSUED",
+        Void = "VOID",
+    }
+}
+
 /// A credit note issued by the billing platform, checked and ready to sync.
 ///
 /// Exists as the one shape the service reads credit notes in. The fields are declared in
 /// the alphabetical order of their JSON names, so serializing gives the canonical key order
-/// directly ([`Document::canonical_text`]); a test keeps it so.
+/// directly ([`super::Document::canonical_text`]); a test keeps it so.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreditNote {
     /// Upper-case ISO 4217 code, e.g. `USD`.
@@ -55,145 +66,77 @@ pub struct CreditNote {
     pub total: Decimal,
 }
 
-code_enum! {
-    /// Where a credit note is in its life on the billing platform.
-    ///
-    /// Exists to drive what a sync does: `Void` voids the ERP record, `Issued` creates or
-    /// updates it.
-    pub enum CreditNoteStatus {
-        Issued = "ISSUED",
-        Void = "VOID",
-    }
-}
-
-impl Sealed for CreditNote {}
-
-impl Document for CreditNote {
-    const TYPE: DocumentType = DocumentType::CreditNote;
-
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn entity(&self) -> Option<&str> {
-        self.entity.as_deref()
-    }
-
-    fn status_code(&self) -> Option<&'static str> {
-        Some(self.status.as_str())
-    }
-
-    fn canonical_size_hint(&self) -> usize {
-        512 + 256 * self.lines.len()
-    }
-}
+impl_document!(CreditNote: CreditNote, size_hint = |note| 512 + 256 * note.lines.len());
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::document::assert_canonical;
-    use crate::domain::invoice::{Address, LineType};
+    use crate::domain::document::Document;
+    use crate::domain::testing;
     use serde_json::json;
-
-    fn sample() -> CreditNote {
-        CreditNote {
-            id: "cn_1".into(),
-            number: "CN-1".into(),
-            status: CreditNoteStatus::Issued,
-            invoice_id: None,
-            entity: None,
-            currency: "USD".into(),
-            issue_date: NaiveDate::from_ymd_opt(2026, 11, 20).expect("valid date"),
-            reason: None,
-            customer: Customer {
-                id: "cus_1".into(),
-                name: "Acme".into(),
-                email: None,
-                address: None,
-            },
-            lines: vec![Line {
-                id: "cnl_1".into(),
-                line_type: LineType::UsageFee,
-                description: String::new(),
-                product_id: None,
-                quantity: None,
-                unit_price: None,
-                amount: Decimal::new(200, 2),
-                tax_amount: None,
-                tax_code: None,
-            }],
-            subtotal: Decimal::new(200, 2),
-            tax_total: Decimal::new(0, 2),
-            total: Decimal::new(200, 2),
-            metadata: Map::new(),
-        }
-    }
-
-    #[test]
-    fn serializes_to_the_contract_shape() {
-        assert_eq!(
-            sample().canonical_json(),
-            json!({
-                "id": "cn_1", "number": "CN-1", "status": "ISSUED", "currency": "USD",
-                "issue_date": "2026-11-20",
-                "customer": { "id": "cus_1", "name": "Acme" },
-                "lines": [ { "id": "cnl_1", "type": "USAGE_FEE", "description": "",
-                             "amount": "2.00" } ],
-                "subtotal": "2.00", "tax_total": "0.00", "total": "2.00", "metadata": {}
-            })
-        );
-    }
 
     /// A field declared out of alphabetical order fails here.
     #[test]
-    fn canonical_text_is_the_sorted_json_with_every_field_set() {
-        let mut full = sample();
-        full.invoice_id = Some("inv_1".into());
-        full.entity = Some("US".into());
-        full.reason = Some("Overbilled".into());
-        full.customer.email = Some("ap@acme.test".into());
-        full.customer.address = Some(Address {
-            line1: "1 Main St".into(),
-            line2: Some("Suite 2".into()),
-            city: Some("Austin".into()),
-            region: Some("TX".into()),
-            postal_code: Some("78701".into()),
-            country: Some("US".into()),
+    fn canonical_form() {
+        let full = CreditNote {
+            customer: testing::full_customer(),
+            entity: Some("US".into()),
+            invoice_id: Some("inv_1".into()),
+            lines: vec![testing::full_line("cnl_1", Decimal::new(200, 2))],
+            metadata: testing::unsorted_metadata(),
+            reason: Some("Overbilled".into()),
+            ..sample()
+        };
+        let shape = json!({
+            "id": "cn_1", "number": "CN-1", "status": "ISSUED", "currency": "USD",
+            "issue_date": "2026-11-20",
+            "customer": { "id": "cus_1", "name": "Acme" },
+            "lines": [ { "id": "cnl_1", "type": "USAGE_FEE", "description": "",
+                         "amount": "2.00" } ],
+            "subtotal": "2.00", "tax_total": "0.00", "total": "2.00", "metadata": {}
         });
-        let line = &mut full.lines[0];
-        line.description = "credit".into();
-        line.product_id = Some("prod_api".into());
-        line.quantity = Some(Decimal::new(2000, 0));
-        line.unit_price = Some(Decimal::new(1, 3));
-        line.tax_amount = Some(Decimal::new(17, 2));
-        line.tax_code = Some("TX".into());
-        full.metadata
-            .insert("zeta".into(), json!({"b": 1, "a": [{"d": 1, "c": 2}]}));
-        for note in [sample(), full] {
-            assert_canonical(&note);
-        }
+        testing::assert_canonical_forms(&sample(), &full, shape);
     }
 
     #[test]
     fn status_event_types_and_hash() {
         let issued = sample();
-        assert!(!issued.is_void());
-        assert_eq!(issued.event_type(true), "credit_note.issued");
-        assert_eq!(issued.event_type(false), "credit_note.updated");
         assert_eq!(issued.status_code(), Some("ISSUED"));
-        let mut void = sample();
-        void.status = CreditNoteStatus::Void;
-        assert!(void.is_void());
-        assert_eq!(void.event_type(true), "credit_note.voided");
-        assert_ne!(void.content_hash(), issued.content_hash());
+        let void = CreditNote {
+            status: CreditNoteStatus::Void,
+            ..sample()
+        };
+        let events = [
+            "credit_note.issued",
+            "credit_note.updated",
+            "credit_note.voided",
+        ];
+        testing::assert_events(&issued, &void, events);
         let mut rescaled = sample();
         rescaled.total = Decimal::new(20, 1);
         assert_eq!(rescaled.total, issued.total);
         assert_ne!(rescaled.content_hash(), issued.content_hash());
-        for s in CreditNoteStatus::ALL {
-            assert_eq!(CreditNoteStatus::from_code(s.as_str()), Some(s));
-            assert_eq!(json!(s), json!(s.as_str()));
-        }
+        let all = CreditNoteStatus::ALL;
+        testing::assert_codes(&all, CreditNoteStatus::as_str, CreditNoteStatus::from_code);
         assert_eq!(CreditNoteStatus::from_code("issued"), None);
+    }
+
+    fn sample() -> CreditNote {
+        CreditNote {
+            currency: "USD".into(),
+            customer: testing::customer(),
+            entity: None,
+            id: "cn_1".into(),
+            invoice_id: None,
+            issue_date: NaiveDate::from_ymd_opt(2026, 11, 20).expect("valid date"),
+            lines: vec![testing::line("cnl_1", Decimal::new(200, 2))],
+            metadata: Map::new(),
+            number: "CN-1".into(),
+            reason: None,
+            status: CreditNoteStatus::Issued,
+            subtotal: Decimal::new(200, 2),
+            tax_total: Decimal::new(0, 2),
+            total: Decimal::new(200, 2),
+        }
     }
 }

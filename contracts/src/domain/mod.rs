@@ -41,6 +41,8 @@ pub mod money;
 pub mod payment;
 pub mod refund;
 pub mod sample;
+#[cfg(test)]
+mod testing;
 pub mod validate;
 
 pub use credit_note::{CreditNote, CreditNoteStatus};

@@ -190,6 +190,11 @@ mod tests {
         }
     }
 
+    /// A JSON number as `serde_json` reads it from this text (not as `json!` builds it).
+    fn number(text: &str) -> Value {
+        serde_json::from_str(text).expect("test JSON")
+    }
+
     #[test]
     fn strings_keep_their_scale() {
         assert_eq!(amount(json!("12.00")).to_string(), "12.00");
@@ -203,10 +208,7 @@ mod tests {
     fn numbers_are_read_from_their_text() {
         assert_eq!(amount(json!(12)).to_string(), "12");
         assert_eq!(amount(json!(-12)).to_string(), "-12");
-        let from_text = |t: &str| -> Decimal {
-            let v: Value = serde_json::from_str(t).expect("test JSON");
-            amount(v)
-        };
+        let from_text = |t: &str| amount(number(t));
         assert_eq!(from_text("12.99").to_string(), "12.99");
         assert_eq!(from_text("0.1"), amount(json!("0.1")));
         // A double cannot remember trailing zeros: 12.00 arrives as 12.0.
@@ -222,10 +224,7 @@ mod tests {
 
     #[test]
     fn negative_zero_becomes_zero() {
-        let from_text = |t: &str| -> Decimal {
-            let v: Value = serde_json::from_str(t).expect("test JSON");
-            amount(v)
-        };
+        let from_text = |t: &str| amount(number(t));
         assert!(!from_text("-0.0").is_sign_negative());
         assert!(!amount(json!("-0.00")).is_sign_negative());
         assert_eq!(amount(json!("-0.00")).to_string(), "0.00");
@@ -284,10 +283,7 @@ mod tests {
 
     #[test]
     fn huge_or_tiny_numbers_are_refused() {
-        let from_text = |t: &str| -> String {
-            let v: Value = serde_json::from_str(t).expect("test JSON");
-            refusal(v)
-        };
+        let from_text = |t: &str| refusal(number(t));
         assert!(from_text("1e30").contains("too large"));
         assert!(from_text("1.5e-300").contains("decimal places"));
         // 29 digits once the double is written out in full.

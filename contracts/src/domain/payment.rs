@@ -9,7 +9,7 @@
 //! and `applied_to` is always present (`[]` when not given).
 
 use super::code::code_enum;
-use super::document::{Document, DocumentType, Sealed};
+use super::document::impl_document;
 use super::invoice::Customer;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 ///
 /// Exists as the one shape the service reads payments in. The fields are declared in the
 /// alphabetical order of their JSON names, so serializing gives the canonical key order
-/// directly ([`Document::canonical_text`]); a test keeps it so.
+/// directly ([`super::Document::canonical_text`]); a test keeps it so.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Payment {
     /// Greater than zero, with no more decimal places than the currency has.
@@ -50,6 +50,8 @@ pub struct Payment {
     pub reference: Option<String>,
     pub status: PaymentStatus,
 }
+
+impl_document!(Payment: Payment, size_hint = |payment| 384 + 64 * payment.applied_to.len());
 
 /// The part of a payment that settles one invoice.
 ///
@@ -86,132 +88,82 @@ impl Payment {
     }
 }
 
-impl Sealed for Payment {}
-
-impl Document for Payment {
-    const TYPE: DocumentType = DocumentType::Payment;
-
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn entity(&self) -> Option<&str> {
-        self.entity.as_deref()
-    }
-
-    fn status_code(&self) -> Option<&'static str> {
-        Some(self.status.as_str())
-    }
-
-    fn canonical_size_hint(&self) -> usize {
-        384 + 64 * self.applied_to.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::document::assert_canonical;
-    use crate::domain::invoice::Address;
+    use crate::domain::document::Document;
+    use crate::domain::testing;
     use serde_json::json;
 
     fn sample() -> Payment {
         Payment {
-            id: "pay_1".into(),
-            status: PaymentStatus::Succeeded,
-            entity: None,
-            currency: "USD".into(),
             amount: Decimal::new(1299, 2),
-            received_at: DateTime::parse_from_rfc3339("2026-11-21T10:00:00+01:00")
-                .expect("valid timestamp")
-                .with_timezone(&Utc),
-            method: None,
-            reference: None,
-            customer: Customer {
-                id: "cus_1".into(),
-                name: "Acme".into(),
-                email: None,
-                address: None,
-            },
             applied_to: Vec::new(),
+            currency: "USD".into(),
+            customer: testing::customer(),
+            entity: None,
+            id: "pay_1".into(),
             metadata: Map::new(),
+            method: None,
+            received_at: testing::utc("2026-11-21T10:00:00+01:00"),
+            reference: None,
+            status: PaymentStatus::Succeeded,
         }
     }
 
-    #[test]
-    fn serializes_to_the_contract_shape() {
-        assert_eq!(
-            sample().canonical_json(),
-            json!({
-                "id": "pay_1", "status": "SUCCEEDED", "currency": "USD", "amount": "12.99",
-                "received_at": "2026-11-21T09:00:00Z",
-                "customer": { "id": "cus_1", "name": "Acme" },
-                "applied_to": [], "metadata": {}
-            })
-        );
+    fn applied(invoice_id: &str, amount: Decimal) -> AppliedPayment {
+        AppliedPayment {
+            invoice_id: invoice_id.into(),
+            amount,
+        }
     }
 
     /// A field declared out of alphabetical order fails here.
     #[test]
-    fn canonical_text_is_the_sorted_json_with_every_field_set() {
+    fn canonical_form() {
         let mut full = sample();
         full.entity = Some("US".into());
         full.method = Some("card".into());
         full.reference = Some("ch_1".into());
-        full.customer.email = Some("ap@acme.test".into());
-        full.customer.address = Some(Address {
-            line1: "1 Main St".into(),
-            line2: Some("Suite 2".into()),
-            city: Some("Austin".into()),
-            region: Some("TX".into()),
-            postal_code: Some("78701".into()),
-            country: Some("US".into()),
-        });
+        full.customer = testing::full_customer();
         full.applied_to = vec![
-            AppliedPayment {
-                invoice_id: "inv_1".into(),
-                amount: Decimal::new(1000, 2),
-            },
-            AppliedPayment {
-                invoice_id: "inv_0".into(),
-                amount: Decimal::new(199, 2),
-            },
+            applied("inv_1", Decimal::new(1000, 2)),
+            applied("inv_0", Decimal::new(199, 2)),
         ];
-        full.metadata.insert("b".into(), json!({"y": 1, "x": 2}));
-        full.metadata.insert("a".into(), json!(null));
-        for payment in [sample(), full] {
-            assert_canonical(&payment);
-        }
+        full.metadata = testing::unsorted_metadata();
+        let shape = json!({
+            "id": "pay_1", "status": "SUCCEEDED", "currency": "USD", "amount": "12.99",
+            "received_at": "2026-11-21T09:00:00Z",
+            "customer": { "id": "cus_1", "name": "Acme" },
+            "applied_to": [], "metadata": {}
+        });
+        testing::assert_canonical_forms(&sample(), &full, shape);
     }
 
     #[test]
     fn unapplied_is_the_remainder() {
         let mut payment = sample();
         assert_eq!(payment.unapplied(), payment.amount);
-        payment.applied_to = vec![AppliedPayment {
-            invoice_id: "inv_1".into(),
-            amount: Decimal::new(1000, 2),
-        }];
+        payment.applied_to = vec![applied("inv_1", Decimal::new(1000, 2))];
         assert_eq!(payment.unapplied(), Decimal::new(299, 2));
     }
 
     #[test]
     fn status_event_types_and_hash() {
         let ok = sample();
-        assert!(!ok.is_void());
-        assert_eq!(ok.event_type(true), "payment.succeeded");
-        assert_eq!(ok.event_type(false), "payment.succeeded");
-        let mut void = sample();
-        void.status = PaymentStatus::Void;
-        assert!(void.is_void());
-        assert_eq!(void.event_type(false), "payment.voided");
-        assert_ne!(void.content_hash(), ok.content_hash());
+        let void = Payment {
+            status: PaymentStatus::Void,
+            ..sample()
+        };
+        let events = ["payment.succeeded", "payment.succeeded", "payment.voided"];
+        testing::assert_events(&ok, &void, events);
         let mut rescaled = sample();
         rescaled.amount = Decimal::new(12990, 3);
         assert_ne!(rescaled.content_hash(), ok.content_hash());
-        for s in PaymentStatus::ALL {
-            assert_eq!(PaymentStatus::from_code(s.as_str()), Some(s));
-            assert_eq!(json!(s), json!(s.as_str()));
-        }
+        testing::assert_codes(
+            &PaymentStatus::ALL,
+            PaymentStatus::as_str,
+            PaymentStatus::from_code,
+        );
     }
 }

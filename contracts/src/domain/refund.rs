@@ -7,7 +7,7 @@
 //! [`super::document`] and [`super::invoice`]; `refunded_at` is RFC 3339 in UTC with a `Z`.
 
 use super::code::code_enum;
-use super::document::{Document, DocumentType, Sealed};
+use super::document::impl_document;
 use super::invoice::Customer;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 ///
 /// Exists as the one shape the service reads refunds in. The fields are declared in the
 /// alphabetical order of their JSON names, so serializing gives the canonical key order
-/// directly ([`Document::canonical_text`]); a test keeps it so.
+/// directly ([`super::Document::canonical_text`]); a test keeps it so.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refund {
     /// Greater than zero, with no more decimal places than the currency has.
@@ -49,6 +49,8 @@ pub struct Refund {
     pub status: RefundStatus,
 }
 
+impl_document!(Refund: Refund);
+
 code_enum! {
     /// Where a refund is in its life on the billing platform.
     ///
@@ -60,104 +62,60 @@ code_enum! {
     }
 }
 
-impl Sealed for Refund {}
-
-impl Document for Refund {
-    const TYPE: DocumentType = DocumentType::Refund;
-
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn entity(&self) -> Option<&str> {
-        self.entity.as_deref()
-    }
-
-    fn status_code(&self) -> Option<&'static str> {
-        Some(self.status.as_str())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::document::assert_canonical;
-    use crate::domain::invoice::Address;
+    use crate::domain::testing;
     use serde_json::json;
 
     fn sample() -> Refund {
         Refund {
-            id: "re_1".into(),
-            status: RefundStatus::Succeeded,
-            currency: "USD".into(),
             amount: Decimal::new(217, 2),
-            refunded_at: DateTime::parse_from_rfc3339("2026-11-22T09:00:00.5Z")
-                .expect("valid timestamp")
-                .with_timezone(&Utc),
-            customer: Customer {
-                id: "cus_1".into(),
-                name: "Acme".into(),
-                email: None,
-                address: None,
-            },
             credit_note_id: None,
+            currency: "USD".into(),
+            customer: testing::customer(),
+            entity: None,
+            id: "re_1".into(),
+            metadata: Map::new(),
             payment_id: None,
             reference: None,
-            entity: None,
-            metadata: Map::new(),
+            refunded_at: testing::utc("2026-11-22T09:00:00.5Z"),
+            status: RefundStatus::Succeeded,
         }
-    }
-
-    #[test]
-    fn serializes_to_the_contract_shape() {
-        assert_eq!(
-            sample().canonical_json(),
-            json!({
-                "id": "re_1", "status": "SUCCEEDED", "currency": "USD", "amount": "2.17",
-                "refunded_at": "2026-11-22T09:00:00.500Z",
-                "customer": { "id": "cus_1", "name": "Acme" }, "metadata": {}
-            })
-        );
     }
 
     /// A field declared out of alphabetical order fails here.
     #[test]
-    fn canonical_text_is_the_sorted_json_with_every_field_set() {
-        let mut full = sample();
-        full.credit_note_id = Some("cn_1".into());
-        full.payment_id = Some("pay_1".into());
-        full.reference = Some("re_3N8x".into());
-        full.entity = Some("US".into());
-        full.customer.email = Some("ap@acme.test".into());
-        full.customer.address = Some(Address {
-            line1: "1 Main St".into(),
-            line2: None,
-            city: Some("Austin".into()),
-            region: None,
-            postal_code: None,
-            country: Some("US".into()),
+    fn canonical_form() {
+        let full = Refund {
+            credit_note_id: Some("cn_1".into()),
+            payment_id: Some("pay_1".into()),
+            reference: Some("re_3N8x".into()),
+            entity: Some("US".into()),
+            customer: testing::full_customer(),
+            metadata: testing::unsorted_metadata(),
+            ..sample()
+        };
+        let shape = json!({
+            "id": "re_1", "status": "SUCCEEDED", "currency": "USD", "amount": "2.17",
+            "refunded_at": "2026-11-22T09:00:00.500Z",
+            "customer": { "id": "cus_1", "name": "Acme" }, "metadata": {}
         });
-        full.metadata
-            .insert("k".into(), json!({"b": [1], "a": "x"}));
-        for refund in [sample(), full] {
-            assert_canonical(&refund);
-        }
+        testing::assert_canonical_forms(&sample(), &full, shape);
     }
 
     #[test]
     fn status_event_types_and_hash() {
-        let ok = sample();
-        assert!(!ok.is_void());
-        assert_eq!(ok.event_type(true), "refund.succeeded");
-        assert_eq!(ok.event_type(false), "refund.succeeded");
-        let mut void = sample();
-        void.status = RefundStatus::Void;
-        assert!(void.is_void());
-        assert_eq!(void.event_type(false), "refund.voided");
-        assert_ne!(void.content_hash(), ok.content_hash());
-        for s in RefundStatus::ALL {
-            assert_eq!(RefundStatus::from_code(s.as_str()), Some(s));
-            assert_eq!(json!(s), json!(s.as_str()));
-        }
+        let void = Refund {
+            status: RefundStatus::Void,
+            ..sample()
+        };
+        let events = ["refund.succeeded", "refund.succeeded", "refund.voided"];
+        testing::assert_events(&sample(), &void, events);
+        testing::assert_codes(
+            &RefundStatus::ALL,
+            RefundStatus::as_str,
+            RefundStatus::from_code,
+        );
     }
 }

@@ -230,10 +230,7 @@ async fn record_test(
     let entry = outcome.log_entry(about, result.error.clone());
     let mut shown = serde_json::to_value(&result).expect("a TestSync always serializes");
     shown["at"] = json!(time(now));
-    state
-        .store
-        .record_test(&connection.id, &shown, &entry)
-        .await?;
+    state.store.record_test(&shown, &entry).await?;
     Ok(result)
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::domain::parse_invoice;
 use crate::transform::template::Template;
-use crate::transform::wasm::{GuestContext, WasmHost, World, sha256_hex};
+use crate::transform::wasm::{Checked, GuestContext, Invocation, WasmHost, World, sha256_hex};
 
 /// Why a guest command failed; printed to stderr with exit code 1.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,23 @@ fn read(path: &Path) -> Result<Vec<u8>, GuestCommandError> {
     })
 }
 
+/// A sandbox with `limits`, and what it makes of the component `bytes` read from `module`.
+async fn load(
+    module: &Path,
+    bytes: &[u8],
+    limits: crate::transform::wasm::Limits,
+) -> Result<(WasmHost, Checked), GuestCommandError> {
+    let host = WasmHost::new(limits, None).map_err(|e| GuestCommandError::Failed(e.to_string()))?;
+    let checked = host
+        .check(bytes, None)
+        .await
+        .map_err(|e| GuestCommandError::Invalid {
+            path: module.display().to_string(),
+            message: e.to_string(),
+        })?;
+    Ok((host, checked))
+}
+
 fn invoice(path: &Path) -> Result<crate::domain::Invoice, GuestCommandError> {
     parse_invoice(&read(path)?).map_err(|e| GuestCommandError::Invalid {
         path: path.display().to_string(),
@@ -38,15 +55,7 @@ fn invoice(path: &Path) -> Result<crate::domain::Invoice, GuestCommandError> {
 /// `transform check`: prints the world and export, or the reason for refusal.
 pub async fn check(module: &Path) -> Result<String, GuestCommandError> {
     let bytes = read(module)?;
-    let host = WasmHost::new(Default::default(), None)
-        .map_err(|e| GuestCommandError::Failed(e.to_string()))?;
-    let checked = host
-        .check(&bytes, None)
-        .await
-        .map_err(|e| GuestCommandError::Invalid {
-            path: module.display().to_string(),
-            message: e.to_string(),
-        })?;
+    let (_, checked) = load(module, &bytes, Default::default()).await?;
     Ok(format!(
         "{}: implements the {} world (exports {})\nsha256: {}\nupload: curl -X POST --data-binary @{} -H \"Authorization: Bearer $KEY\" \"$SERVER/v1/transforms?world={}&name=my-transform\"",
         module.display(),
@@ -75,14 +84,7 @@ pub async fn run(
         })?;
         pairs.push((k.to_string(), v.to_string()));
     }
-    let host = WasmHost::new(limits, None).map_err(|e| GuestCommandError::Failed(e.to_string()))?;
-    let checked = host
-        .check(&bytes, None)
-        .await
-        .map_err(|e| GuestCommandError::Invalid {
-            path: module.display().to_string(),
-            message: e.to_string(),
-        })?;
+    let (host, checked) = load(module, &bytes, limits).await?;
     let sha = sha256_hex(&bytes);
     let ctx = GuestContext {
         event_type: event_type.to_string(),
@@ -93,46 +95,38 @@ pub async fn run(
     };
     let json = invoice.canonical_text();
     let mut out = String::new();
-    let (result, stdout, stderr, truncated, fuel, duration, memory) = match checked.world {
+    let shown = match checked.world {
         World::WebhookTransform => {
-            let r = host.run_webhook(&sha, &bytes, &ctx, &json).await;
-            let shown = r.result.clone().map(|o| {
-                let mut text = format!("content-type: {}\n", o.content_type);
-                for (name, value) in &o.headers {
-                    text.push_str(&format!("{name}: {value}\n"));
-                }
-                text.push('\n');
-                text.push_str(&String::from_utf8_lossy(&o.body));
-                text
-            });
-            (
-                shown,
-                r.stdout,
-                r.stderr,
-                r.logs_truncated,
-                r.fuel_used,
-                r.duration,
-                r.peak_memory_bytes,
-            )
+            host.run_webhook(&sha, &bytes, &ctx, &json)
+                .await
+                .and_then(|o| {
+                    let mut text = format!("content-type: {}\n", o.content_type);
+                    for (name, value) in &o.headers {
+                        text.push_str(&format!("{name}: {value}\n"));
+                    }
+                    text.push('\n');
+                    text.push_str(&String::from_utf8_lossy(&o.body));
+                    Ok(text)
+                })
         }
-        World::InvoiceTweak => {
-            let r = host.run_tweak(&sha, &bytes, &ctx, &json).await;
-            let r = r.and_then(|text| crate::transform::check_tweaked(&invoice, &text));
-            let shown = r.result.clone().map(|i| {
-                serde_json::to_string_pretty(&i.canonical_json())
-                    .expect("a JSON value always serializes")
-            });
-            (
-                shown,
-                r.stdout,
-                r.stderr,
-                r.logs_truncated,
-                r.fuel_used,
-                r.duration,
-                r.peak_memory_bytes,
-            )
-        }
+        World::InvoiceTweak => host
+            .run_tweak(&sha, &bytes, &ctx, &json)
+            .await
+            .and_then(|text| {
+                let i = crate::transform::check_tweaked(&invoice, &text)?;
+                Ok(serde_json::to_string_pretty(&i.canonical_json())
+                    .expect("a JSON value always serializes"))
+            }),
     };
+    let Invocation {
+        result,
+        stdout,
+        stderr,
+        logs_truncated: truncated,
+        fuel_used: fuel,
+        duration,
+        peak_memory_bytes: memory,
+    } = shown;
     out.push_str(&format!(
         "== {} ({})\n",
         checked.world.as_str(),

@@ -1,10 +1,14 @@
-//! What every ERP mapping shares: amounts on the wire, and which ERP item a line books to.
+//! What every ERP mapping shares: amounts on the wire, which ERP item a line books to,
+//! and the invoice's reference.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde_json::Value;
+
+use super::Gap;
+use crate::domain::{Invoice, Line};
 
 /// A decimal as a JSON number, the ERPs' wire form for amounts. The value goes through
 /// its decimal text, so nothing is computed in floating point here.
@@ -50,4 +54,35 @@ impl ItemRules {
             .or_else(|| self.item_map.get(line_type))
             .or(self.default_item_id.as_ref())
     }
+    /// The item for line `i`, or `None` with its [`Gap`] pushed to `gaps`; `what` is the
+    /// ERP's name for an item (`NetSuite item`).
+    pub fn item_or_gap(
+        &self,
+        i: usize,
+        line: &Line,
+        what: &str,
+        gaps: &mut Vec<Gap>,
+    ) -> Option<&String> {
+        let item = self.item_for(line.product_id.as_deref(), line.line_type.as_str());
+        if item.is_none() {
+            gaps.push(Gap::new(
+                format!("lines[{i}].product_id"),
+                format!(
+                    "line {} has no {what}: add {:?} or {:?} to the connection's item_map, or set default_item_id",
+                    line.id,
+                    line.product_id.as_deref().unwrap_or("<product id>"),
+                    line.line_type.as_str()
+                ),
+            ));
+        }
+        item
+    }
+}
+
+/// The invoice's reference: the text of the first of the metadata `keys` it has (each
+/// ERP has its own order of `reference` and `po_number`).
+pub fn reference<'a>(invoice: &'a Invoice, keys: [&str; 2]) -> Option<&'a str> {
+    keys.iter()
+        .find_map(|k| invoice.metadata.get(*k))
+        .and_then(Value::as_str)
 }

@@ -20,6 +20,7 @@ pub mod coalesce;
 pub mod egress;
 pub mod limits;
 pub mod lines;
+pub mod locks;
 pub mod mapping_aids;
 pub mod netsuite;
 pub mod oauth;
@@ -37,8 +38,27 @@ use crate::domain::Invoice;
 pub use crate::store::{ConnectionRow, ConnectionStatus, JobKind, Provider};
 pub use mapping_aids::{ErpEntry, ErpList, Preview, PreviewInput, PreviewRequest};
 pub use onboarding::{
-    Callback, CheckedConfig, ConfigContext, ConfigError, ConnectError, OAuthConnect, Onboarding,
+    Callback, Checked, CheckedConfig, ConfigChange, ConfigContext, ConfigError, ConnectError,
+    OAuthConnect, Onboarding,
 };
+
+/// States, inside a [`Connector`] impl, what it is: `profile!(Xero, OAuth)` is its
+/// [`Provider`] and how its connections are made ([`Onboarding`]).
+macro_rules! profile {
+    ($provider:ident, $onboarding:ident) => {
+        fn provider(&self) -> $crate::connectors::Provider {
+            $crate::connectors::Provider::$provider
+        }
+
+        fn onboarding(&self) -> $crate::connectors::Onboarding {
+            $crate::connectors::Onboarding::$onboarding
+        }
+    };
+}
+pub(crate) use profile;
+
+/// An ERP list as read for a mapping page, or why it could not be read.
+pub type Entries = Result<Vec<ErpEntry>, Outcome>;
 
 /// One invoice version to deliver to one connection.
 pub struct SyncRequest<'a> {
@@ -99,14 +119,22 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// An outcome of `kind` without a record id or guest logs.
+    fn of(kind: OutcomeKind, code: Option<u16>, detail: Option<String>) -> Self {
+        Outcome {
+            kind,
+            response_code: code,
+            detail,
+            erp_record_id: None,
+            guest_logs: None,
+        }
+    }
+
     /// A successful attempt.
     pub fn success(code: Option<u16>, erp_record_id: Option<String>) -> Self {
         Outcome {
-            kind: OutcomeKind::Success,
-            response_code: code,
-            detail: None,
             erp_record_id,
-            guest_logs: None,
+            ..Outcome::of(OutcomeKind::Success, code, None)
         }
     }
 
@@ -116,46 +144,23 @@ impl Outcome {
         detail: impl Into<String>,
         retry_after: Option<Duration>,
     ) -> Self {
-        Outcome {
-            kind: OutcomeKind::Retryable { retry_after },
-            response_code: code,
-            detail: Some(detail.into()),
-            erp_record_id: None,
-            guest_logs: None,
-        }
+        let kind = OutcomeKind::Retryable { retry_after };
+        Outcome::of(kind, code, Some(detail.into()))
     }
 
     /// A failure no retry can fix.
     pub fn permanent(code: Option<u16>, detail: impl Into<String>) -> Self {
-        Outcome {
-            kind: OutcomeKind::Permanent,
-            response_code: code,
-            detail: Some(detail.into()),
-            erp_record_id: None,
-            guest_logs: None,
-        }
+        Outcome::of(OutcomeKind::Permanent, code, Some(detail.into()))
     }
 
     /// The connection needs re-authorization; the delivery waits for it.
     pub fn held(detail: impl Into<String>) -> Self {
-        Outcome {
-            kind: OutcomeKind::Held,
-            response_code: None,
-            detail: Some(detail.into()),
-            erp_record_id: None,
-            guest_logs: None,
-        }
+        Outcome::of(OutcomeKind::Held, None, Some(detail.into()))
     }
 
     /// Nothing was sent; the delivery runs again after `after`, not counted as a retry.
     pub fn deferred(detail: impl Into<String>, after: Duration) -> Self {
-        Outcome {
-            kind: OutcomeKind::Deferred { after },
-            response_code: None,
-            detail: Some(detail.into()),
-            erp_record_id: None,
-            guest_logs: None,
-        }
+        Outcome::of(OutcomeKind::Deferred { after }, None, Some(detail.into()))
     }
 
     /// Attaches a guest's captured logs.
@@ -197,6 +202,25 @@ impl From<crate::store::StoreError> for Outcome {
     fn from(e: crate::store::StoreError) -> Self {
         Outcome::retryable(None, e.to_string(), None)
     }
+}
+
+/// Keeps `remote_id` as the ERP customer standing for `local` (customers carry no
+/// version), so later deliveries find it without asking the ERP.
+pub async fn remember_customer(
+    store: &crate::store::Store,
+    account: &str,
+    tenant: &str,
+    local: &str,
+    remote_id: &str,
+) -> Result<(), Outcome> {
+    let record = crate::store::ErpRecord {
+        remote_id: remote_id.to_string(),
+        version: None,
+    };
+    store
+        .put_erp_record(account, tenant, "customer", local, &record)
+        .await?;
+    Ok(())
 }
 
 /// What an attempt (or a test sync) was about, for its log entry.
@@ -271,7 +295,17 @@ pub trait Connector: Send + Sync {
         ctx: &ConfigContext<'_>,
         config: serde_json::Map<String, serde_json::Value>,
         current: Option<&ConnectionRow>,
-    ) -> Result<CheckedConfig, ConfigError>;
+    ) -> Checked {
+        let change = ConfigChange {
+            ctx,
+            config,
+            current,
+        };
+        self.check_change(change).await
+    }
+
+    /// The provider's own check behind [`Connector::check_config`].
+    async fn check_change(&self, change: ConfigChange<'_>) -> Checked;
 
     /// Whether a config change completes this pending connection, so that its test sync
     /// runs and a pass activates it (Xero: authorized, then its organisation chosen).
@@ -301,7 +335,7 @@ pub trait Connector: Send + Sync {
         connection: &ConnectionRow,
         secrets: &serde_json::Value,
         list: ErpList,
-    ) -> Result<Vec<ErpEntry>, Outcome> {
+    ) -> Entries {
         let _ = (connection, secrets, list);
         Err(Outcome::permanent(
             None,

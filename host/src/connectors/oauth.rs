@@ -236,8 +236,7 @@ pub struct TokenKeeper {
     flow: Option<OAuthFlow>,
     store: crate::store::Store,
     sealer: crate::crypto::seal::Sealer,
-    locks:
-        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    locks: super::locks::KeyedLocks,
 }
 
 /// Refresh this long before the access token expires.
@@ -341,14 +340,7 @@ impl TokenKeeper {
         failed: Option<&str>,
     ) -> Result<(crate::store::ConnectionRow, OAuthTokens), super::Outcome> {
         use super::Outcome;
-        let lock = self
-            .locks
-            .lock()
-            .expect("refresh locks")
-            .entry(connection_id.to_string())
-            .or_default()
-            .clone();
-        let _guard = lock.lock().await;
+        let _guard = self.locks.lock(connection_id).await;
         let shared = match self.store.shared_limits() {
             Some(pg) => Some(pg.lock_refresh(connection_id).await.map_err(|e| {
                 Outcome::retryable(

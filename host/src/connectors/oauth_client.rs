@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Outcome;
 use super::limits::{AccountLimits, Pass, Rules};
-use super::oauth::{OAuthApp, OAuthFlow, OAuthTokens, TokenKeeper};
+use super::oauth::{Authorization, OAuthApp, OAuthFlow, OAuthTokens, TokenKeeper};
 use crate::crypto::seal::Sealer;
 use crate::store::{ConnectionRow, Provider, Store};
 
@@ -111,6 +111,32 @@ impl CallError {
                 provider.label()
             ),
         }
+    }
+}
+
+/// An API answer, read to its end.
+pub struct ApiAnswer {
+    provider: Provider,
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl ApiAnswer {
+    /// A header's text, if it has one.
+    pub fn header(&self, name: impl reqwest::header::AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The JSON of the body.
+    pub fn json(&self) -> Result<Value, CallError> {
+        serde_json::from_str(&self.text)
+            .map_err(|e| CallError::unreadable(self.provider, self.status, &e))
     }
 }
 
@@ -237,6 +263,42 @@ impl OAuthClient {
     ) -> Result<Session, Outcome> {
         let (connection, tokens) = self.tokens.fresh(connection_id).await?;
         self.session(connection, tokens, stop)
+    }
+
+    /// A fresh authorization link, or why this server cannot connect the provider.
+    pub fn authorize(&self) -> Result<Authorization, String> {
+        Ok(self.tokens.flow()?.authorize())
+    }
+
+    /// A request to the provider's API with the session's access token, asking for JSON.
+    pub fn request(
+        &self,
+        session: &Session,
+        method: reqwest::Method,
+        url: String,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .bearer_auth(&session.tokens.access_token)
+            .header(reqwest::header::ACCEPT, "application/json")
+    }
+
+    /// Sends `request` and reads its answer.
+    pub async fn answer(&self, request: reqwest::RequestBuilder) -> Result<ApiAnswer, CallError> {
+        let network = |e| CallError::network(self.provider, &e);
+        let response = request.send().await.map_err(network)?;
+        Ok(ApiAnswer {
+            provider: self.provider,
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            text: response.text().await.map_err(network)?,
+        })
+    }
+
+    /// A fresh session for reads that no disconnect stops (tests, lists, previews).
+    pub async fn read_session(&self, connection_id: &str) -> Result<Session, Outcome> {
+        self.fresh_session(connection_id, CancellationToken::new())
+            .await
     }
 
     /// Waits for leave to send one call to the session's account.

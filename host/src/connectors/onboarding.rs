@@ -32,6 +32,17 @@ pub struct ConfigContext<'a> {
     pub allow_private_targets: bool,
 }
 
+/// A config to check: for a new connection (`current` is `None`) or for a change of
+/// `current` (the keys already merged).
+pub struct ConfigChange<'a> {
+    pub ctx: &'a ConfigContext<'a>,
+    pub config: Map<String, Value>,
+    pub current: Option<&'a ConnectionRow>,
+}
+
+/// What a provider's config check answers.
+pub type Checked = Result<CheckedConfig, ConfigError>;
+
 /// A config that passed its provider's checks.
 #[derive(Debug, Clone)]
 pub struct CheckedConfig {
@@ -85,6 +96,38 @@ impl ConfigError {
 pub fn without_nulls(mut config: Map<String, Value>) -> Map<String, Value> {
     config.retain(|_, v| !v.is_null());
     config
+}
+
+/// A config key erp-sync learns itself (at the OAuth callback) and keeps: a request may
+/// repeat its value unchanged but not set it.
+pub struct Learned<'a> {
+    pub key: &'a str,
+    /// Why it cannot be set, for the refusal.
+    pub why: &'a str,
+}
+
+impl Learned<'_> {
+    /// The change's keys without `null`s or this key, and its value kept in `current`.
+    pub fn split<'c>(
+        &self,
+        change: ConfigChange<'c>,
+    ) -> Result<(Map<String, Value>, Option<&'c Value>), ConfigError> {
+        let learned = change.current.and_then(|c| c.config.get(self.key));
+        let mut config = without_nulls(change.config);
+        match (config.remove(self.key), learned) {
+            (None, _) => Ok((config, learned)),
+            (Some(given), Some(learned)) if given == *learned => Ok((config, Some(learned))),
+            (Some(_), _) => Err(ConfigError::new(format!("config.{}", self.key), self.why)),
+        }
+    }
+
+    /// The checked `config`, with the learned value put back.
+    pub fn keep(&self, mut config: Map<String, Value>, learned: Option<&Value>) -> CheckedConfig {
+        if let Some(value) = learned {
+            config.insert(self.key.into(), value.clone());
+        }
+        CheckedConfig::plain(Value::Object(config))
+    }
 }
 
 /// What the OAuth callback brought back.

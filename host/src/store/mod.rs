@@ -246,8 +246,6 @@ store_api! {
     /// The tenant an API key belongs to, if any.
     pub async fn tenant_by_api_key(&self, key: &str) -> StoreResult<Option<Tenant>>;
 
-
-
     /// Turns Multi-ERP mode on or off. Turning it off is refused while more than one
     /// connection is active, since the tenant would silently keep several destinations.
     pub async fn set_multi_erp(&self, tenant_id: &str, on: bool) -> StoreResult<Tenant>;
@@ -257,22 +255,13 @@ store_api! {
     /// Inserts a connection, enforcing one live connection per tenant unless Multi-ERP is on.
     pub async fn insert_connection(&self, new: &NewConnection) -> StoreResult<ConnectionRow>;
 
-
-
-
-
     /// Saves a changed name, entity or config. Secrets and status have their own writes
     /// ([`Store::save_connection_credentials`], [`Store::set_connection_status`]) so an
     /// edit never puts back a token or status that changed meanwhile.
     pub async fn update_connection(&self, row: &ConnectionRow) -> StoreResult<ConnectionRow>;
 
-    /// Records a test sync: its log entry, and the result shown on the connection.
-    pub async fn record_test(
-        &self,
-        connection_id: &str,
-        result: &serde_json::Value,
-        entry: &LogEntry,
-    ) -> StoreResult<()>;
+    /// Records a test sync: its log entry, and the result shown on the entry's connection.
+    pub async fn record_test(&self, result: &serde_json::Value, entry: &LogEntry) -> StoreResult<()>;
 
     /// Disconnects: the connection stops receiving, its open jobs are cancelled and each
     /// cancellation is logged. Nothing is deleted, here or in the ERP.
@@ -284,39 +273,21 @@ store_api! {
     /// Replaces a connection's sealed secrets, and its config when given, in one
     /// transaction: a rotated refresh token is never half-saved, and a token refresh
     /// (no config) leaves a config edited meanwhile as it is.
-    pub async fn save_connection_credentials(
-        &self,
-        connection_id: &str,
-        config: Option<&serde_json::Value>,
-        sealed: &[u8],
-    ) -> StoreResult<()>;
+    pub async fn save_connection_credentials(&self, connection_id: &str,
+        config: Option<&serde_json::Value>, sealed: &[u8]) -> StoreResult<()>;
 
     // ERP connectors' memory.
 
     /// Remembers an OAuth `state` for `ttl_ms`.
-    pub async fn create_oauth_state(
-        &self,
-        state: &str,
-        tenant_id: &str,
-        connection_id: &str,
-        provider: Provider,
-        verifier: Option<&[u8]>,
-        ttl_ms: i64,
-    ) -> StoreResult<()>;
+    pub async fn create_oauth_state(&self, state: &str, tenant_id: &str, connection_id: &str,
+        provider: Provider, verifier: Option<&[u8]>, ttl_ms: i64) -> StoreResult<()>;
 
     /// Consumes an OAuth `state`: it works once, before it expires.
     pub async fn take_oauth_state(&self, state: &str) -> StoreResult<OAuthState>;
 
-
     /// Records (or updates) the ERP record standing for a local object.
-    pub async fn put_erp_record(
-        &self,
-        account: &str,
-        tenant_id: &str,
-        kind: &str,
-        local_id: &str,
-        record: &ErpRecord,
-    ) -> StoreResult<()>;
+    pub async fn put_erp_record(&self, account: &str, tenant_id: &str, kind: &str, local_id: &str,
+        record: &ErpRecord) -> StoreResult<()>;
 
     // Invoices.
 
@@ -325,16 +296,11 @@ store_api! {
     /// the next version.
     pub async fn ingest_invoice(&self, tenant_id: &str, invoice: &crate::domain::Invoice) -> StoreResult<IngestOutcome>;
 
-
     /// Manual sync: queues the current version of an invoice again, to one connection or
     /// to every active connection it routes to. A job still waiting for a retry is run
     /// now instead of being doubled; a redelivery keeps the event id of that version.
-    pub async fn manual_sync(
-        &self,
-        tenant_id: &str,
-        invoice_id: &str,
-        connection_id: Option<&str>,
-    ) -> StoreResult<Vec<QueuedJob>>;
+    pub async fn manual_sync(&self, tenant_id: &str, invoice_id: &str,
+        connection_id: Option<&str>) -> StoreResult<Vec<QueuedJob>>;
 
     // The queue.
 
@@ -353,13 +319,10 @@ store_api! {
     /// when the attempt never started (its connection stopped being active meanwhile).
     pub async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()>;
 
-
-
     // The sync log.
 
     /// Appends one entry on its own (tests, start-up recovery notes).
     pub async fn append_log(&self, entry: &LogEntry) -> StoreResult<()>;
-
 
     // Transforms.
 
@@ -367,15 +330,7 @@ store_api! {
     /// transform (`false` as the second value) instead of a copy.
     pub async fn insert_transform(&self, new: &NewTransform<'_>) -> StoreResult<(TransformRow, bool)>;
 
-
-
-
     /// Sets (or with `None` removes) the invoice tweak of one customer.
-    pub async fn set_customer_tweak(
-        &self,
-        tenant_id: &str,
-        customer_id: &str,
-        transform_id: Option<&str>,
-    ) -> StoreResult<()>;
-
+    pub async fn set_customer_tweak(&self, tenant_id: &str, customer_id: &str,
+        transform_id: Option<&str>) -> StoreResult<()>;
 }

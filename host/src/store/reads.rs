@@ -4,7 +4,9 @@
 //! claims, the API-key cache, hosts and shared limits) stays in [`super::sqlite`] and
 //! [`super::postgres`].
 
-use sqlx::{PgPool, SqlitePool};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, PgPool, SqlitePool};
 
 use super::rows::{CONNECTION_COLUMNS, RawConnection, TRANSFORM_COLUMNS, one_connection_message};
 use super::{
@@ -30,34 +32,74 @@ macro_rules! on_pool {
     };
 }
 
+/// A row type sqlx reads on either backend.
+pub(super) trait AnyRow:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+impl<T> AnyRow for T where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+/// The rows `sql` reads with its `$N` placeholders bound to `binds`, in order.
+async fn rows<T: AnyRow>(r: Reader<'_>, sql: &str, binds: &[&str]) -> StoreResult<Vec<T>> {
+    Ok(on_pool!(r, |pool| {
+        let query = binds.iter().fold(sqlx::query_as(sql), |q, b| q.bind(*b));
+        query.fetch_all(pool).await
+    })?)
+}
+
+/// The row `sql` reads (see [`rows`]), if there is one.
+async fn row<T: AnyRow>(r: Reader<'_>, sql: &str, binds: &[&str]) -> StoreResult<Option<T>> {
+    Ok(on_pool!(r, |pool| {
+        let query = binds.iter().fold(sqlx::query_as(sql), |q, b| q.bind(*b));
+        query.fetch_optional(pool).await
+    })?)
+}
+
+/// The row `sql` reads (see [`rows`]), or that `what` was not found.
+async fn found<T: AnyRow>(r: Reader<'_>, sql: &str, binds: &[&str], what: &str) -> StoreResult<T> {
+    row(r, sql, binds)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("{what} not found")))
+}
+
+/// The number a `SELECT COUNT(*)` reads.
+async fn count(r: Reader<'_>, sql: &str) -> StoreResult<i64> {
+    let (n,) = found(r, sql, &[], "count").await?;
+    Ok(n)
+}
+
+/// One `noun` of a tenant, from the table `{noun}s`; another tenant's id is simply not
+/// found.
+async fn of_tenant<T: AnyRow>(
+    r: Reader<'_>,
+    noun: &str,
+    columns: &str,
+    tenant_id: &str,
+    id: &str,
+) -> StoreResult<T> {
+    let sql = format!("SELECT {columns} FROM {noun}s WHERE tenant_id = $1 AND id = $2");
+    found(r, &sql, &[tenant_id, id], &format!("{noun} {id}")).await
+}
+
 /// One connection of a tenant; another tenant's id is simply not found.
 pub(super) async fn connection(
     r: Reader<'_>,
     tenant_id: &str,
     id: &str,
 ) -> StoreResult<ConnectionRow> {
-    let sql =
-        format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE tenant_id = $1 AND id = $2");
-    let raw: Option<RawConnection> = on_pool!(r, |pool| {
-        sqlx::query_as(&sql)
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-    })?;
-    raw.ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
+    of_tenant::<RawConnection>(r, "connection", CONNECTION_COLUMNS, tenant_id, id)
+        .await?
         .try_into()
 }
 
 /// One tenant by id.
 pub(super) async fn tenant(r: Reader<'_>, tenant_id: &str) -> StoreResult<Tenant> {
-    let found: Option<Tenant> = on_pool!(r, |pool| {
-        sqlx::query_as("SELECT id, name, multi_erp FROM tenants WHERE id = $1")
-            .bind(tenant_id)
-            .fetch_optional(pool)
-            .await
-    })?;
-    found.ok_or_else(|| StoreError::NotFound(format!("tenant {tenant_id} not found")))
+    let sql = "SELECT id, name, multi_erp FROM tenants WHERE id = $1";
+    found(r, sql, &[tenant_id], &format!("tenant {tenant_id}")).await
 }
 
 /// One transform of a tenant.
@@ -66,16 +108,7 @@ pub(super) async fn transform(
     tenant_id: &str,
     id: &str,
 ) -> StoreResult<TransformRow> {
-    let sql =
-        format!("SELECT {TRANSFORM_COLUMNS} FROM transforms WHERE tenant_id = $1 AND id = $2");
-    let found: Option<TransformRow> = on_pool!(r, |pool| {
-        sqlx::query_as(&sql)
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-    })?;
-    found.ok_or_else(|| StoreError::NotFound(format!("transform {id} not found")))
+    of_tenant(r, "transform", TRANSFORM_COLUMNS, tenant_id, id).await
 }
 
 /// Refuses early (before any test delivery) when a new connection would break the
@@ -84,16 +117,10 @@ pub(super) async fn check_connection_allowed(r: Reader<'_>, tenant_id: &str) -> 
     if tenant(r, tenant_id).await?.multi_erp {
         return Ok(());
     }
-    let existing: Option<String> = on_pool!(r, |pool| {
-        sqlx::query_scalar(
-            "SELECT id FROM connections WHERE tenant_id = $1 AND status != 'disconnected' LIMIT 1",
-        )
-        .bind(tenant_id)
-        .fetch_optional(pool)
-        .await
-    })?;
-    match existing {
-        Some(existing) => Err(StoreError::Conflict(one_connection_message(&existing))),
+    let sql =
+        "SELECT id FROM connections WHERE tenant_id = $1 AND status != 'disconnected' LIMIT 1";
+    match row::<(String,)>(r, sql, &[tenant_id]).await? {
+        Some((existing,)) => Err(StoreError::Conflict(one_connection_message(&existing))),
         None => Ok(()),
     }
 }
@@ -109,11 +136,7 @@ impl Store {
 
     /// How many tenants exist; `serve --dev` only creates one on an empty database.
     pub async fn tenant_count(&self) -> StoreResult<i64> {
-        Ok(on_pool!(self.reader(), |pool| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
-                .fetch_one(pool)
-                .await
-        })?)
+        count(self.reader(), "SELECT COUNT(*) FROM tenants").await
     }
 
     /// One tenant by id.
@@ -135,10 +158,8 @@ impl Store {
     /// A connection by id alone, for the worker (which already holds a tenant-scoped job).
     pub async fn connection_by_id(&self, id: &str) -> StoreResult<ConnectionRow> {
         let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1");
-        let raw: Option<RawConnection> = on_pool!(self.reader(), |pool| {
-            sqlx::query_as(&sql).bind(id).fetch_optional(pool).await
-        })?;
-        raw.ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
+        found::<RawConnection>(self.reader(), &sql, &[id], &format!("connection {id}"))
+            .await?
             .try_into()
     }
 
@@ -147,10 +168,8 @@ impl Store {
         let sql = format!(
             "SELECT {CONNECTION_COLUMNS} FROM connections WHERE tenant_id = $1 ORDER BY created_ms DESC, id DESC"
         );
-        let rows: Vec<RawConnection> = on_pool!(self.reader(), |pool| {
-            sqlx::query_as(&sql).bind(tenant_id).fetch_all(pool).await
-        })?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        let raw: Vec<RawConnection> = rows(self.reader(), &sql, &[tenant_id]).await?;
+        raw.into_iter().map(TryInto::try_into).collect()
     }
 
     /// The ERP record mapped to a local object, if any.
@@ -161,18 +180,9 @@ impl Store {
         kind: &str,
         local_id: &str,
     ) -> StoreResult<Option<ErpRecord>> {
-        Ok(on_pool!(self.reader(), |pool| {
-            sqlx::query_as(
-                "SELECT remote_id, version FROM erp_records
-                 WHERE account = $1 AND tenant_id = $2 AND kind = $3 AND local_id = $4",
-            )
-            .bind(account)
-            .bind(tenant_id)
-            .bind(kind)
-            .bind(local_id)
-            .fetch_optional(pool)
-            .await
-        })?)
+        let sql = "SELECT remote_id, version FROM erp_records
+                   WHERE account = $1 AND tenant_id = $2 AND kind = $3 AND local_id = $4";
+        row(self.reader(), sql, &[account, tenant_id, kind, local_id]).await
     }
 
     /// An invoice, its versions and its sync state per connection.
@@ -181,49 +191,33 @@ impl Store {
         tenant_id: &str,
         invoice_id: &str,
     ) -> StoreResult<InvoiceState> {
-        let r = self.reader();
-        let version: Option<i64> = on_pool!(r, |pool| {
-            sqlx::query_scalar("SELECT version FROM invoices WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(invoice_id)
-                .fetch_optional(pool)
-                .await
-        })?;
-        let version = version
-            .ok_or_else(|| StoreError::NotFound(format!("invoice {invoice_id} not found")))?;
-        let body: String = on_pool!(r, |pool| {
-            sqlx::query_scalar(
-                "SELECT body FROM invoice_versions WHERE tenant_id = $1 AND invoice_id = $2 AND version = $3",
-            )
-            .bind(tenant_id)
-            .bind(invoice_id)
-            .bind(version)
-            .fetch_one(pool)
-            .await
-        })?;
-        let versions: Vec<InvoiceVersionInfo> = on_pool!(r, |pool| {
-            sqlx::query_as(
-                "SELECT version, status, content_hash, received_ms FROM invoice_versions
-                 WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY version",
-            )
-            .bind(tenant_id)
-            .bind(invoice_id)
-            .fetch_all(pool)
-            .await
-        })?;
-        let sync: Vec<SyncStateRow> = on_pool!(r, |pool| {
-            sqlx::query_as(
-                "SELECT connection_id, id AS job_id, version, event_id, event_type, state, attempts, last_code,
-                        last_error, updated_ms
-                 FROM jobs j WHERE tenant_id = $1 AND invoice_id = $2
-                   AND seq = (SELECT MAX(seq) FROM jobs k WHERE k.connection_id = j.connection_id AND k.invoice_id = j.invoice_id)
-                 ORDER BY connection_id",
-            )
-            .bind(tenant_id)
-            .bind(invoice_id)
-            .fetch_all(pool)
-            .await
-        })?;
+        let (r, ids) = (self.reader(), [tenant_id, invoice_id]);
+        let (version, body): (i64, String) = found(
+            r,
+            "SELECT i.version, v.body FROM invoices i
+             JOIN invoice_versions v ON v.tenant_id = i.tenant_id AND v.invoice_id = i.id AND v.version = i.version
+             WHERE i.tenant_id = $1 AND i.id = $2",
+            &ids,
+            &format!("invoice {invoice_id}"),
+        )
+        .await?;
+        let versions: Vec<InvoiceVersionInfo> = rows(
+            r,
+            "SELECT version, status, content_hash, received_ms FROM invoice_versions
+             WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY version",
+            &ids,
+        )
+        .await?;
+        let sync: Vec<SyncStateRow> = rows(
+            r,
+            "SELECT connection_id, id AS job_id, version, event_id, event_type, state, attempts, last_code,
+                    last_error, updated_ms
+             FROM jobs j WHERE tenant_id = $1 AND invoice_id = $2
+               AND seq = (SELECT MAX(seq) FROM jobs k WHERE k.connection_id = j.connection_id AND k.invoice_id = j.invoice_id)
+             ORDER BY connection_id",
+            &ids,
+        )
+        .await?;
         Ok(InvoiceState {
             invoice: parse_json("invoice_versions.body", &body)?,
             version,
@@ -234,22 +228,18 @@ impl Store {
 
     /// Jobs waiting or in flight, per state; backs the queue-depth metric.
     pub async fn queue_depth(&self) -> StoreResult<Vec<(String, i64)>> {
-        Ok(on_pool!(self.reader(), |pool| {
-            sqlx::query_as(
-                "SELECT state, COUNT(*) FROM jobs WHERE state IN ('pending', 'leased') GROUP BY state",
-            )
-            .fetch_all(pool)
-            .await
-        })?)
+        let sql =
+            "SELECT state, COUNT(*) FROM jobs WHERE state IN ('pending', 'leased') GROUP BY state";
+        rows(self.reader(), sql, &[]).await
     }
 
     /// Jobs still leased; after a graceful shutdown this must be zero.
     pub async fn leased_count(&self) -> StoreResult<i64> {
-        Ok(on_pool!(self.reader(), |pool| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'leased'")
-                .fetch_one(pool)
-                .await
-        })?)
+        count(
+            self.reader(),
+            "SELECT COUNT(*) FROM jobs WHERE state = 'leased'",
+        )
+        .await
     }
 
     /// A page of a tenant's log, filtered.
@@ -270,20 +260,20 @@ impl Store {
         let sql = format!(
             "SELECT {TRANSFORM_COLUMNS} FROM transforms WHERE tenant_id = $1 ORDER BY created_ms DESC, id DESC"
         );
-        Ok(on_pool!(self.reader(), |pool| {
-            sqlx::query_as(&sql).bind(tenant_id).fetch_all(pool).await
-        })?)
+        rows(self.reader(), &sql, &[tenant_id]).await
     }
 
     /// A component's bytes by content hash.
     pub async fn wasm_bytes(&self, sha256: &str) -> StoreResult<Vec<u8>> {
-        let found: Option<Vec<u8>> = on_pool!(self.reader(), |pool| {
-            sqlx::query_scalar("SELECT bytes FROM wasm_modules WHERE sha256 = $1")
-                .bind(sha256)
-                .fetch_optional(pool)
-                .await
-        })?;
-        found.ok_or_else(|| StoreError::NotFound(format!("component {sha256} not found")))
+        let sql = "SELECT bytes FROM wasm_modules WHERE sha256 = $1";
+        let (bytes,) = found(
+            self.reader(),
+            sql,
+            &[sha256],
+            &format!("component {sha256}"),
+        )
+        .await?;
+        Ok(bytes)
     }
 
     /// The tweak transform applied to a customer's invoices, if any.
@@ -292,16 +282,10 @@ impl Store {
         tenant_id: &str,
         customer_id: &str,
     ) -> StoreResult<Option<TransformRow>> {
-        Ok(on_pool!(self.reader(), |pool| {
-            sqlx::query_as(
-                "SELECT t.id, t.tenant_id, t.name, t.world, t.export, t.sha256, t.size, t.created_ms
-                 FROM customer_tweaks c JOIN transforms t ON t.id = c.transform_id
-                 WHERE c.tenant_id = $1 AND c.customer_id = $2",
-            )
-            .bind(tenant_id)
-            .bind(customer_id)
-            .fetch_optional(pool)
-            .await
-        })?)
+        let sql =
+            "SELECT t.id, t.tenant_id, t.name, t.world, t.export, t.sha256, t.size, t.created_ms
+                   FROM customer_tweaks c JOIN transforms t ON t.id = c.transform_id
+                   WHERE c.tenant_id = $1 AND c.customer_id = $2";
+        row(self.reader(), sql, &[tenant_id, customer_id]).await
     }
 }

@@ -2,6 +2,7 @@
 
 use super::kinds::{ConnectionStatus, JobKind, LogKind, LogStatus, Provider};
 use super::{StoreError, StoreResult, parse_json};
+use crate::domain::ids::{new_id, prefix};
 
 /// A tenant: one billing platform account whose objects are isolated from all others.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -9,6 +10,21 @@ pub struct Tenant {
     pub id: String,
     pub name: String,
     pub multi_erp: bool,
+}
+
+impl Tenant {
+    /// A new tenant (Multi-ERP off) with its first API key, and that key's hash, which
+    /// is what the store keeps.
+    pub(super) fn generate(name: &str) -> (Tenant, String, String) {
+        let tenant = Tenant {
+            id: new_id(prefix::TENANT),
+            name: name.to_string(),
+            multi_erp: false,
+        };
+        let key = crate::crypto::api_key::generate_api_key();
+        let hash = crate::crypto::api_key::hash_api_key(&key);
+        (tenant, key, hash)
+    }
 }
 
 /// A connection as stored; `secrets` is sealed and only the worker opens it.
@@ -108,6 +124,17 @@ pub struct IngestOutcome {
     pub jobs: Vec<QueuedJob>,
 }
 
+impl IngestOutcome {
+    /// The ingest of the content of the current `version` again: a no-op.
+    pub(super) fn unchanged(version: i64) -> Self {
+        IngestOutcome {
+            version,
+            unchanged: true,
+            jobs: Vec::new(),
+        }
+    }
+}
+
 /// One stored version of an invoice.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InvoiceVersionInfo {
@@ -149,6 +176,79 @@ pub fn event_type_for(version: i64, void: bool) -> &'static str {
         "invoice.finalized"
     } else {
         "invoice.updated"
+    }
+}
+
+/// One delivery to queue: which version goes where, as which event.
+pub(super) struct NewJob<'a> {
+    pub(super) tenant_id: &'a str,
+    pub(super) connection_id: &'a str,
+    pub(super) invoice_id: &'a str,
+    pub(super) version: i64,
+    pub(super) event_id: String,
+    pub(super) event_type: String,
+    pub(super) event_ms: i64,
+    pub(super) kind: &'static str,
+}
+
+/// The invoice version an ingest or a manual sync queues jobs of, at `now`.
+pub(super) struct Queueing<'a> {
+    pub(super) tenant_id: &'a str,
+    pub(super) invoice_id: &'a str,
+    pub(super) version: i64,
+    /// Whether this version voids the invoice.
+    pub(super) void: bool,
+    pub(super) now: i64,
+}
+
+impl<'a> Queueing<'a> {
+    /// An ingest's delivery to one connection, as a new event.
+    pub(super) fn sync(&self, connection_id: &'a str) -> NewJob<'a> {
+        self.job(connection_id, None, "sync")
+    }
+
+    /// A manual sync's delivery: a redelivery of the `previous` event of this version to
+    /// that connection (id, type, time) if there was one, else a new event.
+    pub(super) fn manual(
+        &self,
+        connection_id: &'a str,
+        previous: Option<(String, String, i64)>,
+    ) -> NewJob<'a> {
+        self.job(connection_id, previous, "manual")
+    }
+
+    fn job(
+        &self,
+        connection_id: &'a str,
+        event: Option<(String, String, i64)>,
+        kind: &'static str,
+    ) -> NewJob<'a> {
+        let (event_id, event_type, event_ms) = event.unwrap_or_else(|| {
+            let event_type = event_type_for(self.version, self.void);
+            (new_id(prefix::EVENT), event_type.to_string(), self.now)
+        });
+        NewJob {
+            tenant_id: self.tenant_id,
+            connection_id,
+            invoice_id: self.invoice_id,
+            version: self.version,
+            event_id,
+            event_type,
+            event_ms,
+            kind,
+        }
+    }
+}
+
+/// The targets of a manual sync naming connection `id`, whose status is `status`
+/// (`None`: no such connection of the tenant): only an active connection can sync.
+pub(super) fn manual_target(id: &str, status: Option<&str>) -> StoreResult<Vec<String>> {
+    match status {
+        None => Err(StoreError::NotFound(format!("connection {id} not found"))),
+        Some("active") => Ok(vec![id.to_string()]),
+        Some(other) => Err(StoreError::Conflict(format!(
+            "connection {id} is {other}; only an active connection can sync"
+        ))),
     }
 }
 

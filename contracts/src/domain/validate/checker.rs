@@ -68,8 +68,8 @@ fn first_token_position(body: &[u8]) -> (usize, usize) {
     (line, column)
 }
 
-/// How a JSON value is named in messages.
-pub(super) fn kind(v: &Value) -> &'static str {
+/// How a JSON value is named in messages, e.g. `an array`.
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -127,6 +127,9 @@ pub(super) fn checked_sum(amounts: impl IntoIterator<Item = Decimal>) -> Option<
         .try_fold(Decimal::ZERO, |sum, amount| sum.checked_add(amount))
 }
 
+/// A JSON object of the body (the document itself or one of its parts).
+pub(super) type Object = Map<String, Value>;
+
 /// Walks a document, collecting every problem.
 #[derive(Default)]
 pub(super) struct Checker {
@@ -160,7 +163,7 @@ impl Checker {
     /// The field's value; records "is required" when it is absent or `null`.
     pub(super) fn required<'v>(
         &mut self,
-        obj: &'v Map<String, Value>,
+        obj: &'v Object,
         at: &str,
         key: &str,
     ) -> Option<&'v Value> {
@@ -225,19 +228,39 @@ impl Checker {
         Some(s.clone())
     }
 
-    pub(super) fn required_string(
+    /// The required field, read with `read`.
+    pub(super) fn required_as<T>(
         &mut self,
-        obj: &Map<String, Value>,
+        obj: &Object,
         at: &str,
         key: &str,
-    ) -> Option<String> {
+        read: impl FnOnce(&mut Self, &Value, Field<'_>) -> Option<T>,
+    ) -> Option<T> {
         let v = self.required(obj, at, key)?;
-        self.string(v, Field::new(at, key))
+        read(self, v, Field::new(at, key))
+    }
+
+    /// The optional field, read with `read` when it is there and not `null`.
+    pub(super) fn optional_as<T>(
+        &mut self,
+        obj: &Object,
+        at: &str,
+        key: &str,
+        read: impl FnOnce(&mut Self, &Value, Field<'_>) -> Option<T>,
+    ) -> Option<Option<T>> {
+        match optional(obj, key) {
+            None => Some(None),
+            Some(v) => read(self, v, Field::new(at, key)).map(Some),
+        }
+    }
+
+    pub(super) fn required_string(&mut self, obj: &Object, at: &str, key: &str) -> Option<String> {
+        self.required_as(obj, at, key, Self::string)
     }
 
     pub(super) fn optional_string(
         &mut self,
-        obj: &Map<String, Value>,
+        obj: &Object,
         at: &str,
         key: &str,
     ) -> Option<Option<String>> {
@@ -258,7 +281,7 @@ impl Checker {
     /// One of a closed set of case-sensitive spellings (a status, a line type).
     pub(super) fn code<T: Copy>(
         &mut self,
-        obj: &Map<String, Value>,
+        obj: &Object,
         at: &str,
         key: &str,
         all: &[T],
@@ -282,26 +305,17 @@ impl Checker {
             .ok()
     }
 
-    pub(super) fn required_amount(
-        &mut self,
-        obj: &Map<String, Value>,
-        at: &str,
-        key: &str,
-    ) -> Option<Decimal> {
-        let v = self.required(obj, at, key)?;
-        self.amount(v, Field::new(at, key))
+    pub(super) fn required_amount(&mut self, obj: &Object, at: &str, key: &str) -> Option<Decimal> {
+        self.required_as(obj, at, key, Self::amount)
     }
 
     pub(super) fn optional_amount(
         &mut self,
-        obj: &Map<String, Value>,
+        obj: &Object,
         at: &str,
         key: &str,
     ) -> Option<Option<Decimal>> {
-        match optional(obj, key) {
-            None => Some(None),
-            Some(v) => self.amount(v, Field::new(at, key)).map(Some),
-        }
+        self.optional_as(obj, at, key, Self::amount)
     }
 
     /// Records a problem unless `amount` is greater than zero.
@@ -366,32 +380,16 @@ impl Checker {
         }
     }
 
-    pub(super) fn required_date(
-        &mut self,
-        obj: &Map<String, Value>,
-        key: &str,
-    ) -> Option<NaiveDate> {
-        let v = self.required(obj, "", key)?;
-        self.date(v, key.into())
+    pub(super) fn required_date(&mut self, obj: &Object, key: &str) -> Option<NaiveDate> {
+        self.required_as(obj, "", key, Self::date)
     }
 
-    pub(super) fn optional_date(
-        &mut self,
-        obj: &Map<String, Value>,
-        key: &str,
-    ) -> Option<Option<NaiveDate>> {
-        match optional(obj, key) {
-            None => Some(None),
-            Some(v) => self.date(v, key.into()).map(Some),
-        }
+    pub(super) fn optional_date(&mut self, obj: &Object, key: &str) -> Option<Option<NaiveDate>> {
+        self.optional_as(obj, "", key, Self::date)
     }
 
     /// A required top-level RFC 3339 timestamp with any offset, in UTC.
-    pub(super) fn timestamp(
-        &mut self,
-        obj: &Map<String, Value>,
-        key: &str,
-    ) -> Option<DateTime<Utc>> {
+    pub(super) fn timestamp(&mut self, obj: &Object, key: &str) -> Option<DateTime<Utc>> {
         let text = self
             .required(obj, "", key)
             .and_then(|v| self.string(v, key.into()))?;

@@ -36,26 +36,15 @@ impl Checker {
     fn credit_note(&mut self, obj: &Map<String, Value>) -> Option<CreditNote> {
         let id = self.required_string(obj, "", "id");
         let number = self.required_string(obj, "", "number");
-        let status = self.code(
-            obj,
-            "",
-            "status",
-            &CreditNoteStatus::ALL,
-            CreditNoteStatus::as_str,
-        );
+        let status = self.status(obj, &CreditNoteStatus::ALL, CreditNoteStatus::as_str);
         let invoice_id = self.optional_string(obj, "", "invoice_id");
         let entity = self.optional_string(obj, "", "entity");
         let currency = self.currency(obj, "credit notes cannot be issued in it");
         let issue_date = self.required_date(obj, "issue_date");
         let reason = self.optional_string(obj, "", "reason");
-        let customer = self.customer(obj);
-        let (lines, sums) = self.lines(obj);
-        let subtotal = self.required_amount(obj, "", "subtotal");
-        let tax_total = self.required_amount(obj, "", "tax_total");
-        let total = self.required_amount(obj, "", "total");
-        let metadata = self.metadata(obj);
+        let billing = self.billing(obj);
 
-        for (i, line) in sums.iter().flatten().enumerate() {
+        for (i, line) in billing.sums.iter().flatten().enumerate() {
             if let Some(amount) = line.amount {
                 self.positive(format_args!("lines[{i}].amount"), amount);
             }
@@ -63,46 +52,32 @@ impl Checker {
                 self.not_negative(format_args!("lines[{i}].tax_amount"), tax);
             }
         }
-        if let Some(subtotal) = subtotal {
+        if let Some(subtotal) = billing.subtotal {
             self.positive("subtotal", subtotal);
         }
-        if let Some(tax_total) = tax_total {
+        if let Some(tax_total) = billing.tax_total {
             self.not_negative("tax_total", tax_total);
         }
-        if let Some(total) = total {
+        if let Some(total) = billing.total {
             self.positive("total", total);
         }
-        if let Some((code, exponent)) = &currency {
-            for (field, amount) in [
-                ("subtotal", subtotal),
-                ("tax_total", tax_total),
-                ("total", total),
-            ] {
-                if let Some(amount) = amount {
-                    self.currency_precision(field, amount, code, *exponent);
-                }
-            }
-        }
-        if let Some(sums) = &sums {
-            self.line_sums(sums, subtotal, tax_total);
-        }
-        self.total_adds_up(subtotal, tax_total, total);
+        self.billing_adds_up(&billing, currency.as_ref());
 
         Some(CreditNote {
             currency: currency?.0,
-            customer: customer?,
+            customer: billing.customer?,
             entity: entity?,
             id: id?,
             invoice_id: invoice_id?,
             issue_date: issue_date?,
-            lines: lines?,
-            metadata: metadata?,
+            lines: billing.lines?,
+            metadata: billing.metadata?,
             number: number?,
             reason: reason?,
             status: status?,
-            subtotal: subtotal?,
-            tax_total: tax_total?,
-            total: total?,
+            subtotal: billing.subtotal?,
+            tax_total: billing.tax_total?,
+            total: billing.total?,
         })
     }
 }
@@ -127,20 +102,7 @@ mod tests {
                    "amount": "2.00", "tax_amount": "0.17", "tax_code": "TX-STATE" } ],
       "subtotal": "2.00", "tax_total": "0.17", "total": "2.17", "metadata": {} }"#;
 
-    fn example() -> Value {
-        serde_json::from_str(CONTRACT_EXAMPLE).expect("the example is JSON")
-    }
-
-    fn ok(v: &Value) -> CreditNote {
-        match parse_credit_note(&bytes(v)) {
-            Ok(note) => note,
-            Err(e) => panic!("should parse, got: {e}"),
-        }
-    }
-
-    fn problems(v: &Value) -> Vec<FieldError> {
-        invalid(parse_credit_note(&bytes(v)))
-    }
+    fixture!(parse_credit_note => CreditNote, CONTRACT_EXAMPLE);
 
     /// The example with these lines (type, amount, tax) and totals.
     fn with_lines(lines: &[(&str, &str, Option<&str>)], totals: [&str; 3]) -> Value {
@@ -179,71 +141,47 @@ mod tests {
         assert!(!note.is_void());
         assert_eq!(note.event_type(true), "credit_note.issued");
         // Every field of the example is in the model, so the canonical JSON is the example.
-        assert_eq!(note.canonical_json(), example());
-        let loaded: CreditNote =
-            serde_json::from_str(&note.canonical_text()).expect("canonical JSON loads");
-        assert_eq!(loaded, note);
+        assert_round_trips(&note, example());
     }
 
     #[test]
     fn every_problem_is_reported_together() {
-        let errors = invalid(parse_credit_note(b"{}"));
-        assert_eq!(
-            fields(&errors),
-            [
-                "id",
-                "number",
-                "status",
-                "currency",
-                "issue_date",
-                "customer",
-                "lines",
-                "subtotal",
-                "tax_total",
-                "total"
-            ]
+        assert_required(
+            parse_credit_note,
+            "id number status currency issue_date customer lines subtotal tax_total total",
         );
-        assert!(errors.iter().all(|e| e.message == "is required"));
 
-        let mut v = example();
-        set(&mut v, "/id", json!(""));
-        set(&mut v, "/number", json!(7));
-        set(&mut v, "/status", json!("OPEN"));
-        set(&mut v, "/invoice_id", json!(""));
-        set(&mut v, "/entity", json!(["US"]));
-        set(&mut v, "/currency", json!("XYZ"));
-        set(&mut v, "/issue_date", json!("2026-11-31"));
-        set(&mut v, "/reason", json!("r".repeat(1025)));
-        remove(&mut v, "/customer/id");
-        set(&mut v, "/lines/0/type", json!("REFUND"));
-        set(&mut v, "/lines/0/quantity", json!("2k"));
-        set(&mut v, "/subtotal", json!(true));
-        set(&mut v, "/metadata", json!("none"));
-        let errors = problems(&v);
-        assert_problem(&errors, "id", "must not be empty");
-        assert_problem(&errors, "number", "must be a string (got a number)");
-        assert_problem(
-            &errors,
-            "status",
-            "must be one of ISSUED, VOID (got \"OPEN\")",
+        let mut v = changed(
+            example(),
+            json!({
+                "/id": "", "/number": 7, "/status": "OPEN", "/invoice_id": "", "/entity": ["US"],
+                "/currency": "XYZ", "/issue_date": "2026-11-31", "/reason": "r".repeat(1025),
+                "/lines/0/type": "REFUND", "/lines/0/quantity": "2k", "/subtotal": true,
+                "/metadata": "none"
+            }),
         );
-        assert_problem(&errors, "invoice_id", "must not be empty");
-        assert_problem(&errors, "entity", "must be a string (got an array)");
-        assert_problem(&errors, "currency", "ISO 4217");
-        assert_problem(&errors, "issue_date", "is not a calendar date");
-        assert_problem(&errors, "reason", "at most 1024 characters");
-        assert_problem(&errors, "customer.id", "is required");
-        assert_problem(&errors, "lines[0].type", "must be one of CHARGE, USAGE_FEE");
-        assert_problem(&errors, "lines[0].quantity", "(got \"2k\")");
-        assert_problem(&errors, "subtotal", "must be a decimal amount");
-        assert_problem(&errors, "metadata", "must be an object (got a string)");
+        remove(&mut v, "/customer/id");
+        let errors = problems(&v);
         // subtotal did not parse, so no sum that needs it is checked (and blamed).
-        assert_eq!(errors.len(), 13, "{errors:#?}");
-        let e = DocumentError::Invalid {
-            document: DocumentType::CreditNote,
-            problems: errors,
-        }
-        .to_string();
+        assert_problems(
+            &errors,
+            r#"
+            id: must not be empty
+            number: must be a string (got a number)
+            status: must be one of ISSUED, VOID (got "OPEN")
+            invoice_id: must not be empty
+            entity: must be a string (got an array)
+            currency: ISO 4217
+            issue_date: is not a calendar date
+            reason: at most 1024 characters
+            customer.id: is required
+            lines[0].type: must be one of CHARGE, USAGE_FEE
+            lines[0].quantity: (got "2k")
+            subtotal: must be a decimal amount
+            metadata: must be an object (got a string)
+            "#,
+        );
+        let e = refusal(DocumentType::CreditNote, errors);
         assert!(
             e.starts_with("the credit note has 13 problems: id: must not be empty; "),
             "{e}"

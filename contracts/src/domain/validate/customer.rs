@@ -77,24 +77,11 @@ mod tests {
                    "postal_code": "78701", "country": "US" },
       "currency": "USD", "tax_number": "US-12-3456789", "entity": "US" }"#;
 
-    fn example() -> Value {
-        serde_json::from_str(EXAMPLE).expect("the example is JSON")
-    }
-
     fn parse(body: &[u8]) -> Result<CustomerUpdate, DocumentError> {
         parse_customer_update("cus_42", body)
     }
 
-    fn ok(v: &Value) -> CustomerUpdate {
-        match parse(&bytes(v)) {
-            Ok(update) => update,
-            Err(e) => panic!("should parse, got: {e}"),
-        }
-    }
-
-    fn problems(v: &Value) -> Vec<FieldError> {
-        invalid(parse(&bytes(v)))
-    }
+    fixture!(parse => CustomerUpdate, EXAMPLE);
 
     #[test]
     fn example_parses_and_round_trips() {
@@ -112,10 +99,7 @@ mod tests {
         assert_eq!(update.event_type(true), "customer.updated");
         let mut expected = example();
         set(&mut expected, "/id", json!("cus_42"));
-        assert_eq!(update.canonical_json(), expected);
-        let loaded: CustomerUpdate =
-            serde_json::from_str(&update.canonical_text()).expect("canonical JSON loads");
-        assert_eq!(loaded, update);
+        assert_round_trips(&update, expected);
         // Only the name is required.
         let minimal = ok(&json!({"name": "Acme"}));
         assert_eq!(

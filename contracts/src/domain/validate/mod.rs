@@ -71,6 +71,7 @@ use super::document::DocumentType;
 #[cfg(test)]
 use super::invoice::LineType;
 use super::invoice::{Invoice, InvoiceStatus};
+pub(crate) use checker::kind as json_kind;
 use checker::{Checker, Malformed, json_object};
 #[cfg(test)]
 use chrono::NaiveDate;
@@ -222,13 +223,7 @@ impl Checker {
     fn invoice(&mut self, obj: &Map<String, Value>) -> Option<Invoice> {
         let id = self.required_string(obj, "", "id");
         let number = self.required_string(obj, "", "number");
-        let status = self.code(
-            obj,
-            "",
-            "status",
-            &InvoiceStatus::ALL,
-            InvoiceStatus::as_str,
-        );
+        let status = self.status(obj, &InvoiceStatus::ALL, InvoiceStatus::as_str);
         let entity = self.optional_string(obj, "", "entity");
         let currency = self.currency(obj, "invoices cannot be issued in it");
         let issue_date = self.required_date(obj, "issue_date");
@@ -242,28 +237,8 @@ impl Checker {
             );
         }
         let finalized_at = self.timestamp(obj, "finalized_at");
-        let customer = self.customer(obj);
-        let (lines, sums) = self.lines(obj);
-        let subtotal = self.required_amount(obj, "", "subtotal");
-        let tax_total = self.required_amount(obj, "", "tax_total");
-        let total = self.required_amount(obj, "", "total");
-        let metadata = self.metadata(obj);
-
-        if let Some((code, exponent)) = &currency {
-            for (field, amount) in [
-                ("subtotal", subtotal),
-                ("tax_total", tax_total),
-                ("total", total),
-            ] {
-                if let Some(amount) = amount {
-                    self.currency_precision(field, amount, code, *exponent);
-                }
-            }
-        }
-        if let Some(sums) = &sums {
-            self.line_sums(sums, subtotal, tax_total);
-        }
-        self.total_adds_up(subtotal, tax_total, total);
+        let billing = self.billing(obj);
+        self.billing_adds_up(&billing, currency.as_ref());
 
         Some(Invoice {
             id: id?,
@@ -274,18 +249,19 @@ impl Checker {
             issue_date: issue_date?,
             due_date: due_date?,
             finalized_at: finalized_at?,
-            customer: customer?,
-            lines: lines?,
-            subtotal: subtotal?,
-            tax_total: tax_total?,
-            total: total?,
-            metadata: metadata?,
+            customer: billing.customer?,
+            lines: billing.lines?,
+            subtotal: billing.subtotal?,
+            tax_total: billing.tax_total?,
+            total: billing.total?,
+            metadata: billing.metadata?,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::test_support::*;
     use super::*;
     use serde_json::json;
 
@@ -305,66 +281,7 @@ mod tests {
       "metadata": { "po_number": "PO-7" }
     }"#;
 
-    fn example() -> Value {
-        serde_json::from_str(CONTRACT_EXAMPLE).expect("the example is JSON")
-    }
-
-    fn parse(v: &Value) -> Result<Invoice, InvoiceError> {
-        parse_invoice(&serde_json::to_vec(v).expect("test JSON serializes"))
-    }
-
-    fn ok(v: &Value) -> Invoice {
-        match parse(v) {
-            Ok(invoice) => invoice,
-            Err(e) => panic!("should parse, got: {e}"),
-        }
-    }
-
-    fn problems(v: &Value) -> Vec<FieldError> {
-        match parse(v) {
-            Err(InvoiceError::Invalid(errors)) => errors,
-            other => panic!("should be Invalid, got: {other:?}"),
-        }
-    }
-
-    /// Asserts that `field` has a problem whose message contains `text`.
-    fn assert_problem(errors: &[FieldError], field: &str, text: &str) {
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.field == field && e.message.contains(text)),
-            "expected {field}: …{text}… among {errors:#?}"
-        );
-    }
-
-    fn fields(errors: &[FieldError]) -> Vec<&str> {
-        errors.iter().map(|e| e.field.as_str()).collect()
-    }
-
-    /// Sets the value at a `/`-separated JSON pointer, adding the last key if needed.
-    fn set(v: &mut Value, pointer: &str, new: Value) {
-        let (parent, key) = pointer.rsplit_once('/').expect("a pointer with a parent");
-        match v
-            .pointer_mut(parent)
-            .expect("parent exists in the test invoice")
-        {
-            Value::Object(obj) => {
-                obj.insert(key.to_owned(), new);
-            }
-            Value::Array(items) => {
-                items[key.parse::<usize>().expect("an array index")] = new;
-            }
-            other => panic!("cannot set {key} in {other}"),
-        }
-    }
-
-    fn remove(v: &mut Value, pointer: &str) {
-        let (parent, key) = pointer.rsplit_once('/').expect("a pointer with a parent");
-        v.pointer_mut(parent)
-            .and_then(Value::as_object_mut)
-            .and_then(|o| o.remove(key))
-            .expect("field exists in the test invoice");
-    }
+    fixture!(parse_invoice => Invoice, CONTRACT_EXAMPLE);
 
     /// A two-line invoice (a fee and a negative discount) with the given amounts.
     fn with_lines(
@@ -509,56 +426,18 @@ mod tests {
 
     #[test]
     fn malformed_bodies() {
-        match parse_invoice(b"{\n  \"id\": \"inv_1\",\n  oops\n}") {
-            Err(InvoiceError::Malformed {
-                message,
-                line,
-                column,
-            }) => {
-                assert_eq!((line, column), (3, 3));
-                assert!(!message.contains("at line"), "{message}");
-            }
-            other => panic!("expected Malformed, got {other:?}"),
-        }
-        match parse_invoice(b"  [1, 2]") {
-            Err(InvoiceError::Malformed {
-                message,
-                line,
-                column,
-            }) => {
-                assert_eq!(message, "expected an object, got an array");
-                assert_eq!((line, column), (1, 3));
-            }
-            other => panic!("expected Malformed, got {other:?}"),
-        }
-        assert!(matches!(
-            parse_invoice(b""),
-            Err(InvoiceError::Malformed { .. })
-        ));
+        assert_malformed_refused(parse_invoice);
         assert!(matches!(
             parse_invoice(b"\"OPEN\""),
             Err(InvoiceError::Malformed { .. })
         ));
-        assert!(matches!(
-            parse_invoice(b"{} trailing"),
-            Err(InvoiceError::Malformed { .. })
-        ));
-        assert!(matches!(
-            parse_invoice(&[b'"', 0xff, b'"']),
-            Err(InvoiceError::Malformed { .. })
-        ));
-        let e = parse_invoice(b"nope").expect_err("not JSON");
-        assert!(
-            e.to_string().starts_with("the body is not a JSON object: "),
-            "{e}"
-        );
     }
 
     #[test]
     fn drafts_are_refused_whatever_else_is_wrong() {
         let mut v = example();
         set(&mut v, "/status", json!("DRAFT"));
-        assert_eq!(parse(&v), Err(InvoiceError::Draft));
+        assert_eq!(parse_invoice(&bytes(&v)), Err(InvoiceError::Draft));
         assert_eq!(
             parse_invoice(br#"{"status": "DRAFT"}"#),
             Err(InvoiceError::Draft)
@@ -571,78 +450,44 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_together() {
-        let errors = match parse_invoice(b"{}") {
-            Err(InvoiceError::Invalid(errors)) => errors,
-            other => panic!("expected Invalid, got {other:?}"),
-        };
-        assert_eq!(
-            fields(&errors),
-            [
-                "id",
-                "number",
-                "status",
-                "currency",
-                "issue_date",
-                "finalized_at",
-                "customer",
-                "lines",
-                "subtotal",
-                "tax_total",
-                "total"
-            ]
+        assert_required(
+            parse_invoice,
+            "id number status currency issue_date finalized_at customer lines subtotal tax_total total",
         );
-        assert!(errors.iter().all(|e| e.message == "is required"));
 
-        let mut v = example();
-        set(&mut v, "/id", json!(""));
-        set(&mut v, "/number", json!(42));
-        set(&mut v, "/status", json!("open"));
-        set(&mut v, "/entity", json!(""));
-        set(&mut v, "/currency", json!("XYZ"));
-        set(&mut v, "/issue_date", json!("2026/11/01"));
-        set(&mut v, "/due_date", json!("2026-02-30"));
-        set(&mut v, "/finalized_at", json!("yesterday"));
+        let mut v = changed(
+            example(),
+            json!({
+                "/id": "", "/number": 42, "/status": "open", "/entity": "", "/currency": "XYZ",
+                "/issue_date": "2026/11/01", "/due_date": "2026-02-30",
+                "/finalized_at": "yesterday", "/customer/email": true, "/lines/0/type": "FEE",
+                "/lines/0/quantity": "1,000", "/tax_total": "abc", "/metadata": ["po"]
+            }),
+        );
         remove(&mut v, "/customer/name");
-        set(&mut v, "/customer/email", json!(true));
         remove(&mut v, "/customer/address/line1");
-        set(&mut v, "/lines/0/type", json!("FEE"));
-        set(&mut v, "/lines/0/quantity", json!("1,000"));
-        set(&mut v, "/tax_total", json!("abc"));
-        set(&mut v, "/metadata", json!(["po"]));
         let errors = problems(&v);
-        assert_problem(&errors, "id", "must not be empty");
-        assert_problem(&errors, "number", "must be a string (got a number)");
-        assert_problem(
-            &errors,
-            "status",
-            "must be one of OPEN, PAID, OVERDUE, UNCOLLECTIBLE, VOID (got \"open\")",
-        );
-        assert_problem(&errors, "entity", "must not be empty");
-        assert_problem(&errors, "currency", "ISO 4217");
-        assert_problem(&errors, "issue_date", "YYYY-MM-DD");
-        assert_problem(&errors, "due_date", "is not a calendar date");
-        assert_problem(&errors, "finalized_at", "RFC 3339");
-        assert_problem(&errors, "customer.name", "is required");
-        assert_problem(
-            &errors,
-            "customer.email",
-            "must be a string (got a boolean)",
-        );
-        assert_problem(&errors, "customer.address.line1", "is required");
-        assert_problem(
-            &errors,
-            "lines[0].type",
-            "must be one of CHARGE, USAGE_FEE, SETUP_FEE, DISCOUNT, TAX_ADJUSTMENT, CREDIT, PRORATION (got \"FEE\")",
-        );
-        assert_problem(&errors, "lines[0].quantity", "(got \"1,000\")");
-        assert_problem(
-            &errors,
-            "tax_total",
-            "must be a decimal amount such as \"12.00\" (got \"abc\")",
-        );
-        assert_problem(&errors, "metadata", "must be an object (got an array)");
         // tax_total did not parse, so no sum that needs it is checked (and blamed).
-        assert_eq!(errors.len(), 15, "{errors:#?}");
+        assert_problems(
+            &errors,
+            r#"
+            id: must not be empty
+            number: must be a string (got a number)
+            status: must be one of OPEN, PAID, OVERDUE, UNCOLLECTIBLE, VOID (got "open")
+            entity: must not be empty
+            currency: ISO 4217
+            issue_date: YYYY-MM-DD
+            due_date: is not a calendar date
+            finalized_at: RFC 3339
+            customer.name: is required
+            customer.email: must be a string (got a boolean)
+            customer.address.line1: is required
+            lines[0].type: must be one of CHARGE, USAGE_FEE, SETUP_FEE, DISCOUNT, TAX_ADJUSTMENT, CREDIT, PRORATION (got "FEE")
+            lines[0].quantity: (got "1,000")
+            tax_total: must be a decimal amount such as "12.00" (got "abc")
+            metadata: must be an object (got an array)
+            "#,
+        );
 
         let e = InvoiceError::Invalid(errors).to_string();
         assert!(

@@ -3,7 +3,7 @@
 
 use super::checker::{Checker, Field, checked_sum, optional};
 use crate::domain::invoice::{Address, Customer, Line, LineType};
-use iso_currency::Currency;
+use iso_currency::Currency as Iso4217;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -18,7 +18,60 @@ pub(super) struct LineSums {
     pub(super) tax: Option<Option<Decimal>>,
 }
 
+/// A currency read from a document: its upper-cased code and number of decimal places.
+pub(super) type Currency = (String, u16);
+
+/// What an invoice and a credit note share, read in this order after their own fields:
+/// the customer, the lines, the sums and `metadata`.
+pub(super) struct Billing {
+    pub(super) customer: Option<Customer>,
+    pub(super) lines: Option<Vec<Line>>,
+    /// The lines' amounts, when `lines` is a non-empty array.
+    pub(super) sums: Option<Vec<LineSums>>,
+    pub(super) subtotal: Option<Decimal>,
+    pub(super) tax_total: Option<Decimal>,
+    pub(super) total: Option<Decimal>,
+    pub(super) metadata: Option<Map<String, Value>>,
+}
+
 impl Checker {
+    /// The required top-level `status`, one of `all`.
+    pub(super) fn status<T: Copy>(
+        &mut self,
+        obj: &Map<String, Value>,
+        all: &[T],
+        name: fn(T) -> &'static str,
+    ) -> Option<T> {
+        self.code(obj, "", "status", all, name)
+    }
+
+    /// Records a problem when `amount` has more decimal places than `currency`, once both
+    /// parsed.
+    pub(super) fn fits_currency(
+        &mut self,
+        field: impl fmt::Display,
+        amount: Option<Decimal>,
+        currency: Option<&Currency>,
+    ) {
+        if let (Some(amount), Some((code, exponent))) = (amount, currency) {
+            self.currency_precision(field, amount, code, *exponent);
+        }
+    }
+
+    /// Records the problems of a money amount that must be greater than zero and fit the
+    /// currency, once it parsed.
+    pub(super) fn positive_money(
+        &mut self,
+        field: impl fmt::Display + Copy,
+        amount: Option<Decimal>,
+        currency: Option<&Currency>,
+    ) {
+        if let Some(amount) = amount {
+            self.positive(field, amount);
+        }
+        self.fits_currency(field, amount, currency);
+    }
+
     /// The required top-level `currency`: its upper-cased code and number of decimal
     /// places. `unusable` ends the message for a currency without a minor unit, e.g.
     /// `"invoices cannot be issued in it"`.
@@ -26,7 +79,7 @@ impl Checker {
         &mut self,
         obj: &Map<String, Value>,
         unusable: &str,
-    ) -> Option<(String, u16)> {
+    ) -> Option<Currency> {
         let v = self.required(obj, "", "currency")?;
         self.currency_code(v, unusable)
     }
@@ -36,17 +89,16 @@ impl Checker {
         &mut self,
         obj: &Map<String, Value>,
         unusable: &str,
-    ) -> Option<Option<(String, u16)>> {
-        match optional(obj, "currency") {
-            None => Some(None),
-            Some(v) => self.currency_code(v, unusable).map(Some),
-        }
+    ) -> Option<Option<Currency>> {
+        self.optional_as(obj, "", "currency", |checker, v, _| {
+            checker.currency_code(v, unusable)
+        })
     }
 
-    fn currency_code(&mut self, v: &Value, unusable: &str) -> Option<(String, u16)> {
+    fn currency_code(&mut self, v: &Value, unusable: &str) -> Option<Currency> {
         let given = self.string(v, "currency".into())?;
         let code = given.to_ascii_uppercase();
-        let Some(currency) = Currency::from_code(&code) else {
+        let Some(currency) = Iso4217::from_code(&code) else {
             self.push(
                 "currency",
                 format!("must be an ISO 4217 currency code such as \"USD\" (got {given:?})"),
@@ -255,6 +307,38 @@ impl Checker {
                 None => self.push("total", "subtotal + tax_total is too large to be an amount"),
             }
         }
+    }
+
+    /// The [`Billing`] part of an invoice or a credit note.
+    pub(super) fn billing(&mut self, obj: &Map<String, Value>) -> Billing {
+        let customer = self.customer(obj);
+        let (lines, sums) = self.lines(obj);
+        Billing {
+            customer,
+            lines,
+            sums,
+            subtotal: self.required_amount(obj, "", "subtotal"),
+            tax_total: self.required_amount(obj, "", "tax_total"),
+            total: self.required_amount(obj, "", "total"),
+            metadata: self.metadata(obj),
+        }
+    }
+
+    /// The invoice's sums hold: `subtotal`, `tax_total` and `total` fit the currency, the
+    /// lines add up ([`Checker::line_sums`]) and so does the total.
+    pub(super) fn billing_adds_up(&mut self, billing: &Billing, currency: Option<&Currency>) {
+        let totals = [
+            ("subtotal", billing.subtotal),
+            ("tax_total", billing.tax_total),
+            ("total", billing.total),
+        ];
+        for (field, amount) in totals {
+            self.fits_currency(field, amount, currency);
+        }
+        if let Some(sums) = &billing.sums {
+            self.line_sums(sums, billing.subtotal, billing.tax_total);
+        }
+        self.total_adds_up(billing.subtotal, billing.tax_total, billing.total);
     }
 
     /// The optional `metadata` object (`{}` when absent).

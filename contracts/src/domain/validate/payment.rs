@@ -16,6 +16,7 @@
 //! is not checked here.
 
 use super::checker::{Checker, Field, checked_sum, optional};
+use super::parts::Currency;
 use super::{DocumentError, parse_document};
 use crate::domain::document::DocumentType;
 use crate::domain::payment::{AppliedPayment, Payment, PaymentStatus};
@@ -34,22 +35,11 @@ pub fn parse_payment(body: &[u8]) -> Result<Payment, DocumentError> {
 impl Checker {
     fn payment(&mut self, obj: &Map<String, Value>) -> Option<Payment> {
         let id = self.required_string(obj, "", "id");
-        let status = self.code(
-            obj,
-            "",
-            "status",
-            &PaymentStatus::ALL,
-            PaymentStatus::as_str,
-        );
+        let status = self.status(obj, &PaymentStatus::ALL, PaymentStatus::as_str);
         let entity = self.optional_string(obj, "", "entity");
         let currency = self.currency(obj, "payments cannot be made in it");
         let amount = self.required_amount(obj, "", "amount");
-        if let Some(amount) = amount {
-            self.positive("amount", amount);
-            if let Some((code, exponent)) = &currency {
-                self.currency_precision("amount", amount, code, *exponent);
-            }
-        }
+        self.positive_money("amount", amount, currency.as_ref());
         let received_at = self.timestamp(obj, "received_at");
         let method = self.optional_string(obj, "", "method");
         let reference = self.optional_string(obj, "", "reference");
@@ -93,7 +83,7 @@ impl Checker {
     fn applied_to(
         &mut self,
         obj: &Map<String, Value>,
-        currency: Option<&(String, u16)>,
+        currency: Option<&Currency>,
     ) -> (Option<Vec<AppliedPayment>>, Option<Vec<Decimal>>) {
         let Some(value) = optional(obj, "applied_to") else {
             return (Some(Vec::new()), Some(Vec::new()));
@@ -123,13 +113,7 @@ impl Checker {
                 );
             }
             let amount = self.required_amount(obj, &at, "amount");
-            if let Some(amount) = amount {
-                let field = Field::new(&at, "amount");
-                self.positive(field, amount);
-                if let Some((code, exponent)) = currency {
-                    self.currency_precision(field, amount, code, *exponent);
-                }
-            }
+            self.positive_money(Field::new(&at, "amount"), amount, currency);
             amounts.push(amount.filter(|amount| *amount > Decimal::ZERO));
             applied.push(
                 invoice_id
@@ -155,20 +139,7 @@ mod tests {
       "reference": "ch_3N8x", "customer": { "id": "cus_42", "name": "Acme Inc" },
       "applied_to": [ { "invoice_id": "inv_01J9Z3K4", "amount": "12.99" } ], "metadata": {} }"#;
 
-    fn example() -> Value {
-        serde_json::from_str(CONTRACT_EXAMPLE).expect("the example is JSON")
-    }
-
-    fn ok(v: &Value) -> Payment {
-        match parse_payment(&bytes(v)) {
-            Ok(payment) => payment,
-            Err(e) => panic!("should parse, got: {e}"),
-        }
-    }
-
-    fn problems(v: &Value) -> Vec<FieldError> {
-        invalid(parse_payment(&bytes(v)))
-    }
+    fixture!(parse_payment => Payment, CONTRACT_EXAMPLE);
 
     /// The example for `amount`, applied as given.
     fn applied(amount: &str, applied: &[(&str, &str)]) -> Value {
@@ -200,63 +171,44 @@ mod tests {
         assert_eq!(payment.applied_to[0].invoice_id, "inv_01J9Z3K4");
         assert_eq!(payment.unapplied(), Decimal::ZERO);
         assert_eq!(payment.event_type(true), "payment.succeeded");
-        assert_eq!(payment.canonical_json(), example());
-        let loaded: Payment =
-            serde_json::from_str(&payment.canonical_text()).expect("canonical JSON loads");
-        assert_eq!(loaded, payment);
+        assert_round_trips(&payment, example());
     }
 
     #[test]
     fn every_problem_is_reported_together() {
-        let errors = invalid(parse_payment(b"{}"));
-        assert_eq!(
-            fields(&errors),
-            [
-                "id",
-                "status",
-                "currency",
-                "amount",
-                "received_at",
-                "customer"
-            ]
+        assert_required(
+            parse_payment,
+            "id status currency amount received_at customer",
         );
-        assert!(errors.iter().all(|e| e.message == "is required"));
 
-        let mut v = example();
-        set(&mut v, "/id", json!(1));
-        set(&mut v, "/status", json!("PAID"));
-        set(&mut v, "/entity", json!(""));
-        set(&mut v, "/currency", json!("DOLLARS"));
-        set(&mut v, "/amount", json!("12,99"));
-        set(&mut v, "/received_at", json!("2026-11-21"));
-        set(&mut v, "/method", json!("ca\u{0}rd"));
-        set(&mut v, "/reference", json!(""));
-        set(&mut v, "/customer", json!({"id": "cus_42", "name": ""}));
-        set(&mut v, "/applied_to/0/invoice_id", json!(null));
-        set(&mut v, "/metadata", json!([]));
-        let errors = problems(&v);
-        assert_problem(&errors, "id", "must be a string (got a number)");
-        assert_problem(
-            &errors,
-            "status",
-            "must be one of SUCCEEDED, VOID (got \"PAID\")",
+        let v = changed(
+            example(),
+            json!({
+                "/id": 1, "/status": "PAID", "/entity": "", "/currency": "DOLLARS",
+                "/amount": "12,99", "/received_at": "2026-11-21", "/method": "ca\u{0}rd",
+                "/reference": "", "/customer": {"id": "cus_42", "name": ""},
+                "/applied_to/0/invoice_id": null, "/metadata": []
+            }),
         );
-        assert_problem(&errors, "entity", "must not be empty");
-        assert_problem(&errors, "currency", "ISO 4217");
-        assert_problem(&errors, "amount", "must be a decimal amount");
-        assert_problem(&errors, "received_at", "must be an RFC 3339 timestamp");
-        assert_problem(&errors, "method", "NUL");
-        assert_problem(&errors, "reference", "must not be empty");
-        assert_problem(&errors, "customer.name", "must not be empty");
-        assert_problem(&errors, "applied_to[0].invoice_id", "is required");
-        assert_problem(&errors, "metadata", "must be an object (got an array)");
+        let errors = problems(&v);
         // amount did not parse, so the applied amounts are not compared with it.
-        assert_eq!(errors.len(), 11, "{errors:#?}");
-        let e = DocumentError::Invalid {
-            document: DocumentType::Payment,
-            problems: errors,
-        }
-        .to_string();
+        assert_problems(
+            &errors,
+            r#"
+            id: must be a string (got a number)
+            status: must be one of SUCCEEDED, VOID (got "PAID")
+            entity: must not be empty
+            currency: ISO 4217
+            amount: must be a decimal amount
+            received_at: must be an RFC 3339 timestamp
+            method: NUL
+            reference: must not be empty
+            customer.name: must not be empty
+            applied_to[0].invoice_id: is required
+            metadata: must be an object (got an array)
+            "#,
+        );
+        let e = refusal(DocumentType::Payment, errors);
         assert!(e.starts_with("the payment has 11 problems: id: "), "{e}");
     }
 

@@ -26,7 +26,7 @@ pub fn parse_refund(body: &[u8]) -> Result<Refund, DocumentError> {
 impl Checker {
     fn refund(&mut self, obj: &Map<String, Value>) -> Option<Refund> {
         let id = self.required_string(obj, "", "id");
-        let status = self.code(obj, "", "status", &RefundStatus::ALL, RefundStatus::as_str);
+        let status = self.status(obj, &RefundStatus::ALL, RefundStatus::as_str);
         let currency = self.currency(obj, "refunds cannot be made in it");
         let amount = self.required_amount(obj, "", "amount");
         let refunded_at = self.timestamp(obj, "refunded_at");
@@ -37,12 +37,7 @@ impl Checker {
         let entity = self.optional_string(obj, "", "entity");
         let metadata = self.metadata(obj);
 
-        if let Some(amount) = amount {
-            self.positive("amount", amount);
-            if let Some((code, exponent)) = &currency {
-                self.currency_precision("amount", amount, code, *exponent);
-            }
-        }
+        self.positive_money("amount", amount, currency.as_ref());
 
         Some(Refund {
             amount: amount?,
@@ -76,20 +71,7 @@ mod tests {
       "credit_note_id": "cn_01J9Z5", "payment_id": "pay_01J9Z6", "reference": "re_3N8y",
       "entity": "US", "metadata": { "ticket": "SUP-12" } }"#;
 
-    fn example() -> Value {
-        serde_json::from_str(EXAMPLE).expect("the example is JSON")
-    }
-
-    fn ok(v: &Value) -> Refund {
-        match parse_refund(&bytes(v)) {
-            Ok(refund) => refund,
-            Err(e) => panic!("should parse, got: {e}"),
-        }
-    }
-
-    fn problems(v: &Value) -> Vec<FieldError> {
-        invalid(parse_refund(&bytes(v)))
-    }
+    fixture!(parse_refund => Refund, EXAMPLE);
 
     #[test]
     fn example_parses_and_round_trips() {
@@ -103,66 +85,42 @@ mod tests {
         assert_eq!(refund.reference.as_deref(), Some("re_3N8y"));
         assert_eq!(refund.entity.as_deref(), Some("US"));
         assert_eq!(refund.event_type(true), "refund.succeeded");
-        assert_eq!(refund.canonical_json(), example());
-        let loaded: Refund =
-            serde_json::from_str(&refund.canonical_text()).expect("canonical JSON loads");
-        assert_eq!(loaded, refund);
+        assert_round_trips(&refund, example());
     }
 
     #[test]
     fn every_problem_is_reported_together() {
-        let errors = invalid(parse_refund(b"{}"));
-        assert_eq!(
-            fields(&errors),
-            [
-                "id",
-                "status",
-                "currency",
-                "amount",
-                "refunded_at",
-                "customer"
-            ]
+        assert_required(
+            parse_refund,
+            "id status currency amount refunded_at customer",
         );
-        assert!(errors.iter().all(|e| e.message == "is required"));
 
-        let mut v = example();
-        set(&mut v, "/id", json!(""));
-        set(&mut v, "/status", json!("REFUNDED"));
-        set(&mut v, "/currency", json!(840));
-        set(&mut v, "/amount", json!({"value": "2.17"}));
-        set(&mut v, "/refunded_at", json!("22/11/2026"));
-        set(&mut v, "/customer", json!([]));
-        set(&mut v, "/credit_note_id", json!(""));
-        set(&mut v, "/payment_id", json!(false));
-        set(&mut v, "/reference", json!("r".repeat(2000)));
-        set(&mut v, "/entity", json!(""));
-        set(&mut v, "/metadata", json!(1));
+        let v = changed(
+            example(),
+            json!({
+                "/id": "", "/status": "REFUNDED", "/currency": 840, "/amount": {"value": "2.17"},
+                "/refunded_at": "22/11/2026", "/customer": [], "/credit_note_id": "",
+                "/payment_id": false, "/reference": "r".repeat(2000), "/entity": "", "/metadata": 1
+            }),
+        );
         let errors = problems(&v);
-        assert_problem(&errors, "id", "must not be empty");
-        assert_problem(
+        assert_problems(
             &errors,
-            "status",
-            "must be one of SUCCEEDED, VOID (got \"REFUNDED\")",
+            r#"
+            id: must not be empty
+            status: must be one of SUCCEEDED, VOID (got "REFUNDED")
+            currency: must be a string (got a number)
+            amount: (got an object)
+            refunded_at: RFC 3339
+            customer: must be an object (got an array)
+            credit_note_id: must not be empty
+            payment_id: must be a string (got a boolean)
+            reference: must be at most 1024 characters long (got 2000)
+            entity: must not be empty
+            metadata: must be an object (got a number)
+            "#,
         );
-        assert_problem(&errors, "currency", "must be a string (got a number)");
-        assert_problem(&errors, "amount", "(got an object)");
-        assert_problem(&errors, "refunded_at", "RFC 3339");
-        assert_problem(&errors, "customer", "must be an object (got an array)");
-        assert_problem(&errors, "credit_note_id", "must not be empty");
-        assert_problem(&errors, "payment_id", "must be a string (got a boolean)");
-        assert_problem(
-            &errors,
-            "reference",
-            "must be at most 1024 characters long (got 2000)",
-        );
-        assert_problem(&errors, "entity", "must not be empty");
-        assert_problem(&errors, "metadata", "must be an object (got a number)");
-        assert_eq!(errors.len(), 11, "{errors:#?}");
-        let e = DocumentError::Invalid {
-            document: DocumentType::Refund,
-            problems: errors,
-        }
-        .to_string();
+        let e = refusal(DocumentType::Refund, errors);
         assert!(e.starts_with("the refund has 11 problems: "), "{e}");
     }
 

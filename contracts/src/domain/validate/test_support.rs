@@ -1,9 +1,87 @@
 //! Helpers for the validation tests of the ledger documents.
 
-use super::{DocumentError, FieldError};
-use crate::domain::document::Document;
+use super::{DocumentError, FieldError, InvoiceError};
+use crate::domain::document::{Document, DocumentType};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use std::fmt::Debug;
+use std::fmt::{Debug, Display};
+
+/// Declares the helpers of one document's tests: `example()`, the JSON of the example
+/// text; `ok(v)`, the document `v` parses to; `problems(v)`, why `v` is refused.
+macro_rules! fixture {
+    ($parse:expr => $document:ty, $example:expr) => {
+        fn example() -> serde_json::Value {
+            serde_json::from_str($example).expect("the example is JSON")
+        }
+
+        fn ok(v: &serde_json::Value) -> $document {
+            accepted($parse(&bytes(v)))
+        }
+
+        fn problems(v: &serde_json::Value) -> Vec<FieldError> {
+            invalid($parse(&bytes(v)))
+        }
+    };
+}
+
+pub(super) use fixture;
+
+/// An error that may list the problems of a refused document.
+pub(super) trait Refusal: Debug + Display {
+    /// The problems, when the document was refused as invalid.
+    fn into_problems(self) -> Option<Vec<FieldError>>;
+
+    /// The message, line and column, when the body was refused as malformed.
+    fn malformed(&self) -> Option<(&str, usize, usize)>;
+}
+
+impl Refusal for DocumentError {
+    fn into_problems(self) -> Option<Vec<FieldError>> {
+        match self {
+            DocumentError::Invalid { problems, .. } => Some(problems),
+            DocumentError::Malformed { .. } => None,
+        }
+    }
+
+    fn malformed(&self) -> Option<(&str, usize, usize)> {
+        match self {
+            DocumentError::Malformed {
+                message,
+                line,
+                column,
+            } => Some((message, *line, *column)),
+            DocumentError::Invalid { .. } => None,
+        }
+    }
+}
+
+impl Refusal for InvoiceError {
+    fn into_problems(self) -> Option<Vec<FieldError>> {
+        match self {
+            InvoiceError::Invalid(problems) => Some(problems),
+            _ => None,
+        }
+    }
+
+    fn malformed(&self) -> Option<(&str, usize, usize)> {
+        match self {
+            InvoiceError::Malformed {
+                message,
+                line,
+                column,
+            } => Some((message, *line, *column)),
+            _ => None,
+        }
+    }
+}
+
+/// The accepted document; panics when it was refused.
+pub(super) fn accepted<T, E: Display>(result: Result<T, E>) -> T {
+    match result {
+        Ok(document) => document,
+        Err(e) => panic!("should parse, got: {e}"),
+    }
+}
 
 /// Sets the value at a `/`-separated JSON pointer, adding the last key if needed.
 pub(super) fn set(v: &mut Value, pointer: &str, new: Value) {
@@ -30,14 +108,25 @@ pub(super) fn remove(v: &mut Value, pointer: &str) {
         .expect("field exists in the test document");
 }
 
+/// `v` with the value at each JSON pointer (the keys of `changes`) set as in [`set`].
+pub(super) fn changed(mut v: Value, changes: Value) -> Value {
+    let Value::Object(changes) = changes else {
+        panic!("changes are an object of pointers and values");
+    };
+    for (pointer, new) in changes {
+        set(&mut v, &pointer, new);
+    }
+    v
+}
+
 pub(super) fn bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).expect("test JSON serializes")
 }
 
 /// The problems of a refused document; panics when it was accepted or malformed.
-pub(super) fn invalid<T: Debug>(result: Result<T, DocumentError>) -> Vec<FieldError> {
-    match result {
-        Err(DocumentError::Invalid { problems, .. }) => problems,
+pub(super) fn invalid<T: Debug, E: Refusal>(result: Result<T, E>) -> Vec<FieldError> {
+    match result.map_err(Refusal::into_problems) {
+        Err(Some(problems)) => problems,
         other => panic!("should be Invalid, got: {other:?}"),
     }
 }
@@ -54,6 +143,26 @@ pub(super) fn assert_problem(errors: &[FieldError], field: &str, text: &str) {
             .any(|e| e.field == field && e.message.contains(text)),
         "expected {field}: …{text}… among {errors:#?}"
     );
+}
+
+/// Asserts that there are exactly as many problems as lines in `expected`, and that each
+/// line, `field: text`, names a problem as [`assert_problem`] does.
+pub(super) fn assert_problems(errors: &[FieldError], expected: &str) {
+    let lines: Vec<&str> = expected
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    for line in &lines {
+        let (field, text) = line.split_once(": ").expect("a line is `field: text`");
+        assert_problem(errors, field, text);
+    }
+    assert_eq!(errors.len(), lines.len(), "{errors:#?}");
+}
+
+/// The message of a refused `document` with these problems.
+pub(super) fn refusal(document: DocumentType, problems: Vec<FieldError>) -> String {
+    DocumentError::Invalid { document, problems }.to_string()
 }
 
 /// Asserts that the only problem is `field` with exactly `message`.
@@ -125,40 +234,61 @@ pub(super) fn assert_hash_stability<D>(
 }
 
 /// Checks that bodies that are not JSON objects are refused as malformed.
-pub(super) fn assert_malformed_refused<D: Debug>(
-    parse: impl Fn(&[u8]) -> Result<D, DocumentError>,
+pub(super) fn assert_malformed_refused<D: Debug, E: Refusal>(
+    parse: impl Fn(&[u8]) -> Result<D, E>,
 ) {
-    match parse(b"{\n  \"id\": \"x_1\",\n  oops\n}") {
-        Err(DocumentError::Malformed {
-            message,
-            line,
-            column,
-        }) => {
-            assert_eq!((line, column), (3, 3));
-            assert!(!message.contains("at line"), "{message}");
-        }
-        other => panic!("expected Malformed, got {other:?}"),
-    }
-    match parse(b"  [1, 2]") {
-        Err(e @ DocumentError::Malformed { .. }) => {
-            assert_eq!(
-                e.to_string(),
-                "the body is not a JSON object: expected an object, got an array (line 1, column 3)"
-            );
-            assert!(e.problems().is_empty());
-        }
-        other => panic!("expected Malformed, got {other:?}"),
-    }
+    let e = parse(b"{\n  \"id\": \"x_1\",\n  oops\n}").expect_err("not JSON");
+    let (message, line, column) = e.malformed().expect("malformed");
+    assert_eq!((line, column), (3, 3));
+    assert!(!message.contains("at line"), "{message}");
+    let e = parse(b"  [1, 2]").expect_err("not an object");
+    assert_eq!(
+        e.malformed(),
+        Some(("expected an object, got an array", 1, 3))
+    );
+    assert_eq!(
+        e.to_string(),
+        "the body is not a JSON object: expected an object, got an array (line 1, column 3)"
+    );
     for body in [
         &b""[..],
         b"null",
         b"\"x\"",
         b"{} trailing",
         &[b'"', 0xff, b'"'],
+        b"nope",
     ] {
+        let e = parse(body).expect_err("not a JSON object");
+        assert!(e.malformed().is_some(), "{body:?}: {e:?}");
+        let text = e.to_string();
         assert!(
-            matches!(parse(body), Err(DocumentError::Malformed { .. })),
-            "{body:?}"
+            text.starts_with("the body is not a JSON object: "),
+            "{text}"
         );
     }
+}
+
+/// The canonical JSON of `document` is `expected`, and its canonical text loads back as
+/// the same document.
+pub(super) fn assert_round_trips<D>(document: &D, expected: Value)
+where
+    D: Document + DeserializeOwned + PartialEq + Debug,
+{
+    assert_eq!(document.canonical_json(), expected);
+    let loaded: D = serde_json::from_str(&document.canonical_text()).expect("canonical JSON loads");
+    assert_eq!(&loaded, document);
+}
+
+/// An empty body is refused with exactly these fields (space-separated, in this order)
+/// reported as `is required`.
+pub(super) fn assert_required<D: Debug, E: Refusal>(
+    parse: impl Fn(&[u8]) -> Result<D, E>,
+    required: &str,
+) {
+    let errors = invalid(parse(b"{}"));
+    assert_eq!(
+        fields(&errors),
+        required.split_whitespace().collect::<Vec<_>>()
+    );
+    assert!(errors.iter().all(|e| e.message == "is required"));
 }

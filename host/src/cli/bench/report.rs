@@ -11,6 +11,14 @@ use super::load::Pushed;
 use super::sink::Sink;
 use crate::store::Store;
 
+/// Prints one line of the table: the label, then the value (`format!` arguments)
+/// right-aligned.
+macro_rules! row {
+    ($label:expr, $($value:tt)+) => {
+        println!("  {:<34} {:>12}", $label, format!($($value)+))
+    };
+}
+
 /// Everything the bench reports.
 pub(super) struct Figures {
     backend: &'static str,
@@ -113,56 +121,45 @@ impl Figures {
             "erp-sync bench: {n} invoices x {} line(s), path {path}, {mode}, {} store, {} host(s)",
             args.lines, self.backend, args.hosts
         );
-        row(
-            "raw ceiling (client -> sink)",
-            format!("{:.0} req/s", self.raw_rps),
-        );
-        row("ingest throughput", format!("{:.0} inv/s", self.ingest_rps));
-        row(
-            "delivered throughput",
-            format!("{:.0} inv/s", self.delivered_rps),
-        );
-        row(
-            "delivered / raw ceiling",
-            format!("{:.1} %", self.ratio * 100.0),
-        );
-        row("ingest->delivered p50", format!("{:.2} ms", self.p50));
-        row("ingest->delivered p99", format!("{:.2} ms", self.p99));
-        row("ingest->delivered max", format!("{:.2} ms", self.max));
-        row(
-            "delivered / refused",
-            format!("{} / {}", self.delivered, self.rejected),
-        );
-        row(
+        row!("raw ceiling (client -> sink)", "{:.0} req/s", self.raw_rps);
+        row!("ingest throughput", "{:.0} inv/s", self.ingest_rps);
+        row!("delivered throughput", "{:.0} inv/s", self.delivered_rps);
+        row!("delivered / raw ceiling", "{:.1} %", self.ratio * 100.0);
+        row!("ingest->delivered p50", "{:.2} ms", self.p50);
+        row!("ingest->delivered p99", "{:.2} ms", self.p99);
+        row!("ingest->delivered max", "{:.2} ms", self.max);
+        let (delivered, refused) = (self.delivered, self.rejected);
+        row!("delivered / refused", "{delivered} / {refused}");
+        row!(
             "store writes / commits",
-            format!(
-                "{} / {} ({per_commit:.1} per commit)",
-                self.write_ops, self.commits
-            ),
+            "{} / {} ({per_commit:.1} per commit)",
+            self.write_ops,
+            self.commits
         );
         if args.backlog {
-            row(
+            row!(
                 "backlog when the sink came up",
-                format!("{} inv", self.backlog_at_release),
+                "{} inv",
+                self.backlog_at_release
             );
-            row("backlog drain rate", format!("{:.0} inv/s", self.drain_rps));
+            row!("backlog drain rate", "{:.0} inv/s", self.drain_rps);
         }
-        row(
+        row!(
             "sync-log by invoice id p50 / p99",
-            format!("{log_p50:.2} / {log_p99:.2} ms"),
+            "{log_p50:.2} / {log_p99:.2} ms"
         );
         if let (Some((server, load)), Some(ceiling)) = (self.cpu_us, self.server_only_rps) {
-            row(
+            row!(
                 "CPU per invoice: server / load+sink",
-                format!("{server:.0} / {load:.0} µs"),
+                "{server:.0} / {load:.0} µs"
             );
-            row(
-                &format!("server alone on {} cores (CPU-bound)", self.cores),
-                format!("{ceiling:.0} inv/s"),
+            row!(
+                format!("server alone on {} cores (CPU-bound)", self.cores),
+                "{ceiling:.0} inv/s"
             );
         }
         if let Some(mib) = self.rss_mib {
-            row("peak RSS (whole process)", format!("{mib:.1} MiB"));
+            row!("peak RSS (whole process)", "{mib:.1} MiB");
         }
         println!(
             "{}",
@@ -187,11 +184,6 @@ impl Figures {
             })
         );
     }
-}
-
-/// One line of the table: the label, then the value right-aligned.
-fn row(label: &str, value: String) {
-    println!("  {label:<34} {value:>12}");
 }
 
 /// `count` over the time from `from` to `to` (never zero), per second.

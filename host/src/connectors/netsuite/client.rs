@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::Request;
 use super::api::{NsError, NsErrorKind, id_from_location};
 use super::tba::{self, Credentials};
 use crate::store::now_ms;
@@ -81,23 +82,29 @@ pub fn service_url(
     })
 }
 
-/// Sends one signed request to the record service (fresh nonce and timestamp) and reads
-/// the answer.
-pub async fn send(
+/// Sends one signed request (fresh nonce and timestamp) and reads the answer.
+pub(super) async fn send(
     http: &reqwest::Client,
     account: &Account,
-    method: reqwest::Method,
-    path: &str,
-    query: &[(&str, &str)],
-    body: Option<&Value>,
+    request: &Request<'_>,
 ) -> Result<Answer, NsError> {
-    let url = request_url(&account.base, path, query)?;
-    send_url(http, account, method, url, body, &[]).await
+    match request {
+        Request::Record {
+            method,
+            path,
+            query,
+            body,
+        } => {
+            let url = request_url(&account.base, path, query)?;
+            send_url(http, account, method.clone(), url, *body, &[]).await
+        }
+        Request::Query { q, limit, offset } => suiteql(http, account, q, *limit, *offset).await,
+    }
 }
 
 /// Sends one SuiteQL query (`POST …/query/v1/suiteql`, `Prefer: transient`) for one
 /// page of `limit` rows from `offset`.
-pub async fn suiteql(
+async fn suiteql(
     http: &reqwest::Client,
     account: &Account,
     q: &str,

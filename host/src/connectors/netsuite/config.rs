@@ -6,8 +6,9 @@
 use serde_json::{Map, Value};
 
 use crate::connectors::egress;
-use crate::connectors::onboarding::{CheckedConfig, ConfigContext, ConfigError, without_nulls};
-use crate::store::ConnectionRow;
+use crate::connectors::onboarding::{
+    Checked, CheckedConfig, ConfigChange, ConfigError, without_nulls,
+};
 
 /// The NetSuite credentials, which are sealed; everything else stays in the config.
 pub const SECRETS: [&str; 4] = [
@@ -31,11 +32,12 @@ const KNOWN: [&str; 9] = [
 
 /// Checks a NetSuite config: on create (`current` is `None`) the credentials are
 /// required and split off; on a change they are refused.
-pub async fn check(
-    ctx: &ConfigContext<'_>,
-    config: Map<String, Value>,
-    current: Option<&ConnectionRow>,
-) -> Result<CheckedConfig, ConfigError> {
+pub async fn check(change: ConfigChange<'_>) -> Checked {
+    let ConfigChange {
+        ctx,
+        config,
+        current,
+    } = change;
     let mut config = without_nulls(config);
     let mut secrets = Map::new();
     for key in SECRETS {

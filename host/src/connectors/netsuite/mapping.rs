@@ -32,6 +32,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::connectors::Gap;
+use crate::connectors::lines::reference;
 pub use crate::connectors::lines::{ItemRules, amount};
 use crate::domain::Invoice;
 
@@ -79,18 +80,7 @@ pub fn item_lines_with_gaps(invoice: &Invoice, rules: &ItemRules) -> (Vec<Value>
     let mut lines = Vec::new();
     let mut gaps = Vec::new();
     for (i, line) in invoice.lines.iter().enumerate() {
-        let item = rules.item_for(line.product_id.as_deref(), line.line_type.as_str());
-        if item.is_none() {
-            gaps.push(Gap::new(
-                format!("lines[{i}].product_id"),
-                format!(
-                    "line {} has no NetSuite item: add {:?} or {:?} to the connection's item_map, or set default_item_id",
-                    line.id,
-                    line.product_id.as_deref().unwrap_or("<product id>"),
-                    line.line_type.as_str()
-                ),
-            ));
-        }
+        let item = rules.item_or_gap(i, line, "NetSuite item", &mut gaps);
         let mut out = json!({
             "item": {"id": item.cloned().unwrap_or_default()},
             "description": line.description,
@@ -166,12 +156,7 @@ pub fn invoice_body(
     if let Some(subsidiary) = subsidiary_id {
         body["subsidiary"] = json!({"id": subsidiary});
     }
-    let reference = invoice
-        .metadata
-        .get("po_number")
-        .or_else(|| invoice.metadata.get("reference"))
-        .and_then(Value::as_str);
-    if let Some(reference) = reference {
+    if let Some(reference) = reference(invoice, ["po_number", "reference"]) {
         body["otherRefNum"] = json!(reference);
     }
     body

@@ -41,8 +41,6 @@ pub mod mapping;
 pub mod preview;
 pub mod tba;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -51,9 +49,10 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::limits::{AccountLimits, Rules};
+use super::locks::KeyedLocks;
 use super::{
-    CheckedConfig, ConfigContext, ConfigError, Connector, ErpEntry, ErpList, Onboarding, Outcome,
-    Preview, PreviewInput, Provider, SyncRequest,
+    Checked, ConfigChange, Connector, Entries, ErpList, Outcome, Preview, PreviewInput,
+    SyncRequest, profile,
 };
 use crate::store::{ConnectionRow, ErpRecord, Store};
 use api::{NsError, NsErrorKind};
@@ -122,7 +121,7 @@ pub struct NetSuiteConnector {
     limits: AccountLimits,
     /// One customer upsert at a time per (account, customer): a burst of a new
     /// customer's invoices sends one upsert, not one each racing to create it.
-    customer_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    customer_locks: KeyedLocks,
 }
 
 /// One request to NetSuite.
@@ -184,7 +183,7 @@ impl NetSuiteConnector {
             )
             .capping_pauses(max_pause),
             store,
-            customer_locks: Mutex::new(HashMap::new()),
+            customer_locks: KeyedLocks::default(),
         }
     }
 
@@ -263,27 +262,7 @@ impl NetSuiteConnector {
                 .try_enter(&key, &session.stop)
                 .await
                 .map_err(|blocked| blocked_error(blocked, &key))?;
-            let result = match &request {
-                Request::Record {
-                    method,
-                    path,
-                    query,
-                    body,
-                } => {
-                    client::send(
-                        &self.http,
-                        &session.account,
-                        method.clone(),
-                        path,
-                        query,
-                        *body,
-                    )
-                    .await
-                }
-                Request::Query { q, limit, offset } => {
-                    client::suiteql(&self.http, &session.account, q, *limit, *offset).await
-                }
-            };
+            let result = client::send(&self.http, &session.account, &request).await;
             // The account's limit is shared with its other integrations: learn it.
             match &result {
                 Err(e) if e.is_over_concurrency() => pass.over_limit(),
@@ -341,10 +320,11 @@ impl NetSuiteConnector {
         kind: &str,
         local_id: &str,
     ) -> Result<Option<ErpRecord>, Outcome> {
-        self.store
-            .erp_record(&session.account.key(), &session.tenant_id, kind, local_id)
-            .await
-            .map_err(Outcome::from)
+        let account = session.account.key();
+        Ok(self
+            .store
+            .erp_record(&account, &session.tenant_id, kind, local_id)
+            .await?)
     }
 
     async fn remember(
@@ -355,20 +335,13 @@ impl NetSuiteConnector {
         remote_id: &str,
         version: Option<String>,
     ) -> Result<(), Outcome> {
-        let record = ErpRecord {
-            remote_id: remote_id.to_string(),
-            version,
-        };
+        let remote_id = remote_id.to_string();
+        let record = ErpRecord { remote_id, version };
+        let (account, tenant) = (session.account.key(), &session.tenant_id);
         self.store
-            .put_erp_record(
-                &session.account.key(),
-                &session.tenant_id,
-                kind,
-                local_id,
-                &record,
-            )
-            .await
-            .map_err(Outcome::from)
+            .put_erp_record(&account, tenant, kind, local_id, &record)
+            .await?;
+        Ok(())
     }
 
     /// Upserts `body` as the `record_type` with external id `eid`; answers its internal
@@ -414,25 +387,9 @@ impl NetSuiteConnector {
         let fingerprint = mapping::fingerprint(&body);
         let eid = external_id("cus", &session.tenant_id, local);
         let key = format!("{}/{eid}", session.account.key());
-        let lock = self
-            .customer_locks
-            .lock()
-            .expect("customer locks")
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        let result = {
-            let _guard = lock.lock().await;
-            self.upsert_customer(session, local, &eid, &body, fingerprint)
-                .await
-        };
-        // Forget the lock once nobody else holds or waits for it.
-        let mut locks = self.customer_locks.lock().expect("customer locks");
-        drop(lock);
-        if locks.get(&key).is_some_and(|l| Arc::strong_count(l) == 1) {
-            locks.remove(&key);
-        }
-        result
+        let _guard = self.customer_locks.lock(&key).await;
+        self.upsert_customer(session, local, &eid, &body, fingerprint)
+            .await
     }
 
     async fn upsert_customer(
@@ -608,22 +565,7 @@ impl NetSuiteConnector {
 
 #[async_trait]
 impl Connector for NetSuiteConnector {
-    fn provider(&self) -> Provider {
-        Provider::NetSuite
-    }
-
-    fn onboarding(&self) -> Onboarding {
-        Onboarding::TestFirst
-    }
-
-    async fn check_config(
-        &self,
-        ctx: &ConfigContext<'_>,
-        config: serde_json::Map<String, serde_json::Value>,
-        current: Option<&ConnectionRow>,
-    ) -> Result<CheckedConfig, ConfigError> {
-        config::check(ctx, config, current).await
-    }
+    profile!(NetSuite, TestFirst);
 
     async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
         match self.sync_invoice(&req).await {
@@ -631,25 +573,24 @@ impl Connector for NetSuiteConnector {
         }
     }
 
-    /// A cheap authenticated read (one customer), and the configured subsidiary, so wrong
-    /// credentials or a wrong subsidiary fail here rather than at the first invoice.
+    async fn check_change(&self, change: ConfigChange<'_>) -> Checked {
+        config::check(change).await
+    }
+
     fn in_flight_cap(&self) -> usize {
         self.limits.ceiling() * 2
     }
 
-    async fn lookup(
-        &self,
-        connection: &ConnectionRow,
-        secrets: &Value,
-        list: ErpList,
-    ) -> Result<Vec<ErpEntry>, Outcome> {
+    async fn lookup(&self, connection: &ConnectionRow, secrets: &Value, list: ErpList) -> Entries {
         self.list(connection, secrets, list).await
     }
 
     async fn preview(&self, input: PreviewInput<'_>) -> Result<Preview, Outcome> {
-        self.preview_invoice(input).await
+        self.preview_of(input).await
     }
 
+    /// A cheap authenticated read (one customer), and the configured subsidiary, so wrong
+    /// credentials or a wrong subsidiary fail here rather than at the first invoice.
     async fn test(&self, connection: &ConnectionRow, secrets: &Value) -> Outcome {
         let session = match self.session(connection, secrets, CancellationToken::new()) {
             Ok(s) => s,

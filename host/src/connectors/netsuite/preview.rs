@@ -13,10 +13,7 @@ use crate::connectors::mapping_aids::{json_headers, known_ids};
 use crate::connectors::{ErpList, Gap, Outcome, Preview, PreviewInput, PreviewRequest};
 
 impl NetSuiteConnector {
-    pub(super) async fn preview_invoice(
-        &self,
-        input: PreviewInput<'_>,
-    ) -> Result<Preview, Outcome> {
+    pub(super) async fn preview_of(&self, input: PreviewInput<'_>) -> Result<Preview, Outcome> {
         let invoice = input.invoice;
         let session = self.session(input.connection, input.secrets, CancellationToken::new())?;
         let eid = external_id("inv", &session.tenant_id, &invoice.id);

@@ -231,12 +231,16 @@ mod tests {
 
     #[test]
     fn encodes_the_rfc_3986_unreserved_set_only() {
-        assert_eq!(encode("AZaz09-._~"), "AZaz09-._~");
-        assert_eq!(encode("a b+c*d"), "a%20b%2Bc%2Ad");
-        assert_eq!(encode("=/:\"!'()"), "%3D%2F%3A%22%21%27%28%29");
-        assert_eq!(encode("%"), "%25");
-        assert_eq!(encode("é€"), "%C3%A9%E2%82%AC");
-        assert_eq!(encode(""), "");
+        for (raw, encoded) in [
+            ("AZaz09-._~", "AZaz09-._~"),
+            ("a b+c*d", "a%20b%2Bc%2Ad"),
+            ("=/:\"!'()", "%3D%2F%3A%22%21%27%28%29"),
+            ("%", "%25"),
+            ("é€", "%C3%A9%E2%82%AC"),
+            ("", ""),
+        ] {
+            assert_eq!(encode(raw), encoded, "{raw:?}");
+        }
     }
 
     #[test]

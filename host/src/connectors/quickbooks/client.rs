@@ -15,7 +15,6 @@ use super::api::MINOR_VERSION;
 use super::mapping::quote;
 use crate::connectors::Outcome;
 use crate::connectors::oauth_client::{CallError, Next, Retries};
-use crate::store::Provider;
 
 pub use crate::connectors::oauth_client::Session;
 
@@ -48,43 +47,35 @@ impl QuickBooksConnector {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, CallError> {
-        let url = format!(
-            "{}/v3/company/{}/{path}",
-            self.app.api_base.trim_end_matches('/'),
-            session.account_id
-        );
+        let base = self.app.api_base.trim_end_matches('/');
+        let url = format!("{base}/v3/company/{}/{path}", session.account_id);
         let mut request = self
             .client
-            .http
-            .request(method, url)
-            .bearer_auth(&session.tokens.access_token)
-            .header(reqwest::header::ACCEPT, "application/json")
+            .request(session, method, url)
             .query(&[("minorversion", MINOR_VERSION)])
             .query(query);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| CallError::network(Provider::QuickBooks, &e))?;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| CallError::network(Provider::QuickBooks, &e))?;
-        if (200..300).contains(&status) {
-            serde_json::from_str(&text)
-                .map_err(|e| CallError::unreadable(Provider::QuickBooks, status, &e))
+        let answer = self.client.answer(request).await?;
+        if answer.is_success() {
+            answer.json()
         } else {
-            Err(CallError::from_quickbooks(status, &content_type, &text))
+            let content_type = answer.header(reqwest::header::CONTENT_TYPE);
+            let content_type = content_type.unwrap_or_default();
+            Err(CallError::from_quickbooks(
+                answer.status,
+                content_type,
+                &answer.text,
+            ))
         }
+    }
+
+    /// The answer to one query `q` (QuickBooks' SQL-like query language).
+    async fn query(&self, session: &mut Session, q: &str) -> Result<Value, Outcome> {
+        let query = [("query", q)];
+        self.call(session, reqwest::Method::GET, "query", &query, None)
+            .await
     }
 
     /// The first `entity` whose `field` equals `value`, if any.
@@ -96,15 +87,7 @@ impl QuickBooksConnector {
         value: &str,
     ) -> Result<Option<Value>, Outcome> {
         let q = format!("select * from {entity} where {field} = {}", quote(value));
-        let answer = self
-            .call(
-                session,
-                reqwest::Method::GET,
-                "query",
-                &[("query", &q)],
-                None,
-            )
-            .await?;
+        let answer = self.query(session, &q).await?;
         Ok(answer["QueryResponse"][entity].get(0).cloned())
     }
 
@@ -124,15 +107,7 @@ impl QuickBooksConnector {
                 "select * from {entity} {filter} startposition {} maxresults {PAGE}",
                 all.len() + 1
             );
-            let answer = self
-                .call(
-                    session,
-                    reqwest::Method::GET,
-                    "query",
-                    &[("query", &q)],
-                    None,
-                )
-                .await?;
+            let answer = self.query(session, &q).await?;
             let page = answer["QueryResponse"][entity]
                 .as_array()
                 .cloned()

@@ -26,28 +26,50 @@ pub const DEFAULT_ITEM_NAME: &str = "Services";
 /// Each company's settings and `Services` Item, with when they were read.
 #[derive(Default)]
 pub struct Companies {
-    kept: Mutex<HashMap<String, (Instant, Company)>>,
-    services: Mutex<HashMap<String, (Instant, Option<String>)>>,
+    kept: Kept<Company>,
+    services: Kept<Option<String>>,
+}
+
+/// Values per company, each with when it was read.
+struct Kept<T>(Mutex<HashMap<String, (Instant, T)>>);
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept(Mutex::default())
+    }
+}
+
+impl<T: Clone> Kept<T> {
+    /// The company's value, if it was read within [`KEEP`].
+    fn get(&self, account: &str) -> Option<T> {
+        let kept = self.0.lock().expect("companies lock");
+        kept.get(account)
+            .filter(|(at, _)| at.elapsed() < KEEP)
+            .map(|(_, value)| value.clone())
+    }
+
+    /// Keeps a value just read.
+    fn put(&self, account: &str, value: T) {
+        let mut kept = self.0.lock().expect("companies lock");
+        kept.insert(account.to_string(), (Instant::now(), value));
+    }
+
+    /// Forgets the company's value.
+    fn forget(&self, account: &str) {
+        self.0.lock().expect("companies lock").remove(account);
+    }
 }
 
 impl QuickBooksConnector {
     /// The session's company settings (kept for [`KEEP`]).
     pub(super) async fn company(&self, session: &mut Session) -> Result<Company, Outcome> {
-        if let Some((at, company)) = self
-            .companies
-            .kept
-            .lock()
-            .expect("companies lock")
-            .get(&session.account_id)
-            && at.elapsed() < KEEP
-        {
-            return Ok(company.clone());
+        if let Some(company) = self.companies.kept.get(&session.account_id) {
+            return Ok(company);
         }
         let company = self.read_company(session).await?;
-        self.companies.kept.lock().expect("companies lock").insert(
-            session.account_id.clone(),
-            (Instant::now(), company.clone()),
-        );
+        self.companies
+            .kept
+            .put(&session.account_id, company.clone());
         Ok(company)
     }
 
@@ -94,40 +116,21 @@ impl QuickBooksConnector {
         &self,
         session: &mut Session,
     ) -> Result<Option<String>, Outcome> {
-        if let Some((at, id)) = self
-            .companies
-            .services
-            .lock()
-            .expect("companies lock")
-            .get(&session.account_id)
-            && at.elapsed() < KEEP
-        {
-            return Ok(id.clone());
+        if let Some(id) = self.companies.services.get(&session.account_id) {
+            return Ok(id);
         }
         let id = self
             .query_one(session, "Item", "Name", DEFAULT_ITEM_NAME)
             .await?
             .and_then(|item| item["Id"].as_str().map(str::to_string));
-        self.companies
-            .services
-            .lock()
-            .expect("companies lock")
-            .insert(session.account_id.clone(), (Instant::now(), id.clone()));
+        self.companies.services.put(&session.account_id, id.clone());
         Ok(id)
     }
 
     /// Forgets what is kept of the session's company, so the next read is fresh (a test
     /// sync reads everything anew).
     pub(super) fn forget_company(&self, session: &Session) {
-        self.companies
-            .kept
-            .lock()
-            .expect("companies lock")
-            .remove(&session.account_id);
-        self.companies
-            .services
-            .lock()
-            .expect("companies lock")
-            .remove(&session.account_id);
+        self.companies.kept.forget(&session.account_id);
+        self.companies.services.forget(&session.account_id);
     }
 }

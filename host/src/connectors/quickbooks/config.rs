@@ -2,30 +2,21 @@
 //! (see [`super::mapping`]). `realm_id`, the company, is learnt at the OAuth callback and
 //! cannot be set or changed: another company is another connection.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::connectors::onboarding::{CheckedConfig, ConfigError, without_nulls};
-use crate::store::ConnectionRow;
+use crate::connectors::onboarding::{Checked, ConfigChange, ConfigError, Learned};
 
 const KNOWN: [&str; 3] = ["item_map", "default_item_id", "tax_code_map"];
 
+/// The company, bound at the OAuth callback.
+const REALM: Learned = Learned {
+    key: "realm_id",
+    why: "is set when the company is authorized; connect another company with a new connection",
+};
+
 /// Checks a QuickBooks config, for a new connection or a change of `current`.
-pub fn check(
-    config: Map<String, Value>,
-    current: Option<&ConnectionRow>,
-) -> Result<CheckedConfig, ConfigError> {
-    let learned = current.and_then(|c| c.config.get("realm_id"));
-    let mut config = without_nulls(config);
-    match (config.remove("realm_id"), learned) {
-        (None, _) => {}
-        (Some(given), Some(learned)) if given == *learned => {}
-        (Some(_), _) => {
-            return Err(ConfigError::new(
-                "config.realm_id",
-                "is set when the company is authorized; connect another company with a new connection",
-            ));
-        }
-    }
+pub fn check(change: ConfigChange<'_>) -> Checked {
+    let (config, realm) = REALM.split(change)?;
     for (key, value) in &config {
         match (key.as_str(), value) {
             ("item_map", Value::Object(m)) if m.values().all(Value::is_string) => {}
@@ -52,8 +43,5 @@ pub fn check(
             (other, _) => return Err(ConfigError::unknown(other, "QuickBooks", &KNOWN)),
         }
     }
-    if let Some(realm) = learned {
-        config.insert("realm_id".into(), realm.clone());
-    }
-    Ok(CheckedConfig::plain(Value::Object(config)))
+    Ok(REALM.keep(config, realm))
 }

@@ -13,7 +13,7 @@ use crate::store::ConnectionRow;
 #[async_trait]
 impl OAuthConnect for QuickBooksConnector {
     fn authorize(&self) -> Result<Authorization, String> {
-        Ok(self.client.tokens.flow()?.authorize())
+        self.client.authorize()
     }
 
     /// Exchanges the code, seals the tokens, and keeps the company as `realm_id`.
@@ -22,15 +22,11 @@ impl OAuthConnect for QuickBooksConnector {
         connection: &ConnectionRow,
         callback: &Callback<'_>,
     ) -> Result<(), ConnectError> {
-        let realm = callback
-            .params
-            .get("realmId")
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| {
-                ConnectError::BadCallback(
-                    "QuickBooks did not say which company was authorized (no realmId)".into(),
-                )
-            })?;
+        let Some(realm) = callback.params.get("realmId").filter(|r| !r.is_empty()) else {
+            return Err(ConnectError::BadCallback(
+                "QuickBooks did not say which company was authorized (no realmId)".into(),
+            ));
+        };
         if let Some(previous) = connection.config.get("realm_id").and_then(Value::as_str)
             && previous != realm
         {

@@ -9,23 +9,13 @@
 //! is settled by looking the name up again. One resolution per customer runs at a time
 //! per company, so a bill run's deliveries for a new customer create it once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use serde_json::Value;
 
 use super::QuickBooksConnector;
 use super::client::Session;
 use super::mapping::{self, Company};
-use crate::connectors::Outcome;
+use crate::connectors::{Outcome, remember_customer};
 use crate::domain::Customer;
-use crate::store::ErpRecord;
-
-/// One lock per (company, customer, currency) being resolved.
-#[derive(Default)]
-pub struct CustomerLocks {
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
 
 /// The key of a customer's mapping: its id in the home currency (as before currencies
 /// were known), `<id>@<currency>` in another.
@@ -72,41 +62,19 @@ impl QuickBooksConnector {
         // One lock per customer, whatever the currency: two currencies of one new
         // customer would otherwise both claim its plain name.
         let lock_key = format!("{account}/{}", customer.id);
-        let lock = self
-            .customer_locks
-            .locks
-            .lock()
-            .expect("customer locks")
-            .entry(lock_key.clone())
-            .or_default()
-            .clone();
         let result = {
-            let _guard = lock.lock().await;
+            let _guard = self.customer_locks.lock(&lock_key).await;
             // Whoever held the lock may have resolved it meanwhile.
             match remembered(&self.store).await? {
                 Some(r) => Ok(r.remote_id),
-                None => self.resolve(session, customer, currency, company).await,
+                None => {
+                    let currency = currency.to_ascii_uppercase();
+                    self.resolve(session, customer, currency, company).await
+                }
             }
         };
-        {
-            let mut locks = self.customer_locks.locks.lock().expect("customer locks");
-            drop(lock);
-            if locks
-                .get(&lock_key)
-                .is_some_and(|l| Arc::strong_count(l) == 1)
-            {
-                locks.remove(&lock_key);
-            }
-        }
         let id = result?;
-        let record = ErpRecord {
-            remote_id: id.clone(),
-            version: None,
-        };
-        self.store
-            .put_erp_record(&account, &tenant, "customer", &local, &record)
-            .await
-            .map_err(Outcome::from)?;
+        remember_customer(&self.store, &account, &tenant, &local, &id).await?;
         Ok(id)
     }
 
@@ -114,10 +82,9 @@ impl QuickBooksConnector {
         &self,
         session: &mut Session,
         customer: &Customer,
-        currency: &str,
+        currency: String,
         company: &Company,
     ) -> Result<String, Outcome> {
-        let currency = currency.to_ascii_uppercase();
         let suffixed = format!("{} ({currency})", customer.name);
         let plain = self
             .query_one(session, "Customer", "DisplayName", &customer.name)

@@ -33,8 +33,7 @@ impl QuickBooksConnector {
         };
         self.store
             .put_erp_record(session.account(), tenant_id, "invoice", invoice_id, &record)
-            .await
-            .map_err(Outcome::from)?;
+            .await?;
         Ok(record)
     }
 

@@ -3,13 +3,11 @@
 //! only `TAX` and `NON`) and currencies (the home currency, then the company's others).
 
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 use super::QuickBooksConnector;
 use super::client::Session;
 use crate::connectors::mapping_aids::EntryShape;
 use crate::connectors::{ErpEntry, ErpList, Outcome};
-use crate::store::ConnectionRow;
 
 /// The most entries a list answers.
 const MAX_ENTRIES: usize = 10_000;
@@ -43,24 +41,19 @@ const CURRENCIES: EntryShape = EntryShape {
 };
 
 impl QuickBooksConnector {
+    /// One of the company's lists, read with `session`.
     pub(super) async fn list(
         &self,
-        connection: &ConnectionRow,
+        session: &mut Session,
         list: ErpList,
     ) -> Result<Vec<ErpEntry>, Outcome> {
-        let mut session = self
-            .client
-            .fresh_session(&connection.id, CancellationToken::new())
-            .await?;
         let (entity, shape) = match list {
+            ErpList::Currencies => return self.currencies(session).await,
             ErpList::Items => ("Item", &ITEMS),
             ErpList::Accounts => ("Account", &ACCOUNTS),
             ErpList::TaxRates => ("TaxCode", &TAX_CODES),
-            ErpList::Currencies => return self.currencies(&mut session).await,
         };
-        let records = self
-            .query_all(&mut session, entity, "", MAX_ENTRIES)
-            .await?;
+        let records = self.query_all(session, entity, "", MAX_ENTRIES).await?;
         Ok(records.iter().filter_map(|r| shape.read(r)).collect())
     }
 

@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 pub use crate::connectors::lines::{ItemRules, amount};
 
 use crate::connectors::Gap;
+use crate::connectors::lines::reference;
 use crate::domain::{Customer, Invoice};
 
 /// QuickBooks' limit on DocNumber.
@@ -131,18 +132,7 @@ pub fn invoice_body(
             }));
             continue;
         }
-        let item = items.item_for(line.product_id.as_deref(), line.line_type.as_str());
-        if item.is_none() {
-            gaps.push(Gap::new(
-                format!("lines[{i}].product_id"),
-                format!(
-                    "line {} has no QuickBooks Item: add {:?} or {:?} to the connection's item_map, or set default_item_id",
-                    line.id,
-                    line.product_id.as_deref().unwrap_or("<product id>"),
-                    line.line_type.as_str()
-                ),
-            ));
-        }
+        let item = items.item_or_gap(i, line, "QuickBooks Item", &mut gaps);
         let tax_code = if company.is_us() {
             let taxable = line.tax_amount.is_some_and(|t| !t.is_zero());
             Some(if taxable { "TAX" } else { "NON" }.to_string())
@@ -201,12 +191,7 @@ pub fn invoice_body(
     if let Some(due) = invoice.due_date {
         body["DueDate"] = json!(due.to_string());
     }
-    let memo = invoice
-        .metadata
-        .get("reference")
-        .or_else(|| invoice.metadata.get("po_number"))
-        .and_then(Value::as_str);
-    if let Some(memo) = memo {
+    if let Some(memo) = reference(invoice, ["reference", "po_number"]) {
         body["CustomerMemo"] = json!({"value": memo});
     }
     Mapped { body, gaps }
@@ -250,12 +235,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn lines_discounts_and_tax_add_up_to_the_total() {
-        let invoice = parse_invoice(include_bytes!(
+    fn uk() -> Invoice {
+        parse_invoice(include_bytes!(
             "../../../../examples/invoices/multi-line-uk.json"
         ))
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn lines_discounts_and_tax_add_up_to_the_total() {
+        let invoice = uk();
         let rules = ItemRules {
             item_map: HashMap::from([("prod_plan".to_string(), "7".to_string())]),
             default_item_id: Some("1".into()),
@@ -280,10 +269,7 @@ mod tests {
 
     #[test]
     fn companies_outside_the_us_get_a_tax_code_per_line_and_foreign_currencies_a_currency_ref() {
-        let invoice = parse_invoice(include_bytes!(
-            "../../../../examples/invoices/multi-line-uk.json"
-        ))
-        .unwrap();
+        let invoice = uk();
         let rules = ItemRules {
             default_item_id: Some("1".into()),
             ..Default::default()

@@ -28,14 +28,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use tokio_util::sync::CancellationToken;
-
 use super::limits::Rules;
+use super::locks::KeyedLocks;
 use super::oauth::OAuthApp;
 use super::oauth_client::{OAuthClient, OAuthSetup, OAuthSpec};
 use super::{
-    CheckedConfig, ConfigContext, ConfigError, Connector, ErpEntry, ErpList, Onboarding, Outcome,
-    Preview, PreviewInput, Provider, SyncRequest,
+    Checked, ConfigChange, Connector, Entries, ErpList, Outcome, Preview, PreviewInput, Provider,
+    SyncRequest, profile,
 };
 use crate::store::{ConnectionRow, Store};
 
@@ -58,7 +57,8 @@ pub struct QuickBooksConnector {
     client: OAuthClient,
     store: Store,
     companies: company::Companies,
-    customer_locks: customers::CustomerLocks,
+    /// One customer resolution per (company, customer) at a time.
+    customer_locks: KeyedLocks,
 }
 
 impl QuickBooksConnector {
@@ -76,29 +76,17 @@ impl QuickBooksConnector {
             store: setup.store.clone(),
             client: OAuthClient::new(spec, &[SCOPE], setup),
             companies: company::Companies::default(),
-            customer_locks: customers::CustomerLocks::default(),
+            customer_locks: KeyedLocks::default(),
         }
     }
 }
 
 #[async_trait]
 impl Connector for QuickBooksConnector {
-    fn provider(&self) -> Provider {
-        Provider::QuickBooks
-    }
+    profile!(QuickBooks, OAuth);
 
-    fn onboarding(&self) -> Onboarding {
-        Onboarding::OAuth
-    }
-
-    async fn check_config(
-        &self,
-        ctx: &ConfigContext<'_>,
-        config: serde_json::Map<String, serde_json::Value>,
-        current: Option<&ConnectionRow>,
-    ) -> Result<CheckedConfig, ConfigError> {
-        let _ = ctx;
-        config::check(config, current)
+    async fn check_change(&self, change: ConfigChange<'_>) -> Checked {
+        config::check(change)
     }
 
     async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
@@ -111,11 +99,7 @@ impl Connector for QuickBooksConnector {
     /// config names none, so a connection that cannot book lines fails here, not at the
     /// first invoice.
     async fn test(&self, connection: &ConnectionRow, _secrets: &Value) -> Outcome {
-        let mut session = match self
-            .client
-            .fresh_session(&connection.id, CancellationToken::new())
-            .await
-        {
+        let mut session = match self.client.read_session(&connection.id).await {
             Ok(s) => s,
             Err(o) => return o,
         };
@@ -159,16 +143,12 @@ impl Connector for QuickBooksConnector {
         LIMITS.concurrent * 2
     }
 
-    async fn lookup(
-        &self,
-        connection: &ConnectionRow,
-        _secrets: &Value,
-        list: ErpList,
-    ) -> Result<Vec<ErpEntry>, Outcome> {
-        self.list(connection, list).await
+    async fn lookup(&self, connection: &ConnectionRow, _secrets: &Value, list: ErpList) -> Entries {
+        let mut session = self.client.read_session(&connection.id).await?;
+        self.list(&mut session, list).await
     }
 
     async fn preview(&self, input: PreviewInput<'_>) -> Result<Preview, Outcome> {
-        self.preview_invoice(input).await
+        self.preview_of(input).await
     }
 }

@@ -4,7 +4,6 @@
 //! Items and TaxCodes it names that the company does not have.
 
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use super::QuickBooksConnector;
 use super::api::MINOR_VERSION;
@@ -14,15 +13,9 @@ use crate::connectors::mapping_aids::{json_headers, known_ids};
 use crate::connectors::{ErpList, Gap, Outcome, Preview, PreviewInput, PreviewRequest};
 
 impl QuickBooksConnector {
-    pub(super) async fn preview_invoice(
-        &self,
-        input: PreviewInput<'_>,
-    ) -> Result<Preview, Outcome> {
+    pub(super) async fn preview_of(&self, input: PreviewInput<'_>) -> Result<Preview, Outcome> {
         let invoice = input.invoice;
-        let mut session = self
-            .client
-            .fresh_session(&input.connection.id, CancellationToken::new())
-            .await?;
+        let mut session = self.client.read_session(&input.connection.id).await?;
         let company = self.company(&mut session).await?;
         let account = session.account().to_string();
         let tenant = &input.connection.tenant_id;

@@ -6,12 +6,13 @@
 //! `transform_config`). The signing secret is split off to be sealed: the one given (16
 //! characters at least), or a generated `whsec_…` one, shown once.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::connectors::egress;
-use crate::connectors::onboarding::{CheckedConfig, ConfigContext, ConfigError, without_nulls};
+use crate::connectors::onboarding::{
+    Checked, CheckedConfig, ConfigChange, ConfigError, without_nulls,
+};
 use crate::crypto::api_key::generate_webhook_secret;
-use crate::store::ConnectionRow;
 use crate::transform::template::Template;
 use crate::transform::wasm::World;
 
@@ -24,12 +25,12 @@ const KNOWN: [&str; 5] = [
 ];
 
 /// Checks a webhook config; on create (`current` is `None`) it also makes its secrets.
-pub async fn check(
-    ctx: &ConfigContext<'_>,
-    config: Map<String, Value>,
-    current: Option<&ConnectionRow>,
-) -> Result<CheckedConfig, ConfigError> {
-    let mut config = config;
+pub async fn check(change: ConfigChange<'_>) -> Checked {
+    let ConfigChange {
+        ctx,
+        mut config,
+        current,
+    } = change;
     let secret = match (current, config.remove("secret")) {
         (_, None | Some(Value::Null)) => None,
         (Some(_), Some(_)) => {

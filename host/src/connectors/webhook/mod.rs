@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CheckedConfig, ConfigContext, ConfigError, Connector, Onboarding, Outcome, Preview,
-    PreviewInput, PreviewRequest, Provider, SyncRequest, egress,
+    Checked, ConfigChange, Connector, Outcome, Preview, PreviewInput, PreviewRequest, SyncRequest,
+    egress, profile,
 };
 use crate::crypto::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::domain::ids::{new_id, prefix};
@@ -264,21 +264,10 @@ async fn read_prefix(mut response: reqwest::Response, max: usize) -> String {
 
 #[async_trait]
 impl Connector for WebhookConnector {
-    fn provider(&self) -> Provider {
-        Provider::Webhook
-    }
+    profile!(Webhook, Immediate);
 
-    fn onboarding(&self) -> Onboarding {
-        Onboarding::Immediate
-    }
-
-    async fn check_config(
-        &self,
-        ctx: &ConfigContext<'_>,
-        config: serde_json::Map<String, serde_json::Value>,
-        current: Option<&ConnectionRow>,
-    ) -> Result<CheckedConfig, ConfigError> {
-        config::check(ctx, config, current).await
+    async fn check_change(&self, change: ConfigChange<'_>) -> Checked {
+        config::check(change).await
     }
 
     async fn sync(&self, req: SyncRequest<'_>) -> Outcome {

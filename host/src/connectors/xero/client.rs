@@ -18,7 +18,6 @@ use super::XeroConnector;
 use crate::connectors::Outcome;
 use crate::connectors::limits::Pass;
 use crate::connectors::oauth_client::{CallError, Next, Retries};
-use crate::store::Provider;
 
 pub use crate::connectors::oauth_client::Session;
 
@@ -91,18 +90,12 @@ impl XeroConnector {
     }
 
     async fn send(&self, session: &Session, call: &Call<'_>) -> Result<Value, CallError> {
-        let url = format!(
-            "{}/api.xro/2.0/{}",
-            self.app.api_base.trim_end_matches('/'),
-            call.path
-        );
+        let base = self.app.api_base.trim_end_matches('/');
+        let url = format!("{base}/api.xro/2.0/{}", call.path);
         let mut request = self
             .client
-            .http
-            .request(call.method.clone(), url)
-            .bearer_auth(&session.tokens.access_token)
+            .request(session, call.method.clone(), url)
             .header("xero-tenant-id", &session.account_id)
-            .header(reqwest::header::ACCEPT, "application/json")
             .query(call.query);
         if let Some(key) = call.idempotency_key {
             request = request.header("Idempotency-Key", key);
@@ -110,39 +103,21 @@ impl XeroConnector {
         if let Some(body) = call.body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| CallError::network(Provider::Xero, &e))?;
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let retry_after = header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let problem = header("x-rate-limit-problem");
-        let minute_left = header("x-minlimit-remaining").and_then(|v| v.trim().parse::<u32>().ok());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| CallError::network(Provider::Xero, &e))?;
-        if let Some(left) = minute_left {
+        let answer = self.client.answer(request).await?;
+        let trimmed = |name: &str| answer.header(name).map(str::trim);
+        if let Some(left) = trimmed("x-minlimit-remaining").and_then(|v| v.parse::<u32>().ok()) {
             self.client.limits.observe(session.account(), left).await;
         }
-        if (200..300).contains(&status) {
-            return serde_json::from_str(&text)
-                .map_err(|e| CallError::unreadable(Provider::Xero, status, &e));
+        if answer.is_success() {
+            return answer.json();
         }
         Err(CallError::from_xero(
-            status,
-            &text,
-            retry_after,
-            problem.as_deref(),
+            answer.status,
+            &answer.text,
+            trimmed("retry-after")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_secs),
+            answer.header("x-rate-limit-problem"),
         ))
     }
 }

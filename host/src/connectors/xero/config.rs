@@ -3,10 +3,15 @@
 //! the callback in `available_tenants`, which cannot be set; a `tenant_id` must be one of
 //! them (before any authorization, any `tenant_id` is taken, and checked at the callback).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::connectors::onboarding::{CheckedConfig, ConfigError, without_nulls};
-use crate::store::ConnectionRow;
+use crate::connectors::onboarding::{Checked, ConfigChange, ConfigError, Learned};
+
+/// The organisations an authorization reached, kept by the OAuth callback.
+const TENANTS: Learned = Learned {
+    key: "available_tenants",
+    why: "lists the organisations an authorization reached; it is kept by the OAuth callback",
+};
 
 const KNOWN: [&str; 7] = [
     "tenant_id",
@@ -19,22 +24,8 @@ const KNOWN: [&str; 7] = [
 ];
 
 /// Checks a Xero config, for a new connection or a change of `current`.
-pub fn check(
-    config: Map<String, Value>,
-    current: Option<&ConnectionRow>,
-) -> Result<CheckedConfig, ConfigError> {
-    let learned = current.and_then(|c| c.config.get("available_tenants"));
-    let mut config = without_nulls(config);
-    match (config.remove("available_tenants"), learned) {
-        (None, _) => {}
-        (Some(given), Some(learned)) if given == *learned => {}
-        (Some(_), _) => {
-            return Err(ConfigError::new(
-                "config.available_tenants",
-                "lists the organisations an authorization reached; it is kept by the OAuth callback",
-            ));
-        }
-    }
+pub fn check(change: ConfigChange<'_>) -> Checked {
+    let (config, learned) = TENANTS.split(change)?;
     for (key, value) in &config {
         match (key.as_str(), value) {
             ("tenant_id", Value::String(t)) => {
@@ -79,8 +70,5 @@ pub fn check(
             (other, _) => return Err(ConfigError::unknown(other, "Xero", &KNOWN)),
         }
     }
-    if let Some(list) = learned {
-        config.insert("available_tenants".into(), list.clone());
-    }
-    Ok(CheckedConfig::plain(Value::Object(config)))
+    Ok(TENANTS.keep(config, learned))
 }

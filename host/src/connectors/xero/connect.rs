@@ -13,10 +13,6 @@ use crate::store::ConnectionRow;
 
 #[async_trait]
 impl OAuthConnect for XeroConnector {
-    fn authorize(&self) -> Result<Authorization, String> {
-        Ok(self.client.tokens.flow()?.authorize())
-    }
-
     async fn finish(
         &self,
         connection: &ConnectionRow,
@@ -64,6 +60,10 @@ impl OAuthConnect for XeroConnector {
             .await
             .map_err(store_err)?;
         Ok(())
+    }
+
+    fn authorize(&self) -> Result<Authorization, String> {
+        self.client.authorize()
     }
 }
 

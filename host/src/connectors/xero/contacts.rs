@@ -24,10 +24,9 @@ use tokio::sync::watch;
 use super::XeroConnector;
 use super::client::{Call, Session};
 use super::mapping::{self, where_literal};
-use crate::connectors::Outcome;
 use crate::connectors::coalesce::{Coalescer, Fill};
+use crate::connectors::{Outcome, remember_customer};
 use crate::domain::Customer;
-use crate::store::ErpRecord;
 
 /// Customers per resolution and per create: the elements Xero recommends per request.
 pub const PER_CALL: usize = 50;
@@ -258,14 +257,7 @@ impl XeroConnector {
         let tenant = session.connection.tenant_id.clone();
         for (customer, result) in &results {
             if let Ok(id) = result {
-                let record = ErpRecord {
-                    remote_id: id.clone(),
-                    version: None,
-                };
-                self.store
-                    .put_erp_record(&account, &tenant, "customer", customer, &record)
-                    .await
-                    .map_err(Outcome::from)?;
+                remember_customer(&self.store, &account, &tenant, customer, id).await?;
             }
         }
         Ok(results)

@@ -3,7 +3,6 @@
 //! `TaxType`, for `tax_type` and `tax_map`) and currencies (by ISO code).
 
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 use super::XeroConnector;
 use super::client::Call;
@@ -52,10 +51,7 @@ impl XeroConnector {
         connection: &ConnectionRow,
         list: ErpList,
     ) -> Result<Vec<ErpEntry>, Outcome> {
-        let mut session = self
-            .client
-            .fresh_session(&connection.id, CancellationToken::new())
-            .await?;
+        let mut session = self.client.read_session(&connection.id).await?;
         let (collection, shape) = match list {
             ErpList::Items => ("Items", &ITEMS),
             ErpList::Accounts => ("Accounts", &ACCOUNTS),

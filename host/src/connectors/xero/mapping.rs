@@ -16,7 +16,7 @@
 
 use serde_json::{Value, json};
 
-use crate::connectors::lines::amount;
+use crate::connectors::lines::{amount, reference};
 use crate::domain::{Customer, Invoice};
 
 /// Per-connection mapping settings.
@@ -111,12 +111,7 @@ pub fn invoice_element(invoice: &Invoice, contact_id: &str, rules: &LineRules) -
         "Status": rules.status,
         "LineItems": lines,
     });
-    let reference = invoice
-        .metadata
-        .get("reference")
-        .or_else(|| invoice.metadata.get("po_number"))
-        .and_then(Value::as_str);
-    if let Some(r) = reference {
+    if let Some(r) = reference(invoice, ["reference", "po_number"]) {
         element["Reference"] = json!(r);
     }
     element

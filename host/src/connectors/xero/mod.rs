@@ -28,15 +28,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 use super::coalesce::Coalescer;
 use super::limits::Rules;
 use super::oauth::OAuthApp;
 use super::oauth_client::{OAuthClient, OAuthSetup, OAuthSpec};
 use super::{
-    CheckedConfig, ConfigContext, ConfigError, ConnectionStatus, Connector, ErpEntry, ErpList,
-    Onboarding, Outcome, Preview, PreviewInput, Provider, SyncRequest,
+    Checked, ConfigChange, ConnectionStatus, Connector, Entries, ErpList, Outcome, Preview,
+    PreviewInput, Provider, SyncRequest, profile,
 };
 use crate::store::{ConnectionRow, Store};
 use client::Call;
@@ -182,22 +181,10 @@ impl XeroConnector {
 
 #[async_trait]
 impl Connector for XeroConnector {
-    fn provider(&self) -> Provider {
-        Provider::Xero
-    }
+    profile!(Xero, OAuth);
 
-    fn onboarding(&self) -> Onboarding {
-        Onboarding::OAuth
-    }
-
-    async fn check_config(
-        &self,
-        ctx: &ConfigContext<'_>,
-        config: serde_json::Map<String, serde_json::Value>,
-        current: Option<&ConnectionRow>,
-    ) -> Result<CheckedConfig, ConfigError> {
-        let _ = ctx;
-        config::check(config, current)
+    async fn check_change(&self, change: ConfigChange<'_>) -> Checked {
+        config::check(change)
     }
 
     /// Authorized, and now its organisation chosen by `PATCH`.
@@ -205,19 +192,9 @@ impl Connector for XeroConnector {
         connection.status == ConnectionStatus::PendingAuth && connection.secrets.is_some()
     }
 
-    async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
-        match self.sync_invoice(&req).await {
-            Ok(o) | Err(o) => o,
-        }
-    }
-
     /// Reads the organisation.
     async fn test(&self, connection: &ConnectionRow, _secrets: &Value) -> Outcome {
-        let mut session = match self
-            .client
-            .fresh_session(&connection.id, CancellationToken::new())
-            .await
-        {
+        let mut session = match self.client.read_session(&connection.id).await {
             Ok(s) => s,
             Err(o) => return o,
         };
@@ -238,20 +215,21 @@ impl Connector for XeroConnector {
         }
     }
 
+    async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
+        match self.sync_invoice(&req).await {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
     fn in_flight_cap(&self) -> usize {
         IN_FLIGHT
     }
 
-    async fn lookup(
-        &self,
-        connection: &ConnectionRow,
-        _secrets: &Value,
-        list: ErpList,
-    ) -> Result<Vec<ErpEntry>, Outcome> {
+    async fn lookup(&self, connection: &ConnectionRow, _secrets: &Value, list: ErpList) -> Entries {
         self.list(connection, list).await
     }
 
     async fn preview(&self, input: PreviewInput<'_>) -> Result<Preview, Outcome> {
-        self.preview_invoice(input).await
+        self.preview_of(input).await
     }
 }

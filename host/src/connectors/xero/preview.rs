@@ -11,10 +11,7 @@ use crate::connectors::{ErpList, Gap, Outcome, Preview, PreviewInput, PreviewReq
 use crate::store::ErpRecord;
 
 impl XeroConnector {
-    pub(super) async fn preview_invoice(
-        &self,
-        input: PreviewInput<'_>,
-    ) -> Result<Preview, Outcome> {
+    pub(super) async fn preview_of(&self, input: PreviewInput<'_>) -> Result<Preview, Outcome> {
         let connection = input.connection;
         let invoice = input.invoice;
         let (tenant_id, account) = self.client.account_of(connection)?;

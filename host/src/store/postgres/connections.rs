@@ -87,17 +87,16 @@ impl PgStore {
         }
     }
 
-    /// Records a test sync: its log entry, and the result shown on the connection.
+    /// Records a test sync: its log entry, and the result shown on the entry's connection.
     pub(crate) async fn record_test(
         &self,
-        connection_id: &str,
         result: &serde_json::Value,
         entry: &LogEntry,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE connections SET last_test = $1 WHERE id = $2")
             .bind(result.to_string())
-            .bind(connection_id)
+            .bind(&entry.connection_id)
             .execute(&mut *tx)
             .await?;
         super::sync_log::insert(&mut tx, entry).await?;

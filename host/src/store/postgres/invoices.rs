@@ -11,20 +11,8 @@ use sqlx::PgConnection;
 use super::PgStore;
 use crate::domain::Invoice;
 use crate::domain::ids::{new_id, prefix};
-use crate::store::rows::event_type_for;
+use crate::store::rows::{NewJob, Queueing, manual_target};
 use crate::store::{IngestOutcome, QueuedJob, StoreError, StoreResult, now_ms};
-
-/// One delivery to queue: which version goes where, as which event.
-struct NewJob<'a> {
-    tenant_id: &'a str,
-    connection_id: &'a str,
-    invoice_id: &'a str,
-    version: i64,
-    event_id: &'a str,
-    event_type: &'a str,
-    event_ms: i64,
-    kind: &'a str,
-}
 
 /// Serializes the writes of one invoice across hosts until the transaction ends.
 ///
@@ -54,8 +42,8 @@ async fn insert_job(db: &mut PgConnection, job: &NewJob<'_>, now: i64) -> StoreR
     .bind(job.connection_id)
     .bind(job.invoice_id)
     .bind(job.version)
-    .bind(job.event_id)
-    .bind(job.event_type)
+    .bind(job.event_id.as_str())
+    .bind(job.event_type.as_str())
     .bind(job.event_ms)
     .bind(job.kind)
     .bind(now)
@@ -121,11 +109,7 @@ impl PgStore {
             && *current_hash == hash
         {
             tx.commit().await?;
-            return Ok(IngestOutcome {
-                version: *version,
-                unchanged: true,
-                jobs: Vec::new(),
-            });
+            return Ok(IngestOutcome::unchanged(*version));
         }
         let version = current.map_or(1, |(v, _)| v + 1);
         let now = now_ms();
@@ -150,21 +134,16 @@ impl PgStore {
         .bind(entity)
         .execute(&mut *tx)
         .await?;
-        let event_type = event_type_for(version, invoice.is_void());
+        let queueing = Queueing {
+            tenant_id,
+            invoice_id,
+            version,
+            void: invoice.is_void(),
+            now,
+        };
         let mut jobs = Vec::new();
         for connection_id in routed_connections(&mut tx, tenant_id, entity).await? {
-            let event_id = new_id(prefix::EVENT);
-            let job = NewJob {
-                tenant_id,
-                connection_id: &connection_id,
-                invoice_id,
-                version,
-                event_id: &event_id,
-                event_type,
-                event_ms: now,
-                kind: "sync",
-            };
-            jobs.push(insert_job(&mut tx, &job, now).await?);
+            jobs.push(insert_job(&mut tx, &queueing.sync(&connection_id), now).await?);
         }
         tx.commit().await?;
         if !jobs.is_empty() {
@@ -206,21 +185,18 @@ impl PgStore {
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
-                match status.as_deref() {
-                    None => {
-                        return Err(StoreError::NotFound(format!("connection {id} not found")));
-                    }
-                    Some("active") => vec![id.to_string()],
-                    Some(other) => {
-                        return Err(StoreError::Conflict(format!(
-                            "connection {id} is {other}; only an active connection can sync"
-                        )));
-                    }
-                }
+                manual_target(id, status.as_deref())?
             }
             None => routed_connections(&mut tx, tenant_id, entity.as_deref()).await?,
         };
         let now = now_ms();
+        let queueing = Queueing {
+            tenant_id,
+            invoice_id,
+            version,
+            void: status == "VOID",
+            now,
+        };
         let mut jobs = Vec::new();
         for conn in targets {
             // The outer state test is checked again if the job is locked meanwhile (a
@@ -254,23 +230,7 @@ impl PgStore {
             .bind(version)
             .fetch_optional(&mut *tx)
             .await?;
-            let (event_id, event_type, event_ms) = previous.unwrap_or_else(|| {
-                (
-                    new_id(prefix::EVENT),
-                    event_type_for(version, status == "VOID").to_string(),
-                    now,
-                )
-            });
-            let job = NewJob {
-                tenant_id,
-                connection_id: &conn,
-                invoice_id,
-                version,
-                event_id: &event_id,
-                event_type: &event_type,
-                event_ms,
-                kind: "manual",
-            };
+            let job = queueing.manual(&conn, previous);
             jobs.push(insert_job(&mut tx, &job, now).await?);
         }
         tx.commit().await?;

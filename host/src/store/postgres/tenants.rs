@@ -5,18 +5,12 @@
 
 use super::PgStore;
 use crate::crypto::api_key;
-use crate::domain::ids::{new_id, prefix};
 use crate::store::{StoreError, StoreResult, Tenant, now_ms};
 
 impl PgStore {
     /// Creates a tenant and its first API key; the key is returned once and stored hashed.
     pub(crate) async fn create_tenant(&self, name: &str) -> StoreResult<(Tenant, String)> {
-        let tenant = Tenant {
-            id: new_id(prefix::TENANT),
-            name: name.to_string(),
-            multi_erp: false,
-        };
-        let key = api_key::generate_api_key();
+        let (tenant, key, hash) = Tenant::generate(name);
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -28,7 +22,7 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO api_keys (key_hash, tenant_id, created_ms) VALUES ($1, $2, $3)")
-            .bind(api_key::hash_api_key(&key))
+            .bind(hash)
             .bind(&tenant.id)
             .bind(now)
             .execute(&mut *tx)

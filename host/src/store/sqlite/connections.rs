@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::SqliteStore;
+use super::{SqliteStore, from_row};
 use crate::store::kinds::ConnectionStatus;
 use crate::store::rows::{
     CANCELLED_BY_DISCONNECT, CONNECTION_COLUMNS, RawConnection, one_connection_message,
@@ -15,19 +15,10 @@ pub(super) fn read_connection(db: &rusqlite::Connection, id: &str) -> StoreResul
         "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?"
     ))?
     .query_row([id], |r| {
-        Ok(RawConnection {
-            id: r.get(0)?,
-            tenant_id: r.get(1)?,
-            provider: r.get(2)?,
-            name: r.get(3)?,
-            entity: r.get(4)?,
-            status: r.get(5)?,
-            config: r.get(6)?,
-            secrets: r.get(7)?,
-            last_test: r.get(8)?,
-            created_ms: r.get(9)?,
-            updated_ms: r.get(10)?,
-        })
+        Ok(from_row!(r => RawConnection {
+            id, tenant_id, provider, name, entity, status, config, secrets, last_test,
+            created_ms, updated_ms,
+        }))
     })
     .optional()?
     .ok_or_else(|| StoreError::NotFound(format!("connection {id} not found")))?
@@ -114,18 +105,16 @@ impl SqliteStore {
         crate::store::reads::connection(self.reads(), &tenant_id, &id).await
     }
 
-    /// Records a test sync: its log entry, and the result shown on the connection.
+    /// Records a test sync: its log entry, and the result shown on the entry's connection.
     pub(crate) async fn record_test(
         &self,
-        connection_id: &str,
         result: &serde_json::Value,
         entry: &LogEntry,
     ) -> StoreResult<()> {
-        let (connection_id, result, entry) =
-            (connection_id.to_string(), result.to_string(), entry.clone());
+        let (result, entry) = (result.to_string(), entry.clone());
         self.write(move |db| {
             db.prepare_cached("UPDATE connections SET last_test = ? WHERE id = ?")?
-                .execute(params![result, connection_id])?;
+                .execute(params![result, entry.connection_id])?;
             entry.insert(db)
         })
         .await

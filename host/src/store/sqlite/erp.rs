@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::SqliteStore;
+use super::{SqliteStore, from_row};
 use crate::store::kinds::{ConnectionStatus, Provider};
 use crate::store::rows::oauth_state_refused;
 use crate::store::{ErpRecord, OAuthState, StoreResult, now_ms};
@@ -49,13 +49,9 @@ impl SqliteStore {
                          RETURNING state, tenant_id, connection_id, provider, verifier",
                     )?
                     .query_row(params![now, state, now], |r| {
-                        Ok(OAuthState {
-                            state: r.get(0)?,
-                            tenant_id: r.get(1)?,
-                            connection_id: r.get(2)?,
-                            provider: r.get(3)?,
-                            verifier: r.get(4)?,
-                        })
+                        Ok(from_row!(r => OAuthState {
+                            state, tenant_id, connection_id, provider, verifier,
+                        }))
                     })
                     .optional()?)
             })

@@ -5,20 +5,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::SqliteStore;
 use crate::domain::Invoice;
 use crate::domain::ids::{new_id, prefix};
-use crate::store::rows::event_type_for;
+use crate::store::rows::{NewJob, Queueing, manual_target};
 use crate::store::{IngestOutcome, QueuedJob, StoreError, StoreResult, now_ms};
-
-/// One delivery to queue: which version goes where, as which event.
-struct NewJob<'a> {
-    tenant_id: &'a str,
-    connection_id: &'a str,
-    invoice_id: &'a str,
-    version: i64,
-    event_id: &'a str,
-    event_type: &'a str,
-    event_ms: i64,
-    kind: &'a str,
-}
 
 fn insert_job(db: &Connection, job: &NewJob<'_>, now: i64) -> StoreResult<QueuedJob> {
     let job_id = new_id(prefix::JOB);
@@ -102,11 +90,7 @@ impl SqliteStore {
             if let Some((version, current_hash)) = &current
                 && *current_hash == hash
             {
-                return Ok(IngestOutcome {
-                    version: *version,
-                    unchanged: true,
-                    jobs: Vec::new(),
-                });
+                return Ok(IngestOutcome::unchanged(*version));
             }
             let version = current.map_or(1, |(v, _)| v + 1);
             let now = now_ms();
@@ -123,22 +107,17 @@ impl SqliteStore {
                     status = excluded.status, entity = excluded.entity, updated_ms = excluded.updated_ms",
             )?
             .execute(params![tenant_id, invoice_id, version, hash, status, entity, now])?;
-            let event_type = event_type_for(version, void);
-            let mut jobs = Vec::new();
-            for connection_id in routed_connections(db, &tenant_id, entity.as_deref())? {
-                let event_id = new_id(prefix::EVENT);
-                let job = NewJob {
-                    tenant_id: &tenant_id,
-                    connection_id: &connection_id,
-                    invoice_id: &invoice_id,
-                    version,
-                    event_id: &event_id,
-                    event_type,
-                    event_ms: now,
-                    kind: "sync",
-                };
-                jobs.push(insert_job(db, &job, now)?);
-            }
+            let queueing = Queueing {
+                tenant_id: &tenant_id,
+                invoice_id: &invoice_id,
+                version,
+                void,
+                now,
+            };
+            let jobs = routed_connections(db, &tenant_id, entity.as_deref())?
+                .iter()
+                .map(|connection_id| insert_job(db, &queueing.sync(connection_id), now))
+                .collect::<StoreResult<_>>()?;
             Ok(IngestOutcome {
                 version,
                 unchanged: false,
@@ -178,21 +157,18 @@ impl SqliteStore {
                         )?
                         .query_row(params![tenant_id, id], |r| r.get(0))
                         .optional()?;
-                    match status.as_deref() {
-                        None => {
-                            return Err(StoreError::NotFound(format!("connection {id} not found")));
-                        }
-                        Some("active") => vec![id.clone()],
-                        Some(other) => {
-                            return Err(StoreError::Conflict(format!(
-                                "connection {id} is {other}; only an active connection can sync"
-                            )));
-                        }
-                    }
+                    manual_target(id, status.as_deref())?
                 }
                 None => routed_connections(db, &tenant_id, entity.as_deref())?,
             };
             let now = now_ms();
+            let queueing = Queueing {
+                tenant_id: &tenant_id,
+                invoice_id: &invoice_id,
+                version,
+                void: status == "VOID",
+                now,
+            };
             let mut jobs = Vec::new();
             for conn in targets {
                 let open: Option<String> = db
@@ -220,24 +196,7 @@ impl SqliteStore {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                     })
                     .optional()?;
-                let (event_id, event_type, event_ms) = previous.unwrap_or_else(|| {
-                    (
-                        new_id(prefix::EVENT),
-                        event_type_for(version, status == "VOID").to_string(),
-                        now,
-                    )
-                });
-                let job = NewJob {
-                    tenant_id: &tenant_id,
-                    connection_id: &conn,
-                    invoice_id: &invoice_id,
-                    version,
-                    event_id: &event_id,
-                    event_type: &event_type,
-                    event_ms,
-                    kind: "manual",
-                };
-                jobs.push(insert_job(db, &job, now)?);
+                jobs.push(insert_job(db, &queueing.manual(&conn, previous), now)?);
             }
             Ok(jobs)
         })

@@ -13,9 +13,9 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::SqliteStore;
 use super::connections::read_connection;
 use super::transforms::{has_tweaks, read_invoice_tweak};
+use super::{SqliteStore, from_row};
 use crate::store::kinds::Provider;
 use crate::store::rows::{
     CLAIMED_COLUMNS, INTERRUPTED, INTERRUPTED_LAST_ERROR, NEXT_DUE_SQL, STOPPED_COLUMNS, StoppedJob,
@@ -26,33 +26,17 @@ use crate::store::{
 
 /// Reads the columns [`CLAIMED_COLUMNS`] names, in that order.
 fn claimed_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClaimedJob> {
-    Ok(ClaimedJob {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        connection_id: r.get(2)?,
-        invoice_id: r.get(3)?,
-        version: r.get(4)?,
-        event_id: r.get(5)?,
-        event_type: r.get(6)?,
-        kind: r.get(7)?,
-        attempts: r.get(8)?,
-        lease_token: r.get(9)?,
-        created_ms: r.get(10)?,
-        event_ms: r.get(11)?,
-    })
+    Ok(from_row!(r => ClaimedJob {
+        id, tenant_id, connection_id, invoice_id, version, event_id, event_type, kind,
+        attempts, lease_token, created_ms, event_ms,
+    }))
 }
 
 /// Reads the columns [`STOPPED_COLUMNS`] names, in that order.
 fn stopped_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoppedJob> {
-    Ok(StoppedJob {
-        id: r.get(0)?,
-        tenant_id: r.get(1)?,
-        connection_id: r.get(2)?,
-        invoice_id: r.get(3)?,
-        event_id: r.get(4)?,
-        kind: r.get(5)?,
-        attempts: r.get(6)?,
-    })
+    Ok(from_row!(r => StoppedJob {
+        id, tenant_id, connection_id, invoice_id, event_id, kind, attempts,
+    }))
 }
 
 /// Cancels every open job of a connection, logging one FAILED entry per job.

@@ -34,6 +34,16 @@ use writer::Writer;
 
 use super::{StoreError, StoreResult, Tenant};
 
+/// Builds `$ty` from a rusqlite row whose columns are the listed fields, in that order
+/// (as the `*_COLUMNS` lists name them).
+macro_rules! from_row {
+    ($r:expr => $ty:ident { $($field:ident),+ $(,)? }) => {{
+        let mut column = 0usize..;
+        $ty { $($field: $r.get(column.next().expect("endless range"))?),+ }
+    }};
+}
+use from_row;
+
 /// The SQLite backend; cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStore {

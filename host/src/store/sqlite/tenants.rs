@@ -4,24 +4,13 @@ use rusqlite::params;
 
 use super::SqliteStore;
 use crate::crypto::api_key;
-use crate::domain::ids::{new_id, prefix};
 use crate::store::{StoreError, StoreResult, Tenant, now_ms};
 
 impl SqliteStore {
     /// Creates a tenant and its first API key; the key is returned once and stored hashed.
     pub(crate) async fn create_tenant(&self, name: &str) -> StoreResult<(Tenant, String)> {
-        let tenant = Tenant {
-            id: new_id(prefix::TENANT),
-            name: name.to_string(),
-            multi_erp: false,
-        };
-        let key = api_key::generate_api_key();
-        let now = now_ms();
-        let (id, name, hash) = (
-            tenant.id.clone(),
-            tenant.name.clone(),
-            api_key::hash_api_key(&key),
-        );
+        let (tenant, key, hash) = Tenant::generate(name);
+        let (id, name, now) = (tenant.id.clone(), tenant.name.clone(), now_ms());
         self.write(move |db| {
             db.prepare_cached(
                 "INSERT INTO tenants (id, name, multi_erp, created_ms) VALUES (?, ?, 0, ?)",

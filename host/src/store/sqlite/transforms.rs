@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::SqliteStore;
+use super::{SqliteStore, from_row};
 use crate::domain::ids::new_id;
 use crate::store::{NewTransform, StoreResult, TransformRow, now_ms};
 
@@ -28,16 +28,9 @@ pub(super) fn read_invoice_tweak(
              WHERE c.tenant_id = ? AND c.customer_id = json_extract(?, '$.customer.id')",
         )?
         .query_row(params![tenant_id, invoice_body], |r| {
-            Ok(TransformRow {
-                id: r.get(0)?,
-                tenant_id: r.get(1)?,
-                name: r.get(2)?,
-                world: r.get(3)?,
-                export: r.get(4)?,
-                sha256: r.get(5)?,
-                size: r.get(6)?,
-                created_ms: r.get(7)?,
-            })
+            Ok(from_row!(r => TransformRow {
+                id, tenant_id, name, world, export, sha256, size, created_ms,
+            }))
         })
         .optional()?)
 }

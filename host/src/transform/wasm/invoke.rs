@@ -277,13 +277,43 @@ impl WasmHost {
 
 type CallResult<T> = wasmtime::Result<Result<T, TransformFailure>>;
 
+/// The sandbox of one call.
+type GuestStore = wasmtime::Store<super::HostState>;
+
 /// One kind of call on a loaded component.
 trait AsyncCall<T> {
-    async fn call(
-        self,
-        loaded: &Loaded,
-        store: &mut wasmtime::Store<super::HostState>,
-    ) -> CallResult<T>;
+    async fn call(self, loaded: &Loaded, store: &mut GuestStore) -> CallResult<T>;
+}
+
+/// Converts a [`GuestContext`] to each world's generated `context` record.
+macro_rules! guest_context_into {
+    ($($context:path),+) => {$(
+        impl From<&GuestContext> for $context {
+            fn from(c: &GuestContext) -> Self {
+                Self {
+                    event_type: c.event_type.clone(),
+                    event_id: c.event_id.clone(),
+                    tenant_id: c.tenant_id.clone(),
+                    connection_id: c.connection_id.clone(),
+                    config: c.config.clone(),
+                }
+            }
+        }
+    )+};
+}
+
+guest_context_into!(
+    webhook_v1::erp_sync::transform::types::Context,
+    tweak_v1::erp_sync::transform::types::Context
+);
+
+/// The refusal of a component of the other world than the call `wanted`.
+fn wrong_world<T>(wanted: World) -> CallResult<T> {
+    let message = match wanted {
+        World::WebhookTransform => "this component is an invoice-tweak, not a webhook-transform",
+        World::InvoiceTweak => "this component is a webhook-transform, not an invoice-tweak",
+    };
+    Ok(Err(TransformFailure::Load(message.into())))
 }
 
 struct WebhookCall<'a> {
@@ -293,28 +323,15 @@ struct WebhookCall<'a> {
 }
 
 impl AsyncCall<WebhookOutput> for WebhookCall<'_> {
-    async fn call(
-        self,
-        loaded: &Loaded,
-        store: &mut wasmtime::Store<super::HostState>,
-    ) -> CallResult<WebhookOutput> {
-        use webhook_v1::erp_sync::transform::types::Context;
+    async fn call(self, loaded: &Loaded, store: &mut GuestStore) -> CallResult<WebhookOutput> {
         let Loaded::Webhook(pre) = loaded else {
-            return Ok(Err(TransformFailure::Load(
-                "this component is an invoice-tweak, not a webhook-transform".into(),
-            )));
+            return wrong_world(World::WebhookTransform);
         };
-        let instance = pre.instantiate_async(&mut *store).await?;
-        let ctx = Context {
-            event_type: self.ctx.event_type.clone(),
-            event_id: self.ctx.event_id.clone(),
-            tenant_id: self.ctx.tenant_id.clone(),
-            connection_id: self.ctx.connection_id.clone(),
-            config: self.ctx.config.clone(),
-        };
-        let payload = match instance
+        let payload = match pre
+            .instantiate_async(&mut *store)
+            .await?
             .erp_sync_transform_webhook()
-            .call_transform(&mut *store, &ctx, self.invoice_json)
+            .call_transform(&mut *store, &self.ctx.into(), self.invoice_json)
             .await?
         {
             Ok(p) => p,
@@ -386,28 +403,14 @@ struct TweakCall<'a> {
 }
 
 impl AsyncCall<String> for TweakCall<'_> {
-    async fn call(
-        self,
-        loaded: &Loaded,
-        store: &mut wasmtime::Store<super::HostState>,
-    ) -> CallResult<String> {
-        use tweak_v1::erp_sync::transform::types::Context;
+    async fn call(self, loaded: &Loaded, store: &mut GuestStore) -> CallResult<String> {
         let Loaded::Tweak(pre) = loaded else {
-            return Ok(Err(TransformFailure::Load(
-                "this component is a webhook-transform, not an invoice-tweak".into(),
-            )));
+            return wrong_world(World::InvoiceTweak);
         };
         let instance = pre.instantiate_async(&mut *store).await?;
-        let ctx = Context {
-            event_type: self.ctx.event_type.clone(),
-            event_id: self.ctx.event_id.clone(),
-            tenant_id: self.ctx.tenant_id.clone(),
-            connection_id: self.ctx.connection_id.clone(),
-            config: self.ctx.config.clone(),
-        };
         match instance
             .erp_sync_transform_tweak()
-            .call_adjust(&mut *store, &ctx, self.invoice_json)
+            .call_adjust(&mut *store, &self.ctx.into(), self.invoice_json)
             .await?
         {
             Ok(out) if out.len() > self.limits.max_output_bytes => {

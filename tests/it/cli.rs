@@ -3,6 +3,7 @@
 
 use reqwest::StatusCode;
 
+use crate::support::array;
 use crate::support::process::{Serve, call, http, run, tenant_create};
 
 #[tokio::test]
@@ -187,5 +188,5 @@ async fn guest_developers_check_and_run_components_and_templates_locally() {
     assert!(status.success(), "{err}");
     let body: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(body["gross"], "162.00");
-    assert_eq!(body["lines"].as_array().unwrap().len(), 3);
+    assert_eq!(array(&body["lines"]).len(), 3);
 }

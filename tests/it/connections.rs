@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Receiver, Reply, TestServer, error_message, eventually, invoice};
+use crate::support::{
+    Receiver, Reply, TestServer, array, error_message, eventually, invoice, string,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -34,7 +36,7 @@ async fn a_second_connection_needs_multi_erp_and_then_routes_by_entity() {
     uk_invoice["currency"] = json!("GBP");
     server.ingest(&invoice("inv_us")).await;
     let accepted = server.ingest(&uk_invoice).await;
-    assert_eq!(accepted["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(array(&accepted["jobs"]).len(), 1);
 
     eventually("both deliveries", WAIT, || async {
         (us.for_invoice("inv_us").len() == 1 && uk.for_invoice("inv_uk").len() == 1).then_some(())
@@ -60,7 +62,7 @@ async fn disconnect_cancels_waiting_jobs_and_sends_nothing_more() {
     let server = TestServer::start_with(|c| c.retry.base = Duration::from_secs(30)).await;
     let receiver = Receiver::start().await;
     let conn = server.connect_webhook(&receiver, None).await;
-    let id = conn["id"].as_str().unwrap();
+    let id = string(&conn["id"]);
     receiver.set_default(Reply::status(500));
     server.ingest(&invoice("inv_d")).await;
     eventually("the first failure", WAIT, || async {
@@ -75,10 +77,7 @@ async fn disconnect_cancels_waiting_jobs_and_sends_nothing_more() {
     let entries = server.log("invoice_id=inv_d").await;
     assert_eq!(entries.len(), 2);
     assert!(
-        entries[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("disconnected"),
+        string(&entries[0]["error"]).contains("disconnected"),
         "{}",
         entries[0]
     );
@@ -86,7 +85,7 @@ async fn disconnect_cancels_waiting_jobs_and_sends_nothing_more() {
     // New invoices are not routed to it, and a manual sync to it is refused.
     receiver.set_default(Reply::status(200));
     let accepted = server.ingest(&invoice("inv_after")).await;
-    assert!(accepted["jobs"].as_array().unwrap().is_empty());
+    assert!(array(&accepted["jobs"]).is_empty());
     let (status, _) = server.resync("inv_d", Some(id)).await;
     assert_eq!(status, StatusCode::CONFLICT);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -118,8 +117,7 @@ async fn private_targets_are_refused_unless_allowed() {
             "{body}"
         );
     }
-    let (_, list) = server.connections().await;
-    assert!(list.as_array().unwrap().is_empty());
+    assert!(array(&server.connections().await.1).is_empty());
 }
 
 #[tokio::test]
@@ -175,7 +173,7 @@ async fn secrets_stay_sealed_and_are_never_returned() {
     .await;
     assert!(got.signature_ok, "signed with the operator's secret");
 
-    let id = created["id"].as_str().unwrap();
+    let id = string(&created["id"]);
     for path in [
         "/v1/connections".to_string(),
         format!("/v1/connections/{id}"),
@@ -207,7 +205,7 @@ async fn patching_the_url_reruns_the_test() {
     let first = Receiver::start().await;
     let second = Receiver::start().await;
     let conn = server.connect_webhook(&first, None).await;
-    let id = conn["id"].as_str().unwrap();
+    let id = string(&conn["id"]);
     let (status, body) = server
         .patch_connection(id, json!({"name": "renamed"}))
         .await;

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use crate::support::process::{
     Serve, call, http, invoice_state, open_store, tenant_create, try_call,
 };
-use crate::support::{eventually, invoice};
+use crate::support::{eventually, invoice, string};
 
 const INVOICES: usize = 2_000;
 const KILLS: usize = 24;
@@ -239,7 +239,7 @@ async fn two_dozen_sigkills_during_a_flaky_flow_of_2000_invoices_lose_nothing() 
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    sink.state.lock().unwrap().secret = Some(created["secret"].as_str().unwrap().to_string());
+    sink.state.lock().unwrap().secret = Some(string(&created["secret"]).to_string());
 
     // Four posters share the invoices and follow the server across restarts.
     let base = Arc::new(Mutex::new(server.base.clone()));
@@ -291,7 +291,7 @@ async fn two_dozen_sigkills_during_a_flaky_flow_of_2000_invoices_lose_nothing() 
                 assert_eq!(status, StatusCode::OK, "{id} is lost: {state}");
                 let sync = state["sync"].as_array().expect("sync states");
                 assert_eq!(sync.len(), 1, "{id} has one delivery: {state}");
-                let s = sync[0]["state"].as_str().unwrap().to_string();
+                let s = string(&sync[0]["state"]).to_string();
                 (id, (s, sync[0]["attempts"].as_i64().unwrap()))
             }
         });
@@ -323,10 +323,7 @@ async fn two_dozen_sigkills_during_a_flaky_flow_of_2000_invoices_lose_nothing() 
     let seen = sink.seen();
     let mut log_by: HashMap<&str, Vec<&Value>> = HashMap::new();
     for e in log.iter().filter(|e| e["kind"] == "sync") {
-        log_by
-            .entry(e["invoice_id"].as_str().unwrap())
-            .or_default()
-            .push(e);
+        log_by.entry(string(&e["invoice_id"])).or_default().push(e);
     }
     let mut seen_by: HashMap<&str, Vec<&Seen>> = HashMap::new();
     for s in &seen {

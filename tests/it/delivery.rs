@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Received, Receiver, TestServer, eventually, invoice};
+use crate::support::{Received, Receiver, TestServer, array, eventually, invoice, string};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -23,7 +23,7 @@ async fn connecting_runs_a_signed_test_delivery_and_logs_it() {
     assert_eq!(created["status"], "active");
     assert_eq!(created["test_sync"]["status"], "SUCCESS");
     assert_eq!(created["test_sync"]["response_code"], 200);
-    let secret = created["secret"].as_str().unwrap();
+    let secret = string(&created["secret"]);
     assert!(secret.starts_with("whsec_"));
 
     let got = receiver.received();
@@ -40,7 +40,7 @@ async fn connecting_runs_a_signed_test_delivery_and_logs_it() {
     assert_eq!(log[0]["status"], "SUCCESS");
     assert_eq!(log[0]["connection_id"], created["id"]);
 
-    let (_, shown) = server.connection(created["id"].as_str().unwrap()).await;
+    let (_, shown) = server.connection(string(&created["id"])).await;
     assert!(
         !shown.to_string().contains(secret),
         "the secret is shown only once"
@@ -54,7 +54,7 @@ async fn an_invoice_is_delivered_signed_and_logged() {
     let sent = invoice("inv_1");
     let accepted = server.ingest(&sent).await;
     assert_eq!(accepted["version"], 1);
-    assert_eq!(accepted["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(array(&accepted["jobs"]).len(), 1);
     assert_eq!(accepted["jobs"][0]["connection_id"], conn["id"]);
 
     let got = eventually("the delivery", WAIT, || async {
@@ -65,7 +65,7 @@ async fn an_invoice_is_delivered_signed_and_logged() {
     assert_eq!(got.header("content-type"), "application/json");
     let body = got.json();
     assert_eq!(body["type"], "invoice.finalized");
-    assert_eq!(body["id"].as_str().unwrap(), got.header("x-aforo-event-id"));
+    assert_eq!(string(&body["id"]), got.header("x-aforo-event-id"));
     assert_eq!(body["data"]["total"], "12.99");
     assert_eq!(body["data"]["customer"]["name"], "Acme Inc");
     assert_eq!(body["data"]["metadata"]["po_number"], "PO-7");
@@ -107,7 +107,7 @@ async fn same_content_is_a_no_op_and_changes_are_updates_then_voids() {
     let again = server.ingest(&same).await;
     assert_eq!(again["unchanged"], true);
     assert_eq!(again["version"], 1);
-    assert!(again["jobs"].as_array().unwrap().is_empty());
+    assert!(array(&again["jobs"]).is_empty());
 
     inv["status"] = json!("PAID");
     assert_eq!(server.ingest(&inv).await["version"], 2);

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::fakes::netsuite::{self as ns, FakeNetSuite};
 use crate::fakes::quickbooks::{self as qbo, FakeQuickBooks};
-use crate::support::{TestServer, erp, invoice};
+use crate::support::{TestServer, erp, invoice, string};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -85,10 +85,7 @@ async fn a_quickbooks_fault_storm_never_duplicates_an_invoice() {
     resync(&server, &ids, &failed).await;
 
     let records = fake.invoices(qbo::REALM);
-    let numbers: HashSet<&str> = records
-        .iter()
-        .map(|r| r["DocNumber"].as_str().unwrap())
-        .collect();
+    let numbers: HashSet<&str> = records.iter().map(|r| string(&r["DocNumber"])).collect();
     assert_eq!(records.len(), N, "one QuickBooks invoice per invoice");
     assert_eq!(numbers.len(), N, "no DocNumber twice");
     let log = server.log("limit=1000").await;
@@ -114,7 +111,7 @@ async fn a_quickbooks_fault_storm_never_duplicates_an_invoice() {
     // them were edited in QuickBooks meanwhile (their SyncToken is stale), answers are
     // lost again and a throttle storm runs. Updates must land on the same records.
     for record in records.iter().step_by(3) {
-        fake.edit_invoice_elsewhere(qbo::REALM, record["Id"].as_str().unwrap());
+        fake.edit_invoice_elsewhere(qbo::REALM, string(&record["Id"]));
     }
     fake.fail_after_commit(6);
     fake.throttle_next(10);
@@ -169,10 +166,7 @@ async fn netsuite_concurrency_limits_and_lost_answers_never_duplicate_an_invoice
     resync(&server, &ids, &failed).await;
 
     let records = fake.invoices();
-    let numbers: HashSet<&str> = records
-        .iter()
-        .map(|r| r["tranId"].as_str().unwrap())
-        .collect();
+    let numbers: HashSet<&str> = records.iter().map(|r| string(&r["tranId"])).collect();
     assert_eq!(records.len(), N, "one NetSuite invoice per invoice");
     assert_eq!(numbers.len(), N);
     let limited = fake.requests().iter().filter(|r| r.status == 429).count();

@@ -15,7 +15,7 @@ use erp_sync_guest_artifacts as guests;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Receiver, TestServer, eventually, invoice};
+use crate::support::{Receiver, TestServer, array, eventually, invoice, string};
 
 /// Latencies of `ids` from their post time to their first arrival at `receiver`.
 fn latencies(receiver: &Receiver, posted: &HashMap<String, Instant>) -> Vec<Duration> {
@@ -91,7 +91,7 @@ async fn hostile_guests_of_one_tenant_do_not_hold_up_another_tenants_deliveries(
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{conn}");
-    quiet_sink.set_secret(conn["secret"].as_str().unwrap());
+    quiet_sink.set_secret(string(&conn["secret"]));
 
     // Alone.
     let ids: Vec<String> = (0..QUIET).map(|i| format!("inv_alone_{i}")).collect();
@@ -160,9 +160,7 @@ async fn hostile_guests_of_one_tenant_do_not_hold_up_another_tenants_deliveries(
             None,
         )
         .await;
-    let delivered = quiet_ok["entries"]
-        .as_array()
-        .unwrap()
+    let delivered = array(&quiet_ok["entries"])
         .iter()
         .filter(|e| e["kind"] == "sync")
         .count();

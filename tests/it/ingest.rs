@@ -16,6 +16,13 @@ fn fields(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The sample invoice `id` with one top-level field replaced.
+fn invoice_with(id: &str, field: &str, value: Value) -> Value {
+    let mut changed = invoice(id);
+    changed[field] = value;
+    changed
+}
+
 /// The invoice is unknown and nothing was queued or logged.
 async fn assert_nothing_stored(server: &TestServer, id: &str) {
     let (status, _) = server.invoice_state(id).await;
@@ -66,14 +73,12 @@ async fn every_offending_field_is_listed_together() {
 #[tokio::test]
 async fn unbalanced_totals_and_draft_are_refused() {
     let server = TestServer::start().await;
-    let mut unbalanced = invoice("inv_sum");
-    unbalanced["total"] = json!("13.00");
+    let unbalanced = invoice_with("inv_sum", "total", json!("13.00"));
     let (status, body) = server.call("POST", "/v1/invoices", Some(unbalanced)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), vec!["total"]);
 
-    let mut draft = invoice("inv_draft");
-    draft["status"] = json!("DRAFT");
+    let draft = invoice_with("inv_draft", "status", json!("DRAFT"));
     let (status, body) = server.call("POST", "/v1/invoices", Some(draft)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["code"], "invoice_not_finalized");

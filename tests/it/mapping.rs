@@ -12,24 +12,22 @@ use crate::fakes::netsuite::{self as ns, FakeNetSuite};
 use crate::fakes::quickbooks as qbo;
 use crate::fakes::xero::{self as fx, FakeXero};
 use crate::support::erp::{netsuite_config, quickbooks_company, quickbooks_server, xero_server};
-use crate::support::{TestServer, invoice, uk_invoice};
+use crate::support::{TestServer, array, invoice, string, uk_invoice};
 
 fn ids(entries: &Value) -> Vec<String> {
     entries
         .as_array()
         .unwrap_or_else(|| panic!("a list: {entries}"))
         .iter()
-        .map(|e| e["id"].as_str().unwrap().to_string())
+        .map(|e| string(&e["id"]).to_string())
         .collect()
 }
 
 /// The fields a preview names as mapping gaps, in order.
 fn gap_fields(preview: &Value) -> Vec<&str> {
-    preview["gaps"]
-        .as_array()
-        .unwrap()
+    array(&preview["gaps"])
         .iter()
-        .map(|g| g["field"].as_str().unwrap())
+        .map(|g| string(&g["field"]))
         .collect()
 }
 
@@ -52,11 +50,7 @@ async fn quickbooks_lists_and_previews_send_nothing() {
     assert!(items[0]["name"].is_string());
     let (_, accounts) = server.erp_list(&id, "accounts").await;
     assert!(
-        accounts
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["type"] == "Bank"),
+        array(&accounts).iter().any(|a| a["type"] == "Bank"),
         "{accounts}"
     );
     let (_, taxes) = server.erp_list(&id, "tax-rates").await;
@@ -84,17 +78,14 @@ async fn quickbooks_lists_and_previews_send_nothing() {
     assert_eq!(status, StatusCode::OK, "{preview}");
     let request = &preview["request"];
     assert_eq!(request["method"], "POST");
-    assert!(
-        request["url"].as_str().unwrap().contains("/invoice?"),
-        "{request}"
-    );
+    assert!(string(&request["url"]).contains("/invoice?"), "{request}");
     assert_eq!(request["body"]["CurrencyRef"]["value"], "EUR");
     assert!(
         request["body"]["CustomerRef"]["value"].is_null(),
         "not created yet"
     );
-    assert!(!preview["notes"].as_array().unwrap().is_empty());
-    let gaps = preview["gaps"].as_array().unwrap();
+    assert!(!array(&preview["notes"]).is_empty());
+    let gaps = array(&preview["gaps"]);
     assert_eq!(gaps.len(), 1, "{gaps:?}");
     assert_eq!(
         gaps[0]["field"], "Line[0].ItemRef",
@@ -179,7 +170,7 @@ async fn netsuite_lists_come_from_suiteql_and_previews_name_missing_items() {
     let created = server
         .create_connection(json!({"provider": "netsuite", "config": netsuite_config(&fake)}))
         .await;
-    let id = created["id"].as_str().unwrap();
+    let id = string(&created["id"]);
     let (status, items) = server.erp_list(id, "items").await;
     assert_eq!(status, StatusCode::OK, "{items}");
     assert!(
@@ -192,20 +183,14 @@ async fn netsuite_lists_come_from_suiteql_and_previews_name_missing_items() {
         "{accounts}"
     );
     let (_, taxes) = server.erp_list(id, "tax-rates").await;
-    let ca = taxes
-        .as_array()
-        .unwrap()
+    let ca = array(&taxes)
         .iter()
         .find(|t| t["id"] == ns::TAX_CA)
         .unwrap();
     assert_eq!(ca["rate"], "7.25", "{ca}");
     let (_, currencies) = server.erp_list(id, "currencies").await;
     assert!(
-        currencies
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["name"] == "USD"),
+        array(&currencies).iter().any(|c| c["name"] == "USD"),
         "{currencies}"
     );
     assert!(!fake.suiteql_queries().is_empty());
@@ -214,15 +199,12 @@ async fn netsuite_lists_come_from_suiteql_and_previews_name_missing_items() {
     assert_eq!(status, StatusCode::OK, "{preview}");
     assert_eq!(preview["request"]["method"], "PUT");
     assert!(
-        preview["request"]["url"]
-            .as_str()
-            .unwrap()
-            .ends_with("?replace=item"),
+        string(&preview["request"]["url"]).ends_with("?replace=item"),
         "{preview}"
     );
-    let gaps = preview["gaps"].as_array().unwrap();
+    let gaps = array(&preview["gaps"]);
     assert_eq!(gaps.len(), 1, "the invoice's tax has no item: {gaps:?}");
-    assert!(gaps[0]["message"].as_str().unwrap().contains("TAX"));
+    assert!(string(&gaps[0]["message"]).contains("TAX"));
     assert!(
         fake.invoices().is_empty() && fake.customers().is_empty(),
         "nothing sent"
@@ -232,8 +214,8 @@ async fn netsuite_lists_come_from_suiteql_and_previews_name_missing_items() {
 #[tokio::test]
 async fn a_webhook_preview_is_the_signed_request_and_sends_nothing() {
     let (server, receiver, created) = TestServer::start_with_webhook().await;
-    let id = created["id"].as_str().unwrap();
-    let secret = created["secret"].as_str().unwrap();
+    let id = string(&created["id"]);
+    let secret = string(&created["secret"]);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let received = receiver.received().len();
     let (status, preview) = server.preview(id, invoice("inv_w")).await;
@@ -243,11 +225,9 @@ async fn a_webhook_preview_is_the_signed_request_and_sends_nothing() {
     assert_eq!(request["url"], receiver.url());
     assert_eq!(request["body"]["data"]["id"], "inv_w");
     assert_eq!(request["body"]["type"], "invoice.finalized");
-    let raw = request["raw_body"].as_str().unwrap();
-    let signature = request["headers"]["X-Aforo-Signature"].as_str().unwrap();
-    let t: i64 = request["headers"]["X-Aforo-Timestamp"]
-        .as_str()
-        .unwrap()
+    let raw = string(&request["raw_body"]);
+    let signature = string(&request["headers"]["X-Aforo-Signature"]);
+    let t: i64 = string(&request["headers"]["X-Aforo-Timestamp"])
         .parse()
         .unwrap();
     assert!(
@@ -255,7 +235,7 @@ async fn a_webhook_preview_is_the_signed_request_and_sends_nothing() {
             .is_ok(),
         "the preview's signature verifies with the connection's secret"
     );
-    assert!(preview["gaps"].as_array().unwrap().is_empty());
+    assert!(array(&preview["gaps"]).is_empty());
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(receiver.received().len(), received, "nothing was sent");
 

@@ -19,7 +19,7 @@ use sqlx::{Connection, PgConnection, SqliteConnection};
 
 use crate::fakes::quickbooks::FakeQuickBooks;
 use crate::support::erp;
-use crate::support::postgres::{admin_connection, admin_url};
+use crate::support::postgres::{admin_connection, admin_url, execute, unique_name};
 use crate::support::{Receiver, TestServer, eventually, invoice};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -31,19 +31,15 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let name = format!("migrate_{}", uuid::Uuid::new_v4().simple());
+    let name = unique_name("migrate");
     let mut conn = admin_connection(admin).await;
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut conn)
-        .await
-        .expect("a fresh database");
+    let create = format!("CREATE DATABASE \"{name}\"");
+    execute(&mut conn, &create, "a fresh database").await;
     let mut url = url::Url::parse(admin).expect("ERP_SYNC_TEST_POSTGRES is a URL");
     url.set_path(&format!("/{name}"));
     let outcome = tokio::spawn(test(url.to_string())).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .expect("the database is dropped");
+    let drop_it = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+    execute(&mut conn, &drop_it, "the database is dropped").await;
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
@@ -313,10 +309,8 @@ async fn copies_a_store_into_postgres_verifies_it_and_a_second_run_copies_nothin
         assert_eq!(second.copied(), 0, "{second}");
 
         // A target with more rows than the source is reported, not refused.
-        sqlx::query("INSERT INTO tenants (id, name, created_ms) VALUES ('ten_pg_only', 'x', 0)")
-            .execute(&mut pg)
-            .await
-            .unwrap();
+        let insert = "INSERT INTO tenants (id, name, created_ms) VALUES ('ten_pg_only', 'x', 0)";
+        execute(&mut pg, insert, "a row only the target has").await;
         let third = migrate_store::run(&args(&server, &url))
             .await
             .expect("extra target rows are not an error");
@@ -336,11 +330,8 @@ async fn copies_a_store_into_postgres_verifies_it_and_a_second_run_copies_nothin
             .fetch_one(&mut pg)
             .await
             .unwrap();
-        sqlx::query("UPDATE jobs SET id = 'job_someone_else' WHERE seq = $1")
-            .bind(seq)
-            .execute(&mut pg)
-            .await
-            .unwrap();
+        let update = format!("UPDATE jobs SET id = 'job_someone_else' WHERE seq = {seq}");
+        execute(&mut pg, &update, "a different row under a copied key").await;
         let err = migrate_store::run(&args(&server, &url))
             .await
             .expect_err("a source job is missing in the target");

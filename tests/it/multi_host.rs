@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::support::postgres::{TEST_SECRET_KEY, admin_url_or_skip, fresh_schema};
 use crate::support::process::{PROCESS_TIMEOUT, Serve, call, http, tenant_create_with, try_call};
-use crate::support::{Receiver, eventually, invoice};
+use crate::support::{Receiver, array, eventually, invoice, string};
 
 const INVOICES: usize = 5_000;
 const UPDATED: usize = 500;
@@ -94,7 +94,7 @@ async fn three_hosts_share_one_queue_and_survive_a_sigkill() {
     )
     .await;
     assert_eq!(status, 201, "{created}");
-    receiver.set_secret(created["secret"].as_str().unwrap());
+    receiver.set_secret(string(&created["secret"]));
 
     let bases: Arc<Vec<String>> = Arc::new(hosts.iter().map(|h| h.base.clone()).collect());
     let posted = Arc::new(AtomicUsize::new(0));
@@ -184,8 +184,8 @@ async fn three_hosts_share_one_queue_and_survive_a_sigkill() {
         if e["type"] == "test" {
             continue; // the connection's test sync
         }
-        let id = e["data"]["id"].as_str().unwrap().to_string();
-        let kind = e["type"].as_str().unwrap().to_string();
+        let id = string(&e["data"]["id"]).to_string();
+        let kind = string(&e["type"]).to_string();
         let event_id = r.headers["x-aforo-event-id"].to_str().unwrap().to_string();
         let entry = per_event
             .entry(event_id)
@@ -271,5 +271,5 @@ async fn two_hosts_ingesting_one_invoice_at_once_number_its_versions_without_gap
     versions.sort();
     assert_eq!(versions, (1..=N as i64).collect::<Vec<_>>());
     let (_, state) = b.call("GET", "/v1/invoices/inv_contended", None).await;
-    assert_eq!(state["versions"].as_array().unwrap().len(), N, "{state}");
+    assert_eq!(array(&state["versions"]).len(), N, "{state}");
 }

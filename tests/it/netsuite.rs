@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::fakes::netsuite::{self as ns, FakeNetSuite};
 use crate::support::erp::{NETSUITE_SECRETS, netsuite_config};
 use crate::support::postgres::admin_url_or_skip;
-use crate::support::{TestServer, error_message, eventually, invoice, uk_invoice};
+use crate::support::{TestServer, array, error_message, eventually, invoice, string, uk_invoice};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -27,7 +27,7 @@ async fn connect_with(server: &TestServer, config: Value) -> String {
         .create_connection(json!({"provider": "netsuite", "name": "Books", "config": config}))
         .await;
     assert_eq!(created["status"], "active", "{created}");
-    created["id"].as_str().unwrap().to_string()
+    string(&created["id"]).to_string()
 }
 
 async fn connect(server: &TestServer, fake: &FakeNetSuite) -> String {
@@ -54,7 +54,7 @@ fn by_number(fake: &FakeNetSuite, number: &str) -> Value {
 }
 
 fn line_count(inv: &Value) -> usize {
-    inv["item"]["items"].as_array().unwrap().len()
+    array(&inv["item"]["items"]).len()
 }
 
 #[tokio::test]
@@ -72,7 +72,7 @@ async fn connect_runs_a_signed_test_sync_and_never_shows_the_credentials() {
     assert_eq!(created["test_sync"]["status"], "SUCCESS", "{created}");
     assert_eq!(created["test_sync"]["response_code"], 200);
     assert_eq!(created["config"]["account_id"], ns::ACCOUNT_ID);
-    let id = created["id"].as_str().unwrap();
+    let id = string(&created["id"]);
     let (_, shown) = server.connection(id).await;
     for text in [created.to_string(), shown.to_string()] {
         for secret in NETSUITE_SECRETS {
@@ -171,7 +171,7 @@ async fn one_netsuite_invoice_per_invoice_through_lost_answers_and_resyncs() {
     assert_eq!(stored["dueDate"], "2026-11-30");
     assert_eq!(stored["subsidiary"]["id"], ns::SUBSIDIARY_ID);
     assert_eq!(stored["otherRefNum"], "PO-UK-551");
-    let external_id = stored["externalId"].as_str().unwrap().to_string();
+    let external_id = string(&stored["externalId"]).to_string();
     assert!(external_id.starts_with("es_inv_"), "{external_id}");
     let customers = fake.customers();
     assert_eq!(customers.len(), 1);
@@ -190,12 +190,7 @@ async fn one_netsuite_invoice_per_invoice_through_lost_answers_and_resyncs() {
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert_eq!(entries[1]["status"], "FAILED");
     assert_eq!(entries[1]["response_code"], 500);
-    assert!(
-        entries[1]["error"]
-            .as_str()
-            .unwrap()
-            .contains("UNEXPECTED_ERROR")
-    );
+    assert!(string(&entries[1]["error"]).contains("UNEXPECTED_ERROR"));
     let lost = by_number(&fake, "INV-UK-0008");
     assert_eq!(entries[0]["erp_record_id"], lost["id"]);
     assert_eq!(line_count(&lost), 4, "{lost}");
@@ -259,12 +254,7 @@ async fn void_credits_the_invoice_in_full_once() {
     assert_eq!(memos.len(), 1, "{memos:?}");
     assert_eq!(memos[0]["createdFrom"]["id"], created["id"]);
     assert_eq!(memos[0]["total"], json!(12.99));
-    assert!(
-        memos[0]["externalId"]
-            .as_str()
-            .unwrap()
-            .starts_with("es_void_")
-    );
+    assert!(string(&memos[0]["externalId"]).starts_with("es_void_"));
     let voided = by_number(&fake, "INV-inv_void");
     assert_eq!(voided["amountRemaining"], json!(0));
 
@@ -324,7 +314,7 @@ async fn throttling_and_outages_retry_within_the_accounts_concurrency_limit() {
     let mut numbers: Vec<String> = fake
         .invoices()
         .iter()
-        .map(|i| i["tranId"].as_str().unwrap().to_string())
+        .map(|i| string(&i["tranId"]).to_string())
         .collect();
     numbers.sort();
     numbers.dedup();
@@ -382,28 +372,18 @@ async fn validation_errors_fail_at_once_with_netsuites_codes() {
     connect_with(&server, cfg).await;
 
     server.ingest(&invoice("inv_bad_item")).await;
-    let entry = server.first_attempt("inv_bad_item", WAIT).await;
-    assert_eq!(entry["status"], "FAILED");
+    let words = ["INVALID_KEY_OR_REF", "item.items[0].item"];
+    let entry = server.failed_attempt("inv_bad_item", WAIT, &words).await;
     assert_eq!(entry["response_code"], 400);
-    let error = entry["error"].as_str().unwrap();
-    assert!(
-        error.contains("INVALID_KEY_OR_REF") && error.contains("item.items[0].item"),
-        "{error}"
-    );
 
     // A line no item setting covers fails before anything is sent.
     let mut unmapped = invoice("inv_unmapped");
     unmapped["lines"][0]["product_id"] = json!("prod_other");
     let before = fake.requests().len();
     server.ingest(&unmapped).await;
-    let entry = server.first_attempt("inv_unmapped", WAIT).await;
-    assert_eq!(entry["status"], "FAILED");
+    let words = ["item_map", "default_item_id"];
+    let entry = server.failed_attempt("inv_unmapped", WAIT, &words).await;
     assert!(entry["response_code"].is_null());
-    let error = entry["error"].as_str().unwrap();
-    assert!(
-        error.contains("item_map") && error.contains("default_item_id"),
-        "{error}"
-    );
 
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(

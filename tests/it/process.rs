@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::support::process::{
     Serve, call, http, invoice_state, open_store, run, tenant_create, try_call,
 };
-use crate::support::{Receiver, Reply, eventually, invoice};
+use crate::support::{Receiver, Reply, eventually, invoice, string};
 
 /// Creates a webhook connection to `receiver` and teaches the receiver its secret.
 async fn connect(http: &reqwest::Client, base: &str, key: &str, receiver: &Receiver) {
@@ -176,7 +176,7 @@ async fn sigkill_mid_delivery_loses_nothing_and_redelivers_with_the_same_event_i
     let mut per_invoice: HashMap<String, usize> = HashMap::new();
     for entry in &page {
         *per_invoice
-            .entry(entry["invoice_id"].as_str().unwrap().to_string())
+            .entry(string(&entry["invoice_id"]).to_string())
             .or_default() += 1;
         assert_eq!(entry["response_code"], 200, "{entry}");
     }
@@ -190,7 +190,7 @@ async fn sigkill_mid_delivery_loses_nothing_and_redelivers_with_the_same_event_i
     let ids_of = |entries: &[Value]| -> Vec<String> {
         entries
             .iter()
-            .map(|e| e["id"].as_str().unwrap().to_string())
+            .map(|e| string(&e["id"]).to_string())
             .collect()
     };
     assert_eq!(
@@ -404,7 +404,7 @@ async fn sigterm_lets_deliveries_in_flight_finish_and_leaves_nothing_leased() {
         let body = request.json();
         if body["type"] != "test" {
             *per_invoice
-                .entry(body["data"]["id"].as_str().unwrap().to_string())
+                .entry(string(&body["data"]["id"]).to_string())
                 .or_default() += 1;
         }
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::support::{Receiver, Reply, TestServer, eventually, invoice};
+use crate::support::{Receiver, Reply, TestServer, array, eventually, invoice, string};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -41,10 +41,7 @@ async fn four_failures_end_failed_and_manual_sync_recovers() {
             .all(|e| e["status"] == "FAILED" && e["response_code"] == 500)
     );
     assert!(
-        entries[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("receiver says hello"),
+        string(&entries[0]["error"]).contains("receiver says hello"),
         "the response body is kept"
     );
 
@@ -74,14 +71,14 @@ async fn four_failures_end_failed_and_manual_sync_recovers() {
     receiver.set_default(Reply::status(200));
     let (status, body) = server.resync("inv_fail", conn["id"].as_str()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(body["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(array(&body["jobs"]).len(), 1);
     let ok = eventually("the manual sync", WAIT, || async {
         server.log("invoice_id=inv_fail&status=SUCCESS").await.pop()
     })
     .await;
     assert_eq!(ok["kind"], "manual");
     assert_eq!(
-        ok["event_id"].as_str().unwrap(),
+        string(&ok["event_id"]),
         event_id,
         "a redelivery keeps its event id"
     );
@@ -137,7 +134,7 @@ async fn a_timeout_is_retried_and_logged() {
     assert_eq!(entries[1]["status"], "FAILED");
     assert!(entries[1]["response_code"].is_null());
     assert!(
-        entries[1]["error"].as_str().unwrap().contains("timed out"),
+        string(&entries[1]["error"]).contains("timed out"),
         "{}",
         entries[1]
     );

@@ -25,7 +25,7 @@ use crate::fakes::netsuite::{self as ns, FakeNetSuite};
 use crate::fakes::quickbooks::{self as qbo, FakeQuickBooks};
 use crate::support::erp::{netsuite_config, oauth_round_trip, quickbooks_server};
 use crate::support::process::{Serve, call, http, tenant_create};
-use crate::support::{Receiver, TestServer, eventually, invoice};
+use crate::support::{Receiver, TestServer, eventually, invoice, string};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -119,7 +119,7 @@ async fn no_secret_reaches_the_data_dir_the_logs_or_an_api_answer() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, done) = oauth_round_trip(&base, created["authorize_url"].as_str().unwrap()).await;
+    let (status, done) = oauth_round_trip(&base, string(&created["authorize_url"])).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     let mut ns_config = netsuite_config(&netsuite);
     ns_config["item_map"] = json!({"prod_api": ns::ITEM_USAGE, "TAX": ns::ITEM_TAX});
@@ -177,10 +177,10 @@ async fn no_secret_reaches_the_data_dir_the_logs_or_an_api_answer() {
     let mut answers = Vec::new();
     for path in [
         "/v1/connections".to_string(),
-        format!("/v1/connections/{}", own["id"].as_str().unwrap()),
-        format!("/v1/connections/{}", generated["id"].as_str().unwrap()),
-        format!("/v1/connections/{}", created["id"].as_str().unwrap()),
-        format!("/v1/connections/{}", ns_conn["id"].as_str().unwrap()),
+        format!("/v1/connections/{}", string(&own["id"])),
+        format!("/v1/connections/{}", string(&generated["id"])),
+        format!("/v1/connections/{}", string(&created["id"])),
+        format!("/v1/connections/{}", string(&ns_conn["id"])),
         "/v1/sync-log?limit=1000".into(),
         "/v1/invoices/inv_sec_1".into(),
         "/v1/invoices/inv_sec_2".into(),
@@ -250,8 +250,8 @@ async fn an_oauth_state_completes_its_own_connection_once_and_nothing_else() {
     let (_, theirs) = server
         .call_as(&other_key, "POST", "/v1/connections", Some(body))
         .await;
-    let my_url = mine["authorize_url"].as_str().unwrap();
-    let their_url = theirs["authorize_url"].as_str().unwrap();
+    let my_url = string(&mine["authorize_url"]);
+    let their_url = string(&theirs["authorize_url"]);
     assert_ne!(
         state_of(my_url),
         state_of(their_url),
@@ -263,12 +263,10 @@ async fn an_oauth_state_completes_its_own_connection_once_and_nothing_else() {
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["connection"]["id"], mine["id"]);
     let (_, their_conn) = server
-        .connection_as(&other_key, theirs["id"].as_str().unwrap())
+        .connection_as(&other_key, string(&theirs["id"]))
         .await;
     assert_eq!(their_conn["status"], "pending_auth", "{their_conn}");
-    let (status, _) = server
-        .connection_as(&other_key, mine["id"].as_str().unwrap())
-        .await;
+    let (status, _) = server.connection_as(&other_key, string(&mine["id"])).await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
@@ -313,12 +311,10 @@ async fn an_oauth_state_completes_its_own_connection_once_and_nothing_else() {
     let later = server
         .create_connection(json!({"provider": "quickbooks", "name": "Later"}))
         .await;
-    let id = later["id"].as_str().unwrap();
+    let id = string(&later["id"]);
     let (status, _) = server.disconnect(id).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, answer) = server
-        .authorize(later["authorize_url"].as_str().unwrap())
-        .await;
+    let (status, answer) = server.authorize(string(&later["authorize_url"])).await;
     assert!(status.is_client_error(), "{status} {answer}");
     let (_, conn) = server.connection(id).await;
     assert_eq!(conn["status"], "disconnected", "{conn}");
@@ -383,13 +379,12 @@ async fn a_name_resolving_to_loopback_is_refused_when_connecting() {
         .unwrap()
         .to_string();
     let by_name = format!("http://localhost:{port}/hook");
-    let guarded = erp_sync::connectors::egress::http_client(false, Duration::from_secs(2));
-    let err = guarded
-        .post(&by_name)
-        .body("{}")
-        .send()
-        .await
-        .expect_err("refused");
+    let post = |allow_private| {
+        let client =
+            erp_sync::connectors::egress::http_client(allow_private, Duration::from_secs(2));
+        client.post(&by_name).body("{}").send()
+    };
+    let err = post(false).await.expect_err("refused");
     let why = erp_sync::connectors::egress::is_blocked(&err).expect("refused by the guard");
     assert!(
         why.contains("localhost") && why.contains("127.0.0.1"),
@@ -397,13 +392,7 @@ async fn a_name_resolving_to_loopback_is_refused_when_connecting() {
     );
     assert_eq!(receiver.received().len(), 0, "nothing reached the target");
     // The same client with private targets allowed reaches it: the refusal was the guard.
-    let open = erp_sync::connectors::egress::http_client(true, Duration::from_secs(2));
-    let answer = open
-        .post(&by_name)
-        .body("{}")
-        .send()
-        .await
-        .expect("reached");
+    let answer = post(true).await.expect("reached");
     assert_eq!(answer.status(), StatusCode::OK);
 }
 
@@ -420,7 +409,7 @@ async fn redirects_are_never_followed() {
             .await;
         assert_eq!(conn["test_sync"]["status"], "FAILED", "{status}: {conn}");
         assert_eq!(conn["test_sync"]["response_code"], status, "{conn}");
-        let id = conn["id"].as_str().unwrap();
+        let id = string(&conn["id"]);
         let (code, _) = server.disconnect(id).await;
         assert_eq!(code, StatusCode::OK);
     }

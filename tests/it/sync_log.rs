@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::support::{Reply, TestServer, eventually, invoice};
+use crate::support::{Reply, TestServer, array, eventually, invoice, string};
 
 #[tokio::test]
 async fn filters_by_status_invoice_connection_and_time() {
@@ -28,7 +28,7 @@ async fn filters_by_status_invoice_connection_and_time() {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["invoice_id"], "inv_a");
     assert_eq!(server.log("invoice_id=inv_a").await.len(), 2);
-    let id = conn["id"].as_str().unwrap();
+    let id = string(&conn["id"]);
     assert_eq!(
         server.log(&format!("connection_id={id}")).await.len(),
         4,
@@ -37,7 +37,7 @@ async fn filters_by_status_invoice_connection_and_time() {
     assert!(server.log("connection_id=conn_other").await.is_empty());
 
     let all = server.log("").await;
-    let newest = all[0]["at"].as_str().unwrap().to_string();
+    let newest = string(&all[0]["at"]).to_string();
     let oldest = all.last().unwrap()["at"].as_str().unwrap().to_string();
     assert!(
         server
@@ -97,8 +97,8 @@ async fn pages_neither_skip_nor_repeat_while_entries_arrive() {
         };
         let (status, page) = server.call("GET", &query, None).await;
         assert_eq!(status, StatusCode::OK);
-        for e in page["entries"].as_array().unwrap() {
-            seen.push(e["id"].as_str().unwrap().to_string());
+        for e in array(&page["entries"]) {
+            seen.push(string(&e["id"]).to_string());
         }
         // New entries arrive between pages.
         if extra < 3 {

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::api::built_guest as wasm;
-use crate::support::{Receiver, TestServer, error_message, eventually, invoice};
+use crate::support::{Receiver, TestServer, error_message, eventually, invoice, string};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -16,7 +16,7 @@ async fn uploaded(server: &TestServer, path: &str, world: &str) -> String {
     let body = server
         .upload_guest(path, &format!("world={world}&name=t"))
         .await;
-    body["id"].as_str().unwrap().to_string()
+    string(&body["id"]).to_string()
 }
 
 #[tokio::test]
@@ -32,7 +32,7 @@ async fn uploads_are_validated_against_their_world_and_deduplicated() {
     assert_eq!(first["world"], "webhook-transform");
     assert_eq!(first["export"], "erp-sync:transform/webhook@1.0.0");
     assert_eq!(first["name"], "mine");
-    assert_eq!(first["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(string(&first["sha256"]).len(), 64);
     let (status, again) = server
         .upload_transform(wasm(guests::WEBHOOK_TEMPLATE), "world=webhook-transform")
         .await;
@@ -43,58 +43,46 @@ async fn uploads_are_validated_against_their_world_and_deduplicated() {
     );
     assert_eq!(again["id"], first["id"]);
 
-    let refusals: Vec<(Vec<u8>, &str, StatusCode, &str)> = vec![
+    let webhook = || wasm(guests::WEBHOOK_TEMPLATE);
+    let (world, unusable) = ("world=webhook-transform", StatusCode::UNPROCESSABLE_ENTITY);
+    let foreign = "imports test:foreign/secrets, which erp-sync does not provide";
+    let refusals = [
         (
             wasm(guests::TWEAK_TEMPLATE),
-            "world=webhook-transform",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            world,
+            unusable,
             "implements invoice-tweak",
         ),
         (
-            wasm(guests::WEBHOOK_TEMPLATE),
+            webhook(),
             "world=invoice-tweak",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            unusable,
             "implements webhook-transform",
         ),
-        (
-            wasm(guests::FOREIGN_IMPORT),
-            "world=webhook-transform",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "imports test:foreign/secrets, which erp-sync does not provide",
-        ),
+        (wasm(guests::FOREIGN_IMPORT), world, unusable, foreign),
         (
             b"\0asm\x01\0\0\0".to_vec(),
-            "world=webhook-transform",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            world,
+            unusable,
             "core WebAssembly module",
         ),
         (
             b"#!/bin/sh\necho hi".to_vec(),
-            "world=webhook-transform",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            world,
+            unusable,
             "not WebAssembly",
         ),
         (
             b"\0asm\x0d\0\x01\0garbage".to_vec(),
-            "world=webhook-transform",
-            StatusCode::UNPROCESSABLE_ENTITY,
+            world,
+            unusable,
             "does not compile",
         ),
-        (
-            wasm(guests::WEBHOOK_TEMPLATE),
-            "name=x",
-            StatusCode::BAD_REQUEST,
-            "world",
-        ),
-        (
-            wasm(guests::WEBHOOK_TEMPLATE),
-            "world=lambda",
-            StatusCode::BAD_REQUEST,
-            "world",
-        ),
+        (webhook(), "name=x", StatusCode::BAD_REQUEST, "world"),
+        (webhook(), "world=lambda", StatusCode::BAD_REQUEST, "world"),
         (
             vec![0u8; 5 << 20],
-            "world=webhook-transform",
+            world,
             StatusCode::PAYLOAD_TOO_LARGE,
             "--max-component-bytes",
         ),
@@ -121,19 +109,14 @@ async fn dry_runs_show_output_headers_and_logs() {
         .await;
     assert_eq!(status, StatusCode::OK, "{run}");
     assert_eq!(run["status"], "SUCCESS", "{run}");
-    let body: Value = serde_json::from_str(run["output"]["body"].as_str().unwrap()).unwrap();
+    let body: Value = serde_json::from_str(string(&run["output"]["body"])).unwrap();
     assert_eq!(body["number"], "INV-inv_dry");
     assert_eq!(body["total"], json!({"amount": "12.99", "currency": "USD"}));
     assert_eq!(
         run["output"]["headers"],
         json!([["X-Invoice-Number", "INV-inv_dry"]])
     );
-    assert!(
-        run["logs"]["stderr"]
-            .as_str()
-            .unwrap()
-            .contains("transforming INV-inv_dry")
-    );
+    assert!(string(&run["logs"]["stderr"]).contains("transforming INV-inv_dry"));
     assert!(run["fuel_used"].as_u64().unwrap() > 0);
 
     let tweak = uploaded(&server, guests::TWEAK_TEMPLATE, "invoice-tweak").await;
@@ -198,10 +181,7 @@ async fn hostile_guests_are_contained_while_other_work_goes_on() {
         assert_eq!(code, StatusCode::OK, "{mode}: {run}");
         assert_eq!(run["status"], *status, "{mode}: {run}");
         if !words.is_empty() {
-            assert!(
-                run["error"].as_str().unwrap().contains(words),
-                "{mode}: {run}"
-            );
+            assert!(string(&run["error"]).contains(words), "{mode}: {run}");
         }
         if *mode == "environment" {
             assert_eq!(
@@ -211,7 +191,7 @@ async fn hostile_guests_are_contained_while_other_work_goes_on() {
         }
         if *mode == "log-spam" {
             assert_eq!(run["logs"]["truncated"], true);
-            assert!(run["logs"]["stdout"].as_str().unwrap().len() <= 1024);
+            assert!(string(&run["logs"]["stdout"]).len() <= 1024);
         }
     }
     eventually("the ordinary delivery", WAIT, || async {
@@ -240,7 +220,7 @@ async fn a_webhook_transform_builds_the_delivered_body() {
         created["test_sync"]["status"], "SUCCESS",
         "the test ran the transform on the sample invoice"
     );
-    receiver.set_secret(created["secret"].as_str().unwrap());
+    receiver.set_secret(string(&created["secret"]));
     let test = &receiver.received()[0];
     assert_eq!(test.json()["echo"]["number"], "INV-2026-0042");
 
@@ -260,15 +240,12 @@ async fn a_webhook_transform_builds_the_delivered_body() {
     })
     .await;
     assert!(
-        entry["guest_logs"]
-            .as_str()
-            .unwrap()
-            .contains("hostile guest in ok mode"),
+        string(&entry["guest_logs"]).contains("hostile guest in ok mode"),
         "{entry}"
     );
 
     // A guest that fails fails the sync at once: no retries wasted on the same code.
-    let id = created["id"].as_str().unwrap();
+    let id = string(&created["id"]);
     let (status, body) = server
         .patch_connection(
             id,
@@ -288,15 +265,12 @@ async fn a_webhook_transform_builds_the_delivered_body() {
     assert_eq!(entries_after.len(), 1, "not retried: {entries_after:?}");
     assert_eq!(entries[0]["status"], "FAILED");
     assert!(
-        entries[0]["error"].as_str().unwrap().contains("crashed"),
+        string(&entries[0]["error"]).contains("crashed"),
         "{}",
         entries[0]
     );
     assert!(
-        entries[0]["guest_logs"]
-            .as_str()
-            .unwrap()
-            .contains("panics on purpose"),
+        string(&entries[0]["guest_logs"]).contains("panics on purpose"),
         "{}",
         entries[0]
     );
@@ -347,15 +321,8 @@ async fn customer_tweaks_adjust_invoices_before_delivery() {
     let bad = uploaded(&server, guests::BAD_TWEAK, "invoice-tweak").await;
     server.set_tweak("cus_42", bad).await;
     server.ingest(&invoice("inv_badtweak")).await;
-    let entry = server.first_attempt("inv_badtweak", WAIT).await;
-    assert_eq!(entry["status"], "FAILED");
-    assert!(
-        entry["error"]
-            .as_str()
-            .unwrap()
-            .contains("may not change currency"),
-        "{entry}"
-    );
+    let words = ["may not change currency"];
+    server.failed_attempt("inv_badtweak", WAIT, &words).await;
     assert!(receiver.for_invoice("inv_badtweak").is_empty());
 
     let (status, _) = server

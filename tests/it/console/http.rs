@@ -617,16 +617,14 @@ async fn the_mapping_page_maps_from_the_erps_lists_and_marks_the_gaps() {
     let operator = Operator::sign_in(&server).await;
     let (status, _, page) = operator.get(&format!("/connections/{id}/mapping")).await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(
-        page.contains("Services (1)"),
-        "the company's Items fill the drop-downs"
-    );
-    assert!(page.contains("20.0% S (3)"), "and its TaxCodes: {page}");
-    assert!(
-        page.contains("mapping gap"),
-        "the sample's tax code has no TaxCode yet"
-    );
-    assert!(page.contains("status bad"), "its row is marked");
+    for (shown, why) in [
+        ("Services (1)", "the company's Items fill the drop-downs"),
+        ("20.0% S (3)", "and its TaxCodes"),
+        ("mapping gap", "the sample's tax code has no TaxCode yet"),
+        ("status bad", "its row is marked"),
+    ] {
+        assert!(page.contains(shown), "{shown}: {why}: {page}");
+    }
 
     // Map the sample's tax code to TaxCode 3 (row numbers follow the page's order).
     let row = page

@@ -2,6 +2,8 @@
 //! or Xero app at a fake, the NetSuite connection config for the fake NetSuite, and the
 //! operator's browser through an OAuth round trip.
 
+use std::collections::HashMap;
+
 use erp_sync::config::Config;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -24,6 +26,12 @@ pub const NETSUITE_SECRETS: [&str; 4] = [
 
 /// The id of the second organisation [`authorize_two_organisations`] adds.
 const SECOND_ORGANISATION: &str = "b4c1d8f3-0000-4000-8000-00000000000b";
+
+/// The query parameters of an authorize URL a connection answers, decoded.
+pub fn authorize_params(url: &str) -> HashMap<String, String> {
+    let url = url::Url::parse(url).unwrap_or_else(|e| panic!("{url} is a URL: {e}"));
+    url.query_pairs().into_owned().collect()
+}
 
 /// Points a server's QuickBooks app at `fake`, the setting every QuickBooks test needs.
 pub fn quickbooks(fake: &FakeQuickBooks) -> impl FnOnce(&mut Config) + use<> {

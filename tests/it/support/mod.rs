@@ -27,6 +27,22 @@ pub fn error_message(answer: &Value) -> &str {
         .unwrap_or_else(|| panic!("an error message in {answer}"))
 }
 
+/// A JSON string a test expects (an entry's `error`, a record's id), panicking with the
+/// value when it is not one; keeps an assertion on it to one line.
+pub fn string(value: &Value) -> &str {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("a string, not {value}"))
+}
+
+/// A JSON array a test expects (a list answer's items), panicking with the value when it
+/// is not one.
+pub fn array(value: &Value) -> &[Value] {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("an array, not {value}"))
+}
+
 /// Polls `check` until it returns `Some`, failing the test after `timeout`. Waiting for
 /// asynchronous work this way asserts behaviour, not speed: the timeout is generous.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T

@@ -37,14 +37,25 @@ pub async fn admin_connection(admin: &str) -> PgConnection {
         .expect("the test PostgreSQL cluster answers (ERP_SYNC_TEST_POSTGRES)")
 }
 
+/// A schema or database name no other test uses.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Runs one statement on `conn`, failing the test with `what` (what it was for) when it
+/// does not succeed.
+pub async fn execute(conn: &mut PgConnection, sql: &str, what: &str) {
+    sqlx::query(sql)
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+}
+
 /// Creates an empty schema and answers a URL whose connections use it.
 pub async fn fresh_schema(admin: &str) -> String {
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let name = unique_name("t");
     let mut conn = admin_connection(admin).await;
-    sqlx::query(&format!("CREATE SCHEMA {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("a test schema");
+    execute(&mut conn, &format!("CREATE SCHEMA {name}"), "a test schema").await;
     let _ = sqlx::Connection::close(conn).await;
     let separator = if admin.contains('?') { '&' } else { '?' };
     format!("{admin}{separator}options=-c%20search_path%3D{name}")

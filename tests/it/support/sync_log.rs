@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::{TestServer, eventually};
+use super::{TestServer, eventually, string};
 
 /// How long [`TestServer::synced`] waits: generous, as every wait in the suite.
 const SYNCED_WAIT: Duration = Duration::from_secs(20);
@@ -57,6 +57,23 @@ impl TestServer {
             || async { self.log(&format!("invoice_id={invoice_id}")).await.pop() },
         )
         .await
+    }
+
+    /// Waits for an invoice's first attempt and checks it `FAILED` with an error naming
+    /// every one of `words`; answers the entry for further checks.
+    pub async fn failed_attempt(
+        &self,
+        invoice_id: &str,
+        timeout: Duration,
+        words: &[&str],
+    ) -> Value {
+        let entry = self.first_attempt(invoice_id, timeout).await;
+        assert_eq!(entry["status"], "FAILED", "{entry}");
+        let error = string(&entry["error"]);
+        for word in words {
+            assert!(error.contains(word), "{word:?} missing from {entry}");
+        }
+        entry
     }
 
     /// Waits until the latest delivery of every one of these invoices is final

@@ -75,6 +75,8 @@ pub struct Faults {
     pub outage: usize,
     /// Writes committed, then answered an error: a lost response.
     pub fail_after_commit: usize,
+    /// How long every admitted call sleeps while counted as in flight.
+    pub delay: Duration,
 }
 
 impl Faults {

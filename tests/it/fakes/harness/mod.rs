@@ -15,7 +15,9 @@ pub mod oauth;
 pub mod testing;
 pub mod wire;
 
+use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -24,6 +26,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+
+use limits::Faults;
 
 /// The largest request body a fake reads (larger ones answer 413 and are not recorded).
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -73,6 +77,53 @@ impl Listener {
     }
 }
 
+/// A running fake: its base URL, its state and the server recording its requests. Each
+/// vendor's fake derefs to one, so what they do alike is written once.
+pub struct Fake<S, R> {
+    /// Base URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+    pub state: Arc<Mutex<S>>,
+    server: Server<R>,
+}
+
+impl<S: Send + 'static, R: Record> Fake<S, R> {
+    /// Serves `app` over `state` on `listener` (see [`Listener::serve`]).
+    pub fn serve(
+        what: &'static str,
+        listener: Listener,
+        state: S,
+        app: Router<Arc<Mutex<S>>>,
+    ) -> Self {
+        let state = Arc::new(Mutex::new(state));
+        let server = listener.serve(what, app.with_state(state.clone()));
+        let url = server.url.clone();
+        Fake { url, state, server }
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<Recorded<R>> {
+        self.server.requests()
+    }
+}
+
+impl<S: AsMut<Faults>, R> Fake<S, R> {
+    /// The next `n` calls answer the vendor's outage (see the fake's gate).
+    pub fn outage_next(&self, n: usize) {
+        lock(&self.state).as_mut().outage = n;
+    }
+
+    /// The next `n` successful writes are committed (and remembered for replay where the
+    /// vendor replays) but answered the vendor's server error: a lost response.
+    pub fn fail_after_commit(&self, n: usize) {
+        lock(&self.state).as_mut().fail_after_commit = n;
+    }
+
+    /// Every admitted call sleeps this long while counted as in flight.
+    pub fn set_delay(&self, d: Duration) {
+        lock(&self.state).as_mut().delay = d;
+    }
+}
+
 /// A running fake server and the requests it received. Dropping it stops the server.
 pub struct Server<R> {
     /// `http://127.0.0.1:<port>`.
@@ -82,13 +133,8 @@ pub struct Server<R> {
 }
 
 impl<R: Record> Server<R> {
-    /// Binds an ephemeral loopback port and serves `app` on it.
-    pub async fn start(what: &'static str, app: Router) -> Self {
-        Listener::bind().await.serve(what, app)
-    }
-
     /// Every request received so far, in arrival order.
-    pub fn requests(&self) -> Vec<R> {
+    pub fn requests(&self) -> Vec<Recorded<R>> {
         lock(&self.log.0).clone()
     }
 }
@@ -103,13 +149,33 @@ impl<R> Drop for Server<R> {
 // Recording
 // ---------------------------------------------------------------------------------------
 
-/// What a fake keeps of each request it receives (its `Recorded`).
-pub trait Record: Clone + Send + 'static {
-    /// The record of a request about to be answered: its head and body.
-    fn new(head: &Parts, body: &[u8]) -> Self;
+/// One request a fake received: its method, path, query and answered status, which every
+/// fake records, and the vendor's own details `R` (reached through `Deref`).
+#[derive(Clone, Debug)]
+pub struct Recorded<R> {
+    pub method: String,
+    /// The path as sent (still percent-encoded).
+    pub path: String,
+    /// The raw query string (percent-encoded, as sent), empty when there is none.
+    pub query: String,
+    /// The status answered; 0 while the request is still in flight.
+    pub status: u16,
+    /// What the vendor's fake keeps besides.
+    pub details: R,
+}
 
-    /// Notes the status it was answered (0 until then).
-    fn answered(&mut self, status: u16);
+impl<R> Deref for Recorded<R> {
+    type Target = R;
+
+    fn deref(&self) -> &R {
+        &self.details
+    }
+}
+
+/// What a fake keeps of each request beyond its [`Recorded`] line and status.
+pub trait Record: Clone + Send + 'static {
+    /// The details of a request about to be answered: its head and body.
+    fn new(head: &Parts, body: &[u8]) -> Self;
 
     /// A header the vendor puts on every answer (a request or correlation id), if any.
     fn trace_header() -> Option<(&'static str, String)> {
@@ -117,8 +183,12 @@ pub trait Record: Clone + Send + 'static {
     }
 }
 
+impl Record for () {
+    fn new(_head: &Parts, _body: &[u8]) -> Self {}
+}
+
 /// The requests a server received, in arrival order.
-struct Log<R>(Arc<Mutex<Vec<R>>>);
+struct Log<R>(Arc<Mutex<Vec<Recorded<R>>>>);
 
 impl<R> Clone for Log<R> {
     fn clone(&self) -> Self {
@@ -135,11 +205,17 @@ async fn record<R: Record>(State(log): State<Log<R>>, request: Request, next: Ne
     };
     let index = {
         let mut log = lock(&log.0);
-        log.push(R::new(&head, &bytes));
+        log.push(Recorded {
+            method: head.method.to_string(),
+            path: head.uri.path().to_string(),
+            query: head.uri.query().unwrap_or_default().to_string(),
+            status: 0,
+            details: R::new(&head, &bytes),
+        });
         log.len() - 1
     };
     let mut response = next.run(Request::from_parts(head, Body::from(bytes))).await;
-    lock(&log.0)[index].answered(response.status().as_u16());
+    lock(&log.0)[index].status = response.status().as_u16();
     if let Some((name, value)) = R::trace_header() {
         let value = HeaderValue::from_str(&value).expect("an ASCII header value");
         response.headers_mut().insert(name, value);

@@ -13,16 +13,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
+use axum::routing::{MethodRouter, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::lock;
 use super::wire::{Params, content_type_is, header_str};
+use super::{Fake, Listener, Record, lock};
 
 /// The app's OAuth client, as the authorization server knows it.
 pub struct Client {
@@ -220,6 +222,10 @@ pub trait TokenEndpoint: Send + 'static {
 
     /// The only client the endpoint knows.
     const CLIENT: Client;
+    /// Where the authorize endpoint is served.
+    const AUTHORIZE_PATH: &'static str;
+    /// Where the token endpoint is served.
+    const TOKEN_PATH: &'static str;
 
     fn book(&mut self) -> &mut Book<Self::Consent, Self::Grant>;
 
@@ -258,5 +264,65 @@ pub async fn token<S: TokenEndpoint>(
             s.refresh(&form)
         }
         _ => S::unsupported_grant_type(),
+    }
+}
+
+impl<S: TokenEndpoint, R: Record> Fake<S, R> {
+    /// Starts an OAuth fake over `state` on an ephemeral loopback port: `authorize` at
+    /// [`TokenEndpoint::AUTHORIZE_PATH`], [`token`] at [`TokenEndpoint::TOKEN_PATH`], and
+    /// `routes` (the vendor's API and fallback).
+    pub async fn start_oauth(
+        what: &'static str,
+        state: S,
+        authorize: MethodRouter<Arc<Mutex<S>>>,
+        routes: Router<Arc<Mutex<S>>>,
+    ) -> Self {
+        let app = routes
+            .route(S::AUTHORIZE_PATH, authorize)
+            .route(S::TOKEN_PATH, post(token::<S>));
+        Fake::serve(what, Listener::bind().await, state, app)
+    }
+
+    /// The OAuth app erp-sync connects as, pointed at this fake (its endpoints and the
+    /// client credentials it accepts).
+    pub fn app(&self) -> erp_sync::config::OAuthApp {
+        S::CLIENT.app(self.auth_url(), self.token_url(), self.api_base())
+    }
+
+    /// The authorize endpoint.
+    pub fn auth_url(&self) -> String {
+        format!("{}{}", self.url, S::AUTHORIZE_PATH)
+    }
+
+    /// The token endpoint (code exchange and refresh).
+    pub fn token_url(&self) -> String {
+        format!("{}{}", self.url, S::TOKEN_PATH)
+    }
+
+    /// The API base: the fake's own URL.
+    pub fn api_base(&self) -> String {
+        self.url.clone()
+    }
+
+    /// How many `grant_type=refresh_token` requests reached the token endpoint with valid
+    /// client credentials (successful or not).
+    pub fn token_refreshes(&self) -> usize {
+        lock(&self.state).book().refreshes
+    }
+
+    /// Every access token issued so far is expired from now on.
+    pub fn expire_access_tokens(&self) {
+        lock(&self.state).book().expire_access_tokens();
+    }
+
+    /// Every refresh token issued so far answers `invalid_grant` from now on.
+    pub fn revoke_refresh_tokens(&self) {
+        lock(&self.state).book().revoke_refresh_tokens();
+    }
+
+    /// Every access and refresh token issued so far, so a test can look for them where
+    /// they must not be.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.state).book().issued_tokens()
     }
 }

@@ -75,5 +75,5 @@ fn admit(
     if s.faults.take_outage() {
         return Err(outage());
     }
-    Ok(s.delay)
+    Ok(s.faults.delay)
 }

@@ -51,10 +51,7 @@ mod suiteql;
 mod suiteql_parser;
 mod tba;
 
-use std::sync::{Arc, Mutex};
-
 use axum::Router;
-use axum::http::request::Parts;
 use axum::routing::any;
 use serde_json::Value;
 
@@ -62,10 +59,10 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::harness::{Listener, Record, Server, lock};
+use super::harness::{Fake, Listener, lock};
 
 use gate::api;
-use state::{FakeState, Shared};
+use state::FakeState;
 use tba::pct;
 
 /// The account id, as `realm` must spell it.
@@ -123,26 +120,9 @@ pub fn signature(
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// One request the fake received.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    pub method: String,
-    /// The path as sent (still percent-encoded).
-    pub path: String,
-    /// The raw query string, empty when there is none.
-    pub query: String,
-    /// The status answered; 0 while the request is in flight.
-    pub status: u16,
-}
-
-/// The running fake. Dropping it stops the server.
-pub struct FakeNetSuite {
-    /// Base URL, `http://127.0.0.1:<port>`; the record service is below
-    /// `/services/rest/record/v1/`.
-    pub url: String,
-    state: Shared,
-    server: Server<Recorded>,
-}
+/// The running fake (its URL, state, requests and faults are the harness's [`Fake`]; the
+/// record service is below `{url}/services/rest/record/v1/`). Dropping it stops the server.
+pub type FakeNetSuite = Fake<FakeState, ()>;
 
 impl FakeNetSuite {
     /// Starts the fake on an ephemeral loopback port: account [`ACCOUNT_ID`], subsidiary
@@ -154,14 +134,9 @@ impl FakeNetSuite {
     /// the tax codes [`TAX_CA`] "CA Sales Tax" (7.25 %) and [`TAX_EXEMPT`] "Exempt" (0 %).
     pub async fn start() -> Self {
         let listener = Listener::bind().await;
-        let state: Shared = Arc::new(Mutex::new(FakeState::new(&listener.url)));
-        let app = Router::new().fallback(any(api)).with_state(state.clone());
-        let server = listener.serve("the fake NetSuite", app);
-        FakeNetSuite {
-            url: server.url.clone(),
-            state,
-            server,
-        }
+        let state = FakeState::new(&listener.url);
+        let app = Router::new().fallback(any(api));
+        Fake::serve("the fake NetSuite", listener, state, app)
     }
 
     // --- inspection ---
@@ -187,11 +162,6 @@ impl FakeNetSuite {
             .collect()
     }
 
-    /// Every request received so far, in arrival order.
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.server.requests()
-    }
-
     /// The most requests in flight at once (including any refused for exceeding the limit).
     pub fn max_concurrent_seen(&self) -> usize {
         lock(&self.state).calls.max_seen()
@@ -207,21 +177,6 @@ impl FakeNetSuite {
     /// `Prefer: transient` and a JSON body), in arrival order, refused ones included.
     pub fn suiteql_queries(&self) -> Vec<String> {
         lock(&self.state).suiteql.clone()
-    }
-}
-
-impl Record for Recorded {
-    fn new(head: &Parts, _body: &[u8]) -> Self {
-        Recorded {
-            method: head.method.to_string(),
-            path: head.uri.path().to_string(),
-            query: head.uri.query().unwrap_or_default().to_string(),
-            status: 0,
-        }
-    }
-
-    fn answered(&mut self, status: u16) {
-        self.status = status;
     }
 }
 

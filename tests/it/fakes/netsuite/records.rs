@@ -74,10 +74,8 @@ impl FakeState {
             .and_then(|o| o.parse().ok())
             .unwrap_or(0);
         let total = views.len();
-        let items: Vec<Value> = views
-            .into_iter()
-            .skip(offset)
-            .take(limit)
+        let page = views.iter().skip(offset).take(limit);
+        let items: Vec<Value> = page
             .map(|v| {
                 let id = v["id"].as_str().unwrap_or_default().to_string();
                 json!({"links": [{"rel": "self", "href": self.record_url(record_type, &id)}], "id": id})

@@ -1,8 +1,6 @@
 //! Setting a fake NetSuite up and injecting faults: the concurrency limit, throttling,
 //! outages, lost answers, slow calls, and reference data (items, accounts, tax codes).
 
-use std::time::Duration;
-
 use super::super::harness::lock;
 
 use super::FakeNetSuite;
@@ -17,22 +15,6 @@ impl FakeNetSuite {
     /// The next `n` authenticated calls answer 429 `CONCURRENCY_LIMIT_EXCEEDED`.
     pub fn throttle_next(&self, n: usize) {
         lock(&self.state).faults.throttle = n;
-    }
-
-    /// The next `n` authenticated calls answer 503.
-    pub fn outage_next(&self, n: usize) {
-        lock(&self.state).faults.outage = n;
-    }
-
-    /// The next `n` successful writes (upsert, create, update, transform) are committed
-    /// but answered 500 `UNEXPECTED_ERROR`: a lost answer.
-    pub fn fail_after_commit(&self, n: usize) {
-        lock(&self.state).faults.fail_after_commit = n;
-    }
-
-    /// Every admitted call sleeps this long while counted as in flight.
-    pub fn set_delay(&self, d: Duration) {
-        lock(&self.state).delay = d;
     }
 
     /// Makes an item (or a tax code, which NetSuite keeps among its items) inactive:

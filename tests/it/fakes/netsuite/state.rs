@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
@@ -98,7 +97,7 @@ pub(super) struct Stored {
     pub(super) fields: Map<String, Value>,
 }
 
-pub(super) struct FakeState {
+pub struct FakeState {
     pub(super) base: String,
     pub(super) items: Vec<Item>,
     pub(super) currencies: Vec<(&'static str, &'static str, &'static str)>,
@@ -116,7 +115,6 @@ pub(super) struct FakeState {
     pub(super) calls: InFlight,
     pub(super) concurrency_limit: usize,
     pub(super) faults: Faults,
-    pub(super) delay: Duration,
 }
 
 impl FakeState {
@@ -174,7 +172,6 @@ impl FakeState {
             calls: InFlight::default(),
             concurrency_limit: DEFAULT_CONCURRENCY_LIMIT,
             faults: Faults::default(),
-            delay: Duration::ZERO,
         }
     }
 
@@ -226,5 +223,11 @@ impl FakeState {
             Key::Internal(id) => &r.id == id,
             Key::External(eid) => r.external_id.as_deref() == Some(eid.as_str()),
         })
+    }
+}
+
+impl AsMut<Faults> for FakeState {
+    fn as_mut(&mut self) -> &mut Faults {
+        &mut self.faults
     }
 }

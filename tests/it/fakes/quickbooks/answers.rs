@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 /// A complete answer; kept verbatim for `requestid` replay.
 #[derive(Clone, Debug)]
-pub(super) struct Answer {
+pub struct Answer {
     pub(super) status: StatusCode,
     pub(super) content_type: &'static str,
     pub(super) body: String,

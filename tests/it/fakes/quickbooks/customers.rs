@@ -9,7 +9,7 @@ use super::answers::{
     Answer, duplicate_name, object_not_found, required, too_long, unsupported_property,
 };
 use super::currencies::currency_ref;
-use super::fields::{check_properties, check_sync_token, created, update_input, updated};
+use super::fields::{check_sync_token, created, update_input, updated, write_entity};
 use super::state::Company;
 
 const MAX_DISPLAY_NAME_LEN: usize = 500;
@@ -30,17 +30,8 @@ const CUSTOMER_COMPUTED: &str = "\
 
 /// `POST customer`: create, or update when `Id` is given (full, or `sparse: true`).
 pub(super) fn write_customer(company: &mut Company, body: &Map<String, Value>) -> Answer {
-    if let Err(refusal) = check_properties(body, CUSTOMER_FIELDS, "Customer") {
-        return refusal;
-    }
-    let result = match body.get("Id") {
-        None => company.create_customer(body),
-        Some(id) => company.update_customer(id.as_str().unwrap_or_default(), body),
-    };
-    match result {
-        Ok(entity) => Answer::entity("Customer", &entity),
-        Err(refusal) => refusal,
-    }
+    let (create, update) = (Company::create_customer, Company::update_customer);
+    write_entity(company, body, ("Customer", CUSTOMER_FIELDS), create, update)
 }
 
 impl Company {

@@ -137,9 +137,9 @@ fn account_entity(company: &Company, account: &Account) -> Value {
 /// `Taxable` true ("Always true, except for the pseudo taxcode NON"), the rate in
 /// `SalesTaxRateList.TaxRateDetail[].TaxRateRef`, no purchase rates.
 fn tax_code_entity(company: &Company, code: &TaxCode) -> Value {
-    let rate = company
-        .tax_rate(&code.rate_id)
-        .expect("a code's rate exists");
+    let Some(rate) = company.tax_rate(&code.rate_id) else {
+        panic!("tax code {} has no rate {}", code.id, code.rate_id);
+    };
     json!({
         "Id": code.id, "SyncToken": "0", "Name": code.name, "Description": code.name,
         "Active": code.active, "Hidden": false, "Taxable": true, "TaxGroup": true,

@@ -9,6 +9,7 @@ use super::super::harness::numbers::{decimal, round};
 use super::super::harness::wire::listed;
 
 use super::answers::{Answer, meta_time, required, stale_object, unsupported_property};
+use super::state::Company;
 
 /// Rejects properties QBO does not know (2010), as its JSON binder does.
 pub(super) fn check_properties(
@@ -25,6 +26,25 @@ pub(super) fn check_properties(
             ),
         )),
     }
+}
+
+/// A `POST` of one entity of `class`: its properties checked against `known`, then a
+/// create, or an update of the entity its `Id` names.
+pub(super) fn write_entity(
+    company: &mut Company,
+    body: &Map<String, Value>,
+    (class, known): (&str, &str),
+    create: impl FnOnce(&mut Company, &Map<String, Value>) -> Result<Value, Answer>,
+    update: impl FnOnce(&mut Company, &str, &Map<String, Value>) -> Result<Value, Answer>,
+) -> Answer {
+    if let Err(refusal) = check_properties(body, known, class) {
+        return refusal;
+    }
+    let written = match body.get("Id") {
+        None => create(company, body),
+        Some(id) => update(company, id.as_str().unwrap_or_default(), body),
+    };
+    written.map_or_else(|refusal| refusal, |entity| Answer::entity(class, &entity))
 }
 
 /// The body's `SyncToken` must equal the stored one (else 5010).

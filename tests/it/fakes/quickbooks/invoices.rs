@@ -14,7 +14,7 @@ use super::answers::{
 use super::currencies::currency_ref;
 use super::fields::{
     amount_field, cents, check_properties, check_sync_token, created, date_field, ref_id,
-    sync_token, update_input, updated,
+    sync_token, update_input, updated, write_entity,
 };
 use super::state::{Company, StoredInvoice};
 use super::tax::{TaxMode, TaxedLine, us_tax};
@@ -47,17 +47,8 @@ const SALES_DETAIL_FIELDS: &str = "\
 
 /// `POST invoice`: create, or update when `Id` is given (full, or `sparse: true`).
 pub(super) fn write_invoice(company: &mut Company, body: &Map<String, Value>) -> Answer {
-    if let Err(refusal) = check_properties(body, INVOICE_FIELDS, "Invoice") {
-        return refusal;
-    }
-    let result = match body.get("Id") {
-        None => company.create_invoice(body),
-        Some(id) => company.update_invoice(id.as_str().unwrap_or_default(), body),
-    };
-    match result {
-        Ok(entity) => Answer::entity("Invoice", &entity),
-        Err(refusal) => refusal,
-    }
+    let (create, update) = (Company::create_invoice, Company::update_invoice);
+    write_entity(company, body, ("Invoice", INVOICE_FIELDS), create, update)
 }
 
 /// `POST invoice?operation=void` with `{"Id","SyncToken"}`: zeroes the amounts, prefixes

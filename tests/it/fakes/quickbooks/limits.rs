@@ -72,7 +72,7 @@ pub(super) fn admit(
             c.calls.leave();
         }
     });
-    Ok((in_flight, s.delay))
+    Ok((in_flight, s.faults.delay))
 }
 
 /// [I] QBO serves minor version 75 when none (or an older one) is asked for; the fake

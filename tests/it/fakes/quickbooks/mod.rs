@@ -47,21 +47,18 @@ mod setup;
 mod state;
 mod tax;
 
-use std::sync::{Arc, Mutex};
-
 use axum::Router;
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use serde_json::Value;
 
-use super::harness::oauth as oauth_server;
 use super::harness::wire::{Params, random_string};
-use super::harness::{Record, Server, lock};
+use super::harness::{Fake, Record, lock};
 
 use gate::{api, unknown_path};
-use oauth::{CLIENT, authorize};
-use state::{Company, FakeState, Shared};
+use oauth::authorize;
+use state::{Company, FakeState};
 
 /// The app's OAuth client id.
 pub const CLIENT_ID: &str = "qbo-test-client";
@@ -70,102 +67,68 @@ pub const CLIENT_SECRET: &str = "qbo-test-secret";
 /// The company (realm) that exists from the start and is picked by default on authorize.
 pub const REALM: &str = "9130350000000001";
 
-/// [I] The sales tax codes (id, name, rate percent) a new company of `country` holds. QBO
+/// [I] The sales tax codes (country, id, name, rate percent) a new company holds. QBO
 /// assigns the ids per company and names codes per edition; these follow the editions'
-/// usual names (the UK's "20.0% S" is seen in the wild [S]). `US` has none: it uses the
-/// pseudo codes `TAX`/`NON`. Every other country without a set of its own gets
-/// "Zero-rated" and "Exempt"; add more with [`FakeQuickBooks::add_tax_code`].
-pub fn default_tax_codes(country: &str) -> &'static [(&'static str, &'static str, f64)] {
-    match country {
-        "US" => &[],
-        "GB" => &[
-            ("3", "20.0% S", 20.0),
-            ("4", "5.0% R", 5.0),
-            ("5", "0.0% Z", 0.0),
-            ("6", "Exempt", 0.0),
-            ("7", "No VAT", 0.0),
-        ],
-        "CA" => &[
-            ("3", "GST", 5.0),
-            ("4", "HST ON", 13.0),
-            ("5", "Zero-rated", 0.0),
-            ("6", "Exempt", 0.0),
-            ("7", "Out of Scope", 0.0),
-        ],
-        "AU" => &[
-            ("3", "GST", 10.0),
-            ("4", "GST free", 0.0),
-            ("5", "Input taxed", 0.0),
-            ("6", "Out of scope", 0.0),
-        ],
-        _ => &[("3", "Zero-rated", 0.0), ("4", "Exempt", 0.0)],
+/// usual names (the UK's "20.0% S" is seen in the wild [S]). Country `*` stands for every
+/// country without a set of its own.
+const DEFAULT_TAX_CODES: &[(&str, &str, &str, f64)] = &[
+    ("GB", "3", "20.0% S", 20.0),
+    ("GB", "4", "5.0% R", 5.0),
+    ("GB", "5", "0.0% Z", 0.0),
+    ("GB", "6", "Exempt", 0.0),
+    ("GB", "7", "No VAT", 0.0),
+    ("CA", "3", "GST", 5.0),
+    ("CA", "4", "HST ON", 13.0),
+    ("CA", "5", "Zero-rated", 0.0),
+    ("CA", "6", "Exempt", 0.0),
+    ("CA", "7", "Out of Scope", 0.0),
+    ("AU", "3", "GST", 10.0),
+    ("AU", "4", "GST free", 0.0),
+    ("AU", "5", "Input taxed", 0.0),
+    ("AU", "6", "Out of scope", 0.0),
+    ("*", "3", "Zero-rated", 0.0),
+    ("*", "4", "Exempt", 0.0),
+];
+
+/// The sales tax codes (id, name, rate percent) a new company of `country` holds (see
+/// [`DEFAULT_TAX_CODES`]). `US` has none: it uses the pseudo codes `TAX`/`NON`. Add more
+/// with [`FakeQuickBooks::add_tax_code`].
+pub fn default_tax_codes(country: &str) -> Vec<(&'static str, &'static str, f64)> {
+    if country == "US" {
+        return Vec::new();
     }
+    let own = DEFAULT_TAX_CODES.iter().any(|c| c.0 == country);
+    let set = if own { country } else { "*" };
+    DEFAULT_TAX_CODES
+        .iter()
+        .filter(|c| c.0 == set)
+        .map(|&(_, id, name, rate)| (id, name, rate))
+        .collect()
 }
 
-/// One request the fake received (API, token and authorize endpoints alike).
+/// What the fake keeps of each request (API, token and authorize endpoints alike) besides
+/// the harness's [`Recorded`](super::harness::Recorded) line and status.
 #[derive(Clone, Debug)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    /// The raw query string (percent-encoded, as sent), empty when there is none.
-    pub query: String,
-    /// The `requestid` query parameter, decoded.
-    pub requestid: Option<String>,
+pub struct Details {
     /// Whether an `Authorization` header was sent.
     pub authorization: bool,
-    /// The status answered; 0 while the request is still in flight.
-    pub status: u16,
+    /// The `requestid` query parameter, decoded.
+    pub requestid: Option<String>,
 }
 
-/// The running fake. Dropping it stops the server.
-pub struct FakeQuickBooks {
-    /// Base URL, `http://127.0.0.1:<port>`.
-    pub url: String,
-    state: Shared,
-    server: Server<Recorded>,
-}
+/// The running fake (its URL, state, requests, faults and OAuth endpoints are the
+/// harness's [`Fake`]). Dropping it stops the server.
+pub type FakeQuickBooks = Fake<FakeState, Details>;
 
 impl FakeQuickBooks {
     /// Starts the fake on an ephemeral loopback port, with company [`REALM`] ("Fake Co")
     /// holding the items 1 "Services", 2 "Hours" and 3 "Setup".
     pub async fn start() -> Self {
-        let state: Shared = Arc::new(Mutex::new(FakeState::new()));
-        let app = Router::new()
-            .route("/connect/oauth2", get(authorize))
-            .route(
-                "/oauth2/v1/tokens/bearer",
-                post(oauth_server::token::<FakeState>),
-            )
+        let api = Router::new()
             .route("/v3/company/{realm}/{*rest}", any(api))
-            .fallback(unknown_path)
-            .with_state(state.clone());
-        let server = Server::start("the fake QBO", app).await;
-        FakeQuickBooks {
-            url: server.url.clone(),
-            state,
-            server,
-        }
-    }
-
-    /// The OAuth app erp-sync connects as, pointed at this fake (its endpoints and the
-    /// client credentials it accepts).
-    pub fn app(&self) -> erp_sync::config::OAuthApp {
-        CLIENT.app(self.auth_url(), self.token_url(), self.api_base())
-    }
-
-    /// Intuit's authorize endpoint.
-    pub fn auth_url(&self) -> String {
-        format!("{}/connect/oauth2", self.url)
-    }
-
-    /// Intuit's token endpoint (code exchange and refresh).
-    pub fn token_url(&self) -> String {
-        format!("{}/oauth2/v1/tokens/bearer", self.url)
-    }
-
-    /// The API base: paths are `{api_base}/v3/company/{realm}/...`.
-    pub fn api_base(&self) -> String {
-        self.url.clone()
+            .fallback(unknown_path);
+        let state = FakeState::new();
+        Fake::start_oauth("the fake QBO", state, get(authorize), api).await
     }
 
     // --- inspection ---
@@ -182,22 +145,12 @@ impl FakeQuickBooks {
         self.with_company(realm, |c| c.customers.clone())
     }
 
-    /// Every request received so far, in arrival order.
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.server.requests()
-    }
-
     /// The most API requests for `realm` that were in flight at once (including any that
     /// were refused for exceeding the limit).
     pub fn max_concurrent_seen(&self, realm: &str) -> usize {
         self.with_company(realm, |c| c.calls.max_seen())
     }
 
-    /// How many `grant_type=refresh_token` requests reached the token endpoint with valid
-    /// client credentials (successful or not).
-    pub fn token_refreshes(&self) -> usize {
-        lock(&self.state).oauth.refreshes
-    }
     fn with_company<T>(&self, realm: &str, f: impl FnOnce(&mut Company) -> T) -> T {
         let mut s = lock(&self.state);
         let company = s
@@ -208,21 +161,13 @@ impl FakeQuickBooks {
     }
 }
 
-impl Record for Recorded {
+impl Record for Details {
     fn new(head: &Parts, _body: &[u8]) -> Self {
-        let query = head.uri.query().unwrap_or_default().to_string();
-        Recorded {
-            method: head.method.to_string(),
-            path: head.uri.path().to_string(),
-            requestid: Params::parse(&query).get("requestid").map(str::to_string),
-            query,
+        let query = head.uri.query().unwrap_or_default();
+        Details {
             authorization: head.headers.contains_key(header::AUTHORIZATION),
-            status: 0,
+            requestid: Params::parse(query).get("requestid").map(str::to_string),
         }
-    }
-
-    fn answered(&mut self, status: u16) {
-        self.status = status;
     }
 
     fn trace_header() -> Option<(&'static str, String)> {

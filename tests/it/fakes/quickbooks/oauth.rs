@@ -105,6 +105,8 @@ impl TokenEndpoint for FakeState {
     type Answer = Answer;
 
     const CLIENT: Client = CLIENT;
+    const AUTHORIZE_PATH: &'static str = "/connect/oauth2";
+    const TOKEN_PATH: &'static str = "/oauth2/v1/tokens/bearer";
 
     fn book(&mut self) -> &mut Book<String, String> {
         &mut self.oauth

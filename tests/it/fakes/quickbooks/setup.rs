@@ -3,7 +3,6 @@
 //! throttling, outages, lost answers, dead tokens and edits made elsewhere.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -144,36 +143,9 @@ impl FakeQuickBooks {
         })
     }
 
-    /// The next `n` successful invoice writes (create, update, void) are committed and
-    /// remembered for `requestid` replay, but answered 500 SystemFault 10000: a lost response.
-    pub fn fail_after_commit(&self, n: usize) {
-        lock(&self.state).faults.fail_after_commit = n;
-    }
-
     /// The next `n` API calls answer 429 code 3001, without `Retry-After` (as QBO does).
     pub fn throttle_next(&self, n: usize) {
         lock(&self.state).faults.throttle = n;
-    }
-
-    /// The next `n` API calls answer 503 with the load balancer's HTML page.
-    pub fn outage_next(&self, n: usize) {
-        lock(&self.state).faults.outage = n;
-    }
-
-    /// Every access token issued so far is expired from now on.
-    pub fn expire_access_tokens(&self) {
-        lock(&self.state).oauth.expire_access_tokens();
-    }
-
-    /// Every access and refresh token issued so far, so a test can look for them where
-    /// they must never appear (the data dir, logs, API answers).
-    pub fn issued_tokens(&self) -> Vec<String> {
-        lock(&self.state).oauth.issued_tokens()
-    }
-
-    /// Every refresh token issued so far answers `invalid_grant` from now on.
-    pub fn revoke_refresh_tokens(&self) {
-        lock(&self.state).oauth.revoke_refresh_tokens();
     }
 
     /// Someone edits the invoice in QBO: its `SyncToken` goes up by one.
@@ -191,10 +163,5 @@ impl FakeQuickBooks {
     /// `expires_in` of access tokens issued from now on (default 3600 s).
     pub fn set_access_token_lifetime(&self, secs: i64) {
         lock(&self.state).access_token_lifetime = secs;
-    }
-
-    /// Every admitted API call sleeps this long while counted as in flight.
-    pub fn set_delay(&self, d: Duration) {
-        lock(&self.state).delay = d;
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -19,14 +19,13 @@ const DEFAULT_ACCESS_TOKEN_LIFETIME: i64 = 3600;
 
 pub(super) type Shared = Arc<Mutex<FakeState>>;
 
-pub(super) struct FakeState {
+pub struct FakeState {
     pub(super) companies: HashMap<String, Company>,
     pub(super) authorizing_realm: String,
     /// Codes and tokens are for a realm (the company picked on authorize).
     pub(super) oauth: Book<String, String>,
     pub(super) access_token_lifetime: i64,
     pub(super) faults: Faults,
-    pub(super) delay: Duration,
 }
 
 /// One QBO company (realm) and its per-realm limits bookkeeping.
@@ -110,16 +109,19 @@ pub(super) struct StoredInvoice {
 
 impl FakeState {
     pub(super) fn new() -> Self {
-        let mut companies = HashMap::new();
-        companies.insert(REALM.to_string(), Company::new("Fake Co"));
         FakeState {
-            companies,
+            companies: HashMap::from([(REALM.to_string(), Company::new("Fake Co"))]),
             authorizing_realm: REALM.to_string(),
             oauth: Book::new(),
             access_token_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
             faults: Faults::default(),
-            delay: Duration::ZERO,
         }
+    }
+}
+
+impl AsMut<Faults> for FakeState {
+    fn as_mut(&mut self) -> &mut Faults {
+        &mut self.faults
     }
 }
 

@@ -18,7 +18,7 @@ pub(super) const NOT_FOUND_TEXT: &str = "The resource you're looking for cannot 
 
 /// A complete answer; kept verbatim for `Idempotency-Key` replay.
 #[derive(Clone, Debug)]
-pub(super) struct Answer {
+pub struct Answer {
     status: StatusCode,
     /// Empty for no `Content-Type` (204).
     content_type: &'static str,

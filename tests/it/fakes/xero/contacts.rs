@@ -7,16 +7,12 @@ use uuid::Uuid;
 
 use super::super::harness::wire::{Params, listed};
 
-use super::answers::{
-    Answer, envelope, envelope_with, high_volume, not_found, post_data_invalid, query_parse,
-    set_updated,
-};
+use super::answers::{Answer, envelope, high_volume, not_found, post_data_invalid, set_updated};
 use super::elements::{
-    Messages, ZERO_GUID, enum_field, text_field, validation_errors, write_batch,
+    Messages, ZERO_GUID, enum_field, parse_elements, text_field, validation_errors, write_batch,
 };
-use super::filters::Filter;
 use super::gate::Mode;
-use super::lists::{page, split_list, summary_only, too_broad};
+use super::lists::{list_answer, split_list, too_broad};
 use super::state::{Org, OrgData};
 
 const MAX_CONTACT_NAME_LEN: usize = 255;
@@ -137,6 +133,17 @@ impl OrgData {
         if let Some(status) = contact["ContactStatus"].as_str() {
             contact["ContactStatus"] = json!(status.to_ascii_uppercase());
         }
+        // Whether another contact (an active one when `active_only`) holds `value` in
+        // `field`, compared trimmed and ignoring case.
+        let taken = |field: &str, value: &str, active_only: bool| {
+            self.contacts.iter().enumerate().any(|(i, c)| {
+                Some(i) != own
+                    && (!active_only || c["ContactStatus"] == "ACTIVE")
+                    && c[field]
+                        .as_str()
+                        .is_some_and(|n| n.trim().to_lowercase() == value.to_lowercase())
+            })
+        };
         let mut errors = Vec::new();
         let name = contact["Name"]
             .as_str()
@@ -150,19 +157,10 @@ impl OrgData {
             errors.push(format!(
                 "The contact name must be {MAX_CONTACT_NAME_LEN} characters or less."
             ));
-        } else if contact["ContactStatus"] == "ACTIVE" {
-            let taken = self.contacts.iter().enumerate().any(|(i, c)| {
-                Some(i) != own
-                    && c["ContactStatus"] == "ACTIVE"
-                    && c["Name"]
-                        .as_str()
-                        .is_some_and(|n| n.trim().to_lowercase() == name.to_lowercase())
-            });
-            if taken {
-                errors.push(format!(
-                    "The contact name {name} is already assigned to another contact. The contact name must be unique across all active contacts."
-                ));
-            }
+        } else if contact["ContactStatus"] == "ACTIVE" && taken("Name", &name, true) {
+            errors.push(format!(
+                "The contact name {name} is already assigned to another contact. The contact name must be unique across all active contacts."
+            ));
         }
         let number = contact["ContactNumber"]
             .as_str()
@@ -173,19 +171,11 @@ impl OrgData {
             errors.push(format!(
                 "The Contact Number must be {MAX_CONTACT_NUMBER_LEN} characters or less."
             ));
-        } else if !number.is_empty() {
-            let taken = self.contacts.iter().enumerate().any(|(i, c)| {
-                Some(i) != own
-                    && c["ContactNumber"]
-                        .as_str()
-                        .is_some_and(|n| n.trim().to_lowercase() == number.to_lowercase())
-            });
-            if taken {
-                // [I] wording.
-                errors.push(format!(
-                    "The contact number {number} is already assigned to another contact."
-                ));
-            }
+        } else if !number.is_empty() && taken("ContactNumber", &number, false) {
+            // [I] wording.
+            errors.push(format!(
+                "The contact number {number} is already assigned to another contact."
+            ));
         }
         if let Some(email) = contact["EmailAddress"].as_str().filter(|e| !e.is_empty()) {
             let valid = email.split_once('@').is_some_and(|(user, domain)| {
@@ -226,12 +216,7 @@ pub(super) fn write_contacts(
     mode: &Mode,
     summarize: bool,
 ) -> Answer {
-    let inputs: Result<Vec<ContactInput>, String> = elements
-        .iter()
-        .enumerate()
-        .map(|(i, e)| ContactInput::parse(e, &format!("Contacts[{i}]")))
-        .collect();
-    let inputs = match inputs {
+    let inputs = match parse_elements(elements, "Contacts", ContactInput::parse) {
         Ok(inputs) => inputs,
         Err(e) => return post_data_invalid(&e),
     };
@@ -348,30 +333,15 @@ pub(super) fn list_contacts(org: &Org, params: &Params) -> Answer {
             })
         });
     }
-    if let Some(text) = params.get_ci("where") {
-        let filter = match Filter::parse(text, "Contact", CONTACT_WHERE_FIELDS) {
-            Ok(filter) => filter,
-            Err(message) => return query_parse(&message),
-        };
-        found.retain(|c| filter.matches(c));
-    }
-    let summary = summary_only(params);
-    let found: Vec<Value> = found
-        .into_iter()
-        .map(|c| {
-            let mut c = c.clone();
-            if summary && let Some(map) = c.as_object_mut() {
-                for field in CONTACT_SUMMARY_EXCLUDED {
-                    map.remove(*field);
-                }
-            }
-            c
-        })
-        .collect();
-    match page(params, found, summary) {
-        Ok((list, pagination)) => envelope_with("Contacts", list, pagination),
-        Err(refusal) => refusal,
-    }
+    let filter = ("Contact", CONTACT_WHERE_FIELDS);
+    list_answer(
+        params,
+        "Contacts",
+        filter,
+        found,
+        CONTACT_SUMMARY_EXCLUDED,
+        |_| {},
+    )
 }
 
 /// `GET Contacts/{ContactID or ContactNumber}`; 404 in plain text when unknown.

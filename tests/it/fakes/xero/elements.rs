@@ -55,12 +55,27 @@ pub(super) fn elements(
         .collect()
 }
 
+/// Reads every element of a write with `parse`, which gets the element and its path
+/// (`{plural}[i]`); the first unreadable element refuses the whole request.
+pub(super) fn parse_elements<T>(
+    elements: &[Map<String, Value>],
+    plural: &str,
+    parse: impl Fn(&Map<String, Value>, &str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    let path = |i| format!("{plural}[{i}]");
+    elements
+        .iter()
+        .enumerate()
+        .map(|(i, e)| parse(e, &path(i)))
+        .collect()
+}
+
+/// What a field reader answers: the property's value (`None` when absent or null), or
+/// the validation message naming its path.
+pub(super) type Field<T> = Result<Option<T>, String>;
+
 /// A string property; numbers and booleans are converted, as Xero's deserializer does.
-pub(super) fn text_field(
-    map: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<String>, String> {
+pub(super) fn text_field(map: &Map<String, Value>, key: &str, path: &str) -> Field<String> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -73,25 +88,19 @@ pub(super) fn text_field(
 
 /// [I] An amount must be a JSON number (Xero's deserializer would also take numeric text;
 /// the fake refuses it so the connector sends numbers).
-pub(super) fn amount_field(
-    map: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<Decimal>, String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => decimal(v).map(Some).ok_or_else(|| {
-            format!("Could not convert {v} to decimal (a JSON number is required by this fake). Path '{path}.{key}'")
-        }),
-    }
+pub(super) fn amount_field(map: &Map<String, Value>, key: &str, path: &str) -> Field<Decimal> {
+    let present = map.get(key).filter(|v| !v.is_null());
+    present
+        .map(|v| {
+            decimal(v).ok_or_else(|| {
+                format!("Could not convert {v} to decimal (a JSON number is required by this fake). Path '{path}.{key}'")
+            })
+        })
+        .transpose()
 }
 
 /// A date: `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[.fff]`, RFC 3339 or `/Date(ms[+zzzz])/`.
-pub(super) fn date_field(
-    map: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<NaiveDate>, String> {
+pub(super) fn date_field(map: &Map<String, Value>, key: &str, path: &str) -> Field<NaiveDate> {
     let text = match map.get(key) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s.trim(),
@@ -134,7 +143,7 @@ pub(super) fn enum_field(
     key: &str,
     path: &str,
     allowed: &[&str],
-) -> Result<Option<String>, String> {
+) -> Field<String> {
     let Some(text) = text_field(map, key, path)? else {
         return Ok(None);
     };

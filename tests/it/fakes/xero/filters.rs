@@ -144,19 +144,24 @@ impl FilterParser<'_> {
     }
 
     fn or(&mut self) -> Result<Expr, String> {
-        let mut left = self.and()?;
-        while self.peek() == Some(&Tok::Or) {
-            self.next();
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
-        }
-        Ok(left)
+        self.joined(Tok::Or, Self::and, Expr::Or)
     }
 
     fn and(&mut self) -> Result<Expr, String> {
-        let mut left = self.unary()?;
-        while self.peek() == Some(&Tok::And) {
+        self.joined(Tok::And, Self::unary, Expr::And)
+    }
+
+    /// `operand (op operand)*`, grouped from the left by `join`.
+    fn joined(
+        &mut self,
+        op: Tok,
+        operand: fn(&mut Self) -> Result<Expr, String>,
+        join: fn(Box<Expr>, Box<Expr>) -> Expr,
+    ) -> Result<Expr, String> {
+        let mut left = operand(self)?;
+        while self.peek() == Some(&op) {
             self.next();
-            left = Expr::And(Box::new(left), Box::new(self.unary()?));
+            left = join(Box::new(left), Box::new(operand(self)?));
         }
         Ok(left)
     }

@@ -10,18 +10,17 @@ use super::super::harness::numbers::{decimal, money, rounded};
 use super::super::harness::wire::Params;
 
 use super::answers::{
-    Answer, date_string, envelope, envelope_with, high_volume, not_found, post_data_invalid,
-    query_parse, set_updated, xero_date,
+    Answer, date_string, envelope, high_volume, not_found, post_data_invalid, set_updated,
+    xero_date,
 };
 use super::contacts::ContactInput;
 use super::elements::{
-    Messages, ZERO_GUID, amount_field, date_field, enum_field, text_field, validation_errors,
-    write_batch,
+    Messages, ZERO_GUID, amount_field, date_field, enum_field, parse_elements, text_field,
+    validation_errors, write_batch,
 };
-use super::filters::Filter;
 use super::gate::Mode;
 use super::lines::{LINE_AMOUNT_TYPES, LineInput, build_line, merge_lines};
-use super::lists::{page, split_list, summary_only, too_broad};
+use super::lists::{list_answer, split_list, too_broad};
 use super::state::{Org, OrgData};
 
 const MAX_INVOICE_NUMBER_LEN: usize = 255;
@@ -608,12 +607,7 @@ pub(super) fn write_invoices(
     summarize: bool,
     unitdp: u32,
 ) -> (Answer, bool) {
-    let inputs: Result<Vec<InvoiceInput>, String> = elements
-        .iter()
-        .enumerate()
-        .map(|(i, e)| InvoiceInput::parse(e, &format!("Invoices[{i}]")))
-        .collect();
-    let inputs = match inputs {
+    let inputs = match parse_elements(elements, "Invoices", InvoiceInput::parse) {
         Ok(inputs) => inputs,
         Err(e) => return (post_data_invalid(&e), false),
     };
@@ -706,33 +700,17 @@ pub(super) fn list_invoices(org: &Org, params: &Params) -> Answer {
         let statuses = split_list(statuses);
         found.retain(|i| matches_any(&statuses, &i["Status"]));
     }
-    if let Some(text) = params.get_ci("where") {
-        let filter = match Filter::parse(text, "Invoice", INVOICE_WHERE_FIELDS) {
-            Ok(filter) => filter,
-            Err(message) => return query_parse(&message),
-        };
-        found.retain(|i| filter.matches(i));
-    }
-    let summary = summary_only(params);
-    let paged = params.get_ci("page").is_some();
-    let found: Vec<Value> = found
-        .into_iter()
-        .map(|i| {
-            let mut i = i.clone();
-            if summary && let Some(map) = i.as_object_mut() {
-                for field in INVOICE_SUMMARY_EXCLUDED {
-                    map.remove(*field);
-                }
-            } else if !paged {
-                i["LineItems"] = json!([]);
-            }
-            i
-        })
-        .collect();
-    match page(params, found, summary) {
-        Ok((list, pagination)) => envelope_with("Invoices", list, pagination),
-        Err(refusal) => refusal,
-    }
+    let filter = ("Invoice", INVOICE_WHERE_FIELDS);
+    list_answer(
+        params,
+        "Invoices",
+        filter,
+        found,
+        INVOICE_SUMMARY_EXCLUDED,
+        |i| {
+            i["LineItems"] = json!([]);
+        },
+    )
 }
 
 /// `GET Invoices/{InvoiceID or InvoiceNumber}`: the full invoice; 404 in plain text.

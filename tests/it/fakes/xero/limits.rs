@@ -132,7 +132,7 @@ pub(super) fn admit(
             }
         }),
         tenant,
-        delay: s.delay,
+        delay: s.faults.delay,
         limit_headers,
     })
 }

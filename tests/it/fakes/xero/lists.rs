@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::super::harness::wire::Params;
 
-use super::answers::{Answer, query_parse};
+use super::answers::{Answer, envelope_with, query_parse};
 use super::filters::Filter;
 
 /// `page` without `pageSize` gives 100 a page; `pageSize` is clamped to 1..=1000.
@@ -25,6 +25,40 @@ pub(super) fn filtered(
     };
     let filter = Filter::parse(text, kind, fields).map_err(|m| query_parse(&m))?;
     Ok(list.into_iter().filter(|e| filter.matches(e)).collect())
+}
+
+/// The answer to a list request whose own parameters narrowed the entities to `found`:
+/// keeps what `where` matches (see [`filtered`]; `filter` is the kind and its fields),
+/// leaves the `excluded` fields out under `summaryOnly` (else has `unpaged` trim each
+/// entity of a list asked without `page`), and pages into the `plural` envelope.
+pub(super) fn list_answer(
+    params: &Params,
+    plural: &str,
+    (kind, fields): (&str, &[&str]),
+    found: Vec<&Value>,
+    excluded: &[&str],
+    unpaged: impl Fn(&mut Value),
+) -> Answer {
+    let found = found.into_iter().cloned().collect();
+    let mut found = match filtered(params, kind, fields, found) {
+        Ok(found) => found,
+        Err(refusal) => return refusal,
+    };
+    let summary = summary_only(params);
+    let paged = params.get_ci("page").is_some();
+    for entity in &mut found {
+        if summary && let Some(map) = entity.as_object_mut() {
+            for field in excluded {
+                map.remove(*field);
+            }
+        } else if !paged {
+            unpaged(entity);
+        }
+    }
+    match page(params, found, summary) {
+        Ok((list, pagination)) => envelope_with(plural, list, pagination),
+        Err(refusal) => refusal,
+    }
 }
 
 /// Whether `summaryOnly=true` was asked for (it also enforces paging).

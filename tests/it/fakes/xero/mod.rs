@@ -41,8 +41,6 @@ mod settings;
 mod setup;
 mod state;
 
-use std::sync::{Arc, Mutex};
-
 use axum::Router;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -50,14 +48,13 @@ use axum::routing::{any, delete, get, post};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::harness::oauth as oauth_server;
-use super::harness::{Record, Server, lock};
+use super::harness::{Fake, Record, lock};
 
 use answers::unknown_path;
 use connections::{delete_connection, list_connections};
 use gate::api;
-use oauth::{CLIENT, authorize, revocation};
-use state::{FakeState, Org, Shared};
+use oauth::{authorize, revocation};
+use state::{FakeState, Org};
 
 /// The app's OAuth client id.
 pub const CLIENT_ID: &str = "xero-test-client";
@@ -66,13 +63,10 @@ pub const CLIENT_SECRET: &str = "xero-test-secret";
 /// The organisation that exists from the start and is authorized by default.
 pub const TENANT_ID: &str = "a3b0c7e2-0000-4000-8000-00000000000a";
 
-/// One request the fake received (identity and accounting endpoints alike).
+/// What the fake keeps of each request (identity and accounting endpoints alike) besides
+/// the harness's [`Recorded`](super::harness::Recorded) line and status.
 #[derive(Clone, Debug)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    /// The raw query string (percent-encoded, as sent), empty when there is none.
-    pub query: String,
+pub struct Details {
     /// The `Idempotency-Key` header.
     pub idempotency_key: Option<String>,
     /// The `xero-tenant-id` header.
@@ -81,69 +75,31 @@ pub struct Recorded {
     pub authorization: bool,
     /// The request body (lossy UTF-8).
     pub body: String,
-    /// The status answered; 0 while the request is still in flight.
-    pub status: u16,
 }
 
-/// The running fake. Dropping it stops the server.
-pub struct FakeXero {
-    /// Base URL, `http://127.0.0.1:<port>`.
-    pub url: String,
-    state: Shared,
-    server: Server<Recorded>,
-}
+/// The running fake (its URL, state, requests, faults and OAuth endpoints are the
+/// harness's [`Fake`]). Dropping it stops the server.
+pub type FakeXero = Fake<FakeState, Details>;
 
 impl FakeXero {
     /// Starts the fake on an ephemeral loopback port, with organisation [`TENANT_ID`]
     /// ("Fake Ltd", base currency GBP, accounts 200 and 260, UK tax rates).
     pub async fn start() -> Self {
-        let state: Shared = Arc::new(Mutex::new(FakeState::new()));
-        let app = Router::new()
-            .route("/identity/connect/authorize", get(authorize))
-            .route(
-                "/identity/connect/token",
-                post(oauth_server::token::<FakeState>),
-            )
+        let api = Router::new()
             .route("/identity/connect/revocation", post(revocation))
             .route("/connections", get(list_connections))
             .route("/Connections", get(list_connections))
             .route("/connections/{id}", delete(delete_connection))
             .route("/Connections/{id}", delete(delete_connection))
             .route("/api.xro/2.0/{*rest}", any(api))
-            .fallback(unknown_path)
-            .with_state(state.clone());
-        let server = Server::start("the fake Xero", app).await;
-        FakeXero {
-            url: server.url.clone(),
-            state,
-            server,
-        }
-    }
-
-    /// The OAuth app erp-sync connects as, pointed at this fake (its endpoints and the
-    /// client credentials it accepts).
-    pub fn app(&self) -> erp_sync::config::OAuthApp {
-        CLIENT.app(self.auth_url(), self.token_url(), self.api_base())
-    }
-
-    /// The identity server's authorize endpoint.
-    pub fn auth_url(&self) -> String {
-        format!("{}/identity/connect/authorize", self.url)
-    }
-
-    /// The identity server's token endpoint (code exchange and refresh).
-    pub fn token_url(&self) -> String {
-        format!("{}/identity/connect/token", self.url)
+            .fallback(unknown_path);
+        let state = FakeState::new();
+        Fake::start_oauth("the fake Xero", state, get(authorize), api).await
     }
 
     /// The identity server's revocation endpoint (RFC 7009, refresh tokens).
     pub fn revocation_url(&self) -> String {
         format!("{}/identity/connect/revocation", self.url)
-    }
-
-    /// The API base: `{api_base}/connections` and `{api_base}/api.xro/2.0/...`.
-    pub fn api_base(&self) -> String {
-        self.url.clone()
     }
 
     // --- inspection ---
@@ -163,21 +119,10 @@ impl FakeXero {
         self.with_org(tenant, |o| o.data.contacts.clone())
     }
 
-    /// Every request received so far, in arrival order.
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.server.requests()
-    }
-
     /// The most accounting calls for `tenant` that were in flight at once (including any
     /// refused for exceeding the limit of 5).
     pub fn max_concurrent_seen(&self, tenant: &str) -> usize {
         self.with_org(tenant, |o| o.calls.max_seen())
-    }
-
-    /// How many `grant_type=refresh_token` requests reached the token endpoint with valid
-    /// client credentials (successful or not).
-    pub fn token_refreshes(&self) -> usize {
-        lock(&self.state).oauth.refreshes
     }
 
     /// How many accounting calls (all organisations) were answered 429 because they went
@@ -206,15 +151,12 @@ impl FakeXero {
     }
     fn with_org<T>(&self, tenant: &str, f: impl FnOnce(&mut Org) -> T) -> T {
         let mut s = lock(&self.state);
-        let org = s
-            .orgs
-            .get_mut(tenant)
-            .unwrap_or_else(|| panic!("unknown tenant {tenant}"));
-        f(org)
+        let org = s.orgs.get_mut(tenant);
+        f(org.unwrap_or_else(|| panic!("unknown tenant {tenant}")))
     }
 }
 
-impl Record for Recorded {
+impl Record for Details {
     fn new(head: &Parts, body: &[u8]) -> Self {
         let header = |name: &str| {
             head.headers
@@ -222,20 +164,12 @@ impl Record for Recorded {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        Recorded {
-            method: head.method.to_string(),
-            path: head.uri.path().to_string(),
-            query: head.uri.query().unwrap_or_default().to_string(),
+        Details {
             idempotency_key: header("idempotency-key"),
             tenant: header("xero-tenant-id"),
             authorization: head.headers.contains_key(header::AUTHORIZATION),
             body: String::from_utf8_lossy(body).into_owned(),
-            status: 0,
         }
-    }
-
-    fn answered(&mut self, status: u16) {
-        self.status = status;
     }
 
     fn trace_header() -> Option<(&'static str, String)> {

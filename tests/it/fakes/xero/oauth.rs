@@ -61,7 +61,7 @@ pub(super) const SETTINGS_READ: &[&str] = &["accounting.settings", "accounting.s
 
 /// What an authorization code was issued for: the PKCE challenge, and the scopes and
 /// organisations the user consented to.
-pub(super) struct Consent {
+pub struct Consent {
     challenge: String,
     scopes: Vec<String>,
     tenants: Vec<String>,
@@ -240,6 +240,8 @@ impl TokenEndpoint for FakeState {
     type Answer = Answer;
 
     const CLIENT: Client = CLIENT;
+    const AUTHORIZE_PATH: &'static str = "/identity/connect/authorize";
+    const TOKEN_PATH: &'static str = "/identity/connect/token";
 
     fn book(&mut self) -> &mut Book<Consent, String> {
         &mut self.oauth

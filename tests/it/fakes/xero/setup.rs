@@ -23,11 +23,9 @@ impl FakeXero {
     /// Adds an organisation (base currency GBP); renames it if it exists. It is reachable
     /// only through grants that authorize it (see [`FakeXero::authorize_tenants`]).
     pub fn add_tenant(&self, tenant_id: &str, name: &str) {
-        lock(&self.state)
-            .orgs
-            .entry(tenant_id.to_string())
-            .and_modify(|o| o.name = name.to_string())
-            .or_insert_with(|| Org::new(name));
+        let mut s = lock(&self.state);
+        let org = s.orgs.entry(tenant_id.to_string());
+        org.or_insert_with(|| Org::new(name)).name = name.to_string();
     }
 
     /// The organisations authorizations grant from now on, in this order (default
@@ -185,33 +183,12 @@ impl FakeXero {
         })
     }
 
-    /// The next `n` invoice writes that commit anything are answered 500 after committing
-    /// (a lost response); the real answer is kept for `Idempotency-Key` replay.
-    pub fn fail_after_commit(&self, n: usize) {
-        lock(&self.state).faults.fail_after_commit = n;
-    }
-
     /// The next `n` accounting calls (past authentication) answer 429 with `Retry-After: 1`
     /// and `X-Rate-Limit-Problem: <problem>` (`minute`, `day`, `concurrent`, `appminute`).
     pub fn throttle_next(&self, n: usize, problem: &str) {
         let mut s = lock(&self.state);
         s.faults.throttle = n;
         s.throttle_problem = problem.to_string();
-    }
-
-    /// The next `n` accounting calls (past authentication) answer 503. [I] body.
-    pub fn outage_next(&self, n: usize) {
-        lock(&self.state).faults.outage = n;
-    }
-
-    /// Every access token issued so far is expired from now on.
-    pub fn expire_access_tokens(&self) {
-        lock(&self.state).oauth.expire_access_tokens();
-    }
-
-    /// Every refresh token issued so far answers `invalid_grant` from now on.
-    pub fn revoke_refresh_tokens(&self) {
-        lock(&self.state).oauth.revoke_refresh_tokens();
     }
 
     /// Calls per minute each organisation may make (default 60).
@@ -264,10 +241,5 @@ impl FakeXero {
     /// How long an `Idempotency-Key` answer is replayed (default 6 minutes).
     pub fn set_idempotency_window(&self, d: Duration) {
         lock(&self.state).idempotency_window = d;
-    }
-
-    /// Every admitted accounting call sleeps this long while counted as in flight.
-    pub fn set_delay(&self, d: Duration) {
-        lock(&self.state).delay = d;
     }
 }

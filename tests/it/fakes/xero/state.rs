@@ -30,7 +30,7 @@ const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(6 * 60);
 
 pub(super) type Shared = Arc<Mutex<FakeState>>;
 
-pub(super) struct FakeState {
+pub struct FakeState {
     pub(super) orgs: HashMap<String, Org>,
     /// The organisations the next authorization grants.
     pub(super) authorizing: Vec<String>,
@@ -46,7 +46,6 @@ pub(super) struct FakeState {
     pub(super) faults: Faults,
     /// `X-Rate-Limit-Problem` of injected throttles.
     pub(super) throttle_problem: String,
-    pub(super) delay: Duration,
     pub(super) minute_limit: u32,
     pub(super) day_limit: u32,
     /// Admitted calls of the whole app in the last minute.
@@ -93,10 +92,8 @@ pub(super) struct OrgData {
 
 impl FakeState {
     pub(super) fn new() -> Self {
-        let mut orgs = HashMap::new();
-        orgs.insert(TENANT_ID.to_string(), Org::new("Fake Ltd"));
         FakeState {
-            orgs,
+            orgs: HashMap::from([(TENANT_ID.to_string(), Org::new("Fake Ltd"))]),
             authorizing: vec![TENANT_ID.to_string()],
             refuse_retired_scopes: false,
             oauth: Book::new(),
@@ -106,7 +103,6 @@ impl FakeState {
             refresh_grace: DEFAULT_REFRESH_GRACE,
             faults: Faults::default(),
             throttle_problem: String::new(),
-            delay: Duration::ZERO,
             minute_limit: DEFAULT_MINUTE_LIMIT,
             day_limit: DEFAULT_DAY_LIMIT,
             app_recent: VecDeque::new(),
@@ -115,6 +111,12 @@ impl FakeState {
             idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
             idempotency: HashMap::new(),
         }
+    }
+}
+
+impl AsMut<Faults> for FakeState {
+    fn as_mut(&mut self) -> &mut Faults {
+        &mut self.faults
     }
 }
 

@@ -3,12 +3,11 @@
 use std::time::Duration;
 
 use erp_sync::connectors::netsuite::client::request_url;
-use serde_json::json;
 
 use super::super::super::harness::testing::{all_statuses, how_many};
 
 use super::super::FakeNetSuite;
-use super::{Client, code};
+use super::{Client, code, customer_a};
 
 #[tokio::test]
 async fn limits_and_faults() {
@@ -21,14 +20,7 @@ async fn limits_and_faults() {
     assert_eq!(client.send("GET", "customer", &[], None).await.0, 503);
 
     fake.fail_after_commit(1);
-    let (status, _, res) = client
-        .send(
-            "PUT",
-            "customer/eid:c",
-            &[],
-            Some(json!({"companyName": "A", "subsidiary": {"id": "1"}})),
-        )
-        .await;
+    let (status, _, res) = client.put("customer/eid:c", customer_a()).await;
     assert_eq!((status, code(&res)), (500, "UNEXPECTED_ERROR"));
     assert_eq!(
         fake.customers().len(),

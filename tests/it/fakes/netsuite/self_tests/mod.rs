@@ -8,7 +8,7 @@ mod records;
 mod suiteql;
 
 use chrono::Utc;
-use erp_sync::connectors::netsuite::client::request_url;
+use erp_sync::connectors::netsuite::client::{QUERY_PATH, request_url, service_url};
 use erp_sync::connectors::netsuite::tba::{self, Credentials};
 use serde_json::{Value, json};
 
@@ -16,12 +16,11 @@ use super::suiteql::SUITEQL_PATH;
 use super::{ACCOUNT_ID, CONSUMER_KEY, CONSUMER_SECRET, FakeNetSuite, TOKEN_ID, TOKEN_SECRET};
 
 fn credentials() -> Credentials {
-    Credentials {
-        consumer_key: CONSUMER_KEY.into(),
-        consumer_secret: CONSUMER_SECRET.into(),
-        token_id: TOKEN_ID.into(),
-        token_secret: TOKEN_SECRET.into(),
-    }
+    let secrets = json!({
+        "consumer_key": CONSUMER_KEY, "consumer_secret": CONSUMER_SECRET,
+        "token_id": TOKEN_ID, "token_secret": TOKEN_SECRET,
+    });
+    Credentials::from_secrets(&secrets).expect("every credential")
 }
 
 /// A client signing like erp-sync's connector, with knobs to get it wrong.
@@ -92,18 +91,16 @@ impl Client<'_> {
         self.send_with(method, path, query, body, header).await
     }
 
+    /// An upsert (or any PUT) of `body` at `path`, signed.
+    async fn put(&self, path: &str, body: Value) -> (u16, Option<String>, Value) {
+        self.send("PUT", path, &[], Some(body)).await
+    }
+
     /// The SuiteQL URL with `query` encoded the RFC 3986 way, as erp-sync builds URLs.
     fn suiteql_url(&self, query: &[(&str, &str)]) -> url::Url {
-        let mut text = format!("{}{SUITEQL_PATH}", self.fake.url);
-        if !query.is_empty() {
-            let pairs: Vec<String> = query
-                .iter()
-                .map(|(k, v)| format!("{}={}", tba::encode(k), tba::encode(v)))
-                .collect();
-            text.push('?');
-            text.push_str(&pairs.join("&"));
-        }
-        url::Url::parse(&text).unwrap()
+        let url = service_url(&self.fake.url, QUERY_PATH, "suiteql", query).unwrap();
+        assert_eq!(url.path(), SUITEQL_PATH);
+        url
     }
 
     /// A SuiteQL request sent with `query` but signed with `signed`, with `prefer` as
@@ -147,6 +144,11 @@ impl Client<'_> {
         self.suiteql_with("POST", query, query, Some("transient"), body)
             .await
     }
+}
+
+/// The smallest valid customer: a company name and a subsidiary.
+fn customer_a() -> Value {
+    json!({"companyName": "A", "subsidiary": {"id": "1"}})
 }
 
 fn rows(body: &Value) -> &Vec<Value> {

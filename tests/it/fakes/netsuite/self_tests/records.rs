@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::super::{FakeNetSuite, ITEM_SERVICES, ITEM_TAX, ITEM_USAGE};
-use super::{Client, code, id_of, invoice};
+use super::{Client, code, customer_a, id_of, invoice};
 
 #[tokio::test]
 async fn upserts_by_external_id_and_the_duplicate_lines_trap() {
@@ -12,14 +12,10 @@ async fn upserts_by_external_id_and_the_duplicate_lines_trap() {
     let client = Client::new(&fake);
     let customer =
         json!({"companyName": "Acme Inc", "email": "ap@acme.test", "subsidiary": {"id": "1"}});
-    let (status, location, _) = client
-        .send("PUT", "customer/eid:cus-1", &[], Some(customer.clone()))
-        .await;
+    let (status, location, _) = client.put("customer/eid:cus-1", customer.clone()).await;
     assert_eq!(status, 204);
     let customer_id = id_of(&location);
-    let (status, location, _) = client
-        .send("PUT", "customer/eid:cus-1", &[], Some(customer))
-        .await;
+    let (status, location, _) = client.put("customer/eid:cus-1", customer).await;
     assert_eq!(
         (status, location),
         (204, None),
@@ -32,36 +28,28 @@ async fn upserts_by_external_id_and_the_duplicate_lines_trap() {
     let lines = json!([{"item": {"id": ITEM_SERVICES}, "quantity": 2, "rate": 5.5, "amount": 11.0},
                        {"item": {"id": ITEM_TAX}, "amount": 0.99}]);
     let body = invoice(&customer_id, lines);
-    let (status, location, res) = client
-        .send(
+    let replace = || {
+        client.send(
             "PUT",
             "invoice/eid:inv-1",
             &[("replace", "item")],
             Some(body.clone()),
         )
-        .await;
+    };
+    let (status, location, res) = replace().await;
     assert_eq!(status, 204, "{res}");
     let invoice_id = id_of(&location);
     assert_eq!(fake.invoices()[0]["total"], json!(11.99));
 
     // The trap: without `replace=item`, the re-sent lines are appended.
-    let (status, _, _) = client
-        .send("PUT", "invoice/eid:inv-1", &[], Some(body.clone()))
-        .await;
+    let (status, _, _) = client.put("invoice/eid:inv-1", body.clone()).await;
     assert_eq!(status, 204);
     let stored = &fake.invoices()[0];
     assert_eq!(stored["item"]["items"].as_array().unwrap().len(), 4);
     assert_eq!(stored["total"], json!(23.98));
 
     // With it, the sent lines are the lines.
-    let (status, _, _) = client
-        .send(
-            "PUT",
-            "invoice/eid:inv-1",
-            &[("replace", "item")],
-            Some(body.clone()),
-        )
-        .await;
+    let (status, _, _) = replace().await;
     assert_eq!(status, 204);
     let stored = &fake.invoices()[0];
     assert_eq!(stored["item"]["items"].as_array().unwrap().len(), 2);
@@ -84,17 +72,10 @@ async fn upserts_by_external_id_and_the_duplicate_lines_trap() {
     let (status, _, res) = client.send("POST", "invoice", &[], Some(dup)).await;
     assert_eq!((status, code(&res)), (400, "USER_ERROR"));
     let (status, _, _) = client
-        .send(
-            "PUT",
-            &format!("invoice/{invoice_id}"),
-            &[],
-            Some(body.clone()),
-        )
+        .put(&format!("invoice/{invoice_id}"), body.clone())
         .await;
     assert_eq!(status, 400);
-    let (status, _, res) = client
-        .send("PUT", "invoice/eid:INV%2F1", &[], Some(body))
-        .await;
+    let (status, _, res) = client.put("invoice/eid:INV%2F1", body).await;
     assert_eq!((status, code(&res)), (400, "USER_ERROR"));
     assert_eq!(fake.invoices().len(), 1);
 
@@ -118,11 +99,9 @@ async fn validation_errors_name_fields_in_the_envelope() {
     let fake = FakeNetSuite::start().await;
     let client = Client::new(&fake);
     let (status, _, res) = client
-        .send(
-            "PUT",
+        .put(
             "customer/eid:c",
-            &[],
-            Some(json!({"email": "a@b.c", "subsidiary": {"id": "1"}})),
+            json!({"email": "a@b.c", "subsidiary": {"id": "1"}}),
         )
         .await;
     assert_eq!((status, code(&res)), (400, "USER_ERROR"));
@@ -134,34 +113,22 @@ async fn validation_errors_name_fields_in_the_envelope() {
             .contains("Company Name")
     );
     let (status, _, res) = client
-        .send(
-            "PUT",
-            "customer/eid:c",
-            &[],
-            Some(json!({"companyName": "A"})),
-        )
+        .put("customer/eid:c", json!({"companyName": "A"}))
         .await;
     assert_eq!(
         (status, res["o:errorDetails"][0]["o:errorPath"].as_str()),
         (400, Some("subsidiary"))
     );
     let (status, _, res) = client
-        .send(
-            "PUT",
+        .put(
             "customer/eid:c",
-            &[],
-            Some(json!({"COMPANYNAME": "A", "Subsidiary": {"id": "1"}})),
+            json!({"COMPANYNAME": "A", "Subsidiary": {"id": "1"}}),
         )
         .await;
     assert_eq!(status, 204, "field names are case-insensitive: {res}");
     let customer = fake.customers()[0]["id"].as_str().unwrap().to_string();
     let (status, _, res) = client
-        .send(
-            "PUT",
-            "customer/eid:c",
-            &[],
-            Some(json!({"companyNmae": "typo"})),
-        )
+        .put("customer/eid:c", json!({"companyNmae": "typo"}))
         .await;
     assert_eq!((status, code(&res)), (400, "USER_ERROR"));
 
@@ -185,9 +152,7 @@ async fn validation_errors_name_fields_in_the_envelope() {
         ),
     ];
     for (lines, path) in cases {
-        let (status, _, res) = client
-            .send("PUT", "invoice/eid:i", &[], Some(invoice(&customer, lines)))
-            .await;
+        let (status, _, res) = client.put("invoice/eid:i", invoice(&customer, lines)).await;
         assert_eq!(status, 400, "{res}");
         assert_eq!(res["o:errorDetails"][0]["o:errorPath"], path, "{res}");
     }
@@ -196,7 +161,7 @@ async fn validation_errors_name_fields_in_the_envelope() {
         json!([{"item": {"id": ITEM_SERVICES}, "amount": 1}]),
     );
     body["entity"] = json!({"id": "424242"});
-    let (_, _, res) = client.send("PUT", "invoice/eid:i", &[], Some(body)).await;
+    let (_, _, res) = client.put("invoice/eid:i", body).await;
     assert_eq!(
         (code(&res), res["o:errorDetails"][0]["o:errorPath"].as_str()),
         ("INVALID_KEY_OR_REF", Some("entity"))
@@ -206,7 +171,7 @@ async fn validation_errors_name_fields_in_the_envelope() {
         &customer,
         json!([{"item": {"id": ITEM_USAGE}, "amount": 1}]),
     );
-    let (status, _, _) = client.send("PUT", "invoice/eid:i", &[], Some(body)).await;
+    let (status, _, _) = client.put("invoice/eid:i", body).await;
     assert_eq!(status, 400);
     let (status, _, res) = client.send("GET", "customer", &[("sort", "x")], None).await;
     assert_eq!((status, code(&res)), (400, "INVALID_PARAMETER"));
@@ -217,20 +182,13 @@ async fn validation_errors_name_fields_in_the_envelope() {
 async fn invoices_are_credited_once_by_transform() {
     let fake = FakeNetSuite::start().await;
     let client = Client::new(&fake);
-    let (_, location, _) = client
-        .send(
-            "PUT",
-            "customer/eid:c",
-            &[],
-            Some(json!({"companyName": "A", "subsidiary": {"id": "1"}})),
-        )
-        .await;
+    let (_, location, _) = client.put("customer/eid:c", customer_a()).await;
     let customer = id_of(&location);
     let body = invoice(
         &customer,
         json!([{"item": {"id": ITEM_SERVICES}, "amount": 12.5}]),
     );
-    let (_, location, _) = client.send("PUT", "invoice/eid:i", &[], Some(body)).await;
+    let (_, location, _) = client.put("invoice/eid:i", body).await;
     let invoice_id = id_of(&location);
     let path = format!("invoice/{invoice_id}/!transform/creditMemo");
     let (status, location, res) = client

@@ -8,7 +8,7 @@ use super::super::{
     ACCOUNT_DISCOUNTS, ACCOUNT_REVENUE, FakeNetSuite, ITEM_DISCOUNT, ITEM_SERVICES, ITEM_TAX,
     ITEM_USAGE, TAX_CA, TAX_EXEMPT,
 };
-use super::{Client, code, column, detail, rows};
+use super::{Client, code, column, customer_a, detail, rows};
 
 #[test]
 fn the_suiteql_subset() {
@@ -327,10 +327,8 @@ async fn suiteql_refuses_like_netsuite() {
     // A query is not a write: it leaves a lost-answer fault for the next write.
     fake.fail_after_commit(1);
     assert_eq!(client.suiteql("SELECT id FROM currency", &[]).await.0, 200);
-    let customer = json!({"companyName": "A", "subsidiary": {"id": "1"}});
-    let (status, _, _) = client
-        .send("PUT", "customer/eid:c", &[], Some(customer))
-        .await;
+    let customer = customer_a();
+    let (status, _, _) = client.put("customer/eid:c", customer).await;
     assert_eq!(status, 500);
     // Throttled and signed like every call.
     fake.throttle_next(1);

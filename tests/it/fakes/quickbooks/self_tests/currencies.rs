@@ -9,8 +9,7 @@ use super::{code_of, connect, detail_of, taxed_invoice};
 async fn company_settings_show_in_company_info_and_preferences() {
     let fake = FakeQuickBooks::start().await;
     let api = connect(&fake).await;
-    let (status, body) = api.get("preferences", &[]).await;
-    assert_eq!(status, 200, "{body}");
+    let body = api.read("preferences").await;
     let prefs = &body["Preferences"];
     assert_eq!(prefs["CurrencyPrefs"]["MultiCurrencyEnabled"], false);
     assert_eq!(
@@ -58,9 +57,7 @@ async fn currencies_follow_the_customer_and_need_multicurrency() {
     let (status, body) = api.query("select * from CompanyCurrency").await;
     assert_eq!((status, &body["QueryResponse"]), (200, &json!({})));
     // Without multicurrency an invoice has no exchange rate.
-    let (status, body) = api
-        .post("invoice", &[], &taxed_invoice(&home, &[(10.0, None)]))
-        .await;
+    let (status, body) = api.post_invoice(&home, &[(10.0, None)]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["Invoice"]["CurrencyRef"]["value"], "USD");
     assert!(body["Invoice"].get("ExchangeRate").is_none());
@@ -95,9 +92,7 @@ async fn currencies_follow_the_customer_and_need_multicurrency() {
     assert_eq!((status, code_of(&body)), (400, "2220"));
 
     // The invoice takes the customer's currency and the exchange rate set.
-    let (status, body) = api
-        .post("invoice", &[], &taxed_invoice(&euro_id, &[(100.0, None)]))
-        .await;
+    let (status, body) = api.post_invoice(&euro_id, &[(100.0, None)]).await;
     assert_eq!(status, 200, "{body}");
     let created = &body["Invoice"];
     assert_eq!(
@@ -114,9 +109,7 @@ async fn currencies_follow_the_customer_and_need_multicurrency() {
     explicit["ExchangeRate"] = json!(1.25);
     let (_, body) = api.post("invoice", &[], &explicit).await;
     assert_eq!(body["Invoice"]["HomeTotalAmt"], json!(125.0));
-    let (_, body) = api
-        .post("invoice", &[], &taxed_invoice(&home, &[(10.0, None)]))
-        .await;
+    let (_, body) = api.post_invoice(&home, &[(10.0, None)]).await;
     assert_eq!(body["Invoice"]["ExchangeRate"], json!(1));
     assert_eq!(body["Invoice"]["HomeTotalAmt"], json!(10.0));
 
@@ -145,9 +138,7 @@ async fn currencies_follow_the_customer_and_need_multicurrency() {
 
     // An inactive currency is refused on invoices and customers.
     fake.deactivate_currency(REALM, "EUR");
-    let (status, body) = api
-        .post("invoice", &[], &taxed_invoice(&euro_id, &[(100.0, None)]))
-        .await;
+    let (status, body) = api.post_invoice(&euro_id, &[(100.0, None)]).await;
     assert_eq!((status, code_of(&body)), (400, "6000"));
     let again = json!({ "DisplayName": "Euro 2", "CurrencyRef": { "value": "EUR" } });
     let (status, _) = api.post("customer", &[], &again).await;

@@ -6,11 +6,20 @@ use axum::http::header;
 use serde_json::Value;
 
 use super::super::super::harness::lock;
-use super::super::super::harness::testing::{all_statuses, how_many, http};
+use super::super::super::harness::testing::{all_statuses, how_many};
 
 use super::super::limits::MAX_REQUESTS_PER_MINUTE;
 use super::super::{FakeQuickBooks, REALM};
 use super::{code_of, connect};
+
+/// QBO's throttling answer: 429 with fault 3001 of type SERVICE and no Retry-After.
+async fn assert_throttled(response: reqwest::Response) {
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().get(header::RETRY_AFTER).is_none());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(code_of(&body), "3001");
+    assert_eq!(body["Fault"]["type"], "SERVICE");
+}
 
 #[tokio::test]
 async fn throttling_outages_and_concurrency() {
@@ -19,29 +28,10 @@ async fn throttling_outages_and_concurrency() {
     let path = format!("companyinfo/{REALM}");
 
     fake.throttle_next(1);
-    let response = http()
-        .get(api.url(&path))
-        .query(&[("minorversion", "75")])
-        .bearer_auth(&api.token)
-        .header(header::ACCEPT, "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 429);
-    assert!(response.headers().get(header::RETRY_AFTER).is_none());
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(code_of(&body), "3001");
-    assert_eq!(body["Fault"]["type"], "SERVICE");
+    assert_throttled(api.get_raw(&path).await).await;
 
     fake.outage_next(1);
-    let response = http()
-        .get(api.url(&path))
-        .query(&[("minorversion", "75")])
-        .bearer_auth(&api.token)
-        .header(header::ACCEPT, "application/json")
-        .send()
-        .await
-        .unwrap();
+    let response = api.get_raw(&path).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()[header::CONTENT_TYPE], "text/html");
     assert!(response.headers().contains_key("intuit_tid"));
@@ -59,12 +49,7 @@ async fn throttling_outages_and_concurrency() {
     fake.set_delay(Duration::from_millis(300));
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..12 {
-        let request = http()
-            .get(api.url(&path))
-            .query(&[("minorversion", "75")])
-            .bearer_auth(&api.token)
-            .header(header::ACCEPT, "application/json");
-        calls.spawn(request.send());
+        calls.spawn(api.get_request(&path).send());
     }
     let statuses = all_statuses(calls).await;
     assert_eq!(how_many(&statuses, 200), 10, "{statuses:?}");
@@ -99,19 +84,7 @@ async fn the_request_limit_is_a_rolling_minute() {
 
     // 500 in the last 59 s: throttled, with QBO's 3001 and no Retry-After.
     set_recent(vec![recent; MAX_REQUESTS_PER_MINUTE]);
-    let response = http()
-        .get(api.url(&path))
-        .query(&[("minorversion", "75")])
-        .bearer_auth(&api.token)
-        .header(header::ACCEPT, "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 429);
-    assert!(response.headers().get(header::RETRY_AFTER).is_none());
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(code_of(&body), "3001");
-    assert_eq!(body["Fault"]["type"], "SERVICE");
+    assert_throttled(api.get_raw(&path).await).await;
 
     // The same 500 a minute and more ago have slid out of the window.
     set_recent(vec![old; MAX_REQUESTS_PER_MINUTE]);

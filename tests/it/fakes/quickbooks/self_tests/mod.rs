@@ -84,17 +84,37 @@ impl Api<'_> {
         format!("{base}/v3/company/{realm}/{path}")
     }
 
+    /// A well-formed GET of `path`, not yet sent.
+    fn get_request(&self, path: &str) -> reqwest::RequestBuilder {
+        self.well_formed(http().get(self.url(path)))
+    }
+
+    /// Adds what every API call carries: `minorversion`, the token and `Accept`.
+    fn well_formed(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = self.authorized(request);
+        request.header(header::ACCEPT, "application/json")
+    }
+
+    /// Adds `minorversion` and the token, but no `Accept`.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let request = request.query(&[("minorversion", "75")]);
+        request.bearer_auth(&self.token)
+    }
+
+    async fn get_raw(&self, path: &str) -> reqwest::Response {
+        self.get_request(path).send().await.unwrap()
+    }
+
     async fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
-        let response = http()
-            .get(self.url(path))
-            .query(&[("minorversion", "75")])
-            .query(query)
-            .bearer_auth(&self.token)
-            .header(header::ACCEPT, "application/json")
-            .send()
-            .await
-            .unwrap();
+        let response = self.get_request(path).query(query).send().await.unwrap();
         (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// A GET of `path` that must answer 200: its body.
+    async fn read(&self, path: &str) -> Value {
+        let (status, body) = self.get(path, &[]).await;
+        assert_eq!(status, 200, "{body}");
+        body
     }
 
     async fn post_raw(
@@ -103,16 +123,8 @@ impl Api<'_> {
         query: &[(&str, &str)],
         body: &Value,
     ) -> reqwest::Response {
-        http()
-            .post(self.url(path))
-            .query(&[("minorversion", "75")])
-            .query(query)
-            .bearer_auth(&self.token)
-            .header(header::ACCEPT, "application/json")
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        let request = self.well_formed(http().post(self.url(path)));
+        request.query(query).json(body).send().await.unwrap()
     }
 
     async fn post(&self, path: &str, query: &[(&str, &str)], body: &Value) -> (u16, Value) {
@@ -125,6 +137,12 @@ impl Api<'_> {
         let (status, body) = self.post("customer", &[], &body).await;
         assert_eq!(status, 200, "{body}");
         body["Customer"]["Id"].as_str().unwrap().to_string()
+    }
+
+    /// POSTs a [`taxed_invoice`] for `customer`.
+    async fn post_invoice(&self, customer: &str, lines: &[(f64, Option<&str>)]) -> (u16, Value) {
+        self.post("invoice", &[], &taxed_invoice(customer, lines))
+            .await
     }
 
     async fn query(&self, query: &str) -> (u16, Value) {
@@ -152,6 +170,12 @@ fn taxed_invoice(customer: &str, lines: &[(f64, Option<&str>)]) -> Value {
         })
         .collect();
     json!({ "CustomerRef": { "value": customer }, "Line": lines })
+}
+
+/// The string `key` of every element of the array `list`.
+fn strings<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    let list = list.as_array().unwrap().iter();
+    list.map(|e| e[key].as_str().unwrap()).collect()
 }
 
 fn code_of(body: &Value) -> &str {

@@ -8,7 +8,7 @@ use super::super::super::harness::testing::http;
 
 use super::super::oauth::{INVALID_CLIENT, INVALID_GRANT};
 use super::super::{CLIENT_ID, CLIENT_SECRET, FakeQuickBooks, REALM};
-use super::{REDIRECT, authorize_code, code_of, connect, token_request};
+use super::{REDIRECT, authorize_code, code_of, connect, detail_of, token_request};
 
 #[tokio::test]
 async fn auth_code_flow_rotates_refresh_tokens_and_rejects_bad_grants() {
@@ -54,26 +54,19 @@ async fn auth_code_flow_rotates_refresh_tokens_and_rejects_bad_grants() {
     assert_ne!(rt2, rt1);
     assert_eq!(fake.token_refreshes(), 1);
 
+    let refresh_with = |secret: &str| {
+        let request = http().post(fake.token_url());
+        let request = request.basic_auth(CLIENT_ID, Some(secret));
+        request.form(&[("grant_type", "refresh_token"), ("refresh_token", rt2)])
+    };
     // A wrong secret is invalid_client.
-    let response = http()
-        .post(fake.token_url())
-        .basic_auth(CLIENT_ID, Some("wrong"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt2)])
-        .send()
-        .await
-        .unwrap();
+    let response = refresh_with("wrong").send().await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(response.text().await.unwrap(), INVALID_CLIENT);
 
     // Revoked refresh tokens answer QBO's exact invalid_grant.
     fake.revoke_refresh_tokens();
-    let response = http()
-        .post(fake.token_url())
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt2)])
-        .send()
-        .await
-        .unwrap();
+    let response = refresh_with(CLIENT_SECRET).send().await.unwrap();
     assert_eq!(response.status(), 400);
     assert_eq!(response.text().await.unwrap(), INVALID_GRANT);
     assert_eq!(fake.token_refreshes(), 2);
@@ -99,30 +92,17 @@ async fn api_calls_need_a_valid_token_accept_and_minorversion() {
 
     let api = connect(&fake).await;
     // No minorversion.
-    let response = http()
-        .get(api.url(&format!("companyinfo/{REALM}")))
-        .bearer_auth(&api.token)
-        .header(header::ACCEPT, "application/json")
-        .send()
-        .await
-        .unwrap();
+    let url = api.url(&format!("companyinfo/{REALM}"));
+    let request = http().get(url).bearer_auth(&api.token);
+    let request = request.header(header::ACCEPT, "application/json");
+    let response = request.send().await.unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["Fault"]["type"], "ValidationFault");
-    assert!(
-        body["Fault"]["Error"][0]["Detail"]
-            .as_str()
-            .unwrap()
-            .contains("minorversion")
-    );
+    assert!(detail_of(&body).contains("minorversion"), "{body}");
     // No Accept: XML.
-    let response = http()
-        .get(api.url(&format!("companyinfo/{REALM}")))
-        .query(&[("minorversion", "75")])
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .unwrap();
+    let url = api.url(&format!("companyinfo/{REALM}"));
+    let response = api.authorized(http().get(url)).send().await.unwrap();
     assert_eq!(response.headers()[header::CONTENT_TYPE], "application/xml");
     // Over-long requestid.
     let long = "x".repeat(51);
@@ -136,17 +116,9 @@ async fn api_calls_need_a_valid_token_accept_and_minorversion() {
     assert_eq!((status, code_of(&body)), (400, "2050"));
     // Another company's path.
     fake.add_company("9130350000000002", "Other Co");
-    let response = http()
-        .get(format!(
-            "{}/v3/company/9130350000000002/companyinfo/9130350000000002",
-            fake.url
-        ))
-        .query(&[("minorversion", "75")])
-        .bearer_auth(&api.token)
-        .header(header::ACCEPT, "application/json")
-        .send()
-        .await
-        .unwrap();
+    let other = "9130350000000002";
+    let url = format!("{}/v3/company/{other}/companyinfo/{other}", fake.url);
+    let response = api.well_formed(http().get(url)).send().await.unwrap();
     assert_eq!(response.status(), 403);
     // Unknown paths are 404 with a JSON fault.
     let (status, body) = api.get("nosuchthing/1", &[]).await;

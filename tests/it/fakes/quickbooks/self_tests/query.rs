@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::super::{FakeQuickBooks, REALM};
-use super::{code_of, connect, detail_of};
+use super::{code_of, connect, detail_of, strings};
 
 #[tokio::test]
 async fn look_ups_filter_and_page_like_qbo() {
@@ -46,12 +46,7 @@ async fn look_ups_filter_and_page_like_qbo() {
     let (_, res) = api
         .query("SELECT * FROM Account WHERE AccountType = 'Income' AND Active = true ORDERBY Name")
         .await;
-    let names: Vec<&str> = res["QueryResponse"]["Account"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["Name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = strings(&res["QueryResponse"]["Account"], "Name");
     assert_eq!(names, ["Sales", "Services"]);
     let (_, res) = api
         .query("select * from Account where Name like 'S%'")
@@ -71,12 +66,7 @@ async fn look_ups_filter_and_page_like_qbo() {
     let page = &res["QueryResponse"];
     assert_eq!(page["startPosition"], 2);
     assert_eq!(page["maxResults"], 2);
-    let ids: Vec<&str> = page["Account"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["Id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = strings(&page["Account"], "Id");
     assert_eq!(ids, ["35", "80"]);
     let (_, res) = api
         .query("select * from Account startposition 5 maxresults 1000")
@@ -86,24 +76,41 @@ async fn look_ups_filter_and_page_like_qbo() {
     assert_eq!(res["QueryResponse"], json!({}));
 
     // Refusals: 4001 for what the entity lacks or too large a page, 4000 for the rest.
-    let (status, res) = api.query("select * from Account maxresults 1001").await;
-    assert_eq!((status, code_of(&res)), (400, "4001"));
-    assert_eq!(
-        detail_of(&res),
-        "QueryValidationError: value 1001 is too large. Max allowed value is 1000"
-    );
-    let (status, res) = api.query("select * from Account where Foo = 'x'").await;
-    assert_eq!((status, code_of(&res)), (400, "4001"));
-    assert_eq!(res["Fault"]["Error"][0]["Message"], "Invalid query");
-    assert_eq!(
-        detail_of(&res),
-        "QueryValidationError: Property Foo not found for Entity Account"
-    );
-    let (status, res) = api.query("select * from Widget").await;
-    assert_eq!((status, code_of(&res)), (400, "4000"));
-    assert_eq!(res["Fault"]["Error"][0]["Message"], "Error parsing query");
-    let (status, res) = api
-        .query("select * from Account where Name = 'x' or Id = '1'")
-        .await;
-    assert_eq!((status, code_of(&res)), (400, "4000"));
+    // (query, code, message, detail), where the message or detail is checked.
+    let refusals = [
+        (
+            "select * from Account maxresults 1001",
+            "4001",
+            None,
+            Some("QueryValidationError: value 1001 is too large. Max allowed value is 1000"),
+        ),
+        (
+            "select * from Account where Foo = 'x'",
+            "4001",
+            Some("Invalid query"),
+            Some("QueryValidationError: Property Foo not found for Entity Account"),
+        ),
+        (
+            "select * from Widget",
+            "4000",
+            Some("Error parsing query"),
+            None,
+        ),
+        (
+            "select * from Account where Name = 'x' or Id = '1'",
+            "4000",
+            None,
+            None,
+        ),
+    ];
+    for (query, code, message, detail) in refusals {
+        let (status, res) = api.query(query).await;
+        assert_eq!((status, code_of(&res)), (400, code), "{query}");
+        if let Some(message) = message {
+            assert_eq!(res["Fault"]["Error"][0]["Message"], message, "{query}");
+        }
+        if let Some(detail) = detail {
+            assert_eq!(detail_of(&res), detail, "{query}");
+        }
+    }
 }

@@ -5,6 +5,13 @@ use serde_json::json;
 use super::super::{FakeQuickBooks, REALM};
 use super::{code_of, connect, detail_of, taxed_invoice};
 
+/// A fake whose company is in `country`, keeping its books in `currency` only.
+async fn company_in(country: &str, currency: &str) -> FakeQuickBooks {
+    let fake = FakeQuickBooks::start().await;
+    fake.set_company_settings(REALM, country, currency, false);
+    fake
+}
+
 #[tokio::test]
 async fn us_lines_take_only_the_pseudo_tax_codes() {
     let fake = FakeQuickBooks::start().await;
@@ -40,8 +47,7 @@ async fn us_lines_take_only_the_pseudo_tax_codes() {
 
 #[tokio::test]
 async fn non_us_lines_need_tax_codes_and_qbo_computes_the_tax() {
-    let fake = FakeQuickBooks::start().await;
-    fake.set_company_settings(REALM, "GB", "GBP", false);
+    let fake = company_in("GB", "GBP").await;
     let api = connect(&fake).await;
     let customer = api.create_customer("Tea Ltd").await;
     assert_eq!(fake.customers(REALM)[0]["CurrencyRef"]["value"], "GBP");
@@ -152,24 +158,12 @@ async fn non_us_lines_need_tax_codes_and_qbo_computes_the_tax() {
 
     // An inactive code is refused; codes added later work.
     fake.deactivate_tax_code(REALM, "3");
-    let (status, _) = api
-        .post(
-            "invoice",
-            &[],
-            &taxed_invoice(&customer, &[(100.0, Some("3"))]),
-        )
-        .await;
+    let (status, _) = api.post_invoice(&customer, &[(100.0, Some("3"))]).await;
     assert_eq!(status, 400);
     let (_, res) = api.query("select * from TaxCode where Id = '3'").await;
     assert_eq!(res["QueryResponse"], json!({}));
     fake.add_tax_code(REALM, "12", "17.5% S", 17.5);
-    let (status, res) = api
-        .post(
-            "invoice",
-            &[],
-            &taxed_invoice(&customer, &[(100.0, Some("12"))]),
-        )
-        .await;
+    let (status, res) = api.post_invoice(&customer, &[(100.0, Some("12"))]).await;
     assert_eq!(status, 200, "{res}");
     assert_eq!(res["Invoice"]["TxnTaxDetail"]["TotalTax"], json!(17.5));
     assert_eq!(res["Invoice"]["TotalAmt"], json!(117.5));
@@ -177,17 +171,10 @@ async fn non_us_lines_need_tax_codes_and_qbo_computes_the_tax() {
 
 #[tokio::test]
 async fn tax_messages_follow_the_country() {
-    let fake = FakeQuickBooks::start().await;
-    fake.set_company_settings(REALM, "CA", "CAD", false);
+    let fake = company_in("CA", "CAD").await;
     let api = connect(&fake).await;
     let customer = api.create_customer("Maple Inc").await;
-    let (status, res) = api
-        .post(
-            "invoice",
-            &[],
-            &taxed_invoice(&customer, &[(100.0, Some("NON"))]),
-        )
-        .await;
+    let (status, res) = api.post_invoice(&customer, &[(100.0, Some("NON"))]).await;
     assert_eq!((status, code_of(&res)), (400, "6000"));
     assert!(detail_of(&res).contains("a GST/HST rate"));
     let (_, res) = api
@@ -197,13 +184,7 @@ async fn tax_messages_follow_the_country() {
         .as_str()
         .unwrap()
         .to_string();
-    let (_, res) = api
-        .post(
-            "invoice",
-            &[],
-            &taxed_invoice(&customer, &[(100.0, Some(&hst))]),
-        )
-        .await;
+    let (_, res) = api.post_invoice(&customer, &[(100.0, Some(&hst))]).await;
     assert_eq!(res["Invoice"]["TotalAmt"], json!(113.0));
     assert_eq!(res["Invoice"]["CurrencyRef"]["name"], "Canadian Dollar");
 }

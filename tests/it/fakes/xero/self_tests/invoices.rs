@@ -159,9 +159,7 @@ async fn invoices_are_created_replayed_updated_and_voided() {
     let mut draft = invoice(&contact, "", json!([line("Draft", 1.0, 1.0, "200")]));
     draft["Status"] = json!("DRAFT");
     draft.as_object_mut().unwrap().remove("InvoiceNumber");
-    let (status, body) = api
-        .put("Invoices", &[], &json!({ "Invoices": [draft] }))
-        .await;
+    let (status, body) = api.put_invoices(&[], vec![draft]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["Invoices"][0]["InvoiceNumber"], "INV-0001");
     let draft_id = body["Invoices"][0]["InvoiceID"]
@@ -295,9 +293,7 @@ async fn multi_invoice_writes_and_summarize_errors() {
     // Type errors reject the whole request; so does a body without Invoices.
     let mut typed = invoice(&contact, "D-1", json!([line("A", 1.0, 1.0, "200")]));
     typed["LineItems"][0]["Quantity"] = json!("1");
-    let (status, body) = api
-        .put("Invoices", &[], &json!({ "Invoices": [typed] }))
-        .await;
+    let (status, body) = api.put_invoices(&[], vec![typed]).await;
     assert_eq!((status, body["ErrorNumber"].as_i64()), (400, Some(14)));
     assert_eq!(body["Type"], "PostDataInvalidException");
     let (status, body) = api.put("Invoices", &[], &json!({})).await;
@@ -317,13 +313,7 @@ async fn multi_invoice_writes_and_summarize_errors() {
     );
     inclusive["LineAmountTypes"] = json!("Inclusive");
     inclusive["LineItems"][0]["DiscountRate"] = json!(10);
-    let (status, body) = api
-        .put(
-            "Invoices",
-            &[("unitdp", "4")],
-            &json!({ "Invoices": [inclusive] }),
-        )
-        .await;
+    let (status, body) = api.put_invoices(&[("unitdp", "4")], vec![inclusive]).await;
     assert_eq!(status, 200, "{body}");
     let inv = &body["Invoices"][0];
     assert_eq!(inv["LineItems"][0]["LineAmount"], json!(108.0));
@@ -391,9 +381,7 @@ async fn invoices_take_subscribed_currencies_and_item_codes() {
     // Not subscribed: refused, nothing stored; subscribed: stored in that currency.
     let mut usd = one("USD-1");
     usd["CurrencyCode"] = json!("USD");
-    let (status, body) = api
-        .put("Invoices", &[], &json!({ "Invoices": [usd.clone()] }))
-        .await;
+    let (status, body) = api.put_invoices(&[], vec![usd.clone()]).await;
     assert_eq!(status, 400);
     assert_eq!(
         first_error(&body),
@@ -401,17 +389,13 @@ async fn invoices_take_subscribed_currencies_and_item_codes() {
     );
     fake.add_currency(TENANT_ID, "USD");
     usd["CurrencyRate"] = json!(1.25);
-    let (status, body) = api
-        .put("Invoices", &[], &json!({ "Invoices": [usd] }))
-        .await;
+    let (status, body) = api.put_invoices(&[], vec![usd]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["Invoices"][0]["CurrencyCode"], "USD");
     assert_eq!(body["Invoices"][0]["CurrencyRate"], json!(1.25));
     let mut gbp = one("GBP-1");
     gbp["CurrencyCode"] = json!("gbp");
-    let (status, body) = api
-        .put("Invoices", &[], &json!({ "Invoices": [gbp] }))
-        .await;
+    let (status, body) = api.put_invoices(&[], vec![gbp]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         (
@@ -423,11 +407,7 @@ async fn invoices_take_subscribed_currencies_and_item_codes() {
     let mut eur = one("EUR-1");
     eur["CurrencyCode"] = json!("EUR");
     let (_, body) = api
-        .put(
-            "Invoices",
-            &[("summarizeErrors", "false")],
-            &json!({ "Invoices": [eur] }),
-        )
+        .put_invoices(&[("summarizeErrors", "false")], vec![eur])
         .await;
     assert_eq!(
         body["Invoices"][0]["ValidationErrors"][0]["Message"],
@@ -439,11 +419,7 @@ async fn invoices_take_subscribed_currencies_and_item_codes() {
     // is an error.
     let by_item = json!({ "ItemCode": "hours", "Quantity": 2 });
     let (status, body) = api
-        .put(
-            "Invoices",
-            &[],
-            &json!({ "Invoices": [invoice(&contact, "ITEM-1", json!([by_item]))] }),
-        )
+        .put_invoices(&[], vec![invoice(&contact, "ITEM-1", json!([by_item]))])
         .await;
     assert_eq!(status, 200, "{body}");
     let stored = &body["Invoices"][0]["LineItems"][0];
@@ -466,11 +442,7 @@ async fn invoices_take_subscribed_currencies_and_item_codes() {
     let mut unknown = line("A", 1.0, 1.0, "200");
     unknown["ItemCode"] = json!("NOPE");
     let (status, body) = api
-        .put(
-            "Invoices",
-            &[],
-            &json!({ "Invoices": [invoice(&contact, "ITEM-2", json!([unknown]))] }),
-        )
+        .put_invoices(&[], vec![invoice(&contact, "ITEM-2", json!([unknown]))])
         .await;
     assert_eq!(status, 400);
     assert_eq!(first_error(&body), "Item code 'NOPE' is not valid.");
@@ -544,10 +516,13 @@ async fn invoice_numbers_find_sales_invoices_and_bills() {
     );
     // Bills don't make a sales invoice number unique-violating, nor the reverse.
     let (status, body) = api
-        .put(
-            "Invoices",
+        .put_invoices(
             &[],
-            &json!({ "Invoices": [invoice(&contact, "BILL-9", json!([line("A", 1.0, 1.0, "200")]))] }),
+            vec![invoice(
+                &contact,
+                "BILL-9",
+                json!([line("A", 1.0, 1.0, "200")]),
+            )],
         )
         .await;
     assert_eq!(status, 200, "{body}");

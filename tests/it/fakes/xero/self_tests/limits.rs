@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::super::elements::ZERO_GUID;
 use super::super::{FakeXero, TENANT_ID};
-use super::{Api, OTHER, connect, invoice, line};
+use super::{Api, OTHER, connect, invoice, line, retry_after};
 
 #[tokio::test]
 async fn rate_limits_answer_429_with_xero_headers() {
@@ -27,11 +27,7 @@ async fn rate_limits_answer_429_with_xero_headers() {
     let response = send().await.unwrap();
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["x-rate-limit-problem"], "minute");
-    let wait: u64 = response.headers()[header::RETRY_AFTER]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let wait = retry_after(&response);
     assert!((1..=60).contains(&wait), "{wait}");
 
     let fake = FakeXero::start().await;
@@ -80,11 +76,7 @@ async fn minute_limit_is_a_rolling_window_per_organisation() {
     fake.authorize_tenants(&[TENANT_ID, OTHER]);
     fake.set_minute_limit(3);
     let api = connect(&fake).await;
-    let other = Api {
-        fake: &fake,
-        token: api.token.clone(),
-        tenant: OTHER.to_string(),
-    };
+    let other = api.for_tenant(OTHER);
     let remaining = |r: &reqwest::Response| {
         let h = |n: &str| r.headers()[n].to_str().unwrap().to_string();
         (
@@ -141,11 +133,7 @@ async fn minute_limit_is_a_rolling_window_per_organisation() {
     let response = send(&api).await.unwrap();
     assert_eq!(response.status(), 429);
     // Retry-After: until the call of 55 s ago leaves the window.
-    let wait: u64 = response.headers()[header::RETRY_AFTER]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let wait = retry_after(&response);
     assert!((1..=5).contains(&wait), "{wait}");
 }
 
@@ -171,11 +159,7 @@ async fn another_process_spends_the_organisations_budget() {
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["x-rate-limit-problem"], "minute");
     assert_eq!(response.headers()["x-minlimit-remaining"], "0");
-    let wait: u64 = response.headers()[header::RETRY_AFTER]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let wait = retry_after(&response);
     assert!((1..=60).contains(&wait), "{wait}");
     assert_eq!(fake.rate_limited_count(), 1);
     assert_eq!(fake.calls_for(TENANT_ID), 2);
@@ -185,11 +169,7 @@ async fn another_process_spends_the_organisations_budget() {
     let api = connect(&fake).await;
     fake.set_day_limit(10);
     fake.spend_minute_budget(TENANT_ID, 10);
-    let response = api
-        .request(reqwest::Method::GET, "Organisation")
-        .send()
-        .await
-        .unwrap();
+    let response = api.send_get("Organisation").await;
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["x-rate-limit-problem"], "day");
     assert_eq!(response.headers()["x-daylimit-remaining"], "0");
@@ -203,9 +183,7 @@ async fn summary_only_and_high_volume_organisations() {
     let api = connect(&fake).await;
     let contact = fake.add_contact(TENANT_ID, "Acme Ltd");
     let one = invoice(&contact, "INV-1", json!([line("A", 1.0, 10.0, "200")]));
-    let (_, body) = api
-        .put("Invoices", &[], &json!({ "Invoices": [one] }))
-        .await;
+    let (_, body) = api.put_invoices(&[], vec![one]).await;
     let invoice_id = body["Invoices"][0]["InvoiceID"]
         .as_str()
         .unwrap()

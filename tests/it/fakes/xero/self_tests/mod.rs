@@ -129,7 +129,23 @@ struct Api<'a> {
     tenant: String,
 }
 
-impl Api<'_> {
+impl<'a> Api<'a> {
+    /// The same grant, calling for another organisation.
+    fn for_tenant(&self, tenant: &str) -> Api<'a> {
+        let (fake, token) = (self.fake, self.token.clone());
+        Api {
+            fake,
+            token,
+            tenant: tenant.to_string(),
+        }
+    }
+
+    /// A GET of `path`, sent; the raw answer.
+    async fn send_get(&self, path: &str) -> reqwest::Response {
+        let request = self.request(reqwest::Method::GET, path);
+        request.send().await.unwrap()
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let url = format!("{}/api.xro/2.0/{path}", self.fake.api_base());
         http()
@@ -172,12 +188,24 @@ impl Api<'_> {
         (status, parse_lenient(text))
     }
 
+    /// `PUT Invoices` of these invoices.
+    async fn put_invoices(&self, query: &[(&str, &str)], invoices: Vec<Value>) -> (u16, Value) {
+        self.put("Invoices", query, &json!({ "Invoices": invoices }))
+            .await
+    }
+
     async fn post(&self, path: &str, query: &[(&str, &str)], body: &Value) -> (u16, Value) {
         let (status, text) = self
             .write_raw(reqwest::Method::POST, path, query, None, body)
             .await;
         (status, parse_lenient(text))
     }
+}
+
+/// The seconds of a 429's `Retry-After`.
+fn retry_after(response: &reqwest::Response) -> u64 {
+    let value = response.headers()[header::RETRY_AFTER].to_str();
+    value.unwrap().parse().unwrap()
 }
 
 async fn connections(fake: &FakeXero, token: &str) -> (u16, Value) {
@@ -194,9 +222,7 @@ async fn connections(fake: &FakeXero, token: &str) -> (u16, Value) {
 async fn rejects(api: &Api<'_>, contact: &str, mutate: fn(&mut Value), expected: &str) {
     let mut one = invoice(contact, "C-1", json!([line("A", 2.0, 10.0, "200")]));
     mutate(&mut one);
-    let (status, body) = api
-        .put("Invoices", &[], &json!({ "Invoices": [one] }))
-        .await;
+    let (status, body) = api.put_invoices(&[], vec![one]).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(first_error(&body), expected);
 }

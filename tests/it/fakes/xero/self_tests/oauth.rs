@@ -201,11 +201,7 @@ async fn connections_list_the_authorized_organisations_and_the_tenant_is_checked
     assert!(is_uuid(list[0]["authEventId"].as_str().unwrap()));
 
     // An organisation this grant did not authorize.
-    let other = Api {
-        fake: &fake,
-        token: api.token.clone(),
-        tenant: OTHER.to_string(),
-    };
+    let other = api.for_tenant(OTHER);
     let (status, body) = other.get("Organisation", &[]).await;
     assert_eq!(status, 403);
     assert_eq!(body["Title"], "Forbidden");
@@ -222,11 +218,7 @@ async fn connections_list_the_authorized_organisations_and_the_tenant_is_checked
         .map(|c| c["tenantId"].as_str().unwrap())
         .collect();
     assert_eq!(tenants, [OTHER, TENANT_ID]);
-    let other = Api {
-        fake: &fake,
-        token: both.token.clone(),
-        tenant: OTHER.to_string(),
-    };
+    let other = both.for_tenant(OTHER);
     let (status, body) = other.get("Organisation", &[]).await;
     assert_eq!(status, 200);
     assert_eq!(body["Organisations"][0]["Name"], "Other Ltd");
@@ -308,11 +300,7 @@ async fn accounting_calls_need_a_token_a_scope_and_json() {
     assert_eq!(bad.get("Invoices", &[]).await.0, 401);
 
     // Unknown paths and ids: plain-text 404.
-    let response = api
-        .request(reqwest::Method::GET, "Nothing")
-        .send()
-        .await
-        .unwrap();
+    let response = api.send_get("Nothing").await;
     assert_eq!(response.status(), 404);
     assert!(response.headers().contains_key("x-minlimit-remaining"));
     assert_eq!(response.text().await.unwrap(), NOT_FOUND_TEXT);
@@ -346,11 +334,7 @@ async fn accounting_calls_need_a_token_a_scope_and_json() {
 
     // Expired: the capitalised problem with TokenExpired.
     fake.expire_access_tokens();
-    let response = api
-        .request(reqwest::Method::GET, "Invoices")
-        .send()
-        .await
-        .unwrap();
+    let response = api.send_get("Invoices").await;
     assert_eq!(response.status(), 401);
     assert!(response.headers().contains_key("xero-correlation-id"));
     let (_, body) = status_json(response).await;

@@ -96,14 +96,14 @@ async fn items_currencies_accounts_and_tax_rates_are_settings() {
     let sales = &body["Accounts"][0];
     for field in [
         "AccountID",
+        "Class",
         "Code",
+        "Description",
+        "EnablePaymentsToAccount",
         "Name",
-        "Type",
         "Status",
         "TaxType",
-        "Description",
-        "Class",
-        "EnablePaymentsToAccount",
+        "Type",
         "UpdatedDateUTC",
     ] {
         assert!(!sales[field].is_null(), "{field} in {sales}");

@@ -23,6 +23,30 @@ async fn another_tenants_objects_are_not_found() {
         .unwrap()
         .to_string();
     server.set_tweak("cus_42", transform.as_str()).await;
+    let credit = json!({"id": "cn_private", "number": "CN-1", "status": "ISSUED",
+        "invoice_id": "inv_private", "currency": "USD", "issue_date": "2026-11-20",
+        "customer": {"id": "cus_42", "name": "Acme Inc"},
+        "lines": [{"id": "l1", "type": "USAGE_FEE", "amount": "1.00"}],
+        "subtotal": "1.00", "tax_total": "0", "total": "1.00"});
+    let paid = json!({"id": "pay_private", "status": "SUCCEEDED", "currency": "USD",
+        "amount": "12.99", "received_at": "2026-11-21T09:00:00Z",
+        "customer": {"id": "cus_42", "name": "Acme Inc"},
+        "applied_to": [{"invoice_id": "inv_private", "amount": "12.99"}]});
+    let refunded = json!({"id": "re_private", "status": "SUCCEEDED", "currency": "USD",
+        "amount": "1.00", "refunded_at": "2026-11-22T09:00:00Z", "credit_note_id": "cn_private",
+        "customer": {"id": "cus_42", "name": "Acme Inc"}});
+    for (path, body) in [
+        ("/v1/credit-notes", &credit),
+        ("/v1/payments", &paid),
+        ("/v1/refunds", &refunded),
+    ] {
+        let (status, answer) = server.call("POST", path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{path}: {answer}");
+    }
+    let (status, _) = server
+        .call("PUT", "/v1/customers/cus_42", Some(json!({"name": "Acme Inc"})))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
     let other = server.second_tenant().await;
     let receiver_url = receiver.url();
 
@@ -92,6 +116,37 @@ async fn another_tenants_objects_are_not_found() {
             Some(invoice("inv_theirs")),
             StatusCode::ACCEPTED,
         ),
+        // The ledger: the owner's documents are not found; the other tenant's own
+        // ingests succeed (a credit note on an invoice id only the owner has is not
+        // capped by the owner's invoice).
+        ("GET", "/v1/credit-notes/{credit}", None, StatusCode::NOT_FOUND),
+        ("POST", "/v1/credit-notes/{credit}/sync", None, StatusCode::NOT_FOUND),
+        ("GET", "/v1/payments/{payment}", None, StatusCode::NOT_FOUND),
+        ("POST", "/v1/payments/{payment}/sync", None, StatusCode::NOT_FOUND),
+        ("GET", "/v1/refunds/{refund}", None, StatusCode::NOT_FOUND),
+        ("POST", "/v1/refunds/{refund}/sync", None, StatusCode::NOT_FOUND),
+        ("GET", "/v1/customers/{customer}", None, StatusCode::NOT_FOUND),
+        ("POST", "/v1/customers/{customer}/sync", None, StatusCode::NOT_FOUND),
+        (
+            "POST",
+            "/v1/credit-notes",
+            Some({
+                let mut theirs = credit.clone();
+                theirs["total"] = json!("500.00");
+                theirs["subtotal"] = json!("500.00");
+                theirs["lines"][0]["amount"] = json!("500.00");
+                theirs
+            }),
+            StatusCode::ACCEPTED,
+        ),
+        ("POST", "/v1/payments", Some(paid.clone()), StatusCode::ACCEPTED),
+        ("POST", "/v1/refunds", Some(refunded.clone()), StatusCode::ACCEPTED),
+        (
+            "PUT",
+            "/v1/customers/{customer}",
+            Some(json!({"name": "Theirs Ltd"})),
+            StatusCode::ACCEPTED,
+        ),
         (
             "GET",
             "/v1/transforms/{transform}",
@@ -130,7 +185,10 @@ async fn another_tenants_objects_are_not_found() {
             .replace("{invoice}", "inv_private")
             .replace("{connection}", &conn_id)
             .replace("{transform}", &transform)
-            .replace("{customer}", "cus_42");
+            .replace("{customer}", "cus_42")
+            .replace("{credit}", "cn_private")
+            .replace("{payment}", "pay_private")
+            .replace("{refund}", "re_private");
         let body: Option<serde_json::Value> = body.as_ref().map(|b| {
             serde_json::from_str(&b.to_string().replace("{transform}", &transform)).unwrap()
         });
@@ -184,6 +242,9 @@ async fn another_tenants_objects_are_not_found() {
                 p.replace("{invoice}", "{id}")
                     .replace("{connection}", "{id}")
                     .replace("{transform}", "{id}")
+                    .replace("{credit}", "{id}")
+                    .replace("{payment}", "{id}")
+                    .replace("{refund}", "{id}")
                     .replace("{customer}", "{customer_id}")
                     .replace("/erp/items", "/erp/{list}"),
             )

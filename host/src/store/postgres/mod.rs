@@ -16,7 +16,7 @@
 mod connections;
 mod erp;
 pub mod hosts;
-mod invoices;
+mod documents;
 mod jobs;
 pub mod limits;
 mod sync_log;

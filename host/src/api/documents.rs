@@ -1,0 +1,458 @@
+//! The ledger beyond invoices: `POST /v1/credit-notes`, `POST /v1/payments`,
+//! `POST /v1/refunds`, `PUT /v1/customers/{customer_id}`, and for each document `GET` and
+//! a manual `…/sync`, answered like their invoice counterparts. The generic halves
+//! (ingest, show, manual sync of any document) are here too; `invoices.rs` uses them.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::auth::AuthTenant;
+use super::error::ApiError;
+use super::invoices::{ManualSyncRequest, public_state};
+use super::{AppState, body, time};
+use crate::documents::AnyDocument;
+use crate::domain::{
+    DocumentError, DocumentType, parse_credit_note, parse_customer_update, parse_payment,
+    parse_refund,
+};
+use crate::metrics::IngestLabels;
+use crate::store::{DocumentRef, IngestOutcome, QueuedJob, SyncStateRow};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/credit-notes", post(ingest_credit_note))
+        .route("/v1/credit-notes/{id}", get(show_credit_note))
+        .route("/v1/credit-notes/{id}/sync", post(sync_credit_note))
+        .route("/v1/payments", post(ingest_payment))
+        .route("/v1/payments/{id}", get(show_payment))
+        .route("/v1/payments/{id}/sync", post(sync_payment))
+        .route("/v1/refunds", post(ingest_refund))
+        .route("/v1/refunds/{id}", get(show_refund))
+        .route("/v1/refunds/{id}/sync", post(sync_refund))
+        .route(
+            "/v1/customers/{customer_id}",
+            get(show_customer).put(put_customer),
+        )
+        .route("/v1/customers/{customer_id}/sync", post(sync_customer))
+}
+
+/// Answer of an ingest of a credit note, payment, refund or customer update.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DocumentIngestResponse {
+    /// `credit_note`, `payment`, `refund` or `customer`.
+    pub document_type: String,
+    pub document_id: String,
+    pub version: i64,
+    /// True when the same content was already stored: nothing was queued.
+    pub unchanged: bool,
+    pub jobs: Vec<QueuedJob>,
+}
+
+/// Answer of a manual sync of a credit note, payment, refund or customer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DocumentSyncResponse {
+    pub document_type: String,
+    pub document_id: String,
+    pub jobs: Vec<QueuedJob>,
+}
+
+/// The API error for a document that failed validation: 400 for a malformed body, 422
+/// naming every bad field.
+fn document_error(e: DocumentError) -> ApiError {
+    match &e {
+        DocumentError::Malformed { .. } => ApiError::bad_request("malformed_json", e.to_string()),
+        DocumentError::Invalid { document, problems } => {
+            let code = match document {
+                DocumentType::Invoice => "invalid_invoice",
+                DocumentType::CreditNote => "invalid_credit_note",
+                DocumentType::Payment => "invalid_payment",
+                DocumentType::Refund => "invalid_refund",
+                DocumentType::Customer => "invalid_customer",
+            };
+            let names: Vec<&str> = problems.iter().map(|f| f.field.as_str()).collect();
+            let message = format!(
+                "the {} is invalid ({}); nothing was stored",
+                document.noun(),
+                names.join(", ")
+            );
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_details(
+                problems
+                    .iter()
+                    .map(|f| json!({"field": f.field, "message": f.message}))
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// Stores a checked document and queues its deliveries; counts the ingest.
+pub(super) async fn store_document(
+    state: &AppState,
+    tenant_id: &str,
+    document: &AnyDocument,
+) -> Result<IngestOutcome, ApiError> {
+    let outcome = state.store.ingest_document(tenant_id, document).await?;
+    let result = if outcome.unchanged {
+        "unchanged"
+    } else {
+        "new_version"
+    };
+    state
+        .metrics
+        .ingested
+        .get_or_create(&IngestLabels {
+            result: result.into(),
+        })
+        .inc();
+    if !outcome.jobs.is_empty() {
+        state.sync.wake();
+    }
+    Ok(outcome)
+}
+
+/// Parses, stores and answers 202, for any document but an invoice.
+async fn ingest(
+    state: &AppState,
+    tenant_id: &str,
+    parsed: Result<AnyDocument, DocumentError>,
+) -> Result<(StatusCode, Json<DocumentIngestResponse>), ApiError> {
+    let document = parsed.map_err(document_error)?;
+    let outcome = store_document(state, tenant_id, &document).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(DocumentIngestResponse {
+            document_type: document.doc_type().to_string(),
+            document_id: document.id().to_string(),
+            version: outcome.version,
+            unchanged: outcome.unchanged,
+            jobs: outcome.jobs,
+        }),
+    ))
+}
+
+/// A document's current content, versions, sync state per connection, and the
+/// documents that apply to it, under the keys `<type>_id` and `<type>` (as
+/// `GET /v1/invoices/{id}` answers with `invoice_id` and `invoice`).
+pub(super) async fn show(
+    state: &AppState,
+    tenant_id: &str,
+    document: DocumentRef,
+) -> Result<Json<Value>, ApiError> {
+    let s = state.store.document_state(tenant_id, &document).await?;
+    let versions: Vec<Value> = s
+        .versions
+        .iter()
+        .map(|v| json!({"version": v.version, "status": v.status, "content_hash": v.content_hash, "received_at": time(v.received_ms)}))
+        .collect();
+    let applied = state
+        .store
+        .documents_applied_to(tenant_id, &document)
+        .await?;
+    let applied: Vec<Value> = applied
+        .into_iter()
+        .map(|d| {
+            json!({
+                "document_type": d.document.doc_type,
+                "document_id": d.document.id,
+                "status": d.status,
+                "amount": d.amount,
+                "sync": sync_view(&d.sync),
+            })
+        })
+        .collect();
+    let t = document.doc_type.as_str();
+    let mut answer = serde_json::Map::new();
+    answer.insert(format!("{t}_id"), json!(document.id));
+    answer.insert("document_type".into(), json!(t));
+    answer.insert("version".into(), json!(s.version));
+    answer.insert(t.to_string(), s.document);
+    answer.insert("versions".into(), json!(versions));
+    answer.insert("sync".into(), sync_view(&s.sync));
+    answer.insert("applied".into(), json!(applied));
+    Ok(Json(Value::Object(answer)))
+}
+
+/// The sync state per connection, as the API shows it.
+fn sync_view(sync: &[SyncStateRow]) -> Value {
+    sync.iter()
+        .map(|j| {
+            json!({
+                "connection_id": j.connection_id,
+                "job_id": j.job_id,
+                "version": j.version,
+                "event_id": j.event_id,
+                "event_type": j.event_type,
+                "state": public_state(&j.state),
+                "attempts": j.attempts,
+                "last_response_code": j.last_code,
+                "last_error": j.last_error,
+                "updated_at": time(j.updated_ms),
+            })
+        })
+        .collect()
+}
+
+/// Queues a document's current version again; the optional body names one connection.
+pub(super) async fn manual_sync(
+    state: &AppState,
+    tenant_id: &str,
+    document: &DocumentRef,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Vec<QueuedJob>, ApiError> {
+    let raw = body::bytes(raw)?;
+    let request: ManualSyncRequest = body::json_or_default(&raw)?;
+    let jobs = state
+        .store
+        .manual_sync(tenant_id, document, request.connection_id.as_deref())
+        .await?;
+    if !jobs.is_empty() {
+        state.sync.wake();
+    }
+    Ok(jobs)
+}
+
+/// [`manual_sync`] answered 202, for any document but an invoice.
+async fn sync_answer(
+    state: &AppState,
+    tenant_id: &str,
+    doc_type: DocumentType,
+    id: String,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<DocumentSyncResponse>), ApiError> {
+    let document = DocumentRef { doc_type, id };
+    let jobs = manual_sync(state, tenant_id, &document, raw).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(DocumentSyncResponse {
+            document_type: doc_type.to_string(),
+            document_id: document.id,
+            jobs,
+        }),
+    ))
+}
+
+/// The body of an ingest, or its 400/413.
+fn raw_body(raw: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body::bytes(raw)
+}
+
+/// Ingests a credit note: stores it and queues one job per routed connection. An ISSUED
+/// credit note on an invoice of this tenant may not take the credit notes on it above
+/// the invoice's total.
+#[utoipa::path(post, path = "/v1/credit-notes", tag = "ledger",
+    request_body(content = serde_json::Value, description = "A credit note as the contract defines it (docs/contracts.md)"),
+    responses(
+        (status = 202, body = DocumentIngestResponse),
+        (status = 400, body = super::error::ErrorBody, description = "Malformed JSON"),
+        (status = 413, body = super::error::ErrorBody, description = "Body too large"),
+        (status = 422, body = super::error::ErrorBody, description = "Invalid credit note, or more credit than its invoice's total; every offending field is in details"),
+    ),
+    security(("api_key" = [])))]
+pub async fn ingest_credit_note(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<DocumentIngestResponse>), ApiError> {
+    let raw = raw_body(raw)?;
+    let parsed = parse_credit_note(&raw).map(AnyDocument::CreditNote);
+    ingest(&state, &tenant.id, parsed).await
+}
+
+/// Ingests a payment received from a customer, applied to some of their invoices.
+#[utoipa::path(post, path = "/v1/payments", tag = "ledger",
+    request_body(content = serde_json::Value, description = "A payment as the contract defines it (docs/contracts.md)"),
+    responses(
+        (status = 202, body = DocumentIngestResponse),
+        (status = 400, body = super::error::ErrorBody, description = "Malformed JSON"),
+        (status = 413, body = super::error::ErrorBody, description = "Body too large"),
+        (status = 422, body = super::error::ErrorBody, description = "Invalid payment; every offending field is in details"),
+    ),
+    security(("api_key" = [])))]
+pub async fn ingest_payment(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<DocumentIngestResponse>), ApiError> {
+    let raw = raw_body(raw)?;
+    let parsed = parse_payment(&raw).map(AnyDocument::Payment);
+    ingest(&state, &tenant.id, parsed).await
+}
+
+/// Ingests a refund: money paid back to a customer, usually against a credit note.
+#[utoipa::path(post, path = "/v1/refunds", tag = "ledger",
+    request_body(content = serde_json::Value, description = "A refund as the contract defines it (docs/contracts.md)"),
+    responses(
+        (status = 202, body = DocumentIngestResponse),
+        (status = 400, body = super::error::ErrorBody, description = "Malformed JSON"),
+        (status = 413, body = super::error::ErrorBody, description = "Body too large"),
+        (status = 422, body = super::error::ErrorBody, description = "Invalid refund; every offending field is in details"),
+    ),
+    security(("api_key" = [])))]
+pub async fn ingest_refund(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<DocumentIngestResponse>), ApiError> {
+    let raw = raw_body(raw)?;
+    let parsed = parse_refund(&raw).map(AnyDocument::Refund);
+    ingest(&state, &tenant.id, parsed).await
+}
+
+/// Stores a customer's current details and pushes them to every routed connection.
+#[utoipa::path(put, path = "/v1/customers/{customer_id}", tag = "ledger",
+    params(("customer_id" = String, Path, description = "The platform's customer id")),
+    request_body(content = serde_json::Value, description = "The customer's details as the contract defines them (docs/contracts.md)"),
+    responses(
+        (status = 202, body = DocumentIngestResponse),
+        (status = 400, body = super::error::ErrorBody, description = "Malformed JSON"),
+        (status = 422, body = super::error::ErrorBody, description = "Invalid details; every offending field is in details"),
+    ),
+    security(("api_key" = [])))]
+pub async fn put_customer(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(customer_id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<DocumentIngestResponse>), ApiError> {
+    let raw = raw_body(raw)?;
+    let parsed = parse_customer_update(&customer_id, &raw).map(AnyDocument::Customer);
+    ingest(&state, &tenant.id, parsed).await
+}
+
+/// A credit note's content, versions, sync state per connection and its refunds.
+#[utoipa::path(get, path = "/v1/credit-notes/{id}", tag = "ledger",
+    params(("id" = String, Path, description = "The credit note id")),
+    responses((status = 200, body = serde_json::Value), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn show_credit_note(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let document = DocumentRef {
+        doc_type: DocumentType::CreditNote,
+        id,
+    };
+    show(&state, &tenant.id, document).await
+}
+
+/// A payment's content, versions and sync state per connection.
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "ledger",
+    params(("id" = String, Path, description = "The payment id")),
+    responses((status = 200, body = serde_json::Value), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn show_payment(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let document = DocumentRef {
+        doc_type: DocumentType::Payment,
+        id,
+    };
+    show(&state, &tenant.id, document).await
+}
+
+/// A refund's content, versions and sync state per connection.
+#[utoipa::path(get, path = "/v1/refunds/{id}", tag = "ledger",
+    params(("id" = String, Path, description = "The refund id")),
+    responses((status = 200, body = serde_json::Value), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn show_refund(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let document = DocumentRef {
+        doc_type: DocumentType::Refund,
+        id,
+    };
+    show(&state, &tenant.id, document).await
+}
+
+/// A customer's current details as last put, their versions and sync state.
+#[utoipa::path(get, path = "/v1/customers/{customer_id}", tag = "ledger",
+    params(("customer_id" = String, Path, description = "The platform's customer id")),
+    responses((status = 200, body = serde_json::Value), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn show_customer(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(customer_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let document = DocumentRef {
+        doc_type: DocumentType::Customer,
+        id: customer_id,
+    };
+    show(&state, &tenant.id, document).await
+}
+
+/// Queues a credit note's current version again.
+#[utoipa::path(post, path = "/v1/credit-notes/{id}/sync", tag = "ledger",
+    params(("id" = String, Path, description = "The credit note id")),
+    request_body(content = Option<ManualSyncRequest>),
+    responses((status = 202, body = DocumentSyncResponse), (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody, description = "The connection is not active")),
+    security(("api_key" = [])))]
+pub async fn sync_credit_note(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<DocumentSyncResponse>), ApiError> {
+    sync_answer(&state, &tenant.id, DocumentType::CreditNote, id, raw).await
+}
+
+/// Queues a payment's current version again.
+#[utoipa::path(post, path = "/v1/payments/{id}/sync", tag = "ledger",
+    params(("id" = String, Path, description = "The payment id")),
+    request_body(content = Option<ManualSyncRequest>),
+    responses((status = 202, body = DocumentSyncResponse), (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody, description = "The connection is not active")),
+    security(("api_key" = [])))]
+pub async fn sync_payment(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<DocumentSyncResponse>), ApiError> {
+    sync_answer(&state, &tenant.id, DocumentType::Payment, id, raw).await
+}
+
+/// Queues a refund's current version again.
+#[utoipa::path(post, path = "/v1/refunds/{id}/sync", tag = "ledger",
+    params(("id" = String, Path, description = "The refund id")),
+    request_body(content = Option<ManualSyncRequest>),
+    responses((status = 202, body = DocumentSyncResponse), (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody, description = "The connection is not active")),
+    security(("api_key" = [])))]
+pub async fn sync_refund(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<DocumentSyncResponse>), ApiError> {
+    sync_answer(&state, &tenant.id, DocumentType::Refund, id, raw).await
+}
+
+/// Pushes a customer's current details again.
+#[utoipa::path(post, path = "/v1/customers/{customer_id}/sync", tag = "ledger",
+    params(("customer_id" = String, Path, description = "The platform's customer id")),
+    request_body(content = Option<ManualSyncRequest>),
+    responses((status = 202, body = DocumentSyncResponse), (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody, description = "The connection is not active")),
+    security(("api_key" = [])))]
+pub async fn sync_customer(
+    State(state): State<AppState>,
+    AuthTenant(tenant): AuthTenant,
+    Path(customer_id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<DocumentSyncResponse>), ApiError> {
+    sync_answer(&state, &tenant.id, DocumentType::Customer, customer_id, raw).await
+}

@@ -361,3 +361,74 @@ async fn bad_documents_get_a_clear_error_and_store_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received().len(), 1, "only the connection's test event");
 }
+
+/// A store written before the ledger (migrations up to `0003`) keeps every invoice, its
+/// versions, jobs and log entries through the ledger migration, and they read back as
+/// invoices.
+#[tokio::test]
+async fn a_store_from_before_the_ledger_keeps_its_invoices() {
+    use erp_sync::store::{DocumentRef, LogFilter};
+    use sqlx::Connection;
+
+    let dir = tempfile::tempdir().unwrap();
+    let old_migrations = tempfile::tempdir().unwrap();
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for name in ["0001_init.sql", "0002_transforms.sql", "0003_erp.sql"] {
+        std::fs::copy(all.join(name), old_migrations.path().join(name)).unwrap();
+    }
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("erp-sync.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(old_migrations.path())
+        .await
+        .unwrap()
+        .run(&mut db)
+        .await
+        .unwrap();
+    let body = invoice("inv_old").to_string();
+    for sql in [
+        "INSERT INTO tenants (id, name, multi_erp, created_ms) VALUES ('ten_old', 'old', 0, 1)".to_string(),
+        "INSERT INTO invoices (tenant_id, id, version, content_hash, status, entity, updated_ms)
+         VALUES ('ten_old', 'inv_old', 1, 'h1', 'OPEN', 'US', 2)".to_string(),
+        format!(
+            "INSERT INTO invoice_versions (tenant_id, invoice_id, version, content_hash, status, body, received_ms)
+             VALUES ('ten_old', 'inv_old', 1, 'h1', 'OPEN', '{body}', 2)"
+        ),
+        "INSERT INTO jobs (id, tenant_id, connection_id, invoice_id, version, event_id, event_type, kind,
+                           event_ms, state, attempts, run_at_ms, created_ms, updated_ms)
+         VALUES ('job_old', 'ten_old', 'conn_old', 'inv_old', 1, 'evt_old', 'invoice.finalized', 'sync',
+                 2, 'succeeded', 1, 2, 2, 3)".to_string(),
+        "INSERT INTO sync_log (tenant_id, at_ms, invoice_id, connection_id, provider, kind, job_id, event_id,
+                               attempt, status, duration_ms)
+         VALUES ('ten_old', 3, 'inv_old', 'conn_old', 'webhook', 'sync', 'job_old', 'evt_old', 1, 'SUCCESS', 1)".to_string(),
+    ] {
+        sqlx::query(&sql).execute(&mut db).await.unwrap();
+    }
+    db.close().await.unwrap();
+
+    let path = dir.path().to_path_buf();
+    let server = TestServer::start_with(move |c| {
+        c.data_dir = path;
+        c.database_url = None;
+    })
+    .await;
+    let store = server.store();
+    let state = store
+        .document_state("ten_old", &DocumentRef::invoice("inv_old"))
+        .await
+        .expect("the old invoice reads back");
+    assert_eq!(state.version, 1);
+    assert_eq!(state.document["id"], "inv_old");
+    assert_eq!(state.sync.len(), 1);
+    assert_eq!(state.sync[0].state, "succeeded");
+    let filter = LogFilter {
+        invoice_id: Some("inv_old".into()),
+        limit: 10,
+        ..LogFilter::default()
+    };
+    let page = store.query_log("ten_old", &filter).await.unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].document_type.as_deref(), Some("invoice"));
+    assert_eq!(page.entries[0].document_id.as_deref(), Some("inv_old"));
+    drop(server);
+    drop(dir);
+}

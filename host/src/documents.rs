@@ -9,9 +9,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::domain::{
-    CreditNote, CustomerUpdate, Document, DocumentType, Invoice, Payment, Refund,
-};
+use crate::domain::{CreditNote, CustomerUpdate, Document, DocumentType, Invoice, Payment, Refund};
 
 /// One checked document of any type.
 #[derive(Debug, Clone)]
@@ -124,50 +122,30 @@ impl AnyDocument {
     /// every one of them has its record there (`docs/architecture.md`, "Order across
     /// documents").
     pub fn applies_to(&self) -> Vec<Link> {
+        use DocumentType::{CreditNote, Invoice};
+        let link = |doc_type, id: &String, amount| Link {
+            doc_type,
+            id: id.clone(),
+            amount: Some(amount),
+        };
         match self {
             AnyDocument::Invoice(_) | AnyDocument::Customer(_) => Vec::new(),
             AnyDocument::CreditNote(c) => c
                 .invoice_id
                 .iter()
-                .map(|id| Link {
-                    doc_type: DocumentType::Invoice,
-                    id: id.clone(),
-                    amount: Some(c.total),
-                })
+                .map(|id| link(Invoice, id, c.total))
                 .collect(),
             AnyDocument::Payment(p) => p
                 .applied_to
                 .iter()
-                .map(|a| Link {
-                    doc_type: DocumentType::Invoice,
-                    id: a.invoice_id.clone(),
-                    amount: Some(a.amount),
-                })
+                .map(|a| link(Invoice, &a.invoice_id, a.amount))
                 .collect(),
             AnyDocument::Refund(r) => r
                 .credit_note_id
                 .iter()
-                .map(|id| Link {
-                    doc_type: DocumentType::CreditNote,
-                    id: id.clone(),
-                    amount: Some(r.amount),
-                })
+                .map(|id| link(CreditNote, id, r.amount))
                 .collect(),
         }
-    }
-
-    /// The invoice this is, if it is one.
-    pub fn as_invoice(&self) -> Option<&Invoice> {
-        match self {
-            AnyDocument::Invoice(i) => Some(i),
-            _ => None,
-        }
-    }
-}
-
-impl From<Invoice> for AnyDocument {
-    fn from(i: Invoice) -> Self {
-        AnyDocument::Invoice(i)
     }
 }
 
@@ -179,15 +157,19 @@ mod tests {
         let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
         let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let doc = match doc_type {
-            DocumentType::Invoice => AnyDocument::Invoice(crate::domain::parse_invoice(&raw).unwrap()),
+            DocumentType::Invoice => {
+                AnyDocument::Invoice(crate::domain::parse_invoice(&raw).unwrap())
+            }
             DocumentType::CreditNote => {
                 AnyDocument::CreditNote(crate::domain::parse_credit_note(&raw).unwrap())
             }
-            DocumentType::Payment => AnyDocument::Payment(crate::domain::parse_payment(&raw).unwrap()),
+            DocumentType::Payment => {
+                AnyDocument::Payment(crate::domain::parse_payment(&raw).unwrap())
+            }
             DocumentType::Refund => AnyDocument::Refund(crate::domain::parse_refund(&raw).unwrap()),
-            DocumentType::Customer => AnyDocument::Customer(
-                crate::domain::parse_customer_update("cus_42", &raw).unwrap(),
-            ),
+            DocumentType::Customer => {
+                AnyDocument::Customer(crate::domain::parse_customer_update("cus_42", &raw).unwrap())
+            }
         };
         assert_eq!(doc.doc_type(), doc_type);
         doc
@@ -212,12 +194,16 @@ mod tests {
     #[test]
     fn what_each_document_applies_to() {
         let payment = sample(DocumentType::Payment, "payments/basic.json");
-        let AnyDocument::Payment(p) = &payment else { unreachable!() };
+        let AnyDocument::Payment(p) = &payment else {
+            unreachable!()
+        };
         let links = payment.applies_to();
         assert_eq!(links.len(), p.applied_to.len());
         assert!(links.iter().all(|l| l.doc_type == DocumentType::Invoice));
         let credit = sample(DocumentType::CreditNote, "credit-notes/basic.json");
-        let AnyDocument::CreditNote(c) = &credit else { unreachable!() };
+        let AnyDocument::CreditNote(c) = &credit else {
+            unreachable!()
+        };
         assert_eq!(
             credit.applies_to(),
             vec![Link {

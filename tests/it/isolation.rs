@@ -44,7 +44,11 @@ async fn another_tenants_objects_are_not_found() {
         assert_eq!(status, StatusCode::ACCEPTED, "{path}: {answer}");
     }
     let (status, _) = server
-        .call("PUT", "/v1/customers/cus_42", Some(json!({"name": "Acme Inc"})))
+        .call(
+            "PUT",
+            "/v1/customers/cus_42",
+            Some(json!({"name": "Acme Inc"})),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let other = server.second_tenant().await;
@@ -119,14 +123,44 @@ async fn another_tenants_objects_are_not_found() {
         // The ledger: the owner's documents are not found; the other tenant's own
         // ingests succeed (a credit note on an invoice id only the owner has is not
         // capped by the owner's invoice).
-        ("GET", "/v1/credit-notes/{credit}", None, StatusCode::NOT_FOUND),
-        ("POST", "/v1/credit-notes/{credit}/sync", None, StatusCode::NOT_FOUND),
+        (
+            "GET",
+            "/v1/credit-notes/{credit}",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "POST",
+            "/v1/credit-notes/{credit}/sync",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
         ("GET", "/v1/payments/{payment}", None, StatusCode::NOT_FOUND),
-        ("POST", "/v1/payments/{payment}/sync", None, StatusCode::NOT_FOUND),
+        (
+            "POST",
+            "/v1/payments/{payment}/sync",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
         ("GET", "/v1/refunds/{refund}", None, StatusCode::NOT_FOUND),
-        ("POST", "/v1/refunds/{refund}/sync", None, StatusCode::NOT_FOUND),
-        ("GET", "/v1/customers/{customer}", None, StatusCode::NOT_FOUND),
-        ("POST", "/v1/customers/{customer}/sync", None, StatusCode::NOT_FOUND),
+        (
+            "POST",
+            "/v1/refunds/{refund}/sync",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "GET",
+            "/v1/customers/{customer}",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "POST",
+            "/v1/customers/{customer}/sync",
+            None,
+            StatusCode::NOT_FOUND,
+        ),
         (
             "POST",
             "/v1/credit-notes",
@@ -139,8 +173,18 @@ async fn another_tenants_objects_are_not_found() {
             }),
             StatusCode::ACCEPTED,
         ),
-        ("POST", "/v1/payments", Some(paid.clone()), StatusCode::ACCEPTED),
-        ("POST", "/v1/refunds", Some(refunded.clone()), StatusCode::ACCEPTED),
+        (
+            "POST",
+            "/v1/payments",
+            Some(paid.clone()),
+            StatusCode::ACCEPTED,
+        ),
+        (
+            "POST",
+            "/v1/refunds",
+            Some(refunded.clone()),
+            StatusCode::ACCEPTED,
+        ),
         (
             "PUT",
             "/v1/customers/{customer}",

@@ -64,7 +64,12 @@ fn event_types(receiver: &Receiver, id: &str) -> Vec<String> {
 async fn every_document_reaches_a_webhook_signed_in_the_default_envelope() {
     let (server, receiver, conn) = TestServer::start_with_webhook().await;
     server.ingest(&invoice("inv_1")).await;
-    let accepted = post(&server, "/v1/credit-notes", &credit_note("cn_1", "inv_1", "2.17")).await;
+    let accepted = post(
+        &server,
+        "/v1/credit-notes",
+        &credit_note("cn_1", "inv_1", "2.17"),
+    )
+    .await;
     assert_eq!(accepted["document_type"], "credit_note");
     assert_eq!(accepted["document_id"], "cn_1");
     assert_eq!(accepted["version"], 1);
@@ -123,7 +128,9 @@ async fn every_document_reaches_a_webhook_signed_in_the_default_envelope() {
             .iter()
             .all(|e| e["document_type"] == "invoice" && e["invoice_id"] == "inv_1")
     );
-    let (status, refused) = server.call("GET", "/v1/sync-log?document_type=quote", None).await;
+    let (status, refused) = server
+        .call("GET", "/v1/sync-log?document_type=quote", None)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
 
     // Each document answers GET like an invoice, and the invoice lists what applies to it.
@@ -166,7 +173,10 @@ async fn reposts_are_no_ops_and_versions_arrive_in_order() {
     assert_eq!(again["jobs"].as_array().unwrap().len(), 0);
     let mut changed = first.clone();
     changed["reason"] = json!("Goodwill");
-    assert_eq!(post(&server, "/v1/credit-notes", &changed).await["version"], 2);
+    assert_eq!(
+        post(&server, "/v1/credit-notes", &changed).await["version"],
+        2
+    );
     let mut void = changed.clone();
     void["status"] = json!("VOID");
     assert_eq!(post(&server, "/v1/credit-notes", &void).await["version"], 3);
@@ -197,18 +207,31 @@ async fn reposts_are_no_ops_and_versions_arrive_in_order() {
     .await;
     assert_eq!(types, ["payment.succeeded", "payment.voided"]);
     // The same id may name an invoice and a credit note: they are different documents.
-    let twin = post(&server, "/v1/credit-notes", &credit_note("inv_2", "inv_2", "1.00")).await;
+    let twin = post(
+        &server,
+        "/v1/credit-notes",
+        &credit_note("inv_2", "inv_2", "1.00"),
+    )
+    .await;
     assert_eq!(twin["version"], 1);
 }
 
 #[tokio::test]
 async fn a_payment_before_its_invoice_waits_and_then_follows_it() {
     let (server, receiver, _conn) = TestServer::start_with_webhook().await;
-    post(&server, "/v1/payments", &payment("pay_early", "inv_late", "12.99")).await;
+    post(
+        &server,
+        "/v1/payments",
+        &payment("pay_early", "inv_late", "12.99"),
+    )
+    .await;
     // It waits without failing and without using its attempts.
     let waiting = eventually("the payment to wait", WAIT, || async {
         let (_, shown) = server.call("GET", "/v1/payments/pay_early", None).await;
-        let error = shown["sync"][0]["last_error"].as_str().unwrap_or_default().to_string();
+        let error = shown["sync"][0]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         error.contains("waiting").then_some(shown)
     })
     .await;
@@ -232,7 +255,12 @@ async fn a_payment_before_its_invoice_waits_and_then_follows_it() {
     let order: Vec<String> = receiver
         .received()
         .iter()
-        .map(|r| r.json()["data"]["id"].as_str().unwrap_or_default().to_string())
+        .map(|r| {
+            r.json()["data"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .filter(|id| id == "inv_late" || id == "pay_early")
         .collect();
     assert_eq!(order, ["inv_late", "pay_early"]);
@@ -253,18 +281,23 @@ async fn a_payment_for_an_invoice_that_failed_there_fails_at_once_naming_it() {
     })
     .await;
     receiver.set_default(Reply::status(200));
-    post(&server, "/v1/payments", &payment("pay_bad", "inv_bad", "12.99")).await;
+    post(
+        &server,
+        "/v1/payments",
+        &payment("pay_bad", "inv_bad", "12.99"),
+    )
+    .await;
     let entry = eventually("the payment to fail", WAIT, || async {
-        server
-            .log("document_id=pay_bad&status=FAILED")
-            .await
-            .pop()
+        server.log("document_id=pay_bad&status=FAILED").await.pop()
     })
     .await;
     let error = entry["error"].as_str().unwrap();
     assert!(error.contains("invoice inv_bad FAILED"), "{error}");
     assert_eq!(entry["attempt"], 1, "failed at once, not retried");
-    assert!(receiver.for_invoice("pay_bad").is_empty(), "nothing was sent");
+    assert!(
+        receiver.for_invoice("pay_bad").is_empty(),
+        "nothing was sent"
+    );
 
     // Re-syncing the invoice, then the payment, delivers both, the payment once.
     let (status, _) = server.resync("inv_bad", None).await;
@@ -274,9 +307,7 @@ async fn a_payment_for_an_invoice_that_failed_there_fails_at_once_naming_it() {
         (s["sync"][0]["state"] == "succeeded").then_some(())
     })
     .await;
-    let (status, body) = server
-        .call("POST", "/v1/payments/pay_bad/sync", None)
-        .await;
+    let (status, body) = server.call("POST", "/v1/payments/pay_bad/sync", None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     eventually("the payment", WAIT, || async {
         receiver.for_invoice("pay_bad").pop()
@@ -290,7 +321,12 @@ async fn a_payment_for_an_invoice_that_failed_there_fails_at_once_naming_it() {
 async fn credit_notes_may_not_exceed_their_invoice_total() {
     let (server, _receiver, _conn) = TestServer::start_with_webhook().await;
     server.ingest(&invoice("inv_cap")).await; // total 12.99
-    post(&server, "/v1/credit-notes", &credit_note("cn_a", "inv_cap", "10.00")).await;
+    post(
+        &server,
+        "/v1/credit-notes",
+        &credit_note("cn_a", "inv_cap", "10.00"),
+    )
+    .await;
     let (status, refused) = server
         .call(
             "POST",
@@ -301,17 +337,30 @@ async fn credit_notes_may_not_exceed_their_invoice_total() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     assert_eq!(refused["error"]["details"][0]["field"], "total");
     let message = refused["error"]["message"].as_str().unwrap();
-    assert!(message.contains("inv_cap") && message.contains("12.99"), "{message}");
+    assert!(
+        message.contains("inv_cap") && message.contains("12.99"),
+        "{message}"
+    );
     assert!(message.contains("at most 2.99"), "{message}");
     let (status, _) = server.call("GET", "/v1/credit-notes/cn_b", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nothing was stored");
 
     // Exactly the rest fits; voiding the first frees its share.
-    post(&server, "/v1/credit-notes", &credit_note("cn_c", "inv_cap", "2.99")).await;
+    post(
+        &server,
+        "/v1/credit-notes",
+        &credit_note("cn_c", "inv_cap", "2.99"),
+    )
+    .await;
     let mut void = credit_note("cn_a", "inv_cap", "10.00");
     void["status"] = json!("VOID");
     post(&server, "/v1/credit-notes", &void).await;
-    post(&server, "/v1/credit-notes", &credit_note("cn_b", "inv_cap", "3.00")).await;
+    post(
+        &server,
+        "/v1/credit-notes",
+        &credit_note("cn_b", "inv_cap", "3.00"),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -345,7 +394,11 @@ async fn bad_documents_get_a_clear_error_and_store_nothing() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(answer["error"]["code"], "malformed_json");
     let (status, answer) = server
-        .call("PUT", "/v1/customers/cus_1", Some(json!({"email": "x@y.test"})))
+        .call(
+            "PUT",
+            "/v1/customers/cus_1",
+            Some(json!({"email": "x@y.test"})),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(answer["error"]["details"][0]["field"], "name");
@@ -359,7 +412,11 @@ async fn bad_documents_get_a_clear_error_and_store_nothing() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: nothing was stored");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(receiver.received().len(), 1, "only the connection's test event");
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "only the connection's test event"
+    );
 }
 
 /// A store written before the ledger (migrations up to `0003`) keeps every invoice, its
@@ -376,7 +433,10 @@ async fn a_store_from_before_the_ledger_keeps_its_invoices() {
     for name in ["0001_init.sql", "0002_transforms.sql", "0003_erp.sql"] {
         std::fs::copy(all.join(name), old_migrations.path().join(name)).unwrap();
     }
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("erp-sync.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("erp-sync.db").display()
+    );
     let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
     sqlx::migrate::Migrator::new(old_migrations.path())
         .await

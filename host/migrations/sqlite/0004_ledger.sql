@@ -1,16 +1,12 @@
 -- The ledger: credit notes, payments, refunds and customer updates are stored, versioned
 -- and queued exactly like invoices, so the invoice tables become the document tables,
--- keyed by (document type, id): a credit note may share its id with an invoice.
+-- keyed by (document type, id): a credit note may share its id with an invoice. SQLite
+-- cannot change a primary key in place, so the tables are rebuilt and every row copied.
 
 CREATE TABLE documents (
-    tenant_id     TEXT NOT NULL,
-    doc_type      TEXT NOT NULL,    -- invoice | credit_note | payment | refund | customer
-    id            TEXT NOT NULL,
-    version       INTEGER NOT NULL,
-    content_hash  TEXT NOT NULL,
-    status        TEXT NOT NULL,
-    entity        TEXT,
-    updated_ms    INTEGER NOT NULL,
+    tenant_id TEXT NOT NULL, doc_type TEXT NOT NULL, id TEXT NOT NULL,
+    version INTEGER NOT NULL, content_hash TEXT NOT NULL, status TEXT NOT NULL,
+    entity TEXT, updated_ms INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, doc_type, id)
 ) WITHOUT ROWID;
 INSERT INTO documents (tenant_id, doc_type, id, version, content_hash, status, entity, updated_ms)
@@ -18,14 +14,10 @@ INSERT INTO documents (tenant_id, doc_type, id, version, content_hash, status, e
 DROP TABLE invoices;
 
 CREATE TABLE document_versions (
-    tenant_id     TEXT NOT NULL,
-    doc_type      TEXT NOT NULL,
-    document_id   TEXT NOT NULL,
-    version       INTEGER NOT NULL,
-    content_hash  TEXT NOT NULL,
-    status        TEXT NOT NULL,
-    body          TEXT NOT NULL,    -- canonical document JSON
-    received_ms   INTEGER NOT NULL,
+    tenant_id TEXT NOT NULL, doc_type TEXT NOT NULL, document_id TEXT NOT NULL,
+    version INTEGER NOT NULL, content_hash TEXT NOT NULL, status TEXT NOT NULL,
+    body TEXT NOT NULL,                 -- canonical document JSON
+    received_ms INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, doc_type, document_id, version)
 ) WITHOUT ROWID;
 INSERT INTO document_versions (tenant_id, doc_type, document_id, version, content_hash, status, body, received_ms)
@@ -33,15 +25,11 @@ INSERT INTO document_versions (tenant_id, doc_type, document_id, version, conten
 DROP TABLE invoice_versions;
 
 -- What each document's current version applies to (a payment's invoices, a credit
--- note's invoice, a refund's credit note), with the amount: the credit cap of an
--- invoice, and the console's links between documents.
+-- note's invoice, a refund's credit note), with the amount (decimal text): the credit cap
+-- of an invoice, and the console's links between documents.
 CREATE TABLE document_links (
-    tenant_id     TEXT NOT NULL,
-    target_type   TEXT NOT NULL,
-    target_id     TEXT NOT NULL,
-    doc_type      TEXT NOT NULL,
-    document_id   TEXT NOT NULL,
-    amount        TEXT,             -- decimal, as text
+    tenant_id TEXT NOT NULL, target_type TEXT NOT NULL, target_id TEXT NOT NULL,
+    doc_type TEXT NOT NULL, document_id TEXT NOT NULL, amount TEXT,
     PRIMARY KEY (tenant_id, target_type, target_id, doc_type, document_id)
 ) WITHOUT ROWID;
 CREATE INDEX document_links_by_document ON document_links(tenant_id, doc_type, document_id);

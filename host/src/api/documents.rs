@@ -25,16 +25,18 @@ use crate::metrics::IngestLabels;
 use crate::store::{DocumentRef, IngestOutcome, QueuedJob, SyncStateRow};
 
 pub fn router() -> Router<AppState> {
+    let (credit, payment, refund) = ("/v1/credit-notes", "/v1/payments", "/v1/refunds");
     Router::new()
-        .route("/v1/credit-notes", post(ingest_credit_note))
-        .route("/v1/credit-notes/{id}", get(show_credit_note))
-        .route("/v1/credit-notes/{id}/sync", post(sync_credit_note))
-        .route("/v1/payments", post(ingest_payment))
-        .route("/v1/payments/{id}", get(show_payment))
-        .route("/v1/payments/{id}/sync", post(sync_payment))
-        .route("/v1/refunds", post(ingest_refund))
-        .route("/v1/refunds/{id}", get(show_refund))
-        .route("/v1/refunds/{id}/sync", post(sync_refund))
+        .route(credit, post(ingest_credit_note))
+        .route(&format!("{credit}/{{id}}"), get(show_credit_note))
+        .route(&format!("{credit}/{{id}}/sync"), post(sync_credit_note))
+        .route(payment, post(ingest_payment))
+        .route(&format!("{payment}/{{id}}"), get(show_payment))
+        .route(&format!("{payment}/{{id}}/sync"), post(sync_payment))
+        .route(refund, post(ingest_refund))
+        .route(&format!("{refund}/{{id}}"), get(show_refund))
+        .route(&format!("{refund}/{{id}}/sync"), post(sync_refund))
+        // `{customer_id}`, as the tweak routes beside them name the segment.
         .route(
             "/v1/customers/{customer_id}",
             get(show_customer).put(put_customer),
@@ -95,7 +97,7 @@ fn document_error(e: DocumentError) -> ApiError {
 pub(super) async fn store_document(
     state: &AppState,
     tenant_id: &str,
-    document: &AnyDocument,
+    document: AnyDocument,
 ) -> Result<IngestOutcome, ApiError> {
     let outcome = state.store.ingest_document(tenant_id, document).await?;
     let result = if outcome.unchanged {
@@ -123,12 +125,13 @@ async fn ingest(
     parsed: Result<AnyDocument, DocumentError>,
 ) -> Result<(StatusCode, Json<DocumentIngestResponse>), ApiError> {
     let document = parsed.map_err(document_error)?;
-    let outcome = store_document(state, tenant_id, &document).await?;
+    let (document_type, document_id) = (document.doc_type(), document.id().to_string());
+    let outcome = store_document(state, tenant_id, document).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(DocumentIngestResponse {
-            document_type: document.doc_type().to_string(),
-            document_id: document.id().to_string(),
+            document_type: document_type.to_string(),
+            document_id,
             version: outcome.version,
             unchanged: outcome.unchanged,
             jobs: outcome.jobs,
@@ -237,72 +240,110 @@ async fn sync_answer(
     ))
 }
 
-/// The body of an ingest, or its 400/413.
-fn raw_body(raw: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body::bytes(raw)
+/// Writes `POST <path>` for one document type: parse the body with `$parse`, store it,
+/// answer 202. `$about` is its OpenAPI summary.
+macro_rules! ingest_endpoint {
+    ($name:ident, $path:literal, $parse:expr, $about:literal) => {
+        #[doc = $about]
+        #[utoipa::path(post, path = $path, tag = "ledger", description = $about,
+            request_body(content = serde_json::Value, description = "As the contract defines it (docs/contracts.md)"),
+            responses(
+                (status = 202, body = DocumentIngestResponse),
+                (status = 400, body = super::error::ErrorBody, description = "Malformed JSON"),
+                (status = 413, body = super::error::ErrorBody, description = "Body too large"),
+                (status = 422, body = super::error::ErrorBody, description = "Invalid; every offending field is in details"),
+            ),
+            security(("api_key" = [])))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            AuthTenant(tenant): AuthTenant,
+            raw: Result<Bytes, BytesRejection>,
+        ) -> Result<(StatusCode, Json<DocumentIngestResponse>), ApiError> {
+            let raw = body::bytes(raw)?;
+            ingest(&state, &tenant.id, ($parse)(&raw)).await
+        }
+    };
 }
 
-/// Ingests a credit note: stores it and queues one job per routed connection. An ISSUED
-/// credit note on an invoice of this tenant may not take the credit notes on it above
-/// the invoice's total.
-#[utoipa::path(post, path = "/v1/credit-notes", tag = "ledger",
-    request_body(content = serde_json::Value, description = "A credit note as the contract defines it (docs/contracts.md)"),
-    responses(
-        (status = 202, body = DocumentIngestResponse),
-        (status = 400, body = super::error::ErrorBody, description = "Malformed JSON"),
-        (status = 413, body = super::error::ErrorBody, description = "Body too large"),
-        (status = 422, body = super::error::ErrorBody, description = "Invalid credit note, or more credit than its invoice's total; every offending field is in details"),
-    ),
-    security(("api_key" = [])))]
-pub async fn ingest_credit_note(
-    State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<DocumentIngestResponse>), ApiError> {
-    let raw = raw_body(raw)?;
-    let parsed = parse_credit_note(&raw).map(AnyDocument::CreditNote);
-    ingest(&state, &tenant.id, parsed).await
+/// Writes `GET <path>/{id}` and `POST <path>/{id}/sync` for one document type.
+macro_rules! read_and_resync {
+    ($doc_type:expr, $show:ident = $get:literal, $sync:ident = $post:literal, $noun:literal, $param:literal) => {
+        #[doc = concat!("A ", $noun, "'s content, versions, sync state per connection, and what applies to it.")]
+        #[utoipa::path(get, path = $get, tag = "ledger", params(($param = String, Path)),
+            responses((status = 200, body = serde_json::Value), (status = 404, body = super::error::ErrorBody)),
+            security(("api_key" = [])))]
+        pub async fn $show(
+            State(state): State<AppState>,
+            AuthTenant(tenant): AuthTenant,
+            Path(id): Path<String>,
+        ) -> Result<Json<Value>, ApiError> {
+            let doc_type = $doc_type;
+            show(&state, &tenant.id, DocumentRef { doc_type, id }).await
+        }
+
+        #[doc = concat!("Queues a ", $noun, "'s current version again, to one connection or all.")]
+        #[utoipa::path(post, path = $post, tag = "ledger", params(($param = String, Path)),
+            request_body(content = Option<ManualSyncRequest>),
+            responses((status = 202, body = DocumentSyncResponse), (status = 404, body = super::error::ErrorBody),
+                      (status = 409, body = super::error::ErrorBody, description = "The connection is not active")),
+            security(("api_key" = [])))]
+        pub async fn $sync(
+            State(state): State<AppState>,
+            AuthTenant(tenant): AuthTenant,
+            Path(id): Path<String>,
+            raw: Result<Bytes, BytesRejection>,
+        ) -> Result<(StatusCode, Json<DocumentSyncResponse>), ApiError> {
+            sync_answer(&state, &tenant.id, $doc_type, id, raw).await
+        }
+    };
 }
 
-/// Ingests a payment received from a customer, applied to some of their invoices.
-#[utoipa::path(post, path = "/v1/payments", tag = "ledger",
-    request_body(content = serde_json::Value, description = "A payment as the contract defines it (docs/contracts.md)"),
-    responses(
-        (status = 202, body = DocumentIngestResponse),
-        (status = 400, body = super::error::ErrorBody, description = "Malformed JSON"),
-        (status = 413, body = super::error::ErrorBody, description = "Body too large"),
-        (status = 422, body = super::error::ErrorBody, description = "Invalid payment; every offending field is in details"),
-    ),
-    security(("api_key" = [])))]
-pub async fn ingest_payment(
-    State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<DocumentIngestResponse>), ApiError> {
-    let raw = raw_body(raw)?;
-    let parsed = parse_payment(&raw).map(AnyDocument::Payment);
-    ingest(&state, &tenant.id, parsed).await
-}
-
-/// Ingests a refund: money paid back to a customer, usually against a credit note.
-#[utoipa::path(post, path = "/v1/refunds", tag = "ledger",
-    request_body(content = serde_json::Value, description = "A refund as the contract defines it (docs/contracts.md)"),
-    responses(
-        (status = 202, body = DocumentIngestResponse),
-        (status = 400, body = super::error::ErrorBody, description = "Malformed JSON"),
-        (status = 413, body = super::error::ErrorBody, description = "Body too large"),
-        (status = 422, body = super::error::ErrorBody, description = "Invalid refund; every offending field is in details"),
-    ),
-    security(("api_key" = [])))]
-pub async fn ingest_refund(
-    State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<DocumentIngestResponse>), ApiError> {
-    let raw = raw_body(raw)?;
-    let parsed = parse_refund(&raw).map(AnyDocument::Refund);
-    ingest(&state, &tenant.id, parsed).await
-}
+ingest_endpoint!(
+    ingest_credit_note,
+    "/v1/credit-notes",
+    |raw: &[u8]| parse_credit_note(raw).map(AnyDocument::CreditNote),
+    "Ingests a credit note. An ISSUED one on an invoice of this tenant may not take the credit notes on it above the invoice's total (422 `refused_by_ledger`)."
+);
+ingest_endpoint!(
+    ingest_payment,
+    "/v1/payments",
+    |raw: &[u8]| parse_payment(raw).map(AnyDocument::Payment),
+    "Ingests a payment received from a customer, applied to some of their invoices."
+);
+ingest_endpoint!(
+    ingest_refund,
+    "/v1/refunds",
+    |raw: &[u8]| parse_refund(raw).map(AnyDocument::Refund),
+    "Ingests a refund: money paid back to a customer, usually against a credit note."
+);
+read_and_resync!(
+    DocumentType::CreditNote,
+    show_credit_note = "/v1/credit-notes/{id}",
+    sync_credit_note = "/v1/credit-notes/{id}/sync",
+    "credit note",
+    "id"
+);
+read_and_resync!(
+    DocumentType::Payment,
+    show_payment = "/v1/payments/{id}",
+    sync_payment = "/v1/payments/{id}/sync",
+    "payment",
+    "id"
+);
+read_and_resync!(
+    DocumentType::Refund,
+    show_refund = "/v1/refunds/{id}",
+    sync_refund = "/v1/refunds/{id}/sync",
+    "refund",
+    "id"
+);
+read_and_resync!(
+    DocumentType::Customer,
+    show_customer = "/v1/customers/{customer_id}",
+    sync_customer = "/v1/customers/{customer_id}/sync",
+    "customer",
+    "customer_id"
+);
 
 /// Stores a customer's current details and pushes them to every routed connection.
 #[utoipa::path(put, path = "/v1/customers/{customer_id}", tag = "ledger",
@@ -317,142 +358,10 @@ pub async fn ingest_refund(
 pub async fn put_customer(
     State(state): State<AppState>,
     AuthTenant(tenant): AuthTenant,
-    Path(customer_id): Path<String>,
+    Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<DocumentIngestResponse>), ApiError> {
-    let raw = raw_body(raw)?;
-    let parsed = parse_customer_update(&customer_id, &raw).map(AnyDocument::Customer);
+    let raw = body::bytes(raw)?;
+    let parsed = parse_customer_update(&id, &raw).map(AnyDocument::Customer);
     ingest(&state, &tenant.id, parsed).await
-}
-
-/// A credit note's content, versions, sync state per connection and its refunds.
-#[utoipa::path(get, path = "/v1/credit-notes/{id}", tag = "ledger",
-    params(("id" = String, Path, description = "The credit note id")),
-    responses((status = 200, body = serde_json::Value), (status = 404, body = super::error::ErrorBody)),
-    security(("api_key" = [])))]
-pub async fn show_credit_note(
-    State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let document = DocumentRef {
-        doc_type: DocumentType::CreditNote,
-        id,
-    };
-    show(&state, &tenant.id, document).await
-}
-
-/// A payment's content, versions and sync state per connection.
-#[utoipa::path(get, path = "/v1/payments/{id}", tag = "ledger",
-    params(("id" = String, Path, description = "The payment id")),
-    responses((status = 200, body = serde_json::Value), (status = 404, body = super::error::ErrorBody)),
-    security(("api_key" = [])))]
-pub async fn show_payment(
-    State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let document = DocumentRef {
-        doc_type: DocumentType::Payment,
-        id,
-    };
-    show(&state, &tenant.id, document).await
-}
-
-/// A refund's content, versions and sync state per connection.
-#[utoipa::path(get, path = "/v1/refunds/{id}", tag = "ledger",
-    params(("id" = String, Path, description = "The refund id")),
-    responses((status = 200, body = serde_json::Value), (status = 404, body = super::error::ErrorBody)),
-    security(("api_key" = [])))]
-pub async fn show_refund(
-    State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let document = DocumentRef {
-        doc_type: DocumentType::Refund,
-        id,
-    };
-    show(&state, &tenant.id, document).await
-}
-
-/// A customer's current details as last put, their versions and sync state.
-#[utoipa::path(get, path = "/v1/customers/{customer_id}", tag = "ledger",
-    params(("customer_id" = String, Path, description = "The platform's customer id")),
-    responses((status = 200, body = serde_json::Value), (status = 404, body = super::error::ErrorBody)),
-    security(("api_key" = [])))]
-pub async fn show_customer(
-    State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
-    Path(customer_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let document = DocumentRef {
-        doc_type: DocumentType::Customer,
-        id: customer_id,
-    };
-    show(&state, &tenant.id, document).await
-}
-
-/// Queues a credit note's current version again.
-#[utoipa::path(post, path = "/v1/credit-notes/{id}/sync", tag = "ledger",
-    params(("id" = String, Path, description = "The credit note id")),
-    request_body(content = Option<ManualSyncRequest>),
-    responses((status = 202, body = DocumentSyncResponse), (status = 404, body = super::error::ErrorBody),
-              (status = 409, body = super::error::ErrorBody, description = "The connection is not active")),
-    security(("api_key" = [])))]
-pub async fn sync_credit_note(
-    State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
-    Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<DocumentSyncResponse>), ApiError> {
-    sync_answer(&state, &tenant.id, DocumentType::CreditNote, id, raw).await
-}
-
-/// Queues a payment's current version again.
-#[utoipa::path(post, path = "/v1/payments/{id}/sync", tag = "ledger",
-    params(("id" = String, Path, description = "The payment id")),
-    request_body(content = Option<ManualSyncRequest>),
-    responses((status = 202, body = DocumentSyncResponse), (status = 404, body = super::error::ErrorBody),
-              (status = 409, body = super::error::ErrorBody, description = "The connection is not active")),
-    security(("api_key" = [])))]
-pub async fn sync_payment(
-    State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
-    Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<DocumentSyncResponse>), ApiError> {
-    sync_answer(&state, &tenant.id, DocumentType::Payment, id, raw).await
-}
-
-/// Queues a refund's current version again.
-#[utoipa::path(post, path = "/v1/refunds/{id}/sync", tag = "ledger",
-    params(("id" = String, Path, description = "The refund id")),
-    request_body(content = Option<ManualSyncRequest>),
-    responses((status = 202, body = DocumentSyncResponse), (status = 404, body = super::error::ErrorBody),
-              (status = 409, body = super::error::ErrorBody, description = "The connection is not active")),
-    security(("api_key" = [])))]
-pub async fn sync_refund(
-    State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
-    Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<DocumentSyncResponse>), ApiError> {
-    sync_answer(&state, &tenant.id, DocumentType::Refund, id, raw).await
-}
-
-/// Pushes a customer's current details again.
-#[utoipa::path(post, path = "/v1/customers/{customer_id}/sync", tag = "ledger",
-    params(("customer_id" = String, Path, description = "The platform's customer id")),
-    request_body(content = Option<ManualSyncRequest>),
-    responses((status = 202, body = DocumentSyncResponse), (status = 404, body = super::error::ErrorBody),
-              (status = 409, body = super::error::ErrorBody, description = "The connection is not active")),
-    security(("api_key" = [])))]
-pub async fn sync_customer(
-    State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
-    Path(customer_id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<DocumentSyncResponse>), ApiError> {
-    sync_answer(&state, &tenant.id, DocumentType::Customer, customer_id, raw).await
 }

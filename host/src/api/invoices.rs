@@ -79,12 +79,13 @@ pub async fn ingest(
 ) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
     let raw = body::bytes(raw)?;
     let invoice = parse_invoice(&raw).map_err(invoice_error)?;
+    let invoice_id = invoice.id.clone();
     let document = AnyDocument::Invoice(invoice);
-    let outcome = super::documents::store_document(&state, &tenant.id, &document).await?;
+    let outcome = super::documents::store_document(&state, &tenant.id, document).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(IngestResponse {
-            invoice_id: document.id().to_string(),
+            invoice_id,
             version: outcome.version,
             unchanged: outcome.unchanged,
             jobs: outcome.jobs,

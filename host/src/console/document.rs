@@ -14,10 +14,10 @@ use maud::{Markup, html};
 use serde_json::Value;
 
 use super::api_client;
-use super::invoice::{applied, manual_sync_form, queue_sync, shown, sync_state, text, versions};
+use super::invoice::{DocumentView, queue_sync, shown, text, versions};
 use super::layout::{self, Section};
 use super::session::{CheckedForm, Session};
-use super::sync_log::{self, Filters, document_link};
+use super::sync_log::{Filters, document_link};
 use super::{ConsoleError, ConsoleState};
 use crate::documents::api_path;
 use crate::domain::DocumentType;
@@ -94,66 +94,24 @@ pub async fn page(
         return Ok(layout::error_page(
             StatusCode::NOT_FOUND,
             "No such page",
-            &format!("{kind} is not a kind of document (credit-notes, payments, refunds, customers)"),
+            &format!(
+                "{kind} is not a kind of document (credit-notes, payments, refunds, customers)"
+            ),
         ));
     };
-    let answer = state
-        .api
-        .get(&session.key, &api_client::path(&["v1", &kind, &id]))
-        .await?;
-    let connections = sync_log::connection_names(&state.api, &session.key).await?;
+    let api = api_client::path(&["v1", &kind, &id]);
     let filters = Filters::document(doc_type.as_str(), &id);
-    let log = state
-        .api
-        .get(
-            &session.key,
-            &format!(
-                "/v1/sync-log{}",
-                api_client::query([
-                    ("document_type", doc_type.as_str()),
-                    ("document_id", id.as_str()),
-                    ("limit", "100")
-                ])
-            ),
-        )
-        .await?;
-    let entries = log["entries"].as_array().cloned().unwrap_or_default();
-    let name = |cid: &str| {
-        connections
-            .iter()
-            .find(|c| c["id"].as_str() == Some(cid))
-            .and_then(|c| c["name"].as_str())
-            .unwrap_or(cid)
-            .to_string()
-    };
-    let sync = answer["sync"].as_array().cloned().unwrap_or_default();
-    let active: Vec<&Value> = connections
-        .iter()
-        .filter(|c| c["status"] == "active")
-        .collect();
+    let view = DocumentView::load(&state, &session, &api, filters).await?;
     let noun = doc_type.noun();
     let title = format!("{}{} {id}", noun[..1].to_uppercase(), &noun[1..]);
-    let queued = q.get("queued").map(String::as_str);
     let action = api_client::path(&["documents", &kind, &id, "sync"]);
-    Ok(layout::page(
-        &title,
-        &session,
-        Section::SyncLog,
-        html! {
-            h1 { (title) }
-            @if let Some(n) = queued { (layout::ok_box(&format!("Manual sync queued: {n} delivery job(s). The attempts appear below."))) }
-            (summary(doc_type, &answer[doc_type.as_str()]))
-            (sync_state(&sync, &name, noun))
-            (applied(&answer["applied"], &name))
-            (manual_sync_form(&session, &action, noun, &active))
-            section aria-labelledby="timeline" {
-                h2 #timeline { "Attempts" }
-                (sync_log::table(&entries, &connections, Some(&filters)))
-            }
-            (versions(&answer["versions"]))
-        },
-    )
-    .into_response())
+    let body = html! {
+        h1 { (title) }
+        (summary(doc_type, &view.answer[doc_type.as_str()]))
+        (view.middle(&session, noun, &action, q.get("queued")))
+        (versions(&view.answer["versions"]))
+    };
+    Ok(layout::page(&title, &session, Section::SyncLog, body).into_response())
 }
 
 /// `POST /documents/{kind}/{id}/sync`.
@@ -170,5 +128,11 @@ pub async fn manual_sync(
         );
     }
     let api = api_client::path(&["v1", &kind, &id, "sync"]);
-    queue_sync(&state, form, &api, &api_client::path(&["documents", &kind, &id])).await
+    queue_sync(
+        &state,
+        form,
+        &api,
+        &api_client::path(&["documents", &kind, &id]),
+    )
+    .await
 }

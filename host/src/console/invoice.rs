@@ -70,7 +70,7 @@ fn lines(invoice: &Value) -> Markup {
 }
 
 /// The sync state of a document per connection (`name` names a connection by id).
-pub(super) fn sync_state(sync: &[Value], name: &dyn Fn(&str) -> String, noun: &str) -> Markup {
+fn sync_state(sync: &[Value], name: &dyn Fn(&str) -> String, noun: &str) -> Markup {
     html! {
         section aria-labelledby="sync-state" {
             h2 #sync-state { "Sync state per connection" }
@@ -96,7 +96,7 @@ pub(super) fn sync_state(sync: &[Value], name: &dyn Fn(&str) -> String, noun: &s
 
 /// The documents applied to this one (an invoice's credit notes and payments, a credit
 /// note's refunds), each with its state per connection.
-pub(super) fn applied(applied: &Value, name: &dyn Fn(&str) -> String) -> Markup {
+fn applied(applied: &Value, name: &dyn Fn(&str) -> String) -> Markup {
     let applied = applied.as_array().map(Vec::as_slice).unwrap_or(&[]);
     html! {
         @if !applied.is_empty() {
@@ -120,7 +120,7 @@ pub(super) fn applied(applied: &Value, name: &dyn Fn(&str) -> String) -> Markup 
 }
 
 /// The **Manual sync** form posting to `action`, for all routed connections or one.
-pub(super) fn manual_sync_form(session: &Session, action: &str, noun: &str, active: &[&Value]) -> Markup {
+fn manual_sync_form(session: &Session, action: &str, noun: &str, active: &[&Value]) -> Markup {
     html! {
         section aria-labelledby="manual" {
             h2 #manual { "Manual sync" }
@@ -154,6 +154,81 @@ pub(super) fn versions(versions: &Value) -> Markup {
     }
 }
 
+/// What every document page shows besides the document itself, read through the API:
+/// the API's answer for the document, the connections (to name them) and its attempts.
+pub(super) struct DocumentView {
+    pub answer: Value,
+    connections: Vec<Value>,
+    entries: Vec<Value>,
+    filters: Filters,
+}
+
+impl DocumentView {
+    /// Reads `GET <api>` and the attempts `filters` select.
+    pub(super) async fn load(
+        state: &ConsoleState,
+        session: &Session,
+        api: &str,
+        filters: Filters,
+    ) -> Result<Self, ConsoleError> {
+        let answer = state.api.get(&session.key, api).await?;
+        let connections = sync_log::connection_names(&state.api, &session.key).await?;
+        let log = state
+            .api
+            .get(&session.key, &filters.api_query(&[("limit", "100")]))
+            .await?;
+        let entries = log["entries"].as_array().cloned().unwrap_or_default();
+        Ok(DocumentView {
+            answer,
+            connections,
+            entries,
+            filters,
+        })
+    }
+
+    fn name(&self, id: &str) -> String {
+        let found = self
+            .connections
+            .iter()
+            .find(|c| c["id"].as_str() == Some(id));
+        found
+            .and_then(|c| c["name"].as_str())
+            .unwrap_or(id)
+            .to_string()
+    }
+
+    /// Its sync state per connection, what applies to it, the manual sync form (posting
+    /// to `action`) and its attempts; `queued` is how many jobs a manual sync just queued.
+    pub(super) fn middle(
+        &self,
+        session: &Session,
+        noun: &str,
+        action: &str,
+        queued: Option<&String>,
+    ) -> Markup {
+        let sync = self.answer["sync"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let name = |id: &str| self.name(id);
+        let active: Vec<&Value> = self
+            .connections
+            .iter()
+            .filter(|c| c["status"] == "active")
+            .collect();
+        html! {
+            @if let Some(n) = queued { (layout::ok_box(&format!("Manual sync queued: {n} delivery job(s). The attempts appear below."))) }
+            (sync_state(sync, &name, noun))
+            (applied(&self.answer["applied"], &name))
+            (manual_sync_form(session, action, noun, &active))
+            section aria-labelledby="timeline" {
+                h2 #timeline { "Attempts" }
+                (sync_log::table(&self.entries, &self.connections, Some(&self.filters)))
+            }
+        }
+    }
+}
+
 /// `GET /invoices/{id}`.
 pub async fn page(
     State(state): State<ConsoleState>,
@@ -161,54 +236,19 @@ pub async fn page(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Markup, ConsoleError> {
-    let answer = state
-        .api
-        .get(&session.key, &api_client::path(&["v1", "invoices", &id]))
-        .await?;
-    let connections = sync_log::connection_names(&state.api, &session.key).await?;
-    let filters = Filters::invoice(&id);
-    let log = state
-        .api
-        .get(
-            &session.key,
-            &format!(
-                "/v1/sync-log{}",
-                api_client::query([("invoice_id", id.as_str()), ("limit", "100")])
-            ),
-        )
-        .await?;
-    let entries = log["entries"].as_array().cloned().unwrap_or_default();
-    let name = |cid: &str| {
-        connections
-            .iter()
-            .find(|c| c["id"].as_str() == Some(cid))
-            .and_then(|c| c["name"].as_str())
-            .unwrap_or(cid)
-            .to_string()
-    };
-    let sync = answer["sync"].as_array().cloned().unwrap_or_default();
-    let active: Vec<&Value> = connections
-        .iter()
-        .filter(|c| c["status"] == "active")
-        .collect();
-    let queued = q.get("queued").map(String::as_str);
+    let api = api_client::path(&["v1", "invoices", &id]);
+    let view = DocumentView::load(&state, &session, &api, Filters::invoice(&id)).await?;
+    let action = api_client::path(&["invoices", &id, "sync"]);
     Ok(layout::page(
         &format!("Invoice {id}"),
         &session,
         Section::SyncLog,
         html! {
             h1 { "Invoice " code { (id) } }
-            @if let Some(n) = queued { (layout::ok_box(&format!("Manual sync queued: {n} delivery job(s). The attempts appear below."))) }
-            (summary(&answer["invoice"]))
-            (sync_state(&sync, &name, "invoice"))
-            (applied(&answer["applied"], &name))
-            (manual_sync_form(&session, &api_client::path(&["invoices", &id, "sync"]), "invoice", &active))
-            section aria-labelledby="timeline" {
-                h2 #timeline { "Attempts" }
-                (sync_log::table(&entries, &connections, Some(&filters)))
-            }
-            (lines(&answer["invoice"]))
-            (versions(&answer["versions"]))
+            (summary(&view.answer["invoice"]))
+            (view.middle(&session, "invoice", &action, q.get("queued")))
+            (lines(&view.answer["invoice"]))
+            (versions(&view.answer["versions"]))
         },
     ))
 }

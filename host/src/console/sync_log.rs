@@ -78,7 +78,7 @@ impl Filters {
 
     /// The API's query: a day `from` starts at 00:00 UTC, a day `to` includes that day.
     /// Anything not a plain date goes to the API as typed, for its own error words.
-    fn api_query(&self, extra: &[(&str, &str)]) -> String {
+    pub(super) fn api_query(&self, extra: &[(&str, &str)]) -> String {
         let day = |v: &str, next: bool| {
             chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
                 .ok()

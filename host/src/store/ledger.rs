@@ -5,22 +5,38 @@
 use rust_decimal::Decimal;
 
 use super::{StoreError, StoreResult};
-use crate::documents::{AnyDocument, Link};
+use crate::documents::AnyDocument;
 use crate::domain::{CreditNoteStatus, DocumentType};
 
-/// One version to store, taken from a checked document.
+// The statements both backends run for the ledger, with `$N` placeholders numbered in
+// order of appearance (which rusqlite binds by position, as sqlx does).
+
+/// The current body of invoice `$2` of tenant `$1`.
+pub(super) const INVOICE_BODY_SQL: &str = "SELECT v.body FROM documents d JOIN document_versions v
+       ON v.tenant_id = d.tenant_id AND v.doc_type = d.doc_type AND v.document_id = d.id
+      AND v.version = d.version
+     WHERE d.tenant_id = $1 AND d.doc_type = 'invoice' AND d.id = $2";
+
+/// The amounts of the ISSUED credit notes on invoice `$2` of tenant `$1`, but credit note `$3`.
+pub(super) const OTHER_CREDITS_SQL: &str = "SELECT l.amount FROM document_links l JOIN documents d
+       ON d.tenant_id = l.tenant_id AND d.doc_type = l.doc_type AND d.id = l.document_id
+     WHERE l.tenant_id = $1 AND l.target_type = 'invoice' AND l.target_id = $2
+       AND l.doc_type = 'credit_note' AND l.document_id != $3 AND d.status = 'ISSUED'";
+
+/// Forgets what document `$3` of type `$2` of tenant `$1` applied to.
+pub(super) const DELETE_LINKS_SQL: &str =
+    "DELETE FROM document_links WHERE tenant_id = $1 AND doc_type = $2 AND document_id = $3";
+
+/// Records that document (`$4`, `$5`) applies to (`$2`, `$3`) for amount `$6`.
+pub(super) const INSERT_LINK_SQL: &str = "INSERT INTO document_links
+       (tenant_id, target_type, target_id, doc_type, document_id, amount) VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (tenant_id, target_type, target_id, doc_type, document_id) DO UPDATE SET amount = excluded.amount";
+
+/// One version to store: a checked document and its canonical text and hash.
 pub(super) struct Ingest {
-    pub doc_type: DocumentType,
-    pub id: String,
-    pub status: &'static str,
-    pub entity: Option<String>,
-    pub void: bool,
+    pub doc: AnyDocument,
     pub body: String,
     pub hash: String,
-    /// What this version applies to; replaces the previous version's links.
-    pub links: Vec<Link>,
-    /// For an ISSUED credit note on an invoice: the check against that invoice's total.
-    pub credit: Option<CreditCheck>,
 }
 
 /// An ISSUED credit note's claim on its invoice.
@@ -30,9 +46,31 @@ pub(super) struct CreditCheck {
 }
 
 impl Ingest {
-    pub(super) fn of(document: &AnyDocument) -> Self {
-        let (body, hash) = document.canonical_body();
-        let credit = match document {
+    pub(super) fn of(doc: AnyDocument) -> Self {
+        let (body, hash) = doc.canonical_body();
+        Ingest { doc, body, hash }
+    }
+
+    pub(super) fn doc_type(&self) -> DocumentType {
+        self.doc.doc_type()
+    }
+
+    pub(super) fn id(&self) -> &str {
+        self.doc.id()
+    }
+
+    /// Whether links may exist for this type, so the links table is touched at all (an
+    /// invoice's ingest never does).
+    pub(super) fn has_links(&self) -> bool {
+        !matches!(
+            self.doc_type(),
+            DocumentType::Invoice | DocumentType::Customer
+        )
+    }
+
+    /// For an ISSUED credit note on an invoice: the check against that invoice's total.
+    pub(super) fn credit(&self) -> Option<CreditCheck> {
+        match &self.doc {
             AnyDocument::CreditNote(c) if c.status == CreditNoteStatus::Issued => {
                 c.invoice_id.as_ref().map(|invoice_id| CreditCheck {
                     invoice_id: invoice_id.clone(),
@@ -40,24 +78,7 @@ impl Ingest {
                 })
             }
             _ => None,
-        };
-        Ingest {
-            doc_type: document.doc_type(),
-            id: document.id().to_string(),
-            status: document.status(),
-            entity: document.entity().map(str::to_string),
-            void: document.is_void(),
-            body,
-            hash,
-            links: document.applies_to(),
-            credit,
         }
-    }
-
-    /// Whether links may exist for this type, so the links table is touched at all (an
-    /// invoice's ingest never does).
-    pub(super) fn has_links(&self) -> bool {
-        !matches!(self.doc_type, DocumentType::Invoice | DocumentType::Customer)
     }
 }
 

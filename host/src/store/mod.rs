@@ -28,8 +28,8 @@ pub use kinds::{ConnectionStatus, JobKind, LogKind, LogStatus, Provider};
 pub use rows::{
     Claim, Claimed, ClaimedJob, ConnectionRow, DocumentRef, DocumentState, ErpRecord,
     IngestOutcome, JobNext, LinkedDocument, LogEntry, LogFilter, LogPage, LogRow, NewConnection,
-    NewTransform, OAuthState, Prerequisite, QueuedJob, Settled, SyncStateRow, Tenant,
-    TransformRow, VersionInfo,
+    NewTransform, OAuthState, Prerequisite, QueuedJob, Settled, SyncStateRow, Tenant, TransformRow,
+    VersionInfo,
 };
 pub use shared::{RefreshLock, SharedLimits, SlotLease};
 pub use sqlite::WriteStats;
@@ -301,7 +301,7 @@ store_api! {
     /// The same content as the current version is a no-op; different content becomes
     /// the next version. An ISSUED credit note that would take the credit notes on its
     /// invoice above the invoice's total is refused ([`StoreError::Refused`]).
-    pub async fn ingest_document(&self, tenant_id: &str, document: &crate::documents::AnyDocument) -> StoreResult<IngestOutcome>;
+    pub async fn ingest_document(&self, tenant_id: &str, document: crate::documents::AnyDocument) -> StoreResult<IngestOutcome>;
 
     /// Manual sync: queues the current version of a document again, to one connection or
     /// to every active connection it routes to. A job still waiting for a retry is run

@@ -2,8 +2,8 @@
 
 use super::kinds::{ConnectionStatus, JobKind, LogKind, LogStatus, Provider};
 use super::{StoreError, StoreResult, parse_json};
-use crate::domain::ids::{new_id, prefix};
 use crate::domain::DocumentType;
+use crate::domain::ids::{new_id, prefix};
 
 /// A tenant: one billing platform account whose objects are isolated from all others.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -406,6 +406,14 @@ impl JobNext {
         }
     }
 }
+
+/// Returns leased job `$4` to `pending` while its lease token is `$5`, without counting
+/// its attempt, due at `$1` and noting `$2` when given, at `$3`. `EXTRA` is where a backend
+/// clears columns of its own.
+pub(super) const GIVE_BACK_SQL: &str = "UPDATE jobs SET state = 'pending', attempts = attempts - 1,
+       lease_token = NULL, lease_until_ms = NULL EXTRA, run_at_ms = COALESCE($1, run_at_ms),
+       last_error = COALESCE($2, last_error), updated_ms = $3
+     WHERE id = $4 AND lease_token = $5";
 
 /// A job stopped without a result of its own (cancelled, or cut by a crash), as the
 /// statement that stopped it returns it.

@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{RetryPolicy, SyncHandle};
-use crate::connectors::{Attempted, Connectors, JobRef, Outcome, OutcomeKind, SyncRequest};
+use crate::connectors::{
+    Attempted, Connector, Connectors, JobRef, Outcome, OutcomeKind, SyncRequest,
+};
 use crate::documents::AnyDocument;
 use crate::domain::Invoice;
 use crate::metrics::Metrics;
@@ -216,7 +218,10 @@ impl Worker {
                 )
             }
             Ok(document) => match self.prerequisites(&job, &connection, &document).await? {
-                Ready::Go => (self.deliver(&job, &connection, &document, stored).await, None),
+                Ready::Go => (
+                    self.deliver(&job, &connection, &document, stored).await,
+                    None,
+                ),
                 Ready::Failed(outcome) => (outcome, None),
                 Ready::Wait => return Ok(()),
             },
@@ -510,27 +515,18 @@ type Sending<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> +
 /// [`Connector::sync`]: crate::connectors::Connector::sync
 /// [`Connector::sync_document`]: crate::connectors::Connector::sync_document
 trait Delivered: Sync + Sized {
-    fn send<'a>(
-        connector: &'a dyn crate::connectors::Connector,
-        request: SyncRequest<'a, Self>,
-    ) -> Sending<'a>;
+    fn send<'a>(to: &'a dyn Connector, request: SyncRequest<'a, Self>) -> Sending<'a>;
 }
 
 impl Delivered for Invoice {
-    fn send<'a>(
-        connector: &'a dyn crate::connectors::Connector,
-        request: SyncRequest<'a, Self>,
-    ) -> Sending<'a> {
-        connector.sync(request)
+    fn send<'a>(to: &'a dyn Connector, request: SyncRequest<'a, Self>) -> Sending<'a> {
+        to.sync(request)
     }
 }
 
 impl Delivered for AnyDocument {
-    fn send<'a>(
-        connector: &'a dyn crate::connectors::Connector,
-        request: SyncRequest<'a, Self>,
-    ) -> Sending<'a> {
-        connector.sync_document(request)
+    fn send<'a>(to: &'a dyn Connector, request: SyncRequest<'a, Self>) -> Sending<'a> {
+        to.sync_document(request)
     }
 }
 

@@ -20,23 +20,39 @@ async fn invoice_pages_list_their_documents_and_each_document_has_a_page() {
         "applied_to": [{"invoice_id": "inv_c", "amount": "12.99"}]});
     let (status, body) = server.call("POST", "/v1/payments", Some(payment)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    eventually("the payment's delivery", Duration::from_secs(20), || async {
-        let log = server.log("document_id=pay_c&status=SUCCESS").await;
-        (!log.is_empty()).then_some(())
-    })
+    eventually(
+        "the payment's delivery",
+        Duration::from_secs(20),
+        || async {
+            let log = server.log("document_id=pay_c&status=SUCCESS").await;
+            (!log.is_empty()).then_some(())
+        },
+    )
     .await;
 
     let operator = Operator::sign_in(&server).await;
     let (status, _, page) = operator.get("/invoices/inv_c").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("Credit notes, payments and refunds"), "{page}");
-    assert!(page.contains("href=\"/documents/payments/pay_c\""), "{page}");
+    assert!(
+        page.contains("Credit notes, payments and refunds"),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"/documents/payments/pay_c\""),
+        "{page}"
+    );
 
     let (status, _, page) = operator.get("/documents/payments/pay_c").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Payment pay_c"), "{page}");
-    assert!(page.contains("href=\"/invoices/inv_c\""), "links its invoice: {page}");
-    assert!(page.contains("ch_&lt;b&gt;9"), "outside values are escaped: {page}");
+    assert!(
+        page.contains("href=\"/invoices/inv_c\""),
+        "links its invoice: {page}"
+    );
+    assert!(
+        page.contains("ch_&lt;b&gt;9"),
+        "outside values are escaped: {page}"
+    );
     assert!(!page.contains("ch_<b>9"));
     assert!(page.contains("succeeded"), "{page}");
 
@@ -60,7 +76,10 @@ async fn invoice_pages_list_their_documents_and_each_document_has_a_page() {
     let (status, _, page) = operator.get("/sync-log?document_type=payment").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("/documents/payments/pay_c"), "{page}");
-    assert!(!page.contains("href=\"/invoices/inv_c\""), "only payments: {page}");
+    assert!(
+        !page.contains("href=\"/invoices/inv_c\""),
+        "only payments: {page}"
+    );
 
     let (status, _, _) = operator.get("/documents/quotes/q_1").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -165,7 +165,8 @@ impl QuickBooksConnector {
                 &company,
             )
             .await?;
-        let body = mapping::invoice_body(req.document, &customer, &items, &tax_codes, &company).body;
+        let body =
+            mapping::invoice_body(req.document, &customer, &items, &tax_codes, &company).body;
         let answer = match existing {
             Some(record) => {
                 self.write_with_token(&mut session, req, record, &body, None)

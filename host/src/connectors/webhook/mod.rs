@@ -20,8 +20,8 @@ use super::{
     egress, profile,
 };
 use crate::crypto::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use crate::domain::ids::{new_id, prefix};
 use crate::documents::AnyDocument;
+use crate::domain::ids::{new_id, prefix};
 use crate::store::ConnectionRow;
 
 /// How much of a failed response body is kept in the sync log.

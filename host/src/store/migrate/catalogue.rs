@@ -119,7 +119,13 @@ pub(super) const TABLES: &[Table] = &[
     ),
     Table::new(
         "document_links",
-        &["tenant_id", "target_type", "target_id", "doc_type", "document_id"],
+        &[
+            "tenant_id",
+            "target_type",
+            "target_id",
+            "doc_type",
+            "document_id",
+        ],
         &[
             t("tenant_id"),
             t("target_type"),

@@ -14,7 +14,10 @@ use super::PgStore;
 use crate::documents::AnyDocument;
 use crate::domain::DocumentType;
 use crate::domain::ids::{new_id, prefix};
-use crate::store::ledger::{Ingest, check_credit_cap};
+use crate::store::ledger::{
+    DELETE_LINKS_SQL, INSERT_LINK_SQL, INVOICE_BODY_SQL, Ingest, OTHER_CREDITS_SQL,
+    check_credit_cap,
+};
 use crate::store::rows::{NewJob, Queueing, manual_target};
 use crate::store::{DocumentRef, IngestOutcome, QueuedJob, StoreError, StoreResult, now_ms};
 
@@ -43,57 +46,42 @@ async fn lock_document(
 /// Refuses an ISSUED credit note that would over-credit its invoice, holding the
 /// invoice's lock until commit so concurrent credit notes on it are checked in turn.
 async fn check_credit(db: &mut PgConnection, tenant_id: &str, doc: &Ingest) -> StoreResult<()> {
-    let Some(check) = &doc.credit else {
+    let Some(check) = &doc.credit() else {
         return Ok(());
     };
     lock_document(db, tenant_id, DocumentType::Invoice, &check.invoice_id).await?;
-    let invoice_body: Option<String> = sqlx::query_scalar(
-        "SELECT v.body FROM documents d JOIN document_versions v
-           ON v.tenant_id = d.tenant_id AND v.doc_type = d.doc_type AND v.document_id = d.id
-          AND v.version = d.version
-         WHERE d.tenant_id = $1 AND d.doc_type = 'invoice' AND d.id = $2",
-    )
-    .bind(tenant_id)
-    .bind(&check.invoice_id)
-    .fetch_optional(&mut *db)
-    .await?;
-    let others: Vec<String> = sqlx::query_scalar(
-        "SELECT l.amount FROM document_links l JOIN documents d
-           ON d.tenant_id = l.tenant_id AND d.doc_type = l.doc_type AND d.id = l.document_id
-         WHERE l.tenant_id = $1 AND l.target_type = 'invoice' AND l.target_id = $2
-           AND l.doc_type = 'credit_note' AND l.document_id != $3 AND d.status = 'ISSUED'",
-    )
-    .bind(tenant_id)
-    .bind(&check.invoice_id)
-    .bind(&doc.id)
-    .fetch_all(&mut *db)
-    .await?;
+    let invoice_body: Option<String> = sqlx::query_scalar(INVOICE_BODY_SQL)
+        .bind(tenant_id)
+        .bind(&check.invoice_id)
+        .fetch_optional(&mut *db)
+        .await?;
+    let others: Vec<String> = sqlx::query_scalar(OTHER_CREDITS_SQL)
+        .bind(tenant_id)
+        .bind(&check.invoice_id)
+        .bind(doc.id())
+        .fetch_all(&mut *db)
+        .await?;
     check_credit_cap(check, invoice_body.as_deref(), &others)
 }
 
 /// Replaces what a document applies to with this version's links.
 async fn replace_links(db: &mut PgConnection, tenant_id: &str, doc: &Ingest) -> StoreResult<()> {
-    sqlx::query("DELETE FROM document_links WHERE tenant_id = $1 AND doc_type = $2 AND document_id = $3")
+    sqlx::query(DELETE_LINKS_SQL)
         .bind(tenant_id)
-        .bind(doc.doc_type.as_str())
-        .bind(&doc.id)
+        .bind(doc.doc_type().as_str())
+        .bind(doc.id())
         .execute(&mut *db)
         .await?;
-    for link in &doc.links {
-        sqlx::query(
-            "INSERT INTO document_links (tenant_id, target_type, target_id, doc_type, document_id, amount)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (tenant_id, target_type, target_id, doc_type, document_id)
-             DO UPDATE SET amount = excluded.amount",
-        )
-        .bind(tenant_id)
-        .bind(link.doc_type.as_str())
-        .bind(&link.id)
-        .bind(doc.doc_type.as_str())
-        .bind(&doc.id)
-        .bind(link.amount.map(|a| a.to_string()))
-        .execute(&mut *db)
-        .await?;
+    for link in doc.doc.applies_to() {
+        sqlx::query(INSERT_LINK_SQL)
+            .bind(tenant_id)
+            .bind(link.doc_type.as_str())
+            .bind(&link.id)
+            .bind(doc.doc_type().as_str())
+            .bind(doc.id())
+            .bind(link.amount.map(|a| a.to_string()))
+            .execute(&mut *db)
+            .await?;
     }
     Ok(())
 }
@@ -156,16 +144,16 @@ impl PgStore {
     pub(crate) async fn ingest_document(
         &self,
         tenant_id: &str,
-        document: &AnyDocument,
+        document: AnyDocument,
     ) -> StoreResult<IngestOutcome> {
         let doc = Ingest::of(document);
-        let (doc_type, id) = (doc.doc_type.as_str(), doc.id.as_str());
-        let entity = doc.entity.as_deref();
+        let (doc_type, id) = (doc.doc_type().as_str(), doc.id());
+        let entity = doc.doc.entity();
         let mut tx = self.pool.begin().await?;
         // The lock is a statement of its own: a statement reads from the snapshot taken
         // when it started, so a read in the same statement as the lock could miss the
         // version committed by the ingest it waited for.
-        lock_document(&mut tx, tenant_id, doc.doc_type, id).await?;
+        lock_document(&mut tx, tenant_id, doc.doc_type(), id).await?;
         let current: Option<(i64, String)> = sqlx::query_as(
             "SELECT version, content_hash FROM documents WHERE tenant_id = $1 AND doc_type = $2 AND id = $3",
         )
@@ -198,7 +186,7 @@ impl PgStore {
         .bind(id)
         .bind(version)
         .bind(&doc.hash)
-        .bind(doc.status)
+        .bind(doc.doc.status())
         .bind(&doc.body)
         .bind(now)
         .bind(entity)
@@ -210,10 +198,10 @@ impl PgStore {
         }
         let queueing = Queueing {
             tenant_id,
-            doc_type: doc.doc_type,
+            doc_type: doc.doc_type(),
             document_id: id,
             version,
-            void: doc.void,
+            void: doc.doc.is_void(),
             now,
         };
         let mut jobs = Vec::new();

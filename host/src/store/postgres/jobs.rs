@@ -14,8 +14,8 @@ use super::PgStore;
 use super::sync_log::{self, bind_entry};
 use crate::store::kinds::Provider;
 use crate::store::rows::{
-    CLAIMED_COLUMNS, CONNECTION_COLUMNS, NEXT_DUE_SQL, RawConnection, STOPPED_COLUMNS, StoppedJob,
-    TRANSFORM_COLUMNS, insert_log_sql,
+    CLAIMED_COLUMNS, CONNECTION_COLUMNS, GIVE_BACK_SQL, NEXT_DUE_SQL, RawConnection,
+    STOPPED_COLUMNS, StoppedJob, TRANSFORM_COLUMNS, insert_log_sql,
 };
 use crate::store::{
     Claim, Claimed, ClaimedJob, ConnectionRow, JobNext, LogEntry, Settled, StoreResult,
@@ -324,20 +324,16 @@ impl PgStore {
         run_at_ms: Option<i64>,
         note: Option<&str>,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_token = NULL,
-                             lease_until_ms = NULL, lease_host = NULL,
-                             run_at_ms = COALESCE($1, run_at_ms), last_error = COALESCE($2, last_error),
-                             updated_ms = $3
-             WHERE id = $4 AND lease_token = $5",
-        )
-        .bind(run_at_ms)
-        .bind(note)
-        .bind(now_ms())
-        .bind(&job.id)
-        .bind(&job.lease_token)
-        .execute(&self.pool)
-        .await?;
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| GIVE_BACK_SQL.replace("EXTRA", ", lease_host = NULL"));
+        sqlx::query(&SQL)
+            .bind(run_at_ms)
+            .bind(note)
+            .bind(now_ms())
+            .bind(&job.id)
+            .bind(&job.lease_token)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

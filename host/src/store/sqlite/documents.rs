@@ -6,7 +6,10 @@ use super::SqliteStore;
 use crate::documents::AnyDocument;
 use crate::domain::DocumentType;
 use crate::domain::ids::{new_id, prefix};
-use crate::store::ledger::{Ingest, check_credit_cap};
+use crate::store::ledger::{
+    DELETE_LINKS_SQL, INSERT_LINK_SQL, INVOICE_BODY_SQL, Ingest, OTHER_CREDITS_SQL,
+    check_credit_cap,
+};
 use crate::store::rows::{NewJob, Queueing, manual_target};
 use crate::store::{DocumentRef, IngestOutcome, QueuedJob, StoreError, StoreResult, now_ms};
 
@@ -87,47 +90,34 @@ fn current_version(
 /// Refuses an ISSUED credit note that would over-credit its invoice (the single writer
 /// makes the read and the write that follows one step).
 fn check_credit(db: &Connection, tenant_id: &str, doc: &Ingest) -> StoreResult<()> {
-    let Some(check) = &doc.credit else {
+    let Some(check) = &doc.credit() else {
         return Ok(());
     };
     let invoice_body: Option<String> = db
-        .prepare_cached(
-            "SELECT v.body FROM documents d JOIN document_versions v
-               ON v.tenant_id = d.tenant_id AND v.doc_type = d.doc_type AND v.document_id = d.id
-              AND v.version = d.version
-             WHERE d.tenant_id = ? AND d.doc_type = 'invoice' AND d.id = ?",
-        )?
+        .prepare_cached(INVOICE_BODY_SQL)?
         .query_row(params![tenant_id, check.invoice_id], |r| r.get(0))
         .optional()?;
     let others = db
-        .prepare_cached(
-            "SELECT l.amount FROM document_links l JOIN documents d
-               ON d.tenant_id = l.tenant_id AND d.doc_type = l.doc_type AND d.id = l.document_id
-             WHERE l.tenant_id = ? AND l.target_type = 'invoice' AND l.target_id = ?
-               AND l.doc_type = 'credit_note' AND l.document_id != ? AND d.status = 'ISSUED'",
-        )?
-        .query_map(params![tenant_id, check.invoice_id, doc.id], |r| r.get(0))?
+        .prepare_cached(OTHER_CREDITS_SQL)?
+        .query_map(params![tenant_id, check.invoice_id, doc.id()], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
     check_credit_cap(check, invoice_body.as_deref(), &others)
 }
 
 /// Replaces what a document applies to with this version's links.
 fn replace_links(db: &Connection, tenant_id: &str, doc: &Ingest) -> StoreResult<()> {
-    db.prepare_cached(
-        "DELETE FROM document_links WHERE tenant_id = ? AND doc_type = ? AND document_id = ?",
-    )?
-    .execute(params![tenant_id, doc.doc_type.as_str(), doc.id])?;
-    for link in &doc.links {
-        db.prepare_cached(
-            "INSERT OR REPLACE INTO document_links (tenant_id, target_type, target_id, doc_type, document_id, amount)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )?
-        .execute(params![
+    db.prepare_cached(DELETE_LINKS_SQL)?.execute(params![
+        tenant_id,
+        doc.doc_type().as_str(),
+        doc.id()
+    ])?;
+    for link in doc.doc.applies_to() {
+        db.prepare_cached(INSERT_LINK_SQL)?.execute(params![
             tenant_id,
             link.doc_type.as_str(),
             link.id,
-            doc.doc_type.as_str(),
-            doc.id,
+            doc.doc_type().as_str(),
+            doc.id(),
             link.amount.map(|a| a.to_string())
         ])?;
     }
@@ -142,12 +132,12 @@ impl SqliteStore {
     pub(crate) async fn ingest_document(
         &self,
         tenant_id: &str,
-        document: &AnyDocument,
+        document: AnyDocument,
     ) -> StoreResult<IngestOutcome> {
         let doc = Ingest::of(document);
         let tenant_id = tenant_id.to_string();
         self.write(move |db| {
-            let current = current_version(db, &tenant_id, doc.doc_type, &doc.id)?;
+            let current = current_version(db, &tenant_id, doc.doc_type(), doc.id())?;
             if let Some((version, current_hash)) = &current
                 && *current_hash == doc.hash
             {
@@ -156,12 +146,12 @@ impl SqliteStore {
             check_credit(db, &tenant_id, &doc)?;
             let version = current.map_or(1, |(v, _)| v + 1);
             let now = now_ms();
-            let doc_type = doc.doc_type.as_str();
+            let doc_type = doc.doc_type().as_str();
             db.prepare_cached(
                 "INSERT INTO document_versions (tenant_id, doc_type, document_id, version, content_hash, status, body, received_ms)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )?
-            .execute(params![tenant_id, doc_type, doc.id, version, doc.hash, doc.status, doc.body, now])?;
+            .execute(params![tenant_id, doc_type, doc.id(), version, doc.hash, doc.doc.status(), doc.body, now])?;
             db.prepare_cached(
                 "INSERT INTO documents (tenant_id, doc_type, id, version, content_hash, status, entity, updated_ms)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -169,19 +159,19 @@ impl SqliteStore {
                     version = excluded.version, content_hash = excluded.content_hash,
                     status = excluded.status, entity = excluded.entity, updated_ms = excluded.updated_ms",
             )?
-            .execute(params![tenant_id, doc_type, doc.id, version, doc.hash, doc.status, doc.entity, now])?;
+            .execute(params![tenant_id, doc_type, doc.id(), version, doc.hash, doc.doc.status(), doc.doc.entity(), now])?;
             if doc.has_links() {
                 replace_links(db, &tenant_id, &doc)?;
             }
             let queueing = Queueing {
                 tenant_id: &tenant_id,
-                doc_type: doc.doc_type,
-                document_id: &doc.id,
+                doc_type: doc.doc_type(),
+                document_id: doc.id(),
                 version,
-                void: doc.void,
+                void: doc.doc.is_void(),
                 now,
             };
-            let jobs = routed_connections(db, &tenant_id, doc.entity.as_deref())?
+            let jobs = routed_connections(db, &tenant_id, doc.doc.entity())?
                 .iter()
                 .map(|connection_id| insert_job(db, &queueing.sync(connection_id), now))
                 .collect::<StoreResult<_>>()?;

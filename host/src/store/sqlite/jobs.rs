@@ -16,11 +16,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::connections::read_connection;
 use super::transforms::{has_tweaks, read_invoice_tweak};
 use super::{SqliteStore, from_row};
+use crate::domain::{Document, DocumentType};
 use crate::store::kinds::Provider;
 use crate::store::rows::{
-    CLAIMED_COLUMNS, INTERRUPTED, INTERRUPTED_LAST_ERROR, NEXT_DUE_SQL, STOPPED_COLUMNS, StoppedJob,
+    CLAIMED_COLUMNS, GIVE_BACK_SQL, INTERRUPTED, INTERRUPTED_LAST_ERROR, NEXT_DUE_SQL,
+    STOPPED_COLUMNS, StoppedJob,
 };
-use crate::domain::{DocumentType, Document};
 use crate::store::{
     Claim, Claimed, ClaimedJob, ConnectionRow, JobNext, LogEntry, Settled, StoreResult, now_ms,
 };
@@ -251,7 +252,8 @@ impl SqliteStore {
         run_at_ms: i64,
         note: &str,
     ) -> StoreResult<()> {
-        self.give_back(job, Some(run_at_ms), Some(note.to_string())).await
+        self.give_back(job, Some(run_at_ms), Some(note.to_string()))
+            .await
     }
 
     /// Returns a leased job to `pending` without counting its attempt, optionally due
@@ -264,13 +266,10 @@ impl SqliteStore {
     ) -> StoreResult<()> {
         let (job_id, token) = (job.id.clone(), job.lease_token.clone());
         self.write(move |db| {
-            db.prepare_cached(
-                "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_token = NULL, lease_until_ms = NULL,
-                                 run_at_ms = COALESCE(?, run_at_ms), last_error = COALESCE(?, last_error),
-                                 updated_ms = ?
-                 WHERE id = ? AND lease_token = ?",
-            )?
-            .execute(params![run_at_ms, note, now_ms(), job_id, token])?;
+            static SQL: std::sync::LazyLock<String> =
+                std::sync::LazyLock::new(|| GIVE_BACK_SQL.replace("EXTRA", ""));
+            db.prepare_cached(&SQL)?
+                .execute(params![run_at_ms, note, now_ms(), job_id, token])?;
             Ok(())
         })
         .await

@@ -11,8 +11,8 @@
 
 mod checkpointer;
 mod connections;
-mod erp;
 mod documents;
+mod erp;
 mod jobs;
 mod sync_log;
 mod tenants;

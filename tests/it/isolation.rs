@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::ledger::put_customer;
 use crate::support::{TestServer, invoice};
 
 #[tokio::test]
@@ -43,13 +44,7 @@ async fn another_tenants_objects_are_not_found() {
         let (status, answer) = server.call("POST", path, Some(body.clone())).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{path}: {answer}");
     }
-    let (status, _) = server
-        .call(
-            "PUT",
-            "/v1/customers/cus_42",
-            Some(json!({"name": "Acme Inc"})),
-        )
-        .await;
+    let (status, _) = put_customer(&server, "cus_42", json!({"name": "Acme Inc"})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let other = server.second_tenant().await;
     let receiver_url = receiver.url();

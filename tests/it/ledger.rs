@@ -44,6 +44,21 @@ fn refund(id: &str, credit_note_id: &str, amount: &str) -> Value {
     })
 }
 
+/// Puts a customer's details, answering the status and body.
+pub(crate) async fn put_customer(
+    server: &TestServer,
+    id: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let path = format!("/v1/customers/{id}");
+    server.call("PUT", &path, Some(body)).await
+}
+
+/// Posts a payment of 12.99 for `invoice_id` and expects it accepted.
+async fn pay(server: &TestServer, id: &str, invoice_id: &str) {
+    post(server, "/v1/payments", &payment(id, invoice_id, "12.99")).await;
+}
+
 /// Posts a document and expects it accepted.
 async fn post(server: &TestServer, path: &str, body: &Value) -> Value {
     let (status, answer) = server.call("POST", path, Some(body.clone())).await;
@@ -76,13 +91,8 @@ async fn every_document_reaches_a_webhook_signed_in_the_default_envelope() {
     assert_eq!(accepted["jobs"][0]["connection_id"], conn["id"]);
     post(&server, "/v1/payments", &payment("pay_1", "inv_1", "10.82")).await;
     post(&server, "/v1/refunds", &refund("re_1", "cn_1", "2.17")).await;
-    let (status, customer) = server
-        .call(
-            "PUT",
-            "/v1/customers/cus_42",
-            Some(json!({"name": "Acme Incorporated", "email": "billing@acme.test"})),
-        )
-        .await;
+    let details = json!({"name": "Acme Incorporated", "email": "billing@acme.test"});
+    let (status, customer) = put_customer(&server, "cus_42", details).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{customer}");
     assert_eq!(customer["document_type"], "customer");
 
@@ -219,12 +229,7 @@ async fn reposts_are_no_ops_and_versions_arrive_in_order() {
 #[tokio::test]
 async fn a_payment_before_its_invoice_waits_and_then_follows_it() {
     let (server, receiver, _conn) = TestServer::start_with_webhook().await;
-    post(
-        &server,
-        "/v1/payments",
-        &payment("pay_early", "inv_late", "12.99"),
-    )
-    .await;
+    pay(&server, "pay_early", "inv_late").await;
     // It waits without failing and without using its attempts.
     let waiting = eventually("the payment to wait", WAIT, || async {
         let (_, shown) = server.call("GET", "/v1/payments/pay_early", None).await;
@@ -281,12 +286,7 @@ async fn a_payment_for_an_invoice_that_failed_there_fails_at_once_naming_it() {
     })
     .await;
     receiver.set_default(Reply::status(200));
-    post(
-        &server,
-        "/v1/payments",
-        &payment("pay_bad", "inv_bad", "12.99"),
-    )
-    .await;
+    pay(&server, "pay_bad", "inv_bad").await;
     let entry = eventually("the payment to fail", WAIT, || async {
         server.log("document_id=pay_bad&status=FAILED").await.pop()
     })
@@ -373,14 +373,10 @@ async fn bad_documents_get_a_clear_error_and_store_nothing() {
     let (status, answer) = server.call("POST", "/v1/payments", Some(bad)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(answer["error"]["code"], "invalid_payment");
-    let fields: Vec<&str> = answer["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let details = answer["error"]["details"].to_string();
     for field in ["amount", "currency", "received_at"] {
-        assert!(fields.contains(&field), "{field} in {fields:?}");
+        let named = format!("\"field\":\"{field}\"");
+        assert!(details.contains(&named), "{field} in {details}");
     }
     // Applying more than the payment's amount is refused too.
     let mut over = payment("pay_y", "inv_1", "12.99");
@@ -393,13 +389,7 @@ async fn bad_documents_get_a_clear_error_and_store_nothing() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(answer["error"]["code"], "malformed_json");
-    let (status, answer) = server
-        .call(
-            "PUT",
-            "/v1/customers/cus_1",
-            Some(json!({"email": "x@y.test"})),
-        )
-        .await;
+    let (status, answer) = put_customer(&server, "cus_1", json!({"email": "x@y.test"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(answer["error"]["details"][0]["field"], "name");
     for path in [

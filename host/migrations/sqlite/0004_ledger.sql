@@ -13,13 +13,11 @@ INSERT INTO documents (tenant_id, doc_type, id, version, content_hash, status, e
     SELECT tenant_id, 'invoice', id, version, content_hash, status, entity, updated_ms FROM invoices;
 DROP TABLE invoices;
 
-CREATE TABLE document_versions (
-    tenant_id TEXT NOT NULL, doc_type TEXT NOT NULL, document_id TEXT NOT NULL,
-    version INTEGER NOT NULL, content_hash TEXT NOT NULL, status TEXT NOT NULL,
-    body TEXT NOT NULL,                 -- canonical document JSON
-    received_ms INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, doc_type, document_id, version)
-) WITHOUT ROWID;
+-- Every version's body (canonical document JSON).
+CREATE TABLE document_versions (tenant_id TEXT NOT NULL, doc_type TEXT NOT NULL,
+    document_id TEXT NOT NULL, version INTEGER NOT NULL, content_hash TEXT NOT NULL,
+    status TEXT NOT NULL, body TEXT NOT NULL, received_ms INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, doc_type, document_id, version)) WITHOUT ROWID;
 INSERT INTO document_versions (tenant_id, doc_type, document_id, version, content_hash, status, body, received_ms)
     SELECT tenant_id, 'invoice', invoice_id, version, content_hash, status, body, received_ms FROM invoice_versions;
 DROP TABLE invoice_versions;

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::auth::AuthTenant;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::invoices::{ManualSyncRequest, public_state};
 use super::{AppState, body, time};
 use crate::documents::AnyDocument;
@@ -43,6 +43,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/customers/{customer_id}/sync", post(sync_customer))
 }
+
+/// The jobs a manual sync queued, or why it could not.
+pub(super) type Jobs = Result<Vec<QueuedJob>, ApiError>;
 
 /// Answer of an ingest of a credit note, payment, refund or customer update.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -201,21 +204,16 @@ fn sync_view(sync: &[SyncStateRow]) -> Value {
         .collect()
 }
 
+/// A request body as axum hands it over.
+pub(super) type RawBody = Result<Bytes, BytesRejection>;
+
 /// Queues a document's current version again; the optional body names one connection.
-pub(super) async fn manual_sync(
-    state: &AppState,
-    tenant_id: &str,
-    document: &DocumentRef,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Vec<QueuedJob>, ApiError> {
-    let raw = body::bytes(raw)?;
-    let request: ManualSyncRequest = body::json_or_default(&raw)?;
-    let jobs = state
-        .store
-        .manual_sync(tenant_id, document, request.connection_id.as_deref())
-        .await?;
+pub(super) async fn resync(app: &AppState, tenant: &str, doc: &DocumentRef, raw: RawBody) -> Jobs {
+    let request: ManualSyncRequest = body::json_or_default(&body::bytes(raw)?)?;
+    let connection = request.connection_id.as_deref();
+    let jobs = app.store.manual_sync(tenant, doc, connection).await?;
     if !jobs.is_empty() {
-        state.sync.wake();
+        app.sync.wake();
     }
     Ok(jobs)
 }
@@ -229,7 +227,7 @@ async fn sync_answer(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<DocumentSyncResponse>), ApiError> {
     let document = DocumentRef { doc_type, id };
-    let jobs = manual_sync(state, tenant_id, &document, raw).await?;
+    let jobs = resync(state, tenant_id, &document, raw).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(DocumentSyncResponse {
@@ -247,12 +245,8 @@ macro_rules! ingest_endpoint {
         #[doc = $about]
         #[utoipa::path(post, path = $path, tag = "ledger", description = $about,
             request_body(content = serde_json::Value, description = "As the contract defines it (docs/contracts.md)"),
-            responses(
-                (status = 202, body = DocumentIngestResponse),
-                (status = 400, body = super::error::ErrorBody, description = "Malformed JSON"),
-                (status = 413, body = super::error::ErrorBody, description = "Body too large"),
-                (status = 422, body = super::error::ErrorBody, description = "Invalid; every offending field is in details"),
-            ),
+            responses((status = 202, body = DocumentIngestResponse), (status = 400, body = ErrorBody, description = "Malformed JSON"),
+                (status = 413, body = ErrorBody, description = "Body too large"), (status = 422, body = ErrorBody, description = "Invalid; every offending field is in details")),
             security(("api_key" = [])))]
         pub async fn $name(
             State(state): State<AppState>,
@@ -270,7 +264,7 @@ macro_rules! read_and_resync {
     ($doc_type:expr, $show:ident = $get:literal, $sync:ident = $post:literal, $noun:literal, $param:literal) => {
         #[doc = concat!("A ", $noun, "'s content, versions, sync state per connection, and what applies to it.")]
         #[utoipa::path(get, path = $get, tag = "ledger", params(($param = String, Path)),
-            responses((status = 200, body = serde_json::Value), (status = 404, body = super::error::ErrorBody)),
+            responses((status = 200, body = serde_json::Value), (status = 404, body = ErrorBody)),
             security(("api_key" = [])))]
         pub async fn $show(
             State(state): State<AppState>,
@@ -284,8 +278,8 @@ macro_rules! read_and_resync {
         #[doc = concat!("Queues a ", $noun, "'s current version again, to one connection or all.")]
         #[utoipa::path(post, path = $post, tag = "ledger", params(($param = String, Path)),
             request_body(content = Option<ManualSyncRequest>),
-            responses((status = 202, body = DocumentSyncResponse), (status = 404, body = super::error::ErrorBody),
-                      (status = 409, body = super::error::ErrorBody, description = "The connection is not active")),
+            responses((status = 202, body = DocumentSyncResponse), (status = 404, body = ErrorBody),
+                      (status = 409, body = ErrorBody, description = "The connection is not active")),
             security(("api_key" = [])))]
         pub async fn $sync(
             State(state): State<AppState>,
@@ -349,11 +343,8 @@ read_and_resync!(
 #[utoipa::path(put, path = "/v1/customers/{customer_id}", tag = "ledger",
     params(("customer_id" = String, Path, description = "The platform's customer id")),
     request_body(content = serde_json::Value, description = "The customer's details as the contract defines them (docs/contracts.md)"),
-    responses(
-        (status = 202, body = DocumentIngestResponse),
-        (status = 400, body = super::error::ErrorBody, description = "Malformed JSON"),
-        (status = 422, body = super::error::ErrorBody, description = "Invalid details; every offending field is in details"),
-    ),
+    responses((status = 202, body = DocumentIngestResponse), (status = 400, body = ErrorBody, description = "Malformed JSON"),
+        (status = 422, body = ErrorBody, description = "Invalid details; every offending field is in details")),
     security(("api_key" = [])))]
 pub async fn put_customer(
     State(state): State<AppState>,

@@ -144,7 +144,7 @@ pub async fn manual_sync(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ManualSyncResponse>), ApiError> {
     let document = DocumentRef::invoice(id);
-    let jobs = super::documents::manual_sync(&state, &tenant.id, &document, raw).await?;
+    let jobs = super::documents::resync(&state, &tenant.id, &document, raw).await?;
     let id = document.id;
     Ok((
         StatusCode::ACCEPTED,

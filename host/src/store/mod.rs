@@ -215,6 +215,26 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Gives a leased job back untouched, undoing the attempt count the claim added; used
+    /// when the attempt never started (its connection stopped being active meanwhile).
+    pub async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()> {
+        self.give_back(job, None).await
+    }
+
+    /// Puts a leased job back to wait until `run_at_ms` for a document it applies to,
+    /// with `note` as its last error; the wait is not an attempt, so it is neither
+    /// counted nor logged.
+    pub async fn wait_for_prerequisite(
+        &self,
+        job: &ClaimedJob,
+        run_at_ms: i64,
+        note: &str,
+    ) -> StoreResult<()> {
+        self.give_back(job, Some((run_at_ms, note))).await
+    }
+}
+
 /// Writes the public API of [`Store`] once: each method forwards to the backend's
 /// method of the same name and signature.
 macro_rules! store_api {
@@ -326,14 +346,10 @@ store_api! {
     /// logged all the same), and says whether a later job of its invoice is waiting.
     pub async fn settle_attempt(&self, job: &ClaimedJob, next: JobNext, entry: &LogEntry) -> StoreResult<Settled>;
 
-    /// Gives a leased job back untouched, undoing the attempt count the claim added; used
-    /// when the attempt never started (its connection stopped being active meanwhile).
-    pub async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()>;
-
-    /// Puts a leased job back to wait until `run_at_ms` for a document it applies to,
-    /// with `note` as its last error; the attempt is not counted and not logged (the
-    /// wait is not an attempt: nothing was sent).
-    pub async fn wait_for_prerequisite(&self, job: &ClaimedJob, run_at_ms: i64, note: &str) -> StoreResult<()>;
+    /// Returns a leased job to the queue without counting its attempt (nothing was sent),
+    /// if its lease still holds; with `wait`, due at that time (unix ms) with that note
+    /// as its last error. See [`Store::release_lease`], [`Store::wait_for_prerequisite`].
+    pub async fn give_back(&self, job: &ClaimedJob, wait: Option<(i64, &str)>) -> StoreResult<()>;
 
     // The sync log.
 

@@ -251,6 +251,23 @@ pub(super) struct Queueing<'a> {
 }
 
 impl<'a> Queueing<'a> {
+    /// Queueing of `version` of the document (`doc_type`, `document_id`) at `now`.
+    pub(super) fn new(
+        tenant_id: &'a str,
+        (doc_type, document_id): (DocumentType, &'a str),
+        (version, void): (i64, bool),
+        now: i64,
+    ) -> Self {
+        Queueing {
+            tenant_id,
+            doc_type,
+            document_id,
+            version,
+            void,
+            now,
+        }
+    }
+
     /// An ingest's delivery to one connection, as a new event.
     pub(super) fn sync(&self, connection_id: &'a str) -> NewJob<'a> {
         self.job(connection_id, None, "sync")

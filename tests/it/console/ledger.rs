@@ -56,13 +56,11 @@ async fn invoice_pages_list_their_documents_and_each_document_has_a_page() {
     assert!(!page.contains("ch_<b>9"));
     assert!(page.contains("succeeded"), "{page}");
 
-    let id = hook["id"].as_str().unwrap();
-    let (status, headers, _) = operator
-        .post(
-            "/documents/payments/pay_c/sync",
-            &[("csrf", &operator.csrf), ("connection_id", id)],
-        )
-        .await;
+    let form = [
+        ("csrf", operator.csrf.as_str()),
+        ("connection_id", hook["id"].as_str().unwrap()),
+    ];
+    let (status, headers, _) = operator.post("/documents/payments/pay_c/sync", &form).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location(&headers), "/documents/payments/pay_c?queued=1");
     eventually("the manual attempt", Duration::from_secs(20), || async {

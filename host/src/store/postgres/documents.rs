@@ -196,14 +196,12 @@ impl PgStore {
         if doc.has_links() {
             replace_links(&mut tx, tenant_id, &doc).await?;
         }
-        let queueing = Queueing {
+        let queueing = Queueing::new(
             tenant_id,
-            doc_type: doc.doc_type(),
-            document_id: id,
-            version,
-            void: doc.doc.is_void(),
+            (doc.doc_type(), id),
+            (version, doc.doc.is_void()),
             now,
-        };
+        );
         let mut jobs = Vec::new();
         for connection_id in routed_connections(&mut tx, tenant_id, entity).await? {
             jobs.push(insert_job(&mut tx, &queueing.sync(&connection_id), now).await?);
@@ -255,14 +253,12 @@ impl PgStore {
             None => routed_connections(&mut tx, tenant_id, entity.as_deref()).await?,
         };
         let now = now_ms();
-        let queueing = Queueing {
+        let queueing = Queueing::new(
             tenant_id,
-            doc_type,
-            document_id,
-            version,
-            void: status == "VOID",
+            (doc_type, document_id),
+            (version, status == "VOID"),
             now,
-        };
+        );
         let mut jobs = Vec::new();
         for conn in targets {
             // The outer state test is checked again if the job is locked meanwhile (a

@@ -302,28 +302,14 @@ impl PgStore {
         })
     }
 
-    pub(crate) async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()> {
-        self.give_back(job, None, None).await
-    }
-
-    /// Puts a leased job back to wait for a document it applies to, uncounted and unlogged.
-    pub(crate) async fn wait_for_prerequisite(
+    /// Returns a leased job to `pending` without counting its attempt, if its lease still
+    /// holds; with `wait`, due then and with that note.
+    pub(crate) async fn give_back(
         &self,
         job: &ClaimedJob,
-        run_at_ms: i64,
-        note: &str,
+        wait: Option<(i64, &str)>,
     ) -> StoreResult<()> {
-        self.give_back(job, Some(run_at_ms), Some(note)).await
-    }
-
-    /// Returns a leased job to `pending` without counting its attempt, optionally due
-    /// later and with a note, if its lease still holds.
-    async fn give_back(
-        &self,
-        job: &ClaimedJob,
-        run_at_ms: Option<i64>,
-        note: Option<&str>,
-    ) -> StoreResult<()> {
+        let (run_at_ms, note) = wait.unzip();
         static SQL: LazyLock<String> =
             LazyLock::new(|| GIVE_BACK_SQL.replace("EXTRA", ", lease_host = NULL"));
         sqlx::query(&SQL)

@@ -163,14 +163,7 @@ impl SqliteStore {
             if doc.has_links() {
                 replace_links(db, &tenant_id, &doc)?;
             }
-            let queueing = Queueing {
-                tenant_id: &tenant_id,
-                doc_type: doc.doc_type(),
-                document_id: doc.id(),
-                version,
-                void: doc.doc.is_void(),
-                now,
-            };
+            let queueing = Queueing::new(&tenant_id, (doc.doc_type(), doc.id()), (version, doc.doc.is_void()), now);
             let jobs = routed_connections(db, &tenant_id, doc.doc.entity())?
                 .iter()
                 .map(|connection_id| insert_job(db, &queueing.sync(connection_id), now))
@@ -220,14 +213,7 @@ impl SqliteStore {
                 None => routed_connections(db, &tenant_id, entity.as_deref())?,
             };
             let now = now_ms();
-            let queueing = Queueing {
-                tenant_id: &tenant_id,
-                doc_type,
-                document_id,
-                version,
-                void: status == "VOID",
-                now,
-            };
+            let queueing = Queueing::new(&tenant_id, (doc_type, document_id), (version, status == "VOID"), now);
             let mut jobs = Vec::new();
             for conn in targets {
                 let open: Option<String> = db

@@ -239,32 +239,15 @@ impl SqliteStore {
         .await
     }
 
-    /// Gives a leased job back untouched, undoing the attempt count the claim added; used
-    /// when the attempt never started (its connection stopped being active meanwhile).
-    pub(crate) async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()> {
-        self.give_back(job, None, None).await
-    }
-
-    /// Puts a leased job back to wait for a document it applies to, uncounted and unlogged.
-    pub(crate) async fn wait_for_prerequisite(
+    /// Returns a leased job to `pending` without counting its attempt, if its lease still
+    /// holds; with `wait`, due then and with that note.
+    pub(crate) async fn give_back(
         &self,
         job: &ClaimedJob,
-        run_at_ms: i64,
-        note: &str,
-    ) -> StoreResult<()> {
-        self.give_back(job, Some(run_at_ms), Some(note.to_string()))
-            .await
-    }
-
-    /// Returns a leased job to `pending` without counting its attempt, optionally due
-    /// later and with a note, if its lease still holds.
-    async fn give_back(
-        &self,
-        job: &ClaimedJob,
-        run_at_ms: Option<i64>,
-        note: Option<String>,
+        wait: Option<(i64, &str)>,
     ) -> StoreResult<()> {
         let (job_id, token) = (job.id.clone(), job.lease_token.clone());
+        let (run_at_ms, note) = wait.map(|(at, note)| (at, note.to_string())).unzip();
         self.write(move |db| {
             static SQL: std::sync::LazyLock<String> =
                 std::sync::LazyLock::new(|| GIVE_BACK_SQL.replace("EXTRA", ""));

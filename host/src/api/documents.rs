@@ -44,6 +44,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/customers/{customer_id}/sync", post(sync_customer))
 }
 
+/// The answer of an ingest.
+pub type Ingested = Result<(StatusCode, Json<DocumentIngestResponse>), ApiError>;
+
 /// The jobs a manual sync queued, or why it could not.
 pub(super) type Jobs = Result<Vec<QueuedJob>, ApiError>;
 
@@ -347,12 +350,12 @@ read_and_resync!(
         (status = 422, body = ErrorBody, description = "Invalid details; every offending field is in details")),
     security(("api_key" = [])))]
 pub async fn put_customer(
-    State(state): State<AppState>,
-    AuthTenant(tenant): AuthTenant,
-    Path(id): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<DocumentIngestResponse>), ApiError> {
+    app: State<AppState>,
+    who: AuthTenant,
+    id: Path<String>,
+    raw: RawBody,
+) -> Ingested {
     let raw = body::bytes(raw)?;
     let parsed = parse_customer_update(&id, &raw).map(AnyDocument::Customer);
-    ingest(&state, &tenant.id, parsed).await
+    ingest(&app, &who.0.id, parsed).await
 }

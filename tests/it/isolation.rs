@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::ledger::put_customer;
 use crate::support::{TestServer, invoice, string};
 
 #[tokio::test]
@@ -23,11 +24,37 @@ async fn another_tenants_objects_are_not_found() {
         .unwrap()
         .to_string();
     server.set_tweak("cus_42", transform.as_str()).await;
+    let credit = json!({"id": "cn_private", "number": "CN-1", "status": "ISSUED",
+        "invoice_id": "inv_private", "currency": "USD", "issue_date": "2026-11-20",
+        "customer": {"id": "cus_42", "name": "Acme Inc"},
+        "lines": [{"id": "l1", "type": "USAGE_FEE", "amount": "1.00"}],
+        "subtotal": "1.00", "tax_total": "0", "total": "1.00"});
+    let paid = json!({"id": "pay_private", "status": "SUCCEEDED", "currency": "USD",
+        "amount": "12.99", "received_at": "2026-11-21T09:00:00Z",
+        "customer": {"id": "cus_42", "name": "Acme Inc"},
+        "applied_to": [{"invoice_id": "inv_private", "amount": "12.99"}]});
+    let refunded = json!({"id": "re_private", "status": "SUCCEEDED", "currency": "USD",
+        "amount": "1.00", "refunded_at": "2026-11-22T09:00:00Z", "credit_note_id": "cn_private",
+        "customer": {"id": "cus_42", "name": "Acme Inc"}});
+    for (path, body) in [
+        ("/v1/credit-notes", &credit),
+        ("/v1/payments", &paid),
+        ("/v1/refunds", &refunded),
+    ] {
+        let (status, answer) = server.call("POST", path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{path}: {answer}");
+    }
+    let (status, _) = put_customer(&server, "cus_42", json!({"name": "Acme Inc"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
     let other = server.second_tenant().await;
     let receiver_url = receiver.url();
 
     // ("METHOD path template", body, expected status for the other tenant)
     let rename = json!({"name": "x"});
+    let mut big_credit = credit.clone();
+    for field in ["/total", "/subtotal", "/lines/0/amount"] {
+        *big_credit.pointer_mut(field).unwrap() = json!("500.00");
+    }
     let webhook = json!({"provider": "webhook", "config": {"url": receiver.url()}});
     let tweak = json!({"transform_id": "{transform}"});
     let table: Vec<(&str, Option<serde_json::Value>, u16)> = vec![
@@ -45,6 +72,25 @@ async fn another_tenants_objects_are_not_found() {
         ("PATCH /v1/settings", Some(json!({"multi_erp": true})), 200),
         ("POST /v1/connections", Some(webhook), 201),
         ("POST /v1/invoices", Some(invoice("inv_theirs")), 202),
+        // The ledger: the owner's documents are not found; the other tenant's own ingests
+        // succeed (its credit note on an invoice id only the owner has is not capped by
+        // the owner's invoice).
+        ("GET /v1/credit-notes/{credit}", None, 404),
+        ("POST /v1/credit-notes/{credit}/sync", None, 404),
+        ("GET /v1/payments/{payment}", None, 404),
+        ("POST /v1/payments/{payment}/sync", None, 404),
+        ("GET /v1/refunds/{refund}", None, 404),
+        ("POST /v1/refunds/{refund}/sync", None, 404),
+        ("GET /v1/customers/{customer}", None, 404),
+        ("POST /v1/customers/{customer}/sync", None, 404),
+        ("POST /v1/credit-notes", Some(big_credit), 202),
+        ("POST /v1/payments", Some(paid.clone()), 202),
+        ("POST /v1/refunds", Some(refunded.clone()), 202),
+        (
+            "PUT /v1/customers/{customer}",
+            Some(json!({"name": "Theirs Ltd"})),
+            202,
+        ),
         ("GET /v1/transforms/{transform}", None, 404),
         ("POST /v1/transforms/{transform}/test", None, 404),
         ("GET /v1/transforms", None, 200),
@@ -59,7 +105,10 @@ async fn another_tenants_objects_are_not_found() {
             .replace("{invoice}", "inv_private")
             .replace("{connection}", &conn_id)
             .replace("{transform}", &transform)
-            .replace("{customer}", "cus_42");
+            .replace("{customer}", "cus_42")
+            .replace("{credit}", "cn_private")
+            .replace("{payment}", "pay_private")
+            .replace("{refund}", "re_private");
         let body: Option<serde_json::Value> = body.as_ref().map(|b| {
             serde_json::from_str(&b.to_string().replace("{transform}", &transform)).unwrap()
         });
@@ -114,6 +163,9 @@ async fn another_tenants_objects_are_not_found() {
                 p.replace("{invoice}", "{id}")
                     .replace("{connection}", "{id}")
                     .replace("{transform}", "{id}")
+                    .replace("{credit}", "{id}")
+                    .replace("{payment}", "{id}")
+                    .replace("{refund}", "{id}")
                     .replace("{customer}", "{customer_id}")
                     .replace("/erp/items", "/erp/{list}"),
             )

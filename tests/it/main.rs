@@ -17,6 +17,7 @@ mod hostile_guests;
 mod hostile_http;
 mod ingest;
 mod isolation;
+mod ledger;
 mod mapping;
 mod migrate_store;
 mod multi_host;

@@ -144,6 +144,19 @@ async fn filled_store() -> (TestServer, FakeQuickBooks, Receiver) {
         (ok == 3 * 2 * 2).then_some(())
     })
     .await;
+    // A payment, for the links between documents (QuickBooks fails it: it does not
+    // book payments yet; the webhook takes it).
+    let payment = json!({"id": "pay_mig", "status": "SUCCEEDED", "currency": "USD",
+        "amount": "12.99", "received_at": "2026-11-21T09:00:00Z",
+        "customer": {"id": "cus_42", "name": "Acme Inc"},
+        "applied_to": [{"invoice_id": "inv_mig_1", "amount": "12.99"}]});
+    let (status, body) = server.call("POST", "/v1/payments", Some(payment)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    eventually("the payment's two attempts", WAIT, || async {
+        let n = server.log("document_id=pay_mig").await.len();
+        (n == 2).then_some(())
+    })
+    .await;
     server.stop().await;
     (server, fake, receiver)
 }

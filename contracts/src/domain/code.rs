@@ -56,6 +56,16 @@ macro_rules! code_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            /// The value spelled `code`, for readers of stored columns.
+            fn try_from(code: String) -> Result<Self, String> {
+                Self::from_code(&code).ok_or_else(|| {
+                    format!("{code:?} is not one of {}", Self::ALL.map(Self::as_str).join(", "))
+                })
+            }
+        }
     };
 }
 

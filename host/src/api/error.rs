@@ -60,6 +60,12 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
             StoreError::Conflict(m) => ApiError::conflict(m),
+            StoreError::Refused { field, message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "refused_by_ledger",
+                message.clone(),
+            )
+            .with_details(vec![json!({"field": field, "message": message})]),
             other => {
                 tracing::error!(error = %other, "store failure while serving a request");
                 ApiError::new(

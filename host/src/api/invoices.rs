@@ -11,10 +11,10 @@ use serde_json::json;
 
 use super::auth::AuthTenant;
 use super::error::ApiError;
-use super::{AppState, body, time};
+use super::{AppState, body};
+use crate::documents::AnyDocument;
 use crate::domain::{InvoiceError, parse_invoice};
-use crate::metrics::IngestLabels;
-use crate::store::QueuedJob;
+use crate::store::{DocumentRef, QueuedJob};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -79,26 +79,13 @@ pub async fn ingest(
 ) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
     let raw = body::bytes(raw)?;
     let invoice = parse_invoice(&raw).map_err(invoice_error)?;
-    let outcome = state.store.ingest_invoice(&tenant.id, &invoice).await?;
-    let result = if outcome.unchanged {
-        "unchanged"
-    } else {
-        "new_version"
-    };
-    state
-        .metrics
-        .ingested
-        .get_or_create(&IngestLabels {
-            result: result.into(),
-        })
-        .inc();
-    if !outcome.jobs.is_empty() {
-        state.sync.wake();
-    }
+    let invoice_id = invoice.id.clone();
+    let document = AnyDocument::Invoice(invoice);
+    let outcome = super::documents::store_document(&state, &tenant.id, document).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(IngestResponse {
-            invoice_id: invoice.id,
+            invoice_id,
             version: outcome.version,
             unchanged: outcome.unchanged,
             jobs: outcome.jobs,
@@ -106,7 +93,8 @@ pub async fn ingest(
     ))
 }
 
-/// An invoice's current content, its versions and its sync state per connection.
+/// An invoice's current content, its versions, its sync state per connection, and the
+/// credit notes and payments applied to it (`applied`).
 #[utoipa::path(get, path = "/v1/invoices/{id}", tag = "invoices",
     params(("id" = String, Path, description = "The invoice id")),
     responses((status = 200, body = serde_json::Value), (status = 404, body = super::error::ErrorBody)),
@@ -116,37 +104,7 @@ pub async fn show(
     AuthTenant(tenant): AuthTenant,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let s = state.store.invoice_state(&tenant.id, &id).await?;
-    let versions: Vec<_> = s
-        .versions
-        .iter()
-        .map(|v| json!({"version": v.version, "status": v.status, "content_hash": v.content_hash, "received_at": time(v.received_ms)}))
-        .collect();
-    let sync: Vec<_> = s
-        .sync
-        .iter()
-        .map(|j| {
-            json!({
-                "connection_id": j.connection_id,
-                "job_id": j.job_id,
-                "version": j.version,
-                "event_id": j.event_id,
-                "event_type": j.event_type,
-                "state": public_state(&j.state),
-                "attempts": j.attempts,
-                "last_response_code": j.last_code,
-                "last_error": j.last_error,
-                "updated_at": time(j.updated_ms),
-            })
-        })
-        .collect();
-    Ok(Json(json!({
-        "invoice_id": id,
-        "version": s.version,
-        "invoice": s.invoice,
-        "versions": versions,
-        "sync": sync,
-    })))
+    super::documents::show(&state, &tenant.id, DocumentRef::invoice(id)).await
 }
 
 /// Job states as the API names them.
@@ -185,15 +143,9 @@ pub async fn manual_sync(
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ManualSyncResponse>), ApiError> {
-    let raw = body::bytes(raw)?;
-    let request: ManualSyncRequest = body::json_or_default(&raw)?;
-    let jobs = state
-        .store
-        .manual_sync(&tenant.id, &id, request.connection_id.as_deref())
-        .await?;
-    if !jobs.is_empty() {
-        state.sync.wake();
-    }
+    let document = DocumentRef::invoice(id);
+    let jobs = super::documents::resync(&state, &tenant.id, &document, raw).await?;
+    let id = document.id;
     Ok((
         StatusCode::ACCEPTED,
         Json(ManualSyncResponse {

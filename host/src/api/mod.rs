@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod body;
 pub mod connections;
+pub mod documents;
 pub mod erp;
 pub mod error;
 pub mod health;
@@ -46,6 +47,7 @@ pub struct AppState {
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .merge(invoices::router())
+        .merge(documents::router())
         .merge(connections::router())
         .merge(erp::router())
         .merge(oauth::router())

@@ -28,10 +28,14 @@ impl Modify for BearerKey {
 /// The OpenAPI document of every endpoint.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "erp-sync", description = "Pushes finalized invoices into ERPs and signed webhooks, with a sync log of every attempt."),
+    info(title = "erp-sync", description = "Pushes finalized invoices, credit notes, payments, refunds and customer updates into ERPs and signed webhooks, with a sync log of every attempt."),
     modifiers(&BearerKey),
     paths(
         super::invoices::ingest, super::invoices::show, super::invoices::manual_sync,
+        super::documents::ingest_credit_note, super::documents::show_credit_note, super::documents::sync_credit_note,
+        super::documents::ingest_payment, super::documents::show_payment, super::documents::sync_payment,
+        super::documents::ingest_refund, super::documents::show_refund, super::documents::sync_refund,
+        super::documents::put_customer, super::documents::show_customer, super::documents::sync_customer,
         super::connections::create, super::connections::list, super::connections::show,
         super::connections::update, super::connections::disconnect, super::connections::reauthorize,
         super::erp::list, super::erp::preview,

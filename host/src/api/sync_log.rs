@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::auth::AuthTenant;
 use super::error::ApiError;
 use super::{AppState, time};
+use crate::domain::DocumentType;
 use crate::store::{LogFilter, LogKind, LogRow, LogStatus, Provider};
 
 pub fn router() -> Router<AppState> {
@@ -22,7 +23,11 @@ pub struct LogEntryView {
     pub id: String,
     /// When the attempt ended (RFC 3339, UTC).
     pub at: String,
+    /// The invoice's id, for entries about an invoice.
     pub invoice_id: Option<String>,
+    /// `invoice`, `credit_note`, `payment`, `refund` or `customer`; none for a test sync.
+    pub document_type: Option<String>,
+    pub document_id: Option<String>,
     pub connection_id: String,
     pub provider: Provider,
     /// `sync`, `test` or `manual`.
@@ -46,6 +51,8 @@ impl From<LogRow> for LogEntryView {
             id: r.id.to_string(),
             at: time(r.at_ms),
             invoice_id: r.invoice_id,
+            document_type: r.document_type,
+            document_id: r.document_id,
             connection_id: r.connection_id,
             provider: r.provider,
             kind: r.kind,
@@ -111,6 +118,16 @@ fn parse_filter(params: HashMap<String, String>) -> Result<LogFilter, ApiError> 
                 f.status = Some(status);
             }
             "invoice_id" => f.invoice_id = Some(value),
+            "document_type" => {
+                let t = DocumentType::from_code(&value).ok_or_else(|| {
+                    bad_param(
+                        "document_type",
+                        "must be invoice, credit_note, payment, refund or customer",
+                    )
+                })?;
+                f.document_type = Some(t);
+            }
+            "document_id" => f.document_id = Some(value),
             "connection_id" => f.connection_id = Some(value),
             "limit" => {
                 f.limit = value
@@ -134,7 +151,7 @@ fn parse_filter(params: HashMap<String, String>) -> Result<LogFilter, ApiError> 
             other => {
                 return Err(bad_param(
                     other,
-                    "is not a filter (known: from, to, status, invoice_id, connection_id, limit, cursor)",
+                    "is not a filter (known: from, to, status, invoice_id, document_type, document_id, connection_id, limit, cursor)",
                 ));
             }
         }
@@ -154,6 +171,8 @@ fn parse_filter(params: HashMap<String, String>) -> Result<LogFilter, ApiError> 
         ("to" = Option<String>, Query, description = "RFC 3339; entries before"),
         ("status" = Option<String>, Query, description = "SUCCESS or FAILED"),
         ("invoice_id" = Option<String>, Query),
+        ("document_type" = Option<String>, Query, description = "invoice, credit_note, payment, refund or customer"),
+        ("document_id" = Option<String>, Query),
         ("connection_id" = Option<String>, Query),
         ("limit" = Option<i64>, Query, description = "1..1000, default 100"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),

@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::documents::AnyDocument;
 use crate::domain::Invoice;
 pub use crate::store::{ConnectionRow, ConnectionStatus, JobKind, Provider};
 pub use mapping_aids::{ErpEntry, ErpList, Preview, PreviewInput, PreviewRequest};
@@ -60,18 +61,19 @@ pub(crate) use profile;
 /// An ERP list as read for a mapping page, or why it could not be read.
 pub type Entries = Result<Vec<ErpEntry>, Outcome>;
 
-/// One invoice version to deliver to one connection.
-pub struct SyncRequest<'a> {
+/// One document version to deliver to one connection: an invoice (`D` = [`Invoice`]),
+/// or any other document of the ledger (`D` = [`AnyDocument`]).
+pub struct SyncRequest<'a, D = Invoice> {
     /// Cancelled when the connection is disconnected: an attempt still waiting for the
     /// ERP's limits then sends nothing.
     pub stop: &'a tokio_util::sync::CancellationToken,
     pub connection: &'a ConnectionRow,
     /// The connection's opened (unsealed) secrets.
     pub secrets: &'a serde_json::Value,
-    pub invoice: &'a Invoice,
-    /// The same invoice as its canonical JSON text ([`Invoice::canonical_text`]), as
-    /// stored: webhooks and transforms send it on without rebuilding it.
-    pub invoice_json: &'a str,
+    pub document: &'a D,
+    /// The same document as its canonical JSON text, as stored: webhooks and transforms
+    /// send it on without rebuilding it.
+    pub document_json: &'a str,
     /// The job: one delivery of one version, stable across its retries (a manual
     /// re-sync is a new job).
     pub job_id: &'a str,
@@ -180,7 +182,10 @@ impl Outcome {
         crate::store::LogEntry {
             tenant_id: about.connection.tenant_id.clone(),
             at_ms: about.at_ms,
-            invoice_id: about.job.map(|j| j.invoice_id.to_string()),
+            document: about.job.map(|j| crate::store::DocumentRef {
+                doc_type: j.doc_type,
+                id: j.document_id.to_string(),
+            }),
             connection_id: about.connection.id.clone(),
             provider: about.connection.provider,
             kind: about.kind,
@@ -240,7 +245,8 @@ pub struct Attempted<'a> {
 pub struct JobRef<'a> {
     pub job_id: &'a str,
     pub event_id: &'a str,
-    pub invoice_id: &'a str,
+    pub doc_type: crate::domain::DocumentType,
+    pub document_id: &'a str,
 }
 
 /// A mapping gap: something a document needs that the connection's maps do not give
@@ -316,6 +322,20 @@ pub trait Connector: Send + Sync {
 
     /// Delivers one invoice version.
     async fn sync(&self, request: SyncRequest<'_>) -> Outcome;
+
+    /// Delivers one version of a credit note, payment, refund or customer update: the one
+    /// place a provider learns a new document type. A provider that has not learnt it
+    /// fails the delivery, saying so; a re-sync delivers it once it has.
+    async fn sync_document(&self, request: SyncRequest<'_, AnyDocument>) -> Outcome {
+        Outcome::permanent(
+            None,
+            format!(
+                "{} connections do not take {}s yet; nothing was sent",
+                self.provider().label(),
+                request.document.doc_type().noun()
+            ),
+        )
+    }
 
     /// The read-only (or `test` event) check run when a connection is created or changed.
     async fn test(&self, connection: &ConnectionRow, secrets: &serde_json::Value) -> Outcome;

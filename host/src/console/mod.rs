@@ -27,6 +27,7 @@ pub mod api_client;
 pub mod assets;
 pub mod connect;
 pub mod connections;
+pub mod document;
 pub mod invoice;
 pub mod layout;
 pub mod login;
@@ -200,6 +201,8 @@ pub fn router(api: Router, settings: &ConsoleSettings) -> Router {
         .route("/invoices", get(invoice::find))
         .route("/invoices/{id}", get(invoice::page))
         .route("/invoices/{id}/sync", post(invoice::manual_sync))
+        .route("/documents/{kind}/{id}", get(document::page))
+        .route("/documents/{kind}/{id}/sync", post(document::manual_sync))
         .route("/settings", get(settings::page).post(settings::save))
         .route(
             "/transforms",

@@ -26,6 +26,9 @@ pub struct Filters {
     pub to: String,
     pub status: String,
     pub invoice_id: String,
+    /// `invoice`, `credit_note`, `payment`, `refund` or `customer`; empty for any.
+    pub document_type: String,
+    pub document_id: String,
     pub connection_id: String,
 }
 
@@ -37,7 +40,18 @@ impl Filters {
             to: get("to"),
             status: get("status"),
             invoice_id: get("invoice_id"),
+            document_type: get("document_type"),
+            document_id: get("document_id"),
             connection_id: get("connection_id"),
+        }
+    }
+
+    /// Only this document's entries (a document page's timeline).
+    pub fn document(doc_type: &str, id: &str) -> Self {
+        Filters {
+            document_type: doc_type.to_string(),
+            document_id: id.to_string(),
+            ..Filters::default()
         }
     }
 
@@ -56,13 +70,15 @@ impl Filters {
             ("to", &self.to),
             ("status", &self.status),
             ("invoice_id", &self.invoice_id),
+            ("document_type", &self.document_type),
+            ("document_id", &self.document_id),
             ("connection_id", &self.connection_id),
         ]
     }
 
     /// The API's query: a day `from` starts at 00:00 UTC, a day `to` includes that day.
     /// Anything not a plain date goes to the API as typed, for its own error words.
-    fn api_query(&self, extra: &[(&str, &str)]) -> String {
+    pub(super) fn api_query(&self, extra: &[(&str, &str)]) -> String {
         let day = |v: &str, next: bool| {
             chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
                 .ok()
@@ -77,6 +93,8 @@ impl Filters {
             ("to", &to),
             ("status", &self.status),
             ("invoice_id", &self.invoice_id),
+            ("document_type", &self.document_type),
+            ("document_id", &self.document_id),
             ("connection_id", &self.connection_id),
         ];
         pairs.extend_from_slice(extra);
@@ -106,9 +124,19 @@ fn entry_id(v: &Value) -> i64 {
     text(v, "id").parse().unwrap_or(0)
 }
 
+/// The console page of a document: `/invoices/{id}`, or `/documents/{path}/{id}` for
+/// the other types.
+pub fn document_link(doc_type: &str, id: &str) -> String {
+    match crate::domain::DocumentType::from_code(doc_type) {
+        Some(crate::domain::DocumentType::Invoice) | None => api_client::path(&["invoices", id]),
+        Some(t) => api_client::path(&["documents", crate::documents::api_path(t), id]),
+    }
+}
+
 /// One table row.
 fn row(entry: &Value, connections: &[Value]) -> Markup {
-    let invoice = text(entry, "invoice_id");
+    let doc_type = text(entry, "document_type");
+    let document = text(entry, "document_id");
     let connection = text(entry, "connection_id");
     let error = entry["error"].as_str();
     let record = entry["erp_record_id"].as_str();
@@ -116,9 +144,10 @@ fn row(entry: &Value, connections: &[Value]) -> Markup {
     html! {
         tr data-id=(text(entry, "id")) {
             td data-label="Time" { (layout::time(text(entry, "at"))) }
-            td data-label="Invoice" {
-                @if invoice.is_empty() { "—" } @else {
-                    a href=(api_client::path(&["invoices", invoice])) { (invoice) }
+            td data-label="Document" {
+                @if document.is_empty() { "—" } @else {
+                    a href=(document_link(doc_type, document)) { (document) }
+                    @if doc_type != "invoice" { " " span.muted { "(" (doc_type.replace('_', " ")) ")" } }
                 }
             }
             td data-label="Connection" {
@@ -163,7 +192,7 @@ pub fn table(entries: &[Value], connections: &[Value], poll: Option<&Filters>) -
             table.log {
                 caption.visually-hidden { "Sync attempts, newest first" }
                 thead { tr {
-                    th scope="col" { "Time" } th scope="col" { "Invoice" } th scope="col" { "Connection" }
+                    th scope="col" { "Time" } th scope="col" { "Document" } th scope="col" { "Connection" }
                     th scope="col" { "Attempt" } th scope="col" { "Kind" } th scope="col" { "Status" }
                     th scope="col" { "Response" } th scope="col" { "Duration" } th scope="col" { "Details" }
                 } }
@@ -193,6 +222,15 @@ fn filter_form(f: &Filters, connections: &[Value]) -> Markup {
                 }
             }
             div.field { label for="invoice_id" { "Invoice id" } input #invoice_id type="text" name="invoice_id" value=(f.invoice_id) spellcheck="false"; }
+            div.field {
+                label for="document_type" { "Document type" }
+                select #document_type name="document_type" {
+                    option value="" selected[f.document_type.is_empty()] { "Any" }
+                    @for t in crate::domain::DocumentType::ALL {
+                        option value=(t.as_str()) selected[f.document_type == t.as_str()] { (t.noun()) }
+                    }
+                }
+            }
             div.field {
                 label for="connection_id" { "Connection" }
                 select #connection_id name="connection_id" {

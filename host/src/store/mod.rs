@@ -14,6 +14,7 @@
 //! store into PostgreSQL (`erp-sync migrate-store`).
 
 pub mod kinds;
+mod ledger;
 pub mod migrate;
 pub(crate) mod postgres;
 mod reads;
@@ -25,9 +26,10 @@ use std::path::{Path, PathBuf};
 
 pub use kinds::{ConnectionStatus, JobKind, LogKind, LogStatus, Provider};
 pub use rows::{
-    Claim, Claimed, ClaimedJob, ConnectionRow, ErpRecord, IngestOutcome, InvoiceState,
-    InvoiceVersionInfo, JobNext, LogEntry, LogFilter, LogPage, LogRow, NewConnection, NewTransform,
-    OAuthState, QueuedJob, Settled, SyncStateRow, Tenant, TransformRow, event_type_for,
+    Claim, Claimed, ClaimedJob, ConnectionRow, DocumentRef, DocumentState, ErpRecord,
+    IngestOutcome, JobNext, LinkedDocument, LogEntry, LogFilter, LogPage, LogRow, NewConnection,
+    NewTransform, OAuthState, Prerequisite, QueuedJob, Settled, SyncStateRow, Tenant, TransformRow,
+    VersionInfo,
 };
 pub use shared::{RefreshLock, SharedLimits, SlotLease};
 pub use sqlite::WriteStats;
@@ -50,6 +52,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The document breaks a rule only the stored ledger can check (e.g. the credit notes
+    /// on an invoice exceeding its total): the API answers 422 naming `field`.
+    #[error("{message}")]
+    Refused { field: String, message: String },
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
     #[error("the data dir {path} is in use by another erp-sync process (lock file {lock})")]
@@ -209,6 +215,26 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Gives a leased job back untouched, undoing the attempt count the claim added; used
+    /// when the attempt never started (its connection stopped being active meanwhile).
+    pub async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()> {
+        self.give_back(job, None).await
+    }
+
+    /// Puts a leased job back to wait until `run_at_ms` for a document it applies to,
+    /// with `note` as its last error; the wait is not an attempt, so it is neither
+    /// counted nor logged.
+    pub async fn wait_for_prerequisite(
+        &self,
+        job: &ClaimedJob,
+        run_at_ms: i64,
+        note: &str,
+    ) -> StoreResult<()> {
+        self.give_back(job, Some((run_at_ms, note))).await
+    }
+}
+
 /// Writes the public API of [`Store`] once: each method forwards to the backend's
 /// method of the same name and signature.
 macro_rules! store_api {
@@ -289,18 +315,23 @@ store_api! {
     pub async fn put_erp_record(&self, account: &str, tenant_id: &str, kind: &str, local_id: &str,
         record: &ErpRecord) -> StoreResult<()>;
 
-    // Invoices.
+    // Documents: invoices, credit notes, payments, refunds and customer updates.
 
-    /// Stores a validated invoice and queues one job per routed connection, atomically.
+    /// Stores a validated document and queues one job per routed connection, atomically.
     /// The same content as the current version is a no-op; different content becomes
-    /// the next version.
-    pub async fn ingest_invoice(&self, tenant_id: &str, invoice: &crate::domain::Invoice) -> StoreResult<IngestOutcome>;
+    /// the next version. An ISSUED credit note that would take the credit notes on its
+    /// invoice above the invoice's total is refused ([`StoreError::Refused`]).
+    pub async fn ingest_document(&self, tenant_id: &str, document: crate::documents::AnyDocument) -> StoreResult<IngestOutcome>;
 
-    /// Manual sync: queues the current version of an invoice again, to one connection or
+    /// Manual sync: queues the current version of a document again, to one connection or
     /// to every active connection it routes to. A job still waiting for a retry is run
     /// now instead of being doubled; a redelivery keeps the event id of that version.
-    pub async fn manual_sync(&self, tenant_id: &str, invoice_id: &str,
-        connection_id: Option<&str>) -> StoreResult<Vec<QueuedJob>>;
+    pub async fn manual_sync(
+        &self,
+        tenant_id: &str,
+        document: &DocumentRef,
+        connection_id: Option<&str>,
+    ) -> StoreResult<Vec<QueuedJob>>;
 
     // The queue.
 
@@ -315,9 +346,10 @@ store_api! {
     /// logged all the same), and says whether a later job of its invoice is waiting.
     pub async fn settle_attempt(&self, job: &ClaimedJob, next: JobNext, entry: &LogEntry) -> StoreResult<Settled>;
 
-    /// Gives a leased job back untouched, undoing the attempt count the claim added; used
-    /// when the attempt never started (its connection stopped being active meanwhile).
-    pub async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()>;
+    /// Returns a leased job to the queue without counting its attempt (nothing was sent),
+    /// if its lease still holds; with `wait`, due at that time (unix ms) with that note
+    /// as its last error. See [`Store::release_lease`], [`Store::wait_for_prerequisite`].
+    pub async fn give_back(&self, job: &ClaimedJob, wait: Option<(i64, &str)>) -> StoreResult<()>;
 
     // The sync log.
 

@@ -10,8 +10,9 @@ use sqlx::{FromRow, PgPool, SqlitePool};
 
 use super::rows::{CONNECTION_COLUMNS, RawConnection, TRANSFORM_COLUMNS, one_connection_message};
 use super::{
-    Backend, ConnectionRow, ErpRecord, InvoiceState, InvoiceVersionInfo, LogFilter, LogPage,
-    LogRow, Store, StoreError, StoreResult, SyncStateRow, Tenant, TransformRow, parse_json,
+    Backend, ConnectionRow, DocumentRef, DocumentState, ErpRecord, LinkedDocument, LogFilter,
+    LogPage, LogRow, Prerequisite, Store, StoreError, StoreResult, SyncStateRow, Tenant,
+    TransformRow, VersionInfo, parse_json,
 };
 
 /// A pool of either backend.
@@ -185,45 +186,118 @@ impl Store {
         row(self.reader(), sql, &[account, tenant_id, kind, local_id]).await
     }
 
-    /// An invoice, its versions and its sync state per connection.
-    pub async fn invoice_state(
+    /// A document, its versions and its sync state per connection.
+    pub async fn document_state(
         &self,
         tenant_id: &str,
-        invoice_id: &str,
-    ) -> StoreResult<InvoiceState> {
-        let (r, ids) = (self.reader(), [tenant_id, invoice_id]);
+        document: &DocumentRef,
+    ) -> StoreResult<DocumentState> {
+        let r = self.reader();
+        let ids = [tenant_id, document.doc_type.as_str(), document.id.as_str()];
         let (version, body): (i64, String) = found(
             r,
-            "SELECT i.version, v.body FROM invoices i
-             JOIN invoice_versions v ON v.tenant_id = i.tenant_id AND v.invoice_id = i.id AND v.version = i.version
-             WHERE i.tenant_id = $1 AND i.id = $2",
+            "SELECT d.version, v.body FROM documents d
+             JOIN document_versions v ON v.tenant_id = d.tenant_id AND v.doc_type = d.doc_type
+              AND v.document_id = d.id AND v.version = d.version
+             WHERE d.tenant_id = $1 AND d.doc_type = $2 AND d.id = $3",
             &ids,
-            &format!("invoice {invoice_id}"),
+            &document.to_string(),
         )
         .await?;
-        let versions: Vec<InvoiceVersionInfo> = rows(
+        let versions: Vec<VersionInfo> = rows(
             r,
-            "SELECT version, status, content_hash, received_ms FROM invoice_versions
-             WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY version",
+            "SELECT version, status, content_hash, received_ms FROM document_versions
+             WHERE tenant_id = $1 AND doc_type = $2 AND document_id = $3 ORDER BY version",
             &ids,
         )
         .await?;
-        let sync: Vec<SyncStateRow> = rows(
-            r,
-            "SELECT connection_id, id AS job_id, version, event_id, event_type, state, attempts, last_code,
-                    last_error, updated_ms
-             FROM jobs j WHERE tenant_id = $1 AND invoice_id = $2
-               AND seq = (SELECT MAX(seq) FROM jobs k WHERE k.connection_id = j.connection_id AND k.invoice_id = j.invoice_id)
-             ORDER BY connection_id",
-            &ids,
-        )
-        .await?;
-        Ok(InvoiceState {
-            invoice: parse_json("invoice_versions.body", &body)?,
+        Ok(DocumentState {
+            document: parse_json("document_versions.body", &body)?,
             version,
             versions,
-            sync,
+            sync: self.sync_states(tenant_id, document).await?,
         })
+    }
+
+    /// The latest job of a document to each connection: its sync state there.
+    async fn sync_states(
+        &self,
+        tenant_id: &str,
+        document: &DocumentRef,
+    ) -> StoreResult<Vec<SyncStateRow>> {
+        rows(
+            self.reader(),
+            "SELECT connection_id, id AS job_id, version, event_id, event_type, state, attempts, last_code,
+                    last_error, updated_ms
+             FROM jobs j WHERE tenant_id = $1 AND doc_type = $2 AND document_id = $3
+               AND seq = (SELECT MAX(seq) FROM jobs k WHERE k.connection_id = j.connection_id
+                          AND k.document_id = j.document_id AND k.doc_type = j.doc_type)
+             ORDER BY connection_id",
+            &[tenant_id, document.doc_type.as_str(), document.id.as_str()],
+        )
+        .await
+    }
+
+    /// The documents that apply to `target` (the credit notes, payments and refunds of an
+    /// invoice, the refunds of a credit note), each with its status and sync state.
+    pub async fn documents_applied_to(
+        &self,
+        tenant_id: &str,
+        target: &DocumentRef,
+    ) -> StoreResult<Vec<LinkedDocument>> {
+        let found: Vec<(String, String, Option<String>, String)> = rows(
+            self.reader(),
+            "SELECT l.doc_type, l.document_id, l.amount, d.status
+             FROM document_links l JOIN documents d
+               ON d.tenant_id = l.tenant_id AND d.doc_type = l.doc_type AND d.id = l.document_id
+             WHERE l.tenant_id = $1 AND l.target_type = $2 AND l.target_id = $3
+             ORDER BY l.doc_type, l.document_id",
+            &[tenant_id, target.doc_type.as_str(), target.id.as_str()],
+        )
+        .await?;
+        let mut linked = Vec::with_capacity(found.len());
+        for (doc_type, id, amount, status) in found {
+            let document = DocumentRef {
+                doc_type: super::rows::doc_type_of(&doc_type)?,
+                id,
+            };
+            let sync = self.sync_states(tenant_id, &document).await?;
+            linked.push(LinkedDocument {
+                document,
+                amount,
+                status,
+                sync,
+            });
+        }
+        Ok(linked)
+    }
+
+    /// Where each of `documents` stands on one connection, in order: whether a delivery
+    /// of it succeeded there, FAILED there, or has yet to happen.
+    pub async fn prerequisites(
+        &self,
+        connection_id: &str,
+        documents: &[DocumentRef],
+    ) -> StoreResult<Vec<Prerequisite>> {
+        let mut states = Vec::with_capacity(documents.len());
+        for d in documents {
+            let (synced, latest): (bool, Option<String>) = found(
+                self.reader(),
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE connection_id = $1 AND document_id = $2
+                                  AND doc_type = $3 AND state = 'succeeded'),
+                        (SELECT state FROM jobs WHERE connection_id = $1 AND document_id = $2
+                           AND doc_type = $3 ORDER BY seq DESC LIMIT 1)",
+                &[connection_id, d.id.as_str(), d.doc_type.as_str()],
+                "the prerequisite",
+            )
+            .await?;
+            states.push(match latest.as_deref() {
+                _ if synced => Prerequisite::Synced,
+                Some("failed" | "cancelled") => Prerequisite::Failed,
+                _ => Prerequisite::Waiting,
+            });
+        }
+        Ok(states)
     }
 
     /// Jobs waiting or in flight, per state; backs the queue-depth metric.

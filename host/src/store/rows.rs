@@ -2,6 +2,7 @@
 
 use super::kinds::{ConnectionStatus, JobKind, LogKind, LogStatus, Provider};
 use super::{StoreError, StoreResult, parse_json};
+use crate::domain::DocumentType;
 use crate::domain::ids::{new_id, prefix};
 
 /// A tenant: one billing platform account whose objects are isolated from all others.
@@ -135,16 +136,16 @@ impl IngestOutcome {
     }
 }
 
-/// One stored version of an invoice.
+/// One stored version of a document.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct InvoiceVersionInfo {
+pub struct VersionInfo {
     pub version: i64,
     pub status: String,
     pub content_hash: String,
     pub received_ms: i64,
 }
 
-/// The latest job of an invoice to one connection: its sync state there.
+/// The latest job of a document to one connection: its sync state there.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SyncStateRow {
     pub connection_id: String,
@@ -159,31 +160,78 @@ pub struct SyncStateRow {
     pub updated_ms: i64,
 }
 
-/// An invoice with its history and per-connection sync state.
+/// A document with its history and per-connection sync state.
 #[derive(Debug, Clone)]
-pub struct InvoiceState {
-    pub invoice: serde_json::Value,
+pub struct DocumentState {
+    pub document: serde_json::Value,
     pub version: i64,
-    pub versions: Vec<InvoiceVersionInfo>,
+    pub versions: Vec<VersionInfo>,
     pub sync: Vec<SyncStateRow>,
 }
 
-/// The webhook event type a version is delivered as.
-pub fn event_type_for(version: i64, void: bool) -> &'static str {
-    if void {
-        "invoice.voided"
-    } else if version == 1 {
-        "invoice.finalized"
-    } else {
-        "invoice.updated"
+/// A document that applies to another (a payment of an invoice), with its sync state.
+#[derive(Debug, Clone)]
+pub struct LinkedDocument {
+    pub document: DocumentRef,
+    /// How much of it goes to the target, as stored (decimal text).
+    pub amount: Option<String>,
+    pub status: String,
+    pub sync: Vec<SyncStateRow>,
+}
+
+/// One document of the ledger, by type and id: what a job delivers and a log entry is
+/// about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRef {
+    pub doc_type: DocumentType,
+    pub id: String,
+}
+
+impl DocumentRef {
+    /// The invoice `id`.
+    pub fn invoice(id: impl Into<String>) -> Self {
+        DocumentRef {
+            doc_type: DocumentType::Invoice,
+            id: id.into(),
+        }
     }
+
+    /// The id, when this is an invoice: sync-log entries keep `invoice_id` for invoices.
+    pub fn invoice_id(&self) -> Option<&str> {
+        (self.doc_type == DocumentType::Invoice).then_some(self.id.as_str())
+    }
+}
+
+/// A document type read back from a column, or the corruption it is.
+pub(super) fn doc_type_of(text: &str) -> StoreResult<DocumentType> {
+    DocumentType::from_code(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown document type {text:?}")))
+}
+
+impl std::fmt::Display for DocumentRef {
+    /// E.g. `credit note cn_1`, for messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.doc_type.noun(), self.id)
+    }
+}
+
+/// Where a document another applies to stands on one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prerequisite {
+    /// A delivery of it succeeded there: it has its record.
+    Synced,
+    /// Its latest delivery there FAILED (or was cancelled) and none succeeded.
+    Failed,
+    /// Not delivered there yet: not posted, or its delivery is still pending.
+    Waiting,
 }
 
 /// One delivery to queue: which version goes where, as which event.
 pub(super) struct NewJob<'a> {
     pub(super) tenant_id: &'a str,
     pub(super) connection_id: &'a str,
-    pub(super) invoice_id: &'a str,
+    pub(super) doc_type: DocumentType,
+    pub(super) document_id: &'a str,
     pub(super) version: i64,
     pub(super) event_id: String,
     pub(super) event_type: String,
@@ -191,17 +239,35 @@ pub(super) struct NewJob<'a> {
     pub(super) kind: &'static str,
 }
 
-/// The invoice version an ingest or a manual sync queues jobs of, at `now`.
+/// The document version an ingest or a manual sync queues jobs of, at `now`.
 pub(super) struct Queueing<'a> {
     pub(super) tenant_id: &'a str,
-    pub(super) invoice_id: &'a str,
+    pub(super) doc_type: DocumentType,
+    pub(super) document_id: &'a str,
     pub(super) version: i64,
-    /// Whether this version voids the invoice.
+    /// Whether this version voids the document.
     pub(super) void: bool,
     pub(super) now: i64,
 }
 
 impl<'a> Queueing<'a> {
+    /// Queueing of `version` of the document (`doc_type`, `document_id`) at `now`.
+    pub(super) fn new(
+        tenant_id: &'a str,
+        (doc_type, document_id): (DocumentType, &'a str),
+        (version, void): (i64, bool),
+        now: i64,
+    ) -> Self {
+        Queueing {
+            tenant_id,
+            doc_type,
+            document_id,
+            version,
+            void,
+            now,
+        }
+    }
+
     /// An ingest's delivery to one connection, as a new event.
     pub(super) fn sync(&self, connection_id: &'a str) -> NewJob<'a> {
         self.job(connection_id, None, "sync")
@@ -224,13 +290,14 @@ impl<'a> Queueing<'a> {
         kind: &'static str,
     ) -> NewJob<'a> {
         let (event_id, event_type, event_ms) = event.unwrap_or_else(|| {
-            let event_type = event_type_for(self.version, self.void);
+            let event_type = self.doc_type.event_type(self.version == 1, self.void);
             (new_id(prefix::EVENT), event_type.to_string(), self.now)
         });
         NewJob {
             tenant_id: self.tenant_id,
             connection_id,
-            invoice_id: self.invoice_id,
+            doc_type: self.doc_type,
+            document_id: self.document_id,
             version: self.version,
             event_id,
             event_type,
@@ -258,7 +325,9 @@ pub struct ClaimedJob {
     pub id: String,
     pub tenant_id: String,
     pub connection_id: String,
-    pub invoice_id: String,
+    #[sqlx(try_from = "String")]
+    pub doc_type: DocumentType,
+    pub document_id: String,
     pub version: i64,
     pub event_id: String,
     pub event_type: String,
@@ -273,7 +342,7 @@ pub struct ClaimedJob {
 }
 
 /// When the next claimable job becomes due (unix ms), so the worker can sleep until then:
-/// a pending job not waiting behind an earlier job of its invoice, or a lease running out.
+/// a pending job not waiting behind an earlier job of its document, or a lease running out.
 /// Both backends run it, each with its own spelling of `NOT_EXCLUDED` (the connections the
 /// worker has enough of in flight, which it does not claim from now).
 pub(super) const NEXT_DUE_SQL: &str = "SELECT MIN(t) FROM (
@@ -281,24 +350,25 @@ pub(super) const NEXT_DUE_SQL: &str = "SELECT MIN(t) FROM (
         WHERE j.state = 'pending' AND NOT_EXCLUDED
           AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
           AND NOT EXISTS (SELECT 1 FROM jobs p
-                          WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
-                            AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
+                          WHERE p.connection_id = j.connection_id AND p.document_id = j.document_id
+                            AND p.doc_type = j.doc_type AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
         UNION ALL SELECT MIN(j.lease_until_ms) FROM jobs j
         WHERE j.state = 'leased'
           AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')) s";
 
 /// The columns [`ClaimedJob`] reads, in its order, for a `RETURNING` clause.
-pub(super) const CLAIMED_COLUMNS: &str = "id, tenant_id, connection_id, invoice_id, version, event_id, event_type, \
+pub(super) const CLAIMED_COLUMNS: &str = "id, tenant_id, connection_id, doc_type, document_id, version, event_id, event_type, \
      kind, attempts, lease_token, created_ms, event_ms";
 
 /// A leased job with what its attempt reads, fetched in the claim's transaction so the
-/// worker needs no further reads: the connection, the invoice version's body (`None`
-/// if it is missing, which fails the attempt), and the customer's invoice tweak.
+/// worker needs no further reads: the connection, the document version's body (`None`
+/// if it is missing, which fails the attempt), and, for an invoice, the customer's
+/// invoice tweak.
 #[derive(Debug, Clone)]
 pub struct Claim {
     pub job: ClaimedJob,
     pub connection: ConnectionRow,
-    pub invoice_body: Option<String>,
+    pub body: Option<String>,
     pub tweak: Option<TransformRow>,
 }
 
@@ -354,6 +424,14 @@ impl JobNext {
     }
 }
 
+/// Returns leased job `$4` to `pending` while its lease token is `$5`, without counting
+/// its attempt, due at `$1` and noting `$2` when given, at `$3`. `EXTRA` is where a backend
+/// clears columns of its own.
+pub(super) const GIVE_BACK_SQL: &str = "UPDATE jobs SET state = 'pending', attempts = attempts - 1,
+       lease_token = NULL, lease_until_ms = NULL EXTRA, run_at_ms = COALESCE($1, run_at_ms),
+       last_error = COALESCE($2, last_error), updated_ms = $3
+     WHERE id = $4 AND lease_token = $5";
+
 /// A job stopped without a result of its own (cancelled, or cut by a crash), as the
 /// statement that stopped it returns it.
 #[derive(Clone, sqlx::FromRow)]
@@ -361,7 +439,9 @@ pub(super) struct StoppedJob {
     pub id: String,
     pub tenant_id: String,
     pub connection_id: String,
-    pub invoice_id: String,
+    #[sqlx(try_from = "String")]
+    pub doc_type: DocumentType,
+    pub document_id: String,
     pub event_id: String,
     pub kind: JobKind,
     pub attempts: i64,
@@ -369,7 +449,7 @@ pub(super) struct StoppedJob {
 
 /// The columns [`StoppedJob`] reads, for a `RETURNING` clause.
 pub(super) const STOPPED_COLUMNS: &str =
-    "id, tenant_id, connection_id, invoice_id, event_id, kind, attempts";
+    "id, tenant_id, connection_id, doc_type, document_id, event_id, kind, attempts";
 
 /// Why an attempt cut by a crash has no result; its log entry says so.
 pub(super) const INTERRUPTED: &str =
@@ -388,7 +468,10 @@ impl StoppedJob {
         LogEntry {
             tenant_id: self.tenant_id.clone(),
             at_ms,
-            invoice_id: Some(self.invoice_id.clone()),
+            document: Some(DocumentRef {
+                doc_type: self.doc_type,
+                id: self.document_id.clone(),
+            }),
             connection_id: self.connection_id.clone(),
             provider,
             kind: self.kind.into(),
@@ -410,7 +493,8 @@ impl StoppedJob {
 pub struct LogEntry {
     pub tenant_id: String,
     pub at_ms: i64,
-    pub invoice_id: Option<String>,
+    /// The document the entry is about (none for a test sync).
+    pub document: Option<DocumentRef>,
     pub connection_id: String,
     pub provider: Provider,
     pub kind: LogKind,
@@ -426,12 +510,17 @@ pub struct LogEntry {
     pub guest_logs: Option<String>,
 }
 
-/// The `INSERT` of one sync-log entry, with its 15 placeholders written by `p(n)`.
+/// The number of placeholders of [`insert_log_sql`].
+pub(super) const LOG_VALUES: usize = 17;
+
+/// The `INSERT` of one sync-log entry, with its [`LOG_VALUES`] placeholders written by
+/// `p(n)`.
 pub(super) fn insert_log_sql(p: impl Fn(usize) -> String) -> String {
-    let values: Vec<String> = (1..=15).map(p).collect();
+    let values: Vec<String> = (1..=LOG_VALUES).map(p).collect();
     format!(
         "INSERT INTO sync_log (tenant_id, at_ms, invoice_id, connection_id, provider, kind, job_id, event_id,
-                               attempt, status, response_code, error, erp_record_id, duration_ms, guest_logs)
+                               attempt, status, response_code, error, erp_record_id, duration_ms, guest_logs,
+                               document_type, document_id)
          VALUES ({})",
         values.join(", ")
     )
@@ -443,6 +532,9 @@ pub struct LogRow {
     pub id: i64,
     pub at_ms: i64,
     pub invoice_id: Option<String>,
+    /// The document type's wire name (`credit_note`), as stored.
+    pub document_type: Option<String>,
+    pub document_id: Option<String>,
     pub connection_id: String,
     pub provider: Provider,
     pub kind: LogKind,
@@ -458,7 +550,7 @@ pub struct LogRow {
 }
 
 /// The columns [`LogRow`] reads.
-pub(super) const LOG_COLUMNS: &str = "id, at_ms, invoice_id, connection_id, provider, kind, job_id, event_id, \
+pub(super) const LOG_COLUMNS: &str = "id, at_ms, invoice_id, document_type, document_id, connection_id, provider, kind, job_id, event_id, \
      attempt, status, response_code, error, erp_record_id, duration_ms, guest_logs";
 
 /// Filters of `GET /v1/sync-log`; every field narrows the result.
@@ -468,6 +560,8 @@ pub struct LogFilter {
     pub to_ms: Option<i64>,
     pub status: Option<LogStatus>,
     pub invoice_id: Option<String>,
+    pub document_type: Option<DocumentType>,
+    pub document_id: Option<String>,
     pub connection_id: Option<String>,
     /// Only entries with an id below this one (the cursor of the previous page).
     pub before_id: Option<i64>,
@@ -496,8 +590,16 @@ impl LogFilter {
         if let Some(v) = &self.status {
             q.push(" AND status = ").push_bind(v.as_str());
         }
+        // `invoice_id` is the invoice's document id: both use the same index.
         if let Some(v) = &self.invoice_id {
-            q.push(" AND invoice_id = ").push_bind(v.as_str());
+            q.push(" AND document_type = 'invoice' AND document_id = ")
+                .push_bind(v.as_str());
+        }
+        if let Some(v) = self.document_type {
+            q.push(" AND document_type = ").push_bind(v.as_str());
+        }
+        if let Some(v) = &self.document_id {
+            q.push(" AND document_id = ").push_bind(v.as_str());
         }
         if let Some(v) = &self.connection_id {
             q.push(" AND connection_id = ").push_bind(v.as_str());

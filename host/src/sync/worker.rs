@@ -10,12 +10,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{RetryPolicy, SyncHandle};
-use crate::connectors::{Attempted, Connectors, JobRef, Outcome, OutcomeKind, SyncRequest};
+use crate::connectors::{
+    Attempted, Connector, Connectors, JobRef, Outcome, OutcomeKind, SyncRequest,
+};
+use crate::documents::AnyDocument;
 use crate::domain::Invoice;
 use crate::metrics::Metrics;
 use crate::store::{
-    Claim, ClaimedJob, ConnectionRow, ConnectionStatus, JobNext, Store, TransformRow, format_ms,
-    now_ms,
+    Claim, ClaimedJob, ConnectionRow, ConnectionStatus, DocumentRef, JobNext, Prerequisite, Store,
+    TransformRow, format_ms, now_ms,
 };
 
 /// Tunables of the worker.
@@ -185,13 +188,14 @@ impl Worker {
         }
     }
 
-    /// One attempt of one job: load the invoice, tweak it, deliver it, decide what the
-    /// job does next, and record the attempt.
+    /// One attempt of one job: load the document, check what it applies to has reached
+    /// the connection, tweak it (invoices), deliver it, decide what the job does next,
+    /// and record the attempt.
     async fn attempt(&self, claim: Claim) -> Result<(), crate::store::StoreError> {
         let Claim {
             job,
             connection,
-            invoice_body,
+            body,
             tweak,
         } = claim;
         if connection.status != ConnectionStatus::Active {
@@ -199,17 +203,11 @@ impl Worker {
             return self.store.release_lease(&job).await;
         }
         let started = Instant::now();
-        let (outcome, invoice) = match load(&job, invoice_body.as_deref()) {
+        let stored = body.as_deref().unwrap_or_default();
+        let (outcome, invoice) = match load(&job, body.as_deref()) {
             Err(failed) => (failed, None),
-            Ok(invoice) => {
-                let (tweaked, tweak_logs) = self
-                    .tweaked(
-                        &job,
-                        tweak,
-                        invoice,
-                        invoice_body.as_deref().unwrap_or_default(),
-                    )
-                    .await;
+            Ok(AnyDocument::Invoice(invoice)) => {
+                let (tweaked, tweak_logs) = self.tweaked(&job, tweak, invoice, stored).await;
                 let outcome = match &tweaked {
                     Err(failed) => failed.clone(),
                     Ok((invoice, text)) => self.deliver(&job, &connection, invoice, text).await,
@@ -219,6 +217,14 @@ impl Worker {
                     tweaked.ok().map(|(invoice, _)| invoice),
                 )
             }
+            Ok(document) => match self.prerequisites(&job, &connection, &document).await? {
+                Ready::Go => (
+                    self.deliver(&job, &connection, &document, stored).await,
+                    None,
+                ),
+                Ready::Failed(outcome) => (outcome, None),
+                Ready::Wait => return Ok(()),
+            },
         };
         if outcome.kind == OutcomeKind::Held && connection.status == ConnectionStatus::Active {
             // Held, yet still active (e.g. no organisation chosen): stop claiming its jobs
@@ -240,35 +246,94 @@ impl Worker {
         .await
     }
 
-    /// Sends the (tweaked) invoice through the connection's connector.
-    async fn deliver(
+    /// Whether the documents `document` applies to have reached this connection: go,
+    /// fail at once naming the one that FAILED there, or wait (the job is put back,
+    /// uncounted and unlogged, with a note saying what it waits for).
+    async fn prerequisites(
         &self,
         job: &ClaimedJob,
         connection: &ConnectionRow,
-        invoice: &Invoice,
-        invoice_json: &str,
+        document: &AnyDocument,
+    ) -> Result<Ready, crate::store::StoreError> {
+        let needed: Vec<DocumentRef> = document
+            .applies_to()
+            .into_iter()
+            .map(|l| DocumentRef {
+                doc_type: l.doc_type,
+                id: l.id,
+            })
+            .collect();
+        if needed.is_empty() {
+            return Ok(Ready::Go);
+        }
+        let states = self.store.prerequisites(&connection.id, &needed).await?;
+        let noun = job.doc_type.noun();
+        if let Some((failed, _)) = needed
+            .iter()
+            .zip(&states)
+            .find(|(_, s)| **s == Prerequisite::Failed)
+        {
+            return Ok(Ready::Failed(Outcome::permanent(
+                None,
+                format!(
+                    "not sent: {failed} FAILED on this connection, and this {noun} applies to it; \
+                     re-sync {failed} (POST /v1/{}/{}/sync), then this {noun}",
+                    crate::documents::api_path(failed.doc_type),
+                    failed.id
+                ),
+            )));
+        }
+        let waiting: Vec<String> = needed
+            .iter()
+            .zip(&states)
+            .filter(|(_, s)| **s == Prerequisite::Waiting)
+            .map(|(d, _)| d.to_string())
+            .collect();
+        if waiting.is_empty() {
+            return Ok(Ready::Go);
+        }
+        // Back off with the job's age: a payment posted just after its invoice looks
+        // again within a second; one whose invoice never came, once a minute.
+        let age = (now_ms() - job.created_ms).max(0);
+        let at = now_ms() + (age / 4).clamp(200, 60_000);
+        let note = format!(
+            "waiting: {} must reach this connection first; looks again at {}",
+            waiting.join(", "),
+            format_ms(at)
+        );
+        self.store.wait_for_prerequisite(job, at, &note).await?;
+        self.handle.wake();
+        Ok(Ready::Wait)
+    }
+
+    /// Sends the (tweaked) invoice, or any other document, through the connection's
+    /// connector.
+    async fn deliver<D: Delivered>(
+        &self,
+        job: &ClaimedJob,
+        connection: &ConnectionRow,
+        document: &D,
+        document_json: &str,
     ) -> Outcome {
         let secrets = match self.secrets.open(connection) {
             Ok(s) => s,
             Err(detail) => return Outcome::permanent(None, detail),
         };
         let stop = self.connectors.stops.token(&connection.id);
-        self.connectors
-            .get(connection.provider)
-            .sync(SyncRequest {
-                stop: &stop,
-                connection,
-                secrets: &secrets,
-                invoice,
-                invoice_json,
-                job_id: &job.id,
-                event_id: &job.event_id,
-                kind: job.kind,
-                event_type: &job.event_type,
-                event_created_ms: job.event_ms,
-                attempt: job.attempts,
-            })
-            .await
+        let request = SyncRequest {
+            stop: &stop,
+            connection,
+            secrets: &secrets,
+            document,
+            document_json,
+            job_id: &job.id,
+            event_id: &job.event_id,
+            kind: job.kind,
+            event_type: &job.event_type,
+            event_created_ms: job.event_ms,
+            attempt: job.attempts,
+        };
+        D::send(self.connectors.get(connection.provider), request).await
     }
 
     /// What the job does after this outcome, and the note the log entry ends with.
@@ -344,7 +409,8 @@ impl Worker {
             job: Some(JobRef {
                 job_id: &job.id,
                 event_id: &job.event_id,
-                invoice_id: &job.invoice_id,
+                doc_type: job.doc_type,
+                document_id: &job.document_id,
             }),
             attempt: job.attempts,
             at_ms: now,
@@ -432,22 +498,55 @@ impl Worker {
     }
 }
 
-/// The stored invoice version of the job, parsed.
-fn load(job: &ClaimedJob, body: Option<&str>) -> Result<Invoice, Outcome> {
+/// What the worker decided about a document's prerequisites.
+enum Ready {
+    Go,
+    Failed(Outcome),
+    /// Put back to wait; nothing to record.
+    Wait,
+}
+
+/// A connector's delivery in progress, as `async_trait` methods return it.
+type Sending<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>>;
+
+/// A document the worker can hand to a connector: invoices go to [`Connector::sync`],
+/// every other document to [`Connector::sync_document`].
+///
+/// [`Connector::sync`]: crate::connectors::Connector::sync
+/// [`Connector::sync_document`]: crate::connectors::Connector::sync_document
+trait Delivered: Sync + Sized {
+    fn send<'a>(to: &'a dyn Connector, request: SyncRequest<'a, Self>) -> Sending<'a>;
+}
+
+impl Delivered for Invoice {
+    fn send<'a>(to: &'a dyn Connector, request: SyncRequest<'a, Self>) -> Sending<'a> {
+        to.sync(request)
+    }
+}
+
+impl Delivered for AnyDocument {
+    fn send<'a>(to: &'a dyn Connector, request: SyncRequest<'a, Self>) -> Sending<'a> {
+        to.sync_document(request)
+    }
+}
+
+/// The stored document version of the job, parsed.
+fn load(job: &ClaimedJob, body: Option<&str>) -> Result<AnyDocument, Outcome> {
+    let noun = job.doc_type.noun();
     let body = body.ok_or_else(|| {
         Outcome::permanent(
             None,
             format!(
-                "the stored invoice could not be loaded: invoice {} version {} not found",
-                job.invoice_id, job.version
+                "the stored {noun} could not be loaded: {noun} {} version {} not found",
+                job.document_id, job.version
             ),
         )
     })?;
-    serde_json::from_str(body).map_err(|e| {
+    AnyDocument::load(job.doc_type, body).map_err(|e| {
         Outcome::permanent(
             None,
             format!(
-                "the stored invoice could not be loaded: corrupt stored JSON in invoice_versions.body: {e}"
+                "the stored {noun} could not be loaded: corrupt stored JSON in document_versions.body: {e}"
             ),
         )
     })

@@ -4,6 +4,7 @@
 
 mod browser;
 mod http;
+mod ledger;
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};

@@ -454,7 +454,7 @@ impl NetSuiteConnector {
 
     async fn sync_invoice(&self, req: &SyncRequest<'_>) -> Result<Outcome, Outcome> {
         let session = self.session(req.connection, req.secrets, req.stop.clone())?;
-        let invoice = req.invoice;
+        let invoice = req.document;
         if invoice.is_void() {
             return self.void(&session, req).await;
         }
@@ -490,7 +490,7 @@ impl NetSuiteConnector {
 
     /// Credits the invoice in full with a credit memo (see the module docs), once.
     async fn void(&self, session: &Session, req: &SyncRequest<'_>) -> Result<Outcome, Outcome> {
-        let invoice = req.invoice;
+        let invoice = req.document;
         let invoice_id = match self.remembered(session, "invoice", &invoice.id).await? {
             Some(r) => r.remote_id,
             None => {

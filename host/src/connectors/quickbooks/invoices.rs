@@ -47,7 +47,7 @@ impl QuickBooksConnector {
         let tenant = &req.connection.tenant_id;
         if let Some(r) = self
             .store
-            .erp_record(session.account(), tenant, "invoice", &req.invoice.id)
+            .erp_record(session.account(), tenant, "invoice", &req.document.id)
             .await
             .map_err(Outcome::from)?
         {
@@ -59,11 +59,11 @@ impl QuickBooksConnector {
             return Ok(None);
         }
         match self
-            .query_one(session, "Invoice", "DocNumber", &req.invoice.number)
+            .query_one(session, "Invoice", "DocNumber", &req.document.number)
             .await?
         {
             Some(found) => Ok(Some(
-                self.remember(session, tenant, &req.invoice.id, &found)
+                self.remember(session, tenant, &req.document.id, &found)
                     .await?,
             )),
             None => Ok(None),
@@ -128,7 +128,7 @@ impl QuickBooksConnector {
             .await?;
         let tenant = req.connection.tenant_id.clone();
         let existing = self.existing(&mut session, req).await?;
-        if req.invoice.is_void() {
+        if req.document.is_void() {
             let Some(record) = existing else {
                 return Ok(Outcome {
                     detail: Some("the invoice was never in QuickBooks; nothing to void".into()),
@@ -145,7 +145,7 @@ impl QuickBooksConnector {
                     Some("void"),
                 )
                 .await?;
-            self.remember(&session, &tenant, &req.invoice.id, &answer["Invoice"])
+            self.remember(&session, &tenant, &req.document.id, &answer["Invoice"])
                 .await?;
             return Ok(Outcome::success(Some(200), Some(id)));
         }
@@ -153,19 +153,20 @@ impl QuickBooksConnector {
         let items = self.item_rules(&mut session).await?;
         let tax_codes = TaxCodes::from_config(&req.connection.config);
         // A gap fails the delivery before anything is written.
-        let gaps = mapping::invoice_body(req.invoice, "", &items, &tax_codes, &company).gaps;
+        let gaps = mapping::invoice_body(req.document, "", &items, &tax_codes, &company).gaps;
         if !gaps.is_empty() {
             return Err(Gap::failure("QuickBooks", &gaps));
         }
         let customer = self
             .customer(
                 &mut session,
-                &req.invoice.customer,
-                &req.invoice.currency,
+                &req.document.customer,
+                &req.document.currency,
                 &company,
             )
             .await?;
-        let body = mapping::invoice_body(req.invoice, &customer, &items, &tax_codes, &company).body;
+        let body =
+            mapping::invoice_body(req.document, &customer, &items, &tax_codes, &company).body;
         let answer = match existing {
             Some(record) => {
                 self.write_with_token(&mut session, req, record, &body, None)
@@ -186,7 +187,7 @@ impl QuickBooksConnector {
             }
         };
         let record = self
-            .remember(&session, &tenant, &req.invoice.id, &answer["Invoice"])
+            .remember(&session, &tenant, &req.document.id, &answer["Invoice"])
             .await?;
         Ok(Outcome::success(Some(200), Some(record.remote_id)))
     }

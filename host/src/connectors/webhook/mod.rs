@@ -20,6 +20,7 @@ use super::{
     egress, profile,
 };
 use crate::crypto::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::documents::AnyDocument;
 use crate::domain::ids::{new_id, prefix};
 use crate::store::ConnectionRow;
 
@@ -276,8 +277,25 @@ impl Connector for WebhookConnector {
             event_type: req.event_type,
             created_ms: req.event_created_ms,
         };
-        self.send(req.connection, req.secrets, event, req.invoice_json)
+        self.send(req.connection, req.secrets, event, req.document_json)
             .await
+    }
+
+    /// Every other document goes in the default envelope, whatever template or transform
+    /// the connection has: those shape invoices (`docs/architecture.md`, "Documents
+    /// beyond invoices on a webhook").
+    async fn sync_document(&self, req: SyncRequest<'_, AnyDocument>) -> Outcome {
+        let parsed = match self.parsed(req.connection) {
+            Ok(p) => p,
+            Err(outcome) => return outcome,
+        };
+        let event = payload::Event {
+            id: req.event_id,
+            event_type: req.event_type,
+            created_ms: req.event_created_ms,
+        };
+        let body = payload::envelope(&event, req.document_json);
+        self.post(&parsed, req.secrets, req.event_id, body).await
     }
 
     /// A signed `test` event. With a template or transform, the body is what they make of

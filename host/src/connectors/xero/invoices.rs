@@ -66,12 +66,12 @@ impl XeroConnector {
             .fresh_session(&req.connection.id, req.stop.clone())
             .await?;
         let existing = self.existing(&mut session, req).await?;
-        if req.invoice.is_void() {
+        if req.document.is_void() {
             return self.void(&mut session, req, existing).await;
         }
-        let contact = self.contact(&mut session, &req.invoice.customer).await?;
+        let contact = self.contact(&mut session, &req.document.customer).await?;
         let rules = LineRules::from_config(&req.connection.config);
-        let mut element = mapping::invoice_element(req.invoice, &contact, &rules);
+        let mut element = mapping::invoice_element(req.document, &contact, &rules);
         let answer = match &existing {
             Some(record) => {
                 element["InvoiceID"] = json!(record.remote_id);
@@ -90,13 +90,13 @@ impl XeroConnector {
                 let new = NewInvoice {
                     element,
                     job_id: req.job_id.to_string(),
-                    number: req.invoice.number.clone(),
+                    number: req.document.number.clone(),
                 };
                 self.create(&mut session, new).await?
             }
         };
         Self::element_ok(&answer)?;
-        let record = self.remember(&session, &req.invoice.id, &answer).await?;
+        let record = self.remember(&session, &req.document.id, &answer).await?;
         Ok(Outcome::success(Some(200), Some(record.remote_id)))
     }
 
@@ -113,7 +113,7 @@ impl XeroConnector {
                 session.account(),
                 &req.connection.tenant_id,
                 "invoice",
-                &req.invoice.id,
+                &req.document.id,
             )
             .await
             .map_err(Outcome::from)?
@@ -130,14 +130,14 @@ impl XeroConnector {
             .invoice_checks
             .submit(
                 &connection_id,
-                req.invoice.number.clone(),
+                req.document.number.clone(),
                 async || Ok(()),
                 async |(), numbers: Vec<String>| self.find_by_numbers(session, &numbers).await,
             )
             .await?;
         match found {
             Some(element) => Ok(Some(
-                self.remember(session, &req.invoice.id, &element).await?,
+                self.remember(session, &req.document.id, &element).await?,
             )),
             None => Ok(None),
         }
@@ -289,7 +289,7 @@ impl XeroConnector {
             .await?;
         let element = answer["Invoices"].get(0).cloned().unwrap_or(Value::Null);
         Self::element_ok(&element)?;
-        self.remember(session, &req.invoice.id, &element).await?;
+        self.remember(session, &req.document.id, &element).await?;
         Ok(Outcome::success(Some(200), Some(record.remote_id)))
     }
 

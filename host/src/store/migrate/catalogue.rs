@@ -90,10 +90,11 @@ pub(super) const TABLES: &[Table] = &[
         ],
     ),
     Table::new(
-        "invoices",
-        &["tenant_id", "id"],
+        "documents",
+        &["tenant_id", "doc_type", "id"],
         &[
             t("tenant_id"),
+            t("doc_type"),
             t("id"),
             i("version"),
             t("content_hash"),
@@ -103,16 +104,35 @@ pub(super) const TABLES: &[Table] = &[
         ],
     ),
     Table::new(
-        "invoice_versions",
-        &["tenant_id", "invoice_id", "version"],
+        "document_versions",
+        &["tenant_id", "doc_type", "document_id", "version"],
         &[
             t("tenant_id"),
-            t("invoice_id"),
+            t("doc_type"),
+            t("document_id"),
             i("version"),
             t("content_hash"),
             t("status"),
             t("body"),
             i("received_ms"),
+        ],
+    ),
+    Table::new(
+        "document_links",
+        &[
+            "tenant_id",
+            "target_type",
+            "target_id",
+            "doc_type",
+            "document_id",
+        ],
+        &[
+            t("tenant_id"),
+            t("target_type"),
+            t("target_id"),
+            t("doc_type"),
+            t("document_id"),
+            t("amount"),
         ],
     ),
     Table::new(
@@ -123,7 +143,7 @@ pub(super) const TABLES: &[Table] = &[
             t("id"),
             t("tenant_id"),
             t("connection_id"),
-            t("invoice_id"),
+            t("document_id"),
             i("version"),
             t("event_id"),
             t("event_type"),
@@ -138,6 +158,7 @@ pub(super) const TABLES: &[Table] = &[
             i("last_code"),
             i("created_ms"),
             i("updated_ms"),
+            t("doc_type"),
         ],
     )
     .with_also_match(&["id"])
@@ -162,6 +183,8 @@ pub(super) const TABLES: &[Table] = &[
             t("erp_record_id"),
             i("duration_ms"),
             t("guest_logs"),
+            t("document_type"),
+            t("document_id"),
         ],
     )
     .with_also_match(&["tenant_id", "at_ms", "connection_id", "attempt"])
@@ -427,8 +450,8 @@ mod tests {
             "SELECT seq, id FROM jobs WHERE (seq) > (?) ORDER BY seq LIMIT ?"
         );
         assert_eq!(
-            Table::named("invoice_versions").keyset_sql("body", false),
-            "SELECT body FROM invoice_versions ORDER BY tenant_id, invoice_id, version LIMIT ?"
+            Table::named("document_versions").keyset_sql("body", false),
+            "SELECT body FROM document_versions ORDER BY tenant_id, doc_type, document_id, version LIMIT ?"
         );
     }
 }

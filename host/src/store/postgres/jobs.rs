@@ -2,8 +2,8 @@
 //!
 //! A claim locks due jobs with `FOR UPDATE SKIP LOCKED`: hosts claiming at once each
 //! get different jobs and none waits for another. A job is claimable while no earlier
-//! job of the same (connection, invoice) is open, which every host reads from committed
-//! rows, so the versions of one invoice reach each connection in order across hosts.
+//! job of the same (connection, document) is open, which every host reads from committed
+//! rows, so the versions of one document reach each connection in order across hosts.
 //! Each lease carries a fresh fencing token and the claiming host's id; settling only
 //! applies while the token still matches (see [`super::hosts`] for dead hosts).
 
@@ -14,15 +14,15 @@ use super::PgStore;
 use super::sync_log::{self, bind_entry};
 use crate::store::kinds::Provider;
 use crate::store::rows::{
-    CLAIMED_COLUMNS, CONNECTION_COLUMNS, NEXT_DUE_SQL, RawConnection, STOPPED_COLUMNS, StoppedJob,
-    TRANSFORM_COLUMNS, insert_log_sql,
+    CLAIMED_COLUMNS, CONNECTION_COLUMNS, GIVE_BACK_SQL, NEXT_DUE_SQL, RawConnection,
+    STOPPED_COLUMNS, StoppedJob, TRANSFORM_COLUMNS, insert_log_sql,
 };
 use crate::store::{
     Claim, Claimed, ClaimedJob, ConnectionRow, JobNext, LogEntry, Settled, StoreResult,
     TransformRow, now_ms,
 };
 
-/// A claimed job with its invoice body, from the claim statement.
+/// A claimed job with its document body, from the claim statement.
 #[derive(sqlx::FromRow)]
 struct ClaimRow {
     #[sqlx(flatten)]
@@ -96,8 +96,8 @@ WITH expired AS (
     WHERE j.state = 'pending' AND j.run_at_ms <= $3 AND NOT (j.connection_id = ANY($6))
       AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
       AND NOT EXISTS (SELECT 1 FROM jobs p
-                      WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
-                        AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
+                      WHERE p.connection_id = j.connection_id AND p.document_id = j.document_id
+                        AND p.doc_type = j.doc_type AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
     ORDER BY j.run_at_ms, j.seq
     LIMIT $4
     FOR UPDATE OF j SKIP LOCKED
@@ -111,18 +111,19 @@ WITH expired AS (
 )
 SELECT l.*, v.body
 FROM leased l
-LEFT JOIN invoice_versions v
-       ON v.tenant_id = l.tenant_id AND v.invoice_id = l.invoice_id AND v.version = l.version";
+LEFT JOIN document_versions v
+       ON v.tenant_id = l.tenant_id AND v.doc_type = l.doc_type AND v.document_id = l.document_id
+      AND v.version = l.version";
 
-/// Settling an attempt: its sync-log entry (`$1`–`$15`) and the job's next state
-/// (`$16`–`$21`), applied only while the lease's fencing token (`$21`) holds.
+/// Settling an attempt: its sync-log entry (`$1`–`$17`) and the job's next state
+/// (`$18`–`$23`), applied only while the lease's fencing token (`$23`) holds.
 static SETTLE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH logged AS ({})
-         UPDATE jobs SET state = $16, run_at_ms = COALESCE($17, run_at_ms), lease_token = NULL,
-                         lease_until_ms = NULL, lease_host = NULL, attempts = attempts - $18,
-                         last_error = $12, last_code = $11, updated_ms = $19
-          WHERE id = $20 AND lease_token = $21
+         UPDATE jobs SET state = $18, run_at_ms = COALESCE($19, run_at_ms), lease_token = NULL,
+                         lease_until_ms = NULL, lease_host = NULL, attempts = attempts - $20,
+                         last_error = $12, last_code = $11, updated_ms = $21
+          WHERE id = $22 AND lease_token = $23
          RETURNING seq",
         insert_log_sql(|n| format!("${n}"))
     )
@@ -201,10 +202,14 @@ impl PgStore {
         .into_iter()
         .map(|raw| ConnectionRow::try_from(raw).map(|c| (c.id.clone(), c)))
         .collect::<StoreResult<_>>()?;
-        // Each body is parsed once, for its customer; then one query finds the tweaks.
+        // Each invoice body is parsed once, for its customer; then one query finds the
+        // tweaks (which reshape invoices only).
         let customers: Vec<Option<String>> = rows
             .iter()
-            .map(|r| r.body.as_deref().and_then(customer_of))
+            .map(|r| {
+                let invoice = r.job.doc_type == crate::domain::DocumentType::Invoice;
+                r.body.as_deref().filter(|_| invoice).and_then(customer_of)
+            })
             .collect();
         let (tenants, named): (Vec<String>, Vec<String>) = rows
             .iter()
@@ -238,7 +243,7 @@ impl PgStore {
             claims.push(Claim {
                 job: row.job,
                 connection,
-                invoice_body: row.body,
+                body: row.body,
                 tweak,
             });
         }
@@ -249,7 +254,7 @@ impl PgStore {
     }
 
     /// Records an attempt and moves its job on, if the lease (its fencing token) still
-    /// holds; the entry is logged all the same. Says whether a later job of its invoice
+    /// holds; the entry is logged all the same. Says whether a later job of its document
     /// is waiting.
     pub(crate) async fn settle_attempt(
         &self,
@@ -282,10 +287,12 @@ impl PgStore {
         // have come (and found this job still leased) before the commit.
         let unblocked = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM jobs
-                            WHERE connection_id = $1 AND invoice_id = $2 AND seq > $3 AND state = 'pending')",
+                            WHERE connection_id = $1 AND document_id = $2 AND doc_type = $3
+                              AND seq > $4 AND state = 'pending')",
         )
         .bind(&job.connection_id)
-        .bind(&job.invoice_id)
+        .bind(&job.document_id)
+        .bind(job.doc_type.as_str())
         .bind(seq)
         .fetch_one(&self.pool)
         .await?;
@@ -295,17 +302,24 @@ impl PgStore {
         })
     }
 
-    pub(crate) async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_token = NULL,
-                             lease_until_ms = NULL, lease_host = NULL, updated_ms = $1
-             WHERE id = $2 AND lease_token = $3",
-        )
-        .bind(now_ms())
-        .bind(&job.id)
-        .bind(&job.lease_token)
-        .execute(&self.pool)
-        .await?;
+    /// Returns a leased job to `pending` without counting its attempt, if its lease still
+    /// holds; with `wait`, due then and with that note.
+    pub(crate) async fn give_back(
+        &self,
+        job: &ClaimedJob,
+        wait: Option<(i64, &str)>,
+    ) -> StoreResult<()> {
+        let (run_at_ms, note) = wait.unzip();
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| GIVE_BACK_SQL.replace("EXTRA", ", lease_host = NULL"));
+        sqlx::query(&SQL)
+            .bind(run_at_ms)
+            .bind(note)
+            .bind(now_ms())
+            .bind(&job.id)
+            .bind(&job.lease_token)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

@@ -14,9 +14,9 @@
 //! - **ERP limits and token refreshes** are shared through the database ([`limits`]).
 
 mod connections;
+mod documents;
 mod erp;
 pub mod hosts;
-mod invoices;
 mod jobs;
 pub mod limits;
 mod sync_log;

@@ -14,7 +14,7 @@ use crate::store::{LogEntry, StoreResult};
 /// The sync-log `INSERT` with PostgreSQL's placeholders.
 static INSERT_LOG: LazyLock<String> = LazyLock::new(|| insert_log_sql(|n| format!("${n}")));
 
-/// Binds `entry` to the 15 placeholders of [`insert_log_sql`]'s `INSERT`, in order.
+/// Binds `entry` to the 17 placeholders of [`insert_log_sql`]'s `INSERT`, in order.
 pub(super) fn bind_entry<'q>(
     query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     entry: &'q LogEntry,
@@ -22,7 +22,7 @@ pub(super) fn bind_entry<'q>(
     query
         .bind(&entry.tenant_id)
         .bind(entry.at_ms)
-        .bind(&entry.invoice_id)
+        .bind(entry.document.as_ref().and_then(|d| d.invoice_id()))
         .bind(&entry.connection_id)
         .bind(entry.provider)
         .bind(entry.kind)
@@ -35,6 +35,8 @@ pub(super) fn bind_entry<'q>(
         .bind(&entry.erp_record_id)
         .bind(entry.duration_ms)
         .bind(&entry.guest_logs)
+        .bind(entry.document.as_ref().map(|d| d.doc_type.as_str()))
+        .bind(entry.document.as_ref().map(|d| d.id.as_str()))
 }
 
 /// Appends `entry` within the caller's transaction.

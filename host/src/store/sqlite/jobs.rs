@@ -5,8 +5,8 @@
 //! worker that lost its lease (the job was cancelled, or re-claimed after the lease ran
 //! out) cannot overwrite newer state; its attempt is still logged, because it happened.
 //!
-//! A job is claimable while no earlier job of the same (connection, invoice) is open, so
-//! the versions of one invoice reach each connection in order while different invoices
+//! A job is claimable while no earlier job of the same (connection, document) is open, so
+//! the versions of one document reach each connection in order while different documents
 //! run in parallel.
 
 use std::collections::HashMap;
@@ -16,26 +16,36 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::connections::read_connection;
 use super::transforms::{has_tweaks, read_invoice_tweak};
 use super::{SqliteStore, from_row};
+use crate::domain::{Document, DocumentType};
 use crate::store::kinds::Provider;
 use crate::store::rows::{
-    CLAIMED_COLUMNS, INTERRUPTED, INTERRUPTED_LAST_ERROR, NEXT_DUE_SQL, STOPPED_COLUMNS, StoppedJob,
+    CLAIMED_COLUMNS, GIVE_BACK_SQL, INTERRUPTED, INTERRUPTED_LAST_ERROR, NEXT_DUE_SQL,
+    STOPPED_COLUMNS, StoppedJob,
 };
 use crate::store::{
     Claim, Claimed, ClaimedJob, ConnectionRow, JobNext, LogEntry, Settled, StoreResult, now_ms,
 };
 
+/// Reads a document type column.
+fn doc_type_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DocumentType> {
+    let text: String = r.get(i)?;
+    DocumentType::try_from(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    })
+}
+
 /// Reads the columns [`CLAIMED_COLUMNS`] names, in that order.
 fn claimed_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClaimedJob> {
     Ok(from_row!(r => ClaimedJob {
-        id, tenant_id, connection_id, invoice_id, version, event_id, event_type, kind,
-        attempts, lease_token, created_ms, event_ms,
+        id, tenant_id, connection_id, doc_type as doc_type_at, document_id, version, event_id,
+        event_type, kind, attempts, lease_token, created_ms, event_ms,
     }))
 }
 
 /// Reads the columns [`STOPPED_COLUMNS`] names, in that order.
 fn stopped_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoppedJob> {
     Ok(from_row!(r => StoppedJob {
-        id, tenant_id, connection_id, invoice_id, event_id, kind, attempts,
+        id, tenant_id, connection_id, doc_type as doc_type_at, document_id, event_id, kind, attempts,
     }))
 }
 
@@ -61,20 +71,18 @@ pub(super) fn cancel_open_jobs(
     Ok(cancelled.len() as u64)
 }
 
-/// Whether a later job of the same (connection, invoice) than `job_id` is pending.
-fn later_job_waits(
-    db: &Connection,
-    connection_id: &str,
-    invoice_id: &str,
-    job_id: &str,
-) -> StoreResult<bool> {
+/// Whether a later job of the same (connection, document) as `job` is pending.
+fn later_job_waits(db: &Connection, job: &ClaimedJob) -> StoreResult<bool> {
     Ok(db
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM jobs
-                            WHERE connection_id = ?1 AND invoice_id = ?2 AND state = 'pending'
-                              AND seq > (SELECT seq FROM jobs WHERE id = ?3))",
+                            WHERE connection_id = ?1 AND document_id = ?2 AND doc_type = ?3 AND state = 'pending'
+                              AND seq > (SELECT seq FROM jobs WHERE id = ?4))",
         )?
-        .query_row(params![connection_id, invoice_id, job_id], |r| r.get(0))?)
+        .query_row(
+            params![job.connection_id, job.document_id, job.doc_type.as_str(), job.id],
+            |r| r.get(0),
+        )?)
 }
 
 /// The connections a claim skips, as a JSON array (`?N`, NULL for none).
@@ -124,8 +132,9 @@ impl SqliteStore {
                             WHERE j.state = 'pending' AND j.run_at_ms <= ?3 AND {excluded}
                               AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
                               AND NOT EXISTS (SELECT 1 FROM jobs p
-                                              WHERE p.connection_id = j.connection_id AND p.invoice_id = j.invoice_id
-                                                AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
+                                              WHERE p.connection_id = j.connection_id AND p.document_id = j.document_id
+                                                AND p.doc_type = j.doc_type AND p.seq < j.seq
+                                                AND p.state IN ('pending', 'leased'))
                             ORDER BY j.run_at_ms, j.seq LIMIT ?4)
                         LIMIT ?4)
                      RETURNING {CLAIMED_COLUMNS}",
@@ -151,11 +160,15 @@ impl SqliteStore {
                         c
                     }
                 };
-                let invoice_body: Option<String> = db
+                let body: Option<String> = db
                     .prepare_cached(
-                        "SELECT body FROM invoice_versions WHERE tenant_id = ? AND invoice_id = ? AND version = ?",
+                        "SELECT body FROM document_versions
+                         WHERE tenant_id = ? AND doc_type = ? AND document_id = ? AND version = ?",
                     )?
-                    .query_row(params![job.tenant_id, job.invoice_id, job.version], |r| r.get(0))
+                    .query_row(
+                        params![job.tenant_id, job.doc_type.as_str(), job.document_id, job.version],
+                        |r| r.get(0),
+                    )
                     .optional()?;
                 let tenant_tweaks = match tweaking.get(&job.tenant_id) {
                     Some(t) => *t,
@@ -165,14 +178,17 @@ impl SqliteStore {
                         t
                     }
                 };
-                let tweak = match &invoice_body {
-                    Some(body) if tenant_tweaks => read_invoice_tweak(db, &job.tenant_id, body)?,
+                // Tweaks reshape invoices only.
+                let tweak = match &body {
+                    Some(body) if tenant_tweaks && job.doc_type == crate::domain::Invoice::TYPE => {
+                        read_invoice_tweak(db, &job.tenant_id, body)?
+                    }
                     _ => None,
                 };
                 claims.push(Claim {
                     job,
                     connection,
-                    invoice_body,
+                    body,
                     tweak,
                 });
             }
@@ -185,7 +201,7 @@ impl SqliteStore {
     }
 
     /// Records an attempt and moves its job on, if the lease still holds (the entry is
-    /// logged all the same), and says whether a later job of its invoice is waiting.
+    /// logged all the same), and says whether a later job of its document is waiting.
     pub(crate) async fn settle_attempt(
         &self,
         job: &ClaimedJob,
@@ -193,8 +209,7 @@ impl SqliteStore {
         entry: &LogEntry,
     ) -> StoreResult<Settled> {
         let (state, run_at, given_back) = next.columns();
-        let (job_id, token, entry) = (job.id.clone(), job.lease_token.clone(), entry.clone());
-        let (connection_id, invoice_id) = (job.connection_id.clone(), job.invoice_id.clone());
+        let (job, entry) = (job.clone(), entry.clone());
         self.write(move |db| {
             entry.insert(db)?;
             let done = db
@@ -210,12 +225,12 @@ impl SqliteStore {
                     entry.error,
                     entry.response_code,
                     now_ms(),
-                    job_id,
-                    token
+                    job.id,
+                    job.lease_token
                 ])?;
             // Ingest, claim and settle all pass through this one writer in order, so
             // a version ingested after this read is woken for by its own ingest.
-            let unblocked = done == 1 && later_job_waits(db, &connection_id, &invoice_id, &job_id)?;
+            let unblocked = done == 1 && later_job_waits(db, &job)?;
             Ok(Settled {
                 applied: done == 1,
                 unblocked,
@@ -224,17 +239,20 @@ impl SqliteStore {
         .await
     }
 
-    /// Gives a leased job back untouched, undoing the attempt count the claim added; used
-    /// when the attempt never started (its connection stopped being active meanwhile).
-    pub(crate) async fn release_lease(&self, job: &ClaimedJob) -> StoreResult<()> {
+    /// Returns a leased job to `pending` without counting its attempt, if its lease still
+    /// holds; with `wait`, due then and with that note.
+    pub(crate) async fn give_back(
+        &self,
+        job: &ClaimedJob,
+        wait: Option<(i64, &str)>,
+    ) -> StoreResult<()> {
         let (job_id, token) = (job.id.clone(), job.lease_token.clone());
+        let (run_at_ms, note) = wait.map(|(at, note)| (at, note.to_string())).unzip();
         self.write(move |db| {
-            db.prepare_cached(
-                "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_token = NULL, lease_until_ms = NULL,
-                                 updated_ms = ?
-                 WHERE id = ? AND lease_token = ?",
-            )?
-            .execute(params![now_ms(), job_id, token])?;
+            static SQL: std::sync::LazyLock<String> =
+                std::sync::LazyLock::new(|| GIVE_BACK_SQL.replace("EXTRA", ""));
+            db.prepare_cached(&SQL)?
+                .execute(params![run_at_ms, note, now_ms(), job_id, token])?;
             Ok(())
         })
         .await

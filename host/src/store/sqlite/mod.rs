@@ -11,8 +11,8 @@
 
 mod checkpointer;
 mod connections;
+mod documents;
 mod erp;
-mod invoices;
 mod jobs;
 mod sync_log;
 mod tenants;
@@ -35,12 +35,15 @@ use writer::Writer;
 use super::{StoreError, StoreResult, Tenant};
 
 /// Builds `$ty` from a rusqlite row whose columns are the listed fields, in that order
-/// (as the `*_COLUMNS` lists name them).
+/// (as the `*_COLUMNS` lists name them); `field as read` reads that column with
+/// `read(row, index)`, for a type rusqlite does not know.
 macro_rules! from_row {
-    ($r:expr => $ty:ident { $($field:ident),+ $(,)? }) => {{
+    ($r:expr => $ty:ident { $($field:ident $(as $read:path)?),+ $(,)? }) => {{
         let mut column = 0usize..;
-        $ty { $($field: $r.get(column.next().expect("endless range"))?),+ }
+        $ty { $($field: from_row!(@get $r, column.next().expect("endless range") $(, $read)?)),+ }
     }};
+    (@get $r:expr, $i:expr) => { $r.get($i)? };
+    (@get $r:expr, $i:expr, $read:path) => { $read($r, $i)? };
 }
 use from_row;
 

@@ -20,7 +20,7 @@ impl LogEntry {
         db.prepare_cached(&INSERT_LOG)?.execute(rusqlite::params![
             self.tenant_id,
             self.at_ms,
-            self.invoice_id,
+            self.document.as_ref().and_then(|d| d.invoice_id()),
             self.connection_id,
             self.provider,
             self.kind,
@@ -33,6 +33,8 @@ impl LogEntry {
             self.erp_record_id,
             self.duration_ms,
             self.guest_logs,
+            self.document.as_ref().map(|d| d.doc_type.as_str()),
+            self.document.as_ref().map(|d| d.id.as_str()),
         ])?;
         Ok(())
     }

@@ -1,5 +1,5 @@
-//! The invoices the bench pushes: valid, distinct, and recognisable at the sink by their
-//! id `inv_bench_<i>` or number `INV-BENCH-<i>`.
+//! The documents the bench pushes: valid, distinct, and recognisable at the sink by
+//! their id (`inv_bench_<i>` or number `INV-BENCH-<i>`, `pay_bench_<i>`, `cn_bench_<i>`).
 
 use serde_json::{Value, json};
 
@@ -37,5 +37,28 @@ pub(super) fn invoice(i: usize, lines: usize) -> Value {
         "subtotal": cents(subtotal), "tax_total": cents(tax_total),
         "total": cents(subtotal + tax_total),
         "metadata": { "po_number": "PO-7" }
+    })
+}
+
+/// Payment `pay_bench_<i>`, paying invoice `inv_bench_<i>` in full.
+pub(super) fn payment(i: usize, lines: usize) -> Value {
+    let total = invoice(i, lines)["total"].clone();
+    json!({
+        "id": format!("pay_bench_{i}"), "status": "SUCCEEDED", "entity": "US", "currency": "USD",
+        "amount": total, "received_at": "2026-11-21T09:00:00Z", "method": "card",
+        "customer": { "id": "cus_42", "name": "Acme Inc" },
+        "applied_to": [ { "invoice_id": format!("inv_bench_{i}"), "amount": total } ]
+    })
+}
+
+/// Credit note `cn_bench_<i>` of 1.00 on invoice `inv_bench_<i>`.
+pub(super) fn credit_note(i: usize) -> Value {
+    json!({
+        "id": format!("cn_bench_{i}"), "number": format!("CN-BENCH-{i}"), "status": "ISSUED",
+        "invoice_id": format!("inv_bench_{i}"), "entity": "US", "currency": "USD",
+        "issue_date": "2026-11-20", "customer": { "id": "cus_42", "name": "Acme Inc" },
+        "lines": [ { "id": "cnl_1", "type": "USAGE_FEE", "description": "API calls credit",
+                     "amount": "1.00" } ],
+        "subtotal": "1.00", "tax_total": "0", "total": "1.00"
     })
 }

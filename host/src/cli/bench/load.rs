@@ -13,8 +13,9 @@ use tokio::runtime::Handle;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::BenchArgs;
+use super::BenchDocument;
 use super::cpu;
-use super::invoice::invoice;
+use super::invoice::{credit_note, invoice, payment};
 use super::sink::{Sink, SinkServer};
 use crate::store::{Store, WriteStats};
 
@@ -173,7 +174,7 @@ pub(super) async fn push_invoices(
 ) -> anyhow::Result<Pushed> {
     let n = args.invoices;
     let bar = DeliveryBar::start(sink.state.clone(), n);
-    let poster = Poster::new(client, urls, api_key, args.lines, n);
+    let poster = Poster::new(client, urls, api_key, (args.document, args.lines), n);
     let (starts, rejected) = (poster.starts.clone(), poster.rejected.clone());
     if args.backlog {
         sink.set_up(false);
@@ -207,6 +208,43 @@ pub(super) async fn push_invoices(
     })
 }
 
+/// Pushes the invoices the timed documents apply to, in a closed loop, and waits until
+/// the queue is empty (every one delivered), so the timed phase measures the documents
+/// alone.
+pub(super) async fn prepare_invoices(
+    load: &Handle,
+    args: &BenchArgs,
+    client: &reqwest::Client,
+    url: String,
+    api_key: &str,
+    store: &Store,
+) -> anyhow::Result<()> {
+    let n = args.invoices;
+    eprintln!("pushing the {n} invoices the documents apply to (untimed)");
+    let poster = Poster::new(
+        client,
+        vec![url],
+        api_key,
+        (BenchDocument::Invoice, args.lines),
+        n,
+    );
+    let (concurrency, started) = (args.concurrency, Instant::now());
+    load.spawn(async move { closed_loop(n, concurrency, move |i| poster.clone().post(i)).await })
+        .await
+        .context("the load generator panicked")??;
+    let deadline = started + Duration::from_secs(args.timeout_secs);
+    while !store.queue_depth().await?.is_empty() {
+        if Instant::now() > deadline {
+            bail!(
+                "the invoices were not all delivered within {} s",
+                args.timeout_secs
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 /// Sends every invoice from the load runtime: in a closed loop over `--concurrency`
 /// clients, or in an open loop at `--rate`. Answers how long it took.
 async fn ingest(
@@ -234,7 +272,8 @@ struct Poster {
     /// The servers' `POST /v1/invoices` URLs: invoice `i` goes to `urls[i % len]`.
     urls: Arc<Vec<String>>,
     key: Arc<String>,
-    lines: usize,
+    /// What is posted: which document, and lines per invoice.
+    document: (BenchDocument, usize),
     starts: Arc<Vec<OnceLock<Instant>>>,
     rejected: Arc<AtomicUsize>,
 }
@@ -244,14 +283,14 @@ impl Poster {
         client: &reqwest::Client,
         urls: Vec<String>,
         api_key: &str,
-        lines: usize,
+        document: (BenchDocument, usize),
         n: usize,
     ) -> Poster {
         Poster {
             client: client.clone(),
             urls: Arc::new(urls),
             key: Arc::new(api_key.to_owned()),
-            lines,
+            document,
             starts: Arc::new((0..n).map(|_| OnceLock::new()).collect()),
             rejected: Arc::new(AtomicUsize::new(0)),
         }
@@ -261,7 +300,12 @@ impl Poster {
     /// error; the first one is printed.
     async fn post(self, i: usize) -> anyhow::Result<()> {
         let url = &self.urls[i % self.urls.len()];
-        let body = serde_json::to_vec(&invoice(i, self.lines))?;
+        let body = match self.document {
+            (BenchDocument::Invoice, lines) => invoice(i, lines),
+            (BenchDocument::Payment, lines) => payment(i, lines),
+            (BenchDocument::CreditNote, _) => credit_note(i),
+        };
+        let body = serde_json::to_vec(&body)?;
         let _ = self.starts[i].set(Instant::now());
         let r = self
             .client
@@ -275,7 +319,7 @@ impl Poster {
         {
             let status = r.status();
             let text = r.text().await.unwrap_or_default();
-            eprintln!("inv_bench_{i} was refused with {status}: {text}");
+            eprintln!("document {i} was refused with {status}: {text}");
         }
         Ok(())
     }

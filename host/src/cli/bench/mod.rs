@@ -62,6 +62,28 @@ impl PayloadPath {
     }
 }
 
+/// Which document the timed phase pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchDocument {
+    /// `POST /v1/invoices`.
+    Invoice,
+    /// `POST /v1/payments`, each paying one invoice pushed (and delivered) beforehand.
+    Payment,
+    /// `POST /v1/credit-notes`, each crediting one invoice pushed beforehand.
+    CreditNote,
+}
+
+impl BenchDocument {
+    /// The API collection and the id prefix the sink counts.
+    fn api(self) -> (&'static str, &'static str) {
+        match self {
+            BenchDocument::Invoice => ("invoices", "inv_bench_"),
+            BenchDocument::Payment => ("payments", "pay_bench_"),
+            BenchDocument::CreditNote => ("credit-notes", "cn_bench_"),
+        }
+    }
+}
+
 /// Flags of `erp-sync bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -77,6 +99,11 @@ pub struct BenchArgs {
     /// Lines per invoice.
     #[arg(long, default_value_t = 1)]
     pub lines: usize,
+    /// The document the timed phase pushes. With `payment` or `credit-note`, as many
+    /// invoices are pushed and delivered first (untimed), and each document applies to
+    /// one of them.
+    #[arg(long, value_enum, default_value = "invoice")]
+    pub document: BenchDocument,
     /// The payload path the connection uses.
     #[arg(long, value_enum, default_value_t = PayloadPath::Envelope)]
     pub path: PayloadPath,
@@ -158,7 +185,7 @@ async fn run_in(args: &BenchArgs, data_dir: &Path) -> anyhow::Result<()> {
 
     // 1. The loopback sink (up for the connection's test sync; in backlog mode, down
     // from the first invoice until the last is accepted).
-    let sink = SinkServer::start(&load, n)?;
+    let sink = SinkServer::start(&load, n, args.document.api().1)?;
 
     // 2. The real servers, a tenant, and a webhook connection to the sink.
     let servers = servers::start(args, data_dir).await?;
@@ -171,10 +198,16 @@ async fn run_in(args: &BenchArgs, data_dir: &Path) -> anyhow::Result<()> {
     // 3. The raw ceiling: the same client straight to the sink.
     let raw_rps = load::raw_ceiling(&load, &client, &sink, n, args.concurrency).await?;
 
-    // 4. Invoices through the public API, spread over the servers.
+    // 4. The invoices the documents apply to, when they are not invoices (untimed),
+    // then the documents through the public API, spread over the servers.
+    if args.document != BenchDocument::Invoice {
+        let url = format!("http://{}/v1/invoices", server.addr);
+        load::prepare_invoices(&load, args, &client, url, &api_key, &server.store).await?;
+    }
+    let collection = args.document.api().0;
     let urls = servers
         .iter()
-        .map(|s| format!("http://{}/v1/invoices", s.addr))
+        .map(|s| format!("http://{}/v1/{collection}", s.addr))
         .collect();
     let pushed =
         load::push_invoices(&load, args, &client, urls, &api_key, &sink, &server.store).await?;

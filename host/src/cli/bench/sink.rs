@@ -28,15 +28,22 @@ pub(super) struct Sink {
     raw: AtomicU64,
     /// Notified when the last invoice arrives.
     pub(super) all_arrived: Notify,
+    /// The id prefix of the documents counted (`inv_bench_`, `pay_bench_`, …).
+    prefix: &'static str,
 }
 
 impl Sink {
-    /// The invoice index a delivery body names (its id `inv_bench_<i>` or number
-    /// `INV-BENCH-<i>`, wherever the payload shape puts it), if it is one of ours.
-    fn index_of(body: &[u8]) -> Option<usize> {
+    /// The index a delivery body names (an invoice's id `inv_bench_<i>` or number
+    /// `INV-BENCH-<i>`, wherever the payload shape puts it; a payment's `pay_bench_<i>`,
+    /// a credit note's `cn_bench_<i>`), if it is one of the documents counted.
+    fn index_of(&self, body: &[u8]) -> Option<usize> {
         // Parse like a receiver would, so the sink's cost is that of a real one.
         serde_json::from_slice::<serde::de::IgnoredAny>(body).ok()?;
-        ["inv_bench_", "INV-BENCH-"].iter().find_map(|needle| {
+        let needles: &[&str] = match self.prefix {
+            "inv_bench_" => &["inv_bench_", "INV-BENCH-"],
+            other => &[other][..],
+        };
+        needles.iter().find_map(|needle| {
             let at = body
                 .windows(needle.len())
                 .position(|w| w == needle.as_bytes())?;
@@ -57,7 +64,7 @@ async fn sink_hook(State(sink): State<Arc<Sink>>, body: Bytes) -> StatusCode {
         return StatusCode::SERVICE_UNAVAILABLE;
     }
     let now = Instant::now();
-    if let Some(i) = Sink::index_of(&body)
+    if let Some(i) = sink.index_of(&body)
         && let Some(slot) = sink.arrivals.get(i)
         && slot.set(now).is_ok()
         && sink.delivered.fetch_add(1, Ordering::AcqRel) + 1 == sink.arrivals.len()
@@ -88,8 +95,12 @@ pub(super) struct SinkServer {
 }
 
 impl SinkServer {
-    /// Starts a sink for `n` invoices on `runtime`, up.
-    pub(super) fn start(runtime: &tokio::runtime::Handle, n: usize) -> anyhow::Result<Self> {
+    /// Starts a sink for `n` documents whose ids start with `prefix` on `runtime`, up.
+    pub(super) fn start(
+        runtime: &tokio::runtime::Handle,
+        n: usize,
+        prefix: &'static str,
+    ) -> anyhow::Result<Self> {
         let (up_tx, up) = watch::channel(true);
         let state = Arc::new(Sink {
             up,
@@ -97,6 +108,7 @@ impl SinkServer {
             delivered: AtomicUsize::new(0),
             raw: AtomicU64::new(0),
             all_arrived: Notify::new(),
+            prefix,
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding the sink")?;
         listener.set_nonblocking(true)?;

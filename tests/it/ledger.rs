@@ -482,3 +482,30 @@ async fn a_store_from_before_the_ledger_keeps_its_invoices() {
     drop(server);
     drop(dir);
 }
+
+/// A connection's template shapes invoices; every other document reaches the same
+/// connection in the default envelope (a template takes an invoice).
+#[tokio::test]
+async fn templated_webhooks_get_other_documents_in_the_default_envelope() {
+    let server = TestServer::start().await;
+    let receiver = crate::support::Receiver::start().await;
+    let template = json!({"kind": "$event.type", "invoice": "$.number"});
+    let config = json!({"url": receiver.url(), "template": template});
+    let created = server
+        .create_connection(json!({"provider": "webhook", "config": config}))
+        .await;
+    receiver.set_secret(created["secret"].as_str().unwrap());
+    server.ingest(&invoice("inv_t")).await;
+    pay(&server, "pay_t", "inv_t").await;
+    let got = eventually("both deliveries", WAIT, || async {
+        let got = receiver.received();
+        (got.len() == 3).then_some(got)
+    })
+    .await;
+    let shaped = got[1].json();
+    assert_eq!(shaped, json!({"kind": "invoice.finalized", "invoice": "INV-inv_t"}));
+    let payment = got[2].json();
+    assert_eq!(payment["type"], "payment.succeeded");
+    assert_eq!(payment["data"]["id"], "pay_t");
+    assert!(got[2].signature_ok);
+}

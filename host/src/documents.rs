@@ -31,6 +31,49 @@ pub struct Link {
     pub amount: Option<Decimal>,
 }
 
+/// The documents a stored body of `doc_type` applies to, read without loading the whole
+/// document (the claim reads them in SQLite's writer): the same, in the same order, as
+/// [`AnyDocument::applies_to`] of that body. Nothing for an unreadable body; loading it
+/// fails the attempt anyway.
+pub fn references(doc_type: DocumentType, body: &str) -> Vec<crate::store::DocumentRef> {
+    #[derive(serde::Deserialize)]
+    struct Applied {
+        invoice_id: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Refs {
+        invoice_id: Option<String>,
+        credit_note_id: Option<String>,
+        #[serde(default)]
+        applied_to: Vec<Applied>,
+    }
+    let to = |doc_type, id| crate::store::DocumentRef { doc_type, id };
+    if matches!(doc_type, DocumentType::Invoice | DocumentType::Customer) {
+        return Vec::new();
+    }
+    let Ok(refs) = serde_json::from_str::<Refs>(body) else {
+        return Vec::new();
+    };
+    match doc_type {
+        DocumentType::Invoice | DocumentType::Customer => Vec::new(),
+        DocumentType::CreditNote => refs
+            .invoice_id
+            .map(|id| to(DocumentType::Invoice, id))
+            .into_iter()
+            .collect(),
+        DocumentType::Payment => refs
+            .applied_to
+            .into_iter()
+            .map(|a| to(DocumentType::Invoice, a.invoice_id))
+            .collect(),
+        DocumentType::Refund => refs
+            .credit_note_id
+            .map(|id| to(DocumentType::CreditNote, id))
+            .into_iter()
+            .collect(),
+    }
+}
+
 /// The status stored for a customer update, which has none of its own.
 pub const CUSTOMER_STATUS: &str = "CURRENT";
 
@@ -189,6 +232,29 @@ mod tests {
             assert_eq!(back.canonical_body(), (body, hash), "{t}");
             assert_eq!(back.id(), doc.id());
         }
+    }
+
+    #[test]
+    fn references_read_from_a_stored_body_are_what_it_applies_to() {
+        for (t, file) in [
+            (DocumentType::CreditNote, "credit-notes/basic.json"),
+            (DocumentType::Payment, "payments/basic.json"),
+            (DocumentType::Refund, "refunds/basic.json"),
+            (DocumentType::Customer, "customers/basic.json"),
+        ] {
+            let doc = sample(t, file);
+            let expected: Vec<(DocumentType, String)> = doc
+                .applies_to()
+                .into_iter()
+                .map(|l| (l.doc_type, l.id))
+                .collect();
+            let read: Vec<(DocumentType, String)> = references(t, &doc.canonical_body().0)
+                .into_iter()
+                .map(|d| (d.doc_type, d.id))
+                .collect();
+            assert_eq!(read, expected, "{t}");
+        }
+        assert!(references(DocumentType::Payment, "not json").is_empty());
     }
 
     #[test]

@@ -503,7 +503,10 @@ async fn templated_webhooks_get_other_documents_in_the_default_envelope() {
     })
     .await;
     let shaped = got[1].json();
-    assert_eq!(shaped, json!({"kind": "invoice.finalized", "invoice": "INV-inv_t"}));
+    assert_eq!(
+        shaped,
+        json!({"kind": "invoice.finalized", "invoice": "INV-inv_t"})
+    );
     let payment = got[2].json();
     assert_eq!(payment["type"], "payment.succeeded");
     assert_eq!(payment["data"]["id"], "pay_t");

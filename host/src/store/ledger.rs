@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{StoreError, StoreResult};
+use super::{Prerequisite, StoreError, StoreResult};
 use crate::documents::AnyDocument;
 use crate::domain::{CreditNoteStatus, DocumentType};
 
@@ -31,6 +31,23 @@ pub(super) const DELETE_LINKS_SQL: &str =
 pub(super) const INSERT_LINK_SQL: &str = "INSERT INTO document_links
        (tenant_id, target_type, target_id, doc_type, document_id, amount) VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (tenant_id, target_type, target_id, doc_type, document_id) DO UPDATE SET amount = excluded.amount";
+
+/// Whether a delivery of document (`$3`, `$2`) to connection `$1` ever succeeded, and the
+/// state of its latest one.
+pub(super) const PREREQUISITE_SQL: &str = "SELECT
+       EXISTS (SELECT 1 FROM jobs WHERE connection_id = $1 AND document_id = $2 AND doc_type = $3
+                 AND state = 'succeeded'),
+       (SELECT state FROM jobs WHERE connection_id = $1 AND document_id = $2 AND doc_type = $3
+         ORDER BY seq DESC LIMIT 1)";
+
+/// What [`PREREQUISITE_SQL`] read means for the document that waits.
+pub(super) fn prerequisite(synced: bool, latest: Option<&str>) -> Prerequisite {
+    match latest {
+        _ if synced => Prerequisite::Synced,
+        Some("failed" | "cancelled") => Prerequisite::Failed,
+        _ => Prerequisite::Waiting,
+    }
+}
 
 /// One version to store: a checked document and its canonical text and hash.
 pub(super) struct Ingest {

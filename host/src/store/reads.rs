@@ -8,6 +8,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, PgPool, SqlitePool};
 
+use super::ledger::{PREREQUISITE_SQL, prerequisite};
 use super::rows::{CONNECTION_COLUMNS, RawConnection, TRANSFORM_COLUMNS, one_connection_message};
 use super::{
     Backend, ConnectionRow, DocumentRef, DocumentState, ErpRecord, LinkedDocument, LogFilter,
@@ -281,21 +282,10 @@ impl Store {
     ) -> StoreResult<Vec<Prerequisite>> {
         let mut states = Vec::with_capacity(documents.len());
         for d in documents {
-            let (synced, latest): (bool, Option<String>) = found(
-                self.reader(),
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE connection_id = $1 AND document_id = $2
-                                  AND doc_type = $3 AND state = 'succeeded'),
-                        (SELECT state FROM jobs WHERE connection_id = $1 AND document_id = $2
-                           AND doc_type = $3 ORDER BY seq DESC LIMIT 1)",
-                &[connection_id, d.id.as_str(), d.doc_type.as_str()],
-                "the prerequisite",
-            )
-            .await?;
-            states.push(match latest.as_deref() {
-                _ if synced => Prerequisite::Synced,
-                Some("failed" | "cancelled") => Prerequisite::Failed,
-                _ => Prerequisite::Waiting,
-            });
+            let binds = [connection_id, d.id.as_str(), d.doc_type.as_str()];
+            let (synced, latest): (bool, Option<String>) =
+                found(self.reader(), PREREQUISITE_SQL, &binds, "the prerequisite").await?;
+            states.push(prerequisite(synced, latest.as_deref()));
         }
         Ok(states)
     }

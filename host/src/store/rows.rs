@@ -362,13 +362,17 @@ pub(super) const CLAIMED_COLUMNS: &str = "id, tenant_id, connection_id, doc_type
 
 /// A leased job with what its attempt reads, fetched in the claim's transaction so the
 /// worker needs no further reads: the connection, the document version's body (`None`
-/// if it is missing, which fails the attempt), and, for an invoice, the customer's
-/// invoice tweak.
+/// if it is missing, which fails the attempt), for an invoice the customer's invoice
+/// tweak, and for a document that applies to others where they stand on the connection.
 #[derive(Debug, Clone)]
 pub struct Claim {
     pub job: ClaimedJob,
     pub connection: ConnectionRow,
     pub body: Option<String>,
+    /// Where each document this one applies to stands on the job's connection, when the
+    /// claim read it (SQLite does, with the writer's cached statements); `None`: the
+    /// worker reads it ([`super::Store::prerequisites`]).
+    pub prerequisites: Option<Vec<(DocumentRef, Prerequisite)>>,
     pub tweak: Option<TransformRow>,
 }
 

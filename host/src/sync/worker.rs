@@ -197,6 +197,7 @@ impl Worker {
             connection,
             body,
             tweak,
+            prerequisites,
         } = claim;
         if connection.status != ConnectionStatus::Active {
             // Disconnect already cancelled (and logged) this job; give the lease back.
@@ -217,7 +218,10 @@ impl Worker {
                     tweaked.ok().map(|(invoice, _)| invoice),
                 )
             }
-            Ok(document) => match self.prerequisites(&job, &connection, &document).await? {
+            Ok(document) => match self
+                .prerequisites(&job, &connection, &document, prerequisites)
+                .await?
+            {
                 Ready::Go => (
                     self.deliver(&job, &connection, &document, stored).await,
                     None,
@@ -254,25 +258,25 @@ impl Worker {
         job: &ClaimedJob,
         connection: &ConnectionRow,
         document: &AnyDocument,
+        claimed: Option<Vec<(DocumentRef, Prerequisite)>>,
     ) -> Result<Ready, crate::store::StoreError> {
-        let needed: Vec<DocumentRef> = document
-            .applies_to()
-            .into_iter()
-            .map(|l| DocumentRef {
-                doc_type: l.doc_type,
-                id: l.id,
-            })
-            .collect();
-        if needed.is_empty() {
-            return Ok(Ready::Go);
-        }
-        let states = self.store.prerequisites(&connection.id, &needed).await?;
+        let states = match claimed {
+            Some(states) => states,
+            None => {
+                let needed: Vec<DocumentRef> = document
+                    .applies_to()
+                    .into_iter()
+                    .map(|l| DocumentRef {
+                        doc_type: l.doc_type,
+                        id: l.id,
+                    })
+                    .collect();
+                let states = self.store.prerequisites(&connection.id, &needed).await?;
+                needed.into_iter().zip(states).collect()
+            }
+        };
         let noun = job.doc_type.noun();
-        if let Some((failed, _)) = needed
-            .iter()
-            .zip(&states)
-            .find(|(_, s)| **s == Prerequisite::Failed)
-        {
+        if let Some((failed, _)) = states.iter().find(|(_, s)| *s == Prerequisite::Failed) {
             return Ok(Ready::Failed(Outcome::permanent(
                 None,
                 format!(
@@ -283,10 +287,9 @@ impl Worker {
                 ),
             )));
         }
-        let waiting: Vec<String> = needed
+        let waiting: Vec<String> = states
             .iter()
-            .zip(&states)
-            .filter(|(_, s)| **s == Prerequisite::Waiting)
+            .filter(|(_, s)| *s == Prerequisite::Waiting)
             .map(|(d, _)| d.to_string())
             .collect();
         if waiting.is_empty() {

@@ -244,6 +244,7 @@ impl PgStore {
                 job: row.job,
                 connection,
                 body: row.body,
+                prerequisites: None,
                 tweak,
             });
         }

@@ -1,7 +1,9 @@
 //! A NetSuite connection's config: `account_id` and the four Token-Based Authentication
 //! credentials (all required; the credentials are split off to be sealed, and cannot be
 //! changed later: a new token is a new connection), `item_map`, `default_item_id`,
-//! `subsidiary_id`, and `api_base` (a public address unless private targets are allowed).
+//! `subsidiary_id`, `payment_account` (the internal id of the account customer payments and
+//! refunds go through; optional, but payments and refunds fail without it), and `api_base`
+//! (a public address unless private targets are allowed).
 
 use serde_json::{Map, Value};
 
@@ -18,7 +20,7 @@ pub const SECRETS: [&str; 4] = [
     "token_secret",
 ];
 
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 10] = [
     "account_id",
     "consumer_key",
     "consumer_secret",
@@ -28,6 +30,7 @@ const KNOWN: [&str; 9] = [
     "default_item_id",
     "subsidiary_id",
     "api_base",
+    "payment_account",
 ];
 
 /// Checks a NetSuite config: on create (`current` is `None`) the credentials are
@@ -89,6 +92,7 @@ pub async fn check(change: ConfigChange<'_>) -> Checked {
             ("account_id", _) => {}
             ("item_map", Value::Object(m)) if m.values().all(Value::is_string) => {}
             ("default_item_id" | "subsidiary_id", Value::String(_)) => {}
+            ("payment_account", Value::String(a)) if !a.trim().is_empty() => {}
             ("api_base", Value::String(u)) => {
                 let parsed = url::Url::parse(u).map_err(|e| {
                     ConfigError::new("config.api_base", format!("is not a valid URL: {e}"))

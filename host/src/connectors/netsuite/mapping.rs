@@ -8,7 +8,8 @@
 //! alphabet whatever our ids contain (`INV/2024/001`, spaces, non-ASCII), never
 //! colliding across tenants that share a NetSuite account, and 39 characters long. People
 //! find the records by `tranId` (the invoice number) and the memo, which names our id.
-//! Kinds: `cus` (customer), `inv` (invoice), `void` (the credit memo of a void).
+//! Kinds: `cus` (customer), `inv` (invoice), `void` (the credit memo of a void), `cn`
+//! (the credit memo of a credit note), `pay` (customer payment), `ref` (customer refund).
 //!
 //! **Lines.** Every invoice line is one line of the invoice's `item` sublist, on the item
 //! found in `item_map` by the line's `product_id`, else by its type (`CHARGE`,
@@ -165,7 +166,12 @@ pub fn invoice_body(
 /// The customer body for `PUT /customer/eid:<id>`: a company with its e-mail, in the
 /// configured subsidiary. NetSuite's address book stays the accountant's.
 pub fn customer_body(invoice: &Invoice, subsidiary_id: Option<&str>) -> Value {
-    let c = &invoice.customer;
+    customer_body_of(&invoice.customer, subsidiary_id)
+}
+
+/// [`customer_body`] of any document's customer (a payment's, a customer update's): the
+/// same shape, so the same details give the same fingerprint whichever document sent them.
+pub fn customer_body_of(c: &crate::domain::Customer, subsidiary_id: Option<&str>) -> Value {
     let mut body = json!({"companyName": c.name, "isPerson": false});
     if let Some(email) = &c.email {
         body["email"] = json!(email);

@@ -36,9 +36,14 @@
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod credit_notes;
+pub mod customer_updates;
+pub mod ledger;
 pub mod lists;
 pub mod mapping;
+pub mod payments;
 pub mod preview;
+pub mod refunds;
 pub mod tba;
 
 use std::time::Duration;
@@ -54,6 +59,7 @@ use super::{
     Checked, ConfigChange, Connector, Entries, ErpList, Outcome, Preview, PreviewInput,
     SyncRequest, profile,
 };
+use crate::documents::AnyDocument;
 use crate::store::{ConnectionRow, ErpRecord, Store};
 use api::{NsError, NsErrorKind};
 use client::{Account, Answer};
@@ -355,10 +361,34 @@ impl NetSuiteConnector {
         body: &Value,
         known: Option<String>,
     ) -> Result<(u16, String), Outcome> {
+        let answer = self.put(session, record_type, eid, query, body).await?;
+        self.upserted(session, record_type, eid, answer, known)
+            .await
+    }
+
+    /// `PUT /<record_type>/eid:<eid>` as it was answered, errors unread.
+    async fn put(
+        &self,
+        session: &Session,
+        record_type: &str,
+        eid: &str,
+        query: &[(&str, &str)],
+        body: &Value,
+    ) -> Result<Answer, NsError> {
         let path = format!("{record_type}/eid:{eid}");
-        let answer = self
-            .call(session, Method::PUT, &path, query, Some(body))
-            .await?;
+        self.call(session, Method::PUT, &path, query, Some(body))
+            .await
+    }
+
+    /// The status and internal id of an upsert's answer (see [`NetSuiteConnector::upsert`]).
+    async fn upserted(
+        &self,
+        session: &Session,
+        record_type: &str,
+        eid: &str,
+        answer: Answer,
+        known: Option<String>,
+    ) -> Result<(u16, String), Outcome> {
         let id = match answer.location_id.or(known) {
             Some(id) => id,
             None => self
@@ -382,8 +412,17 @@ impl NetSuiteConnector {
         session: &Session,
         invoice: &crate::domain::Invoice,
     ) -> Result<String, Outcome> {
-        let local = &invoice.customer.id;
-        let body = mapping::customer_body(invoice, session.subsidiary_id.as_deref());
+        self.customer_of(session, &invoice.customer).await
+    }
+
+    /// [`NetSuiteConnector::customer`] for any document's customer.
+    async fn customer_of(
+        &self,
+        session: &Session,
+        customer: &crate::domain::Customer,
+    ) -> Result<String, Outcome> {
+        let local = &customer.id;
+        let body = mapping::customer_body_of(customer, session.subsidiary_id.as_deref());
         let fingerprint = mapping::fingerprint(&body);
         let eid = external_id("cus", &session.tenant_id, local);
         let key = format!("{}/{eid}", session.account.key());
@@ -573,6 +612,27 @@ impl Connector for NetSuiteConnector {
         }
     }
 
+    /// Credit notes, payments, refunds and customer updates (see [`ledger`]).
+    async fn sync_document(&self, req: SyncRequest<'_, AnyDocument>) -> Outcome {
+        let session = match self.session(req.connection, req.secrets, req.stop.clone()) {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
+        let result = match req.document {
+            AnyDocument::Payment(p) => self.sync_payment(&session, &req, p).await,
+            AnyDocument::CreditNote(c) => self.sync_credit_note(&session, &req, c).await,
+            AnyDocument::Refund(r) => self.sync_refund(&session, &req, r).await,
+            AnyDocument::Customer(c) => self.sync_customer_update(&session, c).await,
+            AnyDocument::Invoice(_) => Err(Outcome::permanent(
+                None,
+                "an invoice was handed to sync_document; invoices go through sync",
+            )),
+        };
+        match result {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
     async fn check_change(&self, change: ConfigChange<'_>) -> Checked {
         config::check(change).await
     }
@@ -589,8 +649,9 @@ impl Connector for NetSuiteConnector {
         self.preview_of(input).await
     }
 
-    /// A cheap authenticated read (one customer), and the configured subsidiary, so wrong
-    /// credentials or a wrong subsidiary fail here rather than at the first invoice.
+    /// A cheap authenticated read (one customer), the configured subsidiary and the
+    /// `payment_account`, so wrong credentials, a wrong subsidiary or a wrong account fail
+    /// here rather than at the first invoice or payment.
     async fn test(&self, connection: &ConnectionRow, secrets: &Value) -> Outcome {
         let session = match self.session(connection, secrets, CancellationToken::new()) {
             Ok(s) => s,
@@ -612,6 +673,22 @@ impl Connector for NetSuiteConnector {
                         e.status,
                         format!(
                             "subsidiary_id {subsidiary} is not a subsidiary of NetSuite account {}: {e}",
+                            tba::realm(&session.account.account_id)
+                        ),
+                    );
+                }
+                Err(e) => return e.into(),
+            }
+        }
+        if let Some(account) = ledger::payment_account(connection) {
+            let path = format!("account/{account}");
+            match self.call(&session, Method::GET, &path, &[], None).await {
+                Ok(_) => {}
+                Err(e) if e.kind == NsErrorKind::NotFound => {
+                    return Outcome::permanent(
+                        e.status,
+                        format!(
+                            "payment_account {account} is not an account of NetSuite account {}: {e}",
                             tba::realm(&session.account.account_id)
                         ),
                     );

@@ -1,12 +1,18 @@
 //! A QuickBooks connection's config: `item_map`, `default_item_id` and `tax_code_map`
-//! (see [`super::mapping`]). `realm_id`, the company, is learnt at the OAuth callback and
+//! (see [`super::mapping`]), and `payment_account`, the deposit account payments land in
+//! (optional here: a payment fails naming it when it is absent). `realm_id`, the company, is learnt at the OAuth callback and
 //! cannot be set or changed: another company is another connection.
 
 use serde_json::Value;
 
 use crate::connectors::onboarding::{Checked, ConfigChange, ConfigError, Learned};
 
-const KNOWN: [&str; 3] = ["item_map", "default_item_id", "tax_code_map"];
+const KNOWN: [&str; 4] = [
+    "item_map",
+    "default_item_id",
+    "tax_code_map",
+    "payment_account",
+];
 
 /// The company, bound at the OAuth callback.
 const REALM: Learned = Learned {
@@ -40,8 +46,23 @@ pub fn check(change: ConfigChange<'_>) -> Checked {
                     "must map our tax codes (and NONE for untaxed lines) to QuickBooks TaxCode ids, e.g. {\"UK-VAT-20\": \"3\", \"NONE\": \"7\"}",
                 ));
             }
+            ("payment_account", Value::String(s)) if !s.trim().is_empty() => {}
+            ("payment_account", _) => {
+                return Err(ConfigError::new(
+                    "config.payment_account",
+                    "must be the id of the QuickBooks account payments are deposited to (a bank account or Undeposited Funds), e.g. \"35\"",
+                ));
+            }
             (other, _) => return Err(ConfigError::unknown(other, "QuickBooks", &KNOWN)),
         }
     }
     Ok(REALM.keep(config, realm))
+}
+
+/// The connection's `payment_account`, if set.
+pub fn payment_account(config: &Value) -> Option<&str> {
+    config
+        .get("payment_account")
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
 }

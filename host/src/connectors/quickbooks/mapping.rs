@@ -31,7 +31,7 @@ pub use crate::connectors::lines::{ItemRules, amount};
 
 use crate::connectors::Gap;
 use crate::connectors::lines::reference;
-use crate::domain::{Customer, Invoice};
+use crate::domain::{Customer, Invoice, Line};
 
 /// QuickBooks' limit on DocNumber.
 pub const MAX_DOC_NUMBER: usize = 21;
@@ -111,18 +111,59 @@ pub fn invoice_body(
     tax_codes: &TaxCodes,
     company: &Company,
 ) -> Mapped {
+    let sale = Sale {
+        noun: "invoice",
+        id: &invoice.id,
+        number: &invoice.number,
+        date: invoice.issue_date,
+        lines: &invoice.lines,
+        tax_total: invoice.tax_total,
+        currency: &invoice.currency,
+    };
+    let mut mapped = sale_body(&sale, customer_id, items, tax_codes, company);
+    if let Some(due) = invoice.due_date {
+        mapped.body["DueDate"] = json!(due.to_string());
+    }
+    if let Some(memo) = reference(invoice, ["reference", "po_number"]) {
+        mapped.body["CustomerMemo"] = json!({"value": memo});
+    }
+    mapped
+}
+
+/// What an Invoice and a CreditMemo share: a numbered document of item lines, with tax,
+/// in a currency.
+pub struct Sale<'a> {
+    /// `invoice` or `credit note`, for messages and the private note.
+    pub noun: &'a str,
+    pub id: &'a str,
+    pub number: &'a str,
+    pub date: chrono::NaiveDate,
+    pub lines: &'a [Line],
+    pub tax_total: rust_decimal::Decimal,
+    pub currency: &'a str,
+}
+
+/// The body of an Invoice or CreditMemo (without `Id`/`SyncToken`): lines, tax and
+/// currency as the module docs say.
+pub fn sale_body(
+    sale: &Sale<'_>,
+    customer_id: &str,
+    items: &ItemRules,
+    tax_codes: &TaxCodes,
+    company: &Company,
+) -> Mapped {
     let mut gaps = Vec::new();
-    if invoice.number.chars().count() > MAX_DOC_NUMBER {
+    if sale.number.chars().count() > MAX_DOC_NUMBER {
         gaps.push(Gap::new(
             "number",
             format!(
-                "invoice number {:?} is longer than the {MAX_DOC_NUMBER} characters QuickBooks allows for DocNumber",
-                invoice.number
+                "{} number {:?} is longer than the {MAX_DOC_NUMBER} characters QuickBooks allows for DocNumber",
+                sale.noun, sale.number
             ),
         ));
     }
     let mut lines = Vec::new();
-    for (i, line) in invoice.lines.iter().enumerate() {
+    for (i, line) in sale.lines.iter().enumerate() {
         if line.amount.is_sign_negative() {
             lines.push(json!({
                 "Amount": amount(-line.amount),
@@ -168,32 +209,26 @@ pub fn invoice_body(
         }));
     }
     let mut body = json!({
-        "DocNumber": invoice.number,
-        "TxnDate": invoice.issue_date.to_string(),
+        "DocNumber": sale.number,
+        "TxnDate": sale.date.to_string(),
         "CustomerRef": {"value": customer_id},
         "Line": lines,
-        "PrivateNote": format!("erp-sync invoice {}", invoice.id),
+        "PrivateNote": format!("erp-sync {} {}", sale.noun, sale.id),
     });
     if company.is_us() {
-        body["TxnTaxDetail"] = json!({"TotalTax": amount(invoice.tax_total)});
+        body["TxnTaxDetail"] = json!({"TotalTax": amount(sale.tax_total)});
     } else {
         body["GlobalTaxCalculation"] = json!("TaxExcluded");
         // Our lines' tax is on the amounts after discount; QuickBooks taxes before the
         // discount unless told otherwise.
-        if invoice.lines.iter().any(|l| l.amount.is_sign_negative()) {
+        if sale.lines.iter().any(|l| l.amount.is_sign_negative()) {
             body["ApplyTaxAfterDiscount"] = json!(true);
         }
     }
-    if company.is_foreign(&invoice.currency) {
-        body["CurrencyRef"] = json!({"value": invoice.currency});
+    if company.is_foreign(sale.currency) {
+        body["CurrencyRef"] = json!({"value": sale.currency});
     }
-    gaps.extend(company.currency_gap(&invoice.currency));
-    if let Some(due) = invoice.due_date {
-        body["DueDate"] = json!(due.to_string());
-    }
-    if let Some(memo) = reference(invoice, ["reference", "po_number"]) {
-        body["CustomerMemo"] = json!({"value": memo});
-    }
+    gaps.extend(company.currency_gap(sale.currency));
     Mapped { body, gaps }
 }
 

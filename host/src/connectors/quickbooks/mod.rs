@@ -11,16 +11,24 @@
 //! - What is booked: [`mapping`] (lines, tax, currency), [`company`] (the settings it
 //!   depends on), [`customers`] (one Customer per customer and currency), [`invoices`]
 //!   (one QuickBooks invoice per invoice).
+//! - The ledger ([`ledger`]: keys, memory, token writes): [`payments`] (a Payment
+//!   linked to each invoice), [`credit_notes`] (a CreditMemo applied to its invoice),
+//!   [`customer_updates`] (a sparse update of the Customers that stand for it). Refunds
+//!   are not booked yet.
 
 pub mod api;
 pub mod client;
 pub mod company;
 pub mod config;
 pub mod connect;
+pub mod credit_notes;
+pub mod customer_updates;
 pub mod customers;
 pub mod invoices;
+pub mod ledger;
 pub mod lists;
 pub mod mapping;
+pub mod payments;
 pub mod preview;
 
 use std::time::Duration;
@@ -36,6 +44,7 @@ use super::{
     Checked, ConfigChange, Connector, Entries, ErpList, Outcome, Preview, PreviewInput, Provider,
     SyncRequest, profile,
 };
+use crate::documents::AnyDocument;
 use crate::store::{ConnectionRow, Store};
 
 /// The OAuth scope erp-sync asks for.
@@ -95,6 +104,24 @@ impl Connector for QuickBooksConnector {
         }
     }
 
+    async fn sync_document(&self, req: SyncRequest<'_, AnyDocument>) -> Outcome {
+        let done = match req.document {
+            AnyDocument::Payment(p) => self.sync_payment(&req, p).await,
+            AnyDocument::CreditNote(c) => self.sync_credit_note(&req, c).await,
+            AnyDocument::Customer(u) => self.sync_customer_update(&req, u).await,
+            AnyDocument::Refund(_) | AnyDocument::Invoice(_) => Err(Outcome::permanent(
+                None,
+                format!(
+                    "QuickBooks connections do not take {}s yet; nothing was sent",
+                    req.document.doc_type().noun()
+                ),
+            )),
+        };
+        match done {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
     /// Reads the company's settings, and finds the default Item (`Services`) when the
     /// config names none, so a connection that cannot book lines fails here, not at the
     /// first invoice.
@@ -122,6 +149,31 @@ impl Connector for QuickBooksConnector {
                 Err(o) => return o,
             },
         };
+        let deposit = config::payment_account(&session.connection.config).map(str::to_string);
+        let deposits = match deposit {
+            None => "payments need config.payment_account (not set)".to_string(),
+            Some(id) => {
+                let path = format!("account/{id}");
+                match self
+                    .call(&mut session, reqwest::Method::GET, &path, &[], None)
+                    .await
+                {
+                    Ok(answer) => format!(
+                        "payments are deposited to {} ({id})",
+                        answer["Account"]["Name"].as_str().unwrap_or("the account")
+                    ),
+                    Err(o) if ledger::is_error(&o, "610") => {
+                        return Outcome::permanent(
+                            o.response_code,
+                            format!(
+                                "payment_account {id} is not an account of this QuickBooks company; set config.payment_account to the id of the account payments are deposited to"
+                            ),
+                        );
+                    }
+                    Err(o) => return o,
+                }
+            }
+        };
         let currencies = if company.multicurrency {
             format!("home currency {}, multicurrency on", company.home_currency)
         } else {
@@ -132,7 +184,7 @@ impl Connector for QuickBooksConnector {
         };
         Outcome {
             detail: Some(format!(
-                "connected to {} ({}; {currencies}); unmapped lines book to {default_item}",
+                "connected to {} ({}; {currencies}); unmapped lines book to {default_item}; {deposits}",
                 company.name, company.country
             )),
             ..Outcome::success(Some(200), Some(session.account_id.clone()))

@@ -1,4 +1,6 @@
-//! A Xero connection's config: the maps and defaults of [`super::mapping`], `status`, and
+//! A Xero connection's config: the maps and defaults of [`super::mapping`], `status`,
+//! `payment_account` (the code of the bank account payments and refunds are booked to;
+//! optional here, a payment without it fails naming it), and
 //! `tenant_id`, the organisation. The organisations an authorization reached are kept by
 //! the callback in `available_tenants`, which cannot be set; a `tenant_id` must be one of
 //! them (before any authorization, any `tenant_id` is taken, and checked at the callback).
@@ -13,9 +15,10 @@ const TENANTS: Learned = Learned {
     why: "lists the organisations an authorization reached; it is kept by the OAuth callback",
 };
 
-const KNOWN: [&str; 7] = [
+const KNOWN: [&str; 8] = [
     "tenant_id",
     "account_code",
+    "payment_account",
     "tax_type",
     "status",
     "account_map",
@@ -52,6 +55,7 @@ pub fn check(change: ConfigChange<'_>) -> Checked {
                 }
             }
             ("account_code" | "tax_type", Value::String(_)) => {}
+            ("payment_account", Value::String(code)) if !code.trim().is_empty() => {}
             ("status", Value::String(s)) if s == "AUTHORISED" || s == "DRAFT" => {}
             ("status", _) => {
                 return Err(ConfigError::new(

@@ -17,7 +17,7 @@
 use serde_json::{Value, json};
 
 use crate::connectors::lines::{amount, reference};
-use crate::domain::{Customer, Invoice};
+use crate::domain::{CreditNote, Customer, Invoice, Line};
 
 /// Per-connection mapping settings.
 #[derive(Debug, Clone)]
@@ -52,10 +52,9 @@ impl LineRules {
     }
 }
 
-/// The invoice element (without `InvoiceID`).
-pub fn invoice_element(invoice: &Invoice, contact_id: &str, rules: &LineRules) -> Value {
-    let lines: Vec<Value> = invoice
-        .lines
+/// The `LineItems` of an invoice's or a credit note's lines.
+pub fn line_items(lines: &[Line], rules: &LineRules) -> Vec<Value> {
+    lines
         .iter()
         .map(|line| {
             let (qty, unit) = match (line.quantity, line.unit_price) {
@@ -99,7 +98,12 @@ pub fn invoice_element(invoice: &Invoice, contact_id: &str, rules: &LineRules) -
             }
             item
         })
-        .collect();
+        .collect()
+}
+
+/// The invoice element (without `InvoiceID`).
+pub fn invoice_element(invoice: &Invoice, contact_id: &str, rules: &LineRules) -> Value {
+    let lines = line_items(&invoice.lines, rules);
     let mut element = json!({
         "Type": "ACCREC",
         "Contact": {"ContactID": contact_id},
@@ -113,6 +117,26 @@ pub fn invoice_element(invoice: &Invoice, contact_id: &str, rules: &LineRules) -
     });
     if let Some(r) = reference(invoice, ["reference", "po_number"]) {
         element["Reference"] = json!(r);
+    }
+    element
+}
+
+/// An `ACCRECCREDIT` credit note (without `CreditNoteID`): numbered with our number,
+/// `Reference` the reason, always `AUTHORISED` (only an authorised credit note can be
+/// allocated to its invoice), lines mapped as an invoice's.
+pub fn credit_note_element(note: &CreditNote, contact_id: &str, rules: &LineRules) -> Value {
+    let mut element = json!({
+        "Type": "ACCRECCREDIT",
+        "Contact": {"ContactID": contact_id},
+        "CreditNoteNumber": note.number,
+        "Date": note.issue_date.to_string(),
+        "CurrencyCode": note.currency,
+        "LineAmountTypes": "Exclusive",
+        "Status": "AUTHORISED",
+        "LineItems": line_items(&note.lines, rules),
+    });
+    if let Some(reason) = &note.reason {
+        element["Reference"] = json!(reason);
     }
     element
 }

@@ -13,16 +13,26 @@
 //! - Invoices: every write carries an `Idempotency-Key` derived from the job; creates
 //!   arriving together go as multi-invoice requests; a lost answer is settled by a look-up
 //!   by number ([`invoices`]).
+//! - The rest of the ledger ([`ledger`]): credit notes as `ACCRECCREDIT` credit notes
+//!   allocated to their invoice ([`credit_notes`]), payments as one Xero payment per
+//!   invoice into `payment_account` ([`payments`]), refunds as payments out of their
+//!   credit note ([`refunds`]), customer updates as contact updates
+//!   ([`customer_updates`]).
 
 pub mod api;
 pub mod client;
 pub mod config;
 pub mod connect;
 pub mod contacts;
+pub mod credit_notes;
+pub mod customer_updates;
 pub mod invoices;
+pub mod ledger;
 pub mod lists;
 pub mod mapping;
+pub mod payments;
 pub mod preview;
+pub mod refunds;
 
 use std::time::Duration;
 
@@ -37,13 +47,14 @@ use super::{
     Checked, ConfigChange, ConnectionStatus, Connector, Entries, ErpList, Outcome, Preview,
     PreviewInput, Provider, SyncRequest, profile,
 };
+use crate::documents::AnyDocument;
 use crate::store::{ConnectionRow, Store};
 use client::Call;
 
-/// The scopes erp-sync asks for by default: a refresh token, invoices, contacts, and
-/// the organisation read the test sync does (Xero's granular scopes).
-pub const DEFAULT_SCOPES: &str =
-    "offline_access accounting.invoices accounting.contacts accounting.settings.read";
+/// The scopes erp-sync asks for by default: a refresh token, invoices and credit notes,
+/// payments, contacts, and the organisation read the test sync does (Xero's granular
+/// scopes; `accounting.payments` covers payments, `accounting.invoices` credit notes).
+pub const DEFAULT_SCOPES: &str = "offline_access accounting.invoices accounting.payments accounting.contacts accounting.settings.read";
 
 /// Xero's limits per organisation: 5 calls in flight, 60 in any minute. An attempt waits
 /// up to two minutes for them (a minute's 429 included); a longer wait (the daily limit)
@@ -76,6 +87,7 @@ pub struct XeroConnector {
     directories: contacts::Directories,
     invoice_creates: Coalescer<invoices::NewInvoice, Value>,
     invoice_checks: Coalescer<String, Option<Value>>,
+    payment_creates: Coalescer<payments::NewPayments, Vec<Value>>,
 }
 
 impl XeroConnector {
@@ -98,6 +110,7 @@ impl XeroConnector {
             directories: contacts::Directories::default(),
             invoice_creates: Coalescer::new(invoices::CREATE_FILL),
             invoice_checks: Coalescer::new(invoices::CHECK_FILL),
+            payment_creates: Coalescer::new(payments::FILL),
         }
     }
 
@@ -179,6 +192,43 @@ impl XeroConnector {
     }
 }
 
+impl XeroConnector {
+    /// The test sync's check of `payment_account`, when one is set: it must be an
+    /// account of the organisation that takes payments (a bank account, or one with
+    /// payments enabled).
+    async fn check_payment_account(&self, session: &mut client::Session) -> Result<(), Outcome> {
+        let Some(code) = session
+            .connection
+            .config
+            .get("payment_account")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            return Ok(());
+        };
+        let filter = format!("Code=={}", mapping::where_literal(&code));
+        let query = [("where", filter.as_str())];
+        let found = self.call(session, Call::get("Accounts", &query)).await?;
+        let account = &found["Accounts"][0];
+        if account.is_null() {
+            return Err(Outcome::permanent(
+                Some(200),
+                format!("config.payment_account: the organisation has no account with code {code}"),
+            ));
+        }
+        if account["Type"] != "BANK" && account["EnablePaymentsToAccount"] != true {
+            return Err(Outcome::permanent(
+                Some(200),
+                format!(
+                    "config.payment_account: account {code} ({}) takes no payments: choose a bank account",
+                    account["Name"].as_str().unwrap_or_default()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Connector for XeroConnector {
     profile!(Xero, OAuth);
@@ -205,7 +255,11 @@ impl Connector for XeroConnector {
             Ok(answer) => {
                 let name = answer["Organisations"][0]["Name"]
                     .as_str()
-                    .unwrap_or("the organisation");
+                    .unwrap_or("the organisation")
+                    .to_string();
+                if let Err(o) = self.check_payment_account(&mut session).await {
+                    return o;
+                }
                 Outcome {
                     detail: Some(format!("connected to {name}")),
                     ..Outcome::success(Some(200), Some(session.account_id.clone()))
@@ -217,6 +271,22 @@ impl Connector for XeroConnector {
 
     async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
         match self.sync_invoice(&req).await {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
+    async fn sync_document(&self, req: SyncRequest<'_, AnyDocument>) -> Outcome {
+        let done = match req.document {
+            AnyDocument::CreditNote(note) => self.sync_credit_note(&req, note).await,
+            AnyDocument::Payment(payment) => self.sync_payment(&req, payment).await,
+            AnyDocument::Refund(refund) => self.sync_refund(&req, refund).await,
+            AnyDocument::Customer(update) => self.sync_customer(&req, update).await,
+            AnyDocument::Invoice(_) => Err(Outcome::permanent(
+                None,
+                "an invoice reached the ledger path; nothing was sent",
+            )),
+        };
+        match done {
             Ok(o) | Err(o) => o,
         }
     }

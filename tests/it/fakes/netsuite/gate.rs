@@ -69,6 +69,11 @@ fn admit(
         s.login_audit.push(reason);
         return Err(invalid_login());
     }
+    if s.login_refusals > 0 {
+        s.login_refusals -= 1;
+        s.login_audit.push("InvalidToken".into());
+        return Err(invalid_login());
+    }
     if s.faults.take_throttle() {
         return Err(concurrency_exceeded());
     }

@@ -159,15 +159,7 @@ impl FakeState {
             ));
         }
         let total: Decimal = lines.iter().filter_map(|l| decimal(&l["amount"])).sum();
-        let credited: Decimal = self
-            .credit_memos
-            .iter()
-            .filter(|m| {
-                ref_id(&m.fields["createdFrom"]).as_deref() == Some(record.id.as_str())
-                    && !record.id.is_empty()
-            })
-            .filter_map(|m| decimal(&m.fields["total"]))
-            .sum();
+        let credited = self.applied_to(&record.id, None);
         let remaining = (total - credited).max(Decimal::ZERO);
         record.fields.insert("item".into(), json!({"items": lines}));
         record.fields.insert("total".into(), plain(round2(total)));
@@ -187,7 +179,7 @@ impl FakeState {
 
     /// One `item` sublist line: a known, active item and an amount (given, or quantity
     /// × rate); when all three are given they must agree to the cent [I].
-    fn item_line(
+    pub(super) fn item_line(
         &self,
         base: Option<&Value>,
         sent: &Map<String, Value>,
@@ -266,8 +258,34 @@ impl FakeState {
             external_id: None,
             fields: Map::new(),
         };
-        if let Err(e) = self.apply(RecordType::CreditMemo, &mut memo, body, true, false) {
-            return e;
+        // [I] The transform takes a few body fields beside what it copies.
+        for (name, value) in body {
+            match ["externalId", "memo", "tranDate"]
+                .iter()
+                .find(|f| f.eq_ignore_ascii_case(&name))
+            {
+                Some(&"externalId") => {
+                    let eid = value.as_str().unwrap_or_default().to_string();
+                    if !super::routes::valid_external_id(&eid) {
+                        return user_error(
+                            &format!("Invalid external ID {eid:?}."),
+                            Some("externalId"),
+                        );
+                    }
+                    memo.external_id = Some(eid);
+                }
+                Some(field) => {
+                    memo.fields.insert(field.to_string(), value);
+                }
+                None => {
+                    return user_error(
+                        &format!(
+                            "Invalid field: {name} is not a field of a transform to creditMemo."
+                        ),
+                        Some(&name),
+                    );
+                }
+            }
         }
         if let Some(eid) = &memo.external_id
             && self

@@ -1,5 +1,6 @@
 //! A fake NetSuite: the part of SuiteTalk REST web services (record service v1) that
-//! erp-sync uses — customers, invoices, credit memos by transform, currencies and
+//! erp-sync uses — customers, invoices, credit memos (by transform, or written with their
+//! `apply` sublist), customer payments and refunds, deletes, currencies, accounts and
 //! subsidiaries — and SuiteQL through the query service (reference lists: items,
 //! accounts, currencies, subsidiaries, tax codes), behind Token-Based Authentication.
 //!
@@ -36,13 +37,15 @@
 //! Layout: [`FakeNetSuite`] and its router are here, its setup and fault injection in
 //! `setup`. Every request passes `gate` (the concurrency limit, the `tba` login check,
 //! faults), then `routes` sends it to the record service (`records`, with `invoices` for
-//! item lines and credit memos) or to SuiteQL (`suiteql`, reading queries with
+//! item lines and credit memos by transform, `ledger` for applications, payments, refunds,
+//! deletes and balances) or to SuiteQL (`suiteql`, reading queries with
 //! `suiteql_parser`); `answers` holds the REST envelopes, `state` the data. Serving and
 //! request recording are the shared fake-ERP harness (`super::harness`).
 
 mod answers;
 mod gate;
 mod invoices;
+mod ledger;
 mod records;
 mod routes;
 mod setup;
@@ -159,6 +162,24 @@ impl FakeNetSuite {
         s.credit_memos
             .iter()
             .map(|r| s.view("creditMemo", r))
+            .collect()
+    }
+
+    /// Customer payments, in creation order (deleted ones are gone).
+    pub fn payments(&self) -> Vec<Value> {
+        let s = lock(&self.state);
+        s.payments
+            .iter()
+            .map(|r| s.view("customerPayment", r))
+            .collect()
+    }
+
+    /// Customer refunds, in creation order (deleted ones are gone).
+    pub fn refunds(&self) -> Vec<Value> {
+        let s = lock(&self.state);
+        s.refunds
+            .iter()
+            .map(|r| s.view("customerRefund", r))
             .collect()
     }
 

@@ -148,7 +148,7 @@ impl FakeState {
             external_id: eid.map(str::to_string),
             fields: Map::new(),
         };
-        if let Err(e) = self.apply(record_type, &mut record, body, true, true) {
+        if let Err(e) = self.apply(record_type, &mut record, body, true, &[]) {
             return e;
         }
         if let Some(eid) = &record.external_id
@@ -227,13 +227,7 @@ impl FakeState {
                     .collect()
             })
             .unwrap_or_default();
-        if let Err(e) = self.apply(
-            record_type,
-            &mut record,
-            body,
-            false,
-            replace.iter().any(|r| r == "item"),
-        ) {
+        if let Err(e) = self.apply(record_type, &mut record, body, false, &replace) {
             return e;
         }
         self.records_mut(record_type)[index] = record;
@@ -248,8 +242,10 @@ impl FakeState {
         record: &mut Stored,
         body: Map<String, Value>,
         creating: bool,
-        replace_items: bool,
+        replace: &[String],
     ) -> Result<(), Answer> {
+        let replace_items = replace.iter().any(|r| r == "item");
+        let replace_apply = replace.iter().any(|r| r == "apply");
         let mut fields = Map::new();
         for (name, value) in body {
             let Some(canon) = canonical(record_type, &name) else {
@@ -287,10 +283,13 @@ impl FakeState {
             RecordType::Customer => self.apply_customer(record, fields, creating),
             RecordType::Invoice => self.apply_invoice(record, fields, creating, replace_items),
             RecordType::CreditMemo => {
-                for (k, v) in fields {
-                    record.fields.insert(k, v);
-                }
-                Ok(())
+                self.apply_credit_memo(record, fields, creating, replace_items, replace_apply)
+            }
+            RecordType::CustomerPayment => {
+                self.apply_payment(record, fields, creating, replace_apply)
+            }
+            RecordType::CustomerRefund => {
+                self.apply_refund(record, fields, creating, replace_apply)
             }
         }
     }

@@ -20,6 +20,8 @@ pub(super) enum RecordType {
     Customer,
     Invoice,
     CreditMemo,
+    CustomerPayment,
+    CustomerRefund,
 }
 
 impl RecordType {
@@ -28,6 +30,8 @@ impl RecordType {
             "customer" => Some(RecordType::Customer),
             "invoice" => Some(RecordType::Invoice),
             "creditmemo" => Some(RecordType::CreditMemo),
+            "customerpayment" => Some(RecordType::CustomerPayment),
+            "customerrefund" => Some(RecordType::CustomerRefund),
             _ => None,
         }
     }
@@ -37,6 +41,8 @@ impl RecordType {
             RecordType::Customer => "customer",
             RecordType::Invoice => "invoice",
             RecordType::CreditMemo => "creditMemo",
+            RecordType::CustomerPayment => "customerPayment",
+            RecordType::CustomerRefund => "customerRefund",
         }
     }
 
@@ -74,7 +80,44 @@ impl RecordType {
                 "postingPeriod",
                 "exchangeRate",
             ],
-            RecordType::CreditMemo => &["externalId", "memo", "tranDate"],
+            RecordType::CreditMemo => &[
+                "entity",
+                "tranId",
+                "tranDate",
+                "currency",
+                "subsidiary",
+                "memo",
+                "otherRefNum",
+                "item",
+                "apply",
+                "autoApply",
+                "externalId",
+            ],
+            RecordType::CustomerPayment => &[
+                "customer",
+                "account",
+                "currency",
+                "payment",
+                "tranDate",
+                "memo",
+                "checkNum",
+                "paymentMethod",
+                "subsidiary",
+                "apply",
+                "autoApply",
+                "externalId",
+            ],
+            RecordType::CustomerRefund => &[
+                "customer",
+                "account",
+                "currency",
+                "tranDate",
+                "memo",
+                "paymentMethod",
+                "subsidiary",
+                "apply",
+                "externalId",
+            ],
         }
     }
 }
@@ -146,6 +189,7 @@ pub(super) fn route(
     let result = match (method.as_str(), segments.as_slice()) {
         ("GET", ["currency"]) => Ok(s.list_currencies(&params)),
         ("GET", ["currency", id]) => Ok(s.get_currency(id)),
+        ("GET", ["account", id]) => Ok(s.get_account(id)),
         ("GET", ["subsidiary", id]) => Ok(if *id == SUBSIDIARY_ID {
             Answer::json(
                 StatusCode::OK,
@@ -194,6 +238,10 @@ pub(super) fn route(
                 }
             }
         }
+        ("DELETE", [_, key]) => {
+            let record_type = RecordType::parse(name).expect("checked");
+            Ok(s.delete(record_type, &Key::parse(key)))
+        }
         ("PATCH", [_, key]) => {
             let record_type = RecordType::parse(name).expect("checked");
             body_or(true).map(|b| s.patch(record_type, &Key::parse(key), b, &params))
@@ -205,7 +253,13 @@ pub(super) fn route(
             None,
         )),
     };
-    result.unwrap_or_else(|e| e)
+    let answer = result.unwrap_or_else(|e| e);
+    // Every balance follows the writes: invoices' amounts remaining, what is unapplied
+    // on credit memos and payments.
+    if method != Method::GET && answer.status.is_success() {
+        s.settle();
+    }
+    answer
 }
 
 /// A JSON object body (`Content-Type` with `json`); an empty body is an empty object

@@ -17,6 +17,13 @@ impl FakeNetSuite {
         lock(&self.state).faults.throttle = n;
     }
 
+    /// The next `n` calls are refused as logins (`401 INVALID_LOGIN`, `InvalidToken` in
+    /// the Login Audit Trail) though correctly signed: the token briefly not honoured, as
+    /// NetSuite does while a token's role or the integration record is being changed [I].
+    pub fn refuse_logins_next(&self, n: usize) {
+        lock(&self.state).login_refusals = n;
+    }
+
     /// Makes an item (or a tax code, which NetSuite keeps among its items) inactive:
     /// references to it answer 400, and SuiteQL shows it with `isinactive` `T`.
     pub fn remove_item(&self, id: &str) {

@@ -108,6 +108,10 @@ pub struct FakeState {
     pub(super) customers: Vec<Stored>,
     pub(super) invoices: Vec<Stored>,
     pub(super) credit_memos: Vec<Stored>,
+    pub(super) payments: Vec<Stored>,
+    pub(super) refunds: Vec<Stored>,
+    /// The next calls refused as a login the token no longer allows [I].
+    pub(super) login_refusals: usize,
     next_id: u64,
     pub(super) nonces: HashSet<String>,
     pub(super) login_audit: Vec<String>,
@@ -165,6 +169,9 @@ impl FakeState {
             customers: Vec::new(),
             invoices: Vec::new(),
             credit_memos: Vec::new(),
+            payments: Vec::new(),
+            refunds: Vec::new(),
+            login_refusals: 0,
             // One sequence of internal ids for every record type, as in NetSuite.
             next_id: 1200,
             nonces: HashSet::new(),
@@ -206,6 +213,8 @@ impl FakeState {
             RecordType::Customer => &self.customers,
             RecordType::Invoice => &self.invoices,
             RecordType::CreditMemo => &self.credit_memos,
+            RecordType::CustomerPayment => &self.payments,
+            RecordType::CustomerRefund => &self.refunds,
         }
     }
 
@@ -214,6 +223,8 @@ impl FakeState {
             RecordType::Customer => &mut self.customers,
             RecordType::Invoice => &mut self.invoices,
             RecordType::CreditMemo => &mut self.credit_memos,
+            RecordType::CustomerPayment => &mut self.payments,
+            RecordType::CustomerRefund => &mut self.refunds,
         }
     }
 

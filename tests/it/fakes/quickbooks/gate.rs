@@ -16,6 +16,10 @@ use super::entities::{
     read_list_entity,
 };
 use super::invoices::{void_invoice, write_invoice};
+use super::ledger::{
+    delete_credit_memo, delete_payment, read_credit_memo, read_payment, void_payment,
+    write_credit_memo, write_payment,
+};
 use super::limits::admit;
 use super::query::query;
 use super::state::{Company, FakeState, Shared};
@@ -78,11 +82,15 @@ impl FakeState {
             headers,
             body,
         };
-        let (answer, invoice_write) = call.dispatch(company);
+        let (answer, ledger_write) = call.dispatch(company);
+        if method == Method::POST {
+            // An invoice update resets its balance: the payments on it count again.
+            company.settle();
+        }
         if let Some(id) = requestid {
             company.replays.insert(id.to_string(), answer.clone());
         }
-        if invoice_write && answer.status.is_success() && faults.take_lost_answer() {
+        if ledger_write && answer.status.is_success() && faults.take_lost_answer() {
             return system_fault();
         }
         answer
@@ -118,7 +126,8 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
-    /// Routes the call; the flag tells whether it was an invoice write.
+    /// Routes the call; the flag tells whether it was a write of an invoice, payment or
+    /// credit memo (whose answers fault injection may lose).
     fn dispatch(&self, company: &mut Company) -> (Answer, bool) {
         // Entity names are case-insensitive; ids are numeric.
         let path = self.rest.trim_matches('/').to_ascii_lowercase();
@@ -155,6 +164,37 @@ impl Call<'_> {
                     Some(other) => unsupported_property(
                         "operation",
                         &format!("operation={other} is not supported by the fake"),
+                    ),
+                };
+                (answer, true)
+            }
+            ("GET", ["payment", id]) => (read_payment(company, id), false),
+            ("POST", ["payment"]) => {
+                let operation = self.params.get("operation");
+                let include = self.params.get("include");
+                let answer = match (operation, include) {
+                    (None, None) | (Some("update"), None) => {
+                        self.with_body(|b| write_payment(company, b))
+                    }
+                    (Some("update"), Some("void")) => self.with_body(|b| void_payment(company, b)),
+                    (Some("delete"), None) => self.with_body(|b| delete_payment(company, b)),
+                    (other, include) => unsupported_property(
+                        "operation",
+                        &format!(
+                            "operation={other:?} include={include:?} is not supported for Payment by the fake"
+                        ),
+                    ),
+                };
+                (answer, true)
+            }
+            ("GET", ["creditmemo", id]) => (read_credit_memo(company, id), false),
+            ("POST", ["creditmemo"]) => {
+                let answer = match self.params.get("operation") {
+                    None | Some("update") => self.with_body(|b| write_credit_memo(company, b)),
+                    Some("delete") => self.with_body(|b| delete_credit_memo(company, b)),
+                    Some(other) => unsupported_property(
+                        "operation",
+                        &format!("operation={other} is not supported for CreditMemo by the fake"),
                     ),
                 };
                 (answer, true)

@@ -139,7 +139,7 @@ impl Company {
     /// line ids, the SubTotal line, the currency and exchange rate, the tax (per the
     /// company's tax model), `TotalAmt` and `Balance`. Everything but Id, SyncToken and
     /// MetaData. Lines keep their `Id` when it names one of `previous_lines`.
-    fn invoice_fields(
+    pub(super) fn invoice_fields(
         &self,
         input: &Map<String, Value>,
         previous_lines: &[Value],

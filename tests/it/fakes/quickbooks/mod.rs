@@ -1,7 +1,8 @@
 //! A fake QuickBooks Online: Intuit's OAuth 2.0 endpoints and the part of the Accounting
 //! API v3 that erp-sync uses (company info, preferences, query, customer, invoice
-//! create/update/void/read, and the look-ups of mapping pages: items, accounts, tax codes,
-//! tax rates, company currencies).
+//! create/update/void/read, payment create/update/void/delete/read and credit memo
+//! create/update/delete/read with the open balances they move (`ledger`), and the look-ups
+//! of mapping pages: items, accounts, tax codes, tax rates, company currencies).
 //!
 //! It checks what QBO checks and answers in QBO's wire shapes (bearer tokens per realm,
 //! `minorversion`, `requestid` replay, `SyncToken`, reference and length validation, the
@@ -40,6 +41,7 @@ mod entities;
 mod fields;
 mod gate;
 mod invoices;
+mod ledger;
 mod limits;
 mod oauth;
 mod query;
@@ -137,6 +139,32 @@ impl FakeQuickBooks {
     pub fn invoices(&self, realm: &str) -> Vec<Value> {
         self.with_company(realm, |c| {
             c.invoices.iter().map(|i| i.entity.clone()).collect()
+        })
+    }
+
+    /// Stored payments of a company (voided ones too, deleted ones not), in creation order.
+    pub fn payments(&self, realm: &str) -> Vec<Value> {
+        self.with_company(realm, |c| {
+            c.payments.iter().map(|p| p.entity.clone()).collect()
+        })
+    }
+
+    /// Stored credit memos of a company (deleted ones not), in creation order.
+    pub fn credit_memos(&self, realm: &str) -> Vec<Value> {
+        self.with_company(realm, |c| {
+            c.credit_memos.iter().map(|m| m.entity.clone()).collect()
+        })
+    }
+
+    /// The open balance of the invoice numbered `doc_number`, as QBO keeps it.
+    pub fn invoice_balance(&self, realm: &str, doc_number: &str) -> rust_decimal::Decimal {
+        self.with_company(realm, |c| {
+            let invoice = c
+                .invoices
+                .iter()
+                .find(|i| i.entity["DocNumber"] == doc_number)
+                .unwrap_or_else(|| panic!("no invoice {doc_number}"));
+            super::harness::numbers::decimal(&invoice.entity["Balance"]).expect("a balance")
         })
     }
 

@@ -48,8 +48,13 @@ pub(super) struct Company {
     pub(super) items: Vec<Item>,
     pub(super) customers: Vec<Value>,
     pub(super) invoices: Vec<StoredInvoice>,
+    pub(super) payments: Vec<super::ledger::StoredPayment>,
+    /// Credit memos, stored like invoices (`voided` stays false: QBO deletes them).
+    pub(super) credit_memos: Vec<StoredInvoice>,
     pub(super) next_customer_id: u64,
     pub(super) next_invoice_id: u64,
+    pub(super) next_payment_id: u64,
+    pub(super) next_credit_memo_id: u64,
     /// Answers by `requestid`, replayed verbatim.
     pub(super) replays: HashMap<String, Answer>,
     /// API requests in flight, refused ones included until they are refused.
@@ -202,9 +207,13 @@ impl Company {
             items,
             customers: Vec::new(),
             invoices: Vec::new(),
+            payments: Vec::new(),
+            credit_memos: Vec::new(),
             // Distinct ranges, so a connector mixing up ids does not pass by accident.
             next_customer_id: 58,
             next_invoice_id: 239,
+            next_payment_id: 1401,
+            next_credit_memo_id: 2701,
             replays: HashMap::new(),
             calls: InFlight::default(),
             recent: VecDeque::new(),

@@ -11,11 +11,18 @@ use super::super::harness::wire::Params;
 
 use super::answers::{Answer, not_found};
 use super::contacts::{get_contact, list_contacts, write_contacts};
+use super::credit_notes::{
+    allocate_credit_note, delete_allocation, get_credit_note, list_credit_notes, write_credit_notes,
+};
 use super::elements::elements;
 use super::invoices::{get_invoice, list_invoices, write_invoices};
 use super::items::{get_item, list_items};
 use super::limits::admit;
-use super::oauth::{CONTACT_READ, CONTACT_WRITE, INVOICE_READ, INVOICE_WRITE, SETTINGS_READ};
+use super::oauth::{
+    CONTACT_READ, CONTACT_WRITE, INVOICE_READ, INVOICE_WRITE, PAYMENT_READ, PAYMENT_WRITE,
+    SETTINGS_READ,
+};
+use super::payments::{create_payments, get_payment, list_payments, update_payment};
 use super::settings::{accounts, currencies, organisation, tax_rates};
 use super::state::{Org, Shared};
 
@@ -44,6 +51,20 @@ pub(super) enum Route {
     GetInvoice(String),
     /// `PUT /Invoices`, `POST /Invoices` or `POST /Invoices/{id}`.
     WriteInvoices(Mode),
+    ListCreditNotes,
+    GetCreditNote(String),
+    /// `PUT /CreditNotes`, `POST /CreditNotes` or `POST /CreditNotes/{id}`.
+    WriteCreditNotes(Mode),
+    /// `PUT /CreditNotes/{id}/Allocations`.
+    Allocate(String),
+    /// `DELETE /CreditNotes/{id}/Allocations/{AllocationID}`.
+    DeleteAllocation(String, String),
+    ListPayments,
+    GetPayment(String),
+    /// `PUT /Payments` (or `POST /Payments`).
+    CreatePayments,
+    /// `POST /Payments/{id}` (delete).
+    UpdatePayment(String),
     NotFound,
 }
 
@@ -81,6 +102,25 @@ impl Route {
             ("PUT", "invoices", None, 1) => Route::WriteInvoices(Mode::Create),
             ("POST", "invoices", None, 1) => Route::WriteInvoices(Mode::Upsert),
             ("POST", "invoices", Some(id), 2) => Route::WriteInvoices(Mode::Update(id)),
+            ("GET", "creditnotes", None, 1) => Route::ListCreditNotes,
+            ("GET", "creditnotes", Some(id), 2) => Route::GetCreditNote(id),
+            ("PUT", "creditnotes", None, 1) => Route::WriteCreditNotes(Mode::Create),
+            ("POST", "creditnotes", None, 1) => Route::WriteCreditNotes(Mode::Upsert),
+            ("POST", "creditnotes", Some(id), 2) => Route::WriteCreditNotes(Mode::Update(id)),
+            ("PUT", "creditnotes", Some(id), 3)
+                if segments[2].eq_ignore_ascii_case("allocations") =>
+            {
+                Route::Allocate(id)
+            }
+            ("DELETE", "creditnotes", Some(id), 4)
+                if segments[2].eq_ignore_ascii_case("allocations") =>
+            {
+                Route::DeleteAllocation(id, segments[3].to_string())
+            }
+            ("GET", "payments", None, 1) => Route::ListPayments,
+            ("GET", "payments", Some(id), 2) => Route::GetPayment(id),
+            ("PUT" | "POST", "payments", None, 1) => Route::CreatePayments,
+            ("POST", "payments", Some(id), 2) => Route::UpdatePayment(id),
             _ => Route::NotFound,
         }
     }
@@ -98,6 +138,12 @@ impl Route {
             Route::WriteContacts(_) => CONTACT_WRITE,
             Route::ListInvoices | Route::GetInvoice(_) => INVOICE_READ,
             Route::WriteInvoices(_) => INVOICE_WRITE,
+            Route::ListCreditNotes | Route::GetCreditNote(_) => INVOICE_READ,
+            Route::WriteCreditNotes(_) | Route::Allocate(_) | Route::DeleteAllocation(..) => {
+                INVOICE_WRITE
+            }
+            Route::ListPayments | Route::GetPayment(_) => PAYMENT_READ,
+            Route::CreatePayments | Route::UpdatePayment(_) => PAYMENT_WRITE,
             Route::NotFound => &[],
         }
     }
@@ -160,7 +206,8 @@ pub(super) struct ApiRequest<'a> {
     pub(super) body: &'a [u8],
 }
 
-/// Routes an admitted call; the flag tells whether an invoice write committed anything.
+/// Routes an admitted call; the flag tells whether a write (invoices, credit notes,
+/// allocations, payments) committed anything.
 pub(super) fn dispatch(org: &mut Org, request: &ApiRequest) -> (Answer, bool) {
     let params = &request.params;
     let summarize = !params
@@ -191,6 +238,27 @@ pub(super) fn dispatch(org: &mut Org, request: &ApiRequest) -> (Answer, bool) {
         Route::GetInvoice(id) => (get_invoice(org, id), false),
         Route::WriteInvoices(mode) => match elements(request, "Invoices", "Invoice") {
             Ok(elements) => write_invoices(org, &elements, mode, summarize, unitdp),
+            Err(refusal) => (refusal, false),
+        },
+        Route::ListCreditNotes => (list_credit_notes(org, params), false),
+        Route::GetCreditNote(id) => (get_credit_note(org, id), false),
+        Route::WriteCreditNotes(mode) => match elements(request, "CreditNotes", "CreditNote") {
+            Ok(elements) => write_credit_notes(org, &elements, mode, summarize, unitdp),
+            Err(refusal) => (refusal, false),
+        },
+        Route::Allocate(id) => match elements(request, "Allocations", "Allocation") {
+            Ok(elements) => allocate_credit_note(org, id, &elements, summarize),
+            Err(refusal) => (refusal, false),
+        },
+        Route::DeleteAllocation(id, allocation) => delete_allocation(org, id, allocation),
+        Route::ListPayments => (list_payments(org, params), false),
+        Route::GetPayment(id) => (get_payment(org, id), false),
+        Route::CreatePayments => match elements(request, "Payments", "Payment") {
+            Ok(elements) => create_payments(org, &elements, summarize),
+            Err(refusal) => (refusal, false),
+        },
+        Route::UpdatePayment(id) => match elements(request, "Payments", "Payment") {
+            Ok(elements) => update_payment(org, id, &elements),
             Err(refusal) => (refusal, false),
         },
         Route::NotFound => (not_found(), false),

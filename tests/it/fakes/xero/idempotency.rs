@@ -54,7 +54,7 @@ impl FakeState {
             .orgs
             .get_mut(request.tenant)
             .expect("admitted calls name a known organisation");
-        let (answer, committed_invoices) = dispatch(org, request);
+        let (answer, committed) = dispatch(org, request);
         if let Some(key) = key {
             let cached = Cached {
                 fingerprint,
@@ -63,7 +63,7 @@ impl FakeState {
             };
             self.idempotency.insert(key.to_string(), cached);
         }
-        if committed_invoices && self.faults.take_lost_answer() {
+        if committed && self.faults.take_lost_answer() {
             return internal_error();
         }
         answer

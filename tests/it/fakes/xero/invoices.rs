@@ -220,7 +220,7 @@ fn transition_allowed(from: &str, to: &str) -> bool {
 }
 
 impl OrgData {
-    fn invoice_index(&self, id: &str) -> Option<usize> {
+    pub(super) fn invoice_index(&self, id: &str) -> Option<usize> {
         self.invoices.iter().position(|i| {
             i["InvoiceID"]
                 .as_str()
@@ -325,7 +325,8 @@ impl OrgData {
             return Err(refuse(NOT_MODIFIABLE));
         }
         let paid = decimal(&current["AmountPaid"]).unwrap_or_default();
-        if status_now == "PAID" || paid > Decimal::ZERO {
+        let credited = decimal(&current["AmountCredited"]).unwrap_or_default();
+        if status_now == "PAID" || paid > Decimal::ZERO || credited > Decimal::ZERO {
             return Err(refuse(PAYMENT_ALLOCATED));
         }
         if let Some(kind) = &given.kind

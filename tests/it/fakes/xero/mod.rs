@@ -1,6 +1,7 @@
 //! A fake Xero: the identity endpoints (OAuth 2.0 authorization code with PKCE, token
 //! rotation, connections) and the part of the Accounting API 2.0 that erp-sync uses
-//! (organisation, accounts, tax rates, currencies, items, contacts, invoices).
+//! (organisation, accounts, tax rates, currencies, items, contacts, invoices, credit notes
+//! with their allocations, payments).
 //!
 //! It checks what Xero checks and answers in Xero's wire shapes: `xero-tenant-id` against
 //! the organisations the grant authorized, scopes, rotating refresh tokens with a 30-minute
@@ -18,7 +19,8 @@
 //! Layout: [`FakeXero`] and its router are here, its setup and fault injection in `setup`;
 //! `oauth` and `connections` play the identity server. Every accounting call passes `gate`
 //! (routing), `limits` (token, tenant, scope, the rate limits) and `idempotency`; the
-//! handlers are `settings`, `items`, `contacts` and `invoices` (with `lines`), reading a
+//! handlers are `settings`, `items`, `contacts`, `invoices` (with `lines`), `credit_notes`
+//! (allocations, open credit) and `payments` (each invoice's open balance), reading a
 //! write's elements through `elements` and list parameters through `lists` and `filters`.
 //! `answers` holds Xero's envelopes and errors, `state` the organisations. Serving, request
 //! recording and the OAuth book of codes and tokens are the shared fake-ERP harness
@@ -27,6 +29,7 @@
 mod answers;
 mod connections;
 mod contacts;
+mod credit_notes;
 mod elements;
 mod filters;
 mod gate;
@@ -37,6 +40,7 @@ mod limits;
 mod lines;
 mod lists;
 mod oauth;
+mod payments;
 mod settings;
 mod setup;
 mod state;
@@ -112,6 +116,16 @@ impl FakeXero {
     /// How many invoices an organisation holds (cheap: nothing is cloned).
     pub fn invoice_count(&self, tenant: &str) -> usize {
         self.with_org(tenant, |o| o.data.invoices.len())
+    }
+
+    /// Stored sales credit notes of an organisation, in creation order.
+    pub fn credit_notes(&self, tenant: &str) -> Vec<Value> {
+        self.with_org(tenant, |o| o.data.credit_notes.clone())
+    }
+
+    /// Stored payments of an organisation (deleted ones included), in creation order.
+    pub fn payments(&self, tenant: &str) -> Vec<Value> {
+        self.with_org(tenant, |o| o.data.payments.clone())
     }
 
     /// Stored contacts of an organisation, in creation order.

@@ -55,6 +55,13 @@ pub(super) const INVOICE_READ: &[&str] = &[
     "accounting.invoices",
     "accounting.invoices.read",
 ];
+pub(super) const PAYMENT_WRITE: &[&str] = &["accounting.transactions", "accounting.payments"];
+pub(super) const PAYMENT_READ: &[&str] = &[
+    "accounting.transactions",
+    "accounting.transactions.read",
+    "accounting.payments",
+    "accounting.payments.read",
+];
 pub(super) const CONTACT_WRITE: &[&str] = &["accounting.contacts"];
 pub(super) const CONTACT_READ: &[&str] = &["accounting.contacts", "accounting.contacts.read"];
 pub(super) const SETTINGS_READ: &[&str] = &["accounting.settings", "accounting.settings.read"];

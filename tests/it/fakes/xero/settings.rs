@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::super::harness::numbers::rounded;
 use super::super::harness::wire::{Params, random_string};
@@ -28,6 +28,14 @@ pub(super) const ACCOUNTS: &[(&str, &str, &str, &str)] = &[
         "e0a8b5a5-6ce3-4a66-b4c5-1fd5a6b3d0a1",
     ),
 ];
+
+/// Bank accounts, which payments may be made to (and sales lines may not use): (code,
+/// name, AccountID).
+pub(super) const BANK_ACCOUNTS: &[(&str, &str, &str)] = &[(
+    "090",
+    "Business Bank Account",
+    "7d05a53d-613d-4eb2-a2fc-dcb6adb80b80",
+)];
 
 /// UK sales tax rates: (tax type, name, rate in percent, [I] ReportTaxType).
 const TAX_RATES: &[(&str, &str, &str, &str)] = &[
@@ -109,7 +117,7 @@ pub(super) fn organisation(org: &Org, tenant: &str) -> Answer {
 /// (`Description`, which every account but bank accounts returns, [I] its text; [I]
 /// `BankAccountType` empty and the reporting code).
 pub(super) fn accounts(params: &Params) -> Answer {
-    let list = ACCOUNTS
+    let mut list: Vec<Value> = ACCOUNTS
         .iter()
         .map(|(code, name, tax_type, id)| {
             json!({
@@ -122,6 +130,16 @@ pub(super) fn accounts(params: &Params) -> Answer {
             })
         })
         .collect();
+    list.extend(BANK_ACCOUNTS.iter().map(|(code, name, id)| {
+        json!({
+            "AccountID": id, "Code": code, "Name": name, "Status": "ACTIVE", "Type": "BANK",
+            "TaxType": "NONE", "Class": "ASSET", "EnablePaymentsToAccount": false,
+            "ShowInExpenseClaims": false, "BankAccountNumber": "12345678",
+            "BankAccountType": "BANK", "CurrencyCode": BASE_CURRENCY, "ReportingCode": "ASS",
+            "ReportingCodeName": "Assets", "HasAttachments": false, "AddToWatchlist": false,
+            "UpdatedDateUTC": "/Date(1704067200000+0000)/",
+        })
+    }));
     match filtered(params, "Account", ACCOUNT_WHERE_FIELDS, list) {
         Ok(list) => envelope("Accounts", list),
         Err(refusal) => refusal,

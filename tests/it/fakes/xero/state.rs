@@ -84,6 +84,11 @@ pub(super) struct OrgData {
     pub(super) contacts: Vec<Value>,
     pub(super) invoices: Vec<Value>,
     pub(super) next_invoice_number: u64,
+    /// Sales credit notes (ACCRECCREDIT), in creation order.
+    pub(super) credit_notes: Vec<Value>,
+    pub(super) next_credit_note_number: u64,
+    /// Payments on invoices and credit notes (deleted ones stay, `Status: DELETED`).
+    pub(super) payments: Vec<Value>,
     /// Items, with prices at 4 decimal places.
     pub(super) items: Vec<Value>,
     /// Subscribed currency codes, the base currency first.
@@ -130,6 +135,9 @@ impl Org {
                 contacts: Vec::new(),
                 invoices: Vec::new(),
                 next_invoice_number: 1,
+                credit_notes: Vec::new(),
+                next_credit_note_number: 1,
+                payments: Vec::new(),
                 items: default_items(),
                 currencies: vec![BASE_CURRENCY.to_string()],
             },

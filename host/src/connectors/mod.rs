@@ -61,6 +61,12 @@ pub(crate) use profile;
 /// An ERP list as read for a mapping page, or why it could not be read.
 pub type Entries = Result<Vec<ErpEntry>, Outcome>;
 
+/// A credit note, payment, refund or customer update to deliver ([`Connector::sync_document`]).
+pub type LedgerRequest<'a> = SyncRequest<'a, AnyDocument>;
+
+/// How a connector's step ends: `Err` is an outcome that ends the attempt early (with `?`).
+pub type Step<T = Outcome> = Result<T, Outcome>;
+
 /// One document version to deliver to one connection: an invoice (`D` = [`Invoice`]),
 /// or any other document of the ledger (`D` = [`AnyDocument`]).
 pub struct SyncRequest<'a, D = Invoice> {

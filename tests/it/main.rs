@@ -18,6 +18,7 @@ mod hostile_http;
 mod ingest;
 mod isolation;
 mod ledger;
+mod ledger_crash;
 mod mapping;
 mod migrate_store;
 mod multi_host;

@@ -22,7 +22,7 @@ fn config(fake: &FakeNetSuite) -> Value {
     config
 }
 
-async fn connect_with(server: &TestServer, config: Value) -> String {
+pub(crate) async fn connect_with(server: &TestServer, config: Value) -> String {
     let created = server
         .create_connection(json!({"provider": "netsuite", "name": "Books", "config": config}))
         .await;

@@ -16,6 +16,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::fakes::netsuite::{self as ns, FakeNetSuite};
+use crate::netsuite::connect_with;
 use crate::support::erp::netsuite_config;
 use crate::support::{TestServer, eventually, invoice, string};
 
@@ -29,19 +30,26 @@ fn config(fake: &FakeNetSuite) -> Value {
     config
 }
 
-async fn connect_with(server: &TestServer, config: Value) -> Value {
-    let created = server
-        .create_connection(json!({"provider": "netsuite", "name": "Books", "config": config}))
-        .await;
-    assert_eq!(created["status"], "active", "{created}");
-    created
+/// A fake NetSuite and a server connected to it with [`config`] as `edit` leaves it.
+async fn connected_with(edit: impl FnOnce(&mut Value)) -> (FakeNetSuite, TestServer) {
+    let fake = FakeNetSuite::start().await;
+    let server = TestServer::start().await;
+    let mut config = config(&fake);
+    edit(&mut config);
+    connect_with(&server, config).await;
+    (fake, server)
 }
 
 async fn connected() -> (FakeNetSuite, TestServer) {
-    let fake = FakeNetSuite::start().await;
-    let server = TestServer::start().await;
-    connect_with(&server, config(&fake)).await;
-    (fake, server)
+    connected_with(|_| {}).await
+}
+
+/// Ingests the example invoices `ids` and waits until each has synced.
+async fn with_invoices(server: &TestServer, ids: &[&str]) {
+    for id in ids {
+        server.ingest(&invoice(id)).await;
+        server.synced(id, 1).await;
+    }
 }
 
 /// The example invoice's customer.
@@ -51,26 +59,25 @@ fn customer() -> Value {
 
 /// A payment of `amount`, applied as `applied` (invoice id, amount).
 fn payment(id: &str, amount: &str, applied: &[(&str, &str)]) -> Value {
-    let applied: Vec<Value> = applied
-        .iter()
-        .map(|(i, a)| json!({"invoice_id": i, "amount": a}))
-        .collect();
-    json!({
+    let mut payment = json!({
         "id": id, "status": "SUCCEEDED", "currency": "USD", "amount": amount,
         "received_at": "2026-11-21T09:00:00Z", "method": "card", "reference": "ch_3N8x",
-        "customer": customer(), "applied_to": applied, "metadata": {}
-    })
+        "customer": customer(), "metadata": {}
+    });
+    let line = |(i, a): &(&str, &str)| json!({"invoice_id": i, "amount": a});
+    payment["applied_to"] = applied.iter().map(line).collect();
+    payment
 }
 
 /// A credit note of `total` (one untaxed usage line) on `invoice_id`.
 fn credit_note(id: &str, invoice_id: &str, total: &str) -> Value {
+    let line = json!({"id": "cnl_1", "type": "USAGE_FEE", "description": "API calls credit",
+                      "product_id": "prod_api", "amount": total});
     json!({
-        "id": id, "number": format!("CN-{id}"), "status": "ISSUED",
-        "invoice_id": invoice_id, "currency": "USD", "issue_date": "2026-11-20",
-        "reason": "Overbilled API calls", "customer": customer(),
-        "lines": [ { "id": "cnl_1", "type": "USAGE_FEE", "description": "API calls credit",
-                     "product_id": "prod_api", "amount": total } ],
-        "subtotal": total, "tax_total": "0", "total": total, "metadata": {}
+        "id": id, "number": format!("CN-{id}"), "status": "ISSUED", "invoice_id": invoice_id,
+        "currency": "USD", "issue_date": "2026-11-20", "reason": "Overbilled API calls",
+        "customer": customer(), "lines": [line], "subtotal": total, "tax_total": "0",
+        "total": total, "metadata": {}
     })
 }
 
@@ -86,6 +93,21 @@ async fn post(server: &TestServer, path: &str, body: &Value) -> Value {
     let (status, answer) = server.call("POST", path, Some(body.clone())).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{path}: {answer}");
     answer
+}
+
+/// Posts [`payment`] `id`.
+async fn post_payment(server: &TestServer, id: &str, amount: &str, applied: &[(&str, &str)]) {
+    post(server, "/v1/payments", &payment(id, amount, applied)).await;
+}
+
+/// Posts [`credit_note`] `id`.
+async fn post_credit_note(server: &TestServer, id: &str, invoice_id: &str, total: &str) {
+    post(
+        server,
+        "/v1/credit-notes",
+        &credit_note(id, invoice_id, total),
+    )
+    .await;
 }
 
 /// Waits for the `successes`-th SUCCESS of a document; answers its log, newest first.
@@ -155,10 +177,7 @@ fn d(text: &str) -> Decimal {
 async fn a_payment_is_one_customer_payment_on_the_right_invoice_through_lost_answers_updates_and_voids()
  {
     let (fake, server) = connected().await;
-    for id in ["inv_a", "inv_b"] {
-        server.ingest(&invoice(id)).await;
-        server.synced(id, 1).await;
-    }
+    with_invoices(&server, &["inv_a", "inv_b"]).await;
     let b = invoice_in(&fake, "inv_b");
 
     // The upsert commits but its answer is lost: the retry updates the same payment.
@@ -237,12 +256,7 @@ async fn a_payment_is_one_customer_payment_on_the_right_invoice_through_lost_ans
 #[tokio::test]
 async fn a_payment_posted_before_its_invoice_lands_after_it() {
     let (fake, server) = connected().await;
-    post(
-        &server,
-        "/v1/payments",
-        &payment("pay_early", "12.99", &[("inv_late", "12.99")]),
-    )
-    .await;
+    post_payment(&server, "pay_early", "12.99", &[("inv_late", "12.99")]).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(fake.payments().is_empty(), "it waits for its invoice");
     server.ingest(&invoice("inv_late")).await;
@@ -259,19 +273,12 @@ async fn a_payment_posted_before_its_invoice_lands_after_it() {
 
 #[tokio::test]
 async fn payments_need_a_payment_account_and_never_more_than_is_open() {
-    let fake = FakeNetSuite::start().await;
-    let server = TestServer::start().await;
-    let mut cfg = config(&fake);
-    cfg.as_object_mut().unwrap().remove("payment_account");
-    connect_with(&server, cfg).await;
-    server.ingest(&invoice("inv_1")).await;
-    server.synced("inv_1", 1).await;
-    post(
-        &server,
-        "/v1/payments",
-        &payment("pay_no_account", "12.99", &[("inv_1", "12.99")]),
-    )
+    let (fake, server) = connected_with(|c| {
+        c.as_object_mut().unwrap().remove("payment_account");
+    })
     .await;
+    with_invoices(&server, &["inv_1"]).await;
+    post_payment(&server, "pay_no_account", "12.99", &[("inv_1", "12.99")]).await;
     let entry = failed(&server, "payment", "pay_no_account", &["payment_account"]).await;
     assert!(
         entry["response_code"].is_null(),
@@ -289,17 +296,9 @@ async fn payments_need_a_payment_account_and_never_more_than_is_open() {
     assert!(body.to_string().contains("payment_account 999"), "{body}");
 
     // More than is open: permanent, naming the invoice and the amounts.
-    let fake = FakeNetSuite::start().await;
-    let server = TestServer::start().await;
-    connect_with(&server, config(&fake)).await;
-    server.ingest(&invoice("inv_1")).await;
-    server.synced("inv_1", 1).await;
-    post(
-        &server,
-        "/v1/payments",
-        &payment("pay_over", "20.00", &[("inv_1", "20.00")]),
-    )
-    .await;
+    let (fake, server) = connected().await;
+    with_invoices(&server, &["inv_1"]).await;
+    post_payment(&server, "pay_over", "20.00", &[("inv_1", "20.00")]).await;
     let words = ["pay_over", "inv_1", "20", "12.99 open"];
     failed(&server, "payment", "pay_over", &words).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -314,19 +313,11 @@ async fn payments_need_a_payment_account_and_never_more_than_is_open() {
 #[tokio::test]
 async fn credit_notes_are_credit_memos_applied_to_their_invoice_and_refunds_draw_on_them() {
     let (fake, server) = connected().await;
-    for id in ["inv_open", "inv_paid"] {
-        server.ingest(&invoice(id)).await;
-        server.synced(id, 1).await;
-    }
+    with_invoices(&server, &["inv_open", "inv_paid"]).await;
 
     // On an open invoice: applied to it, once through a lost answer.
     fake.fail_after_commit(1);
-    post(
-        &server,
-        "/v1/credit-notes",
-        &credit_note("cn_open", "inv_open", "2.00"),
-    )
-    .await;
+    post_credit_note(&server, "cn_open", "inv_open", "2.00").await;
     let entries = synced(&server, "credit_note", "cn_open", 1).await;
     let memo = by_tran_id(fake.credit_memos(), "CN-cn_open");
     assert_eq!(entries[0]["erp_record_id"], memo["id"], "{entries:?}");
@@ -340,12 +331,7 @@ async fn credit_notes_are_credit_memos_applied_to_their_invoice_and_refunds_draw
     assert_eq!(fake.credit_memos().len(), 1);
 
     // A changed version updates the same memo and its application.
-    post(
-        &server,
-        "/v1/credit-notes",
-        &credit_note("cn_open", "inv_open", "3.50"),
-    )
-    .await;
+    post_credit_note(&server, "cn_open", "inv_open", "3.50").await;
     synced(&server, "credit_note", "cn_open", 2).await;
     assert_eq!(fake.credit_memos().len(), 1);
     let memo = by_tran_id(fake.credit_memos(), "CN-cn_open");
@@ -358,19 +344,9 @@ async fn credit_notes_are_credit_memos_applied_to_their_invoice_and_refunds_draw
     assert_eq!(open(&fake, "inv_open"), d("9.49"));
 
     // On a paid invoice: the credit stays on the customer, and a refund pays it out.
-    post(
-        &server,
-        "/v1/payments",
-        &payment("pay_full", "12.99", &[("inv_paid", "12.99")]),
-    )
-    .await;
+    post_payment(&server, "pay_full", "12.99", &[("inv_paid", "12.99")]).await;
     synced(&server, "payment", "pay_full", 1).await;
-    post(
-        &server,
-        "/v1/credit-notes",
-        &credit_note("cn_paid", "inv_paid", "2.00"),
-    )
-    .await;
+    post_credit_note(&server, "cn_paid", "inv_paid", "2.00").await;
     synced(&server, "credit_note", "cn_paid", 1).await;
     let credit = by_tran_id(fake.credit_memos(), "CN-cn_paid");
     assert_eq!(credit["unapplied"], json!(2));
@@ -424,8 +400,7 @@ async fn customer_updates_upsert_the_customer_invoices_made() {
     assert!(entries[0]["erp_record_id"].is_null(), "{entries:?}");
     assert!(fake.customers().is_empty());
 
-    server.ingest(&invoice("inv_1")).await;
-    server.synced("inv_1", 1).await;
+    with_invoices(&server, &["inv_1"]).await;
     fake.fail_after_commit(1);
     let renamed = json!({"name": "Acme Holdings", "email": "ap@acmeholdings.test",
                          "address": {"line1": "2 Main St"}});
@@ -491,7 +466,7 @@ async fn a_fault_storm_books_every_document_once_and_balances_match() {
         }
         if i % 2 == 0 {
             let note = format!("cn_storm_{i:02}");
-            post(&server, "/v1/credit-notes", &credit_note(&note, id, "2.00")).await;
+            post_credit_note(&server, &note, id, "2.00").await;
             *credits.entry(id.clone()).or_default() += d("2.00");
             docs.push(("credit-notes", note.clone()));
             notes.push(note);
@@ -511,7 +486,7 @@ async fn a_fault_storm_books_every_document_once_and_balances_match() {
         for (inv, a) in &applied {
             *paid.entry(inv.to_string()).or_default() += d(a);
         }
-        post(&server, "/v1/payments", &payment(&pay, amount, &applied)).await;
+        post_payment(&server, &pay, amount, &applied).await;
         docs.push(("payments", pay.clone()));
         payments.push(pay);
         if i % 3 == 0 {

@@ -13,7 +13,8 @@ use crate::support::{TestServer, array, eventually, invoice, string, uk_invoice}
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn start(fake: &FakeQuickBooks) -> TestServer {
+/// A server with the fake QuickBooks configured (also for `quickbooks_ledger`).
+pub(crate) async fn start(fake: &FakeQuickBooks) -> TestServer {
     let quickbooks = erp::quickbooks(fake);
     TestServer::start_with(move |c| {
         quickbooks(c);

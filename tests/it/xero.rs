@@ -154,15 +154,7 @@ async fn one_xero_invoice_per_invoice_with_the_right_totals() {
     server.ingest(&inv).await;
     server.synced("inv_01J9Z8Q4UK0007", 3).await;
     assert_eq!(fake.invoices(fx::TENANT_ID)[0]["Status"], "VOIDED");
-    let writes: Vec<_> = fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.method != "GET" && r.path.starts_with("/api.xro/"))
-        .collect();
-    assert!(
-        writes.iter().all(|r| r.idempotency_key.is_some()),
-        "every write carries an Idempotency-Key"
-    );
+    fake.assert_every_write_has_an_idempotency_key();
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! note, customer updates contact updates. The fake keeps every invoice's open balance
 //! (`AmountDue`) as Xero does, so the tests compare it with the platform's own figures.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -132,6 +132,12 @@ async fn failed(server: &TestServer, doc_type: &str, id: &str) -> Value {
     .await
 }
 
+/// Posts a payment and waits for its delivery to fail.
+async fn failed_payment(server: &TestServer, payment: &Value) -> Value {
+    post(server, "/v1/payments", payment).await;
+    failed(server, "payment", string(&payment["id"])).await
+}
+
 /// The fake's invoice with our number `INV-<id>`.
 fn xero_invoice(fake: &FakeXero, id: &str) -> Value {
     let number = format!("INV-{id}");
@@ -216,15 +222,7 @@ async fn a_payment_is_one_xero_payment_per_invoice_updated_and_reversed() {
         assert_eq!(money(&x["AmountDue"]), Decimal::new(1299, 2), "{x}");
         assert_eq!(x["Status"], "AUTHORISED");
     }
-    let writes: Vec<_> = fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.method != "GET" && r.path.starts_with("/api.xro/"))
-        .collect();
-    assert!(
-        writes.iter().all(|r| r.idempotency_key.is_some()),
-        "every write carries an Idempotency-Key"
-    );
+    fake.assert_every_write_has_an_idempotency_key();
 }
 
 #[tokio::test]
@@ -255,8 +253,7 @@ async fn payments_that_cannot_be_booked_fail_at_once_saying_why() {
     // An unapplied remainder: Xero has no simple place for it.
     let mut remainder = payment("pay_rest", &[("inv_f1", "2.00")]);
     remainder["amount"] = json!("5.00");
-    post(&server, "/v1/payments", &remainder).await;
-    let entry = failed(&server, "payment", "pay_rest").await;
+    let entry = failed_payment(&server, &remainder).await;
     let error = string(&entry["error"]);
     assert!(
         error.contains("3.00") && error.contains("unapplied"),
@@ -267,13 +264,7 @@ async fn payments_that_cannot_be_booked_fail_at_once_saying_why() {
     // More than the invoice still owes in Xero (paid there meanwhile).
     let invoice_id = string(&xero_invoice(&fake, "inv_f1")["InvoiceID"]).to_string();
     fake.add_payment(fx::TENANT_ID, &invoice_id, "10.00");
-    post(
-        &server,
-        "/v1/payments",
-        &payment("pay_over", &[("inv_f1", "12.99")]),
-    )
-    .await;
-    let entry = failed(&server, "payment", "pay_over").await;
+    let entry = failed_payment(&server, &payment("pay_over", &[("inv_f1", "12.99")])).await;
     let error = string(&entry["error"]);
     assert!(
         error.contains("inv_f1") && error.contains("12.99") && error.contains("2.99"),
@@ -286,13 +277,7 @@ async fn payments_that_cannot_be_booked_fail_at_once_saying_why() {
         .patch_connection(&id, json!({"config": {"payment_account": null}}))
         .await;
     assert_eq!(status, StatusCode::OK);
-    post(
-        &server,
-        "/v1/payments",
-        &payment("pay_noacct", &[("inv_f1", "1.00")]),
-    )
-    .await;
-    let entry = failed(&server, "payment", "pay_noacct").await;
+    let entry = failed_payment(&server, &payment("pay_noacct", &[("inv_f1", "1.00")])).await;
     assert!(
         string(&entry["error"]).contains("payment_account"),
         "{entry}"
@@ -319,12 +304,9 @@ async fn a_credit_note_is_allocated_once_updated_and_voided() {
     post(&server, "/v1/credit-notes", &note).await;
     succeeded(&server, "credit_note", "cn_1", 1).await;
     let notes = fake.credit_notes(fx::TENANT_ID);
-    assert_eq!(
-        notes.len(),
-        1,
-        "the lost answer created nothing twice: {notes:?}"
-    );
-    let x = &notes[0];
+    let [x] = notes.as_slice() else {
+        panic!("the lost answer created nothing twice: {notes:?}");
+    };
     assert_eq!(x["Type"], "ACCRECCREDIT");
     assert_eq!(x["CreditNoteNumber"], "CN-cn_1");
     assert_eq!(money(&x["RemainingCredit"]), Decimal::ZERO, "{x}");
@@ -472,12 +454,7 @@ async fn a_fault_storm_books_every_payment_and_credit_once() {
     let calls = fake.calls_for(fx::TENANT_ID);
     let live = live_payments(&fake);
     assert_eq!(live.len(), 30, "one Xero payment per payment");
-    let mut references: Vec<String> = live
-        .iter()
-        .map(|p| string(&p["Reference"]).to_string())
-        .collect();
-    references.sort();
-    references.dedup();
+    let references: BTreeSet<&str> = live.iter().map(|p| string(&p["Reference"])).collect();
     assert_eq!(references.len(), 30, "no payment booked twice");
     let notes = fake.credit_notes(fx::TENANT_ID);
     assert_eq!(notes.len(), 10, "no credit note created twice");

@@ -24,17 +24,14 @@
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::ledger::{decimal, id_text, refused_apply};
-use super::mapping::{ItemRules, amount, external_id, item_lines};
+use super::ledger::{Kind, apply_line, decimal, id_text};
+use super::mapping::item_lines;
 use super::{NetSuiteConnector, Session, success_with};
-use crate::connectors::{Outcome, SyncRequest};
-use crate::documents::AnyDocument;
-use crate::domain::{CreditNote, Document, Invoice, InvoiceStatus};
+use crate::connectors::{Outcome, Step};
+use crate::domain::{CreditNote, Invoice, InvoiceStatus};
 
-/// The `erp_records` kind of credit notes.
-pub const KIND: &str = "credit_note";
-/// NetSuite's record type.
-pub const RECORD: &str = "creditMemo";
+/// Our credit notes: `erp_records` kind `credit_note`, NetSuite's `creditMemo`, `es_cn_…`.
+pub const DOC: Kind = Kind::new("credit_note", "creditMemo", "cn");
 
 /// The credit note as an invoice of the same lines, to book its lines the invoice's way.
 fn as_invoice(note: &CreditNote) -> Invoice {
@@ -71,7 +68,7 @@ pub fn credit_memo_body(
     }
     let items: Vec<Value> = applied
         .filter(|(_, a)| *a > Decimal::ZERO)
-        .map(|(doc, a)| json!({"doc": {"id": doc}, "apply": true, "amount": amount(a)}))
+        .map(|(doc, a)| apply_line(doc, a))
         .into_iter()
         .collect();
     let mut body = json!({
@@ -109,21 +106,9 @@ fn own_use(memo: &Value, invoice: &str) -> (Decimal, Decimal) {
 }
 
 impl NetSuiteConnector {
-    pub(super) async fn sync_credit_note(
-        &self,
-        session: &Session,
-        req: &SyncRequest<'_, AnyDocument>,
-        note: &CreditNote,
-    ) -> Result<Outcome, Outcome> {
-        let eid = external_id("cn", &session.tenant_id, &note.id);
-        if note.is_void() {
-            return self
-                .delete_record(session, KIND, RECORD, &note.id, &eid)
-                .await;
-        }
+    pub(super) async fn sync_credit_note(&self, session: &Session, note: &CreditNote) -> Step {
         // A missing item fails before anything is written.
-        let rules = ItemRules::from_config(&req.connection.config);
-        let lines = item_lines(&as_invoice(note), &rules)
+        let lines = item_lines(&as_invoice(note), &session.items)
             .map_err(|e| Outcome::permanent(None, format!("credit note {}: {e}", note.id)))?;
         let invoice = match &note.invoice_id {
             Some(local) => Some((local, self.invoice_record(session, local).await?)),
@@ -131,7 +116,8 @@ impl NetSuiteConnector {
         };
         let customer = self.ledger_customer(session, &note.customer).await?;
         let currency = self.currency(session, &note.currency).await?;
-        let existing = self.record_by_eid(session, RECORD, &eid).await?;
+        let doc = DOC.doc(session, &note.id);
+        let existing = self.record_of(session, &doc).await?;
         let known = existing.as_ref().and_then(|m| id_text(&m["id"]));
         let applied = match &invoice {
             None => None,
@@ -163,13 +149,11 @@ impl NetSuiteConnector {
             lines,
             applied,
         );
-        let answer = match self
-            .put(session, RECORD, &eid, &[("replace", "item,apply")], &body)
-            .await
-        {
-            Ok(a) => a,
+        let written = self.write_applied(session, &doc, "item,apply", &body, known);
+        let (status, id) = match written.await? {
+            Ok(done) => done,
             // What was open was read just before: a payment or credit applied meanwhile.
-            Err(e) if refused_apply(&e) => {
+            Err(e) => {
                 return Err(Outcome::retryable(
                     e.status,
                     format!(
@@ -180,10 +164,7 @@ impl NetSuiteConnector {
                     None,
                 ));
             }
-            Err(e) => return Err(e.into()),
         };
-        let (status, id) = self.upserted(session, RECORD, &eid, answer, known).await?;
-        self.remember(session, KIND, &note.id, &id, None).await?;
         let on_invoice = applied.map(|(_, a)| a).unwrap_or_default();
         let mut text = format!("credit memo {id} for {} {}", note.total, note.currency);
         if let Some((local, nid)) = &invoice {
@@ -205,6 +186,7 @@ impl NetSuiteConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connectors::netsuite::mapping::ItemRules;
     use std::collections::HashMap;
 
     #[test]

@@ -20,14 +20,18 @@
 
 use std::str::FromStr;
 
+use chrono::NaiveDate;
 use reqwest::Method;
 use rust_decimal::Decimal;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::api::{NsError, NsErrorKind};
-use super::{NetSuiteConnector, Session, success_with};
-use crate::connectors::Outcome;
-use crate::store::{ConnectionRow, ErpRecord};
+use super::mapping::{amount, external_id};
+use super::{NetSuiteConnector, Session, credit_notes, payments, refunds, success_with};
+use crate::connectors::{Outcome, Step};
+use crate::documents::AnyDocument;
+use crate::domain::Document;
+use crate::store::ConnectionRow;
 
 /// The `version` remembered for a record a void deleted.
 pub const DELETED: &str = "deleted";
@@ -46,9 +50,81 @@ pub fn payment_account(connection: &ConnectionRow) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A kind of our documents in NetSuite: its `erp_records` kind, NetSuite's record type and
+/// the prefix of its external id ([`super::mapping::external_id`]).
+pub struct Kind {
+    pub name: &'static str,
+    pub record: &'static str,
+    pub prefix: &'static str,
+}
+
+/// Our invoices.
+pub const INVOICE: Kind = Kind::new("invoice", "invoice", "inv");
+
+/// One of our documents of a [`Kind`]: our id and its external id.
+pub(super) struct Doc<'a> {
+    kind: &'a Kind,
+    id: &'a str,
+    eid: String,
+}
+
+impl Kind {
+    pub const fn new(name: &'static str, record: &'static str, prefix: &'static str) -> Self {
+        Kind {
+            name,
+            record,
+            prefix,
+        }
+    }
+
+    /// Our document `id` of this kind, on the session's tenant.
+    pub(super) fn doc<'a>(&'a self, session: &Session, id: &'a str) -> Doc<'a> {
+        let eid = external_id(self.prefix, &session.tenant_id, id);
+        Doc {
+            kind: self,
+            id,
+            eid,
+        }
+    }
+}
+
+/// A line of an `apply` sublist: `amount` applied to the document `doc`.
+pub fn apply_line(doc: &str, a: Decimal) -> Value {
+    json!({"doc": {"id": doc}, "apply": true, "amount": amount(a)})
+}
+
+/// What a customer payment or refund body names besides what it applies to: the customer,
+/// the account the money goes through, the currency and the subsidiary, if any.
+pub struct Parties {
+    pub customer: String,
+    pub account: String,
+    pub currency: String,
+    pub subsidiary: Option<String>,
+}
+
+impl Parties {
+    /// A customer payment or refund body: these, the date, the memo and the `apply` lines
+    /// (document, amount).
+    pub fn body(&self, date: NaiveDate, memo: String, applied: &[(String, Decimal)]) -> Value {
+        let items: Vec<Value> = applied.iter().map(|(doc, a)| apply_line(doc, *a)).collect();
+        let mut body = json!({
+            "customer": {"id": self.customer},
+            "account": {"id": self.account},
+            "currency": {"id": self.currency},
+            "tranDate": date.to_string(),
+            "memo": memo,
+            "apply": {"items": items},
+        });
+        if let Some(subsidiary) = &self.subsidiary {
+            body["subsidiary"] = json!({"id": subsidiary});
+        }
+        body
+    }
+}
+
 /// The connection's `payment_account`, or the permanent failure of a `what` without it.
-pub fn require_payment_account(connection: &ConnectionRow, what: &str) -> Result<String, Outcome> {
-    payment_account(connection).ok_or_else(|| {
+pub(super) fn require_payment_account(session: &Session, what: &str) -> Step<String> {
+    session.payment_account.clone().ok_or_else(|| {
         Outcome::permanent(
             None,
             format!(
@@ -88,6 +164,26 @@ pub fn id_text(v: &Value) -> Option<String> {
 }
 
 impl NetSuiteConnector {
+    /// One ledger document: a void deletes its record (see the module docs), anything else
+    /// is written.
+    pub(super) async fn sync_ledger(&self, session: &Session, document: &AnyDocument) -> Step {
+        let voided = match document {
+            AnyDocument::Payment(p) if p.is_void() => &payments::DOC,
+            AnyDocument::CreditNote(c) if c.is_void() => &credit_notes::DOC,
+            AnyDocument::Refund(r) if r.is_void() => &refunds::DOC,
+            AnyDocument::Payment(p) => return self.sync_payment(session, p).await,
+            AnyDocument::CreditNote(c) => return self.sync_credit_note(session, c).await,
+            AnyDocument::Refund(r) => return self.sync_refund(session, r).await,
+            AnyDocument::Customer(c) => return self.sync_customer_update(session, c).await,
+            AnyDocument::Invoice(_) => {
+                let detail = "an invoice was handed to sync_document; invoices go through sync";
+                return Err(Outcome::permanent(None, detail));
+            }
+        };
+        self.delete_record(session, &voided.doc(session, document.id()))
+            .await
+    }
+
     /// The NetSuite customer of a ledger document's customer: the one its invoices made
     /// (remembered), else upserted from the document's details.
     pub(super) async fn ledger_customer(
@@ -107,15 +203,66 @@ impl NetSuiteConnector {
     pub(super) async fn live_record(
         &self,
         session: &Session,
-        kind: &str,
-        record_type: &str,
-        local_id: &str,
-        eid: &str,
-    ) -> Result<Option<String>, Outcome> {
-        match self.remembered(session, kind, local_id).await? {
+        doc: &Doc<'_>,
+    ) -> Step<Option<String>> {
+        match self.remembered(session, doc.kind.name, doc.id).await? {
             Some(r) if r.version.as_deref() != Some(DELETED) => Ok(Some(r.remote_id)),
-            _ => self.id_by_external_id(session, record_type, eid).await,
+            _ => {
+                self.id_by_external_id(session, doc.kind.record, &doc.eid)
+                    .await
+            }
         }
+    }
+
+    /// Upserts `body` as `doc` (`?replace=<replace>`) and remembers it: the status and
+    /// NetSuite's id, or NetSuite's refusal of the `apply` sublist for the caller to word.
+    pub(super) async fn write_applied(
+        &self,
+        session: &Session,
+        doc: &Doc<'_>,
+        replace: &str,
+        body: &Value,
+        known: Option<String>,
+    ) -> Step<Result<(u16, String), NsError>> {
+        let (record, eid) = (doc.kind.record, doc.eid.as_str());
+        let path = format!("{record}/eid:{eid}");
+        let query = [("replace", replace)];
+        let answer = match self
+            .call(session, Method::PUT, &path, &query, Some(body))
+            .await
+        {
+            Ok(a) => a,
+            Err(e) if refused_apply(&e) => return Ok(Err(e)),
+            Err(e) => return Err(e.into()),
+        };
+        let (status, id) = self.upserted(session, record, eid, answer, known).await?;
+        self.remember(session, doc.kind.name, doc.id, &id, None)
+            .await?;
+        Ok(Ok((status, id)))
+    }
+
+    /// Writes a payment or refund, `doc`, with `?replace=apply`: its body is `body` of its
+    /// [`Parties`] (`customer` in `currency` through `account`), its id found as
+    /// [`Self::live_record`] finds it. Answers as [`Self::write_applied`].
+    pub(super) async fn write_money(
+        &self,
+        session: &Session,
+        doc: &Doc<'_>,
+        account: String,
+        customer: &crate::domain::Customer,
+        currency: &str,
+        body: impl FnOnce(&Parties) -> Value,
+    ) -> Step<Result<(u16, String), NsError>> {
+        let parties = Parties {
+            customer: self.ledger_customer(session, customer).await?,
+            account,
+            currency: self.currency(session, currency).await?,
+            subsidiary: session.subsidiary_id.clone(),
+        };
+        let body = body(&parties);
+        let known = self.live_record(session, doc).await?;
+        self.write_applied(session, doc, "apply", &body, known)
+            .await
     }
 
     /// The NetSuite invoice of our invoice `invoice_id`, which the worker has synced
@@ -125,9 +272,8 @@ impl NetSuiteConnector {
         session: &Session,
         invoice_id: &str,
     ) -> Result<String, Outcome> {
-        let eid = super::mapping::external_id("inv", &session.tenant_id, invoice_id);
         let found = self
-            .live_record(session, "invoice", "invoice", invoice_id, &eid)
+            .live_record(session, &INVOICE.doc(session, invoice_id))
             .await?;
         found.ok_or_else(|| {
             Outcome::permanent(
@@ -139,47 +285,16 @@ impl NetSuiteConnector {
         })
     }
 
-    /// One field of a record, for an error message; `None` when it cannot be read.
-    pub(super) async fn field_of(
-        &self,
-        session: &Session,
-        record_type: &str,
-        id: &str,
-        field: &str,
-    ) -> Option<Value> {
-        let path = format!("{record_type}/{id}");
-        let answer = self
-            .call(session, Method::GET, &path, &[], None)
-            .await
-            .ok()?;
-        answer.body.get(field).cloned()
-    }
-
     /// The record of one of our documents, as NetSuite holds it now (`None`: not there).
-    pub(super) async fn record_by_eid(
-        &self,
-        session: &Session,
-        record_type: &str,
-        eid: &str,
-    ) -> Result<Option<Value>, Outcome> {
-        let path = format!("{record_type}/eid:{eid}");
-        match self.call(session, Method::GET, &path, &[], None).await {
-            Ok(answer) => Ok(Some(answer.body)),
-            Err(e) if e.kind == NsErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+    pub(super) async fn record_of(&self, session: &Session, doc: &Doc<'_>) -> Step<Option<Value>> {
+        let found = self.by_eid(session, doc.kind.record, &doc.eid).await?;
+        Ok(found.map(|answer| answer.body))
     }
 
     /// Voids one of our documents in NetSuite by deleting its record (see the module
     /// docs), once: a record never made needs nothing, a record already gone is done.
-    pub(super) async fn delete_record(
-        &self,
-        session: &Session,
-        kind: &str,
-        record_type: &str,
-        local_id: &str,
-        eid: &str,
-    ) -> Result<Outcome, Outcome> {
+    async fn delete_record(&self, session: &Session, doc: &Doc<'_>) -> Step {
+        let (kind, record_type, local_id) = (doc.kind.name, doc.kind.record, doc.id);
         let remembered = self.remembered(session, kind, local_id).await?;
         if let Some(r) = &remembered
             && r.version.as_deref() == Some(DELETED)
@@ -195,7 +310,10 @@ impl NetSuiteConnector {
         }
         let id = match remembered {
             Some(r) => Some(r.remote_id),
-            None => self.id_by_external_id(session, record_type, eid).await?,
+            None => {
+                self.id_by_external_id(session, record_type, &doc.eid)
+                    .await?
+            }
         };
         let Some(id) = id else {
             return Ok(success_with(
@@ -219,13 +337,7 @@ impl NetSuiteConnector {
             }
             Err(e) => return Err(e.into()),
         };
-        let record = ErpRecord {
-            remote_id: id.clone(),
-            version: Some(DELETED.into()),
-        };
-        let account = session.account.key();
-        self.store
-            .put_erp_record(&account, &session.tenant_id, kind, local_id, &record)
+        self.remember(session, kind, local_id, &id, Some(DELETED.into()))
             .await?;
         Ok(success_with(
             status,
@@ -240,7 +352,6 @@ impl NetSuiteConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn numbers_and_ids_read_either_way() {

@@ -56,10 +56,9 @@ use tokio_util::sync::CancellationToken;
 use super::limits::{AccountLimits, Rules};
 use super::locks::KeyedLocks;
 use super::{
-    Checked, ConfigChange, Connector, Entries, ErpList, Outcome, Preview, PreviewInput,
-    SyncRequest, profile,
+    Checked, ConfigChange, Connector, Entries, ErpList, LedgerRequest, Outcome, Preview,
+    PreviewInput, Step, SyncRequest, profile,
 };
-use crate::documents::AnyDocument;
 use crate::store::{ConnectionRow, ErpRecord, Store};
 use api::{NsError, NsErrorKind};
 use client::{Account, Answer};
@@ -152,6 +151,10 @@ struct Session {
     account: Account,
     tenant_id: String,
     subsidiary_id: Option<String>,
+    /// The connection's `payment_account` (see [`ledger::payment_account`]).
+    payment_account: Option<String>,
+    /// The connection's `item_map` and `default_item_id`.
+    items: ItemRules,
     /// Cancelled when the connection is disconnected.
     stop: CancellationToken,
 }
@@ -225,6 +228,8 @@ impl NetSuiteConnector {
             account,
             tenant_id: connection.tenant_id.clone(),
             subsidiary_id: text("subsidiary_id"),
+            payment_account: ledger::payment_account(connection),
+            items: ItemRules::from_config(config),
             stop,
         })
     }
@@ -297,6 +302,29 @@ impl NetSuiteConnector {
         }
     }
 
+    /// `GET /<record_type>/eid:<eid>`: the record as NetSuite holds it now (`None`: not
+    /// there).
+    async fn by_eid(
+        &self,
+        session: &Session,
+        record_type: &str,
+        eid: &str,
+    ) -> Step<Option<Answer>> {
+        let path = format!("{record_type}/eid:{eid}");
+        match self.call(session, Method::GET, &path, &[], None).await {
+            Ok(answer) => Ok(Some(answer)),
+            Err(e) if e.kind == NsErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One field of the record at `path`, for an error message; `None` when it cannot be
+    /// read.
+    async fn field_of(&self, session: &Session, path: &str, field: &str) -> Option<Value> {
+        let answer = self.call(session, Method::GET, path, &[], None).await;
+        answer.ok()?.body.get(field).cloned()
+    }
+
     /// The internal id of the record of `record_type` with external id `eid`, if any.
     async fn id_by_external_id(
         &self,
@@ -304,19 +332,17 @@ impl NetSuiteConnector {
         record_type: &str,
         eid: &str,
     ) -> Result<Option<String>, Outcome> {
-        let path = format!("{record_type}/eid:{eid}");
-        match self.call(session, Method::GET, &path, &[], None).await {
-            Ok(answer) => match &answer.body["id"] {
-                Value::String(id) => Ok(Some(id.clone())),
-                Value::Number(id) => Ok(Some(id.to_string())),
-                _ => Err(Outcome::retryable(
-                    Some(answer.status),
-                    format!("NetSuite returned the {record_type} {eid} without an id"),
-                    None,
-                )),
-            },
-            Err(e) if e.kind == NsErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
+        let Some(answer) = self.by_eid(session, record_type, eid).await? else {
+            return Ok(None);
+        };
+        match &answer.body["id"] {
+            Value::String(id) => Ok(Some(id.clone())),
+            Value::Number(id) => Ok(Some(id.to_string())),
+            _ => Err(Outcome::retryable(
+                Some(answer.status),
+                format!("NetSuite returned the {record_type} {eid} without an id"),
+                None,
+            )),
         }
     }
 
@@ -361,22 +387,11 @@ impl NetSuiteConnector {
         body: &Value,
         known: Option<String>,
     ) -> Result<(u16, String), Outcome> {
-        let answer = self.put(session, record_type, eid, query, body).await?;
-        self.upserted(session, record_type, eid, answer, known)
-            .await
-    }
-
-    /// `PUT /<record_type>/eid:<eid>` as it was answered, errors unread.
-    async fn put(
-        &self,
-        session: &Session,
-        record_type: &str,
-        eid: &str,
-        query: &[(&str, &str)],
-        body: &Value,
-    ) -> Result<Answer, NsError> {
         let path = format!("{record_type}/eid:{eid}");
-        self.call(session, Method::PUT, &path, query, Some(body))
+        let answer = self
+            .call(session, Method::PUT, &path, query, Some(body))
+            .await?;
+        self.upserted(session, record_type, eid, answer, known)
             .await
     }
 
@@ -498,9 +513,8 @@ impl NetSuiteConnector {
             return self.void(&session, req).await;
         }
         // A missing item fails before anything is written.
-        let rules = ItemRules::from_config(&req.connection.config);
-        let lines =
-            mapping::item_lines(invoice, &rules).map_err(|e| Outcome::permanent(None, e))?;
+        let lines = mapping::item_lines(invoice, &session.items)
+            .map_err(|e| Outcome::permanent(None, e))?;
         let customer = self.customer(&session, invoice).await?;
         let currency = self.currency(&session, &invoice.currency).await?;
         let body = mapping::invoice_body(
@@ -602,6 +616,43 @@ impl NetSuiteConnector {
     }
 }
 
+impl NetSuiteConnector {
+    /// See [`Connector::test`].
+    async fn test_connection(&self, connection: &ConnectionRow, secrets: &Value) -> Step {
+        let session = self.session(connection, secrets, CancellationToken::new())?;
+        let answer = self
+            .call(&session, Method::GET, "customer", &[("limit", "1")], None)
+            .await?;
+        let realm = tba::realm(&session.account.account_id);
+        if let Some(subsidiary) = &session.subsidiary_id {
+            let what = format!("subsidiary_id {subsidiary} is not a subsidiary");
+            self.must_exist(&session, &format!("subsidiary/{subsidiary}"), what)
+                .await?;
+        }
+        if let Some(account) = &session.payment_account {
+            let what = format!("payment_account {account} is not an account");
+            self.must_exist(&session, &format!("account/{account}"), what)
+                .await?;
+        }
+        let note = format!("connected to NetSuite account {realm}");
+        Ok(success_with(Some(answer.status), None, note))
+    }
+
+    /// `GET <path>` for [`Connector::test`]: a record not found fails it, saying "`what` of
+    /// NetSuite account <realm>".
+    async fn must_exist(&self, session: &Session, path: &str, what: String) -> Step<()> {
+        match self.call(session, Method::GET, path, &[], None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == NsErrorKind::NotFound => {
+                let realm = tba::realm(&session.account.account_id);
+                let detail = format!("{what} of NetSuite account {realm}: {e}");
+                Err(Outcome::permanent(e.status, detail))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 #[async_trait]
 impl Connector for NetSuiteConnector {
     profile!(NetSuite, TestFirst);
@@ -613,22 +664,12 @@ impl Connector for NetSuiteConnector {
     }
 
     /// Credit notes, payments, refunds and customer updates (see [`ledger`]).
-    async fn sync_document(&self, req: SyncRequest<'_, AnyDocument>) -> Outcome {
-        let session = match self.session(req.connection, req.secrets, req.stop.clone()) {
-            Ok(s) => s,
-            Err(o) => return o,
+    async fn sync_document(&self, req: LedgerRequest<'_>) -> Outcome {
+        let synced = match self.session(req.connection, req.secrets, req.stop.clone()) {
+            Ok(session) => self.sync_ledger(&session, req.document).await,
+            Err(o) => Err(o),
         };
-        let result = match req.document {
-            AnyDocument::Payment(p) => self.sync_payment(&session, &req, p).await,
-            AnyDocument::CreditNote(c) => self.sync_credit_note(&session, &req, c).await,
-            AnyDocument::Refund(r) => self.sync_refund(&session, &req, r).await,
-            AnyDocument::Customer(c) => self.sync_customer_update(&session, c).await,
-            AnyDocument::Invoice(_) => Err(Outcome::permanent(
-                None,
-                "an invoice was handed to sync_document; invoices go through sync",
-            )),
-        };
-        match result {
+        match synced {
             Ok(o) | Err(o) => o,
         }
     }
@@ -653,56 +694,8 @@ impl Connector for NetSuiteConnector {
     /// `payment_account`, so wrong credentials, a wrong subsidiary or a wrong account fail
     /// here rather than at the first invoice or payment.
     async fn test(&self, connection: &ConnectionRow, secrets: &Value) -> Outcome {
-        let session = match self.session(connection, secrets, CancellationToken::new()) {
-            Ok(s) => s,
-            Err(o) => return o,
-        };
-        let answer = match self
-            .call(&session, Method::GET, "customer", &[("limit", "1")], None)
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => return e.into(),
-        };
-        if let Some(subsidiary) = &session.subsidiary_id {
-            let path = format!("subsidiary/{subsidiary}");
-            match self.call(&session, Method::GET, &path, &[], None).await {
-                Ok(_) => {}
-                Err(e) if e.kind == NsErrorKind::NotFound => {
-                    return Outcome::permanent(
-                        e.status,
-                        format!(
-                            "subsidiary_id {subsidiary} is not a subsidiary of NetSuite account {}: {e}",
-                            tba::realm(&session.account.account_id)
-                        ),
-                    );
-                }
-                Err(e) => return e.into(),
-            }
+        match self.test_connection(connection, secrets).await {
+            Ok(o) | Err(o) => o,
         }
-        if let Some(account) = ledger::payment_account(connection) {
-            let path = format!("account/{account}");
-            match self.call(&session, Method::GET, &path, &[], None).await {
-                Ok(_) => {}
-                Err(e) if e.kind == NsErrorKind::NotFound => {
-                    return Outcome::permanent(
-                        e.status,
-                        format!(
-                            "payment_account {account} is not an account of NetSuite account {}: {e}",
-                            tba::realm(&session.account.account_id)
-                        ),
-                    );
-                }
-                Err(e) => return e.into(),
-            }
-        }
-        success_with(
-            Some(answer.status),
-            None,
-            format!(
-                "connected to NetSuite account {}",
-                tba::realm(&session.account.account_id)
-            ),
-        )
     }
 }

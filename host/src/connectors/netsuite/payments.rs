@@ -12,100 +12,47 @@
 //! the failure is permanent and names the invoice, the amount and what is open.
 //! `VOID` deletes the payment (see [`super::ledger`]), which reopens its invoices.
 
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::ledger::{self, decimal, refused_apply};
-use super::mapping::{amount, external_id};
+use super::ledger::{self, Kind, Parties, decimal};
 use super::{NetSuiteConnector, Session, success_with};
-use crate::connectors::{Outcome, SyncRequest};
-use crate::documents::AnyDocument;
-use crate::domain::{Document, Payment};
+use crate::connectors::{Outcome, Step};
+use crate::domain::Payment;
 
-/// The `erp_records` kind of payments.
-pub const KIND: &str = "payment";
-/// NetSuite's record type.
-pub const RECORD: &str = "customerPayment";
+/// Our payments: `erp_records` kind `payment`, NetSuite's `customerPayment`, `es_pay_…`.
+pub const DOC: Kind = Kind::new("payment", "customerPayment", "pay");
 
 /// The customer payment body for `PUT /customerPayment/eid:<id>?replace=apply`.
-pub fn payment_body(
-    payment: &Payment,
-    customer_id: &str,
-    account_id: &str,
-    currency_id: &str,
-    subsidiary_id: Option<&str>,
-    applied: &[(String, rust_decimal::Decimal)],
-) -> Value {
+pub fn payment_body(payment: &Payment, parties: &Parties, applied: &[(String, Decimal)]) -> Value {
     let mut memo = format!("erp-sync payment {}", payment.id);
     if let Some(method) = &payment.method {
         memo.push_str(&format!(" ({method})"));
     }
-    let items: Vec<Value> = applied
-        .iter()
-        .map(|(doc, a)| json!({"doc": {"id": doc}, "apply": true, "amount": amount(*a)}))
-        .collect();
-    let mut body = json!({
-        "customer": {"id": customer_id},
-        "account": {"id": account_id},
-        "currency": {"id": currency_id},
-        "payment": amount(payment.amount),
-        "tranDate": payment.received_at.date_naive().to_string(),
-        "memo": memo,
-        "autoApply": false,
-        "apply": {"items": items},
-    });
+    let mut body = parties.body(payment.received_at.date_naive(), memo, applied);
+    body["payment"] = super::mapping::amount(payment.amount);
+    body["autoApply"] = json!(false);
     if let Some(reference) = &payment.reference {
         body["checkNum"] = json!(reference);
-    }
-    if let Some(subsidiary) = subsidiary_id {
-        body["subsidiary"] = json!({"id": subsidiary});
     }
     body
 }
 
 impl NetSuiteConnector {
-    pub(super) async fn sync_payment(
-        &self,
-        session: &Session,
-        req: &SyncRequest<'_, AnyDocument>,
-        payment: &Payment,
-    ) -> Result<Outcome, Outcome> {
-        let eid = external_id("pay", &session.tenant_id, &payment.id);
-        if payment.is_void() {
-            return self
-                .delete_record(session, KIND, RECORD, &payment.id, &eid)
-                .await;
-        }
-        let account = ledger::require_payment_account(req.connection, "payment")?;
+    pub(super) async fn sync_payment(&self, session: &Session, payment: &Payment) -> Step {
+        let doc = DOC.doc(session, &payment.id);
+        let account = ledger::require_payment_account(session, "payment")?;
         let mut applied = Vec::new();
         for a in &payment.applied_to {
-            let invoice = self.invoice_record(session, &a.invoice_id).await?;
-            applied.push((invoice, a.amount));
+            applied.push((self.invoice_record(session, &a.invoice_id).await?, a.amount));
         }
-        let customer = self.ledger_customer(session, &payment.customer).await?;
-        let currency = self.currency(session, &payment.currency).await?;
-        let body = payment_body(
-            payment,
-            &customer,
-            &account,
-            &currency,
-            session.subsidiary_id.as_deref(),
-            &applied,
-        );
-        let known = self
-            .live_record(session, KIND, RECORD, &payment.id, &eid)
-            .await?;
-        let answer = match self
-            .put(session, RECORD, &eid, &[("replace", "apply")], &body)
-            .await
-        {
-            Ok(a) => a,
-            Err(e) if refused_apply(&e) => {
-                return Err(self.payment_refused(session, payment, &applied, e).await);
-            }
-            Err(e) => return Err(e.into()),
+        let (by, currency) = (&payment.customer, payment.currency.as_str());
+        let body = |p: &Parties| payment_body(payment, p, &applied);
+        let written = self.write_money(session, &doc, account, by, currency, body);
+        let (status, id) = match written.await? {
+            Ok(done) => done,
+            Err(e) => return Err(self.payment_refused(session, payment, &applied, e).await),
         };
-        let (status, id) = self.upserted(session, RECORD, &eid, answer, known).await?;
-        self.remember(session, KIND, &payment.id, &id, None).await?;
         let unapplied = payment.unapplied();
         let mut note = format!(
             "customer payment {id}: {} applied to {} invoice(s)",
@@ -127,13 +74,13 @@ impl NetSuiteConnector {
         &self,
         session: &Session,
         payment: &Payment,
-        applied: &[(String, rust_decimal::Decimal)],
+        applied: &[(String, Decimal)],
         e: super::api::NsError,
     ) -> Outcome {
         let mut parts = Vec::new();
         for (a, (invoice, amount)) in payment.applied_to.iter().zip(applied) {
             let open = self
-                .field_of(session, "invoice", invoice, "amountRemaining")
+                .field_of(session, &format!("invoice/{invoice}"), "amountRemaining")
                 .await
                 .as_ref()
                 .and_then(decimal)
@@ -160,7 +107,6 @@ impl NetSuiteConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rust_decimal::Decimal;
 
     #[test]
     fn the_body_applies_each_invoice_and_leaves_the_rest_unapplied() {
@@ -168,7 +114,13 @@ mod tests {
         let mut payment = crate::domain::parse_payment(raw).unwrap();
         payment.amount = Decimal::new(2000, 2);
         let applied = vec![("1201".to_string(), Decimal::new(1299, 2))];
-        let body = payment_body(&payment, "58", "1", "2", Some("1"), &applied);
+        let parties = Parties {
+            customer: "58".into(),
+            account: "1".into(),
+            currency: "2".into(),
+            subsidiary: Some("1".into()),
+        };
+        let body = payment_body(&payment, &parties, &applied);
         assert_eq!(body["customer"]["id"], "58");
         assert_eq!(body["account"]["id"], "1");
         assert_eq!(body["currency"]["id"], "2");

@@ -11,106 +11,58 @@
 //! `VOID` deletes the refund (see [`super::ledger`]), which gives the credit back to the
 //! memo.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::ledger::{self, decimal, refused_apply};
-use super::mapping::{amount, external_id};
-use super::{NetSuiteConnector, Session, success_with};
-use crate::connectors::{Outcome, SyncRequest};
-use crate::documents::AnyDocument;
-use crate::domain::{Document, Refund};
+use super::ledger::{self, Kind, Parties, decimal};
+use super::{NetSuiteConnector, Session, credit_notes, success_with};
+use crate::connectors::{Outcome, Step};
+use crate::domain::Refund;
 
-/// The `erp_records` kind of refunds.
-pub const KIND: &str = "refund";
-/// NetSuite's record type.
-pub const RECORD: &str = "customerRefund";
+/// Our refunds: `erp_records` kind `refund`, NetSuite's `customerRefund`, `es_ref_…`.
+pub const DOC: Kind = Kind::new("refund", "customerRefund", "ref");
 
 /// The customer refund body for `PUT /customerRefund/eid:<id>?replace=apply`.
-pub fn refund_body(
-    refund: &Refund,
-    customer_id: &str,
-    account_id: &str,
-    currency_id: &str,
-    subsidiary_id: Option<&str>,
-    credit_memo_id: &str,
-) -> Value {
+pub fn refund_body(refund: &Refund, parties: &Parties, credit_memo_id: &str) -> Value {
     let mut memo = format!("erp-sync refund {}", refund.id);
     if let Some(reference) = &refund.reference {
         memo.push_str(&format!(" ({reference})"));
     }
-    let mut body = json!({
-        "customer": {"id": customer_id},
-        "account": {"id": account_id},
-        "currency": {"id": currency_id},
-        "tranDate": refund.refunded_at.date_naive().to_string(),
-        "memo": memo,
-        "apply": {"items": [
-            {"doc": {"id": credit_memo_id}, "apply": true, "amount": amount(refund.amount)}
-        ]},
-    });
-    if let Some(subsidiary) = subsidiary_id {
-        body["subsidiary"] = json!({"id": subsidiary});
-    }
-    body
+    let applied = [(credit_memo_id.to_string(), refund.amount)];
+    parties.body(refund.refunded_at.date_naive(), memo, &applied)
 }
 
 impl NetSuiteConnector {
-    pub(super) async fn sync_refund(
-        &self,
-        session: &Session,
-        req: &SyncRequest<'_, AnyDocument>,
-        refund: &Refund,
-    ) -> Result<Outcome, Outcome> {
-        let eid = external_id("ref", &session.tenant_id, &refund.id);
-        if refund.is_void() {
-            return self
-                .delete_record(session, KIND, RECORD, &refund.id, &eid)
-                .await;
-        }
-        let account = ledger::require_payment_account(req.connection, "refund")?;
+    pub(super) async fn sync_refund(&self, session: &Session, refund: &Refund) -> Step {
+        let account = ledger::require_payment_account(session, "refund")?;
         let Some(note) = &refund.credit_note_id else {
-            return Err(Outcome::permanent(
+            let why = "NetSuite books a refund as a customer refund drawing on a credit memo";
+            let detail = format!(
+                "refund {} names no credit_note_id: {why}, so there is nothing to refund from; nothing was sent",
+                refund.id
+            );
+            return Err(Outcome::permanent(None, detail));
+        };
+        let note_doc = credit_notes::DOC.doc(session, note);
+        let memo = self.live_record(session, &note_doc).await?.ok_or_else(|| {
+            Outcome::permanent(
                 None,
                 format!(
-                    "refund {} names no credit_note_id: NetSuite books a refund as a customer refund drawing on a credit memo, so there is nothing to refund from; nothing was sent",
+                    "credit note {note} is not in NetSuite (it was voided, or deleted there), so refund {} has nothing to draw on; nothing was sent",
                     refund.id
                 ),
-            ));
-        };
-        let note_eid = external_id("cn", &session.tenant_id, note);
-        let memo = self
-            .live_record(session, super::credit_notes::KIND, "creditMemo", note, &note_eid)
+            )
+        })?;
+        let doc = DOC.doc(session, &refund.id);
+        let body = |p: &Parties| refund_body(refund, p, &memo);
+        let (by, currency) = (&refund.customer, refund.currency.as_str());
+        let (status, id) = match self
+            .write_money(session, &doc, account, by, currency, body)
             .await?
-            .ok_or_else(|| {
-                Outcome::permanent(
-                    None,
-                    format!(
-                        "credit note {note} is not in NetSuite (it was voided, or deleted there), so refund {} has nothing to draw on; nothing was sent",
-                        refund.id
-                    ),
-                )
-            })?;
-        let customer = self.ledger_customer(session, &refund.customer).await?;
-        let currency = self.currency(session, &refund.currency).await?;
-        let body = refund_body(
-            refund,
-            &customer,
-            &account,
-            &currency,
-            session.subsidiary_id.as_deref(),
-            &memo,
-        );
-        let known = self
-            .live_record(session, KIND, RECORD, &refund.id, &eid)
-            .await?;
-        let answer = match self
-            .put(session, RECORD, &eid, &[("replace", "apply")], &body)
-            .await
         {
-            Ok(a) => a,
-            Err(e) if refused_apply(&e) => {
+            Ok(done) => done,
+            Err(e) => {
                 let left = self
-                    .field_of(session, "creditMemo", &memo, "unapplied")
+                    .field_of(session, &format!("creditMemo/{memo}"), "unapplied")
                     .await
                     .as_ref()
                     .and_then(decimal)
@@ -124,10 +76,7 @@ impl NetSuiteConnector {
                     ),
                 ));
             }
-            Err(e) => return Err(e.into()),
         };
-        let (status, id) = self.upserted(session, RECORD, &eid, answer, known).await?;
-        self.remember(session, KIND, &refund.id, &id, None).await?;
         Ok(success_with(
             Some(status),
             Some(id.clone()),
@@ -142,12 +91,19 @@ impl NetSuiteConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_body_draws_on_the_credit_memo_from_the_payment_account() {
+        let parties = Parties {
+            customer: "58".into(),
+            account: "1".into(),
+            currency: "1".into(),
+            subsidiary: Some("1".into()),
+        };
         let raw = include_bytes!("../../../../examples/refunds/basic.json");
         let refund = crate::domain::parse_refund(raw).unwrap();
-        let body = refund_body(&refund, "58", "1", "1", Some("1"), "1300");
+        let body = refund_body(&refund, &parties, "1300");
         assert_eq!(body["customer"]["id"], "58");
         assert_eq!(body["account"]["id"], "1");
         assert_eq!(body["tranDate"], "2026-11-22");

@@ -28,37 +28,26 @@ use serde_json::{Value, json};
 
 use super::QuickBooksConnector;
 use super::client::Session;
-use super::ledger::{TokenWrite, is_error, request_id};
+use super::ledger::{Kept, TokenWrite, done_noting, is_error, money, nothing_to_void};
 use super::mapping::{self, Sale, TaxCodes, amount};
-use crate::connectors::{Gap, Outcome, SyncRequest};
-use crate::documents::AnyDocument;
+use crate::connectors::{Gap, LedgerRequest, Outcome, Step};
 use crate::domain::{CreditNote, Document};
 use crate::store::ErpRecord;
 
-const MEMO: TokenWrite<'static> = TokenWrite {
-    endpoint: "creditmemo",
-    class: "CreditMemo",
-    query: &[],
-    step: "cu",
-};
-
-const DELETE_MEMO: TokenWrite<'static> = TokenWrite {
-    endpoint: "creditmemo",
-    class: "CreditMemo",
-    query: &[("operation", "delete")],
-    step: "cd",
-};
-
-const REMOVE_APPLICATION: TokenWrite<'static> = TokenWrite {
-    endpoint: "payment",
-    class: "Payment",
-    query: &[("operation", "delete")],
-    step: "ad",
+pub(super) const MEMO: Kept<'static> = Kept {
+    kind: "credit_note",
+    update: TokenWrite::new("creditmemo", "CreditMemo", "cu"),
+    create_step: "cc",
+    gone: "the QuickBooks CreditMemo of this credit note was deleted in QuickBooks; void the credit note, or re-sync it after removing its record",
 };
 
 /// How many times the application is recomputed when QuickBooks refuses it because the
 /// invoice's balance moved meanwhile (a payment landing at the same moment).
 const APPLY_ROUNDS: u32 = 3;
+
+/// The zero-amount Payment that applies the credit memo, and its removal.
+const APPLICATION: TokenWrite<'static> = TokenWrite::new("payment", "Payment", "ca");
+const UNAPPLY: (&str, &str) = ("credit_note_application", "ad");
 
 /// The zero-amount Payment that applies `amount` of credit memo `memo` to `invoice`.
 pub fn application_body(
@@ -85,46 +74,26 @@ pub fn application_body(
     body
 }
 
-/// A money amount QuickBooks answered (a JSON number), to the cent.
-fn money(value: &Value) -> Option<Decimal> {
-    value
-        .as_f64()
-        .and_then(|v| Decimal::try_from(v).ok())
-        .map(|d| d.round_dp(2))
-}
-
 impl QuickBooksConnector {
-    pub(super) async fn sync_credit_note(
-        &self,
-        req: &SyncRequest<'_, AnyDocument>,
-        note: &CreditNote,
-    ) -> Result<Outcome, Outcome> {
-        let mut session = self
-            .client
-            .fresh_session(&req.connection.id, req.stop.clone())
-            .await?;
+    pub(super) async fn sync_credit(&self, req: &LedgerRequest<'_>, note: &CreditNote) -> Step {
+        let mut session = self.ledger_session(req).await?;
         let memo = self
             .ledger_record(&session, "credit_note", &note.id)
             .await?;
         if note.is_void() {
-            self.unapply(&mut session, req, &note.id).await?;
-            let Some(record) = memo else {
-                return Ok(Outcome {
-                    detail: Some("the credit note was never in QuickBooks; nothing to void".into()),
-                    ..Outcome::success(None, None)
-                });
+            self.unapply(&mut session, req, UNAPPLY, &note.id).await?;
+            let delete = MEMO.update.delete("cd");
+            let what = ("credit_note", note.id.as_str());
+            let deleted = self.delete_record(&mut session, req, &delete, what, memo);
+            let Some(id) = deleted.await? else {
+                return Ok(nothing_to_void("credit note"));
             };
-            let id = record.remote_id.clone();
-            self.write_with_sync_token(&mut session, req, &DELETE_MEMO, record, &json!({}))
-                .await?;
-            self.forget_entity(&session, "credit_note", &note.id, &id)
-                .await?;
-            return Ok(Outcome {
-                detail: Some(format!(
+            return Ok(done_noting(
+                id.clone(),
+                format!(
                     "QuickBooks has no void for credit memos: CreditMemo {id} was deleted, and its credit given back to the invoice"
-                )),
-                ..Outcome::success(Some(200), Some(id))
-            });
+                ),
+            ));
         }
         let company = self.company(&mut session).await?;
         let items = self.item_rules(&mut session).await?;
@@ -145,7 +114,10 @@ impl QuickBooksConnector {
         // The invoice's record first: nothing is written for a credit on an invoice
         // QuickBooks does not have.
         let invoice = match &note.invoice_id {
-            Some(invoice_id) => Some(self.invoice_record(&session, invoice_id).await?),
+            Some(id) => Some(
+                self.invoice_record(&session, id, "this credit note")
+                    .await?,
+            ),
             None => None,
         };
         let customer = self
@@ -155,35 +127,12 @@ impl QuickBooksConnector {
         if let Some(reason) = &note.reason {
             body["CustomerMemo"] = json!({"value": reason});
         }
-        let entity = match memo {
-            Some(record) => {
-                // The new amounts may be below what was applied: unapply first.
-                self.unapply(&mut session, req, &note.id).await?;
-                self.write_with_sync_token(&mut session, req, &MEMO, record, &body)
-                    .await?
-                    .ok_or_else(|| {
-                        Outcome::permanent(
-                            Some(400),
-                            "the QuickBooks CreditMemo of this credit note was deleted in QuickBooks; void the credit note, or re-sync it after removing its record",
-                        )
-                    })?
-            }
-            None => {
-                let requestid = request_id(req, "cc", 0);
-                let query = [("requestid", requestid.as_str())];
-                self.call(
-                    &mut session,
-                    reqwest::Method::POST,
-                    "creditmemo",
-                    &query,
-                    Some(&body),
-                )
-                .await?["CreditMemo"]
-                    .clone()
-            }
-        };
+        if memo.is_some() {
+            // The new amounts may be below what was applied: unapply first.
+            self.unapply(&mut session, req, UNAPPLY, &note.id).await?;
+        }
         let record = self
-            .remember_entity(&session, "credit_note", &note.id, &entity)
+            .create_or_update(&mut session, req, &MEMO, (&note.id, memo), &body)
             .await?;
         let mut outcome = Outcome::success(Some(200), Some(record.remote_id.clone()));
         if let (Some(invoice_id), Some(invoice)) = (&note.invoice_id, invoice) {
@@ -211,68 +160,24 @@ impl QuickBooksConnector {
         Ok(outcome)
     }
 
-    /// The record of the invoice a credit note applies to; the worker sends the credit
-    /// note only once the invoice has it.
-    async fn invoice_record(
-        &self,
-        session: &Session,
-        invoice_id: &str,
-    ) -> Result<ErpRecord, Outcome> {
-        let tenant = &session.connection.tenant_id;
-        self.store
-            .erp_record(session.account(), tenant, "invoice", invoice_id)
-            .await?
-            .ok_or_else(|| {
-                Outcome::permanent(
-                    None,
-                    format!(
-                        "invoice {invoice_id} has no QuickBooks invoice for this company; re-sync it, then this credit note"
-                    ),
-                )
-            })
-    }
-
-    /// Removes the Payment that applied the credit note, if there is one.
-    async fn unapply(
-        &self,
-        session: &mut Session,
-        req: &SyncRequest<'_, AnyDocument>,
-        note_id: &str,
-    ) -> Result<(), Outcome> {
-        let kind = "credit_note_application";
-        let Some(record) = self.ledger_record(session, kind, note_id).await? else {
-            return Ok(());
-        };
-        let id = record.remote_id.clone();
-        self.write_with_sync_token(session, req, &REMOVE_APPLICATION, record, &json!({}))
-            .await?;
-        self.forget_entity(session, kind, note_id, &id).await
-    }
-
     /// Applies the credit memo to its invoice, as far as the invoice is open; answers the
     /// amount applied.
     #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
         session: &mut Session,
-        req: &SyncRequest<'_, AnyDocument>,
+        req: &LedgerRequest<'_>,
         note: &CreditNote,
         customer: &str,
         invoice: &ErpRecord,
         memo: &ErpRecord,
         currency: Option<&str>,
-    ) -> Result<Decimal, Outcome> {
-        let memo_read = TokenWrite { step: "", ..MEMO };
-        let invoice_read = TokenWrite {
-            endpoint: "invoice",
-            class: "Invoice",
-            query: &[],
-            step: "",
-        };
+    ) -> Step<Decimal> {
+        let invoice_read = TokenWrite::new("invoice", "Invoice", "");
         let mut last = None;
         for round in 0..APPLY_ROUNDS {
             let Some(current_memo) = self
-                .read_entity(session, &memo_read, &memo.remote_id)
+                .read_entity(session, &MEMO.update, &memo.remote_id)
                 .await?
             else {
                 return Err(Outcome::retryable(
@@ -284,26 +189,27 @@ impl QuickBooksConnector {
                     None,
                 ));
             };
-            let Some(current_invoice) = self
-                .read_entity(session, &invoice_read, &invoice.remote_id)
-                .await?
-            else {
-                return Err(Outcome::permanent(
-                    Some(400),
-                    format!(
-                        "QuickBooks invoice {} no longer exists; the credit cannot be applied to it",
-                        invoice.remote_id
-                    ),
-                ));
+            let id = &invoice.remote_id;
+            let gone = || {
+                format!(
+                    "QuickBooks invoice {id} no longer exists; the credit cannot be applied to it"
+                )
             };
+            let current_invoice = self.read_live(session, &invoice_read, id, gone).await?;
             let total = money(&current_memo["TotalAmt"]).unwrap_or(note.total);
             let remaining = money(&current_memo["Balance"]).unwrap_or(total);
-            // What is already applied of this memo was applied by us (a write whose
-            // answer was lost: its requestid replays it below) [I: or by QuickBooks'
-            // automatic application of credits]; the invoice had that much more open.
-            let already = total - remaining;
+            // In the first round, what is already applied of this memo is taken to be
+            // ours (a write whose answer was lost: its requestid replays it below) [I: or
+            // QuickBooks' automatic application of credits]; the invoice had that much
+            // more open. Refused, it was not ours but a refund's (`super::refunds`): the
+            // later rounds apply no more than the credit left and the invoice's balance.
+            let already = if round == 0 {
+                total - remaining
+            } else {
+                Decimal::ZERO
+            };
             let open = money(&current_invoice["Balance"]).unwrap_or(Decimal::ZERO) + already;
-            let applied = note.total.min(open).min(total);
+            let applied = note.total.min(open).min(remaining + already);
             if applied <= Decimal::ZERO {
                 return Ok(Decimal::ZERO);
             }
@@ -315,26 +221,11 @@ impl QuickBooksConnector {
                 applied,
                 currency,
             );
-            let requestid = request_id(req, "ca", round);
-            let query = [("requestid", requestid.as_str())];
-            match self
-                .call(
-                    session,
-                    reqwest::Method::POST,
-                    "payment",
-                    &query,
-                    Some(&body),
-                )
-                .await
-            {
-                Ok(answer) => {
-                    self.remember_entity(
-                        session,
-                        "credit_note_application",
-                        &note.id,
-                        &answer["Payment"],
-                    )
-                    .await?;
+            match self.create(session, req, &APPLICATION, round, &body).await {
+                Ok(entity) => {
+                    let kind = "credit_note_application";
+                    self.remember_entity(session, kind, &note.id, &entity)
+                        .await?;
                     return Ok(applied);
                 }
                 // The invoice's balance moved between the read and the write.

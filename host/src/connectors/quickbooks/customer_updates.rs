@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::QuickBooksConnector;
 use super::ledger::TokenWrite;
-use crate::connectors::{Outcome, SyncRequest};
-use crate::documents::AnyDocument;
+use super::mapping::contact_fields;
+use crate::connectors::{LedgerRequest, Outcome, Step};
 use crate::domain::CustomerUpdate;
 
 /// The sparse update of a Customer now named `current_name`, in `currency`.
@@ -29,15 +29,7 @@ pub fn customer_update_body(update: &CustomerUpdate, current_name: &str, currenc
         update.name.clone()
     };
     let mut body = json!({"sparse": true, "DisplayName": name});
-    if let Some(email) = &update.email {
-        body["PrimaryEmailAddr"] = json!({"Address": email});
-    }
-    if let Some(a) = &update.address {
-        body["BillAddr"] = json!({
-            "Line1": a.line1, "Line2": a.line2, "City": a.city,
-            "CountrySubDivisionCode": a.region, "PostalCode": a.postal_code, "Country": a.country,
-        });
-    }
+    contact_fields(&mut body, update.email.as_deref(), update.address.as_ref());
     if let Some(tax_number) = &update.tax_number {
         body["PrimaryTaxIdentifier"] = json!(tax_number);
     }
@@ -47,13 +39,10 @@ pub fn customer_update_body(update: &CustomerUpdate, current_name: &str, currenc
 impl QuickBooksConnector {
     pub(super) async fn sync_customer_update(
         &self,
-        req: &SyncRequest<'_, AnyDocument>,
+        req: &LedgerRequest<'_>,
         update: &CustomerUpdate,
-    ) -> Result<Outcome, Outcome> {
-        let mut session = self
-            .client
-            .fresh_session(&req.connection.id, req.stop.clone())
-            .await?;
+    ) -> Step {
+        let mut session = self.ledger_session(req).await?;
         let company = self.company(&mut session).await?;
         let mut keys = vec![(update.id.clone(), company.home_currency.clone())];
         if let Some(currency) = &update.currency
@@ -62,42 +51,22 @@ impl QuickBooksConnector {
             let currency = currency.to_ascii_uppercase();
             keys.push((format!("{}@{currency}", update.id), currency));
         }
-        let tenant = req.connection.tenant_id.clone();
         let mut updated = Vec::new();
         for (n, (key, currency)) in keys.iter().enumerate() {
-            let Some(record) = self
-                .store
-                .erp_record(session.account(), &tenant, "customer", key)
-                .await?
-            else {
+            let Some(record) = self.stored(&session, "customer", key).await? else {
                 continue;
             };
             let step = format!("k{n}");
-            let write = TokenWrite {
-                endpoint: "customer",
-                class: "Customer",
-                query: &[],
-                step: &step,
-            };
-            let Some(current) = self
-                .read_entity(&mut session, &write, &record.remote_id)
-                .await?
-            else {
-                return Err(Outcome::permanent(
-                    Some(400),
-                    format!(
-                        "QuickBooks Customer {} (customer {key}) no longer exists",
-                        record.remote_id
-                    ),
-                ));
-            };
+            let write = TokenWrite::new("customer", "Customer", &step);
+            let id = record.remote_id.clone();
+            let gone = || format!("QuickBooks Customer {id} (customer {key}) no longer exists");
+            let current = self.read_live(&mut session, &write, &id, gone).await?;
             let current_name = current["DisplayName"].as_str().unwrap_or_default();
             let body = customer_update_body(update, current_name, currency);
             let record = crate::store::ErpRecord {
                 version: current["SyncToken"].as_str().map(str::to_string),
                 ..record
             };
-            let id = record.remote_id.clone();
             self.write_with_sync_token(&mut session, req, &write, record, &body)
                 .await?;
             updated.push(id);

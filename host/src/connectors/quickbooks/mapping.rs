@@ -31,7 +31,7 @@ pub use crate::connectors::lines::{ItemRules, amount};
 
 use crate::connectors::Gap;
 use crate::connectors::lines::reference;
-use crate::domain::{Customer, Invoice, Line};
+use crate::domain::{Address, Customer, Invoice, Line};
 
 /// QuickBooks' limit on DocNumber.
 pub const MAX_DOC_NUMBER: usize = 21;
@@ -236,19 +236,24 @@ pub fn sale_body(
 /// is not the company's home currency.
 pub fn customer_body(c: &Customer, display_name: &str, currency: Option<&str>) -> Value {
     let mut body = json!({"DisplayName": display_name});
-    if let Some(email) = &c.email {
+    contact_fields(&mut body, c.email.as_deref(), c.address.as_ref());
+    if let Some(currency) = currency {
+        body["CurrencyRef"] = json!({"value": currency});
+    }
+    body
+}
+
+/// Sets a Customer's `PrimaryEmailAddr` and `BillAddr` from what is given.
+pub fn contact_fields(body: &mut Value, email: Option<&str>, address: Option<&Address>) {
+    if let Some(email) = email {
         body["PrimaryEmailAddr"] = json!({"Address": email});
     }
-    if let Some(a) = &c.address {
+    if let Some(a) = address {
         body["BillAddr"] = json!({
             "Line1": a.line1, "Line2": a.line2, "City": a.city,
             "CountrySubDivisionCode": a.region, "PostalCode": a.postal_code, "Country": a.country,
         });
     }
-    if let Some(currency) = currency {
-        body["CurrencyRef"] = json!({"value": currency});
-    }
-    body
 }
 
 /// A value for a QuickBooks query string literal: `'` and `\` escaped with `\`.

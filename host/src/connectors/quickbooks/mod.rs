@@ -13,8 +13,8 @@
 //!   (one QuickBooks invoice per invoice).
 //! - The ledger ([`ledger`]: keys, memory, token writes): [`payments`] (a Payment
 //!   linked to each invoice), [`credit_notes`] (a CreditMemo applied to its invoice),
-//!   [`customer_updates`] (a sparse update of the Customers that stand for it). Refunds
-//!   are not booked yet.
+//!   [`customer_updates`] (a sparse update of the Customers that stand for it), [`refunds`]
+//!   (a cheque out of `payment_account`, settled with the credit memo by a zero Payment).
 
 pub mod api;
 pub mod client;
@@ -30,6 +30,7 @@ pub mod lists;
 pub mod mapping;
 pub mod payments;
 pub mod preview;
+pub mod refunds;
 
 use std::time::Duration;
 
@@ -107,9 +108,10 @@ impl Connector for QuickBooksConnector {
     async fn sync_document(&self, req: SyncRequest<'_, AnyDocument>) -> Outcome {
         let done = match req.document {
             AnyDocument::Payment(p) => self.sync_payment(&req, p).await,
-            AnyDocument::CreditNote(c) => self.sync_credit_note(&req, c).await,
+            AnyDocument::CreditNote(c) => self.sync_credit(&req, c).await,
             AnyDocument::Customer(u) => self.sync_customer_update(&req, u).await,
-            AnyDocument::Refund(_) | AnyDocument::Invoice(_) => Err(Outcome::permanent(
+            AnyDocument::Refund(r) => self.sync_refund(&req, r).await,
+            AnyDocument::Invoice(_) => Err(Outcome::permanent(
                 None,
                 format!(
                     "QuickBooks connections do not take {}s yet; nothing was sent",

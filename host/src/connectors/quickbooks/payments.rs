@@ -23,29 +23,24 @@ use serde_json::{Value, json};
 use super::QuickBooksConnector;
 use super::client::Session;
 use super::config::payment_account;
-use super::ledger::{TokenWrite, is_error, request_id};
+use super::ledger::{Kept, TokenWrite, done_noting, is_error, money, nothing_to_void};
 use super::mapping::{Company, amount};
-use crate::connectors::{Gap, Outcome, SyncRequest};
-use crate::documents::AnyDocument;
+use crate::connectors::{Gap, LedgerRequest, Outcome, Step};
 use crate::domain::{Document, Payment};
 
 /// QuickBooks' limit on `PaymentRefNum` [I: the Payment reference gives no length; 21 is
 /// the length of the other reference numbers, e.g. DocNumber].
 const MAX_REF_NUM: usize = 21;
 
-const PAYMENT: TokenWrite<'static> = TokenWrite {
-    endpoint: "payment",
-    class: "Payment",
-    query: &[],
-    step: "pu",
+const PAYMENT: Kept<'static> = Kept {
+    kind: "payment",
+    update: TokenWrite::new("payment", "Payment", "pu"),
+    create_step: "pc",
+    gone: "the QuickBooks Payment of this payment was deleted in QuickBooks; re-create it there or void the payment",
 };
 
-const VOID: TokenWrite<'static> = TokenWrite {
-    endpoint: "payment",
-    class: "Payment",
-    query: &[("operation", "update"), ("include", "void")],
-    step: "pv",
-};
+const VOID: TokenWrite<'static> = TokenWrite::new("payment", "Payment", "pv")
+    .with_query(&[("operation", "update"), ("include", "void")]);
 
 /// The Payment body (without `Id`/`SyncToken`): `invoices` are the QuickBooks Ids of the
 /// invoices paid, in the order of `applied_to`.
@@ -87,22 +82,12 @@ pub fn payment_body(
 }
 
 impl QuickBooksConnector {
-    pub(super) async fn sync_payment(
-        &self,
-        req: &SyncRequest<'_, AnyDocument>,
-        payment: &Payment,
-    ) -> Result<Outcome, Outcome> {
-        let mut session = self
-            .client
-            .fresh_session(&req.connection.id, req.stop.clone())
-            .await?;
+    pub(super) async fn sync_payment(&self, req: &LedgerRequest<'_>, payment: &Payment) -> Step {
+        let mut session = self.ledger_session(req).await?;
         let existing = self.ledger_record(&session, "payment", &payment.id).await?;
         if payment.is_void() {
             let Some(record) = existing else {
-                return Ok(Outcome {
-                    detail: Some("the payment was never in QuickBooks; nothing to void".into()),
-                    ..Outcome::success(None, None)
-                });
+                return Ok(nothing_to_void("payment"));
             };
             let id = record.remote_id.clone();
             let body = json!({"sparse": true});
@@ -115,12 +100,12 @@ impl QuickBooksConnector {
                         .await?;
                     Outcome::success(Some(200), Some(id))
                 }
-                None => Outcome {
-                    detail: Some(format!(
+                None => done_noting(
+                    id.clone(),
+                    format!(
                         "QuickBooks Payment {id} no longer exists (deleted in QuickBooks); nothing to void"
-                    )),
-                    ..Outcome::success(Some(200), Some(id))
-                },
+                    ),
+                ),
             });
         }
         let Some(deposit) = payment_account(&req.connection.config).map(str::to_string) else {
@@ -133,46 +118,27 @@ impl QuickBooksConnector {
         if let Some(gap) = company.currency_gap(&payment.currency) {
             return Err(Gap::failure("QuickBooks", &[gap]));
         }
-        let invoices = self.invoice_ids(&session, payment).await?;
+        let mut invoices = Vec::new();
+        for applied in &payment.applied_to {
+            let record = self
+                .invoice_record(&session, &applied.invoice_id, "this payment")
+                .await?;
+            invoices.push(record.remote_id);
+        }
         let customer = self
             .customer(&mut session, &payment.customer, &payment.currency, &company)
             .await?;
         let body = payment_body(payment, &customer, &invoices, &deposit, &company);
-        let written = match existing {
-            Some(record) => {
-                self.write_with_sync_token(&mut session, req, &PAYMENT, record, &body)
-                    .await
-            }
-            None => {
-                let requestid = request_id(req, "pc", 0);
-                let query = [("requestid", requestid.as_str())];
-                self.call(
-                    &mut session,
-                    reqwest::Method::POST,
-                    "payment",
-                    &query,
-                    Some(&body),
-                )
-                .await
-                .map(|answer| Some(answer["Payment"].clone()))
-            }
-        };
-        let entity = match written {
-            Ok(Some(entity)) => entity,
-            Ok(None) => {
-                return Err(Outcome::permanent(
-                    Some(400),
-                    "the QuickBooks Payment of this payment was deleted in QuickBooks; re-create it there or void the payment",
-                ));
-            }
+        let written = self
+            .create_or_update(&mut session, req, &PAYMENT, (&payment.id, existing), &body)
+            .await;
+        let record = match written {
+            Ok(record) => record,
             Err(o) if is_error(&o, "6000") => {
                 return Err(self.explain(&mut session, payment, &invoices, o).await);
             }
             Err(o) => return Err(o),
         };
-        let record = self
-            .remember_entity(&session, "payment", &payment.id, &entity)
-            .await?;
         let unapplied = payment.unapplied();
         let mut outcome = Outcome::success(Some(200), Some(record.remote_id));
         if unapplied > Decimal::ZERO {
@@ -182,38 +148,6 @@ impl QuickBooksConnector {
             ));
         }
         Ok(outcome)
-    }
-
-    /// The QuickBooks Ids of the invoices the payment applies to. The worker sends a
-    /// payment only once each of them has its record here.
-    async fn invoice_ids(
-        &self,
-        session: &Session,
-        payment: &Payment,
-    ) -> Result<Vec<String>, Outcome> {
-        let mut ids = Vec::new();
-        for applied in &payment.applied_to {
-            let record = self
-                .store
-                .erp_record(
-                    session.account(),
-                    &session.connection.tenant_id,
-                    "invoice",
-                    &applied.invoice_id,
-                )
-                .await?;
-            let Some(record) = record else {
-                return Err(Outcome::permanent(
-                    None,
-                    format!(
-                        "invoice {} has no QuickBooks invoice for this company; re-sync it, then this payment",
-                        applied.invoice_id
-                    ),
-                ));
-            };
-            ids.push(record.remote_id);
-        }
-        Ok(ids)
     }
 
     /// A business refusal of the payment, explained with the invoices' open balances
@@ -234,11 +168,7 @@ impl QuickBooksConnector {
             else {
                 continue;
             };
-            let balance = answer["Invoice"]["Balance"]
-                .as_f64()
-                .and_then(|b| Decimal::try_from(b).ok())
-                .map(|b| b.round_dp(2));
-            if let Some(balance) = balance
+            if let Some(balance) = money(&answer["Invoice"]["Balance"])
                 && balance < applied.amount
             {
                 short.push(format!(

@@ -16,49 +16,43 @@
 
 use std::str::FromStr;
 
+use reqwest::Method;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::XeroConnector;
 use super::client::{Call, Session};
-use super::ledger::{self, Kept};
+use super::ledger::{self, Kept, SUMMARIZE};
 use super::mapping::{self, LineRules, where_literal};
-use crate::connectors::{Outcome, SyncRequest};
-use crate::documents::AnyDocument;
+use crate::connectors::{LedgerRequest, Outcome, Step};
 use crate::domain::CreditNote;
 
 const KIND: &str = "credit_note";
+
+/// The credit note being delivered, with its request.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    req: &'a LedgerRequest<'a>,
+    note: &'a CreditNote,
+}
 const WRITE_QUERY: [(&str, &str); 2] = [("summarizeErrors", "false"), ("unitdp", "4")];
 
 impl XeroConnector {
     pub(super) async fn sync_credit_note(
         &self,
-        req: &SyncRequest<'_, AnyDocument>,
+        req: &LedgerRequest<'_>,
         note: &CreditNote,
-    ) -> Result<Outcome, Outcome> {
-        let mut session = self
-            .client
-            .fresh_session(&req.connection.id, req.stop.clone())
-            .await?;
-        let session = &mut session;
+    ) -> Step {
+        let job = Job { req, note };
+        let session = &mut self.session(req).await?;
         let content = ledger::content_hash(req.document_json);
         let void = req.document.is_void();
-        let (mut kept, fresh) = match self.kept(session, KIND, &note.id).await? {
-            Some(k) => (k, false),
-            None if void => {
-                return Ok(ledger::done(
-                    None,
-                    "the credit note was never in Xero; nothing to void",
-                ));
-            }
-            None => {
-                let none = Kept {
-                    remote_id: String::new(),
-                    state: json!({}),
-                };
-                (none, true)
-            }
-        };
+        let found = self.kept(session, KIND, &note.id).await?;
+        let fresh = found.is_none();
+        let mut kept = found.unwrap_or_else(|| Kept {
+            remote_id: String::new(),
+            state: json!({}),
+        });
         if kept.remote_id.is_empty() && !fresh {
             self.find_credit_note(session, note, &mut kept).await?;
         }
@@ -72,30 +66,13 @@ impl XeroConnector {
             // Before the first write: a later attempt then knows to look first.
             kept.state["sent"] = json!(true);
             self.keep(session, KIND, &note.id, &kept).await?;
-            let contact = self.contact(session, &note.customer).await?;
-            let rules = LineRules::from_config(&req.connection.config);
-            let element = mapping::credit_note_element(note, &contact, &rules);
-            let body = json!({"CreditNotes": [element]});
+            let body = json!({"CreditNotes": [self.element(session, job).await?]});
             let key = ledger::key(req, &["create"]);
-            let answer = self
-                .call(
-                    session,
-                    Call::write(
-                        reqwest::Method::PUT,
-                        "CreditNotes",
-                        &WRITE_QUERY,
-                        &body,
-                        &key,
-                    ),
-                )
-                .await?;
-            let created = answer["CreditNotes"].get(0).cloned().unwrap_or(Value::Null);
-            if let Some(messages) = ledger::refusal(&created) {
-                return Err(Outcome::permanent(
-                    Some(200),
-                    format!("Xero refused credit note {}: {messages}", note.number),
-                ));
-            }
+            let call = Call::write(Method::PUT, "CreditNotes", &WRITE_QUERY, &body, &key);
+            let created = self.write_one(session, "CreditNotes", call).await?;
+            ledger::accepted(&created, |messages| {
+                format!("Xero refused credit note {}: {messages}", note.number)
+            })?;
             let Some(id) = created["CreditNoteID"].as_str() else {
                 return Err(Outcome::retryable(
                     Some(200),
@@ -110,39 +87,35 @@ impl XeroConnector {
         }
         self.settle_allocation(session, &mut kept).await?;
         if void {
-            return self.void_credit_note(session, req, note, kept).await;
+            return self.void_credit_note(session, job, kept).await;
         }
         if kept.state["content"] != content.as_str() {
-            self.unallocate(session, req, note, &mut kept).await?;
-            let contact = self.contact(session, &note.customer).await?;
-            let rules = LineRules::from_config(&req.connection.config);
-            let mut element = mapping::credit_note_element(note, &contact, &rules);
+            self.unallocate(session, job, &mut kept).await?;
+            let mut element = self.element(session, job).await?;
             element["CreditNoteID"] = json!(kept.remote_id);
             let body = json!({"CreditNotes": [element]});
             let path = format!("CreditNotes/{}", kept.remote_id);
             let key = ledger::key(req, &["update"]);
-            let answer = self
-                .call(
-                    session,
-                    Call::write(reqwest::Method::POST, &path, &WRITE_QUERY, &body, &key),
-                )
-                .await?;
-            let updated = answer["CreditNotes"].get(0).cloned().unwrap_or(Value::Null);
-            if let Some(messages) = ledger::refusal(&updated) {
-                return Err(Outcome::permanent(
-                    Some(200),
-                    format!(
-                        "Xero refused the update of credit note {}: {messages}",
-                        note.number
-                    ),
-                ));
-            }
+            let call = Call::write(Method::POST, &path, &WRITE_QUERY, &body, &key);
+            let updated = self.write_one(session, "CreditNotes", call).await?;
+            ledger::accepted(&updated, |messages| {
+                let number = &note.number;
+                format!("Xero refused the update of credit note {number}: {messages}")
+            })?;
             kept.state["content"] = json!(content);
             kept.state["status"] = updated["Status"].clone();
             self.keep(session, KIND, &note.id, &kept).await?;
         }
-        self.allocate(session, req, note, &mut kept).await?;
+        self.allocate(session, job, &mut kept).await?;
         Ok(Outcome::success(Some(200), Some(kept.remote_id)))
+    }
+
+    /// The credit note as Xero takes it, for its contact.
+    async fn element(&self, session: &mut Session, job: Job<'_>) -> Step<Value> {
+        let Job { req, note } = job;
+        let contact = self.contact(session, &note.customer).await?;
+        let rules = LineRules::from_config(&req.connection.config);
+        Ok(mapping::credit_note_element(note, &contact, &rules))
     }
 
     /// A look-up by number after a create whose answer may have been lost.
@@ -151,17 +124,12 @@ impl XeroConnector {
         session: &mut Session,
         note: &CreditNote,
         kept: &mut Kept,
-    ) -> Result<(), Outcome> {
-        let filter = format!(
-            "CreditNoteNumber=={} AND Type==\"ACCRECCREDIT\"",
-            where_literal(&note.number)
-        );
-        let query = [("where", filter.as_str())];
-        let found = self.call(session, Call::get("CreditNotes", &query)).await?;
-        let hit = found["CreditNotes"]
-            .as_array()
-            .into_iter()
-            .flatten()
+    ) -> Step<()> {
+        let number = where_literal(&note.number);
+        let filter = format!("CreditNoteNumber=={number} AND Type==\"ACCRECCREDIT\"");
+        let found = self.find_where(session, "CreditNotes", &filter).await?;
+        let hit = found
+            .iter()
             .find(|c| c["Status"] != "DELETED" && c["CreditNoteNumber"] == note.number.as_str());
         if let Some(c) = hit {
             tracing::info!(credit_note = %note.id, "a Xero credit note made by an earlier attempt was found");
@@ -174,11 +142,7 @@ impl XeroConnector {
     }
 
     /// Reads the credit note's allocations when one was being sent and its answer lost.
-    async fn settle_allocation(
-        &self,
-        session: &mut Session,
-        kept: &mut Kept,
-    ) -> Result<(), Outcome> {
+    async fn settle_allocation(&self, session: &mut Session, kept: &mut Kept) -> Step<()> {
         if kept.state["allocation"]["pending"] != true {
             return Ok(());
         }
@@ -200,31 +164,21 @@ impl XeroConnector {
     }
 
     /// Removes the allocation (a 404: it is gone already).
-    async fn unallocate(
-        &self,
-        session: &mut Session,
-        req: &SyncRequest<'_, AnyDocument>,
-        note: &CreditNote,
-        kept: &mut Kept,
-    ) -> Result<(), Outcome> {
+    async fn unallocate(&self, session: &mut Session, job: Job<'_>, kept: &mut Kept) -> Step<()> {
+        let Job { req, note } = job;
         let Some(id) = kept.state["allocation"]["id"].as_str().map(str::to_string) else {
             return Ok(());
         };
         let path = format!("CreditNotes/{}/Allocations/{id}", kept.remote_id);
         let key = ledger::key(req, &["unallocate", &id]);
-        let sent = self
-            .call(
-                session,
-                super::client::Call {
-                    method: reqwest::Method::DELETE,
-                    path: &path,
-                    query: &[],
-                    body: None,
-                    idempotency_key: Some(&key),
-                },
-            )
-            .await;
-        match sent {
+        let call = Call {
+            method: Method::DELETE,
+            path: &path,
+            query: &[],
+            body: None,
+            idempotency_key: Some(&key),
+        };
+        match self.call(session, call).await {
             Ok(_) => {}
             Err(o) if o.response_code == Some(404) => {}
             Err(o) => return Err(o),
@@ -234,15 +188,10 @@ impl XeroConnector {
     }
 
     /// Allocates the credit note to its invoice, unless it already is.
-    async fn allocate(
-        &self,
-        session: &mut Session,
-        req: &SyncRequest<'_, AnyDocument>,
-        note: &CreditNote,
-        kept: &mut Kept,
-    ) -> Result<(), Outcome> {
+    async fn allocate(&self, session: &mut Session, job: Job<'_>, kept: &mut Kept) -> Step<()> {
+        let Job { req, note } = job;
         let Some(invoice_id) = &note.invoice_id else {
-            return self.unallocate(session, req, note, kept).await;
+            return self.unallocate(session, job, kept).await;
         };
         let invoice = self.remote_of(session, "invoice", invoice_id).await?;
         let current = &kept.state["allocation"];
@@ -259,7 +208,7 @@ impl XeroConnector {
         {
             return Ok(());
         }
-        self.unallocate(session, req, note, kept).await?;
+        self.unallocate(session, job, kept).await?;
         kept.state["allocation"] = json!({"pending": true});
         self.keep(session, KIND, &note.id, kept).await?;
         let body = json!({"Allocations": [{
@@ -269,14 +218,8 @@ impl XeroConnector {
         }]});
         let path = format!("CreditNotes/{}/Allocations", kept.remote_id);
         let key = ledger::key(req, &["allocate", &invoice]);
-        let query = [("summarizeErrors", "false")];
-        let answer = self
-            .call(
-                session,
-                Call::write(reqwest::Method::PUT, &path, &query, &body, &key),
-            )
-            .await?;
-        let allocation = answer["Allocations"].get(0).cloned().unwrap_or(Value::Null);
+        let call = Call::write(Method::PUT, &path, &SUMMARIZE, &body, &key);
+        let allocation = self.write_one(session, "Allocations", call).await?;
         if let Some(messages) = ledger::refusal(&allocation) {
             kept.state["allocation"] = Value::Null;
             self.keep(session, KIND, &note.id, kept).await?;
@@ -299,28 +242,17 @@ impl XeroConnector {
         self.keep(session, KIND, &note.id, kept).await
     }
 
-    async fn void_credit_note(
-        &self,
-        session: &mut Session,
-        req: &SyncRequest<'_, AnyDocument>,
-        note: &CreditNote,
-        mut kept: Kept,
-    ) -> Result<Outcome, Outcome> {
+    async fn void_credit_note(&self, session: &mut Session, job: Job<'_>, mut kept: Kept) -> Step {
+        let Job { req, note } = job;
         if kept.state["status"] == "VOIDED" {
             return Ok(Outcome::success(Some(200), Some(kept.remote_id)));
         }
-        self.unallocate(session, req, note, &mut kept).await?;
+        self.unallocate(session, job, &mut kept).await?;
         let path = format!("CreditNotes/{}", kept.remote_id);
         let body = json!({"CreditNotes": [{"CreditNoteID": kept.remote_id, "Status": "VOIDED"}]});
         let key = ledger::key(req, &["void"]);
-        let query = [("summarizeErrors", "false")];
-        let answer = self
-            .call(
-                session,
-                Call::write(reqwest::Method::POST, &path, &query, &body, &key),
-            )
-            .await?;
-        let element = answer["CreditNotes"].get(0).cloned().unwrap_or(Value::Null);
+        let call = Call::write(Method::POST, &path, &SUMMARIZE, &body, &key);
+        let element = self.write_one(session, "CreditNotes", call).await?;
         if let Some(messages) = ledger::refusal(&element) {
             // A lost answer of an earlier void: it is void already.
             let now = self.call(session, Call::get(&path, &[])).await?;

@@ -4,33 +4,24 @@
 //! A customer this organisation has no contact for yet is not created here: its next
 //! document creates it with the details it carries, and the delivery succeeds saying so.
 
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::json;
 
 use super::XeroConnector;
 use super::client::Call;
-use super::ledger;
-use crate::connectors::{Outcome, SyncRequest};
-use crate::documents::AnyDocument;
+use super::ledger::{self, SUMMARIZE};
+use crate::connectors::{LedgerRequest, Outcome, Step};
 use crate::domain::{Customer, CustomerUpdate};
 
 impl XeroConnector {
     pub(super) async fn sync_customer(
         &self,
-        req: &SyncRequest<'_, AnyDocument>,
+        req: &LedgerRequest<'_>,
         update: &CustomerUpdate,
-    ) -> Result<Outcome, Outcome> {
-        let mut session = self
-            .client
-            .fresh_session(&req.connection.id, req.stop.clone())
-            .await?;
+    ) -> Step {
+        let session = &mut self.session(req).await?;
         let Some(contact_id) = self
-            .store
-            .erp_record(
-                session.account(),
-                &req.connection.tenant_id,
-                "customer",
-                &update.id,
-            )
+            .kept(session, "customer", &update.id)
             .await?
             .map(|r| r.remote_id)
         else {
@@ -55,23 +46,12 @@ impl XeroConnector {
         }
         let body = json!({"Contacts": [element]});
         let key = ledger::key(req, &["contact", &contact_id]);
-        let query = [("summarizeErrors", "false")];
-        let answer = self
-            .call(
-                &mut session,
-                Call::write(reqwest::Method::POST, "Contacts", &query, &body, &key),
-            )
-            .await?;
-        let updated = answer["Contacts"].get(0).cloned().unwrap_or(Value::Null);
-        if let Some(messages) = ledger::refusal(&updated) {
-            return Err(Outcome::permanent(
-                Some(200),
-                format!(
-                    "Xero refused the update of contact {contact_id} (customer {}): {messages}",
-                    update.id
-                ),
-            ));
-        }
+        let call = Call::write(Method::POST, "Contacts", &SUMMARIZE, &body, &key);
+        let updated = self.write_one(session, "Contacts", call).await?;
+        ledger::accepted(&updated, |messages| {
+            let id = &update.id;
+            format!("Xero refused the update of contact {contact_id} (customer {id}): {messages}")
+        })?;
         Ok(Outcome::success(Some(200), Some(contact_id)))
     }
 }

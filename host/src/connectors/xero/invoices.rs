@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::XeroConnector;
 use super::client::{Call, Session};
+use super::ledger::SUMMARIZE;
 use super::mapping::{self, LineRules};
 use crate::connectors::coalesce::Fill;
 use crate::connectors::limits::Pass;
@@ -61,10 +62,7 @@ const WRITE_QUERY: [(&str, &str); 2] = [("summarizeErrors", "false"), ("unitdp",
 
 impl XeroConnector {
     pub(super) async fn sync_invoice(&self, req: &SyncRequest<'_>) -> Result<Outcome, Outcome> {
-        let mut session = self
-            .client
-            .fresh_session(&req.connection.id, req.stop.clone())
-            .await?;
+        let mut session = self.session(req).await?;
         let existing = self.existing(&mut session, req).await?;
         if req.document.is_void() {
             return self.void(&mut session, req, existing).await;
@@ -280,14 +278,8 @@ impl XeroConnector {
         let body = json!({"Invoices": [{"InvoiceID": record.remote_id, "Status": status}]});
         let path = format!("Invoices/{}", record.remote_id);
         let key = format!("{}-void", req.job_id);
-        let query = [("summarizeErrors", "false")];
-        let answer = self
-            .call(
-                session,
-                Call::write(reqwest::Method::POST, &path, &query, &body, &key),
-            )
-            .await?;
-        let element = answer["Invoices"].get(0).cloned().unwrap_or(Value::Null);
+        let call = Call::write(reqwest::Method::POST, &path, &SUMMARIZE, &body, &key);
+        let element = self.write_one(session, "Invoices", call).await?;
         Self::element_ok(&element)?;
         self.remember(session, &req.document.id, &element).await?;
         Ok(Outcome::success(Some(200), Some(record.remote_id)))

@@ -44,10 +44,9 @@ use super::limits::Rules;
 use super::oauth::OAuthApp;
 use super::oauth_client::{OAuthClient, OAuthSetup, OAuthSpec};
 use super::{
-    Checked, ConfigChange, ConnectionStatus, Connector, Entries, ErpList, Outcome, Preview,
-    PreviewInput, Provider, SyncRequest, profile,
+    Checked, ConfigChange, ConnectionStatus, Connector, Entries, ErpList, LedgerRequest, Outcome,
+    Preview, PreviewInput, Provider, SyncRequest, profile,
 };
-use crate::documents::AnyDocument;
 use crate::store::{ConnectionRow, Store};
 use client::Call;
 
@@ -207,15 +206,13 @@ impl XeroConnector {
             return Ok(());
         };
         let filter = format!("Code=={}", mapping::where_literal(&code));
-        let query = [("where", filter.as_str())];
-        let found = self.call(session, Call::get("Accounts", &query)).await?;
-        let account = &found["Accounts"][0];
-        if account.is_null() {
+        let found = self.find_where(session, "Accounts", &filter).await?;
+        let Some(account) = found.first().filter(|a| !a.is_null()) else {
             return Err(Outcome::permanent(
                 Some(200),
                 format!("config.payment_account: the organisation has no account with code {code}"),
             ));
-        }
+        };
         if account["Type"] != "BANK" && account["EnablePaymentsToAccount"] != true {
             return Err(Outcome::permanent(
                 Some(200),
@@ -270,25 +267,12 @@ impl Connector for XeroConnector {
     }
 
     async fn sync(&self, req: SyncRequest<'_>) -> Outcome {
-        match self.sync_invoice(&req).await {
-            Ok(o) | Err(o) => o,
-        }
+        self.sync_invoice(&req).await.unwrap_or_else(|o| o)
     }
 
-    async fn sync_document(&self, req: SyncRequest<'_, AnyDocument>) -> Outcome {
-        let done = match req.document {
-            AnyDocument::CreditNote(note) => self.sync_credit_note(&req, note).await,
-            AnyDocument::Payment(payment) => self.sync_payment(&req, payment).await,
-            AnyDocument::Refund(refund) => self.sync_refund(&req, refund).await,
-            AnyDocument::Customer(update) => self.sync_customer(&req, update).await,
-            AnyDocument::Invoice(_) => Err(Outcome::permanent(
-                None,
-                "an invoice reached the ledger path; nothing was sent",
-            )),
-        };
-        match done {
-            Ok(o) | Err(o) => o,
-        }
+    /// Credit notes, payments, refunds and customer updates ([`ledger`]).
+    async fn sync_document(&self, req: LedgerRequest<'_>) -> Outcome {
+        self.sync_ledger(&req).await.unwrap_or_else(|o| o)
     }
 
     fn in_flight_cap(&self) -> usize {

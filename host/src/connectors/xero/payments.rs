@@ -20,19 +20,19 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
+use reqwest::Method;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::XeroConnector;
 use super::client::{Call, Session};
-use super::ledger::{self, Kept};
+use super::ledger::{self, Kept, SUMMARIZE};
 use super::mapping::where_literal;
 use crate::connectors::coalesce::Fill;
 use crate::connectors::limits::Pass;
-use crate::connectors::{Outcome, SyncRequest};
-use crate::documents::AnyDocument;
+use crate::connectors::{LedgerRequest, Outcome, Step};
 
 /// Payments (documents, each one or more elements) per multi-payment request.
 pub const PER_REQUEST: usize = 25;
@@ -43,9 +43,6 @@ pub const FILL: Fill = Fill {
     quiet: std::time::Duration::from_millis(60),
     max_wait: std::time::Duration::from_secs(1),
 };
-
-/// The query of every payment write.
-const WRITE_QUERY: [(&str, &str); 1] = [("summarizeErrors", "false")];
 
 /// One document's payments waiting for their batch.
 pub struct NewPayments {
@@ -73,15 +70,37 @@ pub struct Target {
 /// A document's money, as Xero payments.
 pub struct Booking {
     /// `payment` or `refund` (the record's kind).
-    pub kind: &'static str,
-    pub id: String,
-    pub reference: String,
-    pub date: NaiveDate,
-    pub account: String,
-    pub targets: Vec<Target>,
+    kind: &'static str,
+    id: String,
+    /// Finds the payments again after a lost answer ([`reference`]).
+    reference: String,
+    date: NaiveDate,
+    account: String,
+    targets: Vec<Target>,
 }
 
 impl Booking {
+    /// Document `id` of `kind`, dated `at`, paid into `account` (`processor` is the
+    /// processor's reference).
+    pub fn new(
+        kind: &'static str,
+        id: &str,
+        processor: Option<&str>,
+        at: DateTime<Utc>,
+        account: String,
+        targets: Vec<Target>,
+    ) -> Self {
+        let (reference, date) = (reference(processor, id), at.date_naive());
+        Booking {
+            kind,
+            id: id.to_string(),
+            reference,
+            date,
+            account,
+            targets,
+        }
+    }
+
     /// What a Xero payment of `target` must match to stand for it.
     fn fingerprint(&self, target: &Target) -> String {
         format!(
@@ -123,10 +142,10 @@ impl XeroConnector {
     pub(super) async fn book(
         &self,
         session: &mut Session,
-        req: &SyncRequest<'_, AnyDocument>,
+        req: &LedgerRequest<'_>,
         booking: Booking,
         void: bool,
-    ) -> Result<Outcome, Outcome> {
+    ) -> Step {
         let mut kept = match self.kept(session, booking.kind, &booking.id).await? {
             Some(k) => k,
             None if void => {
@@ -190,10 +209,10 @@ impl XeroConnector {
     async fn create_missing(
         &self,
         session: &mut Session,
-        req: &SyncRequest<'_, AnyDocument>,
+        req: &LedgerRequest<'_>,
         booking: &Booking,
         mut kept: Kept,
-    ) -> Result<Outcome, Outcome> {
+    ) -> Step {
         let missing: Vec<&Target> = booking
             .targets
             .iter()
@@ -269,7 +288,7 @@ impl XeroConnector {
         session: &Session,
         booking: &Booking,
         kept: &mut Kept,
-    ) -> Result<(), Outcome> {
+    ) -> Step<()> {
         let ids: Vec<String> = applied(kept).into_values().map(|(id, _)| id).collect();
         kept.remote_id = ids.join(",");
         self.keep(session, booking.kind, &booking.id, kept).await
@@ -280,19 +299,16 @@ impl XeroConnector {
     async fn adopt_lost(
         &self,
         session: &mut Session,
-        req: &SyncRequest<'_, AnyDocument>,
+        req: &LedgerRequest<'_>,
         booking: &Booking,
         kept: &mut Kept,
         void: bool,
-    ) -> Result<(), Outcome> {
-        let filter = format!(
-            "Reference=={} AND Status==\"AUTHORISED\"",
-            where_literal(&booking.reference)
-        );
-        let query = [("where", filter.as_str())];
-        let found = self.call(session, Call::get("Payments", &query)).await?;
+    ) -> Step<()> {
+        let reference = where_literal(&booking.reference);
+        let filter = format!("Reference=={reference} AND Status==\"AUTHORISED\"");
+        let found = self.find_where(session, "Payments", &filter).await?;
         let known: Vec<String> = applied(kept).into_values().map(|(id, _)| id).collect();
-        for payment in found["Payments"].as_array().into_iter().flatten() {
+        for payment in &found {
             let Some(payment_id) = payment["PaymentID"].as_str() else {
                 continue;
             };
@@ -332,19 +348,16 @@ impl XeroConnector {
     async fn delete_payment(
         &self,
         session: &mut Session,
-        req: &SyncRequest<'_, AnyDocument>,
-        payment_id: &str,
-    ) -> Result<(), Outcome> {
-        let path = format!("Payments/{payment_id}");
+        req: &LedgerRequest<'_>,
+        id: &str,
+    ) -> Step<()> {
+        let path = format!("Payments/{id}");
         let body = json!({"Payments": [{"Status": "DELETED"}]});
-        let key = ledger::key(req, &["delete", payment_id]);
-        let sent = self
-            .call(
-                session,
-                Call::write(reqwest::Method::POST, &path, &[], &body, &key),
-            )
-            .await;
-        match sent {
+        let key = ledger::key(req, &["delete", id]);
+        match self
+            .call(session, Call::write(Method::POST, &path, &[], &body, &key))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(refused) if refused.kind == crate::connectors::OutcomeKind::Permanent => {
                 let now = self.call(session, Call::get(&path, &[])).await?;
@@ -360,29 +373,25 @@ impl XeroConnector {
 
     /// Creates one document's payments as part of a multi-payment request; answers its
     /// elements.
-    async fn pay(&self, session: &mut Session, new: NewPayments) -> Result<Vec<Value>, Outcome> {
+    async fn pay(&self, session: &mut Session, new: NewPayments) -> Step<Vec<Value>> {
         let connection_id = session.connection.id.clone();
         let stop_session = &*session;
         let ready = async || self.client.enter(stop_session).await;
         let mut sender = session.fork();
-        self.payment_creates
-            .submit(
-                &connection_id,
-                new,
-                ready,
-                async |pass: Pass, batch: Vec<NewPayments>| {
-                    self.send_payments(&mut sender, pass, batch).await
-                },
-            )
-            .await
+        let send = async |pass: Pass, batch: Vec<NewPayments>| {
+            self.send_payments(&mut sender, pass, batch).await
+        };
+        let creates = &self.payment_creates;
+        creates.submit(&connection_id, new, ready, send).await
     }
 
+    /// Sends one multi-payment create and hands each document its elements.
     async fn send_payments(
         &self,
         session: &mut Session,
         pass: Pass,
         batch: Vec<NewPayments>,
-    ) -> Vec<Result<Vec<Value>, Outcome>> {
+    ) -> Vec<Step<Vec<Value>>> {
         let elements: Vec<Value> = batch.iter().flat_map(|n| n.elements.clone()).collect();
         let body = json!({"Payments": elements});
         let mut hasher = Sha256::new();
@@ -395,7 +404,7 @@ impl XeroConnector {
             .call_with(
                 session,
                 Some(pass),
-                Call::write(reqwest::Method::PUT, "Payments", &WRITE_QUERY, &body, &key),
+                Call::write(Method::PUT, "Payments", &SUMMARIZE, &body, &key),
             )
             .await;
         match sent {
@@ -439,16 +448,11 @@ impl XeroConnector {
     /// A payment: one Xero payment per invoice it applies to.
     pub(super) async fn sync_payment(
         &self,
-        req: &SyncRequest<'_, AnyDocument>,
+        req: &LedgerRequest<'_>,
         payment: &crate::domain::Payment,
-    ) -> Result<Outcome, Outcome> {
+    ) -> Step {
         let void = req.document.is_void();
-        let account = match ledger::payment_account(&req.connection.config) {
-            Ok(a) => a,
-            // A reversal needs no account: it deletes what was made.
-            Err(_) if void => String::new(),
-            Err(o) => return Err(o),
-        };
+        let account = ledger::account_for(req, void)?;
         let applied: Decimal = payment.applied_to.iter().map(|a| a.amount).sum();
         let remainder = payment.amount - applied;
         if !void && remainder > Decimal::ZERO {
@@ -462,10 +466,7 @@ impl XeroConnector {
                 ),
             ));
         }
-        let mut session = self
-            .client
-            .fresh_session(&req.connection.id, req.stop.clone())
-            .await?;
+        let mut session = self.session(req).await?;
         let mut targets = Vec::new();
         for a in &payment.applied_to {
             targets.push(Target {
@@ -479,14 +480,8 @@ impl XeroConnector {
                 amount: a.amount,
             });
         }
-        let booking = Booking {
-            kind: "payment",
-            id: payment.id.clone(),
-            reference: reference(payment.reference.as_deref(), &payment.id),
-            date: payment.received_at.date_naive(),
-            account,
-            targets,
-        };
+        let (at, reference) = (payment.received_at, payment.reference.as_deref());
+        let booking = Booking::new("payment", &payment.id, reference, at, account, targets);
         self.book(&mut session, req, booking, void).await
     }
 }

@@ -7,17 +7,12 @@
 
 use super::XeroConnector;
 use super::ledger;
-use super::payments::{Booking, On, Target, reference};
-use crate::connectors::{Outcome, SyncRequest};
-use crate::documents::AnyDocument;
+use super::payments::{Booking, On, Target};
+use crate::connectors::{LedgerRequest, Outcome, Step};
 use crate::domain::Refund;
 
 impl XeroConnector {
-    pub(super) async fn sync_refund(
-        &self,
-        req: &SyncRequest<'_, AnyDocument>,
-        refund: &Refund,
-    ) -> Result<Outcome, Outcome> {
+    pub(super) async fn sync_refund(&self, req: &LedgerRequest<'_>, refund: &Refund) -> Step {
         let void = req.document.is_void();
         let Some(note_id) = &refund.credit_note_id else {
             if void {
@@ -35,33 +30,21 @@ impl XeroConnector {
                 ),
             ));
         };
-        let account = match ledger::payment_account(&req.connection.config) {
-            Ok(a) => a,
-            Err(_) if void => String::new(),
-            Err(o) => return Err(o),
-        };
-        let mut session = self
-            .client
-            .fresh_session(&req.connection.id, req.stop.clone())
-            .await?;
+        let account = ledger::account_for(req, void)?;
+        let mut session = self.session(req).await?;
         let remote = if void {
             String::new()
         } else {
             self.remote_of(&session, "credit_note", note_id).await?
         };
-        let booking = Booking {
-            kind: "refund",
-            id: refund.id.clone(),
-            reference: reference(refund.reference.as_deref(), &refund.id),
-            date: refund.refunded_at.date_naive(),
-            account,
-            targets: vec![Target {
-                local: note_id.clone(),
-                remote,
-                on: On::CreditNote,
-                amount: refund.amount,
-            }],
+        let target = Target {
+            local: note_id.clone(),
+            remote,
+            on: On::CreditNote,
+            amount: refund.amount,
         };
+        let (at, reference) = (refund.refunded_at, refund.reference.as_deref());
+        let booking = Booking::new("refund", &refund.id, reference, at, account, vec![target]);
         self.book(&mut session, req, booking, void).await
     }
 }

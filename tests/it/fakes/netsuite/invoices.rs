@@ -16,6 +16,47 @@ use super::routes::{Key, RecordType};
 use super::state::{FakeState, Stored};
 
 impl FakeState {
+    /// A body field every transaction checks the same way, as stored: the customer
+    /// (`entity`, or `customer` on payments and refunds), `currency`, `subsidiary` and the
+    /// dates. `None` for any other field.
+    pub(super) fn transaction_field(&self, k: &str, v: &Value) -> Result<Option<Value>, Answer> {
+        let id = ref_id(v).unwrap_or_default();
+        Ok(Some(match k {
+            "entity" | "customer" => {
+                let Some(c) = self.customers.iter().find(|c| c.id == id) else {
+                    return Err(invalid_reference(k, &id, k));
+                };
+                let name = c.fields.get("companyName").cloned().unwrap_or(Value::Null);
+                json!({"id": id, "refName": name})
+            }
+            "currency" => {
+                let Some(c) = self.currencies.iter().find(|c| c.0 == id) else {
+                    return Err(invalid_reference("currency", &id, "currency"));
+                };
+                json!({"id": id, "refName": c.1})
+            }
+            "subsidiary" if id != SUBSIDIARY_ID => {
+                return Err(invalid_reference("subsidiary", &id, "subsidiary"));
+            }
+            "subsidiary" => json!({"id": id, "refName": "Parent Company"}),
+            "tranDate" | "dueDate" => {
+                let ok = v
+                    .as_str()
+                    .is_some_and(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
+                if !ok {
+                    return Err(error(
+                        StatusCode::BAD_REQUEST,
+                        "INVALID_FLD_VALUE",
+                        &format!("Invalid value for the {k} field: use YYYY-MM-DD."),
+                        Some(k),
+                    ));
+                }
+                v.clone()
+            }
+            _ => return Ok(None),
+        }))
+    }
+
     pub(super) fn apply_invoice(
         &self,
         record: &mut Stored,
@@ -25,49 +66,8 @@ impl FakeState {
     ) -> Result<(), Answer> {
         let sublist = fields.remove("item");
         for (k, v) in fields {
-            match k.as_str() {
-                "entity" => {
-                    let id = ref_id(&v).unwrap_or_default();
-                    let Some(c) = self.customers.iter().find(|c| c.id == id) else {
-                        return Err(invalid_reference("entity", &id, "entity"));
-                    };
-                    let name = c.fields.get("companyName").cloned().unwrap_or(Value::Null);
-                    record.fields.insert(k, json!({"id": id, "refName": name}));
-                }
-                "currency" => {
-                    let id = ref_id(&v).unwrap_or_default();
-                    let Some(c) = self.currencies.iter().find(|c| c.0 == id) else {
-                        return Err(invalid_reference("currency", &id, "currency"));
-                    };
-                    record.fields.insert(k, json!({"id": id, "refName": c.1}));
-                }
-                "subsidiary" => {
-                    let id = ref_id(&v).unwrap_or_default();
-                    if id != SUBSIDIARY_ID {
-                        return Err(invalid_reference("subsidiary", &id, "subsidiary"));
-                    }
-                    record
-                        .fields
-                        .insert(k, json!({"id": id, "refName": "Parent Company"}));
-                }
-                "tranDate" | "dueDate" => {
-                    let ok = v
-                        .as_str()
-                        .is_some_and(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
-                    if !ok {
-                        return Err(error(
-                            StatusCode::BAD_REQUEST,
-                            "INVALID_FLD_VALUE",
-                            &format!("Invalid value for the {k} field: use YYYY-MM-DD."),
-                            Some(&k),
-                        ));
-                    }
-                    record.fields.insert(k, v);
-                }
-                _ => {
-                    record.fields.insert(k, v);
-                }
-            }
+            let value = self.transaction_field(&k, &v)?.unwrap_or(v);
+            record.fields.insert(k, value);
         }
         if !record.fields.contains_key("entity") {
             return Err(missing("Customer", "entity"));

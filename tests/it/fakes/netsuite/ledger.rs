@@ -17,13 +17,11 @@
 //! an invoice something is applied to, cannot be deleted [I].
 
 use axum::http::StatusCode;
-use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::super::harness::numbers::{decimal, plain};
 
-use super::SUBSIDIARY_ID;
 use super::answers::{Answer, error, invalid_reference, missing, not_found, user_error};
 use super::records::{ref_id, round2};
 use super::routes::{Key, RecordType};
@@ -50,8 +48,60 @@ fn line_doc(line: &Value) -> String {
     ref_id(&line["doc"]).unwrap_or_default()
 }
 
+/// What a write's checks answer: nothing, or the refusal.
+type Res = Result<(), Answer>;
+
+/// Stores the `apply` lines a write leaves.
+fn set_lines(record: &mut Stored, lines: Vec<Value>) -> Res {
+    record
+        .fields
+        .insert("apply".into(), json!({"items": lines}));
+    Ok(())
+}
+
 fn apply_path(i: usize, field: &str) -> String {
     format!("apply.items[{i}].{field}")
+}
+
+/// `autoApply`: true or false.
+fn check_auto_apply(v: &Value) -> Res {
+    if v.is_boolean() {
+        return Ok(());
+    }
+    Err(error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_FLD_VALUE",
+        "autoApply must be true or false.",
+        Some("autoApply"),
+    ))
+}
+
+/// Checks each line against the document it applies to, one of `docs` (`noun`s), which
+/// must belong to `customer`; `refusal` (the document, the line's amount) answers what else
+/// is wrong with the line, if anything: the message and the line's field at fault.
+fn check_lines(
+    lines: &[Value],
+    docs: &[Stored],
+    noun: &str,
+    customer: &str,
+    refusal: impl Fn(&Stored, Decimal) -> Option<(String, &'static str)>,
+) -> Result<(), Answer> {
+    for (i, line) in lines.iter().enumerate() {
+        let doc = line_doc(line);
+        let Some(found) = docs.iter().find(|r| r.id == doc) else {
+            return Err(invalid_reference("doc", &doc, &apply_path(i, "doc")));
+        };
+        let refused = if ref_id(&found.fields["entity"]).as_deref() != Some(customer) {
+            let message = format!("{noun} {doc} does not belong to customer {customer}.");
+            Some((message, "doc"))
+        } else {
+            refusal(found, line_amount(line))
+        };
+        if let Some((message, field)) = refused {
+            return Err(user_error(&message, Some(&apply_path(i, field))));
+        }
+    }
+    Ok(())
 }
 
 impl FakeState {
@@ -205,57 +255,33 @@ impl FakeState {
         Ok(lines)
     }
 
-    /// Checks that each line applies to an open invoice of `customer` in `currency`, no
-    /// more than it has open (what `record` itself applied counts as open).
-    fn check_invoice_lines(
-        &self,
-        record: &Stored,
-        lines: &[Value],
-        customer: &str,
-        currency: Option<&str>,
-    ) -> Result<(), Answer> {
+    /// Checks that each line applies to an open invoice of the record's customer (its
+    /// `customer_field`) in its currency, no more than it has open (what `record` itself
+    /// applied counts as open).
+    fn check_invoice_lines(&self, record: &Stored, lines: &[Value], customer_field: &str) -> Res {
+        let customer = ref_id(&record.fields[customer_field]).unwrap_or_default();
+        let currency = record.fields.get("currency").and_then(ref_id);
+        let currency = currency.as_deref();
+        let customer = customer.as_str();
         let exclude = (!record.id.is_empty()).then_some(record.id.as_str());
-        for (i, line) in lines.iter().enumerate() {
-            let doc = line_doc(line);
-            let Some(invoice) = self.invoices.iter().find(|r| r.id == doc) else {
-                return Err(invalid_reference("doc", &doc, &apply_path(i, "doc")));
-            };
-            if ref_id(&invoice.fields["entity"]).as_deref() != Some(customer) {
-                return Err(user_error(
-                    &format!("Invoice {doc} does not belong to customer {customer}."),
-                    Some(&apply_path(i, "doc")),
-                ));
-            }
-            let invoice_currency = invoice.fields.get("currency").and_then(ref_id);
-            if currency.is_some() && invoice_currency.as_deref() != currency {
-                return Err(user_error(
-                    &format!("Invoice {doc} is in another currency."),
-                    Some(&apply_path(i, "doc")),
-                ));
-            }
-            let open = self.invoice_open(invoice, exclude);
-            let amount = line_amount(line);
-            if amount > open {
-                return Err(user_error(
-                    &format!(
-                        "You cannot apply {amount} to invoice {doc}: its amount due is {}.",
-                        round2(open.max(Decimal::ZERO))
-                    ),
-                    Some(&apply_path(i, "amount")),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// `customer` (or `entity`): an existing customer.
-    fn customer_ref(&self, v: &Value, field: &str) -> Result<(String, Value), Answer> {
-        let id = ref_id(v).unwrap_or_default();
-        let Some(c) = self.customers.iter().find(|c| c.id == id) else {
-            return Err(invalid_reference(field, &id, field));
-        };
-        let name = c.fields.get("companyName").cloned().unwrap_or(Value::Null);
-        Ok((id.clone(), json!({"id": id, "refName": name})))
+        check_lines(
+            lines,
+            &self.invoices,
+            "Invoice",
+            customer,
+            |invoice, amount| {
+                let doc = &invoice.id;
+                let invoice_currency = invoice.fields.get("currency").and_then(ref_id);
+                if currency.is_some() && invoice_currency.as_deref() != currency {
+                    return Some((format!("Invoice {doc} is in another currency."), "doc"));
+                }
+                let open = self.invoice_open(invoice, exclude);
+                let due = round2(open.max(Decimal::ZERO));
+                let message =
+                    format!("You cannot apply {amount} to invoice {doc}: its amount due is {due}.");
+                (amount > open).then_some((message, "amount"))
+            },
+        )
     }
 
     /// The body fields payments and refunds share: customer, account, currency, date,
@@ -268,11 +294,11 @@ impl FakeState {
     ) -> Result<Option<Value>, Answer> {
         let mut sublist = None;
         for (k, v) in fields {
+            if let Some(value) = self.transaction_field(&k, &v)? {
+                record.fields.insert(k, value);
+                continue;
+            }
             match k.as_str() {
-                "customer" => {
-                    let (_, value) = self.customer_ref(&v, "customer")?;
-                    record.fields.insert(k, value);
-                }
                 "account" => {
                     let id = ref_id(&v).unwrap_or_default();
                     let Some(a) = self.accounts.iter().find(|a| a.id == id && a.active) else {
@@ -290,36 +316,6 @@ impl FakeState {
                     let name = format!("{} {}", a.number, a.name);
                     record.fields.insert(k, json!({"id": id, "refName": name}));
                 }
-                "currency" => {
-                    let id = ref_id(&v).unwrap_or_default();
-                    let Some(c) = self.currencies.iter().find(|c| c.0 == id) else {
-                        return Err(invalid_reference("currency", &id, "currency"));
-                    };
-                    record.fields.insert(k, json!({"id": id, "refName": c.1}));
-                }
-                "subsidiary" => {
-                    let id = ref_id(&v).unwrap_or_default();
-                    if id != SUBSIDIARY_ID {
-                        return Err(invalid_reference("subsidiary", &id, "subsidiary"));
-                    }
-                    record
-                        .fields
-                        .insert(k, json!({"id": id, "refName": "Parent Company"}));
-                }
-                "tranDate" => {
-                    let ok = v
-                        .as_str()
-                        .is_some_and(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
-                    if !ok {
-                        return Err(error(
-                            StatusCode::BAD_REQUEST,
-                            "INVALID_FLD_VALUE",
-                            "Invalid value for the tranDate field: use YYYY-MM-DD.",
-                            Some("tranDate"),
-                        ));
-                    }
-                    record.fields.insert(k, v);
-                }
                 "payment" => {
                     let Some(amount) = decimal(&v).filter(|a| *a > Decimal::ZERO) else {
                         return Err(error(
@@ -332,14 +328,7 @@ impl FakeState {
                     record.fields.insert(k, plain(round2(amount)));
                 }
                 "autoApply" => {
-                    if !v.is_boolean() {
-                        return Err(error(
-                            StatusCode::BAD_REQUEST,
-                            "INVALID_FLD_VALUE",
-                            "autoApply must be true or false.",
-                            Some("autoApply"),
-                        ));
-                    }
+                    check_auto_apply(&v)?;
                     record.fields.insert(k, v);
                 }
                 "apply" => sublist = Some(v),
@@ -374,22 +363,33 @@ impl FakeState {
         Ok(sublist)
     }
 
-    /// A customer payment: its amount, account and applications.
-    pub(super) fn apply_payment(
+    /// A customer payment (its amount, account and applications) or refund (what it draws
+    /// from the customer's credit memos).
+    pub(super) fn apply_money(
         &self,
+        record_type: RecordType,
         record: &mut Stored,
         fields: Map<String, Value>,
         creating: bool,
         replace_apply: bool,
-    ) -> Result<(), Answer> {
+    ) -> Res {
         let sent = self.apply_money_fields(record, fields, creating)?;
-        let Some(amount) = record.fields.get("payment").and_then(decimal) else {
+        let payment = record_type == RecordType::CustomerPayment;
+        let amount = record.fields.get("payment").and_then(decimal);
+        if payment && amount.is_none() {
             return Err(missing("Payment Amount", "payment"));
-        };
+        }
         let lines = Self::apply_lines(record, sent, creating, replace_apply)?;
-        let customer = ref_id(&record.fields["customer"]).unwrap_or_default();
-        let currency = record.fields.get("currency").and_then(ref_id);
-        self.check_invoice_lines(record, &lines, &customer, currency.as_deref())?;
+        match amount.filter(|_| payment) {
+            Some(amount) => self.check_payment_lines(record, &lines, amount)?,
+            None => self.check_refund_lines(record, &lines)?,
+        }
+        set_lines(record, lines)
+    }
+
+    /// A payment's lines: open invoices, no more in all than the payment's `amount`.
+    fn check_payment_lines(&self, record: &Stored, lines: &[Value], amount: Decimal) -> Res {
+        self.check_invoice_lines(record, lines, "customer")?;
         let applied: Decimal = lines.iter().map(line_amount).sum();
         if applied > amount {
             return Err(user_error(
@@ -397,9 +397,6 @@ impl FakeState {
                 Some("apply"),
             ));
         }
-        record
-            .fields
-            .insert("apply".into(), json!({"items": lines}));
         Ok(())
     }
 
@@ -411,17 +408,10 @@ impl FakeState {
         creating: bool,
         replace_items: bool,
         replace_apply: bool,
-    ) -> Result<(), Answer> {
+    ) -> Res {
         let sent = fields.remove("apply");
         if let Some(v) = fields.remove("autoApply") {
-            if !v.is_boolean() {
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_FLD_VALUE",
-                    "autoApply must be true or false.",
-                    Some("autoApply"),
-                ));
-            }
+            check_auto_apply(&v)?;
             record.fields.insert("autoApply".into(), v);
         }
         // Body fields and item lines are checked as on an invoice.
@@ -430,9 +420,7 @@ impl FakeState {
         record.fields.remove("status");
         let total = Self::total_of(record);
         let lines = Self::apply_lines(record, sent, creating, replace_apply)?;
-        let customer = ref_id(&record.fields["entity"]).unwrap_or_default();
-        let currency = record.fields.get("currency").and_then(ref_id);
-        self.check_invoice_lines(record, &lines, &customer, currency.as_deref())?;
+        self.check_invoice_lines(record, &lines, "entity")?;
         let applied: Decimal = lines.iter().map(line_amount).sum();
         let refunded = self.applied_to(&record.id, None);
         if applied + refunded > total {
@@ -444,22 +432,12 @@ impl FakeState {
                 Some("apply"),
             ));
         }
-        record
-            .fields
-            .insert("apply".into(), json!({"items": lines}));
-        Ok(())
+        set_lines(record, lines)
     }
 
-    /// A customer refund: what it draws from the customer's credit memos.
-    pub(super) fn apply_refund(
-        &self,
-        record: &mut Stored,
-        fields: Map<String, Value>,
-        creating: bool,
-        replace_apply: bool,
-    ) -> Result<(), Answer> {
-        let sent = self.apply_money_fields(record, fields, creating)?;
-        let lines = Self::apply_lines(record, sent, creating, replace_apply)?;
+    /// A refund's lines: at least one, each drawing on a credit memo of the customer no
+    /// more than it has unapplied.
+    fn check_refund_lines(&self, record: &Stored, lines: &[Value]) -> Res {
         if lines.is_empty() {
             return Err(user_error(
                 "You must apply the refund to at least one credit.",
@@ -468,34 +446,22 @@ impl FakeState {
         }
         let customer = ref_id(&record.fields["customer"]).unwrap_or_default();
         let exclude = (!record.id.is_empty()).then_some(record.id.as_str());
-        for (i, line) in lines.iter().enumerate() {
-            let doc = line_doc(line);
-            let Some(memo) = self.credit_memos.iter().find(|m| m.id == doc) else {
-                return Err(invalid_reference("doc", &doc, &apply_path(i, "doc")));
-            };
-            if ref_id(&memo.fields["entity"]).as_deref() != Some(customer.as_str()) {
-                return Err(user_error(
-                    &format!("Credit memo {doc} does not belong to customer {customer}."),
-                    Some(&apply_path(i, "doc")),
-                ));
-            }
-            let own: Decimal = lines_of(memo).iter().map(line_amount).sum();
-            let left = Self::total_of(memo) - own - self.applied_to(&doc, exclude);
-            let amount = line_amount(line);
-            if amount > left {
-                return Err(user_error(
-                    &format!(
-                        "You cannot refund {amount} from credit memo {doc}: it has {} unapplied.",
-                        round2(left.max(Decimal::ZERO))
-                    ),
-                    Some(&apply_path(i, "amount")),
-                ));
-            }
-        }
-        record
-            .fields
-            .insert("apply".into(), json!({"items": lines}));
-        Ok(())
+        check_lines(
+            lines,
+            &self.credit_memos,
+            "Credit memo",
+            &customer,
+            |memo, amount| {
+                let own: Decimal = lines_of(memo).iter().map(line_amount).sum();
+                let left = Self::total_of(memo) - own - self.applied_to(&memo.id, exclude);
+                let unapplied = round2(left.max(Decimal::ZERO));
+                let message = format!(
+                    "You cannot refund {amount} from credit memo {}: it has {unapplied} unapplied.",
+                    memo.id
+                );
+                (amount > left).then_some((message, "amount"))
+            },
+        )
     }
 
     /// `DELETE /<type>/<key>`: 204; refused while another record depends on it [I].

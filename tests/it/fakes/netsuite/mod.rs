@@ -65,6 +65,7 @@ use sha2::Sha256;
 use super::harness::{Fake, Listener, lock};
 
 use gate::api;
+use routes::RecordType;
 use state::FakeState;
 use tba::pct;
 
@@ -144,43 +145,36 @@ impl FakeNetSuite {
 
     // --- inspection ---
 
+    /// The records of one type as `GET` returns them, in creation order.
+    fn views(&self, record_type: RecordType) -> Vec<Value> {
+        let s = lock(&self.state);
+        let records = s.records(record_type).iter();
+        records.map(|r| s.view(record_type.name(), r)).collect()
+    }
+
     /// Invoices as `GET /invoice/{id}` returns them, in creation order.
     pub fn invoices(&self) -> Vec<Value> {
-        let s = lock(&self.state);
-        s.invoices.iter().map(|r| s.view("invoice", r)).collect()
+        self.views(RecordType::Invoice)
     }
 
     /// Customers, in creation order.
     pub fn customers(&self) -> Vec<Value> {
-        let s = lock(&self.state);
-        s.customers.iter().map(|r| s.view("customer", r)).collect()
+        self.views(RecordType::Customer)
     }
 
     /// Credit memos, in creation order.
     pub fn credit_memos(&self) -> Vec<Value> {
-        let s = lock(&self.state);
-        s.credit_memos
-            .iter()
-            .map(|r| s.view("creditMemo", r))
-            .collect()
+        self.views(RecordType::CreditMemo)
     }
 
     /// Customer payments, in creation order (deleted ones are gone).
     pub fn payments(&self) -> Vec<Value> {
-        let s = lock(&self.state);
-        s.payments
-            .iter()
-            .map(|r| s.view("customerPayment", r))
-            .collect()
+        self.views(RecordType::CustomerPayment)
     }
 
     /// Customer refunds, in creation order (deleted ones are gone).
     pub fn refunds(&self) -> Vec<Value> {
-        let s = lock(&self.state);
-        s.refunds
-            .iter()
-            .map(|r| s.view("customerRefund", r))
-            .collect()
+        self.views(RecordType::CustomerRefund)
     }
 
     /// The most requests in flight at once (including any refused for exceeding the limit).

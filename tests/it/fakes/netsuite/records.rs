@@ -285,11 +285,8 @@ impl FakeState {
             RecordType::CreditMemo => {
                 self.apply_credit_memo(record, fields, creating, replace_items, replace_apply)
             }
-            RecordType::CustomerPayment => {
-                self.apply_payment(record, fields, creating, replace_apply)
-            }
-            RecordType::CustomerRefund => {
-                self.apply_refund(record, fields, creating, replace_apply)
+            RecordType::CustomerPayment | RecordType::CustomerRefund => {
+                self.apply_money(record_type, record, fields, creating, replace_apply)
             }
         }
     }

@@ -33,6 +33,13 @@ impl Answer {
     }
 }
 
+/// A handler's answer: what it wrote, or why it refused.
+impl From<Result<Answer, Answer>> for Answer {
+    fn from(done: Result<Answer, Answer>) -> Self {
+        done.unwrap_or_else(|refusal| refusal)
+    }
+}
+
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         (

@@ -3,13 +3,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::super::harness::wire::listed;
-
 use super::answers::{
-    Answer, duplicate_name, object_not_found, required, too_long, unsupported_property,
+    Answer, duplicate_name, invalid_reference, object_not_found, required, too_long,
+    unsupported_property,
 };
 use super::currencies::currency_ref;
-use super::fields::{check_sync_token, created, update_input, updated, write_entity};
+use super::fields::{check_sync_token, created, update_input, updated, writable, write_entity};
 use super::state::Company;
 
 const MAX_DISPLAY_NAME_LEN: usize = 500;
@@ -35,13 +34,21 @@ pub(super) fn write_customer(company: &mut Company, body: &Map<String, Value>) -
 }
 
 impl Company {
+    /// The active customer a reference (`field`) names by `id`.
+    pub(super) fn active_customer(&self, field: &str, id: &str) -> Result<&Value, Answer> {
+        let found = self
+            .customers
+            .iter()
+            .find(|c| c["Id"] == id && c["Active"] != false);
+        found.ok_or_else(|| invalid_reference(field, "Customer", id))
+    }
+
     pub(super) fn create_customer(&mut self, body: &Map<String, Value>) -> Result<Value, Answer> {
         let (entity, new_currency) = self.customer_fields(body, None)?;
         if let Some(code) = new_currency {
             self.add_currency(&code);
         }
-        let entity = created(entity, self.next_customer_id.to_string());
-        self.next_customer_id += 1;
+        let entity = created(entity, &mut self.next_customer_id);
         self.customers.push(entity.clone());
         Ok(entity)
     }
@@ -86,11 +93,7 @@ impl Company {
         if taken {
             return Err(duplicate_name());
         }
-        let mut entity: Map<String, Value> = input
-            .iter()
-            .filter(|(k, _)| !listed(CUSTOMER_COMPUTED, k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut entity = writable(input, CUSTOMER_COMPUTED);
         entity.insert("FullyQualifiedName".into(), json!(name));
         entity.entry("PrintOnCheckName").or_insert(json!(name));
         entity.entry("Active").or_insert(json!(true));

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::super::harness::numbers::plain;
+use super::super::harness::numbers::{money, plain};
 
 use super::answers::{Answer, object_not_found};
 use super::currencies::{currency_name, currency_ref};
@@ -126,7 +126,8 @@ fn account_entity(company: &Company, account: &Account) -> Value {
         "FullyQualifiedName": account.name, "Active": true,
         "Classification": account.classification, "AccountType": account.account_type,
         "AccountSubType": account.sub_type, "AcctNum": account.acct_num,
-        "CurrentBalance": 0, "CurrentBalanceWithSubAccounts": 0,
+        "CurrentBalance": money(company.account_balance(account.id)),
+        "CurrentBalanceWithSubAccounts": money(company.account_balance(account.id)),
         "CurrencyRef": currency_ref(&company.home_currency),
         "domain": "QBO", "sparse": false,
         "MetaData": { "CreateTime": SEEDED_TIME, "LastUpdatedTime": SEEDED_TIME },

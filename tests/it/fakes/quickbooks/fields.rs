@@ -8,8 +8,10 @@ use serde_json::{Map, Value, json};
 use super::super::harness::numbers::{decimal, round};
 use super::super::harness::wire::listed;
 
-use super::answers::{Answer, meta_time, required, stale_object, unsupported_property};
-use super::state::Company;
+use super::answers::{
+    Answer, business, meta_time, object_not_found, required, stale_object, unsupported_property,
+};
+use super::state::{Company, Stored};
 
 /// Rejects properties QBO does not know (2010), as its JSON binder does.
 pub(super) fn check_properties(
@@ -47,6 +49,85 @@ pub(super) fn write_entity(
     written.map_or_else(|refusal| refusal, |entity| Answer::entity(class, &entity))
 }
 
+/// `GET <entity>/<id>`: the entity of `list` (of `class`) whose `Id` is `id`.
+pub(super) fn read_stored(list: &[Stored], class: &str, id: &str) -> Answer {
+    match list.iter().find(|s| s.entity["Id"] == id) {
+        Some(s) => Answer::entity(class, &s.entity),
+        None => object_not_found(class, id),
+    }
+}
+
+/// Where the entity `id` of `list` is, once the body's `SyncToken` is found to be its own.
+pub(super) fn locate(
+    list: &[Stored],
+    class: &str,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<usize, Answer> {
+    let index = list.iter().position(|s| s.entity["Id"] == id);
+    let index = index.ok_or_else(|| object_not_found(class, id))?;
+    check_sync_token(&list[index].entity, body)?;
+    Ok(index)
+}
+
+/// The entity `id` of `list` (`class`) an update changes (a void one is refused): its
+/// index, its stored self, and the update's input (see [`update_input`]).
+pub(super) fn updating(
+    list: &[Stored],
+    (class, computed): (&str, &str),
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<(usize, Value, Map<String, Value>), Answer> {
+    let index = locate(list, class, id, body)?;
+    if list[index].voided {
+        return Err(business(
+            "You cannot modify a transaction that has been voided.",
+        ));
+    }
+    let current = list[index].entity.clone();
+    let input = update_input(&current, body, computed);
+    Ok((index, current, input))
+}
+
+/// A request's JSON object body.
+pub(super) type Body = Map<String, Value>;
+
+/// What a handler answers, or why it refused.
+pub(super) type Handled = Result<Answer, Answer>;
+
+/// The transaction of `list` a void (`{"Id","SyncToken"}`) names, now marked voided (one
+/// already void is refused); answers its entity, to zero.
+pub(super) fn voiding<'l>(
+    list: &'l mut [Stored],
+    class: &str,
+    body: &Body,
+) -> Result<&'l mut Value, Answer> {
+    let (index, _) = named(list, class, body)?;
+    let stored = &mut list[index];
+    if stored.voided {
+        return Err(business("This transaction is already void."));
+    }
+    stored.voided = true;
+    Ok(&mut stored.entity)
+}
+
+/// The entity a void or delete (`{"Id","SyncToken"}`) names: its index, and its `Id`.
+pub(super) fn named<'b>(
+    list: &[Stored],
+    class: &str,
+    body: &'b Map<String, Value>,
+) -> Result<(usize, &'b str), Answer> {
+    let id = body.get("Id").and_then(Value::as_str);
+    let id = id.ok_or_else(|| required("Id"))?;
+    Ok((locate(list, class, id, body)?, id))
+}
+
+/// The input's properties less the `computed` ones (which are ignored on input).
+pub(super) fn writable(input: &Map<String, Value>, computed: &str) -> Map<String, Value> {
+    let kept = input.iter().filter(|(k, _)| !listed(computed, k));
+    kept.map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
 /// The body's `SyncToken` must equal the stored one (else 5010).
 pub(super) fn check_sync_token(current: &Value, body: &Map<String, Value>) -> Result<(), Answer> {
     match body.get("SyncToken").and_then(Value::as_str) {
@@ -79,10 +160,12 @@ pub(super) fn update_input(
     merged
 }
 
-/// A created entity: its checked fields with `Id`, `SyncToken` "0" and the `MetaData` times.
-pub(super) fn created(mut entity: Map<String, Value>, id: String) -> Value {
+/// A created entity: its checked fields with the next `Id` of `next_id` (which moves on),
+/// `SyncToken` "0" and the `MetaData` times.
+pub(super) fn created(mut entity: Map<String, Value>, next_id: &mut u64) -> Value {
     let now = meta_time();
-    entity.insert("Id".into(), json!(id));
+    entity.insert("Id".into(), json!(next_id.to_string()));
+    *next_id += 1;
     entity.insert("SyncToken".into(), json!("0"));
     entity.insert(
         "MetaData".into(),
@@ -105,6 +188,17 @@ pub(super) fn updated(mut entity: Map<String, Value>, id: &str, current: &Value)
         json!({ "CreateTime": created, "LastUpdatedTime": meta_time() }),
     );
     Value::Object(entity)
+}
+
+/// A voided transaction's `PrivateNote` prefixed with "Voided", its `SyncToken` bumped.
+pub(super) fn mark_voided(entity: &mut Value) {
+    let note = match entity["PrivateNote"].as_str() {
+        Some(note) if !note.is_empty() => format!("Voided - {note}"),
+        _ => "Voided".to_string(),
+    };
+    entity["PrivateNote"] = json!(note);
+    entity["SyncToken"] = json!((sync_token(entity) + 1).to_string());
+    entity["MetaData"]["LastUpdatedTime"] = json!(meta_time());
 }
 
 /// `{"value": "<id>"}` of a reference.

@@ -21,6 +21,7 @@ use super::ledger::{
     write_credit_memo, write_payment,
 };
 use super::limits::admit;
+use super::purchases::{delete_purchase, read_purchase, write_purchase};
 use super::query::query;
 use super::state::{Company, FakeState, Shared};
 
@@ -126,8 +127,8 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
-    /// Routes the call; the flag tells whether it was a write of an invoice, payment or
-    /// credit memo (whose answers fault injection may lose).
+    /// Routes the call; the flag tells whether it was a write of an invoice, payment,
+    /// credit memo or purchase (whose answers fault injection may lose).
     fn dispatch(&self, company: &mut Company) -> (Answer, bool) {
         // Entity names are case-insensitive; ids are numeric.
         let path = self.rest.trim_matches('/').to_ascii_lowercase();
@@ -189,15 +190,21 @@ impl Call<'_> {
             }
             ("GET", ["creditmemo", id]) => (read_credit_memo(company, id), false),
             ("POST", ["creditmemo"]) => {
-                let answer = match self.params.get("operation") {
-                    None | Some("update") => self.with_body(|b| write_credit_memo(company, b)),
-                    Some("delete") => self.with_body(|b| delete_credit_memo(company, b)),
-                    Some(other) => unsupported_property(
-                        "operation",
-                        &format!("operation={other} is not supported for CreditMemo by the fake"),
-                    ),
-                };
-                (answer, true)
+                let (write, delete) = (write_credit_memo, delete_credit_memo);
+                let unsupported = "for CreditMemo by the fake";
+                (
+                    self.write_or_delete(company, write, delete, unsupported),
+                    true,
+                )
+            }
+            ("GET", ["purchase", id]) => (read_purchase(company, id), false),
+            // Integrators report void refused for a Purchase [S].
+            ("POST", ["purchase"]) => {
+                let (write, delete) = (write_purchase, delete_purchase);
+                (
+                    self.write_or_delete(company, write, delete, "for Purchase"),
+                    true,
+                )
             }
             _ => (
                 not_found(
@@ -209,8 +216,28 @@ impl Call<'_> {
         }
     }
 
-    /// Parses a JSON object body (`Content-Type: application/json` required) for `handler`.
-    fn with_body(&self, handler: impl FnOnce(&Map<String, Value>) -> Answer) -> Answer {
+    /// `POST` of an entity QBO deletes rather than voids: a write (create, or update), or
+    /// with `operation=delete` a delete; any other operation is `unsupported` (its wording).
+    fn write_or_delete(
+        &self,
+        company: &mut Company,
+        write: fn(&mut Company, &Map<String, Value>) -> Answer,
+        delete: fn(&mut Company, &Map<String, Value>) -> Result<Answer, Answer>,
+        unsupported: &str,
+    ) -> Answer {
+        match self.params.get("operation") {
+            None | Some("update") => self.with_body(|b| write(company, b)),
+            Some("delete") => self.with_body(|b| delete(company, b)),
+            Some(other) => unsupported_property(
+                "operation",
+                &format!("operation={other} is not supported {unsupported}"),
+            ),
+        }
+    }
+
+    /// Parses a JSON object body (`Content-Type: application/json` required) for `handler`,
+    /// whose refusals are answers too.
+    fn with_body<A: Into<Answer>>(&self, handler: impl FnOnce(&Map<String, Value>) -> A) -> Answer {
         if !content_type_is(self.headers, "application/json") {
             // [I] shape: QBO's exact answer to a non-JSON content type is undocumented.
             let detail = "Content-Type must be application/json";
@@ -224,7 +251,7 @@ impl Call<'_> {
             );
         }
         match serde_json::from_slice::<Value>(self.body) {
-            Ok(Value::Object(map)) => handler(&map),
+            Ok(Value::Object(map)) => handler(&map).into(),
             Ok(_) => unsupported_property("(body)", "the body must be a JSON object"),
             Err(e) => unsupported_property("(body)", &format!("malformed JSON: {e}")),
         }

@@ -5,18 +5,17 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::super::harness::numbers::{decimal, money, plain};
-use super::super::harness::wire::listed;
 
 use super::answers::{
-    Answer, business, invalid_line_tax_code, invalid_reference, meta_time, missing_tax_rate,
-    object_not_found, required, tax_detail_not_applicable, today, too_long, unsupported_property,
+    Answer, business, invalid_line_tax_code, invalid_reference, missing_tax_rate, required,
+    tax_detail_not_applicable, today, too_long, unsupported_property,
 };
 use super::currencies::currency_ref;
 use super::fields::{
-    amount_field, cents, check_properties, check_sync_token, created, date_field, ref_id,
-    sync_token, update_input, updated, write_entity,
+    Body, Handled, amount_field, cents, check_properties, created, date_field, mark_voided, ref_id,
+    updated, updating, voiding, writable, write_entity,
 };
-use super::state::{Company, StoredInvoice};
+use super::state::{Company, Stored};
 use super::tax::{TaxMode, TaxedLine, us_tax};
 
 const MAX_DOC_NUMBER_LEN: usize = 21;
@@ -46,28 +45,15 @@ const SALES_DETAIL_FIELDS: &str = "\
     DiscountAmt DiscountRate MarkupInfo PriceLevelRef TaxClassificationRef";
 
 /// `POST invoice`: create, or update when `Id` is given (full, or `sparse: true`).
-pub(super) fn write_invoice(company: &mut Company, body: &Map<String, Value>) -> Answer {
+pub(super) fn write_invoice(company: &mut Company, body: &Body) -> Answer {
     let (create, update) = (Company::create_invoice, Company::update_invoice);
     write_entity(company, body, ("Invoice", INVOICE_FIELDS), create, update)
 }
 
 /// `POST invoice?operation=void` with `{"Id","SyncToken"}`: zeroes the amounts, prefixes
 /// `PrivateNote` with "Voided", bumps `SyncToken`; the invoice stays readable.
-pub(super) fn void_invoice(company: &mut Company, body: &Map<String, Value>) -> Answer {
-    let Some(id) = body.get("Id").and_then(Value::as_str) else {
-        return required("Id");
-    };
-    let Some(invoice) = company.invoice_mut(id) else {
-        return object_not_found("Invoice", id);
-    };
-    if let Err(refusal) = check_sync_token(&invoice.entity, body) {
-        return refusal;
-    }
-    if invoice.voided {
-        return business("This transaction is already void.");
-    }
-    invoice.voided = true;
-    let entity = &mut invoice.entity;
+pub(super) fn void_invoice(company: &mut Company, body: &Body) -> Handled {
+    let entity = voiding(&mut company.invoices, "Invoice", body)?;
     if let Some(lines) = entity["Line"].as_array_mut() {
         for line in lines.iter_mut().filter(|l| l.get("Amount").is_some()) {
             line["Amount"] = money(Decimal::ZERO);
@@ -86,43 +72,23 @@ pub(super) fn void_invoice(company: &mut Company, body: &Map<String, Value>) -> 
             line["Amount"] = money(Decimal::ZERO);
         }
     }
-    let note = match entity["PrivateNote"].as_str() {
-        Some(note) if !note.is_empty() => format!("Voided - {note}"),
-        _ => "Voided".to_string(),
-    };
-    entity["PrivateNote"] = json!(note);
-    entity["SyncToken"] = json!((sync_token(entity) + 1).to_string());
-    entity["MetaData"]["LastUpdatedTime"] = json!(meta_time());
-    Answer::entity("Invoice", entity)
+    mark_voided(entity);
+    Ok(Answer::entity("Invoice", entity))
 }
 
 impl Company {
     fn create_invoice(&mut self, body: &Map<String, Value>) -> Result<Value, Answer> {
         let entity = self.invoice_fields(body, &[])?;
-        let entity = created(entity, self.next_invoice_id.to_string());
-        self.next_invoice_id += 1;
-        let stored = StoredInvoice {
-            entity: entity.clone(),
-            voided: false,
-        };
-        self.invoices.push(stored);
+        let entity = created(entity, &mut self.next_invoice_id);
+        self.invoices.push(Stored::new(&entity));
         Ok(entity)
     }
 
     /// Full update (omitted writable fields are dropped, `Line` replaced) or sparse update
     /// (only given fields change; a given `Line` still replaces all lines).
     fn update_invoice(&mut self, id: &str, body: &Map<String, Value>) -> Result<Value, Answer> {
-        let Some(index) = self.invoices.iter().position(|i| i.entity["Id"] == id) else {
-            return Err(object_not_found("Invoice", id));
-        };
-        let current = self.invoices[index].entity.clone();
-        check_sync_token(&current, body)?;
-        if self.invoices[index].voided {
-            return Err(business(
-                "You cannot modify a transaction that has been voided.",
-            ));
-        }
-        let mut input = update_input(&current, body, INVOICE_COMPUTED);
+        let class = ("Invoice", INVOICE_COMPUTED);
+        let (index, current, mut input) = updating(&self.invoices, class, id, body)?;
         if !self.is_us() && !body.contains_key("TxnTaxDetail") {
             // [I] A sparse update that does not send `TxnTaxDetail` has the tax computed
             // again from the lines' codes: the stored tax lines are not an override.
@@ -146,11 +112,7 @@ impl Company {
     ) -> Result<Map<String, Value>, Answer> {
         let customer_id =
             ref_id(input.get("CustomerRef")).ok_or_else(|| required("CustomerRef"))?;
-        let customer = self
-            .customers
-            .iter()
-            .find(|c| c["Id"] == customer_id && c["Active"] != false)
-            .ok_or_else(|| invalid_reference("CustomerRef", "Customer", &customer_id))?;
+        let customer = self.active_customer("CustomerRef", &customer_id)?;
         if let Some(doc) = input.get("DocNumber").filter(|v| !v.is_null()) {
             let doc = doc
                 .as_str()
@@ -184,11 +146,7 @@ impl Company {
             return Err(business("Transaction total can not be negative."));
         }
 
-        let mut entity: Map<String, Value> = input
-            .iter()
-            .filter(|(k, _)| !listed(INVOICE_COMPUTED, k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut entity = writable(input, INVOICE_COMPUTED);
         let customer_name = customer["DisplayName"].clone();
         entity.insert(
             "CustomerRef".into(),

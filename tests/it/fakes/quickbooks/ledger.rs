@@ -7,7 +7,9 @@
 //! operation with include=void ... all amounts and quantities are zeroed and the string,
 //! Voided, is injected into Payment.PrivateNote"), its sample of a Payment whose lines
 //! link an Invoice and a CreditMemo (`TotalAmt` = invoices − credits), and the CreditMemo
-//! reference (create, update, delete; no void). What QBO answers when an amount exceeds
+//! reference (create, update, delete; no void). A Payment line may also link a cheque
+//! (`Check`) or cash expense (`Expense`) paid to the customer, which counts as a charge:
+//! that is how a credit memo's credit is paid out (`purchases`). What QBO answers when an amount exceeds
 //! what is open is undocumented: the fake refuses with 6000 and its own wording [I].
 //!
 //! Balances are derived, never kept by hand: after every write, each invoice's and
@@ -20,17 +22,15 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::super::harness::numbers::money;
-use super::super::harness::wire::listed;
 
 use super::answers::{
-    Answer, business, invalid_reference, meta_time, object_not_found, required, too_long,
-    unsupported_property,
+    Answer, business, invalid_reference, required, too_long, unsupported_property,
 };
 use super::fields::{
-    amount_field, check_properties, check_sync_token, created, date_field, ref_id, sync_token,
-    update_input, updated, write_entity,
+    Body, Handled, amount_field, check_properties, created, date_field, mark_voided, named,
+    read_stored, ref_id, updated, updating, voiding, writable, write_entity,
 };
-use super::state::{Company, StoredInvoice};
+use super::state::{Company, Stored};
 
 /// Payment properties QBO accepts; any other is rejected with 2010.
 const PAYMENT_FIELDS: &str = "\
@@ -59,12 +59,6 @@ const CREDIT_MEMO_FIELDS: &str = "\
     GlobalTaxCalculation ApplyTaxAfterDiscount TotalAmt Balance RemainingCredit \
     HomeTotalAmt ProjectRef TransactionLocationType";
 
-/// A stored Payment.
-pub(super) struct StoredPayment {
-    pub(super) entity: Value,
-    pub(super) voided: bool,
-}
-
 /// What one Payment links: (kind, id) → amount.
 type Links = HashMap<(String, String), Decimal>;
 
@@ -82,115 +76,65 @@ fn links_of(entity: &Value) -> Links {
 }
 
 /// `POST payment`: create, or update when `Id` is given (full, or `sparse: true`).
-pub(super) fn write_payment(company: &mut Company, body: &Map<String, Value>) -> Answer {
+pub(super) fn write_payment(company: &mut Company, body: &Body) -> Answer {
     let (create, update) = (Company::create_payment, Company::update_payment);
     write_entity(company, body, ("Payment", PAYMENT_FIELDS), create, update)
 }
 
 /// `POST payment?operation=update&include=void`: zeroes the amounts (the invoices get
 /// their balance back), prefixes `PrivateNote` with "Voided", bumps `SyncToken`.
-pub(super) fn void_payment(company: &mut Company, body: &Map<String, Value>) -> Answer {
-    let Some(id) = body.get("Id").and_then(Value::as_str) else {
-        return required("Id");
-    };
-    let Some(payment) = company.payments.iter_mut().find(|p| p.entity["Id"] == id) else {
-        return object_not_found("Payment", id);
-    };
-    if let Err(refusal) = check_sync_token(&payment.entity, body) {
-        return refusal;
-    }
-    if payment.voided {
-        return business("This transaction is already void.");
-    }
-    payment.voided = true;
-    let entity = &mut payment.entity;
+pub(super) fn void_payment(company: &mut Company, body: &Body) -> Handled {
+    let entity = voiding(&mut company.payments, "Payment", body)?;
     for line in entity["Line"].as_array_mut().into_iter().flatten() {
         line["Amount"] = money(Decimal::ZERO);
     }
     entity["TotalAmt"] = money(Decimal::ZERO);
     entity["UnappliedAmt"] = money(Decimal::ZERO);
-    let note = match entity["PrivateNote"].as_str() {
-        Some(note) if !note.is_empty() => format!("Voided - {note}"),
-        _ => "Voided".to_string(),
-    };
-    entity["PrivateNote"] = json!(note);
-    entity["SyncToken"] = json!((sync_token(entity) + 1).to_string());
-    entity["MetaData"]["LastUpdatedTime"] = json!(meta_time());
+    mark_voided(entity);
     let answer = Answer::entity("Payment", entity);
     company.settle();
-    answer
+    Ok(answer)
 }
 
 /// `POST payment?operation=delete` with `{"Id","SyncToken"}`: the Payment is gone.
-pub(super) fn delete_payment(company: &mut Company, body: &Map<String, Value>) -> Answer {
-    let Some(id) = body.get("Id").and_then(Value::as_str) else {
-        return required("Id");
-    };
-    let Some(index) = company.payments.iter().position(|p| p.entity["Id"] == id) else {
-        return object_not_found("Payment", id);
-    };
-    if let Err(refusal) = check_sync_token(&company.payments[index].entity, body) {
-        return refusal;
-    }
+pub(super) fn delete_payment(company: &mut Company, body: &Body) -> Handled {
+    let (index, id) = named(&company.payments, "Payment", body)?;
     company.payments.remove(index);
     company.settle();
-    deleted("Payment", id)
+    Ok(deleted("Payment", id))
 }
 
 /// `POST creditmemo`: create, or update when `Id` is given.
-pub(super) fn write_credit_memo(company: &mut Company, body: &Map<String, Value>) -> Answer {
+pub(super) fn write_credit_memo(company: &mut Company, body: &Body) -> Answer {
     let (create, update) = (Company::create_credit_memo, Company::update_credit_memo);
-    write_entity(
-        company,
-        body,
-        ("CreditMemo", CREDIT_MEMO_FIELDS),
-        create,
-        update,
-    )
+    let class = ("CreditMemo", CREDIT_MEMO_FIELDS);
+    write_entity(company, body, class, create, update)
 }
 
 /// `POST creditmemo?operation=delete`. [I] A credit memo a live Payment still applies is
 /// refused: the application must be removed first.
-pub(super) fn delete_credit_memo(company: &mut Company, body: &Map<String, Value>) -> Answer {
-    let Some(id) = body.get("Id").and_then(Value::as_str) else {
-        return required("Id");
-    };
-    let Some(index) = company
-        .credit_memos
-        .iter()
-        .position(|m| m.entity["Id"] == id)
-    else {
-        return object_not_found("CreditMemo", id);
-    };
-    if let Err(refusal) = check_sync_token(&company.credit_memos[index].entity, body) {
-        return refusal;
-    }
+pub(super) fn delete_credit_memo(company: &mut Company, body: &Body) -> Handled {
+    let (index, id) = named(&company.credit_memos, "CreditMemo", body)?;
     if company.linked_amount("CreditMemo", id, None) > Decimal::ZERO {
-        return business(
+        return Err(business(
             "This credit memo is applied to an invoice. Remove the payment that applies it first.",
-        );
+        ));
     }
     company.credit_memos.remove(index);
     company.settle();
-    deleted("CreditMemo", id)
+    Ok(deleted("CreditMemo", id))
 }
 
 pub(super) fn read_payment(company: &Company, id: &str) -> Answer {
-    match company.payments.iter().find(|p| p.entity["Id"] == id) {
-        Some(p) => Answer::entity("Payment", &p.entity),
-        None => object_not_found("Payment", id),
-    }
+    read_stored(&company.payments, "Payment", id)
 }
 
 pub(super) fn read_credit_memo(company: &Company, id: &str) -> Answer {
-    match company.credit_memos.iter().find(|m| m.entity["Id"] == id) {
-        Some(m) => Answer::entity("CreditMemo", &m.entity),
-        None => object_not_found("CreditMemo", id),
-    }
+    read_stored(&company.credit_memos, "CreditMemo", id)
 }
 
 /// Intuit's answer to a delete: the entity's `Id` with `status: Deleted`.
-fn deleted(class: &str, id: &str) -> Answer {
+pub(super) fn deleted(class: &str, id: &str) -> Answer {
     Answer::entity(
         class,
         &json!({ "Id": id, "status": "Deleted", "domain": "QBO" }),
@@ -219,7 +163,7 @@ impl Company {
                 *linked.entry(key).or_default() += amount;
             }
         }
-        let balance = |stored: &mut StoredInvoice, kind: &str| {
+        let balance = |stored: &mut Stored, kind: &str| {
             let id = stored.entity["Id"].as_str().unwrap_or_default().to_string();
             let total = super::super::harness::numbers::decimal(&stored.entity["TotalAmt"])
                 .unwrap_or_default();
@@ -247,28 +191,15 @@ impl Company {
 
     fn create_payment(&mut self, body: &Map<String, Value>) -> Result<Value, Answer> {
         let entity = self.payment_fields(body, None)?;
-        let entity = created(entity, self.next_payment_id.to_string());
-        self.next_payment_id += 1;
-        self.payments.push(StoredPayment {
-            entity: entity.clone(),
-            voided: false,
-        });
+        let entity = created(entity, &mut self.next_payment_id);
+        self.payments.push(Stored::new(&entity));
         self.settle();
         Ok(entity)
     }
 
     fn update_payment(&mut self, id: &str, body: &Map<String, Value>) -> Result<Value, Answer> {
-        let Some(index) = self.payments.iter().position(|p| p.entity["Id"] == id) else {
-            return Err(object_not_found("Payment", id));
-        };
-        let current = self.payments[index].entity.clone();
-        check_sync_token(&current, body)?;
-        if self.payments[index].voided {
-            return Err(business(
-                "You cannot modify a transaction that has been voided.",
-            ));
-        }
-        let input = update_input(&current, body, PAYMENT_COMPUTED);
+        let class = ("Payment", PAYMENT_COMPUTED);
+        let (index, current, input) = updating(&self.payments, class, id, body)?;
         let entity = self.payment_fields(&input, Some(id))?;
         let entity = updated(entity, id, &current);
         self.payments[index].entity = entity.clone();
@@ -287,11 +218,7 @@ impl Company {
     ) -> Result<Map<String, Value>, Answer> {
         let customer_id =
             ref_id(input.get("CustomerRef")).ok_or_else(|| required("CustomerRef"))?;
-        let customer = self
-            .customers
-            .iter()
-            .find(|c| c["Id"] == customer_id && c["Active"] != false)
-            .ok_or_else(|| invalid_reference("CustomerRef", "Customer", &customer_id))?;
+        let customer = self.active_customer("CustomerRef", &customer_id)?;
         let total = amount_field(input, "TotalAmt")?.ok_or_else(|| required("TotalAmt"))?;
         if total < Decimal::ZERO {
             return Err(business("The payment amount can not be negative."));
@@ -338,9 +265,31 @@ impl Company {
             for txn in linked {
                 let kind = txn["TxnType"].as_str().unwrap_or_default();
                 let id = txn["TxnId"].as_str().unwrap_or_default();
-                let stored = match kind {
-                    "Invoice" => self.invoices.iter().find(|i| i.entity["Id"] == id),
-                    "CreditMemo" => self.credit_memos.iter().find(|m| m.entity["Id"] == id),
+                // (the transaction, whether it is void, what can be linked to it)
+                let (entity, voided, total) = match kind {
+                    "Invoice" | "CreditMemo" => {
+                        let list = if kind == "Invoice" {
+                            &self.invoices
+                        } else {
+                            &self.credit_memos
+                        };
+                        let stored = list
+                            .iter()
+                            .find(|i| i.entity["Id"] == id)
+                            .ok_or_else(|| invalid_reference("Line.LinkedTxn", kind, id))?;
+                        let total =
+                            super::super::harness::numbers::decimal(&stored.entity["TotalAmt"])
+                                .unwrap_or_default();
+                        (&stored.entity, stored.voided, total)
+                    }
+                    // A cheque or cash expense paid to the customer: what it charges to
+                    // their Accounts Receivable (`purchases`).
+                    "Check" | "Expense" => {
+                        let entity = self
+                            .linkable_purchase(kind, id)
+                            .ok_or_else(|| invalid_reference("Line.LinkedTxn", kind, id))?;
+                        (entity, false, self.receivable_charge(entity))
+                    }
                     other => {
                         return Err(unsupported_property(
                             "Line.LinkedTxn.TxnType",
@@ -348,28 +297,29 @@ impl Company {
                         ));
                     }
                 };
-                let stored = stored.ok_or_else(|| invalid_reference("Line.LinkedTxn", kind, id))?;
-                if stored.voided {
+                if voided {
                     return Err(business(&format!(
                         "The {kind} {id} is void; a payment cannot be applied to it."
                     )));
                 }
-                if stored.entity["CustomerRef"]["value"] != customer_id.as_str() {
+                let owner = match kind {
+                    "Check" | "Expense" => &entity["EntityRef"]["value"],
+                    _ => &entity["CustomerRef"]["value"],
+                };
+                if owner != customer_id.as_str() {
                     return Err(business(&format!(
                         "The {kind} {id} belongs to another customer."
                     )));
                 }
-                let total = super::super::harness::numbers::decimal(&stored.entity["TotalAmt"])
-                    .unwrap_or_default();
                 let open = total - self.linked_amount(kind, id, own);
                 if amount > open {
-                    let number = stored.entity["DocNumber"].as_str().unwrap_or(id);
+                    let number = entity["DocNumber"].as_str().unwrap_or(id);
                     return Err(business(&format!(
                         "The amount applied to {kind} {number} ({amount}) is more than its open balance ({open})."
                     )));
                 }
                 match kind {
-                    "Invoice" => charged += amount,
+                    "Invoice" | "Check" | "Expense" => charged += amount,
                     _ => credited += amount,
                 }
             }
@@ -388,11 +338,7 @@ impl Company {
                 "The amounts applied ({applied}) are more than the amount received ({total})."
             )));
         }
-        let mut entity: Map<String, Value> = input
-            .iter()
-            .filter(|(k, _)| !listed(PAYMENT_COMPUTED, k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut entity = writable(input, PAYMENT_COMPUTED);
         entity.insert(
             "CustomerRef".into(),
             json!({ "value": customer_id, "name": customer["DisplayName"] }),
@@ -417,12 +363,8 @@ impl Company {
     fn create_credit_memo(&mut self, body: &Map<String, Value>) -> Result<Value, Answer> {
         let mut entity = self.invoice_fields(body, &[])?;
         entity.remove("DueDate");
-        let entity = created(entity, self.next_credit_memo_id.to_string());
-        self.next_credit_memo_id += 1;
-        self.credit_memos.push(StoredInvoice {
-            entity: entity.clone(),
-            voided: false,
-        });
+        let entity = created(entity, &mut self.next_credit_memo_id);
+        self.credit_memos.push(Stored::new(&entity));
         self.settle();
         Ok(self
             .credit_memos
@@ -433,16 +375,10 @@ impl Company {
     }
 
     fn update_credit_memo(&mut self, id: &str, body: &Map<String, Value>) -> Result<Value, Answer> {
-        let Some(index) = self.credit_memos.iter().position(|m| m.entity["Id"] == id) else {
-            return Err(object_not_found("CreditMemo", id));
-        };
-        let current = self.credit_memos[index].entity.clone();
-        check_sync_token(&current, body)?;
-        let input = update_input(
-            &current,
-            body,
-            "Id SyncToken sparse domain MetaData TotalAmt Balance RemainingCredit HomeTotalAmt",
-        );
+        let computed =
+            "Id SyncToken sparse domain MetaData TotalAmt Balance RemainingCredit HomeTotalAmt";
+        let (index, current, input) =
+            updating(&self.credit_memos, ("CreditMemo", computed), id, body)?;
         let previous_lines = current["Line"].as_array().cloned().unwrap_or_default();
         let mut entity = self.invoice_fields(&input, &previous_lines)?;
         entity.remove("DueDate");

@@ -1,7 +1,9 @@
 //! A fake QuickBooks Online: Intuit's OAuth 2.0 endpoints and the part of the Accounting
 //! API v3 that erp-sync uses (company info, preferences, query, customer, invoice
 //! create/update/void/read, payment create/update/void/delete/read and credit memo
-//! create/update/delete/read with the open balances they move (`ledger`), and the look-ups
+//! create/update/delete/read with the open balances they move (`ledger`), purchase
+//! (cheque) create/update/delete/read, which refunds pay a credit out with (`purchases`),
+//! and the look-ups
 //! of mapping pages: items, accounts, tax codes, tax rates, company currencies).
 //!
 //! It checks what QBO checks and answers in QBO's wire shapes (bearer tokens per realm,
@@ -44,6 +46,7 @@ mod invoices;
 mod ledger;
 mod limits;
 mod oauth;
+mod purchases;
 mod query;
 mod setup;
 mod state;
@@ -53,6 +56,7 @@ use axum::Router;
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::routing::{any, get};
+use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::harness::wire::{Params, random_string};
@@ -60,7 +64,7 @@ use super::harness::{Fake, Record, lock};
 
 use gate::{api, unknown_path};
 use oauth::authorize;
-use state::{Company, FakeState};
+use state::{Company, FakeState, Stored};
 
 /// The app's OAuth client id.
 pub const CLIENT_ID: &str = "qbo-test-client";
@@ -137,35 +141,39 @@ impl FakeQuickBooks {
 
     /// Stored invoices of a company, as QBO returns them, in creation order.
     pub fn invoices(&self, realm: &str) -> Vec<Value> {
-        self.with_company(realm, |c| {
-            c.invoices.iter().map(|i| i.entity.clone()).collect()
-        })
+        self.with_company(realm, |c| entities(&c.invoices))
     }
 
     /// Stored payments of a company (voided ones too, deleted ones not), in creation order.
     pub fn payments(&self, realm: &str) -> Vec<Value> {
-        self.with_company(realm, |c| {
-            c.payments.iter().map(|p| p.entity.clone()).collect()
-        })
+        self.with_company(realm, |c| entities(&c.payments))
     }
 
     /// Stored credit memos of a company (deleted ones not), in creation order.
     pub fn credit_memos(&self, realm: &str) -> Vec<Value> {
-        self.with_company(realm, |c| {
-            c.credit_memos.iter().map(|m| m.entity.clone()).collect()
-        })
+        self.with_company(realm, |c| entities(&c.credit_memos))
+    }
+
+    /// Stored purchases (cheques, cash expenses) of a company (deleted ones not), in
+    /// creation order.
+    pub fn purchases(&self, realm: &str) -> Vec<Value> {
+        self.with_company(realm, |c| entities(&c.purchases))
     }
 
     /// The open balance of the invoice numbered `doc_number`, as QBO keeps it.
-    pub fn invoice_balance(&self, realm: &str, doc_number: &str) -> rust_decimal::Decimal {
-        self.with_company(realm, |c| {
-            let invoice = c
-                .invoices
-                .iter()
-                .find(|i| i.entity["DocNumber"] == doc_number)
-                .unwrap_or_else(|| panic!("no invoice {doc_number}"));
-            super::harness::numbers::decimal(&invoice.entity["Balance"]).expect("a balance")
-        })
+    pub fn invoice_balance(&self, realm: &str, doc_number: &str) -> Decimal {
+        self.with_company(realm, |c| balance(&c.invoices, doc_number))
+    }
+
+    /// The remaining credit (`Balance`) of the credit memo numbered `doc_number`.
+    pub fn credit_memo_balance(&self, realm: &str, doc_number: &str) -> Decimal {
+        self.with_company(realm, |c| balance(&c.credit_memos, doc_number))
+    }
+
+    /// An account's balance as the ledger moved it: Payments deposited to it, less
+    /// purchases paid from it (its `CurrentBalance`).
+    pub fn account_balance(&self, realm: &str, account: &str) -> Decimal {
+        self.with_company(realm, |c| c.account_balance(account))
     }
 
     /// Stored customers of a company, in creation order.
@@ -187,6 +195,18 @@ impl FakeQuickBooks {
             .unwrap_or_else(|| panic!("unknown realm {realm}"));
         f(company)
     }
+}
+
+/// The entities of a list the fake keeps, in creation order.
+fn entities(list: &[Stored]) -> Vec<Value> {
+    list.iter().map(|s| s.entity.clone()).collect()
+}
+
+/// The `Balance` of the transaction numbered `doc_number`.
+fn balance(list: &[Stored], doc_number: &str) -> Decimal {
+    let found = list.iter().find(|s| s.entity["DocNumber"] == doc_number);
+    let found = found.unwrap_or_else(|| panic!("nothing numbered {doc_number}"));
+    super::harness::numbers::decimal(&found.entity["Balance"]).expect("a balance")
 }
 
 impl Record for Details {

@@ -47,14 +47,17 @@ pub(super) struct Company {
     pub(super) accounts: Vec<Account>,
     pub(super) items: Vec<Item>,
     pub(super) customers: Vec<Value>,
-    pub(super) invoices: Vec<StoredInvoice>,
-    pub(super) payments: Vec<super::ledger::StoredPayment>,
+    pub(super) invoices: Vec<Stored>,
+    pub(super) payments: Vec<Stored>,
     /// Credit memos, stored like invoices (`voided` stays false: QBO deletes them).
-    pub(super) credit_memos: Vec<StoredInvoice>,
+    pub(super) credit_memos: Vec<Stored>,
+    /// Purchases (cheques, cash expenses); deleted ones are removed.
+    pub(super) purchases: Vec<Stored>,
     pub(super) next_customer_id: u64,
     pub(super) next_invoice_id: u64,
     pub(super) next_payment_id: u64,
     pub(super) next_credit_memo_id: u64,
+    pub(super) next_purchase_id: u64,
     /// Answers by `requestid`, replayed verbatim.
     pub(super) replays: HashMap<String, Answer>,
     /// API requests in flight, refused ones included until they are refused.
@@ -107,9 +110,21 @@ pub(super) struct Account {
     pub(super) acct_num: &'static str,
 }
 
-pub(super) struct StoredInvoice {
+/// A transaction the fake keeps: an invoice, credit memo, payment or purchase (`voided`
+/// stays false for credit memos and purchases: QBO deletes them instead).
+pub(super) struct Stored {
     pub(super) entity: Value,
     pub(super) voided: bool,
+}
+
+impl Stored {
+    /// A new (live) transaction.
+    pub(super) fn new(entity: &Value) -> Self {
+        Stored {
+            entity: entity.clone(),
+            voided: false,
+        }
+    }
 }
 
 impl FakeState {
@@ -209,11 +224,13 @@ impl Company {
             invoices: Vec::new(),
             payments: Vec::new(),
             credit_memos: Vec::new(),
+            purchases: Vec::new(),
             // Distinct ranges, so a connector mixing up ids does not pass by accident.
             next_customer_id: 58,
             next_invoice_id: 239,
             next_payment_id: 1401,
             next_credit_memo_id: 2701,
+            next_purchase_id: 3301,
             replays: HashMap::new(),
             calls: InFlight::default(),
             recent: VecDeque::new(),
@@ -228,7 +245,7 @@ impl Company {
         self.customers.iter().position(|c| c["Id"] == id)
     }
 
-    pub(super) fn invoice_mut(&mut self, id: &str) -> Option<&mut StoredInvoice> {
+    pub(super) fn invoice_mut(&mut self, id: &str) -> Option<&mut Stored> {
         self.invoices.iter_mut().find(|i| i.entity["Id"] == id)
     }
 

@@ -13,7 +13,7 @@ use super::elements::{
 };
 use super::gate::Mode;
 use super::lists::{list_answer, split_list, too_broad};
-use super::state::{Org, OrgData};
+use super::state::{Org, OrgData, index_of};
 
 const MAX_CONTACT_NAME_LEN: usize = 255;
 const MAX_CONTACT_NUMBER_LEN: usize = 50;
@@ -71,11 +71,7 @@ impl ContactInput {
 
 impl OrgData {
     pub(super) fn contact_index(&self, id: &str) -> Option<usize> {
-        self.contacts.iter().position(|c| {
-            c["ContactID"]
-                .as_str()
-                .is_some_and(|i| i.eq_ignore_ascii_case(id))
-        })
+        index_of(&self.contacts, "ContactID", id)
     }
 
     /// By ContactID, or else by ContactNumber (as `GET Contacts/{ContactNumber}` does).

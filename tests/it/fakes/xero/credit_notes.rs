@@ -14,39 +14,27 @@ use uuid::Uuid;
 use super::super::harness::numbers::{decimal, money};
 use super::super::harness::wire::Params;
 
-use super::answers::{
-    Answer, date_string, envelope, not_found, post_data_invalid, set_updated, xero_date,
-};
+use super::answers::{Answer, date_string, envelope, not_found, set_updated, xero_date};
 use super::elements::{
-    ZERO_GUID, amount_field, date_field, enum_field, parse_elements, text_field, validation_errors,
-    write_batch,
+    Write, ZERO_GUID, amount_field, date_field, enum_field, object_field, refused, text_field,
+    validation_errors, write_batch,
 };
 use super::gate::Mode;
-use super::invoices::PAYMENT_ALLOCATED;
-use super::lines::{LINE_AMOUNT_TYPES, LineInput, build_line, merge_lines};
+use super::invoices::{INVOICE_WHERE_FIELDS, PAYMENT_ALLOCATED, STATUSES};
+use super::lines::{LINE_AMOUNT_TYPES, LineInput, Totals, merge_lines, parse_lines};
 use super::lists::list_answer;
-use super::state::{Org, OrgData};
+use super::payments::give_back;
+use super::state::{Org, OrgData, index_of, live_by_number};
 
-const STATUSES: &[&str] = &[
-    "DRAFT",
-    "SUBMITTED",
-    "DELETED",
-    "AUTHORISED",
-    "PAID",
-    "VOIDED",
-];
-
-/// Fields a credit note `where` may name.
-const WHERE_FIELDS: &[&str] = &[
-    "CreditNoteID",
-    "CreditNoteNumber",
-    "Reference",
-    "Type",
-    "Status",
-    "CurrencyCode",
-    "Contact.ContactID",
-    "Contact.Name",
-];
+/// Fields a credit note `where` may name: its id and number, and those of an invoice's
+/// but the contact's number.
+fn where_fields() -> Vec<&'static str> {
+    let shared = INVOICE_WHERE_FIELDS
+        .iter()
+        .filter(|f| !f.starts_with("Invoice") && **f != "Contact.ContactNumber");
+    let own = ["CreditNoteID", "CreditNoteNumber"];
+    own.into_iter().chain(shared.copied()).collect()
+}
 
 /// One credit note element as sent.
 struct CreditNoteInput {
@@ -64,33 +52,22 @@ struct CreditNoteInput {
 }
 
 impl CreditNoteInput {
+    /// The element refused: with its id (or the zero GUID) and the messages.
+    fn echo(&self, id: Option<&str>, messages: Vec<String>) -> Value {
+        let mut echo = self.raw.clone();
+        echo.insert("CreditNoteID".into(), json!(id.unwrap_or(ZERO_GUID)));
+        echo.insert("HasErrors".into(), json!(true));
+        echo.insert("StatusAttributeString".into(), json!("ERROR"));
+        echo.insert("ValidationErrors".into(), validation_errors(messages));
+        Value::Object(echo)
+    }
+
     fn parse(raw: &Map<String, Value>, path: &str) -> Result<Self, String> {
-        let lines = match raw.get("LineItems") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| match item {
-                        Value::Object(line) => {
-                            LineInput::parse(line, &format!("{path}.LineItems[{i}]"))
-                        }
-                        _ => Err(format!(
-                            "Error converting value to type 'LineItem'. Path '{path}.LineItems[{i}]'"
-                        )),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Some(_) => return Err(format!("Error converting LineItems. Path '{path}'")),
-        };
-        let contact_id = match raw.get("Contact") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(c)) => text_field(c, "ContactID", &format!("{path}.Contact"))?,
-            Some(_) => {
-                return Err(format!(
-                    "Error converting value to type 'Contact'. Path '{path}.Contact'"
-                ));
-            }
+        let lines = parse_lines(raw, path)?;
+        let contact_path = format!("{path}.Contact");
+        let contact_id = match object_field(raw, "Contact", "Contact", path)? {
+            Some(c) => text_field(c, "ContactID", &contact_path)?,
+            None => None,
         };
         Ok(CreditNoteInput {
             raw: raw.clone(),
@@ -108,32 +85,14 @@ impl CreditNoteInput {
     }
 }
 
-fn echo(input: &CreditNoteInput, id: Option<&str>, messages: Vec<String>) -> Value {
-    let mut echo = input.raw.clone();
-    echo.insert("CreditNoteID".into(), json!(id.unwrap_or(ZERO_GUID)));
-    echo.insert("HasErrors".into(), json!(true));
-    echo.insert("StatusAttributeString".into(), json!("ERROR"));
-    echo.insert("ValidationErrors".into(), validation_errors(messages));
-    Value::Object(echo)
-}
-
 impl OrgData {
     pub(super) fn credit_note_index(&self, key: &str) -> Option<usize> {
-        self.credit_notes.iter().position(|c| {
-            c["CreditNoteID"]
-                .as_str()
-                .is_some_and(|i| i.eq_ignore_ascii_case(key))
-        })
+        index_of(&self.credit_notes, "CreditNoteID", key)
     }
 
     /// The live ACCRECCREDIT credit note with this number ([I] unique like invoice numbers).
     fn credit_note_by_number(&self, number: &str) -> Option<usize> {
-        self.credit_notes.iter().position(|c| {
-            c["Status"] != "DELETED"
-                && c["CreditNoteNumber"]
-                    .as_str()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(number.trim()))
-        })
+        live_by_number(&self.credit_notes, "CreditNoteNumber", number, |_| true)
     }
 
     fn apply_credit_note(
@@ -145,7 +104,7 @@ impl OrgData {
         let target = match mode {
             Mode::Create if given.id.is_some() => {
                 let message = "A CreditNoteID cannot be given when creating credit notes.";
-                return Err(echo(given, given.id.as_deref(), vec![message.into()]));
+                return Err(given.echo(given.id.as_deref(), vec![message.into()]));
             }
             Mode::Create => None,
             Mode::Upsert => match &given.id {
@@ -153,7 +112,7 @@ impl OrgData {
                     Some(i) => Some(i),
                     None => {
                         let message = "An existing Credit Note with the specified CreditNoteID could not be found";
-                        return Err(echo(given, Some(id), vec![message.into()]));
+                        return Err(given.echo(Some(id), vec![message.into()]));
                     }
                 },
                 None => None,
@@ -164,7 +123,7 @@ impl OrgData {
         let Some(index) = target else {
             let stored = self
                 .build_credit_note(given, None, unitdp)
-                .map_err(|m| echo(given, None, m))?;
+                .map_err(|m| given.echo(None, m))?;
             self.credit_notes.push(stored.clone());
             return Ok(stored);
         };
@@ -173,7 +132,7 @@ impl OrgData {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let refuse = |m: &str| echo(given, Some(&id), vec![m.to_string()]);
+        let refuse = |m: &str| given.echo(Some(&id), vec![m.to_string()]);
         let status_now = current["Status"].as_str().unwrap_or("DRAFT").to_string();
         if matches!(status_now.as_str(), "VOIDED" | "DELETED") {
             return Err(refuse("Credit note not of valid status for modification"));
@@ -213,7 +172,7 @@ impl OrgData {
         }
         let stored = self
             .build_credit_note(given, Some(&current), unitdp)
-            .map_err(|m| echo(given, Some(&id), m))?;
+            .map_err(|m| given.echo(Some(&id), m))?;
         self.credit_notes[index] = stored.clone();
         Ok(stored)
     }
@@ -308,33 +267,18 @@ impl OrgData {
         if lines.is_empty() {
             errors.push("A credit note must have at least one line item.".to_string());
         }
-        let (mut line_total, mut tax_total) = (Decimal::ZERO, Decimal::ZERO);
-        let mut stored_lines = Vec::new();
-        for line in &lines {
-            let line = self.with_item(line).unwrap_or_else(|m| {
-                errors.push(m);
-                line.clone()
-            });
-            match build_line(&line, &amount_types, unitdp) {
-                Ok((stored, amounts)) => {
-                    line_total += amounts.line_amount;
-                    tax_total += amounts.tax;
-                    stored_lines.push(stored);
-                }
-                Err(mut m) => errors.append(&mut m),
-            }
-        }
-        let (sub_total, total) = match amount_types.as_str() {
-            "Inclusive" => (line_total - tax_total, line_total),
-            _ => (line_total, line_total + tax_total),
-        };
+        let totals = self.build_lines(&lines, &amount_types, unitdp, &mut errors);
+        let Totals {
+            lines: stored_lines,
+            sub_total,
+            tax: tax_total,
+            total,
+            ..
+        } = totals;
         if errors.is_empty() && total <= Decimal::ZERO {
             errors.push("The credit note total must be more than zero.".to_string());
         }
-        if !errors.is_empty() {
-            errors.dedup();
-            return Err(errors);
-        }
+        refused(errors)?;
         let contact = contact.expect("validated above");
         let date = given
             .date
@@ -453,25 +397,19 @@ impl OrgData {
 }
 
 /// `PUT CreditNotes`, `POST CreditNotes` and `POST CreditNotes/{CreditNoteID}`.
-pub(super) fn write_credit_notes(
-    org: &mut Org,
-    elements: &[Map<String, Value>],
-    mode: &Mode,
-    summarize: bool,
-    unitdp: u32,
-) -> (Answer, bool) {
-    let inputs = match parse_elements(elements, "CreditNotes", CreditNoteInput::parse) {
+pub(super) fn write_credit_notes(org: &mut Org, write: &Write) -> (Answer, bool) {
+    let find = OrgData::credit_note_index;
+    let inputs = match write.read(org, "CreditNotes", CreditNoteInput::parse, find) {
         Ok(inputs) => inputs,
-        Err(e) => return (post_data_invalid(&e), false),
+        Err(refusal) => return refusal,
     };
-    if let Mode::Update(key) = mode
-        && org.data.credit_note_index(key).is_none()
-    {
-        return (not_found(), false);
-    }
-    write_batch(org, &inputs, summarize, "CreditNotes", |data, input| {
-        data.apply_credit_note(input, mode, unitdp)
-    })
+    write_batch(
+        org,
+        &inputs,
+        write.summarize,
+        "CreditNotes",
+        |data, input| data.apply_credit_note(input, write.mode, write.unitdp),
+    )
 }
 
 /// `PUT CreditNotes/{CreditNoteID}/Allocations`: one allocation (the fake takes one per
@@ -503,40 +441,28 @@ pub(super) fn delete_allocation(org: &mut Org, key: &str, allocation_id: &str) -
         return (not_found(), false);
     };
     let note = &mut data.credit_notes[index];
-    let allocations = note["Allocations"].as_array_mut().expect("allocations");
-    let Some(at) = allocations.iter().position(|a| {
-        a["AllocationID"]
-            .as_str()
-            .is_some_and(|i| i.eq_ignore_ascii_case(allocation_id))
-    }) else {
+    let allocations = note["Allocations"].as_array().expect("allocations");
+    let Some(at) = index_of(allocations, "AllocationID", allocation_id) else {
         return (not_found(), false);
     };
-    let allocation = allocations.remove(at);
+    let allocation = allocations[at].clone();
     let amount = decimal(&allocation["Amount"]).unwrap_or_default();
-    let remaining = decimal(&note["RemainingCredit"]).unwrap_or_default() + amount;
-    note["RemainingCredit"] = money(remaining);
-    if note["Status"] == "PAID" {
-        note["Status"] = json!("AUTHORISED");
-    }
     let now = Utc::now();
-    set_updated(note, now);
+    let this = |a: &Value| a["AllocationID"] == allocation["AllocationID"];
+    give_back(
+        note,
+        &[("RemainingCredit", amount)],
+        "Allocations",
+        this,
+        now,
+    );
     let invoice_id = allocation["Invoice"]["InvoiceID"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     if let Some(i) = data.invoice_index(&invoice_id) {
-        let invoice = &mut data.invoices[i];
-        let credited = decimal(&invoice["AmountCredited"]).unwrap_or_default() - amount;
-        let due = decimal(&invoice["AmountDue"]).unwrap_or_default() + amount;
-        invoice["AmountCredited"] = money(credited);
-        invoice["AmountDue"] = money(due);
-        if invoice["Status"] == "PAID" {
-            invoice["Status"] = json!("AUTHORISED");
-        }
-        if let Some(list) = invoice["CreditNotes"].as_array_mut() {
-            list.retain(|c| c["AllocationID"] != allocation["AllocationID"]);
-        }
-        set_updated(invoice, now);
+        let moved = [("AmountCredited", -amount), ("AmountDue", amount)];
+        give_back(&mut data.invoices[i], &moved, "CreditNotes", this, now);
     }
     let answer = json!({
         "AllocationID": allocation["AllocationID"], "Date": allocation["Date"],
@@ -551,7 +477,7 @@ pub(super) fn list_credit_notes(org: &Org, params: &Params) -> Answer {
     list_answer(
         params,
         "CreditNotes",
-        ("CreditNote", WHERE_FIELDS),
+        ("CreditNote", &where_fields()),
         found,
         &["LineItems", "Payments", "Allocations"],
         |_| {},

@@ -10,8 +10,10 @@ use serde_json::{Map, Value, json};
 use super::super::harness::numbers::decimal;
 use super::super::harness::wire::content_type_is;
 
-use super::answers::{Answer, envelope, no_data, post_data_invalid, validation_exception};
-use super::gate::ApiRequest;
+use super::answers::{
+    Answer, envelope, no_data, not_found, post_data_invalid, validation_exception,
+};
+use super::gate::{ApiRequest, Mode};
 use super::state::{Org, OrgData};
 
 pub(super) const ZERO_GUID: &str = "00000000-0000-0000-0000-000000000000";
@@ -70,9 +72,53 @@ pub(super) fn parse_elements<T>(
         .collect()
 }
 
+/// A write of invoices or credit notes: its elements, its mode and the query's
+/// `summarizeErrors` and `unitdp`.
+pub(super) struct Write<'a> {
+    pub(super) elements: &'a [Map<String, Value>],
+    pub(super) mode: &'a Mode,
+    pub(super) summarize: bool,
+    pub(super) unitdp: u32,
+}
+
+impl Write<'_> {
+    /// The elements read with `parse` ([`parse_elements`]), or the refusal: an unreadable
+    /// element, or a `POST …/{key}` to a record `find` does not know.
+    pub(super) fn read<T>(
+        &self,
+        org: &Org,
+        plural: &str,
+        parse: impl Fn(&Map<String, Value>, &str) -> Result<T, String>,
+        find: fn(&OrgData, &str) -> Option<usize>,
+    ) -> Result<Vec<T>, (Answer, bool)> {
+        let inputs = parse_elements(self.elements, plural, parse)
+            .map_err(|e| (post_data_invalid(&e), false))?;
+        match self.mode {
+            Mode::Update(key) if find(&org.data, key).is_none() => Err((not_found(), false)),
+            _ => Ok(inputs),
+        }
+    }
+}
+
 /// What a field reader answers: the property's value (`None` when absent or null), or
 /// the validation message naming its path.
 pub(super) type Field<T> = Result<Option<T>, String>;
+
+/// An object property of type `kind`.
+pub(super) fn object_field<'a>(
+    map: &'a Map<String, Value>,
+    key: &str,
+    kind: &str,
+    path: &str,
+) -> Field<&'a Map<String, Value>> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(object)) => Ok(Some(object)),
+        Some(_) => Err(format!(
+            "Error converting value to type '{kind}'. Path '{path}.{key}'"
+        )),
+    }
+}
 
 /// A string property; numbers and booleans are converted, as Xero's deserializer does.
 pub(super) fn text_field(map: &Map<String, Value>, key: &str, path: &str) -> Field<String> {
@@ -158,6 +204,15 @@ pub(super) fn enum_field(
 
 /// Validation messages of one element (its echo carries them).
 pub(super) type Messages = Vec<String>;
+
+/// `Err` with the messages (each once) when there are any.
+pub(super) fn refused(mut errors: Messages) -> Result<(), Messages> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    errors.dedup();
+    Err(errors)
+}
 
 pub(super) fn validation_errors(messages: Messages) -> Value {
     messages

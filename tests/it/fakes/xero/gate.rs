@@ -14,7 +14,7 @@ use super::contacts::{get_contact, list_contacts, write_contacts};
 use super::credit_notes::{
     allocate_credit_note, delete_allocation, get_credit_note, list_credit_notes, write_credit_notes,
 };
-use super::elements::elements;
+use super::elements::{Write, elements};
 use super::invoices::{get_invoice, list_invoices, write_invoices};
 use super::items::{get_item, list_items};
 use super::limits::admit;
@@ -218,6 +218,12 @@ pub(super) fn dispatch(org: &mut Org, request: &ApiRequest) -> (Answer, bool) {
     } else {
         2
     };
+    let write = |elements, mode| Write {
+        elements,
+        mode,
+        summarize,
+        unitdp,
+    };
     match request.route {
         Route::Organisation => (organisation(org, request.tenant), false),
         Route::Accounts => (accounts(params), false),
@@ -237,13 +243,13 @@ pub(super) fn dispatch(org: &mut Org, request: &ApiRequest) -> (Answer, bool) {
         Route::ListInvoices => (list_invoices(org, params), false),
         Route::GetInvoice(id) => (get_invoice(org, id), false),
         Route::WriteInvoices(mode) => match elements(request, "Invoices", "Invoice") {
-            Ok(elements) => write_invoices(org, &elements, mode, summarize, unitdp),
+            Ok(elements) => write_invoices(org, &write(&elements, mode)),
             Err(refusal) => (refusal, false),
         },
         Route::ListCreditNotes => (list_credit_notes(org, params), false),
         Route::GetCreditNote(id) => (get_credit_note(org, id), false),
         Route::WriteCreditNotes(mode) => match elements(request, "CreditNotes", "CreditNote") {
-            Ok(elements) => write_credit_notes(org, &elements, mode, summarize, unitdp),
+            Ok(elements) => write_credit_notes(org, &write(&elements, mode)),
             Err(refusal) => (refusal, false),
         },
         Route::Allocate(id) => match elements(request, "Allocations", "Allocation") {

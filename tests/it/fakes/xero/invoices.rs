@@ -10,18 +10,17 @@ use super::super::harness::numbers::{decimal, money, rounded};
 use super::super::harness::wire::Params;
 
 use super::answers::{
-    Answer, date_string, envelope, high_volume, not_found, post_data_invalid, set_updated,
-    xero_date,
+    Answer, date_string, envelope, high_volume, not_found, set_updated, xero_date,
 };
 use super::contacts::ContactInput;
 use super::elements::{
-    Messages, ZERO_GUID, amount_field, date_field, enum_field, parse_elements, text_field,
-    validation_errors, write_batch,
+    Messages, Write, ZERO_GUID, amount_field, date_field, enum_field, object_field, refused,
+    text_field, validation_errors, write_batch,
 };
 use super::gate::Mode;
-use super::lines::{LINE_AMOUNT_TYPES, LineInput, build_line, merge_lines};
+use super::lines::{LINE_AMOUNT_TYPES, LineInput, Totals, merge_lines, parse_lines};
 use super::lists::{list_answer, split_list, too_broad};
-use super::state::{Org, OrgData};
+use super::state::{Org, OrgData, index_of, live_by_number};
 
 const MAX_INVOICE_NUMBER_LEN: usize = 255;
 
@@ -35,7 +34,8 @@ const INVOICE_TYPES: &[&str] = &[
     "APOVERPAYMENT",
     "APPREPAYMENT",
 ];
-const INVOICE_STATUSES: &[&str] = &[
+/// The statuses of invoices and credit notes.
+pub(super) const STATUSES: &[&str] = &[
     "DRAFT",
     "SUBMITTED",
     "DELETED",
@@ -82,38 +82,8 @@ struct InvoiceInput {
 
 impl InvoiceInput {
     fn parse(raw: &Map<String, Value>, path: &str) -> Result<Self, String> {
-        let contact = match raw.get("Contact") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(c)) => Some(c.clone()),
-            Some(_) => {
-                return Err(format!(
-                    "Error converting value to type 'Contact'. Path '{path}.Contact'"
-                ));
-            }
-        };
-        let lines = match raw.get("LineItems") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| {
-                        let path = format!("{path}.LineItems[{i}]");
-                        match item {
-                            Value::Object(line) => LineInput::parse(line, &path),
-                            _ => Err(format!(
-                                "Error converting value to type 'LineItem'. Path '{path}'"
-                            )),
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Some(_) => {
-                return Err(format!(
-                    "Error converting value to type 'List<LineItem>'. Path '{path}.LineItems'"
-                ));
-            }
-        };
+        let contact = object_field(raw, "Contact", "Contact", path)?.cloned();
+        let lines = parse_lines(raw, path)?;
         Ok(InvoiceInput {
             raw: raw.clone(),
             kind: enum_field(raw, "Type", path, INVOICE_TYPES)?,
@@ -124,7 +94,7 @@ impl InvoiceInput {
             contact,
             date: date_field(raw, "Date", path)?,
             due_date: date_field(raw, "DueDate", path)?,
-            status: enum_field(raw, "Status", path, INVOICE_STATUSES)?,
+            status: enum_field(raw, "Status", path, STATUSES)?,
             amount_types: enum_field(raw, "LineAmountTypes", path, LINE_AMOUNT_TYPES)?,
             currency: text_field(raw, "CurrencyCode", path)?,
             currency_rate: amount_field(raw, "CurrencyRate", path)?,
@@ -221,21 +191,13 @@ fn transition_allowed(from: &str, to: &str) -> bool {
 
 impl OrgData {
     pub(super) fn invoice_index(&self, id: &str) -> Option<usize> {
-        self.invoices.iter().position(|i| {
-            i["InvoiceID"]
-                .as_str()
-                .is_some_and(|i| i.eq_ignore_ascii_case(id))
-        })
+        index_of(&self.invoices, "InvoiceID", id)
     }
 
     /// The live (not DELETED) sales invoice with this number ([I] case-insensitive).
     fn accrec_by_number(&self, number: &str) -> Option<usize> {
-        self.invoices.iter().position(|i| {
+        live_by_number(&self.invoices, "InvoiceNumber", number, |i| {
             i["Type"] == "ACCREC"
-                && i["Status"] != "DELETED"
-                && i["InvoiceNumber"]
-                    .as_str()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(number.trim()))
         })
     }
 
@@ -508,38 +470,17 @@ impl OrgData {
             // [I] wording.
             errors.push("An invoice must have at least one line item.".to_string());
         }
-        let mut stored_lines = Vec::new();
-        let (mut line_total, mut tax_total, mut discount_total) =
-            (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
-        for line in lines {
-            let line = match self.with_item(line) {
-                Ok(line) => line,
-                Err(message) => {
-                    errors.push(message);
-                    line.clone()
-                }
-            };
-            match build_line(&line, &amount_types, ctx.unitdp) {
-                Ok((stored, amounts)) => {
-                    line_total += amounts.line_amount;
-                    tax_total += amounts.tax;
-                    discount_total += amounts.discount;
-                    stored_lines.push(stored);
-                }
-                Err(mut messages) => errors.append(&mut messages),
-            }
-        }
-        let (sub_total, total) = match amount_types.as_str() {
-            "Inclusive" => (line_total - tax_total, line_total),
-            _ => (line_total, line_total + tax_total),
-        };
+        let Totals {
+            lines: stored_lines,
+            sub_total,
+            tax: tax_total,
+            total,
+            discount: discount_total,
+        } = self.build_lines(lines, &amount_types, ctx.unitdp, &mut errors);
         if errors.is_empty() && total < Decimal::ZERO {
             errors.push("The invoice total must be zero or more.".to_string());
         }
-        if !errors.is_empty() {
-            errors.dedup();
-            return Err(errors);
-        }
+        refused(errors)?;
         let contact = contact.expect("validated above");
         let paid = existing
             .and_then(|e| decimal(&e["AmountPaid"]))
@@ -601,34 +542,23 @@ fn invoice_echo(input: &InvoiceInput, rejected: Rejected) -> Value {
 /// `PUT Invoices` (create only), `POST Invoices` (update when an element names an
 /// existing invoice by InvoiceID, or an ACCREC one by InvoiceNumber; else create) and
 /// `POST Invoices/{InvoiceID}`. The flag tells whether anything was stored.
-pub(super) fn write_invoices(
-    org: &mut Org,
-    elements: &[Map<String, Value>],
-    mode: &Mode,
-    summarize: bool,
-    unitdp: u32,
-) -> (Answer, bool) {
-    let inputs = match parse_elements(elements, "Invoices", InvoiceInput::parse) {
+pub(super) fn write_invoices(org: &mut Org, write: &Write) -> (Answer, bool) {
+    let inputs = match write.read(org, "Invoices", InvoiceInput::parse, OrgData::find_invoice) {
         Ok(inputs) => inputs,
-        Err(e) => return (post_data_invalid(&e), false),
+        Err(refusal) => return refusal,
     };
-    if let Mode::Update(key) = mode
-        && org.data.find_invoice(key).is_none()
-    {
-        return (not_found(), false);
-    }
     let now = Utc::now();
     let ctx = Ctx {
-        unitdp,
+        unitdp: write.unitdp,
         today: now.date_naive(),
         now,
     };
     write_batch(
         org,
         &inputs,
-        summarize,
+        write.summarize,
         "Invoices",
-        |data, input| match data.apply_invoice(input, mode, &ctx) {
+        |data, input| match data.apply_invoice(input, write.mode, &ctx) {
             Ok(mut stored) => {
                 stored["StatusAttributeString"] = json!("OK");
                 Ok(stored)

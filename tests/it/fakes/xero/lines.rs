@@ -7,8 +7,9 @@ use uuid::Uuid;
 
 use super::super::harness::numbers::{decimal, money, round, rounded};
 
-use super::elements::{Messages, amount_field, text_field};
+use super::elements::{Field, Messages, amount_field, text_field};
 use super::settings::{ACCOUNTS, tax_rate};
+use super::state::OrgData;
 
 pub(super) const LINE_AMOUNT_TYPES: &[&str] = &["Exclusive", "Inclusive", "NoTax"];
 
@@ -90,6 +91,84 @@ impl LineInput {
         }
         self
     }
+}
+
+/// A document's lines as stored, and what Xero adds up from them.
+pub(super) struct Totals {
+    pub(super) lines: Vec<Value>,
+    pub(super) sub_total: Decimal,
+    pub(super) tax: Decimal,
+    pub(super) total: Decimal,
+    pub(super) discount: Decimal,
+}
+
+impl OrgData {
+    /// Builds each line over its item's defaults and adds the lines up as `amount_types`
+    /// says; a refused line adds its messages to `errors`.
+    pub(super) fn build_lines(
+        &self,
+        lines: &[LineInput],
+        amount_types: &str,
+        unitdp: u32,
+        errors: &mut Messages,
+    ) -> Totals {
+        let (mut line_total, mut tax, mut discount) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+        let mut stored_lines = Vec::new();
+        for line in lines {
+            let line = self.with_item(line).unwrap_or_else(|m| {
+                errors.push(m);
+                line.clone()
+            });
+            match build_line(&line, amount_types, unitdp) {
+                Ok((stored, amounts)) => {
+                    line_total += amounts.line_amount;
+                    tax += amounts.tax;
+                    discount += amounts.discount;
+                    stored_lines.push(stored);
+                }
+                Err(mut m) => errors.append(&mut m),
+            }
+        }
+        let (sub_total, total) = match amount_types {
+            "Inclusive" => (line_total - tax, line_total),
+            _ => (line_total, line_total + tax),
+        };
+        Totals {
+            lines: stored_lines,
+            sub_total,
+            tax,
+            total,
+            discount,
+        }
+    }
+}
+
+/// The `LineItems` of an element (`None` when absent or null).
+pub(super) fn parse_lines(raw: &Map<String, Value>, path: &str) -> Field<Vec<LineInput>> {
+    let items = match raw.get("LineItems") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(format!(
+                "Error converting value to type 'List<LineItem>'. Path '{path}.LineItems'"
+            ));
+        }
+    };
+    let line = |(i, item): (usize, &Value)| {
+        let path = format!("{path}.LineItems[{i}]");
+        match item {
+            Value::Object(line) => LineInput::parse(line, &path),
+            _ => Err(format!(
+                "Error converting value to type 'LineItem'. Path '{path}'"
+            )),
+        }
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(line)
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 /// Xero's line rule on update: a given line with a known `LineItemID` updates that line,

@@ -128,6 +128,21 @@ impl FakeXero {
         self.with_org(tenant, |o| o.data.payments.clone())
     }
 
+    /// Panics unless every accounting write received so far carried an `Idempotency-Key`.
+    pub fn assert_every_write_has_an_idempotency_key(&self) {
+        let without: Vec<String> = self
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET" && r.path.starts_with("/api.xro/"))
+            .filter(|r| r.idempotency_key.is_none())
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(
+            without.is_empty(),
+            "every write carries an Idempotency-Key: {without:?}"
+        );
+    }
+
     /// Stored contacts of an organisation, in creation order.
     pub fn contacts(&self, tenant: &str) -> Vec<Value> {
         self.with_org(tenant, |o| o.data.contacts.clone())

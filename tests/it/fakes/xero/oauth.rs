@@ -55,13 +55,13 @@ pub(super) const INVOICE_READ: &[&str] = &[
     "accounting.invoices",
     "accounting.invoices.read",
 ];
-pub(super) const PAYMENT_WRITE: &[&str] = &["accounting.transactions", "accounting.payments"];
 pub(super) const PAYMENT_READ: &[&str] = &[
     "accounting.transactions",
     "accounting.transactions.read",
     "accounting.payments",
     "accounting.payments.read",
 ];
+pub(super) const PAYMENT_WRITE: &[&str] = &["accounting.transactions", "accounting.payments"];
 pub(super) const CONTACT_WRITE: &[&str] = &["accounting.contacts"];
 pub(super) const CONTACT_READ: &[&str] = &["accounting.contacts", "accounting.contacts.read"];
 pub(super) const SETTINGS_READ: &[&str] = &["accounting.settings", "accounting.settings.read"];
@@ -241,14 +241,14 @@ pub(super) async fn revocation(
 /// `POST /identity/connect/token` (the harness's endpoint): Xero's IdentityServer answers
 /// in `{"error": ...}` bodies, with 400 for every refusal.
 impl TokenEndpoint for FakeState {
+    const CLIENT: Client = CLIENT;
+    const AUTHORIZE_PATH: &'static str = "/identity/connect/authorize";
+    const TOKEN_PATH: &'static str = "/identity/connect/token";
+
     type Consent = Consent;
     /// The `authEventId` of the authorization.
     type Grant = String;
     type Answer = Answer;
-
-    const CLIENT: Client = CLIENT;
-    const AUTHORIZE_PATH: &'static str = "/identity/connect/authorize";
-    const TOKEN_PATH: &'static str = "/identity/connect/token";
 
     fn book(&mut self) -> &mut Book<Consent, String> {
         &mut self.oauth

@@ -6,7 +6,7 @@
 //! (PAID at zero) or the credit note's `RemainingCredit`. Payments are never edited:
 //! `POST Payments/{PaymentID}` with `Status: DELETED` reverses one, once.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -18,7 +18,7 @@ use super::answers::{Answer, envelope, not_found, set_updated, xero_date};
 use super::elements::{amount_field, date_field, text_field, validation_errors, write_batch};
 use super::lists::list_answer;
 use super::settings::BANK_ACCOUNTS;
-use super::state::{Org, OrgData};
+use super::state::{Org, OrgData, index_of};
 
 /// Fields a payment `where` may name.
 const WHERE_FIELDS: &[&str] = &[
@@ -46,11 +46,7 @@ fn refused(raw: &Map<String, Value>, messages: Vec<String>) -> Value {
 
 impl OrgData {
     fn payment_index(&self, id: &str) -> Option<usize> {
-        self.payments.iter().position(|p| {
-            p["PaymentID"]
-                .as_str()
-                .is_some_and(|i| i.eq_ignore_ascii_case(id))
-        })
+        index_of(&self.payments, "PaymentID", id)
     }
 
     /// One element of `PUT Payments`.
@@ -189,43 +185,48 @@ impl OrgData {
         let amount = decimal(&payment["Amount"]).unwrap_or_default();
         let id = payment["PaymentID"].clone();
         let now = Utc::now();
+        let this = |p: &Value| p["PaymentID"] == id;
         if let Some(i) = payment["Invoice"]["InvoiceID"]
             .as_str()
             .and_then(|i| self.invoice_index(i))
         {
-            let invoice = &mut self.invoices[i];
-            let paid = decimal(&invoice["AmountPaid"]).unwrap_or_default() - amount;
-            let due = decimal(&invoice["AmountDue"]).unwrap_or_default() + amount;
-            invoice["AmountPaid"] = money(paid);
-            invoice["AmountDue"] = money(due);
-            if invoice["Status"] == "PAID" {
-                invoice["Status"] = json!("AUTHORISED");
-            }
-            if let Some(list) = invoice["Payments"].as_array_mut() {
-                list.retain(|p| p["PaymentID"] != id);
-            }
-            set_updated(invoice, now);
+            let moved = [("AmountPaid", -amount), ("AmountDue", amount)];
+            give_back(&mut self.invoices[i], &moved, "Payments", this, now);
         }
         if let Some(i) = payment["CreditNote"]["CreditNoteID"]
             .as_str()
             .and_then(|i| self.credit_note_index(i))
         {
-            let note = &mut self.credit_notes[i];
-            let left = decimal(&note["RemainingCredit"]).unwrap_or_default() + amount;
-            note["RemainingCredit"] = money(left);
-            if note["Status"] == "PAID" {
-                note["Status"] = json!("AUTHORISED");
-            }
-            if let Some(list) = note["Payments"].as_array_mut() {
-                list.retain(|p| p["PaymentID"] != id);
-            }
-            set_updated(note, now);
+            let moved = [("RemainingCredit", amount)];
+            give_back(&mut self.credit_notes[i], &moved, "Payments", this, now);
         }
         let stored = &mut self.payments[index];
         stored["Status"] = json!("DELETED");
         set_updated(stored, now);
         Ok(stored.clone())
     }
+}
+
+/// Gives `amount` back to a document a payment or an allocation leaves: each `moved`
+/// field changes by its share, a PAID document is AUTHORISED again, and the entry `this`
+/// matches leaves its `list`.
+pub(super) fn give_back(
+    doc: &mut Value,
+    moved: &[(&str, Decimal)],
+    list: &str,
+    this: impl Fn(&Value) -> bool,
+    now: DateTime<Utc>,
+) {
+    for (field, change) in moved {
+        doc[*field] = money(decimal(&doc[*field]).unwrap_or_default() + change);
+    }
+    if doc["Status"] == "PAID" {
+        doc["Status"] = json!("AUTHORISED");
+    }
+    if let Some(entries) = doc[list].as_array_mut() {
+        entries.retain(|e| !this(e));
+    }
+    set_updated(doc, now);
 }
 
 fn push(list: &mut Value, item: Value) {

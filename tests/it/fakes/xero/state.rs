@@ -95,6 +95,34 @@ pub(super) struct OrgData {
     pub(super) currencies: Vec<String>,
 }
 
+/// Where the record whose `field` is `id` (ignoring case, as Xero's ids) stands in `list`.
+pub(super) fn index_of(list: &[Value], field: &str, id: &str) -> Option<usize> {
+    let matches = |r: &Value| {
+        r[field]
+            .as_str()
+            .is_some_and(|v| v.eq_ignore_ascii_case(id))
+    };
+    list.iter().position(matches)
+}
+
+/// Where the live (not DELETED) record whose number `field` is `number` (ignoring case)
+/// stands in `list`, among those `kind` accepts.
+pub(super) fn live_by_number(
+    list: &[Value],
+    field: &str,
+    number: &str,
+    kind: impl Fn(&Value) -> bool,
+) -> Option<usize> {
+    let number = number.trim();
+    list.iter().position(|r| {
+        kind(r)
+            && r["Status"] != "DELETED"
+            && r[field]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(number))
+    })
+}
+
 impl FakeState {
     pub(super) fn new() -> Self {
         FakeState {

@@ -25,7 +25,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::support::process::{
-    Serve, call, http, invoice_state, open_store, tenant_create, try_call,
+    Serve, call, http, invoice_state, open_store, post_until_accepted, queue_depth, sync_log_pages,
+    tenant_create,
 };
 use crate::support::{eventually, invoice, string};
 
@@ -155,66 +156,6 @@ impl FlakySink {
     }
 }
 
-/// Posts one invoice until a server accepts it, whichever server is up at the moment
-/// (the base URL changes at each restart). A post cut by a kill is simply sent again:
-/// the same content is a no-op.
-async fn post_until_accepted(client: &reqwest::Client, base: &Mutex<String>, key: &str, id: &str) {
-    let body = invoice(id);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let current = base.lock().unwrap().clone();
-        match try_call(client, &current, key, "POST", "/v1/invoices", Some(&body)).await {
-            Ok((StatusCode::ACCEPTED, _)) => return,
-            Ok((status, answer)) if status.is_client_error() => {
-                panic!("{id} was refused: {status} {answer}")
-            }
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "{id} was never accepted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Jobs waiting or in flight, from `/metrics` (which counts them in the database).
-async fn queue_depth(client: &reqwest::Client, base: &str) -> Option<i64> {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let mut total = 0;
-    for line in text.lines() {
-        if line.starts_with("erp_sync_queue_depth{") {
-            total += line.rsplit(' ').next()?.parse::<i64>().ok()?;
-        }
-    }
-    Some(total)
-}
-
-/// The whole sync log of the tenant, oldest first, page by page.
-async fn whole_log(client: &reqwest::Client, base: &str, key: &str) -> Vec<Value> {
-    let mut entries = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = "/v1/sync-log?limit=1000".to_string();
-        if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={c}"));
-        }
-        let (status, page) = call(client, base, key, "GET", &path, None).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        entries.extend(page["entries"].as_array().expect("entries").iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-    }
-    entries.reverse();
-    entries
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_dozen_sigkills_during_a_flaky_flow_of_2000_invoices_lose_nothing() {
     let seed: u64 = std::env::var("CRASH_SEED")
@@ -251,7 +192,7 @@ async fn two_dozen_sigkills_during_a_flaky_flow_of_2000_invoices_lose_nothing() 
                 (client.clone(), base.clone(), key.clone(), chunk.to_vec());
             tokio::spawn(async move {
                 for id in &chunk {
-                    post_until_accepted(&client, &base, &key, id).await;
+                    post_until_accepted(&client, &base, &key, ("/v1/invoices", &invoice(id))).await;
                 }
             })
         })
@@ -319,7 +260,7 @@ async fn two_dozen_sigkills_during_a_flaky_flow_of_2000_invoices_lose_nothing() 
     );
 
     // The sync log against what the sink saw, invoice by invoice.
-    let log = whole_log(&client, &server.base, &key).await;
+    let log = sync_log_pages(&client, &server.base, &key, "").await;
     let seen = sink.seen();
     let mut log_by: HashMap<&str, Vec<&Value>> = HashMap::new();
     for e in log.iter().filter(|e| e["kind"] == "sync") {

@@ -46,7 +46,9 @@ use serde_json::{Value, json};
 use crate::fakes::netsuite::{self as ns, FakeNetSuite};
 use crate::support::erp::netsuite_config;
 use crate::support::postgres::{TEST_SECRET_KEY, admin_url_or_skip, fresh_schema};
-use crate::support::process::{Serve, call, http, tenant_create_with, try_call};
+use crate::support::process::{
+    Serve, call, http, post_until_accepted, queue_depth, sync_log_pages, tenant_create_with,
+};
 use crate::support::{eventually, invoice, string};
 
 const INVOICES: usize = 150;
@@ -360,47 +362,6 @@ async fn start(dir: &Path, backend: &Backend, fake_url: &str) -> Serve {
     Serve::start_tuned(dir, RETRY_BASE_MS, TIMEOUT_MS, &env, &[]).await
 }
 
-/// Posts one document until a server accepts it, whichever server is up at the moment
-/// (the base URL changes at each restart). A post cut by a kill is simply sent again:
-/// the same content is a no-op.
-async fn post_until_accepted(client: &reqwest::Client, base: &Mutex<String>, key: &str, doc: &Doc) {
-    let path = format!("/v1/{}", doc.kind.path());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let current = base.lock().unwrap().clone();
-        match try_call(client, &current, key, "POST", &path, Some(&doc.body)).await {
-            Ok((StatusCode::ACCEPTED, _)) => return,
-            Ok((status, answer))
-                if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS =>
-            {
-                panic!("{} was refused: {status} {answer}", doc.id)
-            }
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "{} was never accepted", doc.id);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Jobs waiting or in flight, from `/metrics` (which counts them in the database).
-async fn queue_depth(client: &reqwest::Client, base: &str) -> Option<i64> {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let mut total = 0;
-    for line in text.lines() {
-        if line.starts_with("erp_sync_queue_depth{") {
-            total += line.rsplit(' ').next()?.parse::<i64>().ok()?;
-        }
-    }
-    Some(total)
-}
-
 /// The sync state (`sync[0]`) of every document, read through the API.
 async fn states(
     client: &reqwest::Client,
@@ -460,27 +421,6 @@ async fn all_final(
         },
     )
     .await
-}
-
-/// The sync log, oldest first: all of it, or one document's (`filter`).
-async fn log(client: &reqwest::Client, base: &str, key: &str, filter: &str) -> Vec<Value> {
-    let mut entries = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = format!("/v1/sync-log?limit=1000{filter}");
-        if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={c}"));
-        }
-        let (status, page) = call(client, base, key, "GET", &path, None).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        entries.extend(page["entries"].as_array().expect("entries").iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-    }
-    entries.reverse();
-    entries
 }
 
 /// The storm's phases: lost answers and 429s while the binary is killed, then lost
@@ -646,7 +586,8 @@ async fn crash_run(backend: Backend) {
         );
         tokio::spawn(async move {
             for doc in &posts {
-                post_until_accepted(&client, &base, &key, doc).await;
+                let path = format!("/v1/{}", doc.kind.path());
+                post_until_accepted(&client, &base, &key, (&path, &doc.body)).await;
             }
             started.elapsed()
         })
@@ -688,7 +629,7 @@ async fn crash_run(backend: Backend) {
         failed.sort();
         for (kind, id) in &failed {
             let filter = format!("&document_type={}&document_id={id}", kind.log_type());
-            let entries = log(&client, &server.base, &key, &filter).await;
+            let entries = sync_log_pages(&client, &server.base, &key, &filter).await;
             let last = entries
                 .last()
                 .unwrap_or_else(|| panic!("{id} FAILED without a sync-log entry"));
@@ -714,7 +655,7 @@ async fn crash_run(backend: Backend) {
     }
 
     // What the kills and the fake did, from the sync log and the fake's requests.
-    let whole = log(&client, &server.base, &key, "").await;
+    let whole = sync_log_pages(&client, &server.base, &key, "").await;
     let interrupted = whole
         .iter()
         .filter(|e| {

@@ -311,3 +311,79 @@ pub(crate) async fn invoice_state(
 ) -> (StatusCode, Value) {
     call(http, base, key, "GET", &format!("/v1/invoices/{id}"), None).await
 }
+
+/// Jobs waiting or in flight, from `/metrics` (which counts them in the database).
+pub(crate) async fn queue_depth(client: &reqwest::Client, base: &str) -> Option<i64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let mut total = 0;
+    for line in text.lines() {
+        if line.starts_with("erp_sync_queue_depth{") {
+            total += line.rsplit(' ').next()?.parse::<i64>().ok()?;
+        }
+    }
+    Some(total)
+}
+
+/// The sync log, oldest first, page by page: all of it, or what `filter` (`&key=value…`)
+/// selects.
+pub(crate) async fn sync_log_pages(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    filter: &str,
+) -> Vec<Value> {
+    let mut entries = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/sync-log?limit=1000{filter}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (status, page) = call(client, base, key, "GET", &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        entries.extend(page["entries"].as_array().expect("entries").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    entries.reverse();
+    entries
+}
+
+/// Posts `body` to `path` until a server accepts it, whichever server is up at the moment
+/// (`base` changes at each restart). A post cut by a kill, or answered 429, is simply sent
+/// again: the same content is a no-op. Any other refusal fails the test.
+pub(crate) async fn post_until_accepted(
+    client: &reqwest::Client,
+    base: &Mutex<String>,
+    key: &str,
+    (path, body): (&str, &Value),
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let current = base.lock().unwrap().clone();
+        match try_call(client, &current, key, "POST", path, Some(body)).await {
+            Ok((StatusCode::ACCEPTED, _)) => return,
+            Ok((status, answer))
+                if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS =>
+            {
+                panic!("{path} {} was refused: {status} {answer}", body["id"])
+            }
+            _ => {}
+        }
+        let id = &body["id"];
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} {id} was never accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -272,9 +272,23 @@ async fn a_payment_is_applied_updated_resynced_and_voided_as_one_quickbooks_paym
 async fn a_credit_note_is_a_credit_memo_applied_to_its_invoice_updated_and_deleted_on_void() {
     let (fake, server, _) = connected().await;
     server.ingest(&invoice("inv_c")).await; // 12.99
+    done(&server, "inv_c", 1).await;
+    let before = fake.requests().len();
     let doc = credit_note("cn_1", "inv_c", "2.17");
     post(&server, "/v1/credit-notes", &doc).await;
     let entries = done(&server, "cn_1", 1).await;
+    // Its own write and one call beyond: the CreditMemo, then the Payment applying it.
+    let calls: Vec<String> = fake.requests()[before..]
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.method,
+                r.path.rsplit('/').next().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(calls, ["POST creditmemo", "POST payment"], "{calls:?}");
     let memo = the_one(fake.credit_memos(qbo::REALM), &entries);
     assert_eq!(memo["DocNumber"], "CN-cn_1");
     assert_eq!(memo["TotalAmt"].to_string(), "2.17");

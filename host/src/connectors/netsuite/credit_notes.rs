@@ -117,6 +117,33 @@ impl NetSuiteConnector {
         let customer = self.ledger_customer(session, &note.customer).await?;
         let currency = self.currency(session, &note.currency).await?;
         let doc = DOC.doc(session, &note.id);
+        // A new credit note on an invoice goes in one write, applied in full, without
+        // reading anything first (its own write and nothing more, when the invoice has
+        // that much open); only if NetSuite refuses the application are the memo and the
+        // invoice read and the credit capped at what is open (below). A retry of a write
+        // whose answer was lost sends the same upsert: the memo's own application counts
+        // as open, so it is replaced, not added.
+        if let Some((_, nid)) = &invoice
+            && self
+                .remembered(session, DOC.name, &note.id)
+                .await?
+                .is_none()
+        {
+            let subsidiary = session.subsidiary_id.as_deref();
+            let applied = Some((nid.as_str(), note.total));
+            let body = credit_memo_body(
+                note,
+                &customer,
+                &currency,
+                subsidiary,
+                lines.clone(),
+                applied,
+            );
+            let written = self.write_applied(session, &doc, "item,apply", &body, None);
+            if let Ok(done) = written.await? {
+                return Ok(booked(note, invoice.as_ref(), done, note.total));
+            }
+        }
         let existing = self.record_of(session, &doc).await?;
         let known = existing.as_ref().and_then(|m| id_text(&m["id"]));
         let applied = match &invoice {
@@ -166,21 +193,32 @@ impl NetSuiteConnector {
             }
         };
         let on_invoice = applied.map(|(_, a)| a).unwrap_or_default();
-        let mut text = format!("credit memo {id} for {} {}", note.total, note.currency);
-        if let Some((local, nid)) = &invoice {
-            text.push_str(&format!(
-                ": {on_invoice} applied to invoice {local} (NetSuite invoice {nid})"
-            ));
-        }
-        let rest = note.total - on_invoice;
-        if rest > Decimal::ZERO {
-            text.push_str(&format!(
-                "; {rest} {} stays as unapplied credit on the customer",
-                note.currency
-            ));
-        }
-        Ok(success_with(Some(status), Some(id), text))
+        Ok(booked(note, invoice.as_ref(), (status, id), on_invoice))
     }
+}
+
+/// The outcome of a credit memo `(status, id)` written with `on_invoice` of the credit
+/// applied to its invoice (`invoice`: ours and NetSuite's id).
+fn booked(
+    note: &CreditNote,
+    invoice: Option<&(&String, String)>,
+    (status, id): (u16, String),
+    on_invoice: Decimal,
+) -> Outcome {
+    let mut text = format!("credit memo {id} for {} {}", note.total, note.currency);
+    if let Some((local, nid)) = invoice {
+        text.push_str(&format!(
+            ": {on_invoice} applied to invoice {local} (NetSuite invoice {nid})"
+        ));
+    }
+    let rest = note.total - on_invoice;
+    if rest > Decimal::ZERO {
+        text.push_str(&format!(
+            "; {rest} {} stays as unapplied credit on the customer",
+            note.currency
+        ));
+    }
+    success_with(Some(status), Some(id), text)
 }
 
 #[cfg(test)]

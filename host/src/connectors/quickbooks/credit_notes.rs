@@ -162,6 +162,12 @@ impl QuickBooksConnector {
 
     /// Applies the credit memo to its invoice, as far as the invoice is open; answers the
     /// amount applied.
+    ///
+    /// The first round applies the whole credit without reading anything, so a credit
+    /// note costs one call beyond its CreditMemo when the invoice has that much open (the
+    /// usual case). Only when QuickBooks refuses the amount (error 6000: the invoice has
+    /// less open, or the memo less left) do the later rounds read the memo and the invoice
+    /// and apply what fits.
     #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
@@ -175,7 +181,27 @@ impl QuickBooksConnector {
     ) -> Step<Decimal> {
         let invoice_read = TokenWrite::new("invoice", "Invoice", "");
         let mut last = None;
-        for round in 0..APPLY_ROUNDS {
+        for round in 0..=APPLY_ROUNDS {
+            if round == 0 {
+                let body = application_body(
+                    note,
+                    customer,
+                    &invoice.remote_id,
+                    &memo.remote_id,
+                    note.total,
+                    currency,
+                );
+                match self.create(session, req, &APPLICATION, round, &body).await {
+                    Ok(entity) => {
+                        let kind = "credit_note_application";
+                        self.remember_entity(session, kind, &note.id, &entity)
+                            .await?;
+                        return Ok(note.total);
+                    }
+                    Err(o) if is_error(&o, "6000") => continue,
+                    Err(o) => return Err(o),
+                }
+            }
             let Some(current_memo) = self
                 .read_entity(session, &MEMO.update, &memo.remote_id)
                 .await?
@@ -198,12 +224,13 @@ impl QuickBooksConnector {
             let current_invoice = self.read_live(session, &invoice_read, id, gone).await?;
             let total = money(&current_memo["TotalAmt"]).unwrap_or(note.total);
             let remaining = money(&current_memo["Balance"]).unwrap_or(total);
-            // In the first round, what is already applied of this memo is taken to be
-            // ours (a write whose answer was lost: its requestid replays it below) [I: or
-            // QuickBooks' automatic application of credits]; the invoice had that much
-            // more open. Refused, it was not ours but a refund's (`super::refunds`): the
-            // later rounds apply no more than the credit left and the invoice's balance.
-            let already = if round == 0 {
+            // In the first reading round, what is already applied of this memo is taken
+            // to be ours (a write whose answer was lost: its requestid replays it below)
+            // [I: or QuickBooks' automatic application of credits]; the invoice had that
+            // much more open. Refused, it was not ours but a refund's (`super::refunds`):
+            // the later rounds apply no more than the credit left and the invoice's
+            // balance.
+            let already = if round == 1 {
                 total - remaining
             } else {
                 Decimal::ZERO

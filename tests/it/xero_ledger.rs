@@ -345,6 +345,84 @@ async fn a_credit_note_is_allocated_once_updated_and_voided() {
     assert_eq!(money(&inv["AmountDue"]), Decimal::new(1299, 2));
 }
 
+/// The fake's credit note creates: `PUT`/`POST CreditNotes` (not an update of one, not
+/// an allocation).
+fn credit_note_creates(fake: &FakeXero) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| (r.method == "PUT" || r.method == "POST") && r.path.ends_with("/CreditNotes"))
+        .count()
+}
+
+/// Credit notes arriving together for one organisation go in multi-credit-note creates,
+/// each still its own credit note allocated once to its own invoice; one refused by Xero
+/// (a currency the organisation lacks) fails alone.
+#[tokio::test]
+async fn credit_notes_arriving_together_share_create_requests() {
+    let (fake, server, _) = connected().await;
+    let ids: Vec<String> = (0..12).map(|n| format!("inv_b{n:02}")).collect();
+    for id in &ids {
+        server.ingest(&gbp(id)).await;
+    }
+    for id in &ids {
+        server.synced(id, 1).await;
+    }
+    assert_eq!(credit_note_creates(&fake), 0);
+    for (n, id) in ids.iter().enumerate() {
+        let note = credit_note(&format!("cn_b{n:02}"), Some(id), "2.00");
+        post(&server, "/v1/credit-notes", &note).await;
+        if n == 5 {
+            let mut foreign = credit_note("cn_b_eur", None, "1.00");
+            foreign["currency"] = json!("EUR");
+            post(&server, "/v1/credit-notes", &foreign).await;
+        }
+    }
+    for n in 0..ids.len() {
+        succeeded(&server, "credit_note", &format!("cn_b{n:02}"), 1).await;
+    }
+    let entry = failed(&server, "credit_note", "cn_b_eur").await;
+    let error = string(&entry["error"]);
+    assert!(
+        error.contains("refused credit note CN-cn_b_eur") && error.contains("EUR"),
+        "{error}"
+    );
+    let creates = credit_note_creates(&fake);
+    eprintln!(
+        "{} credit notes went in {creates} create requests",
+        ids.len() + 1
+    );
+    assert!(
+        creates < ids.len(),
+        "{creates} create requests for {} credit notes",
+        ids.len() + 1
+    );
+    let notes = fake.credit_notes(fx::TENANT_ID);
+    assert_eq!(
+        notes.len(),
+        ids.len(),
+        "each once, the refused one not at all"
+    );
+    let numbers: BTreeSet<&str> = notes
+        .iter()
+        .map(|n| string(&n["CreditNoteNumber"]))
+        .collect();
+    assert_eq!(numbers.len(), ids.len());
+    for note in &notes {
+        assert_eq!(note["Allocations"].as_array().unwrap().len(), 1, "{note}");
+        assert_eq!(money(&note["RemainingCredit"]), Decimal::ZERO, "{note}");
+    }
+    for id in &ids {
+        let x = xero_invoice(&fake, id);
+        assert_eq!(
+            money(&x["AmountCredited"]),
+            Decimal::new(200, 2),
+            "{id}: {x}"
+        );
+        assert_eq!(money(&x["AmountDue"]), Decimal::new(1099, 2), "{id}: {x}");
+    }
+    fake.assert_every_write_has_an_idempotency_key();
+}
+
 #[tokio::test]
 async fn a_refund_is_a_payment_out_of_its_credit_note() {
     let (fake, server, _) = connected().await;
@@ -477,5 +555,6 @@ async fn a_fault_storm_books_every_payment_and_credit_once() {
         .filter(|r| r.method == "GET" && r.path.ends_with("/Payments"))
         .count();
     assert!(looked > 0, "lost payments were looked up by reference");
-    eprintln!("the storm took {calls} calls to Xero");
+    let creates = credit_note_creates(&fake);
+    eprintln!("the storm took {calls} calls to Xero, {creates} credit note creates");
 }

@@ -3,6 +3,15 @@
 //! (`PUT CreditNotes/{CreditNoteID}/Allocations` with `Invoice.InvoiceID`, `Amount`,
 //! `Date`).
 //!
+//! - **Creates** arriving together for one organisation go as one `PUT CreditNotes` of
+//!   up to [`PER_REQUEST`] elements with `summarizeErrors=false` (see
+//!   [`crate::connectors::coalesce`]), as invoices and payments do: each credit note gets
+//!   its own element of the answer (a refused element fails only its credit note), and
+//!   the request's `Idempotency-Key` is derived from its members' own create keys. A
+//!   batch whose answer is lost is looked up by its numbers in one call: the credit notes
+//!   found are taken as after any lost answer (their version and allocation read again),
+//!   the others fail to be retried, and their retry looks by number before creating.
+//!   Updates, allocations and voids go one per request.
 //! - The record (`erp_records`, kind `credit_note`) is written before the create and
 //!   after every step: `CreditNoteID`, the version it holds (a hash of its text), and its
 //!   allocation (`pending` while one is being sent). An attempt finding the record
@@ -19,15 +28,43 @@ use std::str::FromStr;
 use reqwest::Method;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::XeroConnector;
 use super::client::{Call, Session};
 use super::ledger::{self, Kept, SUMMARIZE};
 use super::mapping::{self, LineRules, where_literal};
-use crate::connectors::{LedgerRequest, Outcome, Step};
+use crate::connectors::coalesce::Fill;
+use crate::connectors::limits::Pass;
+use crate::connectors::{LedgerRequest, Outcome, OutcomeKind, Step};
 use crate::domain::CreditNote;
 
 const KIND: &str = "credit_note";
+
+/// Credit notes per multi-credit-note create.
+pub const PER_REQUEST: usize = 25;
+
+/// How create batches fill: full, or arrivals paused for a moment, or a second at most.
+pub const FILL: Fill = Fill {
+    max: PER_REQUEST,
+    quiet: std::time::Duration::from_millis(60),
+    max_wait: std::time::Duration::from_secs(1),
+};
+
+/// One credit note waiting for its create batch.
+pub struct NewCreditNote {
+    pub element: Value,
+    /// The create's own `Idempotency-Key` ([`ledger::key`]).
+    pub key: String,
+    pub number: String,
+}
+
+/// A create's element of the answer; `adopted` when the batch's answer was lost and the
+/// credit note was found by its number.
+pub struct Made {
+    pub element: Value,
+    pub adopted: bool,
+}
 
 /// The credit note being delivered, with its request.
 #[derive(Clone, Copy)]
@@ -66,10 +103,15 @@ impl XeroConnector {
             // Before the first write: a later attempt then knows to look first.
             kept.state["sent"] = json!(true);
             self.keep(session, KIND, &note.id, &kept).await?;
-            let body = json!({"CreditNotes": [self.element(session, job).await?]});
-            let key = ledger::key(req, &["create"]);
-            let call = Call::write(Method::PUT, "CreditNotes", &WRITE_QUERY, &body, &key);
-            let created = self.write_one(session, "CreditNotes", call).await?;
+            let new = NewCreditNote {
+                element: self.element(session, job).await?,
+                key: ledger::key(req, &["create"]),
+                number: note.number.clone(),
+            };
+            let Made {
+                element: created,
+                adopted,
+            } = self.create_credit_note(session, new).await?;
             ledger::accepted(&created, |messages| {
                 format!("Xero refused credit note {}: {messages}", note.number)
             })?;
@@ -81,8 +123,15 @@ impl XeroConnector {
                 ));
             };
             kept.remote_id = id.to_string();
-            kept.state =
-                json!({"content": content, "status": created["Status"], "allocation": null});
+            kept.state = if adopted {
+                // Found by number after its batch's answer was lost: as after any lost
+                // answer, the version it holds and its allocation are read again (the
+                // update and allocation steps below).
+                tracing::info!(credit_note = %note.id, "a lost batch's Xero credit note was found");
+                json!({"content": null, "status": created["Status"], "allocation": {"pending": true}})
+            } else {
+                json!({"content": content, "status": created["Status"], "allocation": null})
+            };
             self.keep(session, KIND, &note.id, &kept).await?;
         }
         self.settle_allocation(session, &mut kept).await?;
@@ -270,4 +319,109 @@ impl XeroConnector {
         self.keep(session, KIND, &note.id, &kept).await?;
         Ok(Outcome::success(Some(200), Some(kept.remote_id)))
     }
+}
+
+impl XeroConnector {
+    /// Creates one credit note as part of a multi-credit-note request; answers its
+    /// element.
+    async fn create_credit_note(&self, session: &mut Session, new: NewCreditNote) -> Step<Made> {
+        let connection_id = session.connection.id.clone();
+        let stop_session = &*session;
+        let ready = async || self.client.enter(stop_session).await;
+        // The leader's own session sends the batch (the batch is one connection's).
+        let mut sender = session.fork();
+        let send = async |pass: Pass, batch: Vec<NewCreditNote>| {
+            self.send_credit_notes(&mut sender, pass, batch).await
+        };
+        let creates = &self.credit_note_creates;
+        creates.submit(&connection_id, new, ready, send).await
+    }
+
+    /// Sends one multi-credit-note create and hands each credit note its element.
+    async fn send_credit_notes(
+        &self,
+        session: &mut Session,
+        pass: Pass,
+        batch: Vec<NewCreditNote>,
+    ) -> Vec<Step<Made>> {
+        let elements: Vec<Value> = batch.iter().map(|n| n.element.clone()).collect();
+        let body = json!({"CreditNotes": elements});
+        let key = batch_key(&batch);
+        let call = Call::write(Method::PUT, "CreditNotes", &WRITE_QUERY, &body, &key);
+        let sent = self.call_with(session, Some(pass), call).await;
+        tracing::debug!(
+            credit_notes = batch.len(),
+            ok = sent.is_ok(),
+            "a multi-credit-note create was answered"
+        );
+        match sent {
+            Ok(answer) => (0..batch.len())
+                .map(|i| match answer["CreditNotes"].get(i) {
+                    Some(element) => Ok(Made {
+                        element: element.clone(),
+                        adopted: false,
+                    }),
+                    None => Err(Outcome::retryable(
+                        Some(200),
+                        "Xero answered fewer credit notes than were sent",
+                        None,
+                    )),
+                })
+                .collect(),
+            // The answer was lost, and Xero may have created some or all of them: one
+            // look-up by number says which.
+            Err(lost) if matches!(lost.kind, OutcomeKind::Retryable { .. }) => {
+                let found = match self.find_credit_notes(session, &batch).await {
+                    Ok(found) => found,
+                    Err(_) => return batch.iter().map(|_| Err(lost.clone())).collect(),
+                };
+                found
+                    .into_iter()
+                    .map(|hit| match hit {
+                        Some(element) => Ok(Made {
+                            element,
+                            adopted: true,
+                        }),
+                        None => Err(lost.clone()),
+                    })
+                    .collect()
+            }
+            Err(o) => batch.iter().map(|_| Err(o.clone())).collect(),
+        }
+    }
+
+    /// One look-up of a batch's credit notes by number: each one's, if Xero has it.
+    async fn find_credit_notes(
+        &self,
+        session: &mut Session,
+        batch: &[NewCreditNote],
+    ) -> Step<Vec<Option<Value>>> {
+        let numbers: Vec<String> = batch
+            .iter()
+            .map(|n| format!("CreditNoteNumber=={}", where_literal(&n.number)))
+            .collect();
+        let filter = format!("Type==\"ACCRECCREDIT\" AND ({})", numbers.join(" OR "));
+        let found = self.find_where(session, "CreditNotes", &filter).await?;
+        Ok(batch
+            .iter()
+            .map(|n| {
+                found
+                    .iter()
+                    .find(|c| {
+                        c["Status"] != "DELETED" && c["CreditNoteNumber"] == n.number.as_str()
+                    })
+                    .cloned()
+            })
+            .collect())
+    }
+}
+
+/// An idempotency key naming exactly these creates (each its own version's create key).
+fn batch_key(batch: &[NewCreditNote]) -> String {
+    let mut hasher = Sha256::new();
+    for n in batch {
+        hasher.update(n.key.as_bytes());
+        hasher.update(b"\n");
+    }
+    format!("credit-notes-{}", hex::encode(&hasher.finalize()[..16]))
 }

@@ -87,6 +87,7 @@ pub struct XeroConnector {
     invoice_creates: Coalescer<invoices::NewInvoice, Value>,
     invoice_checks: Coalescer<String, Option<Value>>,
     payment_creates: Coalescer<payments::NewPayments, Vec<Value>>,
+    credit_note_creates: Coalescer<credit_notes::NewCreditNote, credit_notes::Made>,
 }
 
 impl XeroConnector {
@@ -110,6 +111,7 @@ impl XeroConnector {
             invoice_creates: Coalescer::new(invoices::CREATE_FILL),
             invoice_checks: Coalescer::new(invoices::CHECK_FILL),
             payment_creates: Coalescer::new(payments::FILL),
+            credit_note_creates: Coalescer::new(credit_notes::FILL),
         }
     }
 

@@ -182,64 +182,49 @@ impl QuickBooksConnector {
         let invoice_read = TokenWrite::new("invoice", "Invoice", "");
         let mut last = None;
         for round in 0..=APPLY_ROUNDS {
-            if round == 0 {
-                let body = application_body(
-                    note,
-                    customer,
-                    &invoice.remote_id,
-                    &memo.remote_id,
-                    note.total,
-                    currency,
-                );
-                match self.create(session, req, &APPLICATION, round, &body).await {
-                    Ok(entity) => {
-                        let kind = "credit_note_application";
-                        self.remember_entity(session, kind, &note.id, &entity)
-                            .await?;
-                        return Ok(note.total);
-                    }
-                    Err(o) if is_error(&o, "6000") => continue,
-                    Err(o) => return Err(o),
-                }
-            }
-            let Some(current_memo) = self
-                .read_entity(session, &MEMO.update, &memo.remote_id)
-                .await?
-            else {
-                return Err(Outcome::retryable(
-                    None,
-                    format!(
-                        "QuickBooks CreditMemo {} cannot be read yet",
-                        memo.remote_id
-                    ),
-                    None,
-                ));
-            };
-            let id = &invoice.remote_id;
-            let gone = || {
-                format!(
-                    "QuickBooks invoice {id} no longer exists; the credit cannot be applied to it"
-                )
-            };
-            let current_invoice = self.read_live(session, &invoice_read, id, gone).await?;
-            let total = money(&current_memo["TotalAmt"]).unwrap_or(note.total);
-            let remaining = money(&current_memo["Balance"]).unwrap_or(total);
-            // In the first reading round, what is already applied of this memo is taken
-            // to be ours (a write whose answer was lost: its requestid replays it below)
-            // [I: or QuickBooks' automatic application of credits]; the invoice had that
-            // much more open. Refused, it was not ours but a refund's (`super::refunds`):
-            // the later rounds apply no more than the credit left and the invoice's
-            // balance.
-            let already = if round == 1 {
-                total - remaining
+            let applied = if round == 0 {
+                note.total
             } else {
-                Decimal::ZERO
+                let Some(current_memo) = self
+                    .read_entity(session, &MEMO.update, &memo.remote_id)
+                    .await?
+                else {
+                    return Err(Outcome::retryable(
+                        None,
+                        format!(
+                            "QuickBooks CreditMemo {} cannot be read yet",
+                            memo.remote_id
+                        ),
+                        None,
+                    ));
+                };
+                let id = &invoice.remote_id;
+                let gone = || {
+                    format!(
+                        "QuickBooks invoice {id} no longer exists; the credit cannot be applied to it"
+                    )
+                };
+                let current_invoice = self.read_live(session, &invoice_read, id, gone).await?;
+                let total = money(&current_memo["TotalAmt"]).unwrap_or(note.total);
+                let remaining = money(&current_memo["Balance"]).unwrap_or(total);
+                // In the first reading round, what is already applied of this memo is taken
+                // to be ours (a write whose answer was lost: its requestid replays it below)
+                // [I: or QuickBooks' automatic application of credits]; the invoice had that
+                // much more open. Refused, it was not ours but a refund's (`super::refunds`):
+                // the later rounds apply no more than the credit left and the invoice's
+                // balance.
+                let already = if round == 1 {
+                    total - remaining
+                } else {
+                    Decimal::ZERO
+                };
+                let open = money(&current_invoice["Balance"]).unwrap_or(Decimal::ZERO) + already;
+                let applied = note.total.min(open).min(remaining + already);
+                if applied <= Decimal::ZERO {
+                    return Ok(Decimal::ZERO);
+                }
+                applied
             };
-            let open = money(&current_invoice["Balance"]).unwrap_or(Decimal::ZERO) + already;
-            let applied = note.total.min(open).min(remaining + already);
-            if applied <= Decimal::ZERO {
-                return Ok(Decimal::ZERO);
-            }
             let body = application_body(
                 note,
                 customer,
@@ -255,7 +240,8 @@ impl QuickBooksConnector {
                         .await?;
                     return Ok(applied);
                 }
-                // The invoice's balance moved between the read and the write.
+                // Refused: the invoice has less open than the whole credit (the first
+                // round), or its balance moved between the read and the write.
                 Err(o) if is_error(&o, "6000") => last = Some(o),
                 Err(o) => return Err(o),
             }

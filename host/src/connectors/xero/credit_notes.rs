@@ -28,7 +28,6 @@ use std::str::FromStr;
 use reqwest::Method;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::XeroConnector;
 use super::client::{Call, Session};
@@ -325,16 +324,12 @@ impl XeroConnector {
     /// Creates one credit note as part of a multi-credit-note request; answers its
     /// element.
     async fn create_credit_note(&self, session: &mut Session, new: NewCreditNote) -> Step<Made> {
-        let connection_id = session.connection.id.clone();
-        let stop_session = &*session;
-        let ready = async || self.client.enter(stop_session).await;
         // The leader's own session sends the batch (the batch is one connection's).
         let mut sender = session.fork();
-        let send = async |pass: Pass, batch: Vec<NewCreditNote>| {
-            self.send_credit_notes(&mut sender, pass, batch).await
-        };
-        let creates = &self.credit_note_creates;
-        creates.submit(&connection_id, new, ready, send).await
+        let (id, entered) = (session.connection.id.clone(), &*session);
+        let send = async |pass, batch| self.send_credit_notes(&mut sender, pass, batch).await;
+        let ready = async || self.client.enter(entered).await;
+        self.credit_note_creates.submit(&id, new, ready, send).await
     }
 
     /// Sends one multi-credit-note create and hands each credit note its element.
@@ -346,7 +341,8 @@ impl XeroConnector {
     ) -> Vec<Step<Made>> {
         let elements: Vec<Value> = batch.iter().map(|n| n.element.clone()).collect();
         let body = json!({"CreditNotes": elements});
-        let key = batch_key(&batch);
+        // An idempotency key naming exactly these creates (each its own version's key).
+        let key = super::batch_key("credit-notes", batch.iter().map(|n| n.key.as_str()));
         let call = Call::write(Method::PUT, "CreditNotes", &WRITE_QUERY, &body, &key);
         let sent = self.call_with(session, Some(pass), call).await;
         tracing::debug!(
@@ -414,14 +410,4 @@ impl XeroConnector {
             })
             .collect())
     }
-}
-
-/// An idempotency key naming exactly these creates (each its own version's create key).
-fn batch_key(batch: &[NewCreditNote]) -> String {
-    let mut hasher = Sha256::new();
-    for n in batch {
-        hasher.update(n.key.as_bytes());
-        hasher.update(b"\n");
-    }
-    format!("credit-notes-{}", hex::encode(&hasher.finalize()[..16]))
 }

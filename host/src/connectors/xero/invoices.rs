@@ -16,7 +16,6 @@
 //!   for a `DRAFT`, as Xero requires.
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::XeroConnector;
 use super::client::{Call, Session};
@@ -214,7 +213,8 @@ impl XeroConnector {
     ) -> Vec<Result<Value, Outcome>> {
         let elements: Vec<Value> = batch.iter().map(|n| n.element.clone()).collect();
         let body = json!({"Invoices": elements});
-        let key = batch_key(&batch);
+        // An idempotency key naming exactly these jobs.
+        let key = super::batch_key("batch", batch.iter().map(|n| n.job_id.as_str()));
         let sending = std::time::Instant::now();
         let sent = self
             .call_with(
@@ -310,14 +310,4 @@ impl XeroConnector {
             .map_err(Outcome::from)?;
         Ok(record)
     }
-}
-
-/// An idempotency key naming exactly these jobs.
-fn batch_key(batch: &[NewInvoice]) -> String {
-    let mut hasher = Sha256::new();
-    for n in batch {
-        hasher.update(n.job_id.as_bytes());
-        hasher.update(b"\n");
-    }
-    format!("batch-{}", hex::encode(&hasher.finalize()[..16]))
 }

@@ -289,3 +289,15 @@ impl Connector for XeroConnector {
         self.preview_of(input).await
     }
 }
+
+/// An idempotency key naming exactly the members of a batch by their own `keys`, in order:
+/// `<prefix>-` and 16 bytes of their SHA-256, so a batch sent again is the same batch.
+pub(super) fn batch_key<'a>(prefix: &str, keys: impl IntoIterator<Item = &'a str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for key in keys {
+        hasher.update(key.as_bytes());
+        hasher.update(b"\n");
+    }
+    format!("{prefix}-{}", hex::encode(&hasher.finalize()[..16]))
+}

@@ -309,9 +309,14 @@ impl OAuthClient {
     }
 
     /// Leave to send: `pass` when the caller holds one already (a batch leader waited
-    /// for it while its batch filled), else a wait for one.
+    /// for it while its batch filled), else a wait for one. A pass taken before the
+    /// connection was stopped (a disconnect while the batch filled) sends nothing.
     pub async fn pass(&self, session: &Session, pass: Option<Pass>) -> Result<Pass, Outcome> {
         match pass {
+            Some(_) if session.stop.is_cancelled() => {
+                let (provider, account) = (self.provider.label(), session.account());
+                Err(crate::connectors::limits::Blocked::Stopped.outcome(provider, account))
+            }
             Some(p) => Ok(p),
             None => self.enter(session).await,
         }

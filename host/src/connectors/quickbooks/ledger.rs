@@ -43,11 +43,11 @@ pub(super) fn is_error(outcome: &Outcome, code: &str) -> bool {
         .is_some_and(|d| d.contains(&format!("QuickBooks error {code} ")))
 }
 
-/// A money amount QuickBooks answered (a JSON number), to the cent.
+/// A money amount QuickBooks answered (a JSON number), to the cent, read as the decimal
+/// it was written as (never through a float).
 pub(super) fn money(value: &Value) -> Option<Decimal> {
-    value
-        .as_f64()
-        .and_then(|v| Decimal::try_from(v).ok())
+    crate::domain::money::parse_amount(value)
+        .ok()
         .map(|d| d.round_dp(2))
 }
 

@@ -23,10 +23,7 @@
 //!   the allocation and sets `VOIDED` (a credit note already refunded cannot be voided:
 //!   Xero says so, and the delivery fails with its words).
 
-use std::str::FromStr;
-
 use reqwest::Method;
-use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::XeroConnector;
@@ -243,11 +240,8 @@ impl XeroConnector {
         };
         let invoice = self.remote_of(session, "invoice", invoice_id).await?;
         let current = &kept.state["allocation"];
-        let same_amount = current["amount"]
-            .as_f64()
-            .map(|a| a.to_string())
-            .and_then(|a| Decimal::from_str(&a).ok())
-            .is_some_and(|a| a.round_dp(2) == note.total.round_dp(2));
+        let same_amount = crate::domain::money::parse_amount(&current["amount"])
+            .is_ok_and(|a| a.round_dp(2) == note.total.round_dp(2));
         if !current.is_null()
             && current["invoice"]
                 .as_str()

@@ -265,11 +265,11 @@ impl XeroConnector {
             On::CreditNote => "credit note",
         };
         if messages.contains("exceeds the amount outstanding") {
-            let open = answer["Invoice"]["AmountDue"]
-                .as_f64()
-                .or_else(|| answer["Invoice"]["RemainingCredit"].as_f64())
-                .or_else(|| answer["CreditNote"]["RemainingCredit"].as_f64())
-                .map(|a| format!(" (open in Xero: {a:.2})"))
+            let amount = |v: &Value| crate::domain::money::parse_amount(v).ok();
+            let open = amount(&answer["Invoice"]["AmountDue"])
+                .or_else(|| amount(&answer["Invoice"]["RemainingCredit"]))
+                .or_else(|| amount(&answer["CreditNote"]["RemainingCredit"]))
+                .map(|a| format!(" (open in Xero: {:.2})", a.round_dp(2)))
                 .unwrap_or_default();
             return format!(
                 "Xero refused the {} {}'s {} on {what} {}{open}: more than what is open on it ({messages}); no retry can fix this",

@@ -41,6 +41,11 @@ pub struct Config {
     /// `ERP_SYNC_NETSUITE_API_BASE`: one REST base for every NetSuite connection
     /// (tests, proxies); absent, each account's own `https://<account>.suitetalk.api.netsuite.com`.
     pub netsuite_api_base: Option<String>,
+    /// How long sync-log entries are kept (`--log-retention-days`, default 400 days).
+    pub log_retention: Duration,
+    /// After how long of nothing but failed deliveries a webhook connection pauses
+    /// itself (`--auto-pause-after-secs`, default a day); `None`: never.
+    pub auto_pause_after: Option<Duration>,
 }
 
 pub use crate::connectors::oauth::OAuthApp;
@@ -66,6 +71,8 @@ impl Config {
             xero: OAuthApp::default(),
             xero_scopes: crate::connectors::xero::DEFAULT_SCOPES.into(),
             netsuite_api_base: None,
+            log_retention: Duration::from_secs(400 * 86_400),
+            auto_pause_after: Some(Duration::from_secs(86_400)),
         }
     }
 }

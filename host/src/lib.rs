@@ -13,6 +13,7 @@ pub mod config;
 pub mod connectors;
 pub mod console;
 pub mod crypto;
+pub mod delivery;
 pub mod documents;
 pub use erp_sync_contracts::domain;
 pub mod http;

@@ -4,9 +4,11 @@
 //! deliver anything themselves, except a connection's test sync, which the contract
 //! answers inline.
 
+pub mod alerts;
 pub mod auth;
 pub mod body;
 pub mod connections;
+pub mod delivery_control;
 pub mod documents;
 pub mod erp;
 pub mod error;
@@ -14,6 +16,8 @@ pub mod health;
 pub mod invoices;
 pub mod oauth;
 pub mod openapi;
+pub mod overview;
+pub mod rotation;
 pub mod settings;
 pub mod sync_log;
 pub mod transforms;
@@ -49,6 +53,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(invoices::router())
         .merge(documents::router())
         .merge(connections::router())
+        .merge(rotation::router())
+        .merge(delivery_control::router())
+        .merge(alerts::router())
+        .merge(overview::router())
         .merge(erp::router())
         .merge(oauth::router())
         .merge(sync_log::router())

@@ -99,6 +99,13 @@ pub struct ServeArgs {
     /// Largest Wasm component `POST /v1/transforms` accepts, in bytes.
     #[arg(long, env = "ERP_SYNC_MAX_COMPONENT_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_component_bytes: usize,
+    /// Sync-log entries older than this many days are pruned, in small batches.
+    #[arg(long, env = "ERP_SYNC_LOG_RETENTION_DAYS", default_value_t = 400)]
+    pub log_retention_days: u32,
+    /// A webhook connection whose deliveries have all failed for this many seconds
+    /// pauses itself and raises a `connection.paused` alert; 0 never pauses.
+    #[arg(long, env = "ERP_SYNC_AUTO_PAUSE_AFTER_SECS", default_value_t = 86_400)]
+    pub auto_pause_after_secs: u64,
     #[command(flatten)]
     pub wasm: WasmArgs,
     /// Key sealing secrets at rest: 32 bytes as hex or base64. Absent, a development
@@ -147,6 +154,9 @@ impl ServeArgs {
             netsuite_api_base: std::env::var("ERP_SYNC_NETSUITE_API_BASE")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            log_retention: Duration::from_secs(u64::from(self.log_retention_days) * 86_400),
+            auto_pause_after: (self.auto_pause_after_secs > 0)
+                .then(|| Duration::from_secs(self.auto_pause_after_secs)),
         }
     }
 }

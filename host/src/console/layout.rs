@@ -132,6 +132,7 @@ pub fn status(value: &str) -> Markup {
         "pending_auth" => ("warn", "pending authorization"),
         "pending" | "in_progress" => ("warn", value),
         "needs_reauth" => ("bad", "needs re-authorization"),
+        "paused" => ("warn", "paused"),
         "FAILED" | "failed" => ("bad", value),
         "disconnected" | "cancelled" => ("off", value),
         other => ("off", other),

@@ -134,6 +134,9 @@ text_enum! {
         /// The provider refused its refresh token: deliveries are held until an operator
         /// authorizes it again.
         NeedsReauth = "needs_reauth",
+        /// Paused by an operator, or by itself after failing every delivery for a day:
+        /// documents still queue, nothing is sent, nothing is cancelled.
+        Paused = "paused",
         /// Stopped for good; nothing is deleted.
         Disconnected = "disconnected",
     }

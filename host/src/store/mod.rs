@@ -13,11 +13,13 @@
 //! The values the API takes and returns are in [`rows`]; [`migrate`] copies a SQLite
 //! store into PostgreSQL (`erp-sync migrate-store`).
 
+mod delivery;
 pub mod kinds;
 mod ledger;
 pub mod migrate;
 pub(crate) mod postgres;
 mod reads;
+mod retention;
 mod rows;
 mod shared;
 pub(crate) mod sqlite;

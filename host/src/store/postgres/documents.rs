@@ -125,7 +125,7 @@ async fn routed_connections(
 ) -> StoreResult<Vec<String>> {
     Ok(sqlx::query_scalar(
         "SELECT id FROM connections
-         WHERE tenant_id = $1 AND status IN ('active', 'pending_auth', 'needs_reauth')
+         WHERE tenant_id = $1 AND status IN ('active', 'pending_auth', 'needs_reauth', 'paused')
            AND (entity IS NULL OR entity = $2)
          ORDER BY created_ms, id
          FOR KEY SHARE",

@@ -60,8 +60,10 @@ fn routed_connections(
     while let Some(row) = rows.next()? {
         let status: String = row.get(2)?;
         let takes: Option<String> = row.get(3)?;
-        let routes = matches!(status.as_str(), "active" | "pending_auth" | "needs_reauth")
-            && (takes.is_none() || takes.as_deref() == entity);
+        let routes = matches!(
+            status.as_str(),
+            "active" | "pending_auth" | "needs_reauth" | "paused"
+        ) && (takes.is_none() || takes.as_deref() == entity);
         if routes {
             routed.push((row.get(1)?, row.get(0)?));
         }

@@ -1,0 +1,1 @@
+//! Sends operational alerts to tenants' `alert_url` (see `delivery/mod.rs`).

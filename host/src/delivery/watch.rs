@@ -1,0 +1,1 @@
+//! Pauses failing webhook connections and closes finished recoveries.

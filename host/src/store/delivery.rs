@@ -1,0 +1,1 @@
+//! Store side of delivery control: pause, recoveries, alerts, gauges.

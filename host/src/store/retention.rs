@@ -1,0 +1,1 @@
+//! Store side of sync-log retention and export.

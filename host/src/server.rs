@@ -166,6 +166,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         ));
     }
 
+    tokio::spawn(crate::delivery::retention::run(
+        store.clone(),
+        config.log_retention,
+        shutdown.clone(),
+    ));
+
     let state = AppState {
         store: store.clone(),
         sealer,

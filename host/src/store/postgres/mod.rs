@@ -14,11 +14,13 @@
 //! - **ERP limits and token refreshes** are shared through the database ([`limits`]).
 
 mod connections;
+mod delivery;
 mod documents;
 mod erp;
 pub mod hosts;
 mod jobs;
 pub mod limits;
+mod retention;
 mod sync_log;
 mod tenants;
 mod transforms;

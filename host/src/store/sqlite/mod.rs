@@ -11,9 +11,11 @@
 
 mod checkpointer;
 mod connections;
+mod delivery;
 mod documents;
 mod erp;
 mod jobs;
+mod retention;
 mod sync_log;
 mod tenants;
 mod transforms;

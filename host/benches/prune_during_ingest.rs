@@ -1,0 +1,2 @@
+//! Ingest latency while old sync-log entries are pruned (being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! postgres side of delivery control: pause, recoveries, alerts.

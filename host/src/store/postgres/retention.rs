@@ -1,0 +1,1 @@
+//! postgres side of sync-log retention (pruning).

@@ -1,0 +1,1 @@
+//! sqlite side of delivery control: pause, recoveries, alerts.

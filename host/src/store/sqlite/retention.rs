@@ -1,0 +1,1 @@
+//! sqlite side of sync-log retention (pruning).

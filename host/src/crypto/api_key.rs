@@ -37,8 +37,8 @@ pub fn hash_api_key(key: &str) -> String {
 }
 
 /// A fresh webhook signing secret, used when the operator does not bring one: `whsec_`
-/// + standard padded base64 of 32 random bytes (the Standard Webhooks secret form, whose
-/// decoded bytes key the `webhook-signature` header).
+/// and the standard padded base64 of 32 random bytes (the Standard Webhooks secret form,
+/// whose decoded bytes key the `webhook-signature` header).
 pub fn generate_webhook_secret() -> String {
     format!("{WEBHOOK_SECRET_PREFIX}{}", STANDARD.encode(random_bytes()))
 }

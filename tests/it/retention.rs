@@ -21,11 +21,11 @@ const KEEP: Duration = Duration::from_secs(400 * 86_400);
 /// The `i`-th of a run of entries: alternating connections, every third one FAILED, every
 /// other one about an invoice.
 fn entry(tenant_id: &str, at_ms: i64, i: usize) -> LogEntry {
-    let failed = i % 3 == 0;
+    let failed = i.is_multiple_of(3);
     LogEntry {
         tenant_id: tenant_id.into(),
         at_ms,
-        document: (i % 2 == 0).then(|| DocumentRef {
+        document: i.is_multiple_of(2).then(|| DocumentRef {
             doc_type: DocumentType::Invoice,
             id: format!("inv_{i}"),
         }),

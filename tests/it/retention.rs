@@ -193,7 +193,7 @@ async fn prunes_entries_older_than_the_retention_and_keeps_younger_ones() {
     assert_eq!(kept.len(), 2_000);
     // Entries appended concurrently take ids a little out of time order: the oldest is
     // found by time.
-    let oldest = kept.iter().map(|e| at_ms(e)).min();
+    let oldest = kept.iter().map(at_ms).min();
     assert_eq!(
         oldest,
         Some(now - 399 * DAY_MS),

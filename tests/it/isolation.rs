@@ -46,6 +46,34 @@ async fn another_tenants_objects_are_not_found() {
     }
     let (status, _) = put_customer(&server, "cus_42", json!({"name": "Acme Inc"})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, recovery) = server
+        .call(
+            "POST",
+            &format!("/v1/connections/{conn_id}/recover"),
+            Some(json!({"since": "2026-01-01T00:00:00Z", "status": "FAILED"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{recovery}");
+    let recovery = string(&recovery["recovery_id"]).to_string();
+    let owner = server.call("GET", "/v1/settings", None).await;
+    assert_eq!(owner.0, StatusCode::OK);
+    let tenant_id = server
+        .store()
+        .tenant_by_api_key(&server.key)
+        .await
+        .unwrap()
+        .expect("the owner's tenant")
+        .id;
+    let alert = server
+        .store()
+        .raise_alert(
+            &tenant_id,
+            erp_sync::store::AlertKind::SyncFailed,
+            Some(&conn_id),
+            json!({"document_id": "inv_private", "error": "Acme Inc"}),
+        )
+        .await
+        .unwrap();
     let other = server.second_tenant().await;
     let receiver_url = receiver.url();
 
@@ -64,6 +92,17 @@ async fn another_tenants_objects_are_not_found() {
         ("PATCH /v1/connections/{connection}", Some(rename), 404),
         ("DELETE /v1/connections/{connection}", None, 404),
         ("POST /v1/connections/{connection}/reauthorize", None, 404),
+        ("POST /v1/connections/{connection}/rotate-secret", None, 404),
+        ("POST /v1/connections/{connection}/pause", None, 404),
+        ("POST /v1/connections/{connection}/resume", None, 404),
+        (
+            "POST /v1/connections/{connection}/recover",
+            Some(json!({"since": "2026-01-01T00:00:00Z", "status": "FAILED", "dry_run": true})),
+            404,
+        ),
+        ("GET /v1/recoveries/{recovery}", None, 404),
+        ("GET /v1/alerts", None, 200),
+        ("POST /v1/alerts/{alert}/close", None, 404),
         ("GET /v1/connections/{connection}/erp/items", None, 404),
         ("POST /v1/connections/{connection}/preview", None, 404),
         ("GET /v1/connections", None, 200),
@@ -108,7 +147,9 @@ async fn another_tenants_objects_are_not_found() {
             .replace("{customer}", "cus_42")
             .replace("{credit}", "cn_private")
             .replace("{payment}", "pay_private")
-            .replace("{refund}", "re_private");
+            .replace("{refund}", "re_private")
+            .replace("{recovery}", &recovery)
+            .replace("{alert}", &alert);
         let body: Option<serde_json::Value> = body.as_ref().map(|b| {
             serde_json::from_str(&b.to_string().replace("{transform}", &transform)).unwrap()
         });
@@ -151,6 +192,19 @@ async fn another_tenants_objects_are_not_found() {
         server.call("GET", "/v1/settings", None).await.1["multi_erp"],
         false
     );
+    let (_, connection) = server
+        .call("GET", &format!("/v1/connections/{conn_id}"), None)
+        .await;
+    assert_eq!(
+        connection["status"], "active",
+        "the other tenant's pause touched nothing"
+    );
+    let (_, alerts) = server.call("GET", "/v1/alerts?open=true", None).await;
+    assert_eq!(
+        alerts["alerts"][0]["id"],
+        alert.as_str(),
+        "the other tenant's close touched nothing"
+    );
 
     // Every /v1 operation of the API description is in the table.
     let (_, doc) = server.call("GET", "/openapi.json", None).await;
@@ -166,6 +220,8 @@ async fn another_tenants_objects_are_not_found() {
                     .replace("{credit}", "{id}")
                     .replace("{payment}", "{id}")
                     .replace("{refund}", "{id}")
+                    .replace("{recovery}", "{id}")
+                    .replace("{alert}", "{id}")
                     .replace("{customer}", "{customer_id}")
                     .replace("/erp/items", "/erp/{list}"),
             )

@@ -447,9 +447,13 @@ async fn a_store_from_before_the_ledger_keeps_its_invoices() {
                            event_ms, state, attempts, run_at_ms, created_ms, updated_ms)
          VALUES ('job_old', 'ten_old', 'conn_old', 'inv_old', 1, 'evt_old', 'invoice.finalized', 'sync',
                  2, 'succeeded', 1, 2, 2, 3)".to_string(),
-        "INSERT INTO sync_log (tenant_id, at_ms, invoice_id, connection_id, provider, kind, job_id, event_id,
-                               attempt, status, duration_ms)
-         VALUES ('ten_old', 3, 'inv_old', 'conn_old', 'webhook', 'sync', 'job_old', 'evt_old', 1, 'SUCCESS', 1)".to_string(),
+        // Logged within the retention (yesterday), so start-up pruning keeps it.
+        format!(
+            "INSERT INTO sync_log (tenant_id, at_ms, invoice_id, connection_id, provider, kind, job_id, event_id,
+                                   attempt, status, duration_ms)
+             VALUES ('ten_old', {}, 'inv_old', 'conn_old', 'webhook', 'sync', 'job_old', 'evt_old', 1, 'SUCCESS', 1)",
+            chrono::Utc::now().timestamp_millis() - 86_400_000
+        ),
     ] {
         sqlx::query(&sql).execute(&mut db).await.unwrap();
     }

@@ -200,10 +200,10 @@ async fn another_tenants_objects_are_not_found() {
         "the other tenant's pause touched nothing"
     );
     let (_, alerts) = server.call("GET", "/v1/alerts?open=true", None).await;
-    assert_eq!(
-        alerts["alerts"][0]["id"],
-        alert.as_str(),
-        "the other tenant's close touched nothing"
+    let mut still_open = alerts["alerts"].as_array().unwrap().iter();
+    assert!(
+        still_open.any(|a| a["id"] == alert.as_str()),
+        "the other tenant's close touched nothing: {alerts}"
     );
 
     // Every /v1 operation of the API description is in the table.

@@ -601,15 +601,7 @@ async fn metrics_count_connections_by_status_and_failed_documents_by_connection(
     let receiver = Receiver::start().await;
     let (id, _) = failed_invoices(&server, &receiver, 25).await;
     post(&server, &format!("/v1/connections/{id}/pause"), None).await;
-    let text = server
-        .http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     let line = |name: &str| {
         text.lines()
             .find(|l| l.starts_with(name))

@@ -28,15 +28,7 @@ async fn health_metrics_and_openapi() {
         "the success to be counted",
         Duration::from_secs(10),
         || async {
-            let text = server
-                .http
-                .get(format!("{}/metrics", server.base))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let text = server.metrics().await;
             text.contains(r#"erp_sync_attempts_total{provider="webhook",outcome="success"} 1"#)
                 .then_some(text)
         },

@@ -18,7 +18,7 @@ use super::auth::AuthTenant;
 use super::connections::ConnectionView;
 use super::error::ApiError;
 use super::{AppState, body, time};
-use crate::store::{ConnectionStatus, RecoveryProgress, now_ms};
+use crate::store::{ConnectionStatus, RecoveryCounts, RecoveryProgress, now_ms};
 
 /// The rate a recovery sends at when the request does not say.
 pub const DEFAULT_MAX_PER_SECOND: i64 = 50;
@@ -179,13 +179,9 @@ pub async fn recover(
 pub struct RecoveryView {
     pub id: String,
     pub connection_id: String,
-    /// Documents it queued again.
-    pub queued: i64,
-    pub succeeded: i64,
-    /// Failed again after their retries (or cancelled by a disconnect).
-    pub failed: i64,
-    /// Not sent yet, retrying, or in flight.
-    pub remaining: i64,
+    /// `queued`, `succeeded`, `failed`, `remaining`.
+    #[serde(flatten)]
+    pub counts: RecoveryCounts,
     pub done: bool,
     pub max_per_second: i64,
     pub created_at: String,
@@ -199,10 +195,7 @@ impl From<RecoveryProgress> for RecoveryView {
             done: p.done(),
             id: p.id,
             connection_id: p.connection_id,
-            queued: p.queued,
-            succeeded: p.succeeded,
-            failed: p.failed,
-            remaining: p.remaining,
+            counts: p.counts,
             max_per_second: p.max_per_second,
             created_at: time(p.created_ms),
             done_at: p.done_ms.map(time),

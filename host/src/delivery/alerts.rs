@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::settings::alert_secret_aad;
 use crate::connectors::egress;
+use crate::connectors::webhook::{Signed, sign_with};
 use crate::crypto::seal::Sealer;
 use crate::store::{DueAlert, Store, now_ms};
 use crate::sync::RetryPolicy;
@@ -101,13 +102,8 @@ impl AlertSender {
                 )
             })?;
         let secret = String::from_utf8_lossy(&secret).into_owned();
-        let headers = crate::connectors::webhook::sign_with(
-            &secret,
-            &[],
-            &alert.id,
-            alert.body.as_bytes(),
-            "application/json",
-        );
+        let what = Signed::now(&alert.id, alert.body.as_bytes(), "application/json");
+        let headers = sign_with(&secret, what);
         let mut request = self.client.post(&alert.alert_url);
         for (name, value) in &headers {
             request = request.header(name.as_str(), value.as_str());

@@ -24,12 +24,12 @@ pub async fn run(store: Store, auto_pause_after: Option<Duration>, shutdown: Can
         if let Err(e) = store.finish_recoveries().await {
             tracing::error!(error = %e, "checking recoveries failed; trying again shortly");
         }
-        if let (Some(window), Some(every)) = (auto_pause_after, pause_every) {
-            if last_pause_check.elapsed() >= every {
-                last_pause_check = tokio::time::Instant::now();
-                if let Err(e) = pause_failing(&store, window).await {
-                    tracing::error!(error = %e, "checking failing connections failed; trying again shortly");
-                }
+        if let (Some(window), Some(every)) = (auto_pause_after, pause_every)
+            && last_pause_check.elapsed() >= every
+        {
+            last_pause_check = tokio::time::Instant::now();
+            if let Err(e) = pause_failing(&store, window).await {
+                tracing::error!(error = %e, "checking failing connections failed; trying again shortly");
             }
         }
         let tick = pause_every.map_or(RECOVERY_TICK, |p| p.min(RECOVERY_TICK));

@@ -66,11 +66,21 @@ impl From<Option<&str>> for Bind {
 /// One statement and its values.
 pub(super) type Statement = (String, Vec<Bind>);
 
-/// A bulk recovery's progress, as `GET /v1/recoveries/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A bulk recovery, as stored, with its progress counted from its jobs.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct RecoveryProgress {
     pub id: String,
     pub connection_id: String,
+    pub max_per_second: i64,
+    pub created_ms: i64,
+    pub done_ms: Option<i64>,
+    #[sqlx(flatten)]
+    pub counts: RecoveryCounts,
+}
+
+/// How far a recovery got, as `GET /v1/recoveries/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct RecoveryCounts {
     /// Documents queued again when it started.
     pub queued: i64,
     pub succeeded: i64,
@@ -78,29 +88,13 @@ pub struct RecoveryProgress {
     pub failed: i64,
     /// Waiting, retrying or in flight.
     pub remaining: i64,
-    pub max_per_second: i64,
-    pub created_ms: i64,
-    pub done_ms: Option<i64>,
 }
 
 impl RecoveryProgress {
     /// Whether every document it queued has an outcome.
     pub fn done(&self) -> bool {
-        self.remaining == 0
+        self.counts.remaining == 0
     }
-}
-
-#[derive(FromRow)]
-struct RawRecovery {
-    id: String,
-    connection_id: String,
-    count: i64,
-    max_per_second: i64,
-    created_ms: i64,
-    done_ms: Option<i64>,
-    succeeded: i64,
-    failed: i64,
-    remaining: i64,
 }
 
 /// An operational alert of a tenant.
@@ -213,7 +207,7 @@ impl Store {
     }
 
     /// Runs one statement; the rows it changed.
-    async fn write_one(&self, sql: &str, binds: Vec<Bind>) -> StoreResult<u64> {
+    pub(super) async fn write_one(&self, sql: &str, binds: Vec<Bind>) -> StoreResult<u64> {
         let changed = self.write_all(vec![(sql.to_string(), binds)]).await?;
         Ok(changed.first().copied().unwrap_or(0))
     }
@@ -477,27 +471,16 @@ impl Store {
 
     /// A tenant's recovery and how far it got; another tenant's id is not found.
     pub async fn recovery(&self, tenant_id: &str, id: &str) -> StoreResult<RecoveryProgress> {
-        let sql = "SELECT r.id, r.connection_id, r.count, r.max_per_second, r.created_ms, r.done_ms, \
+        let sql = "SELECT r.id, r.connection_id, r.count AS queued, r.max_per_second, r.created_ms, r.done_ms, \
                 (SELECT COUNT(*) FROM jobs j WHERE j.recovery_id = r.id AND j.state = 'succeeded') AS succeeded, \
                 (SELECT COUNT(*) FROM jobs j WHERE j.recovery_id = r.id AND j.state IN ('failed', 'cancelled')) AS failed, \
                 (SELECT COUNT(*) FROM jobs j WHERE j.recovery_id = r.id AND j.state IN ('pending', 'leased')) AS remaining \
              FROM recoveries r WHERE r.tenant_id = $1 AND r.id = $2";
-        let found: Vec<RawRecovery> = self.read(sql, &[tenant_id.into(), id.into()]).await?;
-        let r = found
+        let found: Vec<RecoveryProgress> = self.read(sql, &[tenant_id.into(), id.into()]).await?;
+        found
             .into_iter()
             .next()
-            .ok_or_else(|| StoreError::NotFound(format!("recovery {id} not found")))?;
-        Ok(RecoveryProgress {
-            id: r.id,
-            connection_id: r.connection_id,
-            queued: r.count,
-            succeeded: r.succeeded,
-            failed: r.failed,
-            remaining: r.remaining,
-            max_per_second: r.max_per_second,
-            created_ms: r.created_ms,
-            done_ms: r.done_ms,
-        })
+            .ok_or_else(|| StoreError::NotFound(format!("recovery {id} not found")))
     }
 
     /// Marks every unfinished recovery with nothing left to send as done, raising a
@@ -522,10 +505,9 @@ impl Store {
                 continue;
             }
             let p = self.recovery(&tenant_id, &id).await?;
-            let data = json!({
-                "recovery_id": p.id, "connection_id": p.connection_id, "queued": p.queued,
-                "succeeded": p.succeeded, "failed": p.failed,
-            });
+            let mut data = json!(p.counts);
+            data["recovery_id"] = json!(p.id);
+            data["connection_id"] = json!(p.connection_id);
             self.raise_alert(
                 &tenant_id,
                 AlertKind::RecoveryDone,

@@ -26,7 +26,9 @@ pub(crate) mod sqlite;
 
 use std::path::{Path, PathBuf};
 
-pub use delivery::{AlertEndpoint, AlertRow, DeliveryGauges, DueAlert, RecoveryProgress};
+pub use delivery::{
+    AlertEndpoint, AlertRow, DeliveryGauges, DueAlert, RecoveryCounts, RecoveryProgress,
+};
 pub use kinds::{AlertKind, ConnectionStatus, JobKind, LogKind, LogStatus, Provider};
 pub use rows::{
     Claim, Claimed, ClaimedJob, ConnectionRow, DocumentRef, DocumentState, ErpRecord,

@@ -38,10 +38,10 @@ impl Store {
         let batch = batch.max(1);
         let (mut after, mut pruned) = (0_i64, 0_u64);
         while let Some(end) = self.log_window_end(after, batch).await? {
-            let deleted = match &self.backend {
-                Backend::Sqlite(s) => s.prune_log_window(after, end, older_than_ms).await?,
-                Backend::Postgres(p) => p.prune_log_window(after, end, older_than_ms).await?,
-            };
+            // One short write per window: on SQLite the writer may commit it together
+            // with other writes, as it touches one window only.
+            let binds = vec![after.into(), end.into(), older_than_ms.into()];
+            let deleted = self.write_one(PRUNE_WINDOW_SQL, binds).await?;
             if deleted == 0 {
                 break;
             }

@@ -84,24 +84,20 @@ impl RetryPolicy {
                 ),
             });
         }
-        if let Some(n) = map.get("max_retries") {
-            if !n.as_u64().is_some_and(|n| n <= MAX_RETRIES) {
-                return Err(refuse(
-                    "config.retry.max_retries",
-                    "must be a whole number from 0 to 10",
-                ));
-            }
+        let retries_ok = |n: &serde_json::Value| n.as_u64().is_some_and(|n| n <= MAX_RETRIES);
+        if map.get("max_retries").is_some_and(|n| !retries_ok(n)) {
+            return Err(refuse(
+                "config.retry.max_retries",
+                "must be a whole number from 0 to 10",
+            ));
         }
-        if let Some(secs) = map.get("base_seconds") {
-            if !secs
-                .as_f64()
-                .is_some_and(|s| s > 0.0 && s <= MAX_BASE_SECONDS)
-            {
-                return Err(refuse(
-                    "config.retry.base_seconds",
-                    "must be a number of seconds above 0 and at most 86400 (a day)",
-                ));
-            }
+        let base_ok =
+            |s: &serde_json::Value| s.as_f64().is_some_and(|s| s > 0.0 && s <= MAX_BASE_SECONDS);
+        if map.get("base_seconds").is_some_and(|s| !base_ok(s)) {
+            return Err(refuse(
+                "config.retry.base_seconds",
+                "must be a number of seconds above 0 and at most 86400 (a day)",
+            ));
         }
         Ok(())
     }

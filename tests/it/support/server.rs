@@ -137,6 +137,16 @@ impl TestServer {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// `GET /metrics`: the Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(format!("{}/metrics", self.base)).send().await;
+        response
+            .expect("the server answers")
+            .text()
+            .await
+            .expect("a body")
+    }
+
     /// Posts raw bytes (for malformed bodies).
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
         self.post_bytes(path, "application/json", body).await

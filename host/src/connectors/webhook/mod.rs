@@ -14,7 +14,7 @@ pub mod secrets;
 pub mod signing;
 
 pub use secrets::WebhookSecrets;
-pub use signing::{sign_with, signed_headers};
+pub use signing::{Signed, sign_with, signed_headers};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -207,17 +207,8 @@ fn delivery_headers(
     body: &payload::Payload,
 ) -> Vec<(String, String)> {
     let signing = secrets.signing_at(crate::store::now_ms());
-    let (current, previous) = signing
-        .split_first()
-        .expect("the current secret always signs");
-    signed_headers(
-        current,
-        previous,
-        event_id,
-        &body.body,
-        &body.content_type,
-        &body.headers,
-    )
+    let what = Signed::now(event_id, &body.body, &body.content_type);
+    signed_headers(&signing, what, &body.headers)
 }
 
 /// Classifies a request that got no HTTP response.

@@ -26,54 +26,49 @@ fn reserved(name: &str) -> bool {
         .contains(&lower.as_str())
 }
 
+/// What a request signs: its event id and body, and when it is signed.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    pub event_id: &'a str,
+    pub body: &'a [u8],
+    pub content_type: &'a str,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+impl<'a> Signed<'a> {
+    /// `body` as event `event_id`, signed now.
+    pub fn now(event_id: &'a str, body: &'a [u8], content_type: &'a str) -> Self {
+        Signed {
+            event_id,
+            body,
+            content_type,
+            at: chrono::Utc::now().timestamp(),
+        }
+    }
+}
+
+/// [`signed_headers`] with one secret and no extra headers: what an alert event (or any
+/// other signed request erp-sync makes up itself) carries.
+pub fn sign_with(secret: &str, what: Signed<'_>) -> Vec<(String, String)> {
+    signed_headers(&[secret], what, &[])
+}
+
 /// Every header of a signed request, in order: `extra_headers` (minus any that would
 /// clash with the ones below), `Content-Type`, then the `X-Aforo-*` and `webhook-*`
-/// headers signing `body` as event `event_id` now, with `current` and then each of
-/// `previous` (newest first).
+/// headers signing `what` with each of `secrets` (the current one first, then those
+/// still in their grace, newest first).
 pub fn signed_headers(
-    current: &str,
-    previous: &[&str],
-    event_id: &str,
-    body: &[u8],
-    content_type: &str,
+    secrets: &[&str],
+    what: Signed<'_>,
     extra_headers: &[(String, String)],
 ) -> Vec<(String, String)> {
-    signed_headers_at(
-        chrono::Utc::now().timestamp(),
-        current,
-        previous,
+    let Signed {
         event_id,
         body,
         content_type,
-        extra_headers,
-    )
-}
-
-/// [`signed_headers`] with no extra headers: what an alert event (or any other signed
-/// request erp-sync makes up itself) carries.
-pub fn sign_with(
-    secret: &str,
-    previous: &[&str],
-    event_id: &str,
-    body: &[u8],
-    content_type: &str,
-) -> Vec<(String, String)> {
-    signed_headers(secret, previous, event_id, body, content_type, &[])
-}
-
-/// [`signed_headers`] at unix time `t`.
-fn signed_headers_at(
-    t: i64,
-    current: &str,
-    previous: &[&str],
-    event_id: &str,
-    body: &[u8],
-    content_type: &str,
-    extra_headers: &[(String, String)],
-) -> Vec<(String, String)> {
-    let secrets: Vec<&str> = std::iter::once(current)
-        .chain(previous.iter().copied())
-        .collect();
+        at: t,
+    } = what;
     let raw: Vec<&[u8]> = secrets.iter().map(|s| s.as_bytes()).collect();
     let keys: Vec<Vec<u8>> = secrets
         .iter()
@@ -126,15 +121,17 @@ mod tests {
             ("Webhook-Signature".to_string(), "v1,forged".to_string()),
             ("x-aforo-event-id".to_string(), "evt_forged".to_string()),
         ];
-        let headers = signed_headers_at(
-            1614265330,
-            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            &["my own old secret"],
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        let what = Signed {
+            event_id: "msg_p5jXN8AQM9LWM0D4loKWxJek",
             body,
-            "application/json",
-            &extra,
-        );
+            content_type: "application/json",
+            at: 1614265330,
+        };
+        let secrets = [
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "my own old secret",
+        ];
+        let headers = signed_headers(&secrets, what, &extra);
         assert_eq!(header(&headers, "x-custom"), ["1"]);
         assert_eq!(header(&headers, "content-type"), ["application/json"]);
         assert_eq!(

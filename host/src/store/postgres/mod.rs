@@ -20,7 +20,6 @@ mod erp;
 pub mod hosts;
 mod jobs;
 pub mod limits;
-mod retention;
 mod sync_log;
 mod tenants;
 mod transforms;

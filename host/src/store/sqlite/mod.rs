@@ -15,7 +15,6 @@ mod delivery;
 mod documents;
 mod erp;
 mod jobs;
-mod retention;
 mod sync_log;
 mod tenants;
 mod transforms;

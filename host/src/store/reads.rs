@@ -33,6 +33,7 @@ macro_rules! on_pool {
         }
     };
 }
+pub(super) use on_pool;
 
 /// A row type sqlx reads on either backend.
 pub(super) trait AnyRow:
@@ -129,7 +130,7 @@ pub(super) async fn check_connection_allowed(r: Reader<'_>, tenant_id: &str) -> 
 
 impl Store {
     /// The pool the shared reads run on.
-    fn reader(&self) -> Reader<'_> {
+    pub(super) fn reader(&self) -> Reader<'_> {
         match &self.backend {
             Backend::Sqlite(s) => Reader::Sqlite(s.reader()),
             Backend::Postgres(p) => Reader::Postgres(p.pool()),

@@ -23,7 +23,8 @@ fn text<'a>(v: &'a Value, field: &str) -> &'a str {
     v[field].as_str().unwrap_or("")
 }
 
-fn provider_label(p: &str) -> &str {
+/// A provider's name as operators know it.
+pub(super) fn provider_label(p: &str) -> &str {
     match p {
         "quickbooks" => "QuickBooks Online",
         "xero" => "Xero",

@@ -15,13 +15,15 @@ use super::session::Session;
 /// Which section a page belongs to, to mark it in the navigation.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Section {
+    Overview,
     Connections,
     SyncLog,
     Settings,
     Transforms,
 }
 
-const SECTIONS: [(Section, &str, &str); 4] = [
+const SECTIONS: [(Section, &str, &str); 5] = [
+    (Section::Overview, "/overview", "Overview"),
     (Section::Connections, "/connections", "Connections"),
     (Section::SyncLog, "/sync-log", "Sync log"),
     (Section::Transforms, "/transforms", "Transforms"),
@@ -49,7 +51,7 @@ pub fn page(title: &str, session: &Session, section: Section, content: Markup) -
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
-                    a.brand href="/connections" { "erp-sync" }
+                    a.brand href="/overview" { "erp-sync" }
                     nav aria-label="Console" {
                         ul {
                             @for (s, href, label) in SECTIONS {
@@ -95,7 +97,7 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
         html! {
             h1 { (title) }
             p.error role="alert" { (message) }
-            p { a href="/connections" { "Back to the console" } }
+            p { a href="/overview" { "Back to the console" } }
         },
     );
     (status, page).into_response()

@@ -45,13 +45,11 @@ async fn an_operator_connects_watches_the_log_filters_and_resyncs_in_a_real_brow
         "no session for a wrong key: {cookies:?}"
     );
 
-    // Signed in: the connections page; the cookie is invisible to scripts.
+    // Signed in: the Overview, with no connection yet; the cookie is invisible to scripts.
     browser.fill("#api_key", &server.key).await;
     browser.click("main form button[type=submit]").await;
     browser
-        .wait_for("the connections page", "h1", |t| {
-            t.iter().any(|h| h == "Connections")
-        })
+        .wait_for("the overview", "h1", |t| t.iter().any(|h| h == "Overview"))
         .await;
     let seen_by_script = browser
         .client
@@ -64,8 +62,14 @@ async fn an_operator_connects_watches_the_log_filters_and_resyncs_in_a_real_brow
         "the key is not readable by scripts"
     );
 
-    // + Connect ERP → webhook to the local receiver; the test sync passes and the
-    // generated secret is shown once.
+    // Connections → + Connect ERP → webhook to the local receiver; the test sync passes
+    // and the generated secret is shown once.
+    browser.click("nav a[href='/connections']").await;
+    browser
+        .wait_for("the connections page", "h1", |t| {
+            t.iter().any(|h| h == "Connections")
+        })
+        .await;
     browser.click("a.button[href='/connections/new']").await;
     browser.wait_for_url("/connections/new").await;
     browser.fill("#webhook_name", "Receiver").await;

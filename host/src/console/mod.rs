@@ -31,6 +31,7 @@ pub mod assets;
 pub mod chart;
 pub mod connect;
 pub mod connections;
+pub mod control;
 pub mod document;
 pub mod invoice;
 pub mod layout;
@@ -194,6 +195,14 @@ pub fn router(api: Router, settings: &ConsoleSettings) -> Router {
             "/connections/{id}/disconnect",
             get(connections::confirm_disconnect).post(connections::disconnect),
         )
+        .route("/connections/{id}/pause", post(control::pause))
+        .route("/connections/{id}/resume", post(control::resume))
+        .route(
+            "/connections/{id}/rotate-secret",
+            post(control::rotate_secret),
+        )
+        .route("/connections/{id}/recover", post(control::recover))
+        .route("/recoveries/{id}", get(control::progress))
         .route(
             "/connections/{id}/organisation",
             post(connections::choose_organisation),

@@ -3,6 +3,7 @@
 //! headless Chromium driving the operator's main scenario (`browser`).
 
 mod browser;
+mod control;
 mod http;
 mod ledger;
 mod overview;

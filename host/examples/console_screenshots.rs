@@ -278,9 +278,10 @@ async fn main() -> Result<()> {
         .send_keys(&key)
         .await?;
     click("main form button[type=submit]").await?;
+    // Signed in, the console opens on the Overview.
     client
         .wait()
-        .for_element(Locator::Css("a.button[href='/connections/new']"))
+        .for_element(Locator::Css("a[href='/overview'][aria-current=page]"))
         .await?;
 
     // Connect a webhook through the console, as an operator would.
@@ -377,6 +378,7 @@ async fn main() -> Result<()> {
         .await?;
     client.refresh().await?;
     shot(&client, &out, "09-invoice").await?;
+    visit(format!("{base}/overview"), "14-overview").await?;
 
     client.set_window_size(1200, 820).await?;
     visit(format!("{base}/settings"), "10-settings").await?;

@@ -4,6 +4,7 @@
 //!   updates) and the rules each must satisfy before it is stored (`docs/contracts.md`,
 //!   "The invoice" and "The ledger beyond invoices").
 //! - [`signature`]: the `X-Aforo-Signature` header of the webhook contract.
+//! - [`standard_webhooks`]: the `webhook-*` (Standard Webhooks) headers beside it.
 //! - [`template`]: JSONPath payload templates, compiled once and rendered per delivery.
 //!
 //! They live apart from the service so fuzzing them needs none of its heavy
@@ -11,4 +12,5 @@
 
 pub mod domain;
 pub mod signature;
+pub mod standard_webhooks;
 pub mod template;

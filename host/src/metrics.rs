@@ -22,6 +22,19 @@ pub struct StateLabels {
     pub state: String,
 }
 
+/// Labels of the connections gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    /// `active`, `paused`, `needs_reauth`, …
+    pub status: String,
+}
+
+/// Labels of the per-connection gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    pub connection_id: String,
+}
+
 /// Labels of the ingest counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct IngestLabels {
@@ -35,6 +48,10 @@ pub struct Metrics {
     pub attempts: Family<AttemptLabels, Counter>,
     pub ingested: Family<IngestLabels, Counter>,
     pub queue_depth: Family<StateLabels, Gauge>,
+    /// Connections by status, read from the store at each scrape.
+    pub connections: Family<StatusLabels, Gauge>,
+    /// Documents whose latest delivery FAILED, by connection, read at each scrape.
+    pub failed_documents: Family<ConnectionLabels, Gauge>,
     pub finalization_to_success: Histogram,
     pub ingest_to_success: Histogram,
 }
@@ -68,6 +85,18 @@ impl Default for Metrics {
             "Jobs waiting (pending) or in flight (leased)",
             queue_depth.clone(),
         );
+        let connections = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "connections",
+            "Connections by status (active, paused, needs_reauth, pending_auth, disconnected)",
+            connections.clone(),
+        );
+        let failed_documents = Family::<ConnectionLabels, Gauge>::default();
+        registry.register(
+            "failed_documents",
+            "Documents whose latest delivery on the connection FAILED (recover them with POST /v1/connections/{id}/recover)",
+            failed_documents.clone(),
+        );
         let finalization_to_success = Histogram::new(latency_buckets());
         registry.register(
             "finalization_to_success_seconds",
@@ -85,6 +114,8 @@ impl Default for Metrics {
             attempts,
             ingested,
             queue_depth,
+            connections,
+            failed_documents,
             finalization_to_success,
             ingest_to_success,
         }

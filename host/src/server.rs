@@ -166,6 +166,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         ));
     }
 
+    tokio::spawn(crate::delivery::watch::run(
+        store.clone(),
+        config.auto_pause_after,
+        shutdown.clone(),
+    ));
+    let alerts = Arc::new(crate::delivery::alerts::AlertSender {
+        store: store.clone(),
+        sealer: sealer.clone(),
+        client: egress::http_client(config.allow_private_targets, config.request_timeout),
+        policy: config.retry.clone(),
+    });
+    tokio::spawn(alerts.run(shutdown.clone()));
     tokio::spawn(crate::delivery::retention::run(
         store.clone(),
         config.log_retention,

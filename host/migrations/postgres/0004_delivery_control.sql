@@ -22,6 +22,9 @@ CREATE INDEX recoveries_open ON recoveries(done_ms);
 -- The recovery a job was queued by; NULL for every other job.
 ALTER TABLE jobs ADD COLUMN recovery_id TEXT;
 CREATE INDEX jobs_by_recovery ON jobs(recovery_id) WHERE recovery_id IS NOT NULL;
+-- The FAILED jobs of a connection by when they failed: what a recovery (and the
+-- failed-documents gauge) reads.
+CREATE INDEX jobs_failed ON jobs(connection_id, updated_ms) WHERE state = 'failed';
 
 -- Operational events: open until closed (by the condition clearing, or an operator);
 -- delivered to the tenant's alert_url, when it has one, with the webhook retries.

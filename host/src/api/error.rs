@@ -44,6 +44,12 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
     }
 
+    /// 422 naming the offending `field`, also in `details`.
+    pub fn invalid_field(field: &str, message: &str) -> Self {
+        Self::invalid(format!("{field} {message}"))
+            .with_details(vec![json!({"field": field, "message": message})])
+    }
+
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)

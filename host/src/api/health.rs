@@ -8,7 +8,7 @@ use axum::{Json, Router};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::metrics::StateLabels;
+use crate::metrics::{ConnectionLabels, StateLabels, StatusLabels};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,7 +24,8 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::V
     Ok(Json(serde_json::json!({"status": "ok"})))
 }
 
-/// Prometheus metrics: queue depth, attempts by outcome, delivery latency.
+/// Prometheus metrics: queue depth, attempts by outcome, delivery latency, connections
+/// by status, FAILED documents by connection.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
@@ -35,6 +36,25 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             .metrics
             .queue_depth
             .get_or_create(&StateLabels { state: name.into() })
+            .set(count);
+    }
+    // Gauges of the whole store: labels that no longer occur drop out.
+    let gauges = state.store.delivery_gauges().await?;
+    state.metrics.connections.clear();
+    for (status, count) in gauges.connections {
+        state
+            .metrics
+            .connections
+            .get_or_create(&StatusLabels { status })
+            .set(count);
+    }
+    state.metrics.failed_documents.clear();
+    for (connection_id, count) in gauges.failed_documents {
+        let labels = ConnectionLabels { connection_id };
+        state
+            .metrics
+            .failed_documents
+            .get_or_create(&labels)
             .set(count);
     }
     Ok((

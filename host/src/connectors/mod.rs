@@ -308,12 +308,23 @@ pub trait Connector: Send + Sync {
         config: serde_json::Map<String, serde_json::Value>,
         current: Option<&ConnectionRow>,
     ) -> Checked {
+        // Every provider's connections take a retry schedule, checked here once.
+        let mut config = config;
+        let retry = config.remove("retry").filter(|v| !v.is_null());
+        if let Some(retry) = &retry {
+            crate::sync::RetryPolicy::check_config(retry)
+                .map_err(|e| onboarding::ConfigError::new(e.field, e.message))?;
+        }
         let change = ConfigChange {
             ctx,
             config,
             current,
         };
-        self.check_change(change).await
+        let mut checked = self.check_change(change).await?;
+        if let (Some(retry), Some(stored)) = (retry, checked.config.as_object_mut()) {
+            stored.insert("retry".into(), retry);
+        }
+        Ok(checked)
     }
 
     /// The provider's own check behind [`Connector::check_config`].

@@ -143,6 +143,20 @@ text_enum! {
 }
 
 text_enum! {
+    /// An operational event raised to the tenant (console, and its `alert_url`).
+    AlertKind {
+        /// An OAuth connection lost its authorization; its deliveries wait.
+        NeedsReauth = "connection.needs_reauth",
+        /// A connection paused itself after failing every delivery for too long.
+        Paused = "connection.paused",
+        /// A document failed on a connection after its last retry.
+        SyncFailed = "sync.failed",
+        /// A bulk recovery has no document left to send.
+        RecoveryDone = "recovery.done",
+    }
+}
+
+text_enum! {
     /// Why a job exists.
     JobKind {
         /// An ingest routed the invoice version here.

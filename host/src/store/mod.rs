@@ -27,7 +27,8 @@ pub(crate) mod sqlite;
 
 use std::path::{Path, PathBuf};
 
-pub use kinds::{ConnectionStatus, JobKind, LogKind, LogStatus, Provider};
+pub use delivery::{AlertEndpoint, AlertRow, DeliveryGauges, DueAlert, RecoveryProgress};
+pub use kinds::{AlertKind, ConnectionStatus, JobKind, LogKind, LogStatus, Provider};
 pub use rows::{
     Claim, Claimed, ClaimedJob, ConnectionRow, DocumentRef, DocumentState, ErpRecord,
     IngestOutcome, JobNext, LinkedDocument, LogEntry, LogFilter, LogPage, LogRow, NewConnection,
@@ -296,8 +297,9 @@ store_api! {
     /// cancellation is logged. Nothing is deleted, here or in the ERP.
     pub async fn disconnect(&self, tenant_id: &str, id: &str) -> StoreResult<(ConnectionRow, u64)>;
 
-    /// Sets a connection's status (e.g. `active` after authorization, `needs_reauth`).
-    pub async fn set_connection_status(&self, connection_id: &str, status: ConnectionStatus) -> StoreResult<()>;
+    /// Sets a connection's status: the connection's tenant when that changed it. Callers
+    /// use [`Store::set_connection_status`], which also raises and closes alerts.
+    pub async fn change_connection_status(&self, connection_id: &str, status: ConnectionStatus) -> StoreResult<Option<String>>;
 
     /// Replaces a connection's sealed secrets, and its config when given, in one
     /// transaction: a rotated refresh token is never half-saved, and a token refresh

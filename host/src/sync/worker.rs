@@ -237,7 +237,7 @@ impl Worker {
                 .set_connection_status(&connection.id, ConnectionStatus::NeedsReauth)
                 .await?;
         }
-        let (next, note) = self.decide(&job, &outcome);
+        let (next, note) = self.decide(&job, &connection, &outcome);
         self.record(
             &job,
             &connection,
@@ -340,7 +340,12 @@ impl Worker {
     }
 
     /// What the job does after this outcome, and the note the log entry ends with.
-    fn decide(&self, job: &ClaimedJob, outcome: &Outcome) -> (JobNext, Option<String>) {
+    fn decide(
+        &self,
+        job: &ClaimedJob,
+        connection: &ConnectionRow,
+        outcome: &Outcome,
+    ) -> (JobNext, Option<String>) {
         let now = now_ms();
         match &outcome.kind {
             OutcomeKind::Success => (JobNext::Succeeded, None),
@@ -364,7 +369,8 @@ impl Worker {
                 )
             }
             OutcomeKind::Retryable { retry_after } => {
-                match self.policy.next_delay(job.attempts as u32, *retry_after) {
+                let policy = self.policy.for_config(&connection.config);
+                match policy.next_delay(job.attempts as u32, *retry_after) {
                     Some(delay) => {
                         let at = now + delay.as_millis() as i64;
                         (
@@ -372,7 +378,7 @@ impl Worker {
                             Some(format!(
                                 "retry {} of {} at {}",
                                 job.attempts,
-                                self.policy.max_retries,
+                                policy.max_retries,
                                 format_ms(at)
                             )),
                         )
@@ -423,6 +429,8 @@ impl Worker {
         let settled = self.store.settle_attempt(job, next, &entry).await?;
         if !settled.applied {
             tracing::warn!(job = %job.id, "the lease was lost during the attempt; its result was logged but not applied");
+        } else if next == JobNext::Failed {
+            self.raise_failed(job, connection, &entry).await;
         }
         let label = match next {
             JobNext::Succeeded => "success",
@@ -455,6 +463,38 @@ impl Worker {
             self.handle.wake();
         }
         Ok(())
+    }
+
+    /// Raises the `sync.failed` alert of a document that failed for good on a
+    /// connection. The attempt is already recorded; an alert that cannot be stored is
+    /// logged, and the FAILED entry still says everything.
+    async fn raise_failed(
+        &self,
+        job: &ClaimedJob,
+        connection: &ConnectionRow,
+        entry: &crate::store::LogEntry,
+    ) {
+        let data = serde_json::json!({
+            "connection_id": connection.id,
+            "document_type": job.doc_type,
+            "document_id": job.document_id,
+            "event_id": job.event_id,
+            "attempts": job.attempts,
+            "response_code": entry.response_code,
+            "error": entry.error,
+        });
+        if let Err(e) = self
+            .store
+            .raise_alert(
+                &job.tenant_id,
+                crate::store::AlertKind::SyncFailed,
+                Some(&connection.id),
+                data,
+            )
+            .await
+        {
+            tracing::error!(job = %job.id, error = %e, "raising the sync.failed alert failed");
+        }
     }
 
     /// Applies the customer's invoice tweak, if one is set: the invoice and its canonical

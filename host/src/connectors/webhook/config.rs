@@ -4,9 +4,11 @@
 //! `template` (a JSONPath payload template, compiled now so a bad path is refused with
 //! its location) or `transform_id` (a webhook-transform component of the tenant, with
 //! `transform_config`). The signing secret is split off to be sealed: the one given (16
-//! characters at least), or a generated `whsec_…` one, shown once.
+//! characters at least), or a generated one, `whsec_` + base64 of 32 random bytes, shown
+//! once. Either signs both signature headers (see [`super::signing`]); a given secret not
+//! in the `whsec_` form keys the Standard Webhooks signature with its own bytes.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::connectors::egress;
 use crate::connectors::onboarding::{
@@ -121,7 +123,10 @@ pub async fn check(change: ConfigChange<'_>) -> Checked {
         .expect("given or generated");
     Ok(CheckedConfig {
         config: Value::Object(config),
-        secrets: Some(json!({"secret": secret, "previous": []})),
+        secrets: Some(
+            serde_json::to_value(super::WebhookSecrets::new(secret))
+                .expect("webhook secrets serialize"),
+        ),
         generated_secret: generated,
     })
 }

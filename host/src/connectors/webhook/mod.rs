@@ -2,11 +2,19 @@
 //!
 //! Headers follow the contract: `X-Aforo-Event-Id` (one id per invoice version and
 //! connection, the same on every retry), `X-Aforo-Timestamp` and `X-Aforo-Signature`
-//! (see [`crate::crypto::signature`]). Any 2xx is success; anything else, a timeout or a
-//! network error is retried, as promised to users, honouring `Retry-After`.
+//! (see [`crate::crypto::signature`]), and beside them the Standard Webhooks
+//! `webhook-id`, `webhook-timestamp` and `webhook-signature` ([`signing`]). During a
+//! secret rotation's grace both carry one signature per secret ([`secrets`]). Any 2xx is
+//! success; anything else, a timeout or a network error is retried, as promised to users,
+//! honouring `Retry-After`.
 
 pub mod config;
 pub mod payload;
+pub mod secrets;
+pub mod signing;
+
+pub use secrets::WebhookSecrets;
+pub use signing::{sign_with, signed_headers};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +27,6 @@ use super::{
     Checked, ConfigChange, Connector, Outcome, Preview, PreviewInput, PreviewRequest, SyncRequest,
     egress, profile,
 };
-use crate::crypto::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::documents::AnyDocument;
 use crate::domain::ids::{new_id, prefix};
 use crate::store::ConnectionRow;
@@ -41,14 +48,6 @@ pub struct WebhookConfig {
     /// Settings handed to the transform as its context's `config`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub transform_config: BTreeMap<String, String>,
-}
-
-/// The sealed part: the signing secret, and older secrets still signing during a rotation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WebhookSecrets {
-    pub secret: String,
-    #[serde(default)]
-    pub previous: Vec<String>,
 }
 
 /// Delivers webhook events over the shared, SSRF-guarded HTTP client.
@@ -167,7 +166,7 @@ impl WebhookConnector {
                 );
             }
         }
-        let signed = signed_headers(&secrets, event_id, &body);
+        let signed = delivery_headers(&secrets, event_id, &body);
         let mut request = self.client.post(url);
         for (name, value) in &signed {
             request = request.header(name.as_str(), value.as_str());
@@ -196,26 +195,25 @@ impl WebhookConnector {
     }
 }
 
-/// Every header a delivery carries, in order: the transform's extra headers, then the
-/// content type and the signed `X-Aforo-*` headers (signed now, with every secret in
-/// use, so the receiver can check it).
-fn signed_headers(
+/// Every header a delivery carries (see [`signed_headers`]), signed now with every
+/// secret of the connection still in use, so the receiver can check it.
+fn delivery_headers(
     secrets: &WebhookSecrets,
     event_id: &str,
     body: &payload::Payload,
 ) -> Vec<(String, String)> {
-    let t = chrono::Utc::now().timestamp();
-    let mut keys: Vec<&[u8]> = vec![secrets.secret.as_bytes()];
-    keys.extend(secrets.previous.iter().map(|s| s.as_bytes()));
-    let signature = signature::sign(t, &body.body, &keys);
-    let mut headers = body.headers.clone();
-    headers.extend([
-        ("Content-Type".to_string(), body.content_type.clone()),
-        (EVENT_ID_HEADER.to_string(), event_id.to_string()),
-        (TIMESTAMP_HEADER.to_string(), t.to_string()),
-        (SIGNATURE_HEADER.to_string(), signature),
-    ]);
-    headers
+    let signing = secrets.signing_at(crate::store::now_ms());
+    let (current, previous) = signing
+        .split_first()
+        .expect("the current secret always signs");
+    signed_headers(
+        current,
+        previous,
+        event_id,
+        &body.body,
+        &body.content_type,
+        &body.headers,
+    )
 }
 
 /// Classifies a request that got no HTTP response.
@@ -344,7 +342,7 @@ impl Connector for WebhookConnector {
         let secrets = WebhookSecrets::deserialize(input.secrets).map_err(|e| {
             Outcome::permanent(None, format!("webhook secrets are unreadable: {e}"))
         })?;
-        let headers = signed_headers(&secrets, event.id, &body)
+        let headers = delivery_headers(&secrets, event.id, &body)
             .into_iter()
             .collect();
         let text = String::from_utf8_lossy(&body.body).into_owned();

@@ -64,7 +64,14 @@ pub(super) const TABLES: &[Table] = &[
     Table::new(
         "tenants",
         &["id"],
-        &[t("id"), t("name"), flag("multi_erp"), i("created_ms")],
+        &[
+            t("id"),
+            t("name"),
+            flag("multi_erp"),
+            i("created_ms"),
+            t("alert_url"),
+            b("alert_secret"),
+        ],
     ),
     Table::new(
         "api_keys",
@@ -159,6 +166,7 @@ pub(super) const TABLES: &[Table] = &[
             i("created_ms"),
             i("updated_ms"),
             t("doc_type"),
+            t("recovery_id"),
         ],
     )
     .with_also_match(&["id"])
@@ -245,6 +253,38 @@ pub(super) const TABLES: &[Table] = &[
             t("remote_id"),
             t("version"),
             i("updated_ms"),
+        ],
+    ),
+    Table::new(
+        "recoveries",
+        &["id"],
+        &[
+            t("id"),
+            t("tenant_id"),
+            t("connection_id"),
+            i("since_ms"),
+            i("until_ms"),
+            i("max_per_second"),
+            i("count"),
+            i("created_ms"),
+            i("done_ms"),
+        ],
+    ),
+    Table::new(
+        "alerts",
+        &["id"],
+        &[
+            t("id"),
+            t("tenant_id"),
+            t("type"),
+            t("connection_id"),
+            t("body"),
+            i("created_ms"),
+            i("closed_ms"),
+            i("attempts"),
+            i("next_ms"),
+            i("delivered_ms"),
+            t("last_error"),
         ],
     ),
 ];

@@ -2,6 +2,7 @@
 //! and the connection writes the connectors make (status, rotated credentials).
 
 use super::PgStore;
+use crate::store::delivery::CHANGE_STATUS_SQL;
 use crate::store::kinds::{ConnectionStatus, Provider};
 use crate::store::rows::oauth_state_refused;
 use crate::store::{ErpRecord, OAuthState, StoreResult, now_ms};
@@ -74,28 +75,23 @@ impl PgStore {
         Ok(())
     }
 
-    /// Sets a connection's status (e.g. `active` after authorization, `needs_reauth`).
-    /// Becoming active makes its waiting jobs claimable, so every host is woken.
-    pub(crate) async fn set_connection_status(
+    /// Sets a connection's status (e.g. `active` after authorization, `needs_reauth`):
+    /// the connection's tenant when that changed it. Becoming active makes its waiting jobs claimable, so every host is woken.
+    pub(crate) async fn change_connection_status(
         &self,
         connection_id: &str,
         status: ConnectionStatus,
-    ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE connections SET status = $1, updated_ms = $2 WHERE id = $3 AND status != 'disconnected'",
-        )
-        .bind(status)
-        .bind(now_ms())
-        .bind(connection_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        if changed > 0 && status == ConnectionStatus::Active {
+    ) -> StoreResult<Option<String>> {
+        let tenant: Option<String> = sqlx::query_scalar(CHANGE_STATUS_SQL)
+            .bind(status)
+            .bind(now_ms())
+            .bind(connection_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        if tenant.is_some() && status == ConnectionStatus::Active {
             self.wake_hosts();
         }
-        Ok(())
+        Ok(tenant)
     }
 
     /// Replaces a connection's sealed secrets, and its config when given, in one

@@ -115,7 +115,7 @@ impl PgStore {
 
     /// Tells every host's worker, soon after the commit that queued work, that there is
     /// work (see [`send_wakeups`]).
-    fn wake_hosts(&self) {
+    pub(crate) fn wake_hosts(&self) {
         self.queued.notify_one();
     }
 

@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, from_row};
+use crate::store::delivery::CHANGE_STATUS_SQL;
 use crate::store::kinds::{ConnectionStatus, Provider};
 use crate::store::rows::oauth_state_refused;
 use crate::store::{ErpRecord, OAuthState, StoreResult, now_ms};
@@ -96,19 +97,19 @@ impl SqliteStore {
         .await
     }
 
-    /// Sets a connection's status (e.g. `active` after authorization, `needs_reauth`).
-    pub(crate) async fn set_connection_status(
+    /// Sets a connection's status (e.g. `active` after authorization, `needs_reauth`):
+    /// the connection's tenant when that changed it.
+    pub(crate) async fn change_connection_status(
         &self,
         connection_id: &str,
         status: ConnectionStatus,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<String>> {
         let connection_id = connection_id.to_string();
         self.write(move |db| {
-            db.prepare_cached(
-                "UPDATE connections SET status = ?, updated_ms = ? WHERE id = ? AND status != 'disconnected'",
-            )?
-            .execute(params![status, now_ms(), connection_id])?;
-            Ok(())
+            Ok(db
+                .prepare_cached(CHANGE_STATUS_SQL)?
+                .query_row(params![status, now_ms(), connection_id], |r| r.get(0))
+                .optional()?)
         })
         .await
     }

@@ -143,7 +143,14 @@ fn reserved_header(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     matches!(
         lower.as_str(),
-        "content-type" | "content-length" | "host" | "transfer-encoding" | "connection"
+        "content-type"
+            | "content-length"
+            | "host"
+            | "transfer-encoding"
+            | "connection"
+            | "webhook-id"
+            | "webhook-timestamp"
+            | "webhook-signature"
     ) || lower.starts_with("x-aforo-")
 }
 

@@ -81,7 +81,7 @@ pub fn sections(session: &Session, c: &Value) -> Markup {
                 form.inline method="post" action=(api_client::path(&["connections", id, "rotate-secret"])) {
                     (layout::csrf(session))
                     label for="grace_hours" { "Keep the old secret valid for (hours)" }
-                    input #grace_hours type="number" name="grace_hours" value="24" min="0" max="720" step="1" required;
+                    input #grace_hours type="number" name="grace_hours" value="24" min="0" max="168" step="1" required;
                     button #rotate type="submit" { "Rotate secret" }
                 }
             }

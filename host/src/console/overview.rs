@@ -20,6 +20,7 @@ use super::chart;
 use super::connections::provider_label;
 use super::layout::{self, Section};
 use super::session::{CheckedForm, Session};
+use super::sync_log;
 use super::{ConsoleError, ConsoleState};
 
 fn text<'a>(v: &'a Value, field: &str) -> &'a str {
@@ -117,7 +118,13 @@ fn alerts_section(
                                     (names.get(connection).copied().unwrap_or(connection))
                                 }
                             }
+                            @let data = &a["data"];
+                            @if let Some(document) = data["document_id"].as_str() {
+                                @let kind = text(data, "document_type");
+                                " · " a href=(sync_log::document_link(kind, document)) { (kind.replace('_', " ")) " " (document) }
+                            }
                             " · " span.muted { (layout::time(text(a, "created_at"))) }
+                            @if let Some(error) = data["error"].as_str() { p.hint { (error) } }
                             @if !a["data"].is_null() {
                                 details { summary { "Details" } pre.wrap { (serde_json::to_string_pretty(&a["data"]).unwrap_or_default()) } }
                             }

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use super::delivery::LATEST_FAILED;
 use super::reads::{Reader, on_pool};
 use super::{Store, StoreResult};
 
@@ -55,14 +56,15 @@ const ATTEMPTS_SQL: &str = "SELECT connection_id, at_ms / 3600000 AS hour, statu
 const QUEUE_SQL: &str = "SELECT connection_id, COUNT(*) FROM jobs
      WHERE tenant_id = $1 AND state IN ('pending', 'leased') GROUP BY connection_id";
 
-/// A failed job with no later job for the same document on the same connection: a
-/// document left FAILED there (the `jobs_by_document` index answers the `NOT EXISTS`).
-const FAILED_SQL: &str = "SELECT j.connection_id, COUNT(*) FROM jobs j
-     WHERE j.tenant_id = $1 AND j.state = 'failed'
-       AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.connection_id = j.connection_id
-                       AND k.document_id = j.document_id AND k.doc_type = j.doc_type
-                       AND k.seq > j.seq)
-     GROUP BY j.connection_id";
+/// Documents left FAILED: the same condition a recovery re-sends and the gauges count
+/// ([`LATEST_FAILED`], a failed job with no later job for its document on its
+/// connection), per connection.
+fn failed_sql() -> String {
+    format!(
+        "SELECT f.connection_id, COUNT(*) FROM jobs f
+         WHERE f.tenant_id = $1 AND {LATEST_FAILED} GROUP BY f.connection_id"
+    )
+}
 
 const OPEN_ALERTS_SQL: &str =
     "SELECT COUNT(*) FROM alerts WHERE tenant_id = $1 AND closed_ms IS NULL";
@@ -108,7 +110,7 @@ impl Store {
         Ok(Health {
             attempts,
             queue_depth: per_connection(r, QUEUE_SQL, tenant_id).await?,
-            failed_documents: per_connection(r, FAILED_SQL, tenant_id).await?,
+            failed_documents: per_connection(r, &failed_sql(), tenant_id).await?,
             open_alerts,
         })
     }

@@ -130,6 +130,10 @@ async fn a_recovery_is_counted_first_then_followed_to_done_and_alerts_are_dismis
         "{page}"
     );
     assert!(page.contains("A delivery FAILED"), "{page}");
+    assert!(
+        page.contains("href=\"/invoices/inv_rec1\">invoice inv_rec1</a>"),
+        "the alert links its document: {page}"
+    );
     let alert_id = string(&alerts[0]["id"]);
     assert!(
         page.contains(&format!("action=\"/alerts/{alert_id}/close\"")),

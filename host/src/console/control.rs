@@ -292,9 +292,11 @@ pub async fn progress(
         h1 { "Recovery of " (name) }
         p.lead { "Started " (layout::time(text(&r, "created_at"))) "." }
         @if done { (layout::ok_box("Recovery done.")) }
-        label for="recovery-progress" { (succeeded + failed) " of " (queued) " sent" }
-        progress #recovery-progress max=(queued.max(1)) value=(if queued == 0 { 1 } else { succeeded + failed }) {
-            (succeeded + failed) " of " (queued)
+        div.progress-row {
+            label for="recovery-progress" { (succeeded + failed) " of " (queued) " sent" }
+            progress #recovery-progress max=(queued.max(1)) value=(if queued == 0 { 1 } else { succeeded + failed }) {
+                (succeeded + failed) " of " (queued)
+            }
         }
         dl.facts #recovery-figures {
             dt { "Queued" } dd #queued { (queued) }

@@ -231,12 +231,26 @@ async fn a_refused_refresh_token_holds_deliveries_until_reauthorized() {
     // An invoice posted while the connection waits is queued for it, and held too.
     let accepted = server.ingest(&invoice("inv_during")).await;
     assert_eq!(array(&accepted["jobs"]).len(), 1, "{accepted}");
+    // The operator hears of it: one open connection.needs_reauth alert.
+    let open_reauth_alerts = || async {
+        let (_, list) = server.call("GET", "/v1/alerts?open=true", None).await;
+        array(&list["alerts"])
+            .iter()
+            .filter(|a| a["type"] == "connection.needs_reauth" && a["connection_id"] == id.as_str())
+            .count()
+    };
+    assert_eq!(open_reauth_alerts().await, 1);
 
     let (status, again) = server.reauthorize(&id).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     let (status, done) = server.authorize(string(&again["authorize_url"])).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["connection"]["status"], "active");
+    assert_eq!(
+        open_reauth_alerts().await,
+        0,
+        "closed by the re-authorization"
+    );
     server.synced("inv_held", 1).await;
     server.synced("inv_during", 1).await;
     assert_eq!(fake.invoices(qbo::REALM).len(), 2);

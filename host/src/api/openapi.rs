@@ -38,6 +38,7 @@ impl Modify for BearerKey {
         super::documents::put_customer, super::documents::show_customer, super::documents::sync_customer,
         super::connections::create, super::connections::list, super::connections::show,
         super::connections::update, super::connections::disconnect, super::connections::reauthorize,
+        super::rotation::rotate_secret,
         super::delivery_control::pause, super::delivery_control::resume,
         super::delivery_control::recover, super::delivery_control::show_recovery,
         super::alerts::list, super::alerts::close,

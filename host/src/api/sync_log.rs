@@ -1,8 +1,15 @@
-//! `GET /v1/sync-log`: the audit trail, filtered and paged newest first.
+//! `GET /v1/sync-log`: the audit trail, filtered and paged newest first; with
+//! `Accept: text/csv` or NDJSON, an export of every matching entry ([`export`]).
+
+mod accept;
+mod export;
 
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::http::header::VARY;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -102,8 +109,13 @@ fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
 }
 
 /// Parses the query string; unknown parameters are refused so a typo cannot silently
-/// return everything.
-fn parse_filter(params: HashMap<String, String>) -> Result<LogFilter, ApiError> {
+/// return everything. `limit` may be at most `max_limit`; it is also answered on its own
+/// (`None` when absent), since an export without one has no cap.
+fn parse_filter(
+    params: HashMap<String, String>,
+    max_limit: i64,
+) -> Result<(LogFilter, Option<i64>), ApiError> {
+    let mut limit = None;
     let mut f = LogFilter {
         limit: DEFAULT_LIMIT,
         ..LogFilter::default()
@@ -130,16 +142,18 @@ fn parse_filter(params: HashMap<String, String>) -> Result<LogFilter, ApiError> 
             "document_id" => f.document_id = Some(value),
             "connection_id" => f.connection_id = Some(value),
             "limit" => {
-                f.limit = value
+                let l = value
                     .parse::<i64>()
                     .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .filter(|l| (1..=max_limit).contains(l))
                     .ok_or_else(|| {
                         bad_param(
                             "limit",
-                            format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                            format!("must be a whole number from 1 to {max_limit}"),
                         )
                     })?;
+                f.limit = l;
+                limit = Some(l);
             }
             "cursor" => {
                 f.before_id = Some(
@@ -161,10 +175,16 @@ fn parse_filter(params: HashMap<String, String>) -> Result<LogFilter, ApiError> 
     {
         return Err(bad_param("from", "must not be after `to`"));
     }
-    Ok(f)
+    Ok((f, limit))
 }
 
 /// Lists sync-log entries newest first. `from` is inclusive, `to` exclusive.
+///
+/// The `Accept` header chooses the answer: a JSON page (`application/json`, `*/*` or no
+/// header), or an export of every entry matching the filters, newest first, streamed:
+/// CSV (`text/csv`, a header row of the entry fields) or NDJSON (`application/x-ndjson`
+/// or `application/ndjson`, one entry per line). An export starts at `cursor` if given
+/// and stops after `limit` entries if given (no upper bound). Other types: 406.
 #[utoipa::path(get, path = "/v1/sync-log", tag = "sync-log",
     params(
         ("from" = Option<String>, Query, description = "RFC 3339; entries at or after"),
@@ -174,20 +194,38 @@ fn parse_filter(params: HashMap<String, String>) -> Result<LogFilter, ApiError> 
         ("document_type" = Option<String>, Query, description = "invoice, credit_note, payment, refund or customer"),
         ("document_id" = Option<String>, Query),
         ("connection_id" = Option<String>, Query),
-        ("limit" = Option<i64>, Query, description = "1..1000, default 100"),
+        ("limit" = Option<i64>, Query, description = "JSON: 1..1000, default 100. Export: caps the entries exported (default: all)"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
-    responses((status = 200, body = LogPageView), (status = 400, body = super::error::ErrorBody)),
+    responses(
+        (status = 200, description = "A JSON page, or a CSV or NDJSON export of every matching entry, as `Accept` asks",
+            content(
+                (LogPageView = "application/json"),
+                (String = "text/csv", example = "id,at,invoice_id,document_type,document_id,connection_id,provider,kind,job_id,event_id,attempt,status,response_code,error,erp_record_id,duration_ms,guest_logs\n"),
+                (LogEntryView = "application/x-ndjson"),
+                (LogEntryView = "application/ndjson"),
+            )),
+        (status = 400, body = super::error::ErrorBody),
+        (status = 406, description = "`Accept` names none of the supported types", body = super::error::ErrorBody),
+    ),
     security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     AuthTenant(tenant): AuthTenant,
+    headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<LogPageView>, ApiError> {
-    let filter = parse_filter(params)?;
+) -> Result<Response, ApiError> {
+    let format = accept::negotiate(&headers)?;
+    if format != accept::Format::Json {
+        let (filter, limit) = parse_filter(params, i64::MAX)?;
+        let export = export::Export::start(state.store, tenant.id, filter, limit, format).await?;
+        return Ok(export.into_response());
+    }
+    let (filter, _) = parse_filter(params, MAX_LIMIT)?;
     let page = state.store.query_log(&tenant.id, &filter).await?;
-    Ok(Json(LogPageView {
+    let view = LogPageView {
         entries: page.entries.into_iter().map(Into::into).collect(),
         next_cursor: page.next_before_id.map(|id| id.to_string()),
-    }))
+    };
+    Ok(([(VARY, "Accept")], Json(view)).into_response())
 }

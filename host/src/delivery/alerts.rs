@@ -101,7 +101,13 @@ impl AlertSender {
                 )
             })?;
         let secret = String::from_utf8_lossy(&secret).into_owned();
-        let headers = signed_headers(&secret, &alert.id, alert.body.as_bytes());
+        let headers = crate::connectors::webhook::sign_with(
+            &secret,
+            &[],
+            &alert.id,
+            alert.body.as_bytes(),
+            "application/json",
+        );
         let mut request = self.client.post(&alert.alert_url);
         for (name, value) in &headers {
             request = request.header(name.as_str(), value.as_str());
@@ -124,19 +130,4 @@ impl AlertSender {
             .and_then(crate::connectors::webhook::parse_retry_after);
         Err((retry_after, format!("the alert_url answered {status}")))
     }
-}
-
-/// The headers of an alert delivery (being replaced by the webhook connector's signer).
-fn signed_headers(secret: &str, id: &str, body: &[u8]) -> Vec<(String, String)> {
-    use crate::crypto::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-    let t = chrono::Utc::now().timestamp();
-    vec![
-        ("Content-Type".into(), "application/json".into()),
-        (EVENT_ID_HEADER.into(), id.into()),
-        (TIMESTAMP_HEADER.into(), t.to_string()),
-        (
-            SIGNATURE_HEADER.into(),
-            signature::sign(t, body, &[secret.as_bytes()]),
-        ),
-    ]
 }

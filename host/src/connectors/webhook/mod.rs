@@ -48,6 +48,10 @@ pub struct WebhookConfig {
     /// Settings handed to the transform as its context's `config`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub transform_config: BTreeMap<String, String>,
+    /// The connection's retry schedule, which the worker reads (every provider has one:
+    /// `sync::RetryPolicy::for_config`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<serde_json::Value>,
 }
 
 /// Delivers webhook events over the shared, SSRF-guarded HTTP client.

@@ -1,0 +1,2 @@
+//! Fresh invoices' latency during a bulk recovery (being written).
+fn main() {}

@@ -278,9 +278,10 @@ async fn main() -> Result<()> {
         .send_keys(&key)
         .await?;
     click("main form button[type=submit]").await?;
+    // Signed in, the console opens on the Overview.
     client
         .wait()
-        .for_element(Locator::Css("a.button[href='/connections/new']"))
+        .for_element(Locator::Css("a[href='/overview'][aria-current=page]"))
         .await?;
 
     // Connect a webhook through the console, as an operator would.
@@ -377,6 +378,59 @@ async fn main() -> Result<()> {
         .await?;
     client.refresh().await?;
     shot(&client, &out, "09-invoice").await?;
+    visit(format!("{base}/overview"), "14-overview").await?;
+
+    // One more invoice fails for good on the finance webhook; recover it from the
+    // console: counted first, then followed to done.
+    failing.store(true, Ordering::SeqCst);
+    api.call(
+        Method::POST,
+        "/v1/invoices",
+        Some(demo_invoice(
+            "inv_2026_0046",
+            "INV-2026-0046",
+            "Vandelay Industries",
+            "US",
+            "640.00",
+        )),
+    )
+    .await?;
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let dry_run = json!({"since": since, "status": "FAILED", "dry_run": true});
+    let mut recoverable = 0;
+    for _ in 0..300 {
+        let counted = api
+            .call(
+                Method::POST,
+                &format!("/v1/connections/{finance}/recover"),
+                Some(dry_run.clone()),
+            )
+            .await?;
+        recoverable = counted["count"].as_i64().unwrap_or(0);
+        if recoverable > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if recoverable == 0 {
+        bail!("inv_2026_0046 never failed for good on the finance webhook");
+    }
+    failing.store(false, Ordering::SeqCst);
+    client
+        .goto(&format!("{base}/connections/{finance}"))
+        .await?;
+    click("#recover").await?;
+    client
+        .wait()
+        .for_element(Locator::Css("#confirm-recover"))
+        .await?;
+    click("#confirm-recover").await?;
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::XPath("//dd[@id='recovery-status'][text()='done']"))
+        .await?;
+    shot(&client, &out, "15-recovery").await?;
 
     client.set_window_size(1200, 820).await?;
     visit(format!("{base}/settings"), "10-settings").await?;

@@ -1,6 +1,7 @@
 //! Connections: the list, one connection's page with its last test sync,
 //! **Re-authorize**, choosing the Xero organisation, and **Disconnect** behind a
-//! confirmation page. Creating one is [`super::connect`].
+//! confirmation page. Creating one is [`super::connect`]; pausing, rotating a secret and
+//! recovering FAILED deliveries are [`super::control`], whose forms this page shows.
 //!
 //! After an OAuth round trip, `/v1/oauth/callback` sends the browser (303) to
 //! `/connections/{id}?oauth=done|failed&message=…`, and this page shows the outcome next
@@ -23,7 +24,8 @@ fn text<'a>(v: &'a Value, field: &str) -> &'a str {
     v[field].as_str().unwrap_or("")
 }
 
-fn provider_label(p: &str) -> &str {
+/// A provider's name as operators know it.
+pub(super) fn provider_label(p: &str) -> &str {
     match p {
         "quickbooks" => "QuickBooks Online",
         "xero" => "Xero",
@@ -150,6 +152,7 @@ fn show_page(session: &Session, c: &Value, notice: Notice) -> Markup {
                     }
                 }
             }
+            (super::control::sections(session, c))
             @if status != "disconnected" {
                 p { a.button.danger href=(api_client::path(&["connections", id, "disconnect"])) { "Disconnect…" } }
             }
@@ -157,7 +160,8 @@ fn show_page(session: &Session, c: &Value, notice: Notice) -> Markup {
     )
 }
 
-async fn fetch(state: &ConsoleState, key: &str, id: &str) -> Result<Value, ApiFailure> {
+/// The connection `id` as the API shows it.
+pub(super) async fn fetch(state: &ConsoleState, key: &str, id: &str) -> Result<Value, ApiFailure> {
     state
         .api
         .get(key, &api_client::path(&["v1", "connections", id]))
@@ -202,13 +206,20 @@ pub async fn show(
             "Disconnected. {} waiting deliveries were cancelled; nothing was deleted in the ERP.",
             n.parse::<u64>().unwrap_or(0)
         )),
-        _ => Notice::None,
+        _ => match q.get("notice").map(String::as_str) {
+            Some("paused") => Notice::Ok(
+                "Deliveries paused: documents keep queueing, nothing is sent until you resume."
+                    .into(),
+            ),
+            Some("resumed") => Notice::Ok("Deliveries resumed: the queue is sent in order.".into()),
+            _ => Notice::None,
+        },
     };
     Ok(show_page(&session, &c, notice))
 }
 
 /// The connection page with an API refusal shown, or the sign-in page for a 401.
-async fn refused(
+pub(super) async fn refused(
     state: &ConsoleState,
     session: &Session,
     id: &str,

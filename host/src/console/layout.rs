@@ -15,24 +15,31 @@ use super::session::Session;
 /// Which section a page belongs to, to mark it in the navigation.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Section {
+    Overview,
     Connections,
     SyncLog,
     Settings,
     Transforms,
 }
 
-const SECTIONS: [(Section, &str, &str); 4] = [
+const SECTIONS: [(Section, &str, &str); 5] = [
+    (Section::Overview, "/overview", "Overview"),
     (Section::Connections, "/connections", "Connections"),
     (Section::SyncLog, "/sync-log", "Sync log"),
     (Section::Transforms, "/transforms", "Transforms"),
     (Section::Settings, "/settings", "Settings"),
 ];
 
-fn head(title: &str) -> Markup {
+/// The `<head>`; `refresh` reloads the page every so many seconds (an HTML refresh,
+/// which the CSP does not govern: a page that follows progress needs no script).
+fn head(title: &str, refresh: Option<u32>) -> Markup {
     html! {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
+            @if let Some(seconds) = refresh {
+                meta http-equiv="refresh" content=(seconds);
+            }
             title { (title) " · erp-sync" }
             link rel="stylesheet" href="/assets/console.css";
             script src="/assets/console.js" defer {}
@@ -42,14 +49,26 @@ fn head(title: &str) -> Markup {
 
 /// A page of a signed-in operator: navigation, sign-out, and `content`.
 pub fn page(title: &str, session: &Session, section: Section, content: Markup) -> Markup {
+    page_refreshing(title, session, section, None, content)
+}
+
+/// Like [`page`], reloading itself every `refresh` seconds when given (a running
+/// recovery's progress).
+pub fn page_refreshing(
+    title: &str,
+    session: &Session,
+    section: Section,
+    refresh: Option<u32>,
+    content: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, refresh))
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
-                    a.brand href="/connections" { "erp-sync" }
+                    a.brand href="/overview" { "erp-sync" }
                     nav aria-label="Console" {
                         ul {
                             @for (s, href, label) in SECTIONS {
@@ -79,7 +98,7 @@ pub fn bare(title: &str, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title))
+            (head(title, None))
             body {
                 header.top { span.brand { "erp-sync" } }
                 main #main .narrow { (content) }
@@ -95,7 +114,7 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
         html! {
             h1 { (title) }
             p.error role="alert" { (message) }
-            p { a href="/connections" { "Back to the console" } }
+            p { a href="/overview" { "Back to the console" } }
         },
     );
     (status, page).into_response()

@@ -70,7 +70,7 @@ pub async fn sign_in(
     let Some(cookie) = session::sign_in_cookie(&key, state.secure_cookies) else {
         return refused("That API key cannot be stored in a cookie.");
     };
-    let mut response = Redirect::to("/connections").into_response();
+    let mut response = Redirect::to("/overview").into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     response
 }

@@ -4,7 +4,10 @@
 //! # How it is built
 //!
 //! * **Server-rendered HTML** with maud (every spliced value is escaped), one file per
-//!   page: [`connections`] (list, disconnect, re-authorize), [`connect`], [`mapping`]
+//!   page: [`overview`] (the landing page: each connection's last 24 hours as an SVG
+//!   chart drawn by [`chart`], open alerts, queue depth), [`connections`] (list,
+//!   pause/resume, rotate a webhook secret, recover FAILED deliveries, disconnect,
+//!   re-authorize), [`connect`], [`mapping`]
 //!   (an ERP connection's maps, from the ERP's own lists, and a preview), [`sync_log`],
 //!   [`invoice`], [`settings`], [`transforms`]; [`layout`] is the shared frame.
 //!   One stylesheet and one small script are compiled into the binary
@@ -25,14 +28,17 @@
 
 pub mod api_client;
 pub mod assets;
+pub mod chart;
 pub mod connect;
 pub mod connections;
+pub mod control;
 pub mod document;
 pub mod invoice;
 pub mod layout;
 pub mod login;
 pub mod mapping;
 pub mod multipart;
+pub mod overview;
 pub mod session;
 pub mod settings;
 pub mod sync_log;
@@ -173,7 +179,9 @@ pub fn router(api: Router, settings: &ConsoleSettings) -> Router {
     let csp = HeaderValue::from_str(&content_security_policy(&settings.authorize_origins))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     Router::new()
-        .route("/", get(|| async { Redirect::to("/connections") }))
+        .route("/", get(|| async { Redirect::to("/overview") }))
+        .route("/overview", get(overview::page))
+        .route("/alerts/{id}/close", post(overview::dismiss))
         .route("/login", get(login::form).post(login::sign_in))
         .route("/logout", post(login::sign_out))
         .route("/connections", get(connections::list).post(connect::create))
@@ -187,6 +195,14 @@ pub fn router(api: Router, settings: &ConsoleSettings) -> Router {
             "/connections/{id}/disconnect",
             get(connections::confirm_disconnect).post(connections::disconnect),
         )
+        .route("/connections/{id}/pause", post(control::pause))
+        .route("/connections/{id}/resume", post(control::resume))
+        .route(
+            "/connections/{id}/rotate-secret",
+            post(control::rotate_secret),
+        )
+        .route("/connections/{id}/recover", post(control::recover))
+        .route("/recoveries/{id}", get(control::progress))
         .route(
             "/connections/{id}/organisation",
             post(connections::choose_organisation),

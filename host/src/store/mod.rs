@@ -17,6 +17,7 @@ mod delivery;
 pub mod kinds;
 mod ledger;
 pub mod migrate;
+mod overview;
 pub(crate) mod postgres;
 mod reads;
 mod retention;

@@ -33,6 +33,7 @@ macro_rules! on_pool {
         }
     };
 }
+pub(super) use on_pool;
 
 /// A row type sqlx reads on either backend.
 pub(super) trait AnyRow:

@@ -2,7 +2,8 @@
 //! `chromium-driver`, driven over WebDriver with fantoccini): a wrong key refused, sign
 //! in, connect a webhook to a local receiver, see an invoice's delivery SUCCESS in the
 //! log as it happens, see a failing one FAILED, filter by FAILED, press Manual sync and
-//! see the new attempt SUCCESS; and a hostile customer name shown as text.
+//! see the new attempt SUCCESS; a hostile customer name shown as text; then the
+//! Overview's chart, pause and resume, a secret rotated and a recovery run to done.
 //!
 //! One browser for the whole scenario keeps the suite quick on a 2-core CI machine.
 
@@ -45,13 +46,11 @@ async fn an_operator_connects_watches_the_log_filters_and_resyncs_in_a_real_brow
         "no session for a wrong key: {cookies:?}"
     );
 
-    // Signed in: the connections page; the cookie is invisible to scripts.
+    // Signed in: the Overview, with no connection yet; the cookie is invisible to scripts.
     browser.fill("#api_key", &server.key).await;
     browser.click("main form button[type=submit]").await;
     browser
-        .wait_for("the connections page", "h1", |t| {
-            t.iter().any(|h| h == "Connections")
-        })
+        .wait_for("the overview", "h1", |t| t.iter().any(|h| h == "Overview"))
         .await;
     let seen_by_script = browser
         .client
@@ -64,8 +63,14 @@ async fn an_operator_connects_watches_the_log_filters_and_resyncs_in_a_real_brow
         "the key is not readable by scripts"
     );
 
-    // + Connect ERP → webhook to the local receiver; the test sync passes and the
-    // generated secret is shown once.
+    // Connections → + Connect ERP → webhook to the local receiver; the test sync passes
+    // and the generated secret is shown once.
+    browser.click("nav a[href='/connections']").await;
+    browser
+        .wait_for("the connections page", "h1", |t| {
+            t.iter().any(|h| h == "Connections")
+        })
+        .await;
     browser.click("a.button[href='/connections/new']").await;
     browser.wait_for_url("/connections/new").await;
     browser.fill("#webhook_name", "Receiver").await;
@@ -176,5 +181,95 @@ async fn an_operator_connects_watches_the_log_filters_and_resyncs_in_a_real_brow
         "no script ran"
     );
 
+    overview_and_delivery_control(&browser, &server, &receiver, &secret).await;
     browser.close().await;
+}
+
+/// The Overview's chart of the Receiver's day, then from its connection page: pause and
+/// resume, rotate the secret (shown once), and recover a FAILED delivery (counted first,
+/// then followed on the progress page to done).
+async fn overview_and_delivery_control(
+    browser: &Browser,
+    server: &TestServer,
+    receiver: &Receiver,
+    secret: &str,
+) {
+    browser.click("nav a[href='/overview']").await;
+    browser
+        .wait_for("the overview", "h1", |t| t.iter().any(|h| h == "Overview"))
+        .await;
+    let bars = browser
+        .client
+        .execute(
+            "return document.querySelectorAll('svg.chart g.hour title').length;",
+            vec![],
+        )
+        .await
+        .expect("a script runs");
+    assert_eq!(bars, json!(24), "a bar with a title per hour");
+    let caption = browser.texts("figure.chart figcaption").await.join("");
+    assert!(
+        caption.contains(" succeeded, ") && caption.contains("failures in"),
+        "{caption}"
+    );
+
+    // The connection, from its card: pause, then resume.
+    browser.click("section.health h2 a").await;
+    let connection = browser.wait_for_url("/connections/").await;
+    browser.click("#pause").await;
+    browser
+        .wait_for("the pause", "main", |t| {
+            t.join("").contains("Deliveries paused")
+        })
+        .await;
+    browser.click("#resume").await;
+    browser
+        .wait_for("the resume", "main", |t| {
+            t.join("").contains("Deliveries resumed")
+        })
+        .await;
+
+    // Rotate the signing secret: the new one is shown once.
+    browser.fill("#grace_hours", "1").await;
+    browser.click("#rotate").await;
+    browser
+        .wait_for("the new secret", "h1", |t| {
+            t.join("").contains("New signing secret")
+        })
+        .await;
+    let rotated = browser.texts("#secret").await.join("");
+    assert!(
+        rotated.starts_with("whsec_") && rotated != secret,
+        "{rotated}"
+    );
+    receiver.set_secret(&rotated);
+
+    // A delivery FAILS to the end; the receiver recovers; so does the delivery.
+    receiver.set_default(Reply::status(500));
+    server.ingest(&invoice("inv_recover")).await;
+    eventually(
+        "inv_recover's retries to end",
+        Duration::from_secs(30),
+        || async {
+            let (_, state) = server.call("GET", "/v1/invoices/inv_recover", None).await;
+            (state["sync"][0]["state"] == "failed").then_some(())
+        },
+    )
+    .await;
+    receiver.set_default(Reply::status(200));
+    browser.goto(&connection).await;
+    browser.click("#recover").await;
+    browser
+        .wait_for("the dry run", "#recover-count", |t| t.join("") == "1")
+        .await;
+    browser.click("#confirm-recover").await;
+    browser.wait_for_url("/recoveries/").await;
+    browser
+        .wait_for("the recovery to finish", "#recovery-status", |t| {
+            t.join("") == "done"
+        })
+        .await;
+    assert_eq!(browser.texts("#succeeded").await.join(""), "1");
+    assert_eq!(browser.texts("#remaining").await.join(""), "0");
+    server.synced("inv_recover", 1).await;
 }

@@ -44,7 +44,7 @@ async fn signing_in_sets_a_strict_cookie_pages_need_it_and_carry_security_header
         );
         let to = location(answer.headers());
         assert!(
-            to == "/login" || (path == "/" && to == "/connections"),
+            to == "/login" || (path == "/" && to == "/overview"),
             "{path} -> {to}"
         );
     }
@@ -59,7 +59,7 @@ async fn signing_in_sets_a_strict_cookie_pages_need_it_and_carry_security_header
     // The right key: a cookie that scripts cannot read and other sites do not send.
     let answer = log_in(&http, &server.base, &server.key).await;
     assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(answer.headers()), "/connections");
+    assert_eq!(location(answer.headers()), "/overview");
     let cookie = set_cookie(answer.headers());
     assert!(
         cookie.starts_with(&format!("erp_sync_session={}", server.key)),
@@ -73,6 +73,7 @@ async fn signing_in_sets_a_strict_cookie_pages_need_it_and_carry_security_header
 
     let operator = Operator::sign_in(&server).await;
     for path in [
+        "/overview",
         "/connections",
         "/connections/new",
         "/sync-log",

@@ -1,10 +1,12 @@
 //! The operator console: HTTP-level checks of sign-in, CSRF, headers, escaping and the
-//! OAuth return (`http`), and a real headless Chromium driving the operator's main
-//! scenario (`browser`).
+//! OAuth return (`http`), the Overview and `GET /v1/overview` (`overview`), and a real
+//! headless Chromium driving the operator's main scenario (`browser`).
 
 mod browser;
+mod control;
 mod http;
 mod ledger;
+mod overview;
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};

@@ -102,6 +102,7 @@ async fn another_tenants_objects_are_not_found() {
         ),
         ("GET /v1/recoveries/{recovery}", None, 404),
         ("GET /v1/alerts", None, 200),
+        ("GET /v1/overview", None, 200),
         ("POST /v1/alerts/{alert}/close", None, 404),
         ("GET /v1/connections/{connection}/erp/items", None, 404),
         ("POST /v1/connections/{connection}/preview", None, 404),

@@ -41,7 +41,7 @@ impl Modify for BearerKey {
         super::rotation::rotate_secret,
         super::delivery_control::pause, super::delivery_control::resume,
         super::delivery_control::recover, super::delivery_control::show_recovery,
-        super::alerts::list, super::alerts::close,
+        super::alerts::list, super::alerts::close, super::overview::overview,
         super::erp::list, super::erp::preview,
         super::oauth::callback,
         super::sync_log::list,

@@ -157,6 +157,40 @@ async fn filled_store() -> (TestServer, FakeQuickBooks, Receiver) {
         (n == 2).then_some(())
     })
     .await;
+    // Delivery control: an alert endpoint and its sealed secret, a recovery, and the
+    // alert it raises when done (delivered to the alert endpoint).
+    let alerts_in = Receiver::start().await;
+    let (status, body) = server
+        .call(
+            "PATCH",
+            "/v1/settings",
+            Some(json!({"alert_url": alerts_in.url()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, list) = server.connections().await;
+    let webhook = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["provider"] == "webhook")
+        .unwrap();
+    let path = format!(
+        "/v1/connections/{}/recover",
+        webhook["id"].as_str().unwrap()
+    );
+    let (status, body) = server
+        .call(
+            "POST",
+            &path,
+            Some(json!({"since": "2026-01-01T00:00:00Z", "status": "FAILED"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    eventually("recovery.done delivered", WAIT, || async {
+        (!alerts_in.received().is_empty()).then_some(())
+    })
+    .await;
     server.stop().await;
     (server, fake, receiver)
 }

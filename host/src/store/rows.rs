@@ -345,13 +345,19 @@ pub struct ClaimedJob {
 /// a pending job not waiting behind an earlier job of its document, or a lease running out.
 /// Both backends run it, each with its own spelling of `NOT_EXCLUDED` (the connections the
 /// worker has enough of in flight, which it does not claim from now).
+///
+/// The pending half walks the due index in order and stops at the first claimable job
+/// (`ORDER BY … LIMIT 1`), rather than checking every pending job for the minimum: with
+/// a recovery's thousands of jobs waiting for their turn, the `MIN` over all of them
+/// took 24 ms on PostgreSQL, in nearly every claim (the recovery fairness bench).
 pub(super) const NEXT_DUE_SQL: &str = "SELECT MIN(t) FROM (
-        SELECT MIN(j.run_at_ms) AS t FROM jobs j
+        SELECT t FROM (SELECT j.run_at_ms AS t FROM jobs j
         WHERE j.state = 'pending' AND NOT_EXCLUDED
           AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')
           AND NOT EXISTS (SELECT 1 FROM jobs p
                           WHERE p.connection_id = j.connection_id AND p.document_id = j.document_id
                             AND p.doc_type = j.doc_type AND p.seq < j.seq AND p.state IN ('pending', 'leased'))
+        ORDER BY j.run_at_ms LIMIT 1) first_pending
         UNION ALL SELECT MIN(j.lease_until_ms) FROM jobs j
         WHERE j.state = 'leased'
           AND EXISTS (SELECT 1 FROM connections c WHERE c.id = j.connection_id AND c.status = 'active')) s";

@@ -64,7 +64,7 @@ impl Config {
             worker: WorkerSettings::default(),
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 1024 * 1024,
-            max_component_bytes: 10 * 1024 * 1024,
+            max_component_bytes: crate::cli::DEFAULT_MAX_COMPONENT_BYTES,
             wasm: crate::transform::wasm::Limits::default(),
             public_url: "http://127.0.0.1:8080".into(),
             quickbooks: OAuthApp::default(),

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use erp_sync::cli::{Cli, Command, TemplateCommand, TenantCommand, TransformCommand, guest};
+use erp_sync::cli::{Cli, Command, TemplateCommand, TenantCommand, guest};
 use erp_sync::store::{Location, Store};
 
 #[tokio::main]
@@ -33,16 +33,7 @@ async fn main() -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
-        Command::Transform(TransformCommand::Check { module }) => {
-            finish(guest::check(&module).await)
-        }
-        Command::Transform(TransformCommand::Run {
-            module,
-            invoice,
-            event_type,
-            config,
-            wasm,
-        }) => finish(guest::run(&module, &invoice, &event_type, &config, wasm.limits()).await),
+        Command::Transform(command) => finish(guest::transform(command).await),
         Command::Template(TemplateCommand::Run {
             template,
             invoice,

@@ -14,6 +14,7 @@ mod delivery;
 mod delivery_control;
 mod erp_faults;
 mod fuzz_inputs;
+mod guest_cli;
 mod hostile_guests;
 mod hostile_http;
 mod ingest;

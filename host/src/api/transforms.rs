@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,14 +18,12 @@ use crate::domain::{parse_invoice, sample};
 use crate::store::{NewTransform, TransformRow};
 use crate::transform::wasm::{GuestContext, Invocation, World};
 
-pub fn router(max_component_bytes: usize) -> Router<AppState> {
+pub fn router(_max_component_bytes: usize) -> Router<AppState> {
     Router::new()
-        .route(
-            "/v1/transforms",
-            post(upload)
-                .get(list)
-                .layer(DefaultBodyLimit::max(max_component_bytes)),
-        )
+        // The upload streams its body to a temp file and enforces
+        // `max_component_bytes` itself (see `spool`); `http::guarded` refuses a larger
+        // declared Content-Length before anything is read.
+        .route("/v1/transforms", post(upload).get(list))
         .route("/v1/transforms/{id}", get(show))
         .route("/v1/transforms/{id}/test", post(test))
 }
@@ -87,23 +85,9 @@ pub async fn upload(
     State(state): State<AppState>,
     AuthTenant(tenant): AuthTenant,
     Query(params): Query<HashMap<String, String>>,
-    raw: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<TransformView>), ApiError> {
     let world = world_param(&params)?;
-    let raw = body::bytes(raw).map_err(|e| {
-        if e.status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!(
-                    "the component is larger than {} bytes (--max-component-bytes); build it with opt-level \"s\" and lto",
-                    state.max_component_bytes
-                ),
-            )
-        } else {
-            e
-        }
-    })?;
     let name = params
         .get("name")
         .cloned()
@@ -114,18 +98,20 @@ pub async fn upload(
             "query parameter name must be 1 to 200 characters",
         ));
     }
-    let checked = state
-        .transforms
-        .wasm
-        .check(&raw, Some(world))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_component",
-                e.to_string(),
-            )
-        })?;
+    let spooled = spool(body, state.max_component_bytes).await?;
+    let wasm = &state.transforms.wasm;
+    // One upload at a time is read back into memory and compiled (on a blocking thread,
+    // under the host's compile slots): many concurrent uploads cost disk, not memory,
+    // and leave the other cores to deliveries.
+    let _slot = wasm.upload_slot().await;
+    let raw = spooled.read().await?;
+    let checked = wasm.check(&raw, Some(world)).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_component",
+            e.to_string(),
+        )
+    })?;
     let (row, created) = state
         .store
         .insert_transform(&NewTransform {
@@ -143,6 +129,76 @@ pub async fn upload(
         StatusCode::OK
     };
     Ok((status, Json(row.into())))
+}
+
+/// An upload written to an anonymous temp file as it streams in, its size capped.
+struct Spooled {
+    file: tokio::fs::File,
+    len: usize,
+}
+
+/// Streams the request body to a temp file (deleted when dropped), refusing it with 413
+/// as soon as it passes `max` bytes; no more than one chunk is held in memory.
+async fn spool(body: axum::body::Body, max: usize) -> Result<Spooled, ApiError> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let temp = |e: std::io::Error| {
+        tracing::error!(error = %e, "spooling an upload to a temp file");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the upload could not be written to a temporary file",
+        )
+    };
+    let file = tokio::task::spawn_blocking(tempfile::tempfile)
+        .await
+        .map_err(|e| temp(std::io::Error::other(e)))?
+        .map_err(temp)?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut len = 0usize;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "unreadable_body",
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
+        len += chunk.len();
+        if len > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the component is larger than {max} bytes (--max-component-bytes); build it with opt-level \"s\" and lto"
+                ),
+            ));
+        }
+        file.write_all(&chunk).await.map_err(temp)?;
+    }
+    file.flush().await.map_err(temp)?;
+    Ok(Spooled { file, len })
+}
+
+impl Spooled {
+    /// The whole upload, read back from the temp file.
+    async fn read(mut self) -> Result<Vec<u8>, ApiError> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let mut bytes = Vec::with_capacity(self.len);
+        let read = async {
+            self.file.seek(std::io::SeekFrom::Start(0)).await?;
+            self.file.read_to_end(&mut bytes).await
+        };
+        read.await.map_err(|e| {
+            tracing::error!(error = %e, "reading a spooled upload back");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the upload could not be read back from its temporary file",
+            )
+        })?;
+        Ok(bytes)
+    }
 }
 
 /// The tenant's components, newest first.

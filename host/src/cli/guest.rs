@@ -1,11 +1,12 @@
-//! `erp-sync transform run|check` and `erp-sync template run`: the guest developer's
+//! `erp-sync transform run|check|new|test` and `erp-sync template run`: the guest developer's
 //! loop, running components and templates exactly as the server does.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use super::TransformCommand;
 use crate::domain::parse_invoice;
 use crate::transform::template::Template;
-use crate::transform::wasm::{Checked, GuestContext, Invocation, WasmHost, World, sha256_hex};
+use crate::transform::wasm::{Checked, GuestContext, Invocation, WasmHost, World};
 
 /// Why a guest command failed; printed to stderr with exit code 1.
 #[derive(Debug, thiserror::Error)]
@@ -21,41 +22,135 @@ pub enum GuestCommandError {
     Failed(String),
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, GuestCommandError> {
+pub(super) fn read(path: &Path) -> Result<Vec<u8>, GuestCommandError> {
     std::fs::read(path).map_err(|source| GuestCommandError::Read {
         path: path.display().to_string(),
         source,
     })
 }
 
-/// A sandbox with `limits`, and what it makes of the component `bytes` read from `module`.
-async fn load(
-    module: &Path,
-    bytes: &[u8],
-    limits: crate::transform::wasm::Limits,
-) -> Result<(WasmHost, Checked), GuestCommandError> {
-    let host = WasmHost::new(limits, None).map_err(|e| GuestCommandError::Failed(e.to_string()))?;
-    let checked = host
-        .check(bytes, None)
-        .await
-        .map_err(|e| GuestCommandError::Invalid {
-            path: module.display().to_string(),
-            message: e.to_string(),
-        })?;
-    Ok((host, checked))
+/// A component loaded for local runs: compiled (or taken from the artifact cache) and
+/// checked exactly as an upload is.
+pub(super) struct LocalGuest {
+    host: WasmHost,
+    checked: Checked,
+    bytes: Vec<u8>,
 }
 
-fn invoice(path: &Path) -> Result<crate::domain::Invoice, GuestCommandError> {
+/// What one local call produced, before it is shown.
+pub(super) enum Output {
+    Webhook(crate::transform::wasm::WebhookOutput),
+    Tweak(Box<crate::domain::Invoice>),
+}
+
+impl LocalGuest {
+    /// Loads `module` into a sandbox with `limits`; compiled artifacts are cached in
+    /// `cache_dir` if given.
+    pub(super) async fn load(
+        module: &Path,
+        limits: crate::transform::wasm::Limits,
+        cache_dir: Option<PathBuf>,
+    ) -> Result<LocalGuest, GuestCommandError> {
+        let bytes = read(module)?;
+        let host = WasmHost::new(limits, cache_dir)
+            .map_err(|e| GuestCommandError::Failed(e.to_string()))?;
+        let checked = host
+            .check(&bytes, None)
+            .await
+            .map_err(|e| GuestCommandError::Invalid {
+                path: module.display().to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(LocalGuest {
+            host,
+            checked,
+            bytes,
+        })
+    }
+
+    pub(super) fn world(&self) -> World {
+        self.checked.world
+    }
+
+    /// Runs the component on `invoice` as a delivery would: a webhook transform's output
+    /// as the worker sends it, an invoice tweak's result after the worker's validation.
+    pub(super) async fn invoke(
+        &self,
+        invoice: &crate::domain::Invoice,
+        event_type: &str,
+        config: Vec<(String, String)>,
+    ) -> Invocation<Output> {
+        let ctx = GuestContext {
+            event_type: event_type.to_string(),
+            event_id: "evt_local_run".into(),
+            tenant_id: "ten_local".into(),
+            connection_id: "conn_local".into(),
+            config,
+        };
+        let json = invoice.canonical_text();
+        let sha = &self.checked.sha256;
+        match self.checked.world {
+            World::WebhookTransform => self
+                .host
+                .run_webhook(sha, &self.bytes, &ctx, &json)
+                .await
+                .and_then(|o| Ok(Output::Webhook(o))),
+            World::InvoiceTweak => self
+                .host
+                .run_tweak(sha, &self.bytes, &ctx, &json)
+                .await
+                .and_then(|text| {
+                    crate::transform::check_tweaked(invoice, &text)
+                        .map(|i| Output::Tweak(Box::new(i)))
+                }),
+        }
+    }
+}
+
+pub(super) fn invoice(path: &Path) -> Result<crate::domain::Invoice, GuestCommandError> {
     parse_invoice(&read(path)?).map_err(|e| GuestCommandError::Invalid {
         path: path.display().to_string(),
         message: e.to_string(),
     })
 }
 
+/// Runs a `transform` subcommand and returns its report.
+pub async fn transform(command: TransformCommand) -> Result<String, GuestCommandError> {
+    match command {
+        TransformCommand::Run {
+            module,
+            invoice,
+            event_type,
+            config,
+            wasm,
+            cache,
+        } => {
+            run(
+                &module,
+                &invoice,
+                &event_type,
+                &config,
+                wasm.limits(),
+                cache.dir(),
+            )
+            .await
+        }
+        TransformCommand::Check { module, cache } => check(&module, cache.dir()).await,
+        TransformCommand::New { lang, world, dir } => super::new::new(lang, world.into(), &dir),
+        TransformCommand::Test {
+            module,
+            dir,
+            update,
+            wasm,
+            cache,
+        } => super::guest_test::test(&module, &dir, update, wasm.limits(), cache.dir()).await,
+    }
+}
+
 /// `transform check`: prints the world and export, or the reason for refusal.
-pub async fn check(module: &Path) -> Result<String, GuestCommandError> {
-    let bytes = read(module)?;
-    let (_, checked) = load(module, &bytes, Default::default()).await?;
+pub async fn check(module: &Path, cache_dir: Option<PathBuf>) -> Result<String, GuestCommandError> {
+    let guest = LocalGuest::load(module, Default::default(), cache_dir).await?;
+    let checked = &guest.checked;
     Ok(format!(
         "{}: implements the {} world (exports {})\nsha256: {}\nupload: curl -X POST --data-binary @{} -H \"Authorization: Bearer $KEY\" \"$SERVER/v1/transforms?world={}&name=my-transform\"",
         module.display(),
@@ -74,8 +169,8 @@ pub async fn run(
     event_type: &str,
     config: &[String],
     limits: crate::transform::wasm::Limits,
+    cache_dir: Option<PathBuf>,
 ) -> Result<String, GuestCommandError> {
-    let bytes = read(module)?;
     let invoice = invoice(invoice_path)?;
     let mut pairs = Vec::new();
     for entry in config {
@@ -84,40 +179,27 @@ pub async fn run(
         })?;
         pairs.push((k.to_string(), v.to_string()));
     }
-    let (host, checked) = load(module, &bytes, limits).await?;
-    let sha = sha256_hex(&bytes);
-    let ctx = GuestContext {
-        event_type: event_type.to_string(),
-        event_id: "evt_local_run".into(),
-        tenant_id: "ten_local".into(),
-        connection_id: "conn_local".into(),
-        config: pairs,
-    };
-    let json = invoice.canonical_text();
+    let guest = LocalGuest::load(module, limits, cache_dir).await?;
+    let checked = &guest.checked;
     let mut out = String::new();
-    let shown = match checked.world {
-        World::WebhookTransform => {
-            host.run_webhook(&sha, &bytes, &ctx, &json)
-                .await
-                .and_then(|o| {
+    let shown = guest
+        .invoke(&invoice, event_type, pairs)
+        .await
+        .and_then(|output| {
+            Ok(match output {
+                Output::Webhook(o) => {
                     let mut text = format!("content-type: {}\n", o.content_type);
                     for (name, value) in &o.headers {
                         text.push_str(&format!("{name}: {value}\n"));
                     }
                     text.push('\n');
                     text.push_str(&String::from_utf8_lossy(&o.body));
-                    Ok(text)
-                })
-        }
-        World::InvoiceTweak => host
-            .run_tweak(&sha, &bytes, &ctx, &json)
-            .await
-            .and_then(|text| {
-                let i = crate::transform::check_tweaked(&invoice, &text)?;
-                Ok(serde_json::to_string_pretty(&i.canonical_json())
-                    .expect("a JSON value always serializes"))
-            }),
-    };
+                    text
+                }
+                Output::Tweak(i) => serde_json::to_string_pretty(&i.canonical_json())
+                    .expect("a JSON value always serializes"),
+            })
+        });
     let Invocation {
         result,
         stdout,
@@ -149,7 +231,7 @@ pub async fn run(
         "== time {} µs, fuel {} of {}, peak memory {} KiB\n",
         duration.as_micros(),
         fuel,
-        host.limits().fuel,
+        guest.host.limits().fuel,
         memory / 1024
     ));
     match result {

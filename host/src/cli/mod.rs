@@ -11,6 +11,8 @@ use clap::{Args, Parser, Subcommand};
 
 pub mod bench;
 pub mod guest;
+mod guest_test;
+pub mod new;
 
 use crate::config::Config;
 use crate::sync::{RetryPolicy, WorkerSettings};
@@ -60,6 +62,9 @@ pub enum TenantCommand {
     },
 }
 
+/// The default of `--max-component-bytes`.
+pub const DEFAULT_MAX_COMPONENT_BYTES: usize = 64 << 20;
+
 /// Flags of `erp-sync serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -96,8 +101,9 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "ERP_SYNC_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// Largest Wasm component `POST /v1/transforms` accepts, in bytes.
-    #[arg(long, env = "ERP_SYNC_MAX_COMPONENT_BYTES", default_value_t = 10 * 1024 * 1024)]
+    /// Largest Wasm component `POST /v1/transforms` accepts, in bytes (64 MiB: a
+    /// componentize-py Python component is about 19 MB, a JavaScript one about 12 MB).
+    #[arg(long, env = "ERP_SYNC_MAX_COMPONENT_BYTES", default_value_t = DEFAULT_MAX_COMPONENT_BYTES)]
     pub max_component_bytes: usize,
     /// Sync-log entries older than this many days are pruned, in small batches.
     #[arg(long, env = "ERP_SYNC_LOG_RETENTION_DAYS", default_value_t = 400)]
@@ -205,12 +211,102 @@ pub enum TransformCommand {
         config: Vec<String>,
         #[command(flatten)]
         wasm: WasmArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Check which world a component implements, or say what is wrong with it.
     Check {
         /// The component (`.wasm`).
         module: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
+    /// Write a starting point for a new component (a template, with the WIT package
+    /// beside it) into a new or empty folder, and print how to build it.
+    New {
+        /// The guest's language.
+        #[arg(long, value_enum)]
+        lang: new::Lang,
+        /// The world the component implements.
+        #[arg(long, value_enum)]
+        world: WorldArg,
+        /// The folder to create (it must not exist, or be empty).
+        dir: PathBuf,
+    },
+    /// Run a component on every `NAME.json` invoice of a folder and compare the results
+    /// with `NAME.expected.json` (optional `NAME.config.json`, `NAME.event.json`); print
+    /// a diff for each mismatch and exit non-zero if any.
+    Test {
+        /// The component (`.wasm`).
+        module: PathBuf,
+        /// The folder of test cases.
+        dir: PathBuf,
+        /// Write every `NAME.expected.json` from what the component does now.
+        #[arg(long)]
+        update: bool,
+        #[command(flatten)]
+        wasm: WasmArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+}
+
+/// A world, as `transform new --world` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorldArg {
+    WebhookTransform,
+    InvoiceTweak,
+}
+
+impl From<WorldArg> for crate::transform::wasm::World {
+    fn from(w: WorldArg) -> Self {
+        match w {
+            WorldArg::WebhookTransform => crate::transform::wasm::World::WebhookTransform,
+            WorldArg::InvoiceTweak => crate::transform::wasm::World::InvoiceTweak,
+        }
+    }
+}
+
+/// Where the local commands keep compiled components, so only the first run of a
+/// component pays for its compilation.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Folder of compiled components; default `$XDG_CACHE_HOME/erp-sync/wasm`, else
+    /// `~/.cache/erp-sync/wasm`. Entries are keyed by the component's sha256 and the
+    /// engine's version and settings, so a stale one is never loaded.
+    #[arg(long, env = "ERP_SYNC_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every time; read and write no cache.
+    #[arg(long, env = "ERP_SYNC_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub no_cache: bool,
+}
+
+impl CacheArgs {
+    /// The cache folder to use, created if needed; `None` without one (a folder that
+    /// cannot be created is warned about and skipped: the command still runs).
+    pub fn dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        let dir = self.cache_dir.clone().or_else(|| {
+            let base = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .or_else(|| {
+                    std::env::var_os("HOME")
+                        .filter(|h| !h.is_empty())
+                        .map(|h| PathBuf::from(h).join(".cache"))
+                })?;
+            Some(base.join("erp-sync").join("wasm"))
+        })?;
+        match std::fs::create_dir_all(&dir) {
+            Ok(()) => Some(dir),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "no compiled-component cache");
+                None
+            }
+        }
+    }
 }
 
 /// Subcommands for JSONPath payload templates.

@@ -31,6 +31,11 @@ pub(crate) fn erp_sync() -> Command {
             cmd.env_remove(name);
         }
     }
+    // Compiled components go to a cache of the test run's own, never the user's.
+    cmd.env(
+        "ERP_SYNC_CACHE_DIR",
+        std::env::temp_dir().join("erp-sync-test-wasm-cache"),
+    );
     cmd.stdin(Stdio::null()).kill_on_drop(true);
     cmd
 }

@@ -103,7 +103,13 @@ pub struct WasmHost {
     compiling: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Compiles at once, so many distinct uploads cannot keep every core compiling.
     compile_slots: Semaphore,
+    /// Uploads read into memory and checked at once (see [`WasmHost::upload_slot`]).
+    upload_slots: Semaphore,
 }
+
+/// Uploads checked at once: each holds its component in memory and compiles it, and
+/// a compilation already uses several threads.
+const UPLOAD_SLOTS: usize = 1;
 
 /// Compilations running at once (each uses several threads of its own).
 const COMPILE_SLOTS: usize = 2;
@@ -167,7 +173,18 @@ impl WasmHost {
             cache_dir,
             compiling: Mutex::new(HashMap::new()),
             compile_slots: Semaphore::new(COMPILE_SLOTS),
+            upload_slots: Semaphore::new(UPLOAD_SLOTS),
         })
+    }
+
+    /// A turn to check an upload: hold it while the upload is in memory and compiled,
+    /// so concurrent uploads wait on disk (they are spooled) instead of each holding
+    /// tens of MiB and a compilation at once.
+    pub async fn upload_slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.upload_slots
+            .acquire()
+            .await
+            .expect("the upload semaphore is never closed")
     }
 
     /// Whether a component is compiled and linked already (its bytes are not needed).
@@ -181,27 +198,10 @@ impl WasmHost {
     }
 
     fn artifact_path(&self, sha256: &str) -> Option<PathBuf> {
-        use std::hash::{Hash, Hasher};
-        // SHA-256 behind the `Hasher` interface: unlike `DefaultHasher`, its output does
-        // not change between Rust releases, so cache file names stay stable.
-        struct StableHasher(sha2::Sha256);
-        impl Hasher for StableHasher {
-            fn write(&mut self, bytes: &[u8]) {
-                sha2::Digest::update(&mut self.0, bytes);
-            }
-            fn finish(&self) -> u64 {
-                let digest = sha2::Digest::finalize(self.0.clone());
-                u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
-            }
-        }
-        let mut hasher = StableHasher(<sha2::Sha256 as sha2::Digest>::new());
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut hasher);
-        let compat = hasher.finish();
+        let key = compatibility_key(&self.engine);
         self.cache_dir
             .as_ref()
-            .map(|d| d.join(format!("{sha256}-{compat:016x}.cwasm")))
+            .map(|d| d.join(format!("{sha256}-{key}.cwasm")))
     }
 
     /// Compiles (or loads from the disk cache) a component known by its sha256.
@@ -228,14 +228,30 @@ impl WasmHost {
             .map_err(|e| CheckError::Compile(e.to_string()))?;
         let engine = self.engine.clone();
         let owned = bytes.to_vec();
+        let started = std::time::Instant::now();
         let component = tokio::task::spawn_blocking(move || Component::new(&engine, &owned))
             .await
             .map_err(|e| CheckError::Compile(e.to_string()))?
             .map_err(|e| CheckError::Compile(format!("{e:#}")))?;
-        if let (Some(path), Ok(serialized)) = (self.artifact_path(sha256), component.serialize()) {
-            let tmp = path.with_extension("tmp");
-            if std::fs::write(&tmp, serialized).is_ok() {
-                let _ = std::fs::rename(&tmp, &path);
+        let path = self.artifact_path(sha256);
+        tracing::info!(
+            sha256,
+            bytes = bytes.len(),
+            ms = started.elapsed().as_millis() as u64,
+            cached_at = path.as_ref().map(|p| p.display().to_string()),
+            "compiled a component"
+        );
+        if let (Some(path), Ok(serialized)) = (path, component.serialize()) {
+            // A name of its own per writer, then an atomic rename: two processes
+            // compiling the same component (two `transform run`s, two servers on one
+            // data dir) never leave a torn artifact behind.
+            let tmp = path.with_extension(format!(
+                "{}.{}.tmp",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ));
+            if std::fs::write(&tmp, serialized).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+                let _ = std::fs::remove_file(&tmp);
             }
         }
         Ok(component)
@@ -245,9 +261,20 @@ impl WasmHost {
     fn compiled_artifact(&self, sha256: &str) -> Option<Component> {
         let path = self.artifact_path(sha256).filter(|p| p.exists())?;
         // SAFETY: the file was written by this host, from `Component::serialize`, into
-        // the data dir, which only erp-sync writes; a file from another wasmtime version
-        // or configuration is rejected with an error, not executed.
-        unsafe { Component::deserialize_file(&self.engine, &path) }.ok()
+        // the data dir (or the user's own cache dir for the CLI), which only erp-sync
+        // writes; its name carries the engine's compatibility key, and a file from
+        // another wasmtime version or configuration is rejected with an error anyway,
+        // not executed.
+        match unsafe { Component::deserialize_file(&self.engine, &path) } {
+            Ok(component) => {
+                tracing::debug!(sha256, path = %path.display(), "loaded a compiled component from the cache");
+                Some(component)
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %format!("{e:#}"), "unusable cached artifact; compiling again");
+                None
+            }
+        }
     }
 
     /// The ready-to-run form of a stored component, compiling it on first use.
@@ -294,6 +321,31 @@ impl WasmHost {
     }
 }
 
+/// What a compiled artifact must match to be loaded by `engine`, as 16 hex digits:
+/// wasmtime's precompile compatibility hash, which covers the exact wasmtime version
+/// (`CARGO_PKG_VERSION`), the target triple, the compiler's flags and ISA flags, the
+/// tunables (fuel, epochs, memory reservation, ...) and the enabled Wasm features.
+/// An upgrade or a configuration change thus looks for other file names and never
+/// loads a stale artifact (and `deserialize` checks the same things again).
+fn compatibility_key(engine: &Engine) -> String {
+    use std::hash::{Hash, Hasher};
+    // SHA-256 behind the `Hasher` interface: unlike `DefaultHasher`, its output does
+    // not change between Rust releases, so cache file names stay stable.
+    struct StableHasher(sha2::Sha256);
+    impl Hasher for StableHasher {
+        fn write(&mut self, bytes: &[u8]) {
+            sha2::Digest::update(&mut self.0, bytes);
+        }
+        fn finish(&self) -> u64 {
+            let digest = sha2::Digest::finalize(self.0.clone());
+            u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+        }
+    }
+    let mut hasher = StableHasher(<sha2::Sha256 as sha2::Digest>::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
 /// Ticks the engine's epoch until the engine is dropped.
 fn spawn_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
@@ -313,4 +365,37 @@ fn spawn_epoch_ticker(engine: &Engine) {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_artifact_key_follows_the_engine_configuration() {
+        let engine = |fuel: bool| {
+            let mut config = Config::new();
+            config.consume_fuel(fuel).epoch_interruption(true);
+            Engine::new(&config).unwrap()
+        };
+        assert_eq!(
+            compatibility_key(&engine(true)),
+            compatibility_key(&engine(true))
+        );
+        assert_ne!(
+            compatibility_key(&engine(true)),
+            compatibility_key(&engine(false))
+        );
+        // The version is part of it: another wasmtime version gets other file names.
+        let mut custom = Config::new();
+        custom
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .module_version(wasmtime::ModuleVersionStrategy::Custom("other".into()))
+            .unwrap();
+        assert_ne!(
+            compatibility_key(&Engine::new(&custom).unwrap()),
+            compatibility_key(&engine(true))
+        );
+    }
 }

@@ -18,6 +18,7 @@ mod hostile_guests;
 mod hostile_http;
 mod ingest;
 mod isolation;
+mod js_guests;
 mod ledger;
 mod ledger_crash;
 mod mapping;

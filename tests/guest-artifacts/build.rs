@@ -165,8 +165,13 @@ const NO_PYTHON: &str = "python3 (3.10+, with venv) is needed to build the Pytho
     (Debian: `apt-get install python3 python3-venv`), and pip must reach PyPI for \
     `pip install componentize-py==0.25.1`";
 
-/// A venv under `out` holding the pinned componentize-py; returns its executable.
+/// The pinned componentize-py: the one on the PATH if it is that version (CI installs
+/// it), else one installed into a venv under `out`.
 fn componentize_py(root: &Path, out: &Path) -> PathBuf {
+    let on_path = Command::new("componentize-py").arg("--version").output();
+    if on_path.is_ok_and(|o| o.stdout.starts_with(b"componentize-py 0.25.1")) {
+        return PathBuf::from("componentize-py");
+    }
     let venv = out.join("py-venv");
     let exe = venv.join("bin/componentize-py");
     let requirements = root.join("guest-templates/webhook-transform-python/requirements.txt");

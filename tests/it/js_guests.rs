@@ -68,11 +68,11 @@ async fn js_ts_and_python_webhook_transforms_shape_the_delivered_body() {
             created["test_sync"]["status"], "SUCCESS",
             "{lang}: {created}"
         );
-        sinks.push((lang, receiver, created, id));
+        sinks.push((lang, receiver, created));
     }
 
     server.ingest(&invoice("inv_lang")).await;
-    for (lang, receiver, created, _) in &sinks {
+    for (lang, receiver, created) in &sinks {
         let got = eventually(&format!("the {lang} delivery"), WAIT, || async {
             receiver
                 .received()
@@ -104,25 +104,6 @@ async fn js_ts_and_python_webhook_transforms_shape_the_delivered_body() {
         assert!(
             string(&entry["guest_logs"]).contains("transforming INV-inv_lang"),
             "{lang}: the guest's stderr reaches the sync log: {entry}"
-        );
-    }
-
-    // A transform error comes back as the WIT variant, not as a crash.
-    let mut odd = invoice("inv_odd");
-    odd.as_object_mut().unwrap().remove("number");
-    for (lang, _, _, id) in &sinks {
-        let (status, run) = server
-            .call(
-                "POST",
-                &format!("/v1/transforms/{id}/test"),
-                Some(json!({"invoice": odd})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{lang}: {run}");
-        let error = string(&run["error"]);
-        assert!(
-            error.contains("rejected the invoice") && error.contains("number"),
-            "{lang}: {run}"
         );
     }
 }
@@ -194,6 +175,11 @@ async fn hostile_js_guests_are_contained_while_other_deliveries_go_on() {
         ("loop", &["fuel budget", "time limit"][..]),
         ("memory", &["memory cap"][..]),
         ("throw", &["crashed"][..]),
+        // Not hostile: a transform error thrown the templates' way is the WIT variant.
+        (
+            "reject",
+            &["rejected the invoice: hostile guest rejects every invoice"][..],
+        ),
     ];
     let mut connections = Vec::new();
     for (mode, _) in cases {

@@ -3,6 +3,7 @@
 //   loop    spins forever (fuel or the time limit must stop it)
 //   memory  allocates 4 MiB Uint8Array chunks forever (the memory cap must stop it)
 //   throw   throws an uncaught exception (the delivery must fail with its message)
+//   reject  returns the WIT error `rejected(...)` the way the templates do
 // Any other mode answers a normal body, so the component passes its connection test.
 
 const held = [];
@@ -21,6 +22,11 @@ export const webhook = {
           chunk.fill(1);
           held.push(chunk);
         }
+      }
+      if (mode === 'reject') {
+        const error = new Error('hostile guest rejects every invoice');
+        error.payload = { tag: 'rejected', val: error.message };
+        throw error;
       }
       if (mode === 'throw') {
         throw new TypeError('hostile guest: this invoice blew up on purpose');

@@ -19,6 +19,7 @@ mod hostile_guests;
 mod hostile_http;
 mod ingest;
 mod isolation;
+mod js_guests;
 mod ledger;
 mod ledger_crash;
 mod mapping;

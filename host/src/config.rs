@@ -41,6 +41,10 @@ pub struct Config {
     /// `ERP_SYNC_NETSUITE_API_BASE`: one REST base for every NetSuite connection
     /// (tests, proxies); absent, each account's own `https://<account>.suitetalk.api.netsuite.com`.
     pub netsuite_api_base: Option<String>,
+    /// Where compiled components are kept between runs; `None`: `<data dir>/wasm-cache`.
+    /// The artifacts are keyed by content and engine, so hosts and test servers may share
+    /// one folder.
+    pub wasm_cache_dir: Option<PathBuf>,
     /// How long sync-log entries are kept (`--log-retention-days`, default 400 days).
     pub log_retention: Duration,
     /// After how long of nothing but failed deliveries a webhook connection pauses
@@ -71,6 +75,7 @@ impl Config {
             xero: OAuthApp::default(),
             xero_scopes: crate::connectors::xero::DEFAULT_SCOPES.into(),
             netsuite_api_base: None,
+            wasm_cache_dir: None,
             log_retention: Duration::from_secs(400 * 86_400),
             auto_pause_after: Some(Duration::from_secs(86_400)),
         }

@@ -103,7 +103,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let client = egress::http_client(config.allow_private_targets, config.request_timeout);
     let wasm = WasmHost::new(
         config.wasm.clone(),
-        Some(config.data_dir.join("wasm-cache")),
+        Some(
+            config
+                .wasm_cache_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("wasm-cache")),
+        ),
     )?;
     let transforms = Arc::new(Transforms::new(store.clone(), wasm));
     let oauth_setup = |app| OAuthSetup {

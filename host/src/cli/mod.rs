@@ -160,6 +160,7 @@ impl ServeArgs {
             netsuite_api_base: std::env::var("ERP_SYNC_NETSUITE_API_BASE")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            wasm_cache_dir: None,
             log_retention: Duration::from_secs(u64::from(self.log_retention_days) * 86_400),
             auto_pause_after: (self.auto_pause_after_secs > 0)
                 .then(|| Duration::from_secs(self.auto_pause_after_secs)),
